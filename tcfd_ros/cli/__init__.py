@@ -1,0 +1,58 @@
+"""``tcfd-ros``: one console command, one module per subcommand.
+
+Each module in this package named in ``SUBCOMMANDS`` defines ``register(subparsers)``, which adds its
+parser and sets ``func`` (``args -> int`` exit code). A subcommand whose module does not exist yet is
+simply absent from ``--help``; nothing pretends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from typing import Sequence
+
+from tcfd_ros import __version__
+from tcfd_ros.errors import TcfdError
+
+SUBCOMMANDS = ("simulate", "train", "evaluate", "ablate", "export", "bringup", "replay", "gallery")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcfd-ros",
+        description="LiDAR-camera cross-modal gait recognition (TCFDNet) for ROS 2.",
+    )
+    parser.add_argument("--version", action="version", version=f"tcfd-ros {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        modname = f"{__name__}.{name}_cmd"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except TcfdError as e:
+        print(f"tcfd-ros {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tcfd-ros {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The cross-modal distance used everywhere: 1 - mean over parts of the cosine similarity.
+
+One implementation, shared by the evaluator, the recognizer and the replay scorer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-12
+
+
+def normalize_parts(features: np.ndarray) -> np.ndarray:
+    """L2-normalise each part vector of a (N, parts, d) array (float32)."""
+    f = np.asarray(features, dtype=np.float32)
+    if f.ndim != 3:
+        raise ValueError(f"features must be (N, parts, d), got shape {f.shape}")
+    return f / np.maximum(np.linalg.norm(f, axis=-1, keepdims=True), _EPS)
+
+
+def cross_modal_distance(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """(N, P, D) x (M, P, D) -> (N, M) distance = 1 - mean_p cos(probe_p, gallery_p)."""
+    a = normalize_parts(probe)
+    b = normalize_parts(gallery)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"probe parts/dim {a.shape[1:]} != gallery parts/dim {b.shape[1:]}")
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return np.zeros((a.shape[0], b.shape[0]), dtype=np.float32)
+    # einsum over parts and channels: sum_p <a_np, b_mp> / P
+    sim = np.einsum("npd,mpd->nm", a, b, optimize=True) / a.shape[1]
+    return (1.0 - sim).astype(np.float32)

@@ -1,0 +1,37 @@
+"""Test-wide isolation: every run gets its own ROS 2 domain and localhost-only discovery.
+
+This runs before any test imports rclpy, so DDS traffic from tests never leaves the machine and two
+runs (or CI beside a developer) never see each other's topics.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+# Domain ids 1..100 are safe on Linux (port ranges); pick one per pytest process.
+os.environ["ROS_DOMAIN_ID"] = str(random.Random(os.getpid()).randint(1, 100))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.pop("ROS_STATIC_PEERS", None)
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="tcfd_ros_log_"))
+os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "1")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_REAL = REPO_ROOT.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The read-only real recordings beside the checkout; tests that need them skip if absent."""
+    if not SHARED_REAL.is_dir():
+        pytest.skip(f"real recordings not present at {SHARED_REAL}")
+    return SHARED_REAL

@@ -1,0 +1,24 @@
+import numpy as np
+
+from tcfd_ros.distance import cross_modal_distance
+
+
+def test_distance_is_one_minus_mean_part_cosine():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4, 8)).astype(np.float32)
+    b = rng.normal(size=(5, 4, 8)).astype(np.float32)
+    d = cross_modal_distance(a, b)
+    ref = np.zeros((3, 5))
+    for i in range(3):
+        for j in range(5):
+            cos = [a[i, p] @ b[j, p] / np.linalg.norm(a[i, p]) / np.linalg.norm(b[j, p]) for p in range(4)]
+            ref[i, j] = 1 - np.mean(cos)
+    np.testing.assert_allclose(d, ref, atol=1e-5)
+    assert d.shape == (3, 5)
+    np.testing.assert_allclose(np.diag(cross_modal_distance(a, a)), 0, atol=1e-5)
+
+
+def test_empty_sides():
+    a = np.zeros((0, 2, 3), np.float32)
+    b = np.ones((4, 2, 3), np.float32)
+    assert cross_modal_distance(a, b).shape == (0, 4)
