@@ -31,7 +31,7 @@ def align_to_square(image: np.ndarray, occupancy: np.ndarray, size: int = 64) ->
     ``occupancy`` ((H, W) bool) says which pixels belong to the object; it must not be empty, and
     pixels outside it are zeroed (so a camera crop with a mask yields only the person).
     Rows are cropped to its vertical extent (and columns to its horizontal extent plus a small zero
-    margin, which leaves the result unchanged but avoids resizing empty columns). The horizontal
+    margin, which avoids resizing empty columns and makes the result translation invariant). The horizontal
     centre is where the cumulative column mass of the resized image passes half its total.
     """
     from tcfd_ros.geometry import GeometryError
@@ -49,14 +49,17 @@ def align_to_square(image: np.ndarray, occupancy: np.ndarray, size: int = 64) ->
         raise GeometryError("occupancy is empty: nothing to align (an empty mask or point cluster)")
     cols = np.flatnonzero(occ.any(axis=0))
     top, bottom = int(rows[0]), int(rows[-1]) + 1
-    left = max(0, int(cols[0]) - _COLUMN_MARGIN_PX)
-    right = min(img.shape[1], int(cols[-1]) + 1 + _COLUMN_MARGIN_PX)
-    crop = np.where(occ[top:bottom, left:right, None] if img.ndim == 3 else occ[top:bottom, left:right],
-                    img[top:bottom, left:right], 0).astype(img.dtype, copy=False)
-    height, width = crop.shape[:2]
+    left, right = int(cols[0]), int(cols[-1]) + 1
+    occ_crop = occ[top:bottom, left:right]
+    crop = np.where(occ_crop[:, :, None] if img.ndim == 3 else occ_crop, img[top:bottom, left:right], 0)
+    margin = [(0, 0), (_COLUMN_MARGIN_PX, _COLUMN_MARGIN_PX)] + ([(0, 0)] if img.ndim == 3 else [])
+    work = np.pad(crop.astype(np.float32), margin)
+    height, width = work.shape[:2]
     new_w = max(1, int(round(width * size / height)))
-    work = crop.astype(np.float32)
-    resized = cv2.resize(work, (new_w, size), interpolation=cv2.INTER_CUBIC)
+    # bicubic when enlarging (OpenGait's choice); area averaging when shrinking, which cannot alias
+    # a thin limb away the way a bicubic kernel sampled between pixels can
+    interp = cv2.INTER_CUBIC if size >= height else cv2.INTER_AREA
+    resized = cv2.resize(work, (new_w, size), interpolation=interp)
     if resized.ndim == 2 and img.ndim == 3:
         resized = resized[:, :, None]
     mass = resized.reshape(size, new_w, -1).clip(min=0).sum(axis=(0, 2))
