@@ -1,0 +1,222 @@
+"""Frozen configuration dataclasses of the perception classes (loaded strictly via ``config_io``).
+
+Every threshold the segmenters, tracker, tracklet buffers and identity manager use is a named field
+here, with its unit in the name. ``validate()`` is called by ``config_io.from_dict`` and by the
+classes' constructors, so a bad value raises ``ConfigError`` naming the field and value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tcfd_ros.errors import ConfigError
+
+YOLO_SUFFIXES = (".pt", ".onnx", ".engine")
+
+
+def _require(cond: bool, cls: str, field: str, value: object, expected: str) -> None:
+    if not cond:
+        raise ConfigError(f"{cls}.{field} = {value!r}: expected {expected}")
+
+
+def _positive(obj: object, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        _require(v > 0, type(obj).__name__, n, v, "a value > 0")
+
+
+def _non_negative(obj: object, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        _require(v >= 0, type(obj).__name__, n, v, "a value >= 0")
+
+
+def _ordered(obj: object, lo: str, hi: str) -> None:
+    a, b = getattr(obj, lo), getattr(obj, hi)
+    _require(a < b, type(obj).__name__, f"{lo}/{hi}", (a, b), f"{lo} < {hi}")
+
+
+@dataclass(frozen=True)
+class CameraSegmenterConfig:
+    """Camera person segmentation. ``backend``: ``background`` (OpenCV, no weights) or ``yolo``."""
+
+    backend: Literal["background", "yolo"] = "background"
+    # background subtraction
+    bg_method: Literal["mog2", "knn"] = "mog2"
+    bg_history_frames: int = 300          # frames the background model remembers
+    bg_var_threshold: float = 16.0        # MOG2 Mahalanobis^2 / KNN distance^2 threshold
+    bg_detect_shadows: bool = True        # shadows are labelled 127 and dropped from the mask
+    bg_learning_rate: float = -1.0        # -1: OpenCV's automatic rate (1 / history)
+    warmup_frames: int = 20               # frames fed to the model before detections are reported
+    morph_open_px: int = 3                # opening kernel (removes speckle); 0 disables
+    morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
+    # person-size gate (both backends)
+    min_height_px: int = 24
+    max_height_px: int = 2000
+    min_area_px: int = 120                # foreground pixels in the component
+    min_aspect_h_over_w: float = 1.0      # people stand: taller than wide
+    max_aspect_h_over_w: float = 5.0
+    min_fill_ratio: float = 0.2           # mask pixels / bbox area
+    max_detections: int = 32
+    # YOLO segmentation
+    yolo_weights: str = ""                # local .pt, .onnx or .engine file; nothing is downloaded
+    yolo_person_class: int = 0            # COCO 'person'
+    yolo_conf: float = 0.35
+    yolo_iou: float = 0.5
+    yolo_imgsz: int = 640
+    yolo_device: str = "cpu"
+
+    def validate(self) -> None:
+        c = type(self).__name__
+        _positive(self, "bg_history_frames", "bg_var_threshold", "min_height_px", "max_height_px",
+                  "min_aspect_h_over_w", "max_aspect_h_over_w", "max_detections", "yolo_imgsz")
+        _non_negative(self, "warmup_frames", "morph_open_px", "morph_close_px", "min_area_px",
+                      "min_fill_ratio", "yolo_person_class")
+        _ordered(self, "min_height_px", "max_height_px")
+        _ordered(self, "min_aspect_h_over_w", "max_aspect_h_over_w")
+        _require(0.0 <= self.yolo_conf <= 1.0, c, "yolo_conf", self.yolo_conf, "0 <= value <= 1")
+        _require(0.0 <= self.yolo_iou <= 1.0, c, "yolo_iou", self.yolo_iou, "0 <= value <= 1")
+        _require(self.bg_learning_rate == -1.0 or 0.0 <= self.bg_learning_rate <= 1.0, c,
+                 "bg_learning_rate", self.bg_learning_rate, "-1 (automatic) or 0..1")
+        if self.backend == "yolo":
+            _require(bool(self.yolo_weights), c, "yolo_weights", self.yolo_weights,
+                     "a local weights file path when backend is 'yolo'")
+            _require(self.yolo_weights.lower().endswith(YOLO_SUFFIXES), c, "yolo_weights",
+                     self.yolo_weights, f"a file ending in one of {YOLO_SUFFIXES}")
+
+
+@dataclass(frozen=True)
+class LidarSegmenterConfig:
+    """LiDAR person clustering in the sensor frame (x forward, y left, z up, metres)."""
+
+    # region of interest (sensor frame)
+    roi_x_min_m: float = -40.0
+    roi_x_max_m: float = 40.0
+    roi_y_min_m: float = -40.0
+    roi_y_max_m: float = 40.0
+    roi_z_min_m: float = -5.0
+    roi_z_max_m: float = 3.0
+    min_range_m: float = 0.5              # drops returns off the sensor housing / vehicle
+    voxel_size_m: float = 0.08            # downsampling for ground fit and clustering
+    # ground removal: RANSAC plane on the lowest points, refined by least squares
+    ground_ransac_iterations: int = 60
+    ground_distance_m: float = 0.15       # points closer than this to the plane are ground
+    ground_max_tilt_deg: float = 15.0     # the plane's normal must be within this angle of +z
+    ground_candidate_quantile: float = 0.3  # RANSAC samples from the lowest 30 % of voxels (by z)
+    ground_sample_points: int = 4000      # inlier counting on this many random voxels (speed)
+    ground_seed: int = 0                  # RANSAC RNG seed, for reproducible frames
+    # Euclidean clustering (KD-tree radius graph on the non-ground voxels)
+    cluster_radius_m: float = 0.35
+    min_cluster_voxels: int = 3
+    # person gate
+    min_height_m: float = 1.0             # top of the cluster above the ground plane
+    max_height_m: float = 2.2
+    max_bottom_m: float = 0.35            # the lowest point must be near the ground (people stand)
+    max_footprint_m: float = 1.3          # largest horizontal extent (a walking stride fits)
+    max_person_range_m: float = 30.0      # farther clusters are too sparse for gait: not reported
+    min_footprint_m: float = 0.1          # thinner than this is a pole or a wall edge
+    max_aspect_footprint_over_height: float = 1.0  # people are taller than they are wide
+    min_points: int = 15                  # original (not voxelised) points in the cluster
+    # expected-density gate: at range r a person needs min_points_at_10m * (10 m / r)^2 points.
+    # 150 suits 64-beam sensors (the real KITTI pedestrian has ~285 at 10 m equivalent);
+    # lower it for 16/32-beam sensors. 0 disables.
+    min_points_at_10m: float = 150.0
+    # static background (fixed poles): voxels occupied in most of the first N frames are removed
+    background_learning_frames: int = 0   # 0 disables background subtraction
+    background_voxel_m: float = 0.25
+    background_min_occupancy: float = 0.6  # fraction of learning frames a voxel must be occupied
+
+    def validate(self) -> None:
+        c = type(self).__name__
+        _ordered(self, "roi_x_min_m", "roi_x_max_m")
+        _ordered(self, "roi_y_min_m", "roi_y_max_m")
+        _ordered(self, "roi_z_min_m", "roi_z_max_m")
+        _ordered(self, "min_height_m", "max_height_m")
+        _ordered(self, "min_footprint_m", "max_footprint_m")
+        _positive(self, "voxel_size_m", "ground_ransac_iterations", "ground_distance_m",
+                  "ground_sample_points", "cluster_radius_m", "min_cluster_voxels", "min_points",
+                  "background_voxel_m", "max_aspect_footprint_over_height", "max_person_range_m")
+        _non_negative(self, "min_range_m", "background_learning_frames", "max_bottom_m",
+                      "min_points_at_10m")
+        _require(0.0 < self.ground_max_tilt_deg < 90.0, c, "ground_max_tilt_deg",
+                 self.ground_max_tilt_deg, "0 < value < 90")
+        _require(0.0 < self.ground_candidate_quantile <= 1.0, c, "ground_candidate_quantile",
+                 self.ground_candidate_quantile, "0 < value <= 1")
+        _require(0.0 < self.background_min_occupancy <= 1.0, c, "background_min_occupancy",
+                 self.background_min_occupancy, "0 < value <= 1")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Constant-velocity Kalman + Hungarian tracker over 2-D positions.
+
+    Units are those of the measurements: pixels for image-plane camera boxes, metres for ground-plane
+    LiDAR positions; the defaults suit LiDAR in metres (``camera_tracker_config()`` gives pixels).
+    """
+
+    process_accel_std: float = 2.0        # white-noise acceleration, units/s^2
+    measurement_std: float = 0.15         # position measurement noise, units
+    initial_velocity_std: float = 2.0     # prior on a new track's velocity, units/s
+    gate_mahalanobis2: float = 13.8       # chi^2(2 dof) 99.9 %: larger costs are never assigned
+    max_gate_distance: float = 1.5        # and never farther than this (units) from the prediction
+    min_hits: int = 3                     # updates before a track is confirmed (reported)
+    max_missed_frames: int = 10           # updates without a measurement before a track dies
+    max_age_s: float = 2.0                # seconds without a measurement before a track dies
+    size_smoothing: float = 0.5           # exponential smoothing of box sizes (0: no memory)
+    max_tracks: int = 256                 # hard cap on live tracks (bounded memory)
+
+    def validate(self) -> None:
+        _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
+                  "gate_mahalanobis2", "max_gate_distance", "min_hits", "max_age_s", "max_tracks")
+        _non_negative(self, "max_missed_frames")
+        _require(0.0 <= self.size_smoothing < 1.0, type(self).__name__, "size_smoothing",
+                 self.size_smoothing, "0 <= value < 1")
+
+
+def camera_tracker_config() -> TrackerConfig:
+    """Defaults for image-plane tracking of box centres in pixels at ~15 Hz."""
+    return TrackerConfig(process_accel_std=200.0, measurement_std=4.0, initial_velocity_std=80.0,
+                         max_gate_distance=80.0)
+
+
+@dataclass(frozen=True)
+class TrackletConfig:
+    """Per-track frame buffers: ``s`` frames taken every ``stride`` updates, emitted every ``hop``."""
+
+    frames: int = 10                      # s, frames per tracklet (the model's sequence length)
+    stride: int = 1                       # take every stride-th frame of a track
+    hop: int = 5                          # emit a new tracklet after this many newly taken frames
+    max_age_s: float = 2.0                # a track's buffer is dropped after this long unseen
+    max_tracks: int = 64                  # at most this many buffers; the stalest is evicted
+
+    def validate(self) -> None:
+        _positive(self, "frames", "stride", "hop", "max_age_s", "max_tracks")
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Cross-sensor identity management (the recognizer's logic, see ``identity.py``)."""
+
+    open_set_threshold: float | None = None  # None: the model metadata's ``open_set_threshold``
+    switch_margin: float = 0.1            # another identity must be this much closer to take a track
+    switch_patience: int = 3              # ... on this many consecutive tracklets
+    max_embeddings_per_identity: int = 16  # per modality, oldest dropped (memory bound)
+    track_timeout_s: float = 10.0         # a track unseen this long releases its identity binding
+    geometric_gate_m: float = 1.5         # positions farther apart than this cannot be one person
+    geometric_max_dt_s: float = 1.0       # compare positions only if observed this close in time
+    use_geometry: bool = True             # use common-frame positions where both tracks have them
+    persist_unenrolled_embeddings: bool = True  # False: only enrolled identities' embeddings are saved
+    max_identities: int = 10000           # in memory; the least recently seen unbound ones go first
+    confidence_temperature: float = 0.05  # confidence = sigmoid((threshold - distance) / T)
+
+    def validate(self) -> None:
+        c = type(self).__name__
+        if self.open_set_threshold is not None:
+            _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
+                     self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
+        _non_negative(self, "switch_margin")
+        _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
+                  "geometric_gate_m", "geometric_max_dt_s", "confidence_temperature")
+
+

@@ -1,0 +1,454 @@
+"""Cross-sensor identity management: one global identity per person across cameras and LiDARs.
+
+This is the recognizer's logic without ROS. API::
+
+    mgr = IdentityManager(IdentityConfig(), gallery=Gallery(path) | None, model_metadata=embedder.metadata)
+    matches: list[IdentityMatch] = mgr.update([TrackObservation(stamp_s, sensor, modality, track_id,
+                                                                embedding (p, d), position=None), ...])
+    m.to_dict()    # the per-track entry of the ``matches`` JSON: stamp, sensor, modality, track_id,
+                   # global_id, distance (None when there is nothing to compare with), confidence,
+                   # known, label
+    mgr.enrol(sensor, track_id, label=None) -> global_id    # the "enrol the current track" service
+    mgr.erase(global_id) -> bool                            # the "erase an identity" service
+    mgr.identities() -> list[IdentitySummary]               # the "list" service
+    mgr.apply_retention(now_s) -> list[int]
+    mgr.threshold                                           # the open-set threshold in use (settable)
+
+How identities are decided (distance = ``tcfd_ros.distance.cross_modal_distance`` between one
+tracklet embedding and each stored embedding of an identity, of either modality; an identity's
+distance is the minimum over its embeddings that came from *other* tracks, so a track never
+confirms itself):
+
+1. Open set. ``threshold`` is ``cfg.open_set_threshold`` if set, else the model metadata's
+   ``open_set_threshold`` (calibrated on validation data to a target false-match rate). An unbound
+   track whose best identity is farther than the threshold gets a new identity (``known`` False).
+2. Assignment. Per sensor, the unbound tracks of a batch are assigned to identities by the Hungarian
+   method on the distance matrix. An identity already bound to another live track *of the same
+   sensor* is not a candidate (one sensor sees two people as two tracks). A camera track and a LiDAR
+   track can share an identity: that is the cross-sensor match.
+3. Geometry (``use_geometry``). When an observation and a live track of another sensor bound to the
+   candidate identity both carry positions in the common frame, observed within
+   ``geometric_max_dt_s``, and lie farther apart than ``geometric_gate_m``, that identity is not a
+   candidate: one person cannot be in two places. Geometry vetoes; it never creates a match.
+4. Hysteresis. A bound track keeps its identity unless the evidence against it is strong: its
+   distance to its identity is above the threshold AND another admissible identity is closer by at
+   least ``switch_margin`` and itself within the threshold, on ``switch_patience`` consecutive
+   tracklets. Then it switches (logged). One bad tracklet never changes an id.
+5. Memory. Each identity keeps the newest ``max_embeddings_per_identity`` embeddings per modality;
+   a track unseen for ``track_timeout_s`` releases its binding (its identity stays, for re-entry).
+6. Gallery. With a gallery, global ids are gallery ids (persistent, never reused), identities and
+   embeddings are loaded at start, and new identities are written; embeddings of identities that are
+   not enrolled are written only if ``persist_unenrolled_embeddings``.
+
+``known`` is True when the assigned identity is supported by other tracks' embeddings within the
+threshold (the person was seen before, by any sensor, or is in the gallery).
+``confidence`` = sigmoid((threshold - distance) / confidence_temperature), 0 without a distance.
+Bad input (unknown modality, non-finite or mis-shaped embedding, timestamps going backwards for a
+track) raises ``MessageFormatError`` before any state changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from tcfd_ros.distance import cross_modal_distance
+from tcfd_ros.errors import ConfigError, MessageFormatError
+from tcfd_ros.gallery import Gallery
+from tcfd_ros.perception.config import IdentityConfig
+
+log = logging.getLogger(__name__)
+
+MODALITIES = ("2d", "3d")
+MATCH_SCHEMA = "tcfd_ros/match"
+MATCH_SCHEMA_VERSION = 1
+_FORBIDDEN = 1e6
+
+TrackKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class TrackObservation:
+    """The embedding of one ready tracklet of one track of one sensor."""
+
+    stamp_s: float
+    sensor: str
+    modality: str               # "2d" (camera) or "3d" (LiDAR)
+    track_id: int
+    embedding: np.ndarray       # (parts, dim) float
+    position: np.ndarray | None = None  # (2,) or (3,) metres in the common frame, if calibrated
+
+    @property
+    def key(self) -> TrackKey:
+        return (self.sensor, int(self.track_id))
+
+
+@dataclass(frozen=True)
+class IdentityMatch:
+    """The decision for one observation (one entry of the ``matches`` message)."""
+
+    stamp_s: float
+    sensor: str
+    modality: str
+    track_id: int
+    global_id: int
+    distance: float | None
+    confidence: float
+    known: bool
+    label: str | None = None
+    switched: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stamp": self.stamp_s, "sensor": self.sensor, "modality": self.modality,
+                "track_id": self.track_id, "global_id": self.global_id,
+                "distance": None if self.distance is None else round(float(self.distance), 6),
+                "confidence": round(float(self.confidence), 6), "known": self.known, "label": self.label}
+
+
+@dataclass(frozen=True)
+class IdentitySummary:
+    global_id: int
+    label: str | None
+    enrolled: bool
+    last_seen_s: float
+    num_embeddings: dict[str, int]
+    bound_tracks: tuple[TrackKey, ...]
+
+
+@dataclass
+class _Identity:
+    gid: int
+    last_seen_s: float
+    label: str | None = None
+    enrolled: bool = False
+    # modality -> deque of (source track key or None for gallery, embedding (p, d))
+    store: dict[str, deque] = field(default_factory=dict)
+
+
+@dataclass
+class _TrackState:
+    gid: int
+    last_stamp_s: float
+    position: np.ndarray | None = None
+    contrary: int = 0
+    contrary_gid: int | None = None
+
+
+class IdentityManager:
+    """Global identities across sensors (see module docstring). Not thread-safe: one caller."""
+
+    def __init__(self, cfg: IdentityConfig = IdentityConfig(), gallery: Gallery | None = None,
+                 model_metadata: Mapping[str, Any] | None = None) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.gallery = gallery
+        thr = cfg.open_set_threshold
+        if thr is None:
+            thr = (model_metadata or {}).get("open_set_threshold")
+            if thr is None:
+                raise ConfigError(
+                    "open_set_threshold: not set in the identity config and absent from the model "
+                    "metadata; calibrate the model (tcfd-ros evaluate) or set identity.open_set_threshold")
+        self.threshold = float(thr)
+        if not 0.0 < self.threshold < 2.0:
+            raise ConfigError(f"open_set_threshold = {self.threshold}: expected 0 < value < 2")
+        self._ids: dict[int, _Identity] = {}
+        self._tracks: dict[TrackKey, _TrackState] = {}
+        self._next_gid = 1
+        if gallery is not None:
+            self._load_gallery(gallery)
+
+    # ---- gallery ---------------------------------------------------------------------------
+    def _load_gallery(self, gallery: Gallery) -> None:
+        for rec in gallery.list_identities():
+            self._ids[rec.identity_id] = _Identity(rec.identity_id, rec.last_seen, rec.label, rec.enrolled)
+        for e in gallery.embeddings():
+            ident = self._ids.get(e.identity_id)
+            if ident is not None:
+                self._store(ident, e.modality, None, e.vector)
+        if self._ids:
+            self._next_gid = max(self._ids) + 1
+        log.info("identity manager: %d identities loaded from %s", len(self._ids), gallery.path)
+
+    def _store(self, ident: _Identity, modality: str, source: TrackKey | None, emb: np.ndarray) -> None:
+        q = ident.store.setdefault(modality, deque(maxlen=self.cfg.max_embeddings_per_identity))
+        q.append((source, emb))
+
+    def _new_identity(self, stamp_s: float) -> _Identity:
+        if self.gallery is not None:
+            gid = self.gallery.create_identity(stamp_s)
+        else:
+            gid = self._next_gid
+        self._next_gid = max(self._next_gid, gid + 1)
+        ident = _Identity(gid, stamp_s)
+        self._ids[gid] = ident
+        self._evict_identities()
+        return ident
+
+    def _evict_identities(self) -> None:
+        excess = len(self._ids) - self.cfg.max_identities
+        if excess <= 0:
+            return
+        bound = {t.gid for t in self._tracks.values()}
+        for ident in sorted(self._ids.values(), key=lambda i: i.last_seen_s):
+            if excess <= 0:
+                break
+            if ident.gid in bound or ident.enrolled:
+                continue
+            del self._ids[ident.gid]
+            excess -= 1
+
+    # ---- validation ------------------------------------------------------------------------
+    def _check(self, observations: Sequence[TrackObservation]) -> None:
+        shape = None
+        for i, o in enumerate(observations):
+            if o.modality not in MODALITIES:
+                raise MessageFormatError(
+                    f"observations[{i}].modality = {o.modality!r}: expected one of {MODALITIES}")
+            e = np.asarray(o.embedding)
+            if e.ndim != 2 or e.size == 0 or not np.isfinite(e).all():
+                raise MessageFormatError(
+                    f"observations[{i}].embedding shape {e.shape}: expected a finite (parts, dim) array")
+            if shape is not None and e.shape != shape:
+                raise MessageFormatError(
+                    f"observations[{i}].embedding shape {e.shape} != {shape} of the batch")
+            shape = e.shape
+            if not isinstance(o.stamp_s, (int, float)) or not math.isfinite(o.stamp_s):
+                raise MessageFormatError(
+                    f"observations[{i}].stamp_s = {o.stamp_s!r}: expected finite seconds")
+            st = self._tracks.get(o.key)
+            if st is not None and o.stamp_s < st.last_stamp_s:
+                raise MessageFormatError(
+                    f"observations[{i}] ({o.sensor} track {o.track_id}) stamp {o.stamp_s:.6f} is earlier "
+                    f"than its previous tracklet {st.last_stamp_s:.6f}: timestamps must not go backwards")
+            if o.position is not None:
+                p = np.asarray(o.position, dtype=np.float64)
+                if p.shape not in ((2,), (3,)) or not np.isfinite(p).all():
+                    raise MessageFormatError(
+                        f"observations[{i}].position = {o.position!r}: expected 2 or 3 finite numbers")
+
+    # ---- distances -------------------------------------------------------------------------
+    def _distances(self, emb: np.ndarray, own: TrackKey, gids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(distance to each identity using other tracks' embeddings, distance using own only)."""
+        other = np.full(len(gids), np.inf)
+        mine = np.full(len(gids), np.inf)
+        rows: list[np.ndarray] = []
+        owner: list[int] = []
+        is_own: list[bool] = []
+        for j, gid in enumerate(gids):
+            for q in self._ids[gid].store.values():
+                for src, e in q:
+                    if e.shape != emb.shape:
+                        continue
+                    rows.append(e)
+                    owner.append(j)
+                    is_own.append(src == own)
+        if not rows:
+            return other, mine
+        d = cross_modal_distance(emb[None], np.stack(rows))[0]
+        owner_a = np.asarray(owner)
+        own_a = np.asarray(is_own)
+        np.minimum.at(other, owner_a[~own_a], d[~own_a])
+        np.minimum.at(mine, owner_a[own_a], d[own_a])
+        return other, mine
+
+    def _geometry_ok(self, o: TrackObservation, gid: int) -> bool:
+        if not self.cfg.use_geometry or o.position is None:
+            return True
+        p = np.asarray(o.position, dtype=np.float64)
+        for key, st in self._tracks.items():
+            if st.gid != gid or key[0] == o.sensor or st.position is None:
+                continue
+            if abs(o.stamp_s - st.last_stamp_s) > self.cfg.geometric_max_dt_s:
+                continue
+            n = min(p.size, st.position.size, 2)  # compare on the ground plane
+            if float(np.linalg.norm(p[:n] - st.position[:n])) > self.cfg.geometric_gate_m:
+                return False
+        return True
+
+    def _admissible(self, o: TrackObservation, gid: int) -> bool:
+        for key, st in self._tracks.items():
+            if st.gid == gid and key[0] == o.sensor and key != o.key:
+                return False
+        return self._geometry_ok(o, gid)
+
+    def _confidence(self, d: float | None) -> float:
+        if d is None or not math.isfinite(d):
+            return 0.0
+        z = (self.threshold - d) / self.cfg.confidence_temperature
+        return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+
+    # ---- the update ------------------------------------------------------------------------
+    def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
+        """Decide a global identity for every observation (in input order)."""
+        self._check(observations)
+        if not observations:
+            return []
+        self._expire(max(o.stamp_s for o in observations))
+        latest: dict[TrackKey, int] = {}
+        for i, o in enumerate(observations):
+            latest[o.key] = i  # a track twice in one batch: its last tracklet decides
+        results: dict[int, IdentityMatch] = {}
+        sensors = list(dict.fromkeys(o.sensor for o in observations))
+        for sensor in sensors:
+            idx = [i for i in latest.values() if observations[i].sensor == sensor]
+            unbound = []
+            for i in idx:
+                o = observations[i]
+                if o.key in self._tracks and self._tracks[o.key].gid in self._ids:
+                    results[i] = self._update_bound(o)
+                else:
+                    self._tracks.pop(o.key, None)
+                    unbound.append(i)
+            for i, m in self._assign_unbound([observations[i] for i in unbound]):
+                results[unbound[i]] = m
+        out = []
+        for i, o in enumerate(observations):
+            m = results.get(i)
+            if m is None:  # an earlier duplicate of a track in this batch: report the final decision
+                m = results[latest[o.key]]
+            out.append(m)
+        return out
+
+    def _record(self, o: TrackObservation, ident: _Identity) -> None:
+        emb = np.asarray(o.embedding, dtype=np.float32).copy()
+        self._store(ident, o.modality, o.key, emb)
+        ident.last_seen_s = max(ident.last_seen_s, o.stamp_s)
+        st = self._tracks.get(o.key)
+        pos = None if o.position is None else np.asarray(o.position, dtype=np.float64).copy()
+        if st is None or st.gid != ident.gid:
+            self._tracks[o.key] = _TrackState(ident.gid, o.stamp_s, pos)
+        else:
+            st.last_stamp_s, st.position = o.stamp_s, pos if pos is not None else st.position
+        if self.gallery is not None:
+            if ident.enrolled or self.cfg.persist_unenrolled_embeddings:
+                self.gallery.add_embedding(ident.gid, o.modality, o.sensor, o.stamp_s, emb,
+                                           keep_last=self.cfg.max_embeddings_per_identity)
+            else:
+                self.gallery.touch(ident.gid, o.stamp_s)
+
+    def _match(self, o: TrackObservation, ident: _Identity, d_other: float, d_own: float,
+               switched: bool = False) -> IdentityMatch:
+        known = math.isfinite(d_other) and d_other <= self.threshold
+        d = d_other if math.isfinite(d_other) else (d_own if math.isfinite(d_own) else None)
+        self._record(o, ident)
+        return IdentityMatch(o.stamp_s, o.sensor, o.modality, int(o.track_id), ident.gid, d,
+                             self._confidence(d), bool(known), ident.label, switched)
+
+    def _update_bound(self, o: TrackObservation) -> IdentityMatch:
+        st = self._tracks[o.key]
+        gids = list(self._ids)
+        emb = np.asarray(o.embedding, dtype=np.float32)
+        other, mine = self._distances(emb, o.key, gids)
+        cur = gids.index(st.gid)
+        d_cur = other[cur]
+        best_j, best_d = -1, np.inf
+        for j, gid in enumerate(gids):
+            if j != cur and other[j] < best_d and self._admissible(o, gid):
+                best_j, best_d = j, other[j]
+        against = (math.isfinite(d_cur) and d_cur > self.threshold or not math.isfinite(d_cur)) \
+            and best_j >= 0 and best_d <= self.threshold and best_d + self.cfg.switch_margin < d_cur
+        if against and st.contrary_gid == gids[best_j]:
+            st.contrary += 1
+        elif against:
+            st.contrary, st.contrary_gid = 1, gids[best_j]
+        else:
+            st.contrary, st.contrary_gid = 0, None
+        if st.contrary >= self.cfg.switch_patience:
+            new = self._ids[gids[best_j]]
+            log.info("%s track %d: identity %d -> %d (distance %.3f vs %.3f on %d tracklets)", o.sensor,
+                     o.track_id, st.gid, new.gid, best_d, d_cur, st.contrary)
+            return self._match(o, new, best_d, mine[best_j], switched=True)
+        if not self._geometry_ok(o, st.gid):
+            log.debug("%s track %d: position disagrees with identity %d's other tracks", o.sensor,
+                      o.track_id, st.gid)
+        return self._match(o, self._ids[st.gid], d_cur, mine[cur])
+
+    def _assign_unbound(self, obs: list[TrackObservation]) -> list[tuple[int, IdentityMatch]]:
+        if not obs:
+            return []
+        gids = list(self._ids)
+        out: list[tuple[int, IdentityMatch]] = []
+        taken: set[int] = set()
+        if gids:
+            cost = np.full((len(obs), len(gids)), _FORBIDDEN)
+            dists = []
+            for i, o in enumerate(obs):
+                other, mine = self._distances(np.asarray(o.embedding, dtype=np.float32), o.key, gids)
+                dists.append((other, mine))
+                for j, gid in enumerate(gids):
+                    if other[j] <= self.threshold and self._admissible(o, gid):
+                        cost[i, j] = other[j]
+            rows, cols = linear_sum_assignment(cost)
+            for r, c in zip(rows, cols):
+                if cost[r, c] < _FORBIDDEN:
+                    taken.add(int(r))
+                    ident = self._ids[gids[c]]
+                    out.append((int(r), self._match(obs[r], ident, dists[r][0][c], dists[r][1][c])))
+        for i, o in enumerate(obs):
+            if i not in taken:
+                ident = self._new_identity(o.stamp_s)
+                out.append((i, self._match(o, ident, np.inf, np.inf)))
+        return out
+
+    def _expire(self, now_s: float) -> None:
+        timeout = self.cfg.track_timeout_s
+        for key in [k for k, st in self._tracks.items() if now_s - st.last_stamp_s > timeout]:
+            del self._tracks[key]
+
+    # ---- services --------------------------------------------------------------------------
+    def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:
+        """Enrol the identity of a live track (named ``label``); its embeddings are saved."""
+        st = self._tracks.get((sensor, int(track_id)))
+        if st is None or st.gid not in self._ids:
+            raise MessageFormatError(f"enrol: no live track {track_id} of sensor {sensor!r}; "
+                                     f"live tracks: {sorted(self._tracks)}")
+        ident = self._ids[st.gid]
+        ident.enrolled = True
+        ident.label = label if label is not None else ident.label
+        if self.gallery is not None:
+            if not self.cfg.persist_unenrolled_embeddings:
+                for mod, q in ident.store.items():
+                    for src, e in q:
+                        if src is not None:
+                            self.gallery.add_embedding(ident.gid, mod, src[0], ident.last_seen_s, e,
+                                                       keep_last=self.cfg.max_embeddings_per_identity)
+            self.gallery.enrol(ident.gid, label)
+        return ident.gid
+
+    def erase(self, global_id: int) -> bool:
+        """Forget an identity (memory and gallery); its tracks get new identities on their next tracklet."""
+        found = self._ids.pop(int(global_id), None) is not None
+        for key in [k for k, st in self._tracks.items() if st.gid == global_id]:
+            del self._tracks[key]
+        if self.gallery is not None:
+            found = self.gallery.erase(int(global_id)) or found
+        return found
+
+    def apply_retention(self, now_s: float | None = None) -> list[int]:
+        """Apply the gallery's retention and forget the deleted identities."""
+        if self.gallery is None:
+            return []
+        gone = self.gallery.apply_retention(now_s)
+        for gid in gone:
+            self._ids.pop(gid, None)
+            for key in [k for k, st in self._tracks.items() if st.gid == gid]:
+                del self._tracks[key]
+        return gone
+
+    def identities(self) -> list[IdentitySummary]:
+        return [IdentitySummary(i.gid, i.label, i.enrolled, i.last_seen_s,
+                                {m: len(q) for m, q in i.store.items()},
+                                tuple(sorted(k for k, st in self._tracks.items() if st.gid == i.gid)))
+                for i in sorted(self._ids.values(), key=lambda x: x.gid)]
+
+    def binding(self, sensor: str, track_id: int) -> int | None:
+        """The global id a live track is bound to, or None."""
+        st = self._tracks.get((sensor, int(track_id)))
+        return None if st is None else st.gid

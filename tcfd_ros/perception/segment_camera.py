@@ -1,0 +1,240 @@
+"""Camera person segmentation: one binary mask per person in a BGR image.
+
+API (used by the camera_segmenter node)::
+
+    seg = CameraSegmenter(CameraSegmenterConfig())          # default: OpenCV background subtraction
+    dets: list[CameraDetection] = seg.segment(bgr)           # bgr: (H, W, 3) uint8
+    det.mask        # (H, W) bool, this person's pixels
+    det.bbox_xyxy   # (x0, y0, x1, y1) float pixels, x1/y1 exclusive
+    det.score       # backend confidence in [0, 1]
+    det.silhouette()  # (64, 64) uint8 {0, 255}, via tcfd_ros.geometry.align.align_silhouette
+    seg.warming_up  # True while the background model is still learning (no detections yet)
+    label_image(dets, shape) -> (H, W) uint16, 0 = background, k = k-th detection (the mono16
+                                 ``detections`` topic)
+
+Backends:
+- ``background``: MOG2 or KNN background model, shadows dropped, opening + closing, connected
+  components, person-size gate. Needs a static camera and no weights. The first ``warmup_frames``
+  frames only train the model; ``segment`` returns ``[]`` for them. A change of image size restarts
+  the model (logged) because the old background no longer applies.
+- ``yolo``: ultralytics segmentation model from a local ``.pt``, ``.onnx`` or ``.engine`` file, person
+  class only, masks at the input resolution. A missing file raises ``MissingWeightsError``; nothing is
+  ever downloaded. Detections from both backends pass the same size gate.
+
+Bad input (not an ndarray, wrong dtype or shape, zero-size image) raises ``MessageFormatError``
+naming the value; the node drops that frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from tcfd_ros.errors import MessageFormatError, MissingWeightsError
+from tcfd_ros.geometry.align import align_silhouette
+from tcfd_ros.perception.config import CameraSegmenterConfig
+
+log = logging.getLogger(__name__)
+
+SHADOW_VALUE = 127          # MOG2/KNN label for shadow pixels
+FOREGROUND_THRESHOLD = 200  # foreground is 255; anything at or below (shadows) is background
+SILHOUETTE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class CameraDetection:
+    """One person in one image: full-image mask, box and backend score."""
+
+    mask: np.ndarray                              # (H, W) bool
+    bbox_xyxy: tuple[float, float, float, float]  # pixels, x1/y1 exclusive
+    score: float
+
+    @property
+    def centre_xy(self) -> np.ndarray:
+        """Box centre in pixels (the tracker's image-plane position)."""
+        x0, y0, x1, y1 = self.bbox_xyxy
+        return np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0])
+
+    @property
+    def size_wh(self) -> np.ndarray:
+        x0, y0, x1, y1 = self.bbox_xyxy
+        return np.array([x1 - x0, y1 - y0])
+
+    def silhouette(self, size: int = SILHOUETTE_SIZE) -> np.ndarray:
+        """The mask cropped to its box and aligned to (size, size) uint8 {0,255} (one implementation)."""
+        x0, y0, x1, y1 = (int(round(v)) for v in self.bbox_xyxy)
+        crop = self.mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+        return align_silhouette(crop.astype(np.uint8) * 255, size)
+
+
+def check_bgr(bgr: object) -> np.ndarray:
+    """Validate a BGR image; raise MessageFormatError naming what is wrong."""
+    if not isinstance(bgr, np.ndarray):
+        raise MessageFormatError(f"image: expected a numpy array, got {type(bgr).__name__}")
+    if bgr.dtype != np.uint8:
+        raise MessageFormatError(f"image.dtype = {bgr.dtype}: expected uint8 (bgr8)")
+    if bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise MessageFormatError(f"image.shape = {bgr.shape}: expected (H, W, 3) bgr8")
+    if bgr.shape[0] == 0 or bgr.shape[1] == 0:
+        raise MessageFormatError(f"image.shape = {bgr.shape}: zero-size image")
+    return bgr
+
+
+def label_image(detections: Sequence[CameraDetection], shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint16 instance labels: 0 background, k for the k-th detection (later ones on top)."""
+    out = np.zeros(shape[:2], dtype=np.uint16)
+    for k, det in enumerate(detections, start=1):
+        if det.mask.shape != out.shape:
+            raise MessageFormatError(f"detection {k} mask shape {det.mask.shape} != image {out.shape}")
+        out[det.mask] = k
+    return out
+
+
+def _passes_gate(cfg: CameraSegmenterConfig, w: float, h: float, area: float) -> bool:
+    if w <= 0 or h <= 0:
+        return False
+    aspect = h / w
+    return (cfg.min_height_px <= h <= cfg.max_height_px
+            and area >= cfg.min_area_px
+            and cfg.min_aspect_h_over_w <= aspect <= cfg.max_aspect_h_over_w
+            and area / (w * h) >= cfg.min_fill_ratio)
+
+
+class _BackgroundBackend:
+    """MOG2/KNN foreground -> morphology -> connected components -> size gate."""
+
+    def __init__(self, cfg: CameraSegmenterConfig) -> None:
+        self.cfg = cfg
+        self._shape: tuple[int, int] | None = None
+        self._frames = 0
+        self._model = self._make_model()
+        self._open = self._kernel(cfg.morph_open_px)
+        self._close = self._kernel(cfg.morph_close_px)
+
+    @staticmethod
+    def _kernel(px: int) -> np.ndarray | None:
+        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (px, px)) if px > 0 else None
+
+    def _make_model(self) -> cv2.BackgroundSubtractor:
+        c = self.cfg
+        if c.bg_method == "mog2":
+            return cv2.createBackgroundSubtractorMOG2(
+                history=c.bg_history_frames, varThreshold=c.bg_var_threshold,
+                detectShadows=c.bg_detect_shadows)
+        return cv2.createBackgroundSubtractorKNN(
+            history=c.bg_history_frames, dist2Threshold=c.bg_var_threshold * 25.0,
+            detectShadows=c.bg_detect_shadows)
+
+    @property
+    def warming_up(self) -> bool:
+        return self._frames < self.cfg.warmup_frames
+
+    def foreground(self, bgr: np.ndarray) -> np.ndarray:
+        """Update the model and return the cleaned (H, W) uint8 {0,255} foreground."""
+        shape = bgr.shape[:2]
+        if self._shape is not None and shape != self._shape:
+            log.warning("image size changed from %s to %s: restarting the background model",
+                        self._shape, shape)
+            self._model = self._make_model()
+            self._frames = 0
+        self._shape = shape
+        fg = self._model.apply(bgr, learningRate=self.cfg.bg_learning_rate)
+        self._frames += 1
+        _, fg = cv2.threshold(fg, FOREGROUND_THRESHOLD, 255, cv2.THRESH_BINARY)
+        if self._open is not None:
+            fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
+        if self._close is not None:
+            fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close)
+        return fg
+
+    def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
+        fg = self.foreground(bgr)
+        if self.warming_up:
+            return []
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        dets = []
+        for k in range(1, n):
+            x, y, w, h, area = (int(v) for v in stats[k])
+            if not _passes_gate(self.cfg, w, h, area):
+                continue
+            mask = labels == k
+            dets.append(CameraDetection(mask, (float(x), float(y), float(x + w), float(y + h)),
+                                        score=float(min(1.0, area / (w * h)))))
+        dets.sort(key=lambda d: -float(d.mask.sum()))
+        return dets[: self.cfg.max_detections]
+
+
+class _YoloBackend:
+    """ultralytics YOLO segmentation, person class only, from a local weights file."""
+
+    def __init__(self, cfg: CameraSegmenterConfig) -> None:
+        self.cfg = cfg
+        path = Path(cfg.yolo_weights).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(
+                f"yolo_weights = {str(path)!r}: file not found. Put a YOLO segmentation model "
+                f"(e.g. yolov8n-seg.pt, or an .onnx/.engine export of one) at that path, or set "
+                f"camera backend 'background' (no weights needed). Nothing is downloaded.")
+        from ultralytics import YOLO  # heavy import, only for this backend
+
+        self._model = YOLO(str(path), task="segment")
+        log.info("YOLO segmentation weights loaded from %s", path)
+
+    @property
+    def warming_up(self) -> bool:
+        return False
+
+    def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
+        c = self.cfg
+        results = self._model.predict(bgr, classes=[c.yolo_person_class], conf=c.yolo_conf,
+                                      iou=c.yolo_iou, imgsz=c.yolo_imgsz, device=c.yolo_device,
+                                      retina_masks=True, verbose=False)
+        res = results[0]
+        if res.masks is None or res.boxes is None or len(res.boxes) == 0:
+            return []
+        masks = res.masks.data.cpu().numpy() > 0.5             # (n, H, W) at input size
+        scores = res.boxes.conf.cpu().numpy()
+        classes = res.boxes.cls.cpu().numpy().astype(int)
+        dets = []
+        for mask, score, cls in zip(masks, scores, classes):
+            if cls != c.yolo_person_class or mask.shape != bgr.shape[:2]:
+                continue
+            ys, xs = np.nonzero(mask)
+            if xs.size == 0:
+                continue
+            x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+            if not _passes_gate(c, x1 - x0, y1 - y0, xs.size):
+                continue
+            dets.append(CameraDetection(mask, (float(x0), float(y0), float(x1), float(y1)),
+                                        float(score)))
+        dets.sort(key=lambda d: -d.score)
+        return dets[: c.max_detections]
+
+
+class CameraSegmenter:
+    """People masks from BGR images with the configured backend (see module docstring)."""
+
+    def __init__(self, cfg: CameraSegmenterConfig = CameraSegmenterConfig()) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self._backend = _YoloBackend(cfg) if cfg.backend == "yolo" else _BackgroundBackend(cfg)
+        self.frames_seen = 0
+
+    @property
+    def warming_up(self) -> bool:
+        return self._backend.warming_up
+
+    def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
+        """One detection per person passing the size gate, largest (background) / surest (yolo) first."""
+        check_bgr(bgr)
+        self.frames_seen += 1
+        return self._backend.segment(np.ascontiguousarray(bgr))
+
+
+__all__ = ["CameraDetection", "CameraSegmenter", "check_bgr", "label_image", "SHADOW_VALUE",
+           "CameraSegmenterConfig"]

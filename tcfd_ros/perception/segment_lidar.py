@@ -1,0 +1,327 @@
+"""LiDAR person segmentation: one point cluster per person in a sensor-frame point cloud.
+
+API (used by the lidar_segmenter node)::
+
+    seg = LidarSegmenter(LidarSegmenterConfig())
+    clusters: list[LidarCluster] = seg.segment(points)   # points (N, 3+) float, x y z [intensity ...]
+    c.points      # (M, 3) float32, the person's original points (sensor frame)
+    c.indices     # (M,) int64 rows of ``points`` (to copy intensity or any other field)
+    c.centroid    # (3,) float64 mean of c.points
+    c.box         # (2, 3) float64 axis-aligned [min xyz, max xyz]
+    c.height_m    # top of the cluster above the ground plane
+    c.footprint_m # largest horizontal extent (principal axes)
+    c.depth_map() # (3, 64, 64) uint8 RGB via tcfd_ros.geometry.range_view.points_to_depth_map
+    seg.last_stats  # LidarFrameStats of the last call (counts per stage, ground plane)
+
+Pipeline, vectorised numpy + scipy:
+1. Non-finite rows are dropped (counted in ``last_stats.n_nonfinite``), then ROI box and minimum range.
+2. Voxel grid (``voxel_size_m``): one centroid per occupied voxel; every point keeps its voxel id.
+3. Ground: RANSAC plane on the lowest ``ground_candidate_quantile`` of voxels (normals tilted more
+   than ``ground_max_tilt_deg`` from +z are rejected), refined by least squares on its inliers. Voxels
+   within ``ground_distance_m`` of the plane or below it are ground; voxels above
+   ``clip_above_ground_m`` (canopies, ceilings) are ignored. With no acceptable plane (e.g. too few
+   points) the frame has no ground estimate and returns no people (``last_stats.ground_plane`` None).
+4. Optional static background (``background_learning_frames`` > 0, fixed poles): during the first N
+   frames, coarse voxels (``background_voxel_m``) above ground are counted; those occupied in at least
+   ``background_min_occupancy`` of them are static and removed from every later frame.
+5. Euclidean clustering: radius graph on a scipy ``cKDTree`` (``cluster_radius_m``), connected
+   components.
+6. Person gate per cluster: height above ground, bottom near the ground, footprint, aspect and
+   horizontal range (``max_person_range_m``), original point count against the density expected
+   at the cluster's range
+   (``min_points_at_10m * (10 m / r)^2``, at least ``min_points``).
+
+Bad input: a non-array or a wrong shape raises ``MessageFormatError``; empty clouds and clouds with
+only NaN rows return ``[]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from tcfd_ros.errors import MessageFormatError
+from tcfd_ros.geometry.range_view import RangeViewConfig, points_to_depth_map
+from tcfd_ros.perception.config import LidarSegmenterConfig
+
+log = logging.getLogger(__name__)
+
+#: Voxel indices are packed into one int64 key with this many bits per axis (+-2^20 voxels).
+_KEY_BITS = 21
+_KEY_OFFSET = 1 << (_KEY_BITS - 1)
+#: Height above the ground plane up to which points are clustered; above it are canopies, ceilings.
+CLIP_ABOVE_GROUND_M = 2.6
+#: Range at which ``min_points_at_10m`` is stated.
+DENSITY_REFERENCE_M = 10.0
+
+
+@dataclass(frozen=True)
+class LidarCluster:
+    """One person-sized cluster of the input cloud (sensor frame)."""
+
+    points: np.ndarray      # (M, 3) float32
+    indices: np.ndarray     # (M,) int64 rows of the input cloud
+    centroid: np.ndarray    # (3,) float64
+    box: np.ndarray         # (2, 3) float64 [min xyz, max xyz]
+    height_m: float         # top above the ground plane
+    bottom_m: float         # lowest kept voxel above the ground plane
+    footprint_m: float      # largest horizontal extent along the principal axes
+
+    @property
+    def num_points(self) -> int:
+        return int(self.points.shape[0])
+
+    def depth_map(self, cfg: RangeViewConfig = RangeViewConfig(), size: int = 64) -> np.ndarray:
+        """(3, size, size) uint8 LidarGait depth map of this cluster (the project's one projection)."""
+        return points_to_depth_map(self.points, cfg, size)
+
+
+@dataclass
+class LidarFrameStats:
+    """What happened to one frame, stage by stage (for diagnostics and tests)."""
+
+    n_input: int = 0
+    n_nonfinite: int = 0
+    n_roi: int = 0
+    n_voxels: int = 0
+    n_ground_voxels: int = 0
+    n_background_voxels: int = 0
+    n_clusters: int = 0
+    n_people: int = 0
+    ground_plane: tuple[float, float, float, float] | None = None  # n . p + d = height, n_z > 0
+    rejected: dict[str, int] = field(default_factory=dict)          # gate name -> clusters rejected
+
+
+def check_points(points: object) -> np.ndarray:
+    """(N, >=3) real array -> (N, 3) float64 view/copy; raise MessageFormatError otherwise."""
+    if not isinstance(points, np.ndarray):
+        raise MessageFormatError(f"points: expected a numpy array, got {type(points).__name__}")
+    if points.ndim != 2 or points.shape[1] < 3:
+        raise MessageFormatError(f"points.shape = {points.shape}: expected (N, 3) or (N, >3) x, y, z first")
+    if not (np.issubdtype(points.dtype, np.floating) or np.issubdtype(points.dtype, np.integer)):
+        raise MessageFormatError(f"points.dtype = {points.dtype}: expected a real number type")
+    return points[:, :3].astype(np.float64, copy=False)
+
+
+def _voxel_keys(xyz: np.ndarray, size: float) -> np.ndarray:
+    """Pack floor(xyz / size) into one int64 per point (ROI keeps indices inside +-2^20)."""
+    v = np.floor(xyz / size).astype(np.int64) + _KEY_OFFSET
+    return (v[:, 0] << (2 * _KEY_BITS)) | (v[:, 1] << _KEY_BITS) | v[:, 2]
+
+
+def fit_ground_plane(voxels: np.ndarray, cfg: LidarSegmenterConfig, rng: np.random.Generator
+                     ) -> np.ndarray | None:
+    """RANSAC + least-squares plane (a, b, c, d), unit normal with c > 0, or None if none is acceptable."""
+    n = voxels.shape[0]
+    if n < 3:
+        return None
+    z = voxels[:, 2]
+    k = max(3, int(math.ceil(cfg.ground_candidate_quantile * n)))
+    cand = voxels[np.argpartition(z, k - 1)[:k]] if k < n else voxels
+    iters = cfg.ground_ransac_iterations
+    tri = cand[rng.integers(0, cand.shape[0], size=(iters, 3))]          # (K, 3, 3)
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])     # (K, 3)
+    norm = np.linalg.norm(normals, axis=1)
+    ok = norm > 1e-9
+    normals[ok] /= norm[ok, None]
+    normals *= np.where(normals[:, 2:3] < 0, -1.0, 1.0)
+    ok &= normals[:, 2] >= math.cos(math.radians(cfg.ground_max_tilt_deg))
+    if not ok.any():
+        return None
+    normals, tri = normals[ok], tri[ok]
+    offsets = -np.einsum("kc,kc->k", normals, tri[:, 0])
+    sample = cand if cand.shape[0] <= cfg.ground_sample_points else \
+        cand[rng.choice(cand.shape[0], cfg.ground_sample_points, replace=False)]
+    dist = np.abs(sample @ normals.T + offsets)                          # (S, K)
+    best = int(np.argmax((dist < cfg.ground_distance_m).sum(axis=0)))
+    inl = cand[np.abs(cand @ normals[best] + offsets[best]) < cfg.ground_distance_m]
+    plane = np.append(normals[best], offsets[best])
+    if inl.shape[0] >= 3:  # least-squares refinement: normal = smallest singular vector
+        centre = inl.mean(axis=0)
+        _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
+        nrm = vt[2] * (1.0 if vt[2, 2] >= 0 else -1.0)
+        if nrm[2] >= math.cos(math.radians(cfg.ground_max_tilt_deg)):
+            plane = np.append(nrm, -float(nrm @ centre))
+    return plane
+
+
+class LidarSegmenter:
+    """Ground removal, clustering and person gating (see module docstring). Not thread-safe."""
+
+    def __init__(self, cfg: LidarSegmenterConfig = LidarSegmenterConfig()) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.last_stats = LidarFrameStats()
+        self._rng = np.random.default_rng(cfg.ground_seed)
+        self._bg_frames = 0
+        self._bg_keys: list[np.ndarray] = []
+        self._static_keys: np.ndarray | None = None
+
+    @property
+    def background_ready(self) -> bool:
+        """True once the static background has been learned (always False when it is disabled)."""
+        return self._static_keys is not None
+
+    def reset_background(self) -> None:
+        """Forget the learned static background and learn it again from the next frames."""
+        self._bg_frames, self._bg_keys, self._static_keys = 0, [], None
+
+    def _learn_background(self, above: np.ndarray) -> None:
+        keys = np.unique(_voxel_keys(above, self.cfg.background_voxel_m))
+        self._bg_keys.append(keys)
+        self._bg_frames += 1
+        if self._bg_frames >= self.cfg.background_learning_frames:
+            allk, counts = np.unique(np.concatenate(self._bg_keys), return_counts=True)
+            need = self.cfg.background_min_occupancy * self._bg_frames
+            self._static_keys = allk[counts >= need]
+            self._bg_keys = []
+            log.info("static background learned over %d frames: %d voxels", self._bg_frames,
+                     self._static_keys.size)
+
+    def segment(self, points: np.ndarray) -> list[LidarCluster]:
+        """People clusters of one cloud, nearest first."""
+        c = self.cfg
+        xyz = check_points(points)
+        st = LidarFrameStats(n_input=int(xyz.shape[0]))
+        self.last_stats = st
+        finite = np.isfinite(xyz).all(axis=1)
+        st.n_nonfinite = int(xyz.shape[0] - finite.sum())
+        x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+        with np.errstate(invalid="ignore"):
+            keep = (finite & (x >= c.roi_x_min_m) & (x < c.roi_x_max_m) & (y >= c.roi_y_min_m)
+                    & (y < c.roi_y_max_m) & (z >= c.roi_z_min_m) & (z < c.roi_z_max_m)
+                    & (x * x + y * y >= c.min_range_m ** 2))
+        idx = np.flatnonzero(keep)
+        st.n_roi = int(idx.size)
+        if idx.size < 3:
+            return []
+        pts = xyz[idx]
+        keys = _voxel_keys(pts, c.voxel_size_m)
+        ukeys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        inverse = inverse.ravel()
+        nv = ukeys.size
+        st.n_voxels = int(nv)
+        vox = np.stack([np.bincount(inverse, weights=pts[:, i], minlength=nv) for i in range(3)],
+                       axis=1) / counts[:, None]
+        plane = fit_ground_plane(vox, c, self._rng)
+        if plane is None:
+            log.debug("no acceptable ground plane in a frame of %d voxels", nv)
+            return []
+        st.ground_plane = tuple(float(v) for v in plane)
+        h = vox @ plane[:3] + plane[3]
+        above = (h >= c.ground_distance_m) & (h <= CLIP_ABOVE_GROUND_M)
+        st.n_ground_voxels = int((h < c.ground_distance_m).sum())
+        if c.background_learning_frames > 0:
+            if self._static_keys is None:
+                self._learn_background(vox[above])
+            else:
+                bkeys = _voxel_keys(vox, c.background_voxel_m)
+                pos = np.clip(np.searchsorted(self._static_keys, bkeys), 0,
+                              max(self._static_keys.size - 1, 0))
+                static = (self._static_keys[pos] == bkeys) if self._static_keys.size else \
+                    np.zeros(nv, dtype=bool)
+                st.n_background_voxels = int((static & above).sum())
+                above &= ~static
+        cand = np.flatnonzero(above)
+        if cand.size == 0:
+            return []
+        labels_c = self._cluster(vox[cand])
+        ncl = int(labels_c.max()) + 1
+        st.n_clusters = ncl
+        people = self._gate(vox[cand], h[cand], counts[cand], labels_c, ncl, st)
+        if not people:
+            return []
+        vox_label = np.full(nv, -1, dtype=np.int64)
+        vox_label[cand] = labels_c
+        point_label = vox_label[inverse]
+        out = []
+        for lab, height, bottom, foot in people:
+            sel = np.flatnonzero(point_label == lab)
+            p = pts[sel]
+            out.append(LidarCluster(points=p.astype(np.float32), indices=idx[sel],
+                                    centroid=p.mean(axis=0), box=np.stack([p.min(0), p.max(0)]),
+                                    height_m=height, bottom_m=bottom, footprint_m=foot))
+        out.sort(key=lambda cl: float(np.hypot(cl.centroid[0], cl.centroid[1])))
+        st.n_people = len(out)
+        return out
+
+    def _cluster(self, v: np.ndarray) -> np.ndarray:
+        """Connected components of the radius graph; clusters below min_cluster_voxels get -1."""
+        n = v.shape[0]
+        pairs = cKDTree(v).query_pairs(self.cfg.cluster_radius_m, output_type="ndarray")
+        graph = coo_matrix((np.ones(pairs.shape[0], dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
+                           shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        sizes = np.bincount(labels)
+        small = sizes[labels] < self.cfg.min_cluster_voxels
+        big_ids = np.flatnonzero(sizes >= self.cfg.min_cluster_voxels)
+        remap = np.full(sizes.size, -1, dtype=np.int64)
+        remap[big_ids] = np.arange(big_ids.size)
+        labels = remap[labels]
+        labels[small] = -1
+        return labels
+
+    def _gate(self, v: np.ndarray, h: np.ndarray, npts: np.ndarray, labels: np.ndarray, ncl: int,
+              st: LidarFrameStats) -> list[tuple[int, float, float, float]]:
+        """(label, height, bottom, footprint) of the clusters that look like a standing person."""
+        c = self.cfg
+        ok = labels >= 0
+        lab = labels[ok]
+        if lab.size == 0:
+            return []
+        hv, pv = h[ok], v[ok]
+        top = np.full(ncl, -np.inf)
+        bottom = np.full(ncl, np.inf)
+        np.maximum.at(top, lab, hv)
+        np.minimum.at(bottom, lab, hv)
+        n_orig = np.bincount(lab, weights=npts[ok], minlength=ncl)
+        n_vox = np.bincount(lab, minlength=ncl)
+        centre_xy = np.stack([np.bincount(lab, weights=pv[:, i], minlength=ncl) for i in range(2)],
+                             axis=1) / np.maximum(n_vox, 1)[:, None]
+        rng2 = (centre_xy ** 2).sum(axis=1)
+        need = np.maximum(c.min_points, c.min_points_at_10m * DENSITY_REFERENCE_M ** 2
+                          / np.maximum(rng2, 1e-6))
+        lo = np.full((ncl, 2), np.inf)
+        hi = np.full((ncl, 2), -np.inf)
+        np.minimum.at(lo, lab, pv[:, :2])
+        np.maximum.at(hi, lab, pv[:, :2])
+        aabb = (hi - lo).max(axis=1)
+        checks = {
+            "height": (top >= c.min_height_m) & (top <= c.max_height_m),
+            "bottom": bottom <= c.max_bottom_m,
+            "range": rng2 <= c.max_person_range_m ** 2,
+            "points": n_orig >= need,
+            # an axis-aligned extent is at most sqrt(2) times the principal one
+            "footprint_coarse": aabb <= c.max_footprint_m * math.sqrt(2.0),
+        }
+        passed = np.ones(ncl, dtype=bool)
+        for name, m in checks.items():
+            st.rejected[name] = int((passed & ~m).sum())
+            passed &= m
+        st.rejected["footprint"] = 0
+        st.rejected["aspect"] = 0
+        out = []
+        for k in np.flatnonzero(passed):
+            xy = pv[lab == k, :2]
+            xy = xy - xy.mean(axis=0)
+            if xy.shape[0] >= 2:
+                _, _, vt = np.linalg.svd(xy, full_matrices=False)
+                proj = xy @ vt.T
+                ext = proj.max(axis=0) - proj.min(axis=0) + c.voxel_size_m
+            else:
+                ext = np.array([c.voxel_size_m, c.voxel_size_m])
+            foot = float(ext.max())
+            if not (c.min_footprint_m <= foot <= c.max_footprint_m):
+                st.rejected["footprint"] += 1
+                continue
+            if foot / max(float(top[k]), 1e-6) > c.max_aspect_footprint_over_height:
+                st.rejected["aspect"] += 1
+                continue
+            out.append((int(k), float(top[k]), float(bottom[k]), foot))
+        return out

@@ -1,0 +1,215 @@
+"""Multi-target tracking: constant-velocity Kalman filters with Hungarian assignment.
+
+API (used by the tracker node, one tracker per sensor)::
+
+    trk = MultiTargetTracker(TrackerConfig())            # LiDAR ground plane, metres
+    trk = MultiTargetTracker(camera_tracker_config())    # camera image plane, pixels
+    tracks: list[Track] = trk.update(stamp_s, [Measurement(position=(x, y), size=(w, h)), ...])
+    t.track_id           # int, unique per tracker, never reused
+    t.position, t.velocity  # (2,) filtered state, units and units/s
+    t.size               # (2,) smoothed box size or None (camera: w, h in pixels)
+    t.measurement_index  # index into this update's measurements, or -1 if coasting
+    t.hits, t.missed, t.confirmed, t.last_stamp_s
+
+``update`` returns the confirmed tracks (``min_hits`` updates) that are alive after this step, both
+updated and coasting; a node uses ``measurement_index`` to find the mask/cluster of a track.
+
+Rules:
+- Predict every track to ``stamp_s`` (state x, y, vx, vy; white-noise acceleration
+  ``process_accel_std``), cost = squared Mahalanobis distance of each measurement to each prediction,
+  pairs beyond ``gate_mahalanobis2`` or ``max_gate_distance`` are forbidden, then
+  ``scipy.optimize.linear_sum_assignment``.
+- Birth: every unassigned measurement starts a tentative track (zero velocity, ``initial_velocity_std``).
+  A track is confirmed after ``min_hits`` assigned updates; a tentative track that misses once dies.
+- Death: a confirmed track dies after ``max_missed_frames`` updates without a measurement or
+  ``max_age_s`` seconds since its last one. At most ``max_tracks`` live tracks (the stalest go first).
+- Time: ``stamp_s`` going backwards raises ``MessageFormatError`` and leaves the tracker unchanged
+  (the node drops that message); equal stamps are allowed (dt = 0). Non-finite measurements raise
+  ``MessageFormatError`` before any state changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from tcfd_ros.errors import MessageFormatError
+from tcfd_ros.perception.config import TrackerConfig
+
+log = logging.getLogger(__name__)
+
+#: Cost given to forbidden (gated) pairs; larger than any allowed cost.
+_FORBIDDEN = 1e9
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One detection: 2-D position (image-plane box centre or ground-plane x, y) and optional size."""
+
+    position: tuple[float, float] | np.ndarray
+    size: tuple[float, float] | np.ndarray | None = None
+    payload: Any = None  # anything the caller wants back (not used by the tracker)
+
+
+@dataclass
+class Track:
+    """A tracked target; state owned by the tracker (treat as read-only)."""
+
+    track_id: int
+    x: np.ndarray                 # (4,) x, y, vx, vy
+    P: np.ndarray                 # (4, 4) covariance
+    last_stamp_s: float
+    size: np.ndarray | None = None
+    hits: int = 1
+    missed: int = 0
+    confirmed: bool = False
+    measurement_index: int = -1
+    payload: Any = field(default=None, repr=False)
+
+    @property
+    def position(self) -> np.ndarray:
+        return self.x[:2].copy()
+
+    @property
+    def velocity(self) -> np.ndarray:
+        return self.x[2:].copy()
+
+
+def _check_measurements(measurements: Sequence[Measurement]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    pos = np.zeros((len(measurements), 2))
+    sizes: list[np.ndarray | None] = []
+    for i, m in enumerate(measurements):
+        p = np.asarray(m.position, dtype=np.float64).ravel()
+        if p.shape != (2,) or not np.isfinite(p).all():
+            raise MessageFormatError(
+                f"measurements[{i}].position = {m.position!r}: expected 2 finite numbers")
+        pos[i] = p
+        if m.size is None:
+            sizes.append(None)
+        else:
+            s = np.asarray(m.size, dtype=np.float64).ravel()
+            if s.shape != (2,) or not np.isfinite(s).all() or (s < 0).any():
+                raise MessageFormatError(
+                    f"measurements[{i}].size = {m.size!r}: expected 2 finite numbers >= 0")
+            sizes.append(s)
+    return pos, sizes
+
+
+class MultiTargetTracker:
+    """Constant-velocity Kalman + Hungarian multi-target tracker (see module docstring)."""
+
+    _H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+
+    def __init__(self, cfg: TrackerConfig = TrackerConfig()) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self._tracks: list[Track] = []
+        self._next_id = 1
+        self._last_stamp: float | None = None
+        self._R = np.eye(2) * cfg.measurement_std ** 2
+
+    @property
+    def tracks(self) -> list[Track]:
+        """All live tracks, tentative included."""
+        return list(self._tracks)
+
+    def _predict(self, t: Track, dt: float) -> None:
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        q = self.cfg.process_accel_std ** 2
+        dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
+        Q1 = np.array([[dt4 / 4, dt3 / 2], [dt3 / 2, dt2]]) * q
+        Q = np.zeros((4, 4))
+        Q[np.ix_([0, 2], [0, 2])] = Q1
+        Q[np.ix_([1, 3], [1, 3])] = Q1
+        t.x = F @ t.x
+        t.P = F @ t.P @ F.T + Q
+
+    def update(self, stamp_s: float, measurements: Sequence[Measurement]) -> list[Track]:
+        """Advance to ``stamp_s``, assign ``measurements``, return the confirmed live tracks."""
+        if not isinstance(stamp_s, (int, float)) or not math.isfinite(stamp_s):
+            raise MessageFormatError(f"stamp_s = {stamp_s!r}: expected a finite number of seconds")
+        if self._last_stamp is not None and stamp_s < self._last_stamp:
+            raise MessageFormatError(
+                f"stamp_s = {stamp_s:.6f} is earlier than the previous update {self._last_stamp:.6f}: "
+                f"timestamps must not go backwards (message dropped; restart the tracker after a bag loop)")
+        pos, sizes = _check_measurements(measurements)
+        dt = 0.0 if self._last_stamp is None else stamp_s - self._last_stamp
+        self._last_stamp = float(stamp_s)
+        for t in self._tracks:
+            self._predict(t, dt)
+            t.measurement_index = -1
+        assigned = self._assign(pos)
+        used = set()
+        for ti, mi in assigned:
+            self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload)
+            used.add(ti)
+        for ti, t in enumerate(self._tracks):
+            if ti not in used:
+                t.missed += 1
+        self._prune(stamp_s)
+        taken = {mi for _, mi in assigned}
+        for mi in range(len(measurements)):
+            if mi not in taken:
+                self._birth(pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload)
+        if len(self._tracks) > self.cfg.max_tracks:
+            self._tracks.sort(key=lambda t: (t.last_stamp_s, t.hits), reverse=True)
+            dropped = len(self._tracks) - self.cfg.max_tracks
+            self._tracks = self._tracks[: self.cfg.max_tracks]
+            log.warning("track cap %d reached: dropped the %d stalest tracks", self.cfg.max_tracks, dropped)
+        return [t for t in self._tracks if t.confirmed]
+
+    def _assign(self, pos: np.ndarray) -> list[tuple[int, int]]:
+        if not self._tracks or pos.shape[0] == 0:
+            return []
+        cost = np.full((len(self._tracks), pos.shape[0]), _FORBIDDEN)
+        for i, t in enumerate(self._tracks):
+            S = self._H @ t.P @ self._H.T + self._R
+            d = pos - t.x[:2]
+            m2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d)
+            near = np.hypot(d[:, 0], d[:, 1]) <= self.cfg.max_gate_distance
+            ok = (m2 <= self.cfg.gate_mahalanobis2) & near
+            cost[i, ok] = m2[ok]
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
+
+    def _correct(self, t: Track, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int,
+                 payload: Any) -> None:
+        S = self._H @ t.P @ self._H.T + self._R
+        K = t.P @ self._H.T @ np.linalg.inv(S)
+        t.x = t.x + K @ (z - t.x[:2])
+        t.P = (np.eye(4) - K @ self._H) @ t.P
+        if size is not None:
+            a = self.cfg.size_smoothing
+            t.size = size.copy() if t.size is None else a * t.size + (1 - a) * size
+        t.hits += 1
+        t.missed = 0
+        t.last_stamp_s = float(stamp)
+        t.measurement_index = mi
+        t.payload = payload
+        if t.hits >= self.cfg.min_hits:
+            t.confirmed = True
+
+    def _prune(self, stamp: float) -> None:
+        c = self.cfg
+        keep = []
+        for t in self._tracks:
+            if not t.confirmed and t.missed > 0:
+                continue
+            if t.missed > c.max_missed_frames or stamp - t.last_stamp_s > c.max_age_s:
+                continue
+            keep.append(t)
+        self._tracks = keep
+
+    def _birth(self, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int, payload: Any) -> None:
+        P = np.diag([self.cfg.measurement_std ** 2] * 2 + [self.cfg.initial_velocity_std ** 2] * 2)
+        t = Track(track_id=self._next_id, x=np.array([z[0], z[1], 0.0, 0.0]), P=P, last_stamp_s=float(stamp),
+                  size=None if size is None else size.copy(), measurement_index=mi, payload=payload)
+        t.confirmed = self.cfg.min_hits <= 1
+        self._next_id += 1
+        self._tracks.append(t)
