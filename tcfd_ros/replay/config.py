@@ -1,0 +1,80 @@
+"""Settings of a replay run: bag topics, flow control and scoring thresholds.
+
+Sensor and output topics are not here: they follow the node graph (``tcfd_ros.graph``) built from the
+same params file the graph runs with, so replay and graph cannot disagree.
+
+Defaults live here (one place); ``config/replay.yaml`` overrides them and is loaded strictly through
+``tcfd_ros.config_io`` (unknown keys raise with their dotted path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tcfd_ros.config_io import load_dataclass
+from tcfd_ros.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    """Bag topics that are not sensor inputs (those follow the graph's sensor namespaces)."""
+
+    ground_truth: str = "/ground_truth"   # std_msgs/String, schema tcfd_ros/ground_truth v1
+    tf_static: str = "/tf_static"         # published when rclpy has tf2_msgs, else skipped and reported
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Pacing and shutdown of the graph during a replay."""
+
+    graph_ready_timeout_s: float = 60.0      # wait for the graph's input subscriptions to appear
+    fast_ack_timeout_s: float = 5.0          # --fast: longest wait for a frame's first-stage output
+    fast_max_backlog: int = 4                # --fast: tracklets the recognizer may have queued (diagnostics)
+    drain_quiet_s: float = 3.0               # after the last message: stop once outputs are quiet this long
+    drain_timeout_s: float = 60.0            # ... or after this long whatever happens
+    shutdown_timeout_s: float = 10.0         # SIGINT -> wait -> SIGTERM -> wait -> SIGKILL
+
+    def validate(self) -> None:
+        for name in ("graph_ready_timeout_s", "fast_ack_timeout_s", "drain_quiet_s", "drain_timeout_s",
+                     "shutdown_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"flow.{name} must be > 0, got {getattr(self, name)}")
+        if self.fast_max_backlog < 0:
+            raise ConfigError(f"flow.fast_max_backlog must be >= 0, got {self.fast_max_backlog}")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """What counts as a correct detection (defaults: docs/ground_truth.md's scoring rule).
+
+    Which people should be detected is the ground truth's own ``detectable`` flag.
+    """
+
+    camera_iou_min: float = 0.5              # image-box IoU for a camera detection to match a person
+    lidar_distance_max_m: float = 0.5        # x-y distance, cluster centroid to box centre, LiDAR frame
+    stamp_tolerance_s: float = 0.001         # an output belongs to the ground-truth frame within this
+    cmc_max_rank: int = 10
+
+    def validate(self) -> None:
+        if not 0.0 < self.camera_iou_min <= 1.0:
+            raise ConfigError(f"scoring.camera_iou_min must be in (0, 1], got {self.camera_iou_min}")
+        if self.lidar_distance_max_m <= 0 or self.stamp_tolerance_s <= 0:
+            raise ConfigError("scoring.lidar_distance_max_m and scoring.stamp_tolerance_s must be > 0, got "
+                              f"{self.lidar_distance_max_m}, {self.stamp_tolerance_s}")
+        if self.cmc_max_rank < 1:
+            raise ConfigError(f"scoring.cmc_max_rank must be >= 1, got {self.cmc_max_rank}")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    bag: BagTopics = field(default_factory=BagTopics)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+
+
+def load_replay_config(path: str | Path | None) -> ReplayConfig:
+    """The defaults, or ``path`` (a YAML file with a top-level ``replay`` section) loaded strictly."""
+    if path is None:
+        return ReplayConfig()
+    return load_dataclass(ReplayConfig, path, section="replay")

@@ -1,0 +1,127 @@
+"""Read rosbag2 bags (sqlite3 and mcap) with ``rosbags`` for replay, failing clearly on damaged bags.
+
+Messages stay serialized (CDR bytes): the player publishes them as they are. Only ``/ground_truth``
+(std_msgs/String) is deserialized, with the rosbags type store, so this module needs no ROS install.
+A bag that breaks part-way through yields every message before the damage and then raises
+``BagError`` saying how far it got, so the caller can still report what was read.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import ReaderError
+from rosbags.typesys import Stores, get_typestore
+
+from tcfd_ros.errors import BagError
+
+log = logging.getLogger(__name__)
+
+NS_PER_S = 1_000_000_000
+# The rosbags readers and their storage back-ends raise many types on damaged data (their own errors,
+# sqlite3.Error, struct.error, OverflowError from a garbage record length, ...). Reading a bag is a
+# boundary with outside data, so every Exception there becomes a BagError that names the cause.
+_READ_ERRORS = (AnyReaderError, ReaderError, sqlite3.Error, struct.error, Exception)
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    msgtype: str        # rosbags spelling, e.g. "sensor_msgs/msg/Image"
+    count: int          # messages according to the bag's index / metadata
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    topic: str
+    msgtype: str
+    stamp_ns: int       # the bag's receive time stamp
+    data: bytes         # CDR, exactly as recorded
+
+
+class BagSource:
+    """An opened bag: its topics, time span, and an iterator over raw messages in time order."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise BagError(f"bag not found: {self.path} (expected a rosbag2 directory or .mcap/.db3 file)")
+        self._typestore = get_typestore(Stores.ROS2_KILTED)
+        try:
+            self._reader = AnyReader([self.path], default_typestore=self._typestore)
+            self._reader.open()
+        except _READ_ERRORS as e:
+            raise BagError(f"cannot open bag {self.path}: {type(e).__name__}: {e} "
+                           "(is it a complete rosbag2 bag, sqlite3 or mcap, with its metadata.yaml?)") from e
+        counts: dict[str, int] = {}
+        types: dict[str, str] = {}
+        for c in self._reader.connections:
+            counts[c.topic] = counts.get(c.topic, 0) + int(c.msgcount)
+            types[c.topic] = c.msgtype
+        self.topics: dict[str, TopicInfo] = {t: TopicInfo(t, types[t], counts[t]) for t in sorted(types)}
+        self.start_ns = int(self._reader.start_time) if self.topics else 0
+        self.end_ns = int(self._reader.end_time) if self.topics else 0
+        self.messages_read = 0
+        self.last_stamp_ns: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / NS_PER_S
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> "BagSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def require_topics(self, required: Sequence[str] = (), any_of: Sequence[str] = ()) -> None:
+        """Raise BagError naming every missing topic (all of ``required``; at least one of ``any_of``)."""
+        missing = [t for t in required if t not in self.topics]
+        if any_of and not any(t in self.topics for t in any_of):
+            missing.append(" or ".join(any_of))
+        if missing:
+            have = ", ".join(f"{t.name} [{t.msgtype}]" for t in self.topics.values()) or "no topics at all"
+            raise BagError(f"bag {self.path} lacks the expected topic(s) {', '.join(missing)}; it has {have}")
+
+    def messages(self, topics: Sequence[str] | None = None) -> Iterator[BagMessage]:
+        """Raw messages of ``topics`` (all when None) in receive-time order.
+
+        Raises BagError after the last good message if the bag is damaged, or if it holds fewer messages
+        than its index promises (a truncated recording).
+        """
+        conns = [c for c in self._reader.connections if topics is None or c.topic in topics]
+        expected = sum(int(c.msgcount) for c in conns)
+        read = 0
+        try:
+            for conn, stamp, data in self._reader.messages(connections=conns):
+                read += 1
+                self.messages_read += 1
+                self.last_stamp_ns = int(stamp)
+                yield BagMessage(conn.topic, conn.msgtype, int(stamp), bytes(data))
+        except _READ_ERRORS as e:
+            raise BagError(self._damage(f"{type(e).__name__}: {e}", read, expected)) from e
+        if read < expected:
+            raise BagError(self._damage("fewer messages than the bag's index lists", read, expected))
+
+    def _damage(self, cause: str, read: int, expected: int) -> str:
+        where = (f"{(self.last_stamp_ns - self.start_ns) / NS_PER_S:.2f} s into the bag"
+                 if self.last_stamp_ns is not None else "before the first message")
+        return (f"bag {self.path} is truncated or corrupt: read {read} of {expected} messages, "
+                f"stopped {where}: {cause}")
+
+    def deserialize(self, msg: BagMessage) -> object:
+        """Deserialize one message with the rosbags type store (used for std_msgs/String)."""
+        try:
+            return self._typestore.deserialize_cdr(msg.data, msg.msgtype)
+        except _READ_ERRORS as e:
+            raise BagError(f"bag {self.path}: message on {msg.topic} at {msg.stamp_ns} ns does not "
+                           f"deserialize as {msg.msgtype}: {e}") from e
