@@ -1,0 +1,103 @@
+"""Turn a Recording (raw JSON and reduced messages) into the records the scorer works on.
+
+Ground truth follows ``docs/ground_truth.md`` (schema ``tcfd_ros/ground_truth`` v1); tracks and
+matches follow ``docs/matches.md`` (``tcfd_ros/tracks``, ``tcfd_ros/match`` v1). Unknown versions are
+refused with the field named, never guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from tcfd_ros.errors import BagError
+from tcfd_ros.replay.recording import NS_PER_S, Recording
+from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame
+
+log = logging.getLogger(__name__)
+
+GT_SCHEMA = "tcfd_ros/ground_truth"
+GT_VERSION = 1
+TRACKS_SCHEMA = "tcfd_ros/tracks"
+MATCH_SCHEMA = "tcfd_ros/match"
+JSON_VERSION = 1
+
+
+def _stamp_s(stamp: Any, where: str) -> float:
+    if not isinstance(stamp, dict) or "sec" not in stamp or "nanosec" not in stamp:
+        raise BagError(f"{where}: stamp = {stamp!r}: expected {{'sec': int, 'nanosec': int}}")
+    return int(stamp["sec"]) + int(stamp["nanosec"]) / NS_PER_S
+
+
+def ground_truth_frames(messages: list[dict[str, Any]]) -> dict[str, list[GTFrame]]:
+    """Parsed /ground_truth objects -> per sensor name, frames in stamp order."""
+    out: dict[str, list[GTFrame]] = defaultdict(list)
+    for i, d in enumerate(messages):
+        where = f"/ground_truth message {i}"
+        if d.get("schema") != GT_SCHEMA or d.get("version") != GT_VERSION:
+            raise BagError(f"{where}: schema/version = {d.get('schema')!r}/{d.get('version')!r}; this scorer "
+                           f"reads {GT_SCHEMA!r} version {GT_VERSION}")
+        sensor = d.get("sensor")
+        if sensor not in ("camera", "lidar"):
+            raise BagError(f"{where}: sensor = {sensor!r}: expected 'camera' or 'lidar'")
+        people = []
+        for p in d.get("people", []):
+            box = p.get("image_box")
+            center = (p.get("box3d") or {}).get("center")
+            people.append(GTPerson(
+                int(p["id"]),
+                tuple(float(v) for v in box) if box is not None and sensor == "camera" else None,
+                (float(center[0]), float(center[1])) if center is not None and sensor == "lidar" else None,
+                bool(p.get("detectable", False)),
+            ))
+        out[sensor].append(GTFrame(sensor, _stamp_s(d.get("stamp"), where), tuple(people)))
+    for frames in out.values():
+        frames.sort(key=lambda f: f.stamp_s)
+    return dict(out)
+
+
+def stage_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
+    """First-stage outputs (camera label images, LiDAR clusters) as bare detections per frame."""
+    modality = rec.sensors[sensor]
+    frames = []
+    for r in rec.received:
+        if r.topic != topic or r.stamp_ns is None or "objects" not in r.payload:
+            continue
+        obs = tuple(Observation(-1, image_box=tuple(o["box"])) if modality == "2d"
+                    else Observation(-1, position=(o["position"][0], o["position"][1]))
+                    for o in r.payload["objects"])
+        frames.append(OutputFrame(sensor, r.stamp_ns / NS_PER_S, obs))
+    return frames
+
+
+def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
+    """``tcfd_ros/tracks`` messages -> per frame the confirmed tracks (2d boxes / 3d box centres)."""
+    modality = rec.sensors[sensor]
+    frames = []
+    for r in rec.received:
+        d = r.payload.get("json") if r.topic == topic else None
+        if not isinstance(d, dict) or d.get("schema") != TRACKS_SCHEMA or d.get("version") != JSON_VERSION:
+            continue
+        obs = []
+        for t in d.get("tracks", []):
+            box = t["box"]
+            if modality == "2d":
+                obs.append(Observation(int(t["track_id"]), image_box=tuple(float(v) for v in box[:4])))
+            else:
+                obs.append(Observation(int(t["track_id"]), position=(0.5 * (box[0] + box[3]), 0.5 * (box[1] + box[4]))))
+        frames.append(OutputFrame(sensor, _stamp_s(d.get("stamp"), topic), tuple(obs)))
+    return frames
+
+
+def match_events(rec: Recording, topic: str) -> list[MatchEvent]:
+    out = []
+    for r in rec.received:
+        d = r.payload.get("json") if r.topic == topic else None
+        if not isinstance(d, dict) or d.get("schema") != MATCH_SCHEMA or d.get("version") != JSON_VERSION:
+            continue
+        dist = d.get("distance")
+        out.append(MatchEvent(_stamp_s(d.get("stamp"), topic), str(d["sensor"]), int(d["track_id"]),
+                              int(d["global_id"]), float("nan") if dist is None else float(dist),
+                              bool(d.get("known", False))))
+    return out

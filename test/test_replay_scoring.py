@@ -1,0 +1,136 @@
+"""Replay scoring on hand-made ground truth and outputs whose scores are known by construction."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from tcfd_ros.replay.config import ScoringConfig
+from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame, RunInfo, StageLatency
+from tcfd_ros.replay.report import write_report
+from tcfd_ros.replay.scoring import (cmc_curve, latency_percentiles, score_detection, score_handoff, score_run,
+                                     score_tracking)
+
+CFG = ScoringConfig()
+
+
+def cam_person(pid: int, x: float, detectable: bool = True) -> GTPerson:
+    return GTPerson(pid, (x, 100.0, x + 40.0, 200.0), None, detectable)
+
+
+def lid_person(pid: int, x: float, detectable: bool = True) -> GTPerson:
+    return GTPerson(pid, None, (x, 0.0), detectable)
+
+
+def cam_obs(tid: int, x: float) -> Observation:
+    return Observation(tid, image_box=(x, 100.0, x + 40.0, 200.0))
+
+
+def lid_obs(tid: int, x: float) -> Observation:
+    return Observation(tid, position=(x, 0.1))
+
+
+def test_detection_counts_with_dont_care() -> None:
+    gt = [GTFrame("camera", 1.0, (cam_person(1, 0), cam_person(2, 200), cam_person(3, 400, detectable=False))),
+          GTFrame("camera", 2.0, (cam_person(1, 10),))]
+    out = [OutputFrame("camera", 1.0, (cam_obs(-1, 2), cam_obs(-1, 402), cam_obs(-1, 600))),  # TP, don't care, FP
+           OutputFrame("camera", 2.0, ())]                                                  # FN
+    s = score_detection(gt, out, "2d", CFG)
+    assert (s.frames, s.true_positives, s.false_positives, s.false_negatives) == (2, 1, 1, 2)
+    assert s.precision == pytest.approx(0.5) and s.recall == pytest.approx(1 / 3)
+
+
+def test_lidar_detection_uses_ground_plane_distance() -> None:
+    gt = [GTFrame("lidar", 1.0, (lid_person(1, 5.0), lid_person(2, 9.0)))]
+    out = [OutputFrame("lidar", 1.0, (lid_obs(-1, 5.3), lid_obs(-1, 9.8)))]   # 0.32 m hit, 0.81 m miss
+    s = score_detection(gt, out, "3d", CFG)
+    assert (s.true_positives, s.false_positives, s.false_negatives) == (1, 1, 1)
+
+
+def test_tracking_perfect_and_with_a_switch() -> None:
+    gt = [GTFrame("lidar", float(t), (lid_person(1, t), lid_person(2, t + 3))) for t in range(6)]
+    perfect = [OutputFrame("lidar", float(t), (lid_obs(7, t), lid_obs(8, t + 3))) for t in range(6)]
+    s = score_tracking(gt, perfect, "3d", CFG)
+    assert s.mota == pytest.approx(1.0) and s.idf1 == pytest.approx(1.0)
+    assert s.track_to_person == {7: 1, 8: 2}
+    switched = [OutputFrame("lidar", float(t), (lid_obs(7 if t < 3 else 9, t), lid_obs(8, t + 3))) for t in range(6)]
+    s2 = score_tracking(gt, switched, "3d", CFG)
+    assert s2.id_switches == 1
+    assert s2.mota == pytest.approx(1 - 1 / 12)
+    assert s2.idf1 < 1.0
+
+
+def _world(both: bool) -> tuple[dict, dict]:
+    """Person 1 walks past the camera then the LiDAR; person 2 only the LiDAR (or the camera only)."""
+    cam = [GTFrame("camera", float(t), (cam_person(1, 10 * t),)) for t in range(5)]
+    lid = [GTFrame("lidar", float(t), (lid_person(2, t),) + ((lid_person(1, t + 4),) if both and t >= 2 else ()))
+           for t in range(5)]
+    trk_cam = [OutputFrame("camera", float(t), (cam_obs(1, 10 * t),)) for t in range(5)]
+    trk_lid = [OutputFrame("lidar", float(t), (lid_obs(5, t),) + ((lid_obs(6, t + 4),) if both and t >= 2 else ()))
+               for t in range(5)]
+    return {"camera": cam, "lidar": lid}, {"camera": trk_cam, "lidar": trk_lid}
+
+
+def test_handoff_correct_and_time_to_match() -> None:
+    gt, trk = _world(both=True)
+    mods = {"camera": "2d", "lidar": "3d"}
+    tracking = {s: score_tracking(gt[s], trk[s], mods[s], CFG) for s in gt}
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(1.0, "lidar", 5, 101, math.nan, False),
+               MatchEvent(3.5, "lidar", 6, 100, 0.2, True)]
+    h = score_handoff(gt, mods, tracking, matches, 3600.0, CFG)
+    assert (h.people_both, h.handed_off, h.cross_links, h.false_links) == (1, 1, 1, 0)
+    assert h.accuracy == 1.0 and h.time_to_match_s == [pytest.approx(1.5)]
+    assert h.false_matches_per_hour == 0.0
+
+
+def test_handoff_false_link_counts_per_hour() -> None:
+    gt, trk = _world(both=True)
+    mods = {"camera": "2d", "lidar": "3d"}
+    tracking = {s: score_tracking(gt[s], trk[s], mods[s], CFG) for s in gt}
+    # the camera person is wrongly linked to LiDAR track 5 (person 2)
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(1.5, "lidar", 5, 100, 0.3, True),
+               MatchEvent(3.0, "lidar", 6, 102, math.nan, False)]
+    h = score_handoff(gt, mods, tracking, matches, 1800.0, CFG)
+    assert (h.handed_off, h.cross_links, h.false_links) == (0, 1, 1)
+    assert h.false_matches_per_hour == pytest.approx(2.0)
+
+
+def test_people_seen_by_one_sensor_only() -> None:
+    gt, trk = _world(both=False)
+    mods = {"camera": "2d", "lidar": "3d"}
+    tracking = {s: score_tracking(gt[s], trk[s], mods[s], CFG) for s in gt}
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(1.0, "lidar", 5, 101, math.nan, False)]
+    h = score_handoff(gt, mods, tracking, matches, 5.0, CFG)
+    assert h.people_both == 0 and h.cross_links == 0 and math.isnan(h.accuracy)
+
+
+def test_cmc_curve_by_hand() -> None:
+    import numpy as np
+    dist = np.array([[0.1, 0.5, 0.9],     # query person 1: right at rank 1
+                     [0.1, 0.2, 0.3],     # query person 2: right (gallery idx 2) at rank 3
+                     [0.5, 0.5, 0.5]])    # query person 9: no gallery entry, left out
+    cmc, n = cmc_curve([1, 2, 9], [1, 3, 2], dist, 3)
+    assert n == 2 and cmc == [0.5, 0.5, 1.0]
+
+
+def test_latency_percentiles_in_ms() -> None:
+    lat = latency_percentiles([StageLatency("a", v / 1000) for v in range(1, 101)])
+    assert lat["a"]["n"] == 100 and lat["a"]["p50"] == pytest.approx(50.5)
+
+
+def test_report_files_and_content(tmp_path: Path) -> None:
+    gt, trk = _world(both=True)
+    mods = {"camera": "2d", "lidar": "3d"}
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(3.5, "lidar", 6, 100, 0.2, True)]
+    lat = [StageLatency("/lidar/clusters", 0.01 * k) for k in range(1, 20)]
+    score = score_run(gt, mods, trk, trk, matches, lat, 5.0, CFG)
+    score.cmc, score.cmc_queries = [1.0] * 10, 1
+    info = RunInfo("bagdir", 5.0, {"/lidar/points": 5}, {"/lidar/points": 5}, {"/matches": 2}, wall_s=2.5)
+    report = write_report(tmp_path, info, score, gt, trk, matches, lat, {}, 0.0)
+    md = report.read_text()
+    assert "| lidar | 5 | 8 | 0 | 0 | 1.000 | 1.000 | 1.000 | 1.000 | 0 |" in md
+    assert "hand-off: 1/1 people" in md and "real-time factor 2.00" in md
+    for f in ("report.html", "timeline.png", "latency.png", "cmc.png", "score.json"):
+        assert (tmp_path / f).stat().st_size > 0
