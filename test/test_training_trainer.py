@@ -1,0 +1,130 @@
+"""Trainer: exact resume, CLIP-cache equivalence, calibration into the checkpoint, baseline, 2-process DDP."""
+
+import dataclasses
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from tcfd_ros.errors import CheckpointError, ConfigError
+from tcfd_ros.model import load_checkpoint, tiny_model_config
+from training.checkpoints import load_trained
+from training.config import BaselineConfig, DataConfig, TrainConfig
+from training.sampler import SamplerConfig
+from training.trainer import Trainer
+from training_fixtures import write_sustech
+
+SUBJECTS = tuple(f"{i:04d}" for i in range(6))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sim") / "ds"
+    part = write_sustech(root, subjects=SUBJECTS, seq_types=("00-nm", "01-nm"), views=("000", "090"))
+    return DataConfig(root=str(root), partition=str(part), val_identities=2)
+
+
+def _cfg(data, out, **kw):
+    base = dict(name="t", model=tiny_model_config(), data=data, sampler=SamplerConfig(p=2, k=2, frames=4),
+                iterations=4, checkpoint_every=2, log_every=1, out_dir=str(out), threads=1)
+    base.update(kw)
+    cfg = TrainConfig(**base)
+    cfg.validate()
+    return cfg
+
+
+def _params(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_exact_resume_matches_uninterrupted_run(data, tmp_path):
+    straight = Trainer(_cfg(data, tmp_path / "a"), show_progress=False)
+    straight._setup()
+    straight.train_steps()
+    interrupted = Trainer(_cfg(data, tmp_path / "b"), show_progress=False)
+    interrupted._setup()
+    interrupted.train_steps(until=2)  # checkpoint_every=2 -> state saved at 2
+    resumed = Trainer(_cfg(data, tmp_path / "b"), resume=True, show_progress=False)
+    resumed._setup()
+    assert resumed.start_iteration == 2 and resumed.sampler.iteration == 2
+    resumed.train_steps()
+    a, b = _params(straight.model), _params(resumed.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    log = (tmp_path / "b" / "t" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("iteration,lr,seconds,triplet") and len(log) == 5
+
+
+def test_resume_refuses_missing_state_and_changed_config(data, tmp_path):
+    with pytest.raises(CheckpointError, match="no training state"):
+        Trainer(_cfg(data, tmp_path), resume=True)._setup()
+    t = Trainer(_cfg(data, tmp_path), show_progress=False)
+    t._setup()
+    t.train_steps(until=2)
+    with pytest.raises(CheckpointError, match="different config"):
+        Trainer(_cfg(data, tmp_path, seed=5), resume=True)._setup()
+
+
+def test_clip_cache_gives_the_same_loss_and_refuses_patch_exchange(data, tmp_path):
+    off = dataclasses.replace(TrainConfig("x").patch_exchange, enabled=False)
+    plain = Trainer(_cfg(data, tmp_path, patch_exchange=off), show_progress=False)
+    cached = Trainer(_cfg(data, tmp_path, patch_exchange=off, clip_cache=True), show_progress=False)
+    plain._setup()
+    cached._setup()
+    cached.model.load_state_dict(plain.model.state_dict())
+    plain.model.eval()
+    cached.model.eval()
+    with torch.no_grad():
+        o1 = plain._forward(plain.batch(0)).embeddings
+        o2 = cached._forward(cached.batch(0)).embeddings
+    torch.testing.assert_close(o1, o2, atol=2e-3, rtol=1e-3)  # cache stores float16 tokens
+    with pytest.raises(ConfigError, match="Patch Exchange"):
+        _cfg(data, tmp_path, clip_cache=True)
+
+
+def test_run_writes_calibrated_checkpoint_and_baseline(data, tmp_path):
+    path = Trainer(_cfg(data, tmp_path), show_progress=False).run()
+    ck = load_checkpoint(path)
+    thr = ck.metadata["open_set_threshold"]
+    assert isinstance(thr, float) and 0.0 <= thr <= 2.0
+    assert ck.metadata["calibration_identities"] == 2
+    assert ck.metadata["open_set_measured_fmr"] <= 0.1
+    small = BaselineConfig(channels=(8, 8, 16, 16), dim=16, bins=(1, 2))
+    bpath = Trainer(_cfg(data, tmp_path, name="b", architecture="baseline", baseline=small),
+                    show_progress=False).run()
+    model, meta, kind = load_trained(bpath)
+    assert kind == "baseline" and meta["open_set_threshold"] is not None
+    x = torch.zeros(2, 3, 3, 64, 64)
+    assert model(x).embeddings.shape == (2, 3, 16)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, cfg, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    t = Trainer(cfg, show_progress=False)
+    t.run()
+    torch.save(_params(t.model), os.path.join(out, f"rank{rank}.pt"))
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp(data, tmp_path):
+    cfg = _cfg(data, tmp_path, iterations=2, sampler=SamplerConfig(p=2, k=2, frames=3))
+    mp.spawn(_ddp_worker, args=(cfg, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in r0:
+        if "running" in k or "num_batches" in k:
+            continue  # BN statistics are per rank under plain DDP
+        assert torch.equal(r0[k], r1[k]), k
+    assert (tmp_path / "t" / "model.pt").is_file()
+    assert load_checkpoint(tmp_path / "t" / "model.pt").metadata["world_size"] == 2

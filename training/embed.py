@@ -1,0 +1,53 @@
+"""Embedding whole sequences with a trained network, for evaluation and open-set calibration."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from tcfd_ros.model.preprocess import frames_to_input
+from training.datasets import GaitDataset
+
+_MODALITY_INDEX = {"2d": 0, "3d": 1}
+
+
+def evenly_spaced(length: int, max_frames: int) -> np.ndarray:
+    """All frame indices (``max_frames`` 0 or >= length) or ``max_frames`` evenly spaced ones."""
+    if max_frames <= 0 or length <= max_frames:
+        return np.arange(length)
+    return np.unique(np.rint(np.linspace(0, length - 1, max_frames)).astype(np.int64))
+
+
+@torch.no_grad()
+def embed_sequences(model: nn.Module, ds: GaitDataset, indices: Sequence[int], modality: str,
+                    max_frames: int = 0, batch_sequences: int = 16, device: torch.device | str = "cpu"
+                    ) -> np.ndarray:
+    """Embeddings (N, parts, d) float32 of the records ``indices`` in one modality, model in eval mode.
+
+    Sequences are grouped by (sampled) length so a batch never pads or truncates a sequence.
+    """
+    was_training = model.training
+    model.eval()
+    clips = []
+    for i in indices:
+        frames = ds.load_modality(int(i), modality)
+        clips.append(frames_to_input(frames[evenly_spaced(frames.shape[0], max_frames)], modality))
+    out: list[np.ndarray | None] = [None] * len(clips)
+    by_len: dict[int, list[int]] = {}
+    for j, c in enumerate(clips):
+        by_len.setdefault(c.shape[0], []).append(j)
+    for group in by_len.values():
+        for s in range(0, len(group), batch_sequences):
+            chunk = group[s:s + batch_sequences]
+            x = torch.from_numpy(np.stack([clips[j] for j in chunk])).to(device)
+            mod = torch.full((len(chunk),), _MODALITY_INDEX[modality], dtype=torch.int64, device=device)
+            emb = model(x, mod).embeddings.float().cpu().numpy()
+            for k, j in enumerate(chunk):
+                out[j] = emb[k]
+    model.train(was_training)
+    if not clips:
+        return np.zeros((0, 0, 0), np.float32)
+    return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
