@@ -154,7 +154,12 @@ def convert_encoding(image: np.ndarray, src_encoding: str, dst_encoding: str) ->
         raise MessageFormatError(f"unsupported conversion from {src_encoding!r} to {dst_encoding!r}")
     out = image
     for code in codes:
-        out = cv2.cvtColor(np.ascontiguousarray(out), code)
+        try:
+            out = cv2.cvtColor(np.ascontiguousarray(out), code)
+        except cv2.error as e:  # e.g. odd width for yuv422, 64-bit data for a colour conversion
+            raise MessageFormatError(
+                f"cannot convert a {src_encoding!r} image of shape {image.shape}, dtype {image.dtype} to "
+                f"{dst_encoding!r}: OpenCV says {str(e).strip().splitlines()[-1]}") from e
     if src_dtype != dst_dtype:
         out = _convert_depth(out, src_dtype, dst_dtype)
     elif not codes:
@@ -261,6 +266,9 @@ def cv2_to_imgmsg(cvim: np.ndarray, encoding: str = PASSTHROUGH, header: Optiona
 
 #: Compressed formats this module encodes: dst_format -> file extension for cv2.imencode.
 COMPRESSED_FORMATS = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png"}
+#: What each format stores losslessly in layout (OpenCV would silently convert anything else).
+_COMPRESSIBLE = {".jpg": ({np.dtype(np.uint8)}, {1, 3}),
+                 ".png": ({np.dtype(np.uint8), np.dtype(np.uint16)}, {1, 3, 4})}
 
 
 def _compressed_source_encoding(image: np.ndarray) -> str:
@@ -301,8 +309,15 @@ def cv2_to_compressed_imgmsg(cvim: np.ndarray, dst_format: str = "jpg") -> Any:
             f"CompressedImage.format = {dst_format!r} is not supported; expected {sorted(COMPRESSED_FORMATS)}")
     if cvim.ndim not in (2, 3) or cvim.size == 0:
         raise MessageFormatError(f"image array must be non-empty (H, W) or (H, W, C), got shape {cvim.shape}")
+    dtypes, channel_counts = _COMPRESSIBLE[ext]
+    channels = 1 if cvim.ndim == 2 else cvim.shape[2]
+    if cvim.dtype.newbyteorder("=") not in dtypes or channels not in channel_counts:
+        raise MessageFormatError(
+            f"cannot encode an array of dtype {cvim.dtype} with {channels} channels as {dst_format}; it "
+            f"takes dtypes {sorted(str(d) for d in dtypes)} with {sorted(channel_counts)} channels")
+    native = np.ascontiguousarray(cvim, dtype=cvim.dtype.newbyteorder("="))  # OpenCV reads native order
     try:
-        ok, buf = cv2.imencode(ext, cvim)
+        ok, buf = cv2.imencode(ext, native)
     except cv2.error as e:
         raise MessageFormatError(
             f"cannot encode an array of dtype {cvim.dtype}, shape {cvim.shape} as {dst_format}: {e}") from e
