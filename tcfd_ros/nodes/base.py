@@ -1,0 +1,201 @@
+"""What every tcfd_ros node shares: parameters, health, ``/diagnostics``, a bounded work queue.
+
+Subscription callbacks only stamp and enqueue; one worker thread per node runs the (slow) library
+call, so the executor is never blocked, the queue depth is observable, and an overrun drops the
+*oldest* message with reason ``queue_full`` instead of stalling DDS. Every failure at this boundary is
+counted and logged (throttled) and the message is dropped; the node stays alive.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Mapping, Sequence
+
+from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from tcfd_ros.errors import MessageFormatError, TcfdError
+from tcfd_ros.nodes.diagnostics import NodeHealth, to_array
+from tcfd_ros.nodes.params import ParameterBinding
+from tcfd_ros.nodes.qos import OUTPUT_QOS
+
+DIAGNOSTICS_PERIOD_S = 1.0
+# A stamp this much older than the last one is a clock reset (bag restarted), not a glitch.
+CLOCK_RESET_BACKWARD_S = 5.0
+
+
+def stamp_seconds(stamp: Any) -> float:
+    """builtin_interfaces/Time -> float seconds."""
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+class StampOrder:
+    """Per-input check that stamps increase: ``ok``, ``backwards`` (drop) or ``reset`` (restart state)."""
+
+    def __init__(self, reset_backward_s: float = CLOCK_RESET_BACKWARD_S) -> None:
+        self.reset_backward_s = reset_backward_s
+        self.last: float | None = None
+
+    def check(self, t: float) -> str:
+        if self.last is None or t > self.last:
+            self.last = t
+            return "ok"
+        if self.last - t > self.reset_backward_s:
+            self.last = t
+            return "reset"
+        return "backwards"
+
+
+class Dropped(Exception):
+    """Raised by a handler to drop the current message for a known reason (counted, not an error)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def drop_reason(err: Exception) -> str:
+    """Short diagnostics key for a failure at the node boundary."""
+    if isinstance(err, Dropped):
+        return err.reason
+    if isinstance(err, MessageFormatError):
+        return "malformed"
+    if isinstance(err, TcfdError):
+        return type(err).__name__
+    return "internal_error"
+
+
+def _detail(err: Exception) -> str:
+    return err.detail if isinstance(err, Dropped) else f"{type(err).__name__}: {err}"
+
+
+class TcfdNode(Node):
+    """A node with a config dataclass as parameters, health counters and one worker thread."""
+
+    def __init__(self, name: str, default_config: Any, *, read_only: Sequence[str] = (),
+                 ranges: Mapping[str, tuple[float, float]] | None = None, **node_kwargs: Any) -> None:
+        super().__init__(name, **node_kwargs)
+        self.health = NodeHealth(self.get_fully_qualified_name(), self.get_logger().warning)
+        if callable(default_config):  # a factory that may read parameters declared ahead (tracker modality)
+            default_config = default_config(self)
+        self.params = ParameterBinding(self, default_config, read_only=read_only, ranges=ranges,
+                                       on_change=self._config_changed)
+        self._queue: deque = deque()
+        self._queue_size = int(self.config.queue_size)
+        self._cv = threading.Condition()
+        # Held while a handler runs or parameters change, so a change never lands half-way through a frame.
+        self.state_lock = threading.RLock()
+        self._stop = False
+        self.health.add_queue("work", lambda: len(self._queue))
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        # Steady clock: diagnostics keep flowing when /clock stops (use_sim_time with a paused bag).
+        self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._worker = threading.Thread(target=self._work, name=f"{name}-worker", daemon=True)
+
+    @property
+    def config(self) -> Any:
+        return self.params.config
+
+    def start(self) -> None:
+        """Start the worker; subclasses call this at the end of their constructor."""
+        self._worker.start()
+
+    def on_config_change(self, config: Any, changed: set[str]) -> None:
+        """Subclasses apply run-time parameter changes here (thresholds take effect on the next frame)."""
+
+    def _config_changed(self, config: Any, changed: set[str]) -> None:
+        self.get_logger().info(f"parameters changed: {', '.join(sorted(changed))}")
+        with self.state_lock:
+            self.on_config_change(config, changed)
+
+    def enqueue(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
+        """Called from subscription callbacks: count, queue; the oldest item goes when the queue is full."""
+        self.health.received(topic)
+        with self._cv:
+            if len(self._queue) >= self._queue_size:
+                old_topic, _, _, _ = self._queue.popleft()
+                self.health.drop(old_topic, "queue_full",
+                                 f"worker behind, queue holds {self._queue_size} (raise queue_size or slow the input)")
+            self._queue.append((topic, handler, msg, time.monotonic()))
+            self._cv.notify()
+
+    def queued(self) -> int:
+        """Messages waiting for the worker (handlers use it to batch what piled up)."""
+        with self._cv:
+            return len(self._queue)
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                topic, handler, msg, t0 = self._queue.popleft()
+            try:
+                with self.state_lock:
+                    handler(msg)
+            except Exception as e:  # noqa: BLE001 - the node boundary: count, log (throttled), drop
+                self.health.drop(topic, drop_reason(e), _detail(e))
+                continue
+            self.health.processed(topic, time.monotonic() - t0)
+
+    def process_now(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
+        """Run a light handler in the callback itself (CameraInfo, matches), with the same accounting."""
+        self.health.received(topic)
+        t0 = time.monotonic()
+        try:
+            with self.state_lock:
+                handler(msg)
+        except Exception as e:  # noqa: BLE001 - the node boundary
+            self.health.drop(topic, drop_reason(e), _detail(e))
+            return
+        self.health.processed(topic, time.monotonic() - t0)
+
+    def _publish_diagnostics(self) -> None:
+        self._diag_pub.publish(to_array(self.health, self.get_namespace(), self.get_clock().now().to_msg()))
+
+    def check_order(self, order: StampOrder, stamp: Any) -> str:
+        """Drop a message whose stamp is not newer than the last; return ``ok`` or ``reset``."""
+        t = stamp_seconds(stamp)
+        verdict = order.check(t)
+        if verdict == "backwards":
+            raise Dropped("stamp_backwards", f"stamp {t:.6f} s is not newer than the last one {order.last:.6f} s")
+        if verdict == "reset":
+            self.get_logger().warning(f"stamp jumped back more than {order.reset_backward_s} s to {t:.3f} s: "
+                                      "clock reset (bag restarted?), state cleared")
+        return verdict
+
+    def destroy_node(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """``main()`` of one node: init, spin until Ctrl-C/shutdown, clean up; 2 on a config error."""
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = factory()
+            except TcfdError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0

@@ -1,0 +1,133 @@
+"""camera_segmenter: ``image_raw`` (+ ``camera_info``) -> ``detections`` (mono16 labels) and ``annotated``.
+
+Thin: decodes the image with ``tcfd_ros.image_conversions`` (cv_bridge semantics), calls
+``CameraSegmenter``, publishes the instance-label image with the input header. For ``annotated`` it
+keeps the last few images by stamp; when the camera tracker's ``tracks`` for that stamp arrive, the
+masks, track boxes and the recognizer's global ids (from ``matches``) are drawn by
+``tcfd_ros.perception.annotation`` and published with the same header.
+
+Dropped and counted: undecodable images and wrong encodings (``malformed``), stamps going backwards,
+and, with ``require_camera_info``, images without a CameraInfo of their size (``no_camera_info``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+
+from tcfd_ros.graph import ANNOTATED, CAMERA_SEGMENTER, DETECTIONS, MATCHES, TRACKS
+from tcfd_ros.image_conversions import cv2_to_imgmsg, imgmsg_to_cv2
+from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single
+from tcfd_ros.nodes.json_messages import MatchMsg, tracks_from_json
+from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
+from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
+from tcfd_ros.perception.annotate import Annotation, draw_annotations
+from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
+
+IMAGE = "image_raw"
+CAMERA_INFO = "camera_info"
+# Global ids remembered per track; a bound so a long run cannot grow the map without limit.
+MAX_REMEMBERED_TRACKS = 4096
+
+
+def _key(stamp: Any) -> tuple[int, int]:
+    return int(stamp.sec), int(stamp.nanosec)
+
+
+class CameraSegmenterNode(TcfdNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(CAMERA_SEGMENTER, CameraSegmenterNodeConfig(), **kwargs)
+        self.segmenter = CameraSegmenter(self.config.segmenter)
+        self.order = StampOrder()
+        self.info: tuple[int, int, str] | None = None        # (width, height, frame_id) of the last CameraInfo
+        self.cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray, Any]] = OrderedDict()
+        self.global_ids: OrderedDict[int, MatchMsg] = OrderedDict()
+        self.sensor = self.get_namespace().strip("/").split("/")[-1]
+        self.det_pub = self.create_publisher(Image, DETECTIONS, OUTPUT_QOS)
+        self.ann_pub = self.create_publisher(Image, ANNOTATED, OUTPUT_QOS)
+        for topic in (IMAGE, CAMERA_INFO):
+            self.health.watch(topic)
+        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), SENSOR_QOS)
+        self.create_subscription(CameraInfo, CAMERA_INFO,
+                                 lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), SENSOR_QOS)
+        self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m), OUTPUT_QOS)
+        self.create_subscription(String, MATCHES, lambda m: self.process_now(MATCHES, self.on_match, m),
+                                 OUTPUT_QOS)
+        self.health.add_queue("annotation_cache", lambda: len(self.cache))
+        self.start()
+
+    def on_config_change(self, config: CameraSegmenterNodeConfig, changed: set[str]) -> None:
+        if any(n.startswith("segmenter.") for n in changed):
+            # New gates take effect on the next image; the background model re-learns (warm-up frames).
+            self.segmenter = CameraSegmenter(config.segmenter)
+        while len(self.cache) > config.annotation_cache_frames:
+            self.cache.popitem(last=False)
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        if msg.width <= 0 or msg.height <= 0:
+            raise Dropped("malformed", f"CameraInfo width = {msg.width}, height = {msg.height}: expected > 0")
+        self.info = (int(msg.width), int(msg.height), msg.header.frame_id)
+
+    def on_image(self, msg: Image) -> None:
+        cfg: CameraSegmenterNodeConfig = self.config
+        if self.check_order(self.order, msg.header.stamp) == "reset":
+            self.segmenter = CameraSegmenter(cfg.segmenter)
+            self.cache.clear()
+        if cfg.require_camera_info and (self.info is None or self.info[:2] != (msg.width, msg.height)):
+            raise Dropped("no_camera_info", f"image {msg.width}x{msg.height}, last CameraInfo "
+                          f"{'none' if self.info is None else f'{self.info[0]}x{self.info[1]}'}")
+        bgr = imgmsg_to_cv2(msg, "bgr8")
+        detections = self.segmenter.segment(bgr)
+        labels = label_image(detections, bgr.shape[:2])
+        header = msg.header
+        if cfg.frame_id:
+            header.frame_id = cfg.frame_id
+        self.det_pub.publish(cv2_to_imgmsg(labels, "mono16", header=header))
+        self.health.values["people_last_frame"] = str(len(detections))
+        self.health.values["warming_up"] = str(self.segmenter.warming_up)
+        if cfg.publish_annotated:
+            self.cache[_key(header.stamp)] = (bgr, labels, header)
+            while len(self.cache) > cfg.annotation_cache_frames:
+                self.cache.popitem(last=False)
+
+    def on_match(self, msg: String) -> None:
+        match = MatchMsg.from_json(msg.data)
+        if match.sensor != self.sensor:
+            return
+        self.global_ids[match.track_id] = match
+        self.global_ids.move_to_end(match.track_id)
+        while len(self.global_ids) > MAX_REMEMBERED_TRACKS:
+            self.global_ids.popitem(last=False)
+
+    def on_tracks(self, msg: String) -> None:
+        head, tracks = tracks_from_json(msg.data)
+        key = (int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"]))
+        cached = self.cache.pop(key, None)
+        if cached is None:
+            if self.config.publish_annotated:
+                self.health.values["annotation_cache_misses"] = str(
+                    int(self.health.values.get("annotation_cache_misses", "0")) + 1)
+            return
+        bgr, labels, header = cached
+        notes = []
+        for t in tracks:
+            m = self.global_ids.get(t.track_id)
+            notes.append(Annotation(
+                bbox_xyxy=tuple(t.box), mask=(labels == t.detection) if t.detection > 0 else None,
+                track_id=t.track_id, global_id=None if m is None else m.global_id,
+                known=None if m is None else m.known, distance=None if m is None else m.distance))
+        image = draw_annotations(bgr, notes)
+        self.ann_pub.publish(cv2_to_imgmsg(image, "bgr8", header=header))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_single(CameraSegmenterNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

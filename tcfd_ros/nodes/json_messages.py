@@ -1,0 +1,192 @@
+"""The graph's JSON-over-``std_msgs/String`` schemas (no ROS imports): tracks, tracklets, matches.
+
+Documented in ``docs/matches.md``. Every message carries ``schema`` and ``version``; a decoder refuses
+another schema or a newer version with ``MessageFormatError`` naming the field, so a consumer never
+guesses. Stamps are ``{"sec", "nanosec"}`` copied from the sensor message the data came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from tcfd_ros.errors import MessageFormatError
+
+TRACKLET_SCHEMA = "tcfd_ros/tracklet"
+TRACKS_SCHEMA = "tcfd_ros/tracks"
+MATCH_SCHEMA = "tcfd_ros/match"
+VERSION = 1
+MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
+
+
+def stamp_dict(sec: int, nanosec: int) -> dict[str, int]:
+    return {"sec": int(sec), "nanosec": int(nanosec)}
+
+
+def stamp_to_seconds(stamp: dict[str, int]) -> float:
+    return float(stamp["sec"]) + 1e-9 * float(stamp["nanosec"])
+
+
+def _load(text: str, schema: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MessageFormatError(f"data: not JSON ({e}); expected a {schema} v{VERSION} object") from e
+    if not isinstance(data, dict):
+        raise MessageFormatError(f"data: expected a JSON object, got {type(data).__name__}")
+    if data.get("schema") != schema:
+        raise MessageFormatError(f"schema = {data.get('schema')!r}: expected {schema!r}")
+    if data.get("version") != VERSION:
+        raise MessageFormatError(f"version = {data.get('version')!r}: this reader understands {VERSION}")
+    return data
+
+
+def _require(data: dict[str, Any], key: str, types: type | tuple[type, ...]) -> Any:
+    """``data[key]`` if present and of ``types`` (a bool never counts as a number)."""
+    value = data.get(key)
+    wanted = types if isinstance(types, tuple) else (types,)
+    if key not in data or not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+        raise MessageFormatError(f"{key} = {value!r}: expected {' or '.join(t.__name__ for t in wanted)}")
+    return value
+
+
+@dataclass(frozen=True)
+class TrackletMsg:
+    """One tracklet: ``frames`` (T,64,64) silhouettes (2d) or (T,3,64,64) depth maps (3d), uint8."""
+
+    stamp: dict[str, int]            # of the newest frame
+    frame_id: str                    # sensor frame of ``position``
+    sensor: str                      # sensor namespace, e.g. "camera"
+    modality: str                    # "2d" | "3d"
+    track_id: int
+    frame_stamps: tuple[float, ...]  # seconds, one per frame
+    position: tuple[float, ...]      # last position: pixels (u, v) for 2d, metres (x, y, z) for 3d
+    frames: np.ndarray
+
+    def to_json(self) -> str:
+        frames = np.ascontiguousarray(self.frames, dtype=np.uint8)
+        return json.dumps({
+            "schema": TRACKLET_SCHEMA, "version": VERSION, "stamp": self.stamp, "frame_id": self.frame_id,
+            "sensor": self.sensor, "modality": self.modality, "track_id": int(self.track_id),
+            "frame_stamps": [float(t) for t in self.frame_stamps],
+            "position": [float(v) for v in self.position],
+            "shape": list(frames.shape), "dtype": "uint8",
+            "frames": base64.b64encode(frames.tobytes()).decode("ascii"),
+        })
+
+    @staticmethod
+    def from_json(text: str) -> "TrackletMsg":
+        d = _load(text, TRACKLET_SCHEMA)
+        modality = _require(d, "modality", str)
+        if modality not in MODALITY_FRAME_SHAPES:
+            raise MessageFormatError(f"modality = {modality!r}: expected one of {list(MODALITY_FRAME_SHAPES)}")
+        shape = tuple(_require(d, "shape", list))
+        if len(shape) < 1 or tuple(shape[1:]) != MODALITY_FRAME_SHAPES[modality] or shape[0] < 1:
+            raise MessageFormatError(f"shape = {list(shape)}: expected [T, {MODALITY_FRAME_SHAPES[modality]}] "
+                                     f"for modality {modality}")
+        if d.get("dtype") != "uint8":
+            raise MessageFormatError(f"dtype = {d.get('dtype')!r}: expected 'uint8'")
+        try:
+            raw = base64.b64decode(_require(d, "frames", str), validate=True)
+        except ValueError as e:
+            raise MessageFormatError(f"frames: not base64 ({e})") from e
+        if len(raw) != math.prod(shape):
+            raise MessageFormatError(f"frames: {len(raw)} bytes, expected {math.prod(shape)} for shape {list(shape)}")
+        stamps = tuple(float(t) for t in _require(d, "frame_stamps", list))
+        if len(stamps) != shape[0]:
+            raise MessageFormatError(f"frame_stamps: {len(stamps)} stamps for {shape[0]} frames")
+        stamp = _require(d, "stamp", dict)
+        return TrackletMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)), str(d.get("frame_id", "")),
+                           _require(d, "sensor", str), modality, int(_require(d, "track_id", int)), stamps,
+                           tuple(float(v) for v in _require(d, "position", list)),
+                           np.frombuffer(raw, dtype=np.uint8).reshape(shape))
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """One confirmed track in one frame (the ``tracks`` topic; used for markers and annotation)."""
+
+    track_id: int
+    position: tuple[float, ...]      # pixels (u, v) for 2d, metres (x, y, z) for 3d
+    box: tuple[float, ...]           # 2d: (x0, y0, x1, y1) pixels; 3d: (xmin, ymin, zmin, xmax, ymax, zmax) m
+    detection: int = -1              # label in ``detections`` / number in ``clusters`` this frame; -1 coasting
+
+
+def tracks_to_json(stamp: dict[str, int], frame_id: str, sensor: str, modality: str,
+                   tracks: Sequence[TrackState]) -> str:
+    return json.dumps({
+        "schema": TRACKS_SCHEMA, "version": VERSION, "stamp": stamp, "frame_id": frame_id, "sensor": sensor,
+        "modality": modality,
+        "tracks": [{"track_id": int(t.track_id), "position": [float(v) for v in t.position],
+                    "box": [float(v) for v in t.box], "detection": int(t.detection)} for t in tracks],
+    })
+
+
+def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
+    """(header fields, tracks) of a ``tcfd_ros/tracks`` message."""
+    d = _load(text, TRACKS_SCHEMA)
+    out = []
+    for i, t in enumerate(_require(d, "tracks", list)):
+        if not isinstance(t, dict):
+            raise MessageFormatError(f"tracks[{i}] = {t!r}: expected an object")
+        try:
+            out.append(TrackState(int(t["track_id"]), tuple(float(v) for v in t["position"]),
+                                  tuple(float(v) for v in t["box"]), int(t.get("detection", -1))))
+        except (KeyError, TypeError, ValueError) as e:
+            raise MessageFormatError(f"tracks[{i}] = {t!r}: {e}") from e
+    return {k: d[k] for k in ("stamp", "frame_id", "sensor", "modality")}, out
+
+
+@dataclass(frozen=True)
+class MatchMsg:
+    """The recognizer's decision for one tracklet (``matches`` topic, schema ``tcfd_ros/match`` v1)."""
+
+    stamp: dict[str, int]            # the tracklet's newest frame's sensor stamp
+    frame_id: str                    # that sensor's frame
+    sensor: str                      # sensor namespace, e.g. "camera", "lidar"
+    modality: str                    # "2d" | "3d"
+    track_id: int                    # the sensor tracker's track id
+    global_id: int                   # one identity per person across sensors (new id for an unknown person)
+    known: bool                      # the identity is supported by other tracks' or the gallery's embeddings
+    distance: float | None           # cross-modal distance that decided it; None with nothing to compare
+    confidence: float                # sigmoid((threshold - distance) / temperature) in [0, 1]; 0 without distance
+    threshold: float                 # the open-set threshold in force
+    label: str | None = None         # the enrolled name of the identity, if any
+    switched: bool = False           # the track changed identity with this tracklet (strong evidence)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "schema": MATCH_SCHEMA, "version": VERSION, "stamp": self.stamp, "frame_id": self.frame_id,
+            "sensor": self.sensor, "modality": self.modality, "track_id": int(self.track_id),
+            "global_id": int(self.global_id), "known": bool(self.known),
+            "distance": None if self.distance is None else float(self.distance),
+            "confidence": float(self.confidence), "threshold": float(self.threshold),
+            "label": self.label, "switched": bool(self.switched),
+        })
+
+    @staticmethod
+    def from_json(text: str) -> "MatchMsg":
+        d = _load(text, MATCH_SCHEMA)
+        distance = d.get("distance")
+        if distance is not None and (isinstance(distance, bool) or not isinstance(distance, (int, float))):
+            raise MessageFormatError(f"distance = {distance!r}: expected a number or null")
+        confidence = float(_require(d, "confidence", (int, float)))
+        if not 0.0 <= confidence <= 1.0:
+            raise MessageFormatError(f"confidence = {confidence}: expected 0..1")
+        stamp = _require(d, "stamp", dict)
+        label = d.get("label")
+        if label is not None and not isinstance(label, str):
+            raise MessageFormatError(f"label = {label!r}: expected a string or null")
+        modality = _require(d, "modality", str)
+        if modality not in MODALITY_FRAME_SHAPES:
+            raise MessageFormatError(f"modality = {modality!r}: expected one of {list(MODALITY_FRAME_SHAPES)}")
+        return MatchMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)), str(d.get("frame_id", "")),
+                        _require(d, "sensor", str), modality, int(_require(d, "track_id", int)),
+                        int(_require(d, "global_id", int)), bool(_require(d, "known", bool)),
+                        None if distance is None else float(distance), confidence,
+                        float(_require(d, "threshold", (int, float))), label, bool(d.get("switched", False)))

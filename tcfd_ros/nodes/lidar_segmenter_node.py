@@ -1,0 +1,88 @@
+"""lidar_segmenter: ``points`` (PointCloud2) -> ``clusters`` (person points, ``cluster`` field 1..K).
+
+Thin: decodes the cloud with ``tcfd_ros.point_cloud2``, calls ``LidarSegmenter``, packs the people's
+points back with the input header. Malformed clouds, clouds without x/y/z, empty clouds and stamps
+that go backwards are dropped and counted (``/diagnostics``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import PointCloud2
+
+from tcfd_ros.errors import MessageFormatError
+from tcfd_ros.graph import CLUSTERS, LIDAR_SEGMENTER
+from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single
+from tcfd_ros.nodes.node_configs import LidarSegmenterNodeConfig
+from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
+from tcfd_ros.perception.segment_lidar import LidarCluster, LidarSegmenter
+from tcfd_ros.point_cloud2 import create_cloud, dtype_to_fields, read_points
+
+POINTS = "points"
+# The ``clusters`` layout of DESIGN.md: x, y, z, intensity float32 and the cluster number uint16.
+CLUSTER_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"), ("cluster", "<u2")])
+
+
+def clusters_to_points(points: np.ndarray, clusters: list[LidarCluster]) -> np.ndarray:
+    """Structured CLUSTER_DTYPE rows of every cluster's points; intensity copied when the input has it."""
+    total = sum(c.num_points for c in clusters)
+    out = np.zeros(total, dtype=CLUSTER_DTYPE)
+    names = points.dtype.names or ()
+    row = 0
+    for k, c in enumerate(clusters, start=1):
+        src = points[c.indices]
+        n = len(src)
+        for axis in ("x", "y", "z"):
+            out[axis][row:row + n] = src[axis]
+        if "intensity" in names:
+            out["intensity"][row:row + n] = src["intensity"]
+        out["cluster"][row:row + n] = k
+        row += n
+    return out
+
+
+class LidarSegmenterNode(TcfdNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(LIDAR_SEGMENTER, LidarSegmenterNodeConfig(), **kwargs)
+        self.segmenter = LidarSegmenter(self.config.segmenter)
+        self.order = StampOrder()
+        self.pub = self.create_publisher(PointCloud2, CLUSTERS, OUTPUT_QOS)
+        self.health.watch(POINTS)
+        self.create_subscription(PointCloud2, POINTS, lambda m: self.enqueue(POINTS, self.on_cloud, m),
+                                 SENSOR_QOS)
+        self.start()
+
+    def on_config_change(self, config: LidarSegmenterNodeConfig, changed: set[str]) -> None:
+        if any(n.startswith("segmenter.") for n in changed):
+            # A new segmenter: gates apply from the next cloud; a learned static background restarts.
+            self.segmenter = LidarSegmenter(config.segmenter)
+
+    def on_cloud(self, msg: PointCloud2) -> None:
+        if self.check_order(self.order, msg.header.stamp) == "reset":
+            self.segmenter = LidarSegmenter(self.config.segmenter)
+        points = read_points(msg)
+        names = points.dtype.names or ()
+        missing = [a for a in ("x", "y", "z") if a not in names]
+        if missing:
+            raise MessageFormatError(f"PointCloud2.fields {list(names)}: missing {missing}")
+        if points.size == 0:
+            raise Dropped("empty_cloud", f"cloud with width = {msg.width}, height = {msg.height} has no points")
+        points = points.reshape(-1)
+        xyz = np.stack([points["x"], points["y"], points["z"]], axis=1)
+        clusters = self.segmenter.segment(xyz)
+        out = create_cloud(msg.header, dtype_to_fields(CLUSTER_DTYPE), clusters_to_points(points, clusters))
+        if self.config.frame_id:
+            out.header.frame_id = self.config.frame_id
+        self.pub.publish(out)
+        self.health.values["people_last_frame"] = str(len(clusters))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_single(LidarSegmenterNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

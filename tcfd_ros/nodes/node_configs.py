@@ -1,0 +1,116 @@
+"""Each node's parameters as one frozen dataclass (node settings + the library config it wraps).
+
+These are the single definition of every ROS parameter: ``params.ParameterBinding`` declares them with
+descriptors (the trailing comment is the description), ``config/crossmodal.yaml`` sets them, and
+``tcfd-ros bringup`` validates that file against them before starting anything. Fields marked
+``read_only`` fix the node's wiring or its loaded model and cannot change at run time; everything
+else (thresholds, gates) can, with ``ros2 param set`` or ``SetParameters``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tcfd_ros.errors import ConfigError
+from tcfd_ros.perception.config import (
+    CameraSegmenterConfig,
+    IdentityConfig,
+    LidarSegmenterConfig,
+    TrackerConfig,
+    TrackletConfig,
+    camera_tracker_config,
+)
+
+RO = {"read_only": True}
+
+
+def _positive(obj: object, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not v > 0:
+            raise ConfigError(f"{type(obj).__name__}.{n} = {v!r}: expected a value > 0")
+
+
+@dataclass(frozen=True)
+class CameraSegmenterNodeConfig:
+    """camera_segmenter: Image (+ CameraInfo) -> ``detections`` (mono16 labels) and ``annotated``."""
+
+    frame_id: str = field(default="", metadata=RO)  # overrides the image's frame_id when not empty
+    queue_size: int = field(default=2, metadata={**RO, "min": 1, "max": 1000})  # images waiting for the segmenter
+    publish_annotated: bool = True        # draw masks, tracks and global ids on ``annotated``
+    annotation_cache_frames: int = field(default=30, metadata={"min": 1, "max": 1000})  # images kept until their tracks arrive
+    require_camera_info: bool = False     # drop images until a CameraInfo of the same size arrived
+    segmenter: CameraSegmenterConfig = field(default_factory=CameraSegmenterConfig)
+
+    def validate(self) -> None:
+        _positive(self, "queue_size", "annotation_cache_frames")
+
+
+@dataclass(frozen=True)
+class LidarSegmenterNodeConfig:
+    """lidar_segmenter: PointCloud2 -> ``clusters`` (person points with a ``cluster`` field)."""
+
+    frame_id: str = field(default="", metadata=RO)  # overrides the cloud's frame_id when not empty
+    queue_size: int = field(default=2, metadata={**RO, "min": 1, "max": 1000})  # clouds waiting for the segmenter
+    segmenter: LidarSegmenterConfig = field(default_factory=LidarSegmenterConfig)
+
+    def validate(self) -> None:
+        _positive(self, "queue_size")
+
+
+@dataclass(frozen=True)
+class TrackerNodeConfig:
+    """tracker (one per sensor): detections/clusters -> Kalman tracks -> ``tracks`` and ``tracklets``."""
+
+    modality: Literal["2d", "3d"] = field(default="3d", metadata=RO)  # 2d: camera detections, 3d: LiDAR clusters
+    sensor: str = field(default="", metadata=RO)  # sensor name in tracklets and matches; empty = namespace
+    queue_size: int = field(default=4, metadata={**RO, "min": 1, "max": 1000})  # inputs waiting for the tracker
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    tracklet: TrackletConfig = field(default_factory=TrackletConfig)
+
+    def validate(self) -> None:
+        _positive(self, "queue_size")
+
+
+def camera_tracker_node_config() -> TrackerNodeConfig:
+    """Defaults of the camera tracker: image-plane positions in pixels."""
+    return TrackerNodeConfig(modality="2d", tracker=camera_tracker_config())
+
+
+@dataclass(frozen=True)
+class RecognizerNodeConfig:
+    """recognizer: tracklets of every sensor -> embeddings -> global identities -> ``matches``, ``markers``."""
+
+    backend: Literal["torch", "onnx", "tensorrt"] = field(default="onnx", metadata=RO)  # embedding runtime
+    model_path: str = field(default="", metadata=RO)  # exported model (tcfd-ros export); required
+    threads: int = field(default=2, metadata={**RO, "min": 1, "max": 256})  # CPU threads of the runtime
+    camera_namespaces: tuple[str, ...] = field(default=("camera",), metadata=RO)  # one camera pipeline each
+    lidar_namespaces: tuple[str, ...] = field(default=("lidar",), metadata=RO)  # one LiDAR pipeline each
+    batch_size: int = field(default=8, metadata={"min": 1, "max": 1024})  # tracklets embedded in one call
+    queue_size: int = field(default=64, metadata={**RO, "min": 1, "max": 100000})  # tracklets waiting; oldest dropped
+    gallery_path: str = field(default="", metadata=RO)  # SQLite gallery file; empty = in memory, nothing kept
+    gallery_retention_days: float = field(default=30.0, metadata={"min": 0.0, "max": 36500.0})  # identities unseen longer are deleted; 0 = keep
+    marker_lifetime_s: float = field(default=1.0, metadata={"min": 0.0, "max": 3600.0})  # markers vanish unless refreshed
+    marker_frame_id: str = ""             # frame of markers; empty = the LiDAR tracks' frame
+    enrol_target: str = ""                # ~/enrol: 'sensor:track_id' to enrol; empty = the latest match's track
+    enrol_label: str = ""                 # ~/enrol: name of the enrolled identity; empty = none
+    erase_global_id: int = field(default=0, metadata={"min": 0})  # ~/erase: the identity to erase
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    def validate(self) -> None:
+        _positive(self, "threads", "batch_size", "queue_size")
+        if self.gallery_retention_days < 0:
+            raise ConfigError(f"RecognizerNodeConfig.gallery_retention_days = {self.gallery_retention_days}: "
+                              "expected >= 0 (0 keeps identities forever)")
+
+
+def node_defaults() -> dict[str, object]:
+    """Default config of every node name in the graph (``tcfd_ros.graph.NODE_NAMES``)."""
+    return {
+        "camera_segmenter": CameraSegmenterNodeConfig(),
+        "camera_tracker": camera_tracker_node_config(),
+        "lidar_segmenter": LidarSegmenterNodeConfig(),
+        "lidar_tracker": TrackerNodeConfig(),
+        "recognizer": RecognizerNodeConfig(),
+    }
