@@ -29,14 +29,15 @@ class FlowConfig:
     """Pacing and shutdown of the graph during a replay."""
 
     graph_ready_timeout_s: float = 60.0      # wait for the graph's input subscriptions to appear
-    fast_ack_timeout_s: float = 5.0          # --fast: longest wait for a frame's first-stage output
-    fast_max_backlog: int = 4                # --fast: tracklets the recognizer may have queued (diagnostics)
+    fast_ack_timeout_s: float = 3.0          # --fast: longest wait for a frame's first-stage output
+    fast_max_backlog: int = 8                # --fast: tracklets the recognizer may have left unanswered
+    fast_backlog_timeout_s: float = 30.0     # --fast: longest wait for the recognizer to catch up
     drain_quiet_s: float = 3.0               # after the last message: stop once outputs are quiet this long
     drain_timeout_s: float = 60.0            # ... or after this long whatever happens
     shutdown_timeout_s: float = 10.0         # SIGINT -> wait -> SIGTERM -> wait -> SIGKILL
 
     def validate(self) -> None:
-        for name in ("graph_ready_timeout_s", "fast_ack_timeout_s", "drain_quiet_s", "drain_timeout_s",
+        for name in ("graph_ready_timeout_s", "fast_ack_timeout_s", "fast_backlog_timeout_s", "drain_quiet_s", "drain_timeout_s",
                      "shutdown_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"flow.{name} must be > 0, got {getattr(self, name)}")

@@ -1,0 +1,352 @@
+"""Publish a bag into the running node graph over real DDS, with /clock, and record what comes out.
+
+Serialized CDR from the bag is published as it is (``Publisher.publish`` takes bytes), so the graph
+receives byte-for-byte what was recorded. ``/clock`` carries the bag time (the graph runs with
+``use_sim_time``). rclpy is imported inside this module's functions only: the rest of
+``tcfd_ros.replay`` (reading, scoring, reporting) runs without ROS.
+
+Pacing: ``rate`` R publishes at R x the recorded speed; ``fast`` publishes a sensor's next frame as
+soon as the graph has answered its previous one on the first stage (``detections`` / ``clusters``,
+which copy the input header) and the recognizer has answered all but a few tracklets (one ``matches``
+entry per tracklet), so no queue in the graph overflows for want of time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from tcfd_ros import graph as g
+from tcfd_ros.errors import BagError
+from tcfd_ros.replay.config import ReplayConfig
+from tcfd_ros.replay.graph_process import GraphProcess
+from tcfd_ros.replay.reader import BagSource
+from tcfd_ros.replay.records import StageLatency
+from tcfd_ros.replay.recording import (NS_PER_S, Received, Recording, convert_clusters, convert_detections,
+                                       convert_diagnostics, convert_markers, convert_string, header_stamp_ns,
+                                       stamp_ns)
+
+log = logging.getLogger(__name__)
+
+CLOCK_TOPIC = "/clock"
+OUTPUT_QUEUE_DEPTH = 200
+INPUT_QUEUE_DEPTH = 10
+DRAIN_TICK_S = 0.1                 # /clock tick while draining
+PROGRESS_EVERY_S = 0.5
+ALIVE_CHECK_EVERY = 50             # messages between checks that the graph process still runs
+DISCOVERY_SETTLE_S = 1.0           # after creating subscriptions, before the first message
+
+
+@dataclass(frozen=True)
+class SensorTopics:
+    sensor: str            # namespace, e.g. "camera"
+    modality: str          # "2d" | "3d"
+    inputs: tuple[str, ...]  # bag topics the graph reads for this sensor (image + info, or points)
+    frame_topic: str       # the input that carries one frame (image or cloud), acknowledged in --fast
+    stage: str             # first-stage output, header copied from the input
+    tracks: str
+    tracklets: str
+
+
+def sensor_topics(spec: g.GraphSpec, names: g.TopicNames = g.TopicNames()) -> list[SensorTopics]:
+    """The topics of each sensor of the graph, with the graph's top-level namespace applied."""
+    def t(*parts: str) -> str:
+        return "/" + "/".join(p.strip("/") for p in (spec.namespace, *parts) if p.strip("/"))
+    out = [SensorTopics(c, "2d", (t(c, names.image), t(c, names.camera_info)), t(c, names.image),
+                        t(c, g.DETECTIONS), t(c, g.TRACKS), t(c, g.TRACKLETS)) for c in spec.cameras]
+    out += [SensorTopics(lid, "3d", (t(lid, names.points),), t(lid, names.points), t(lid, g.CLUSTERS),
+                         t(lid, g.TRACKS), t(lid, g.TRACKLETS)) for lid in spec.lidars]
+    return out
+
+
+def output_topics(spec: g.GraphSpec, names: g.TopicNames = g.TopicNames()) -> dict[str, str]:
+    """Every graph output the recorder subscribes to -> the sensor it belongs to ("" for the recognizer)."""
+    def t(*parts: str) -> str:
+        return "/" + "/".join(p.strip("/") for p in (spec.namespace, *parts) if p.strip("/"))
+    out = {}
+    for s in sensor_topics(spec, names):
+        out.update({s.stage: s.sensor, s.tracks: s.sensor, s.tracklets: s.sensor})
+    out.update({t(names.matches) if not names.matches.startswith("/") else names.matches: "",
+                t(names.markers) if not names.markers.startswith("/") else names.markers: "",
+                g.DIAGNOSTICS: ""})
+    return out
+
+
+def _msg_class(msgtype: str) -> Any:
+    """'sensor_msgs/msg/Image' -> the rclpy message class; ImportError/AttributeError when not installed."""
+    pkg, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), name)
+
+
+_CONVERTERS: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    "sensor_msgs/msg/Image": ("detections", convert_detections),
+    "sensor_msgs/msg/PointCloud2": ("clusters", convert_clusters),
+    "std_msgs/msg/String": ("string", convert_string),
+    "visualization_msgs/msg/MarkerArray": ("markers", convert_markers),
+    "diagnostic_msgs/msg/DiagnosticArray": ("diagnostics", convert_diagnostics),
+}
+
+
+def recognizer_dropped(status: list[dict[str, Any]]) -> int | None:
+    """Tracklets the recognizer reports dropped (queue full, malformed, ...) in its diagnostics."""
+    total = None
+    for st in status:
+        if g.RECOGNIZER not in st["name"]:
+            continue
+        for k, val in st["values"].items():
+            if k.endswith(": dropped") and g.TRACKLETS in k:
+                try:
+                    total = (total or 0) + int(val)
+                except ValueError:
+                    continue
+    return total
+
+
+class _Recorder:
+    """Subscription callbacks: convert, stamp with arrival time, signal acknowledgements."""
+
+    def __init__(self, rec: Recording, stage_sensor: dict[str, str]) -> None:
+        self.rec = rec
+        self.stage_sensor = stage_sensor
+        self.cond = threading.Condition()
+        self.acked: dict[str, set[int]] = {s: set() for s in stage_sensor.values()}
+        self.last_output_wall = time.monotonic()
+        self.tracklets_seen = 0
+        self.matches = 0
+        self.recognizer_dropped = 0
+        self.errors: dict[str, str] = {}
+
+    def backlog(self) -> int:
+        """Tracklets the recognizer has not answered yet (call with ``cond`` held)."""
+        return self.tracklets_seen - self.matches - self.recognizer_dropped
+
+    def callback(self, topic: str, kind: str, convert: Callable[[Any], dict[str, Any]]) -> Callable[[Any], None]:
+        def on_msg(msg: Any) -> None:
+            wall = time.monotonic()
+            header = getattr(msg, "header", None)
+            st = stamp_ns(header.stamp) if header is not None else None
+            try:
+                payload = convert(msg)
+            except Exception as e:  # a malformed graph output must not kill the recorder; it is reported
+                self.errors.setdefault(topic, f"{type(e).__name__}: {e}")
+                payload = {"unconverted": str(e)}
+            d = payload.get("json")
+            if st is None and isinstance(d, dict) and isinstance(d.get("stamp"), dict):
+                s = d["stamp"]
+                st = int(s.get("sec", 0)) * NS_PER_S + int(s.get("nanosec", 0))
+            if topic.endswith("/" + g.TRACKLETS) and isinstance(d, dict) and "track_id" in d:
+                self.rec.tracklets[(str(d.get("sensor")), int(d["track_id"]))] = msg.data
+            with self.cond:
+                self.rec.received.append(Received(topic, kind, wall, st, payload))
+                self.rec.info.received[topic] = self.rec.info.received.get(topic, 0) + 1
+                self.last_output_wall = wall
+                if topic in self.stage_sensor and st is not None:
+                    self.acked[self.stage_sensor[topic]].add(st)
+                if kind == "diagnostics":
+                    dropped = recognizer_dropped(payload.get("status", []))
+                    if dropped is not None:
+                        self.recognizer_dropped = dropped
+                if topic.endswith("/" + g.MATCHES):
+                    self.matches += 1
+                elif topic.endswith("/" + g.TRACKLETS):
+                    self.tracklets_seen += 1
+                self.cond.notify_all()
+        return on_msg
+
+
+def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | None, rec: Recording,
+         graph: GraphProcess, progress: bool = True) -> list[StageLatency]:
+    """Publish the bag into the running graph; fill ``rec``; return per-stage latencies.
+
+    ``rate`` None means ``--fast``. A damaged bag stops publishing at the damage; the error is kept in
+    ``rec.info.bag_error`` and the graph is drained so the report covers what was read.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+    from tqdm import tqdm
+
+    sensors = sensor_topics(spec)
+    rec.sensors = {s.sensor: s.modality for s in sensors}
+    frame_sensor = {s.frame_topic: s.sensor for s in sensors}
+    stage_sensor = {s.stage: s.sensor for s in sensors}
+    recorder = _Recorder(rec, stage_sensor)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("tcfd_replay", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, name="replay-spin", daemon=True)
+    spin.start()
+    try:
+        pubs: dict[str, Any] = {}
+        wanted = [t for s in sensors for t in s.inputs] + [cfg.bag.tf_static]
+        for topic in wanted:
+            info = source.topics.get(topic)
+            if info is None:
+                continue
+            try:
+                cls = _msg_class(info.msgtype)
+            except (ImportError, AttributeError) as e:
+                rec.info.skipped_topics[topic] = f"message type {info.msgtype} is not available to rclpy ({e})"
+                continue
+            pubs[topic] = node.create_publisher(cls, topic, QoSProfile(depth=INPUT_QUEUE_DEPTH))
+        for topic in source.topics:
+            if topic not in pubs and topic not in rec.info.skipped_topics and topic != cfg.bag.ground_truth:
+                rec.info.skipped_topics[topic] = "not an input of the configured graph"
+        clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=INPUT_QUEUE_DEPTH))
+
+        _wait_for_graph(node, graph, [s.frame_topic for s in sensors], cfg.flow.graph_ready_timeout_s)
+        _subscribe_outputs(node, spec, recorder, QoSProfile, ReliabilityPolicy)
+        time.sleep(DISCOVERY_SETTLE_S)
+
+        publish_wall: dict[tuple[str, int], float] = {}
+        last_frame: dict[str, int] = {}
+        total = sum(source.topics[t].count for t in pubs)
+        t0_ns = source.start_ns
+        clock_ns = t0_ns
+        wall0 = time.monotonic()
+        bar = tqdm(total=total, unit="msg", desc="replay", disable=not progress, dynamic_ncols=True)
+        last_bar = 0.0
+        n = 0
+        try:
+            for m in source.messages(topics=list(pubs)):
+                if rate is not None:
+                    delay = wall0 + (m.stamp_ns - t0_ns) / NS_PER_S / rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                clock_ns = max(clock_ns, m.stamp_ns)
+                clock_pub.publish(_clock_msg(Clock, clock_ns))
+                sensor = frame_sensor.get(m.topic)
+                if rate is None and sensor is not None:
+                    _wait_fast(recorder, sensor, last_frame.get(sensor), cfg)
+                if sensor is not None:
+                    st = header_stamp_ns(m.data, m.topic)
+                    last_frame[sensor] = st
+                    publish_wall[(sensor, st)] = time.monotonic()
+                    rec.published.append((sensor, st, publish_wall[(sensor, st)]))
+                pubs[m.topic].publish(m.data)
+                rec.info.published[m.topic] = rec.info.published.get(m.topic, 0) + 1
+                n += 1
+                if n % ALIVE_CHECK_EVERY == 0:
+                    graph.check_alive()
+                bar.update(1)
+                if time.monotonic() - last_bar > PROGRESS_EVERY_S:
+                    last_bar = time.monotonic()
+                    bar.set_postfix(bag_s=f"{(m.stamp_ns - t0_ns) / NS_PER_S:.1f}", matches=recorder.matches)
+        except BagError as e:
+            rec.info.bag_error = str(e)
+            log.error("%s", e)
+        finally:
+            bar.close()
+        publish_end = time.monotonic()
+        _drain(recorder, clock_pub, Clock, clock_ns, cfg, graph)
+        with recorder.cond:
+            last_out = recorder.last_output_wall
+        rec.info.wall_s = max(publish_end, min(last_out, time.monotonic())) - wall0
+        for s in sensors:
+            sent = {st for sen, st, _ in rec.published if sen == s.sensor}
+            rec.info.unacknowledged[s.sensor] = len(sent - recorder.acked[s.sensor])
+        rec.info.recorder_errors = dict(recorder.errors)
+        return _latencies(rec, publish_wall, spec)
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        spin.join(timeout=5.0)
+
+
+def _clock_msg(Clock: Any, ns: int) -> Any:
+    msg = Clock()
+    msg.clock.sec, msg.clock.nanosec = divmod(ns, NS_PER_S)
+    return msg
+
+
+def _wait_for_graph(node: Any, graph: GraphProcess, inputs: list[str], timeout_s: float) -> None:
+    """Block until the graph subscribes to every sensor input and advertises the matches output."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        graph.check_alive()
+        missing = [t for t in inputs if node.count_subscribers(t) == 0]
+        outputs = {name for name, _ in node.get_topic_names_and_types()}
+        if not any(t.endswith("/" + g.MATCHES) for t in outputs):
+            missing.append("matches (published by the recognizer)")
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            from tcfd_ros.errors import TcfdError
+            raise TcfdError(f"the node graph did not come up within {timeout_s:.0f} s: nobody subscribes to / "
+                            f"publishes {', '.join(missing)}; see {graph.log_path}")
+        time.sleep(0.2)
+
+
+def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSProfile: Any,
+                       ReliabilityPolicy: Any) -> None:
+    """Subscribe to every output the graph advertises, with a QoS compatible with its publishers."""
+    advertised = dict(node.get_topic_names_and_types())
+    for topic in output_topics(spec):
+        types = advertised.get(topic)
+        if not types:
+            log.info("graph does not publish %s; not recorded", topic)
+            continue
+        kind_conv = _CONVERTERS.get(types[0])
+        if kind_conv is None:
+            recorder.rec.info.skipped_topics[topic] = f"output type {types[0]} has no recorder converter"
+            continue
+        infos = node.get_publishers_info_by_topic(topic)
+        reliable = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
+        qos = QoSProfile(depth=OUTPUT_QUEUE_DEPTH,
+                         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        kind, conv = kind_conv
+        node.create_subscription(_msg_class(types[0]), topic, recorder.callback(topic, kind, conv), qos)
+
+
+def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: ReplayConfig) -> None:
+    """--fast flow control before a sensor's next frame: the graph's first stage has answered this
+    sensor's previous frame (one frame in flight per sensor, so sensors still run in parallel), and
+    the recognizer has at most ``fast_max_backlog`` tracklets waiting (tracklets seen minus matches
+    seen minus tracklets it reported dropped). Waits give up after the configured timeouts."""
+    with recorder.cond:
+        if previous is not None:
+            recorder.cond.wait_for(lambda: previous in recorder.acked[sensor], timeout=cfg.flow.fast_ack_timeout_s)
+        recorder.cond.wait_for(lambda: recorder.backlog() <= cfg.flow.fast_max_backlog,
+                               timeout=cfg.flow.fast_backlog_timeout_s)
+
+
+def _drain(recorder: _Recorder, clock_pub: Any, Clock: Any, clock_ns: int, cfg: ReplayConfig,
+           graph: GraphProcess) -> None:
+    """Let the graph finish: keep /clock running until its outputs are quiet (or a time limit)."""
+    start = time.monotonic()
+    while time.monotonic() - start < cfg.flow.drain_timeout_s:
+        graph.check_alive()
+        time.sleep(DRAIN_TICK_S)
+        clock_ns += int(DRAIN_TICK_S * NS_PER_S)
+        clock_pub.publish(_clock_msg(Clock, clock_ns))
+        with recorder.cond:
+            quiet = time.monotonic() - recorder.last_output_wall
+            backlog = recorder.backlog()
+        if quiet >= cfg.flow.drain_quiet_s and backlog <= 0:
+            return
+    log.warning("graph still producing output %.0f s after the bag ended; stopping it", cfg.flow.drain_timeout_s)
+
+
+def _latencies(rec: Recording, publish_wall: dict[tuple[str, int], float], spec: g.GraphSpec) -> list[StageLatency]:
+    """Output arrival minus input publish (wall clock) for every stamped output of a known input frame."""
+    sensor_of = output_topics(spec)
+    by_stamp: dict[int, float] = {}
+    for (sensor, st), w in publish_wall.items():
+        by_stamp[st] = min(by_stamp.get(st, w), w)
+    out = []
+    for r in rec.received:
+        if r.stamp_ns is None or r.kind == "diagnostics":
+            continue
+        sensor = sensor_of.get(r.topic, "")
+        w = publish_wall.get((sensor, r.stamp_ns)) if sensor else by_stamp.get(r.stamp_ns)
+        if w is not None:
+            out.append(StageLatency(r.topic, r.wall_s - w))
+    return out
