@@ -98,24 +98,26 @@ class LidarSegmenterConfig:
     roi_z_min_m: float = -5.0
     roi_z_max_m: float = 3.0
     min_range_m: float = 0.5              # drops returns off the sensor housing / vehicle
-    voxel_size_m: float = 0.08            # downsampling for ground fit and clustering
-    # ground removal: RANSAC plane on the lowest points, refined by least squares
+    # ground removal: RANSAC plane on the lowest points of a random sample, refined by least squares
+    ground_sample_points: int = 6000      # random ROI points the plane is fitted on (speed)
+    ground_candidate_quantile: float = 0.4  # RANSAC draws from the lowest 40 % of them (by z)
     ground_ransac_iterations: int = 60
     ground_distance_m: float = 0.15       # points closer than this to the plane are ground
     ground_max_tilt_deg: float = 15.0     # the plane's normal must be within this angle of +z
-    ground_candidate_quantile: float = 0.3  # RANSAC samples from the lowest 30 % of voxels (by z)
-    ground_sample_points: int = 4000      # inlier counting on this many random voxels (speed)
     ground_seed: int = 0                  # RANSAC RNG seed, for reproducible frames
-    # Euclidean clustering (KD-tree radius graph on the non-ground voxels)
+    clip_above_ground_m: float = 2.6      # points higher than this (canopies, ceilings) are ignored
+    # Euclidean clustering: KD-tree radius graph over occupied ground-plane (x, y) cells
+    cell_size_m: float = 0.1
     cluster_radius_m: float = 0.35
-    min_cluster_voxels: int = 3
+    min_cluster_cells: int = 3
     # person gate
     min_height_m: float = 1.0             # top of the cluster above the ground plane
     max_height_m: float = 2.2
     max_bottom_m: float = 0.35            # the lowest point must be near the ground (people stand)
     max_footprint_m: float = 1.3          # largest horizontal extent (a walking stride fits)
     max_person_range_m: float = 30.0      # farther clusters are too sparse for gait: not reported
-    min_footprint_m: float = 0.1          # thinner than this is a pole or a wall edge
+    min_footprint_m: float = 0.22         # thinner than this is a pole, post or wall edge
+    min_thickness_m: float = 0.08         # minor horizontal extent: flat facades/car sides are thinner
     max_aspect_footprint_over_height: float = 1.0  # people are taller than they are wide
     min_points: int = 15                  # original (not voxelised) points in the cluster
     # expected-density gate: at range r a person needs min_points_at_10m * (10 m / r)^2 points.
@@ -134,11 +136,12 @@ class LidarSegmenterConfig:
         _ordered(self, "roi_z_min_m", "roi_z_max_m")
         _ordered(self, "min_height_m", "max_height_m")
         _ordered(self, "min_footprint_m", "max_footprint_m")
-        _positive(self, "voxel_size_m", "ground_ransac_iterations", "ground_distance_m",
-                  "ground_sample_points", "cluster_radius_m", "min_cluster_voxels", "min_points",
+        _positive(self, "cell_size_m", "ground_ransac_iterations", "ground_distance_m",
+                  "ground_sample_points", "cluster_radius_m", "min_cluster_cells", "min_points",
+                  "clip_above_ground_m",
                   "background_voxel_m", "max_aspect_footprint_over_height", "max_person_range_m")
         _non_negative(self, "min_range_m", "background_learning_frames", "max_bottom_m",
-                      "min_points_at_10m")
+                      "min_points_at_10m", "min_thickness_m")
         _require(0.0 < self.ground_max_tilt_deg < 90.0, c, "ground_max_tilt_deg",
                  self.ground_max_tilt_deg, "0 < value < 90")
         _require(0.0 < self.ground_candidate_quantile <= 1.0, c, "ground_candidate_quantile",

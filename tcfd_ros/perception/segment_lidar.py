@@ -14,22 +14,26 @@ API (used by the lidar_segmenter node)::
     seg.last_stats  # LidarFrameStats of the last call (counts per stage, ground plane)
 
 Pipeline, vectorised numpy + scipy:
-1. Non-finite rows are dropped (counted in ``last_stats.n_nonfinite``), then ROI box and minimum range.
-2. Voxel grid (``voxel_size_m``): one centroid per occupied voxel; every point keeps its voxel id.
-3. Ground: RANSAC plane on the lowest ``ground_candidate_quantile`` of voxels (normals tilted more
-   than ``ground_max_tilt_deg`` from +z are rejected), refined by least squares on its inliers. Voxels
-   within ``ground_distance_m`` of the plane or below it are ground; voxels above
-   ``clip_above_ground_m`` (canopies, ceilings) are ignored. With no acceptable plane (e.g. too few
-   points) the frame has no ground estimate and returns no people (``last_stats.ground_plane`` None).
-4. Optional static background (``background_learning_frames`` > 0, fixed poles): during the first N
+1. ROI box and minimum range; non-finite rows fail every comparison and are dropped (counted in
+   ``last_stats.n_nonfinite``).
+2. Ground: RANSAC plane on the lowest ``ground_candidate_quantile`` of a random sample of
+   ``ground_sample_points`` points (normals tilted more than ``ground_max_tilt_deg`` from +z are
+   rejected), refined by least squares on its inliers. Points within ``ground_distance_m`` of the
+   plane or below it are ground; points higher than ``clip_above_ground_m`` (canopies, ceilings) are
+   ignored. With no acceptable plane the frame returns no people (``last_stats.ground_plane`` None).
+3. Optional static background (``background_learning_frames`` > 0, fixed poles): during the first N
    frames, coarse voxels (``background_voxel_m``) above ground are counted; those occupied in at least
-   ``background_min_occupancy`` of them are static and removed from every later frame.
-5. Euclidean clustering: radius graph on a scipy ``cKDTree`` (``cluster_radius_m``), connected
-   components.
-6. Person gate per cluster: height above ground, bottom near the ground, footprint, aspect and
-   horizontal range (``max_person_range_m``), original point count against the density expected
-   at the cluster's range
-   (``min_points_at_10m * (10 m / r)^2``, at least ``min_points``).
+   ``background_min_occupancy`` of them are static and their points are removed from later frames.
+4. Voxel downsampling into pillar voxels: the occupied ground-plane cells (``cell_size_m``) of the
+   remaining points (a wall becomes a line of cells instead of a surface of voxels: this is what
+   keeps a 120k-point frame within budget).
+5. Euclidean clustering of the cell centres: radius graph on a scipy ``cKDTree``
+   (``cluster_radius_m``), connected components, at least ``min_cluster_cells`` cells.
+6. Person gate per cluster (on its original points): height above ground, bottom near the ground,
+   horizontal range (``max_person_range_m``), point count against the density expected at that range
+   (``min_points_at_10m * (10 m / r)^2``, at least ``min_points``), footprint (major extent in the
+   ground plane, principal axes), thickness (minor extent: rejects flat facades and car-side
+   fragments), footprint/height aspect. ``last_stats.rejected`` counts the clusters each gate rejected.
 
 Bad input: a non-array or a wrong shape raises ``MessageFormatError``; empty clouds and clouds with
 only NaN rows return ``[]``.
@@ -55,8 +59,6 @@ log = logging.getLogger(__name__)
 #: Voxel indices are packed into one int64 key with this many bits per axis (+-2^20 voxels).
 _KEY_BITS = 21
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
-#: Height above the ground plane up to which points are clustered; above it are canopies, ceilings.
-CLIP_ABOVE_GROUND_M = 2.6
 #: Range at which ``min_points_at_10m`` is stated.
 DENSITY_REFERENCE_M = 10.0
 
@@ -71,7 +73,7 @@ class LidarCluster:
     box: np.ndarray         # (2, 3) float64 [min xyz, max xyz]
     height_m: float         # top above the ground plane
     bottom_m: float         # lowest kept voxel above the ground plane
-    footprint_m: float      # largest horizontal extent along the principal axes
+    footprint_m: float      # largest extent in the ground plane, along its principal axes
 
     @property
     def num_points(self) -> int:
@@ -89,9 +91,9 @@ class LidarFrameStats:
     n_input: int = 0
     n_nonfinite: int = 0
     n_roi: int = 0
-    n_voxels: int = 0
-    n_ground_voxels: int = 0
-    n_background_voxels: int = 0
+    n_ground: int = 0           # ROI points within ground_distance_m of the plane or below it
+    n_background: int = 0       # band points removed as static background
+    n_cells: int = 0            # occupied pillar voxels
     n_clusters: int = 0
     n_people: int = 0
     ground_plane: tuple[float, float, float, float] | None = None  # n . p + d = height, n_z > 0
@@ -115,40 +117,52 @@ def _voxel_keys(xyz: np.ndarray, size: float) -> np.ndarray:
     return (v[:, 0] << (2 * _KEY_BITS)) | (v[:, 1] << _KEY_BITS) | v[:, 2]
 
 
-def fit_ground_plane(voxels: np.ndarray, cfg: LidarSegmenterConfig, rng: np.random.Generator
+def fit_ground_plane(points: np.ndarray, cfg: LidarSegmenterConfig, rng: np.random.Generator
                      ) -> np.ndarray | None:
-    """RANSAC + least-squares plane (a, b, c, d), unit normal with c > 0, or None if none is acceptable."""
-    n = voxels.shape[0]
+    """RANSAC + least-squares plane (a, b, c, d), unit normal with c > 0, or None if none is acceptable.
+
+    Fitted on a random sample of ``ground_sample_points`` points, drawing the RANSAC triples from its
+    lowest ``ground_candidate_quantile`` (the ground is below everything else).
+    """
+    n = points.shape[0]
     if n < 3:
         return None
-    z = voxels[:, 2]
-    k = max(3, int(math.ceil(cfg.ground_candidate_quantile * n)))
-    cand = voxels[np.argpartition(z, k - 1)[:k]] if k < n else voxels
-    iters = cfg.ground_ransac_iterations
-    tri = cand[rng.integers(0, cand.shape[0], size=(iters, 3))]          # (K, 3, 3)
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])     # (K, 3)
+    sample = points if n <= cfg.ground_sample_points else \
+        points[rng.integers(0, n, size=cfg.ground_sample_points)]
+    z = sample[:, 2]
+    k = max(3, int(math.ceil(cfg.ground_candidate_quantile * sample.shape[0])))
+    cand = sample[np.argpartition(z, k - 1)[:k]] if k < sample.shape[0] else sample
+    min_nz = math.cos(math.radians(cfg.ground_max_tilt_deg))
+    tri = cand[rng.integers(0, cand.shape[0], size=(cfg.ground_ransac_iterations, 3))]  # (K, 3, 3)
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])                   # (K, 3)
     norm = np.linalg.norm(normals, axis=1)
     ok = norm > 1e-9
     normals[ok] /= norm[ok, None]
     normals *= np.where(normals[:, 2:3] < 0, -1.0, 1.0)
-    ok &= normals[:, 2] >= math.cos(math.radians(cfg.ground_max_tilt_deg))
+    ok &= normals[:, 2] >= min_nz
     if not ok.any():
         return None
     normals, tri = normals[ok], tri[ok]
     offsets = -np.einsum("kc,kc->k", normals, tri[:, 0])
-    sample = cand if cand.shape[0] <= cfg.ground_sample_points else \
-        cand[rng.choice(cand.shape[0], cfg.ground_sample_points, replace=False)]
-    dist = np.abs(sample @ normals.T + offsets)                          # (S, K)
-    best = int(np.argmax((dist < cfg.ground_distance_m).sum(axis=0)))
-    inl = cand[np.abs(cand @ normals[best] + offsets[best]) < cfg.ground_distance_m]
+    inliers = np.abs(cand @ normals.T + offsets) < cfg.ground_distance_m                # (S, K)
+    best = int(np.argmax(inliers.sum(axis=0)))
+    inl = cand[inliers[:, best]]
     plane = np.append(normals[best], offsets[best])
     if inl.shape[0] >= 3:  # least-squares refinement: normal = smallest singular vector
         centre = inl.mean(axis=0)
         _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
         nrm = vt[2] * (1.0 if vt[2, 2] >= 0 else -1.0)
-        if nrm[2] >= math.cos(math.radians(cfg.ground_max_tilt_deg)):
+        if nrm[2] >= min_nz:
             plane = np.append(nrm, -float(nrm @ centre))
     return plane
+
+
+def _plane_basis(normal: np.ndarray) -> np.ndarray:
+    """(3, 2) orthonormal axes of the plane with unit ``normal`` (footprints are measured in it)."""
+    ref = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    u = np.cross(normal, ref)
+    u /= np.linalg.norm(u)
+    return np.stack([u, np.cross(normal, u)], axis=1)
 
 
 class LidarSegmenter:
@@ -184,90 +198,89 @@ class LidarSegmenter:
             log.info("static background learned over %d frames: %d voxels", self._bg_frames,
                      self._static_keys.size)
 
+    def _static(self, pts: np.ndarray) -> np.ndarray:
+        """Which points fall in a learned static-background voxel."""
+        sk = self._static_keys
+        if sk is None or sk.size == 0:
+            return np.zeros(pts.shape[0], dtype=bool)
+        keys = _voxel_keys(pts, self.cfg.background_voxel_m)
+        pos = np.minimum(np.searchsorted(sk, keys), sk.size - 1)
+        return sk[pos] == keys
+
     def segment(self, points: np.ndarray) -> list[LidarCluster]:
         """People clusters of one cloud, nearest first."""
         c = self.cfg
         xyz = check_points(points)
         st = LidarFrameStats(n_input=int(xyz.shape[0]))
         self.last_stats = st
-        finite = np.isfinite(xyz).all(axis=1)
-        st.n_nonfinite = int(xyz.shape[0] - finite.sum())
         x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
         with np.errstate(invalid="ignore"):
-            keep = (finite & (x >= c.roi_x_min_m) & (x < c.roi_x_max_m) & (y >= c.roi_y_min_m)
+            keep = ((x >= c.roi_x_min_m) & (x < c.roi_x_max_m) & (y >= c.roi_y_min_m)
                     & (y < c.roi_y_max_m) & (z >= c.roi_z_min_m) & (z < c.roi_z_max_m)
-                    & (x * x + y * y >= c.min_range_m ** 2))
+                    & (x * x + y * y >= c.min_range_m ** 2))  # NaN compares False: dropped here
+        st.n_nonfinite = int(xyz.shape[0] - np.isfinite(xyz).all(axis=1).sum()) if not keep.all() else 0
         idx = np.flatnonzero(keep)
         st.n_roi = int(idx.size)
         if idx.size < 3:
             return []
         pts = xyz[idx]
-        keys = _voxel_keys(pts, c.voxel_size_m)
-        ukeys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        inverse = inverse.ravel()
-        nv = ukeys.size
-        st.n_voxels = int(nv)
-        vox = np.stack([np.bincount(inverse, weights=pts[:, i], minlength=nv) for i in range(3)],
-                       axis=1) / counts[:, None]
-        plane = fit_ground_plane(vox, c, self._rng)
+        plane = fit_ground_plane(pts, c, self._rng)
         if plane is None:
-            log.debug("no acceptable ground plane in a frame of %d voxels", nv)
+            log.debug("no acceptable ground plane in a frame of %d points", idx.size)
             return []
         st.ground_plane = tuple(float(v) for v in plane)
-        h = vox @ plane[:3] + plane[3]
-        above = (h >= c.ground_distance_m) & (h <= CLIP_ABOVE_GROUND_M)
-        st.n_ground_voxels = int((h < c.ground_distance_m).sum())
+        h = pts @ plane[:3] + plane[3]
+        band = (h >= c.ground_distance_m) & (h <= c.clip_above_ground_m)
+        st.n_ground = int((h < c.ground_distance_m).sum())
         if c.background_learning_frames > 0:
             if self._static_keys is None:
-                self._learn_background(vox[above])
+                self._learn_background(pts[band])
             else:
-                bkeys = _voxel_keys(vox, c.background_voxel_m)
-                pos = np.clip(np.searchsorted(self._static_keys, bkeys), 0,
-                              max(self._static_keys.size - 1, 0))
-                static = (self._static_keys[pos] == bkeys) if self._static_keys.size else \
-                    np.zeros(nv, dtype=bool)
-                st.n_background_voxels = int((static & above).sum())
-                above &= ~static
-        cand = np.flatnonzero(above)
-        if cand.size == 0:
+                sel = np.flatnonzero(band)
+                static = self._static(pts[sel])
+                st.n_background = int(static.sum())
+                band[sel[static]] = False
+        sel = np.flatnonzero(band)
+        if sel.size == 0:
             return []
-        labels_c = self._cluster(vox[cand])
-        ncl = int(labels_c.max()) + 1
-        st.n_clusters = ncl
-        people = self._gate(vox[cand], h[cand], counts[cand], labels_c, ncl, st)
-        if not people:
-            return []
-        vox_label = np.full(nv, -1, dtype=np.int64)
-        vox_label[cand] = labels_c
-        point_label = vox_label[inverse]
+        bp, bh = pts[sel], h[sel]
+        # pillar voxels: occupied (x, y) cells of the height band
+        cell = np.floor(bp[:, :2] / c.cell_size_m).astype(np.int64) + _KEY_OFFSET
+        ckeys, inverse, counts = np.unique((cell[:, 0] << _KEY_BITS) | cell[:, 1], return_inverse=True,
+                                           return_counts=True)
+        inverse = inverse.ravel()
+        st.n_cells = int(ckeys.size)
+        centres = (np.stack([ckeys >> _KEY_BITS, ckeys & ((1 << _KEY_BITS) - 1)], axis=1)
+                   - _KEY_OFFSET + 0.5) * c.cell_size_m
+        cell_label = self._cluster(centres)
+        st.n_clusters = int(cell_label.max()) + 1 if cell_label.size else 0
+        label = cell_label[inverse]
+        people = self._gate(bp, bh, label, st.n_clusters, st)
         out = []
         for lab, height, bottom, foot in people:
-            sel = np.flatnonzero(point_label == lab)
-            p = pts[sel]
-            out.append(LidarCluster(points=p.astype(np.float32), indices=idx[sel],
+            m = np.flatnonzero(label == lab)
+            p = bp[m]
+            out.append(LidarCluster(points=p.astype(np.float32), indices=idx[sel[m]],
                                     centroid=p.mean(axis=0), box=np.stack([p.min(0), p.max(0)]),
                                     height_m=height, bottom_m=bottom, footprint_m=foot))
         out.sort(key=lambda cl: float(np.hypot(cl.centroid[0], cl.centroid[1])))
         st.n_people = len(out)
         return out
 
-    def _cluster(self, v: np.ndarray) -> np.ndarray:
-        """Connected components of the radius graph; clusters below min_cluster_voxels get -1."""
-        n = v.shape[0]
-        pairs = cKDTree(v).query_pairs(self.cfg.cluster_radius_m, output_type="ndarray")
+    def _cluster(self, centres: np.ndarray) -> np.ndarray:
+        """Connected components of the KD-tree radius graph; clusters below min_cluster_cells get -1."""
+        n = centres.shape[0]
+        pairs = cKDTree(centres).query_pairs(self.cfg.cluster_radius_m, output_type="ndarray")
         graph = coo_matrix((np.ones(pairs.shape[0], dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
                            shape=(n, n))
         _, labels = connected_components(graph, directed=False)
         sizes = np.bincount(labels)
-        small = sizes[labels] < self.cfg.min_cluster_voxels
-        big_ids = np.flatnonzero(sizes >= self.cfg.min_cluster_voxels)
+        keep = sizes >= self.cfg.min_cluster_cells
         remap = np.full(sizes.size, -1, dtype=np.int64)
-        remap[big_ids] = np.arange(big_ids.size)
-        labels = remap[labels]
-        labels[small] = -1
-        return labels
+        remap[keep] = np.arange(int(keep.sum()))
+        return remap[labels]
 
-    def _gate(self, v: np.ndarray, h: np.ndarray, npts: np.ndarray, labels: np.ndarray, ncl: int,
+    def _gate(self, p: np.ndarray, h: np.ndarray, labels: np.ndarray, ncl: int,
               st: LidarFrameStats) -> list[tuple[int, float, float, float]]:
         """(label, height, bottom, footprint) of the clusters that look like a standing person."""
         c = self.cfg
@@ -275,15 +288,14 @@ class LidarSegmenter:
         lab = labels[ok]
         if lab.size == 0:
             return []
-        hv, pv = h[ok], v[ok]
+        hv, pv = h[ok], p[ok]
         top = np.full(ncl, -np.inf)
         bottom = np.full(ncl, np.inf)
         np.maximum.at(top, lab, hv)
         np.minimum.at(bottom, lab, hv)
-        n_orig = np.bincount(lab, weights=npts[ok], minlength=ncl)
-        n_vox = np.bincount(lab, minlength=ncl)
+        n_pts = np.bincount(lab, minlength=ncl)
         centre_xy = np.stack([np.bincount(lab, weights=pv[:, i], minlength=ncl) for i in range(2)],
-                             axis=1) / np.maximum(n_vox, 1)[:, None]
+                             axis=1) / np.maximum(n_pts, 1)[:, None]
         rng2 = (centre_xy ** 2).sum(axis=1)
         need = np.maximum(c.min_points, c.min_points_at_10m * DENSITY_REFERENCE_M ** 2
                           / np.maximum(rng2, 1e-6))
@@ -296,7 +308,7 @@ class LidarSegmenter:
             "height": (top >= c.min_height_m) & (top <= c.max_height_m),
             "bottom": bottom <= c.max_bottom_m,
             "range": rng2 <= c.max_person_range_m ** 2,
-            "points": n_orig >= need,
+            "points": n_pts >= need,
             # an axis-aligned extent is at most sqrt(2) times the principal one
             "footprint_coarse": aabb <= c.max_footprint_m * math.sqrt(2.0),
         }
@@ -304,21 +316,22 @@ class LidarSegmenter:
         for name, m in checks.items():
             st.rejected[name] = int((passed & ~m).sum())
             passed &= m
-        st.rejected["footprint"] = 0
-        st.rejected["aspect"] = 0
+        for name in ("footprint", "thickness", "aspect"):
+            st.rejected[name] = 0
+        basis = _plane_basis(np.asarray(st.ground_plane[:3]))     # (3, 2): in-plane axes
         out = []
         for k in np.flatnonzero(passed):
-            xy = pv[lab == k, :2]
-            xy = xy - xy.mean(axis=0)
-            if xy.shape[0] >= 2:
-                _, _, vt = np.linalg.svd(xy, full_matrices=False)
-                proj = xy @ vt.T
-                ext = proj.max(axis=0) - proj.min(axis=0) + c.voxel_size_m
-            else:
-                ext = np.array([c.voxel_size_m, c.voxel_size_m])
-            foot = float(ext.max())
+            uv = pv[lab == k] @ basis
+            uv -= uv.mean(axis=0)
+            _, _, vt = np.linalg.svd(uv, full_matrices=False)
+            proj = uv @ vt.T
+            ext = proj.max(axis=0) - proj.min(axis=0)
+            foot, thick = float(ext[0]), float(ext[1])
             if not (c.min_footprint_m <= foot <= c.max_footprint_m):
                 st.rejected["footprint"] += 1
+                continue
+            if thick < c.min_thickness_m:
+                st.rejected["thickness"] += 1
                 continue
             if foot / max(float(top[k]), 1e-6) > c.max_aspect_footprint_over_height:
                 st.rejected["aspect"] += 1
