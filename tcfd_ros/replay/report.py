@@ -10,6 +10,7 @@ import html
 import json
 import logging
 import math
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -91,21 +92,30 @@ def plot_timeline(path: Path, gt: dict[str, Sequence[GTFrame]], tracks: dict[str
     cmap = plt.get_cmap("tab20")
     for ax, sensor in zip(axes[:, 0], sensors):
         rows: dict[str, int] = {}
+        pts: dict[tuple[str, object], list[tuple[float, int]]] = defaultdict(list)   # (kind, colour) -> points
         for f in gt.get(sensor, ()):
             for p in f.people:
                 if p.detectable:
                     y = rows.setdefault(f"person {p.person_id}", len(rows))
-                    ax.plot(f.stamp_s - t0, y, "s", color="0.75", ms=3)
+                    pts[("gt", None)].append((f.stamp_s - t0, y))
         for f in tracks.get(sensor, ()):
             for o in f.observations:
                 y = rows.setdefault(f"track {o.track_id}", len(rows))
-                gid = gid_of.get((sensor, o.track_id))
-                ax.plot(f.stamp_s - t0, y, "o", ms=2.5, color=cmap(gid % 20) if gid is not None else "k")
-        for m in matches:
+                pts[("track", gid_of.get((sensor, o.track_id)))].append((f.stamp_s - t0, y))
+        for (kind, gid), xy in pts.items():
+            x, y = zip(*xy)
+            if kind == "gt":
+                ax.plot(x, y, "s", color="0.75", ms=3, ls="none")
+            else:
+                ax.plot(x, y, "o", ms=2.5, ls="none", color=cmap(gid % 20) if gid is not None else "k")
+        shown: dict[int, int] = {}      # track -> global id last annotated: label only changes
+        for m in sorted(matches, key=lambda m: m.stamp_s):
             if m.sensor == sensor and f"track {m.track_id}" in rows:
-                ax.plot(m.stamp_s - t0, rows[f"track {m.track_id}"], "x" if m.known else "+", ms=7,
-                        color=cmap(m.global_id % 20))
-                ax.annotate(f"g{m.global_id}", (m.stamp_s - t0, rows[f"track {m.track_id}"]), fontsize=6)
+                y = rows[f"track {m.track_id}"]
+                ax.plot(m.stamp_s - t0, y, "x" if m.known else "+", ms=7, color=cmap(m.global_id % 20))
+                if shown.get(m.track_id) != m.global_id:
+                    shown[m.track_id] = m.global_id
+                    ax.annotate(f"g{m.global_id}", (m.stamp_s - t0, y), fontsize=6)
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels(list(rows), fontsize=6)
         ax.set_title(f"{sensor}: ground truth (grey), tracks coloured by global id, matches x=known +=new",
