@@ -74,16 +74,29 @@ def test_missing_bag_is_named(tmp_path: Path) -> None:
         BagSource(tmp_path / "nothere")
 
 
-@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
-def test_truncated_bag_raises_bag_error(tmp_path: Path, storage: StoragePlugin) -> None:
-    bag = make_bag(tmp_path / "b", storage)
+def test_truncated_sqlite_bag_raises_bag_error(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "b", StoragePlugin.SQLITE3)
     f = _data_file(bag)
     with open(f, "r+b") as fh:
         fh.truncate(f.stat().st_size // 2)
-    with pytest.raises(BagError, match=r"(truncated or corrupt|cannot open bag)") as e:
-        with BagSource(bag) as src:
-            list(src.messages())
-    assert str(bag) in str(e.value)
+    with pytest.raises(BagError, match=rf"cannot open bag {bag}: .*malformed"):
+        BagSource(bag)
+
+
+def test_truncated_mcap_bag_salvages_complete_messages(tmp_path: Path) -> None:
+    """A recorder killed mid-write: no summary, no footer. The complete messages are read, and the
+    damage is stated (the replay reports it and raises BagError after the report)."""
+    bag = make_bag(tmp_path / "b", StoragePlugin.MCAP)
+    f = _data_file(bag)
+    with open(f, "r+b") as fh:
+        fh.truncate(f.stat().st_size * 2 // 3)
+    with BagSource(bag) as src:
+        assert src.damage is not None and "truncated or corrupt" in src.damage and "EndOfFile" in src.damage
+        n = src.topics["/lidar/points"].count
+        assert 0 < n < N_FRAMES
+        got = list(src.messages(["/lidar/points"]))
+        assert len(got) == n and header_stamp_ns(got[-1].data) == got[-1].stamp_ns
+        assert f"read its {2 * n - 1} complete messages" in src.damage or f"read its {2 * n} complete" in src.damage
 
 
 def test_corrupt_chunk_mid_bag_keeps_what_was_read(tmp_path: Path) -> None:

@@ -53,20 +53,38 @@ class BagSource:
         if not self.path.exists():
             raise BagError(f"bag not found: {self.path} (expected a rosbag2 directory or .mcap/.db3 file)")
         self._typestore = get_typestore(Stores.ROS2_KILTED)
+        self._salvage: _McapSalvage | None = None
+        # Set when the bag could only be read in part; the player reports it after replaying the rest.
+        self.damage: str | None = None
         try:
             self._reader = AnyReader([self.path], default_typestore=self._typestore)
             self._reader.open()
         except _READ_ERRORS as e:
-            raise BagError(f"cannot open bag {self.path}: {type(e).__name__}: {e} "
-                           "(is it a complete rosbag2 bag, sqlite3 or mcap, with its metadata.yaml?)") from e
-        counts: dict[str, int] = {}
-        types: dict[str, str] = {}
-        for c in self._reader.connections:
-            counts[c.topic] = counts.get(c.topic, 0) + int(c.msgcount)
-            types[c.topic] = c.msgtype
-        self.topics: dict[str, TopicInfo] = {t: TopicInfo(t, types[t], counts[t]) for t in sorted(types)}
-        self.start_ns = int(self._reader.start_time) if self.topics else 0
-        self.end_ns = int(self._reader.end_time) if self.topics else 0
+            cause = f"{type(e).__name__}: {e}"
+            mcap_file = _mcap_file(self.path)
+            if mcap_file is None:
+                raise BagError(f"cannot open bag {self.path}: {cause} (is it a complete rosbag2 bag, sqlite3 or "
+                               "mcap, with its metadata.yaml?)") from e
+            self._salvage = _McapSalvage(mcap_file)
+            if not self._salvage.count:
+                raise BagError(f"cannot open bag {self.path}: {cause}; no complete message could be salvaged "
+                               f"from {mcap_file.name} either") from e
+            self.damage = (f"bag {self.path} is truncated or corrupt ({cause}); read its {self._salvage.count} "
+                           f"complete messages ({self._salvage.span_s:.2f} s) in file order: "
+                           f"{self._salvage.stop_reason}")
+            log.warning("%s", self.damage)
+        if self._salvage is not None:
+            self.topics = {t: TopicInfo(t, ty, self._salvage.count_of[t]) for t, ty in sorted(self._salvage.types.items())}
+            self.start_ns, self.end_ns = self._salvage.start_ns, self._salvage.end_ns
+        else:
+            counts: dict[str, int] = {}
+            types: dict[str, str] = {}
+            for c in self._reader.connections:
+                counts[c.topic] = counts.get(c.topic, 0) + int(c.msgcount)
+                types[c.topic] = c.msgtype
+            self.topics = {t: TopicInfo(t, types[t], counts[t]) for t in sorted(types)}
+            self.start_ns = int(self._reader.start_time) if self.topics else 0
+            self.end_ns = int(self._reader.end_time) if self.topics else 0
         self.messages_read = 0
         self.last_stamp_ns: int | None = None
 
@@ -75,7 +93,8 @@ class BagSource:
         return max(0, self.end_ns - self.start_ns) / NS_PER_S
 
     def close(self) -> None:
-        self._reader.close()
+        if self._salvage is None:
+            self._reader.close()
 
     def __enter__(self) -> "BagSource":
         return self
@@ -98,6 +117,12 @@ class BagSource:
         Raises BagError after the last good message if the bag is damaged, or if it holds fewer messages
         than its index promises (a truncated recording).
         """
+        if self._salvage is not None:
+            for m in self._salvage.messages(topics):
+                self.messages_read += 1
+                self.last_stamp_ns = m.stamp_ns
+                yield m
+            return
         conns = [c for c in self._reader.connections if topics is None or c.topic in topics]
         expected = sum(int(c.msgcount) for c in conns)
         read = 0
@@ -125,3 +150,62 @@ class BagSource:
         except _READ_ERRORS as e:
             raise BagError(f"bag {self.path}: message on {msg.topic} at {msg.stamp_ns} ns does not "
                            f"deserialize as {msg.msgtype}: {e}") from e
+
+
+def _mcap_file(path: Path) -> Path | None:
+    """The .mcap file of a bag directory (or the path itself), if the bag is mcap."""
+    if path.is_file():
+        return path if path.suffix == ".mcap" else None
+    found = sorted(path.glob("*.mcap"))
+    return found[0] if len(found) == 1 else None
+
+
+class _McapSalvage:
+    """Read the complete messages of an mcap file whose summary/footer is missing or damaged.
+
+    A recorder killed mid-write leaves exactly that. The file is streamed record by record (the
+    ``mcap`` library) until the first incomplete or corrupt record; nothing after it is trusted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.types: dict[str, str] = {}
+        self.count_of: dict[str, int] = {}
+        self.count = 0
+        self.start_ns = 0
+        self.end_ns = 0
+        self.stop_reason = "end of file"
+        for topic, _, stamp, _ in self._scan(None):
+            self.count_of[topic] = self.count_of.get(topic, 0) + 1
+            self.count += 1
+            self.start_ns = stamp if self.count == 1 else min(self.start_ns, stamp)
+            self.end_ns = max(self.end_ns, stamp)
+
+    @property
+    def span_s(self) -> float:
+        return (self.end_ns - self.start_ns) / NS_PER_S
+
+    def _scan(self, topics: Sequence[str] | None) -> Iterator[tuple[str, str, int, bytes]]:
+        from mcap.records import Channel, Message, Schema
+        from mcap.stream_reader import StreamReader
+
+        schemas: dict[int, str] = {}
+        channels: dict[int, tuple[str, str]] = {}
+        with open(self.path, "rb") as f:
+            try:
+                for rec in StreamReader(f, validate_crcs=True).records:
+                    if isinstance(rec, Schema):
+                        schemas[rec.id] = rec.name
+                    elif isinstance(rec, Channel):
+                        channels[rec.id] = (rec.topic, schemas.get(rec.schema_id, ""))
+                        self.types.setdefault(rec.topic, channels[rec.id][1])
+                    elif isinstance(rec, Message) and rec.channel_id in channels:
+                        topic, msgtype = channels[rec.channel_id]
+                        if topics is None or topic in topics:
+                            yield topic, msgtype, int(rec.log_time), bytes(rec.data)
+            except _READ_ERRORS as e:
+                self.stop_reason = f"stopped at byte {f.tell()} of {self.path.stat().st_size}: {type(e).__name__} {e}".rstrip()
+
+    def messages(self, topics: Sequence[str] | None) -> Iterator[BagMessage]:
+        for topic, msgtype, stamp, data in self._scan(topics):
+            yield BagMessage(topic, msgtype, stamp, data)

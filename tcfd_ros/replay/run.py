@@ -94,7 +94,7 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
         info = RunInfo(str(opts.bag), source.duration_s, {t: i.count for t, i in source.topics.items()},
                        mode="fast" if opts.rate is None else f"rate {opts.rate:g}")
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
-        info.bag_error = gt_error
+        info.bag_error = source.damage or gt_error
         rec = Recording(info, ground_truth=gt_msgs)
         graph = GraphProcess(opts.graph_config, _graph_params(opts), opts.out_dir / "graph.log")
         info.graph_log = str(graph.log_path)
