@@ -1,24 +1,33 @@
 # Two commands on a fresh machine: `make test` and `make demo`. Both set up .venv first.
+#
+# Set-up is a file target: .venv/.tcfd-installed is newer than every input of the installation
+# (dependency list, lock, package metadata), so a second `make test` with nothing changed installs
+# nothing. Editing one of those inputs re-runs pip, which only installs what the lock says is missing.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tcfd-installed
+INSTALL_INPUTS := requirements.txt constraints.txt setup.py setup.cfg package.xml
+PIP := $(PY) -m pip --no-input --disable-pip-version-check
+PYTEST_ARGS ?= -q
 
 .PHONY: setup test demo bench clean-venv
 
 setup: $(STAMP)
 
-# Reinstall only when the dependency lock or the package metadata changes.
-$(STAMP): requirements.txt constraints.txt setup.py setup.cfg package.xml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# pip and setuptools are pinned in the lock too (pip freeze leaves them out; they are added by hand).
+$(STAMP): $(INSTALL_INPUTS) | $(PY)
+	$(PIP) install --quiet -c constraints.txt pip setuptools
+	$(PIP) install --quiet -r requirements.txt -c constraints.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m tcfd_ros.demo
