@@ -22,6 +22,7 @@ from rclpy.node import Node
 
 from tcfd_ros.errors import MessageFormatError, TcfdError
 from tcfd_ros.nodes.diagnostics import NodeHealth, to_array
+from tcfd_ros.nodes.node_configs import PARAM_RANGES
 from tcfd_ros.nodes.params import ParameterBinding
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 
@@ -80,7 +81,7 @@ class TcfdNode(Node):
     """A node with a config dataclass as parameters, health counters and one worker thread."""
 
     def __init__(self, name: str, default_config: Any, *, read_only: Sequence[str] = (),
-                 ranges: Mapping[str, tuple[float, float]] | None = None, **node_kwargs: Any) -> None:
+                 ranges: Mapping[str, tuple[float, float]] = PARAM_RANGES, **node_kwargs: Any) -> None:
         super().__init__(name, **node_kwargs)
         self.health = NodeHealth(self.get_fully_qualified_name(), self.get_logger().warning)
         if callable(default_config):  # a factory that may read parameters declared ahead (tracker modality)
@@ -89,6 +90,7 @@ class TcfdNode(Node):
                                        on_change=self._config_changed)
         self._queue: deque = deque()
         self._queue_size = int(self.config.queue_size)
+        self._waiting: dict[str, int] = {}
         self._cv = threading.Condition()
         # Held while a handler runs or parameters change, so a change never lands half-way through a frame.
         self.state_lock = threading.RLock()
@@ -117,14 +119,18 @@ class TcfdNode(Node):
             self.on_config_change(config, changed)
 
     def enqueue(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
-        """Called from subscription callbacks: count, queue; the oldest item goes when the queue is full."""
+        """Called from subscription callbacks: count and queue. Each topic holds at most ``queue_size``
+        waiting messages; beyond that its oldest is dropped (``queue_full``), other topics unaffected."""
         self.health.received(topic)
         with self._cv:
-            if len(self._queue) >= self._queue_size:
-                old_topic, _, _, _ = self._queue.popleft()
-                self.health.drop(old_topic, "queue_full",
-                                 f"worker behind, queue holds {self._queue_size} (raise queue_size or slow the input)")
+            if self._waiting.get(topic, 0) >= self._queue_size:
+                idx = next(i for i, item in enumerate(self._queue) if item[0] == topic)
+                del self._queue[idx]
+                self._waiting[topic] -= 1
+                self.health.drop(topic, "queue_full",
+                                 f"worker behind, {self._queue_size} waiting (raise queue_size or slow the input)")
             self._queue.append((topic, handler, msg, time.monotonic()))
+            self._waiting[topic] = self._waiting.get(topic, 0) + 1
             self._cv.notify()
 
     def queued(self) -> int:
@@ -140,6 +146,7 @@ class TcfdNode(Node):
                 if self._stop:
                     return
                 topic, handler, msg, t0 = self._queue.popleft()
+                self._waiting[topic] -= 1
             try:
                 with self.state_lock:
                     handler(msg)

@@ -24,6 +24,25 @@ from tcfd_ros.perception.config import (
 
 RO = {"read_only": True}
 
+# Ranges (inclusive) of library config fields, by dotted parameter name, for their ROS descriptors;
+# the dataclasses' own validate() still decides (strict bounds, cross-field rules).
+PARAM_RANGES: dict[str, tuple[float, float]] = {
+    "segmenter.yolo_conf": (0.0, 1.0),
+    "segmenter.yolo_iou": (0.0, 1.0),
+    "segmenter.min_fill_ratio": (0.0, 1.0),
+    "segmenter.bg_learning_rate": (-1.0, 1.0),
+    "segmenter.ground_max_tilt_deg": (0.0, 90.0),
+    "segmenter.ground_candidate_quantile": (0.0, 1.0),
+    "segmenter.background_min_occupancy": (0.0, 1.0),
+    "tracker.size_smoothing": (0.0, 1.0),
+    "tracker.min_hits": (1, 1000),
+    "tracklet.frames": (1, 1000),
+    "tracklet.stride": (1, 1000),
+    "tracklet.hop": (1, 1000),
+    "identity.switch_margin": (0.0, 2.0),
+    "identity.switch_patience": (1, 1000),
+}
+
 
 def _positive(obj: object, *names: str) -> None:
     for n in names:

@@ -1,0 +1,53 @@
+"""Shared helpers of the node tests: an rclpy context with a background executor, and waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+
+
+def wait_for(pred: Callable[[], Any], timeout_s: float = 10.0, period_s: float = 0.05) -> Any:
+    """Poll ``pred`` until truthy; return its value, or raise AssertionError after ``timeout_s``."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(period_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+class RosHarness:
+    """rclpy in its own context, nodes spun by a MultiThreadedExecutor in a thread; clean shutdown."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.nodes: list[Node] = []
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except rclpy.executors.ExternalShutdownException:
+            pass
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(timeout=5.0)
+        for n in self.nodes:
+            n.destroy_node()
+        rclpy.shutdown(context=self.context)
