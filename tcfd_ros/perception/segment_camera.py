@@ -154,7 +154,7 @@ class _BackgroundBackend:
 
     def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
         fg = self.foreground(bgr)
-        if self.warming_up:
+        if self._frames <= self.cfg.warmup_frames:  # this frame was still a warm-up frame
             return []
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         dets = []
