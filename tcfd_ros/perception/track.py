@@ -30,6 +30,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class Measurement:
 
 @dataclass
 class Track:
-    """A tracked target; state owned by the tracker (treat as read-only)."""
+    """A tracked target (``update`` returns snapshots: later updates do not change them)."""
 
     track_id: int
     x: np.ndarray                 # (4,) x, y, vx, vy
@@ -100,6 +101,11 @@ def _check_measurements(measurements: Sequence[Measurement]) -> tuple[np.ndarray
     return pos, sizes
 
 
+def _snapshot(t: Track) -> Track:
+    """An independent copy: callers may keep returned tracks without seeing later updates."""
+    return dataclasses.replace(t, x=t.x.copy(), P=t.P.copy(), size=None if t.size is None else t.size.copy())
+
+
 class MultiTargetTracker:
     """Constant-velocity Kalman + Hungarian multi-target tracker (see module docstring)."""
 
@@ -115,8 +121,8 @@ class MultiTargetTracker:
 
     @property
     def tracks(self) -> list[Track]:
-        """All live tracks, tentative included."""
-        return list(self._tracks)
+        """Snapshots of all live tracks, tentative included."""
+        return [_snapshot(t) for t in self._tracks]
 
     def _predict(self, t: Track, dt: float) -> None:
         F = np.eye(4)
@@ -162,7 +168,7 @@ class MultiTargetTracker:
             dropped = len(self._tracks) - self.cfg.max_tracks
             self._tracks = self._tracks[: self.cfg.max_tracks]
             log.warning("track cap %d reached: dropped the %d stalest tracks", self.cfg.max_tracks, dropped)
-        return [t for t in self._tracks if t.confirmed]
+        return [_snapshot(t) for t in self._tracks if t.confirmed]
 
     def _assign(self, pos: np.ndarray) -> list[tuple[int, int]]:
         if not self._tracks or pos.shape[0] == 0:

@@ -1,0 +1,181 @@
+"""MultiTargetTracker (constant-velocity Kalman + Hungarian) and TrackletBuffer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tcfd_ros.errors import ConfigError, MessageFormatError
+from tcfd_ros.perception.config import TrackerConfig, TrackletConfig, camera_tracker_config
+from tcfd_ros.perception.track import Measurement, MultiTargetTracker
+from tcfd_ros.perception.tracklet import TrackletBuffer
+
+DT = 0.1
+
+
+def _walk(trk, n, starts, vels, t0=0.0, noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        ms = [Measurement(np.asarray(s) + np.asarray(v) * i * DT + rng.normal(0, noise, 2))
+              for s, v in zip(starts, vels)]
+        out.append(trk.update(t0 + i * DT, ms))
+    return out
+
+
+def test_two_crossing_walkers_keep_their_ids_and_velocities():
+    trk = MultiTargetTracker(TrackerConfig())
+    # walkers cross at t = 2 s (x = 0); 1.4 m/s, ground plane, 5 cm noise
+    hist = _walk(trk, 40, [(-2.8, 0.3), (2.8, -0.3)], [(1.4, 0.0), (-1.4, 0.0)], noise=0.05)
+    first = {t.track_id: t.position[0] < 0 for t in hist[5]}
+    last = hist[-1]
+    assert len(last) == 2 and set(first) == {t.track_id for t in last}
+    for t in last:
+        assert first[t.track_id] == (t.velocity[0] > 0)      # the left walker still moves right
+        assert abs(abs(t.velocity[0]) - 1.4) < 0.3
+        assert t.measurement_index in (0, 1)
+
+
+def test_birth_needs_min_hits_and_death_follows_max_missed():
+    cfg = TrackerConfig(min_hits=3, max_missed_frames=2, max_age_s=10.0)
+    trk = MultiTargetTracker(cfg)
+    m = [Measurement((1.0, 1.0))]
+    assert trk.update(0.0, m) == [] and trk.update(0.1, m) == []
+    (t,) = trk.update(0.2, m)
+    assert t.confirmed and t.hits == 3
+    assert [x.track_id for x in trk.update(0.3, [])] == [t.track_id]      # coasting
+    assert trk.update(0.3, [])[0].measurement_index == -1
+    assert trk.update(0.4, []) == []                                        # 3 misses > 2: dead
+    assert trk.tracks == []
+    assert trk.update(0.5, m) == [] and trk.tracks[0].track_id != t.track_id  # ids never reused
+
+
+def test_death_by_age_and_tentative_tracks_die_on_first_miss():
+    trk = MultiTargetTracker(TrackerConfig(min_hits=1, max_age_s=0.5, max_missed_frames=100))
+    assert len(trk.update(0.0, [Measurement((0, 0))])) == 1
+    assert trk.update(1.0, []) == []
+    trk2 = MultiTargetTracker(TrackerConfig(min_hits=3))
+    trk2.update(0.0, [Measurement((0, 0))])
+    trk2.update(0.1, [])
+    assert trk2.tracks == []
+
+
+def test_gating_starts_a_new_track_for_a_far_measurement():
+    trk = MultiTargetTracker(TrackerConfig(min_hits=1))
+    (a,) = trk.update(0.0, [Measurement((0, 0))])
+    tracks = trk.update(0.1, [Measurement((5.0, 5.0))])
+    assert {t.track_id for t in tracks} == {a.track_id, a.track_id + 1}
+    assert [t.measurement_index for t in tracks if t.track_id == a.track_id] == [-1]
+
+
+def test_camera_boxes_in_pixels_with_sizes():
+    trk = MultiTargetTracker(camera_tracker_config())
+    for i in range(10):
+        tracks = trk.update(i / 15, [Measurement((100 + 6 * i, 200), size=(30, 80), payload=i)])
+    (t,) = tracks
+    assert abs(t.velocity[0] - 90.0) < 10.0 and np.allclose(t.size, (30, 80)) and t.payload == 9
+
+
+def test_timestamps_going_backwards_are_rejected_without_changing_state():
+    trk = MultiTargetTracker(TrackerConfig(min_hits=1))
+    trk.update(1.0, [Measurement((0, 0))])
+    before = trk.tracks[0].x.copy()
+    with pytest.raises(MessageFormatError, match="backwards"):
+        trk.update(0.5, [Measurement((0, 0))])
+    np.testing.assert_array_equal(trk.tracks[0].x, before)
+    assert len(trk.update(1.0, [Measurement((0, 0))])) == 1   # equal stamps are fine
+
+
+@pytest.mark.parametrize("m,field", [(Measurement((np.nan, 0)), "position"), (Measurement((1, 2, 3)), "position"),
+                                     (Measurement((0, 0), size=(-1, 2)), "size")])
+def test_bad_measurements_raise(m, field):
+    with pytest.raises(MessageFormatError, match=field):
+        MultiTargetTracker().update(0.0, [m])
+    with pytest.raises(MessageFormatError, match="stamp_s"):
+        MultiTargetTracker().update(float("nan"), [])
+
+
+def test_track_count_is_capped():
+    trk = MultiTargetTracker(TrackerConfig(min_hits=1, max_tracks=5, max_gate_distance=0.1))
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        trk.update(i * DT, [Measurement(p) for p in rng.uniform(-50, 50, (8, 2))])
+        assert len(trk.tracks) <= 5
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(-100, 100), st.floats(-100, 100)), min_size=0, max_size=6),
+       st.integers(1, 5))
+def test_any_input_keeps_invariants(points, steps):
+    trk = MultiTargetTracker(TrackerConfig(min_hits=2))
+    for k in range(steps):
+        out = trk.update(k * DT, [Measurement(p) for p in points])
+        ids = [t.track_id for t in out]
+        assert len(ids) == len(set(ids))
+        idx = [t.measurement_index for t in out if t.measurement_index >= 0]
+        assert len(idx) == len(set(idx)) and all(0 <= i < len(points) for i in idx)
+
+
+# ---- tracklet buffers ---------------------------------------------------------------------------
+
+def _sil(v: int) -> np.ndarray:
+    return np.full((64, 64), v, np.uint8)
+
+
+def test_tracklet_emission_with_stride_and_hop():
+    buf = TrackletBuffer(s=4, stride=2, max_age=1.0, modality="2d", hop=2)
+    ready = [buf.push(7, i * DT, _sil(i)) for i in range(16)]
+    emitted = [(i, t) for i, t in enumerate(ready) if t is not None]
+    # frames 0,2,4,6 -> first at push 6; then every 2 taken frames (= 4 pushes)
+    assert [i for i, _ in emitted] == [6, 10, 14]
+    i, t = emitted[0]
+    assert t.frames.shape == (4, 64, 64) and t.frames.dtype == np.uint8
+    assert [int(f[0, 0]) for f in t.frames] == [0, 2, 4, 6]
+    np.testing.assert_allclose(t.stamps, [0.0, 0.2, 0.4, 0.6])
+    assert t.track_id == 7 and t.modality == "2d" and t.stamp == pytest.approx(0.6)
+    assert [int(f[0, 0]) for f in emitted[1][1].frames] == [4, 6, 8, 10]
+
+
+def test_depth_tracklets_and_positions():
+    buf = TrackletBuffer.from_config(TrackletConfig(frames=3, hop=3), "3d")
+    for i in range(3):
+        t = buf.push(1, i * DT, np.full((3, 64, 64), i, np.uint8), position=(i, 0.0))
+    assert t.frames.shape == (3, 3, 64, 64) and tuple(t.position) == (2.0, 0.0)
+
+
+def test_memory_is_bounded_at_any_rate_and_any_number_of_tracks():
+    buf = TrackletBuffer(s=10, stride=1, max_age=2.0, modality="2d", hop=5, max_tracks=8)
+    frame = _sil(1)
+    # 1 kHz input for 5 s over 200 track ids
+    for i in range(5000):
+        buf.push(i % 200, i * 1e-3, frame)
+        assert buf.frames_held <= buf.max_frames == 8 * 10
+    assert buf.num_tracks <= 8 and buf.evicted > 0
+    assert buf.nbytes <= 8 * 10 * 64 * 64
+
+
+def test_stale_frames_are_dropped_and_old_tracks_pruned():
+    buf = TrackletBuffer(s=2, stride=1, max_age=1.0, modality="2d")
+    buf.push(1, 1.0, _sil(0))
+    assert buf.push(1, 0.5, _sil(0)) is None and buf.dropped_stale == 1
+    assert buf.push(1, 1.0, _sil(0)) is None and buf.dropped_stale == 2
+    buf.push(2, 1.9, _sil(0))
+    assert buf.prune(2.5) == [1] and buf.num_tracks == 1
+    buf.drop(2)
+    assert buf.num_tracks == 0
+
+
+@pytest.mark.parametrize("frame", [np.zeros((64, 64), np.float32), np.zeros((32, 32), np.uint8),
+                                   np.zeros((3, 64, 64), np.uint8), "frame"])
+def test_wrong_frames_raise(frame):
+    with pytest.raises(MessageFormatError, match="expected uint8"):
+        TrackletBuffer(s=2, modality="2d").push(1, 0.0, frame)
+
+
+@pytest.mark.parametrize("kw", [dict(s=0), dict(s=2, stride=0), dict(s=2, max_age=0),
+                                dict(s=2, modality="rgb"), dict(s=2, hop=0)])
+def test_bad_buffer_parameters(kw):
+    with pytest.raises(ConfigError):
+        TrackletBuffer(**kw)
