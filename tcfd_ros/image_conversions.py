@@ -76,11 +76,14 @@ def _conversion_codes() -> dict[tuple[str, str], tuple[int, ...]]:
     c = cv2
     codes: dict[tuple[str, str], tuple[int, ...]] = {(f, f): () for f in _COLOR_FAMILIES}
     for src, table in {
-        GRAY: {RGB: c.COLOR_GRAY2RGB, BGR: c.COLOR_GRAY2BGR, RGBA: c.COLOR_GRAY2RGBA, BGRA: c.COLOR_GRAY2BGRA},
+        GRAY: {RGB: c.COLOR_GRAY2RGB, BGR: c.COLOR_GRAY2BGR,
+               RGBA: c.COLOR_GRAY2RGBA, BGRA: c.COLOR_GRAY2BGRA},
         RGB: {GRAY: c.COLOR_RGB2GRAY, BGR: c.COLOR_RGB2BGR, RGBA: c.COLOR_RGB2RGBA, BGRA: c.COLOR_RGB2BGRA},
         BGR: {GRAY: c.COLOR_BGR2GRAY, RGB: c.COLOR_BGR2RGB, RGBA: c.COLOR_BGR2RGBA, BGRA: c.COLOR_BGR2BGRA},
-        RGBA: {GRAY: c.COLOR_RGBA2GRAY, RGB: c.COLOR_RGBA2RGB, BGR: c.COLOR_RGBA2BGR, BGRA: c.COLOR_RGBA2BGRA},
-        BGRA: {GRAY: c.COLOR_BGRA2GRAY, RGB: c.COLOR_BGRA2RGB, BGR: c.COLOR_BGRA2BGR, RGBA: c.COLOR_BGRA2RGBA},
+        RGBA: {GRAY: c.COLOR_RGBA2GRAY, RGB: c.COLOR_RGBA2RGB,
+               BGR: c.COLOR_RGBA2BGR, BGRA: c.COLOR_RGBA2BGRA},
+        BGRA: {GRAY: c.COLOR_BGRA2GRAY, RGB: c.COLOR_BGRA2RGB,
+               BGR: c.COLOR_BGRA2BGR, RGBA: c.COLOR_BGRA2RGBA},
         YUV422: {GRAY: c.COLOR_YUV2GRAY_UYVY, RGB: c.COLOR_YUV2RGB_UYVY, BGR: c.COLOR_YUV2BGR_UYVY,
                  RGBA: c.COLOR_YUV2RGBA_UYVY, BGRA: c.COLOR_YUV2BGRA_UYVY},
         YUV422_YUY2: {GRAY: c.COLOR_YUV2GRAY_YUY2, RGB: c.COLOR_YUV2RGB_YUY2, BGR: c.COLOR_YUV2BGR_YUY2,
@@ -306,7 +309,8 @@ def cv2_to_compressed_imgmsg(cvim: np.ndarray, dst_format: str = "jpg") -> Any:
     ext = COMPRESSED_FORMATS.get(dst_format)
     if ext is None:
         raise MessageFormatError(
-            f"CompressedImage.format = {dst_format!r} is not supported; expected {sorted(COMPRESSED_FORMATS)}")
+            f"CompressedImage.format = {dst_format!r} is not supported; "
+            f"expected {sorted(COMPRESSED_FORMATS)}")
     if cvim.ndim not in (2, 3) or cvim.size == 0:
         raise MessageFormatError(f"image array must be non-empty (H, W) or (H, W, C), got shape {cvim.shape}")
     dtypes, channel_counts = _COMPRESSIBLE[ext]
@@ -322,7 +326,8 @@ def cv2_to_compressed_imgmsg(cvim: np.ndarray, dst_format: str = "jpg") -> Any:
         raise MessageFormatError(
             f"cannot encode an array of dtype {cvim.dtype}, shape {cvim.shape} as {dst_format}: {e}") from e
     if not ok:
-        raise MessageFormatError(f"cv2.imencode failed for dtype {cvim.dtype}, shape {cvim.shape} as {dst_format}")
+        raise MessageFormatError(
+            f"cv2.imencode failed for dtype {cvim.dtype}, shape {cvim.shape} as {dst_format}")
     msg = CompressedImage(format=dst_format)
     msg.data = to_message_bytes(buf.reshape(-1))
     return msg

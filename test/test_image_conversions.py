@@ -205,7 +205,8 @@ def test_bayer_patterns_demosaic_to_the_right_colours(pattern, tile, bits: int) 
             mosaic[r::2, c::2] = value[tile[r][c]]
     msg = ic.cv2_to_imgmsg(mosaic, f"bayer_{pattern}{bits}")
     bgr = ic.imgmsg_to_cv2(msg, f"bgr{bits}")
-    np.testing.assert_array_equal(bgr[2:-2, 2:-2], np.broadcast_to(np.array([50, 100, 200], dtype), (4, 4, 3)))
+    interior = np.broadcast_to(np.array([50, 100, 200], dtype), (4, 4, 3))
+    np.testing.assert_array_equal(bgr[2:-2, 2:-2], interior)
     rgb = ic.imgmsg_to_cv2(msg, f"rgb{bits}")
     np.testing.assert_array_equal(rgb[3, 3], [200, 100, 50])
     assert ic.imgmsg_to_cv2(msg, "mono8" if bits == 8 else "mono16").shape == (8, 8)
@@ -249,7 +250,8 @@ def test_malformed_images_raise_message_format_error(case: str) -> None:
 
 def test_png_round_trips_exactly_and_jpeg_closely() -> None:
     rng = np.random.default_rng(0)
-    for array in (rng.integers(0, 256, (9, 7, 3), dtype=np.uint8), rng.integers(0, 256, (5, 4), dtype=np.uint8),
+    for array in (rng.integers(0, 256, (9, 7, 3), dtype=np.uint8),
+                  rng.integers(0, 256, (5, 4), dtype=np.uint8),
                   rng.integers(0, 65536, (3, 5), dtype=np.uint16),
                   rng.integers(0, 256, (4, 4, 4), dtype=np.uint8)):
         msg = ic.cv2_to_compressed_imgmsg(array, "png")
@@ -284,7 +286,8 @@ def test_compressed_desired_encoding_uses_the_decoded_layout() -> None:
 
 def test_malformed_compressed_images() -> None:
     bad = SimpleNamespace(format="jpeg", data=b"\xff\xd8 definitely not a jpeg")
-    with pytest.raises(MessageFormatError, match=r"CompressedImage.data \(24 bytes, format 'jpeg'\) is not an image"):
+    pattern = r"CompressedImage.data \(24 bytes, format 'jpeg'\) is not an image"
+    with pytest.raises(MessageFormatError, match=pattern):
         ic.compressed_imgmsg_to_cv2(bad)
     with pytest.raises(MessageFormatError, match="CompressedImage.data is empty"):
         ic.compressed_imgmsg_to_cv2(SimpleNamespace(format="png", data=b""))
@@ -341,7 +344,8 @@ def test_passthrough_round_trip_is_bit_exact_with_any_padding_and_byte_order(arr
        st.sampled_from(["mono8", "bgr8", "rgba16", "32FC1", "16SC2", "yuv422", "bayer_gbrg8", "x", "8UC"]),
        st.booleans(), st.binary(max_size=120),
        st.sampled_from(["passthrough", "mono8", "bgr8", "rgb16", "32FC1", "8UC3"]))
-def test_random_garbage_images_raise_message_format_error_or_decode(h, w, step, enc, big, data, desired) -> None:
+def test_random_garbage_images_raise_message_format_error_or_decode(
+        h, w, step, enc, big, data, desired) -> None:
     msg = Img(h, w, enc, data, step=step, big=big)
     try:
         out = ic.imgmsg_to_cv2(msg, desired)

@@ -152,7 +152,8 @@ def test_resource_marker_and_share_data_files(setup_kwargs: dict) -> None:
         rel = path.relative_to(REPO).as_posix()
         assert rel in installed, f"{rel} is not installed to share/{PACKAGE}"
         assert rel in data_files[f"share/{PACKAGE}/{path.parent.relative_to(REPO).as_posix()}"]
-    assert not any(f.endswith((".pt", ".onnx", ".engine")) for f in installed), "weights must not be installed"
+    weights = [f for f in installed if f.endswith((".pt", ".onnx", ".engine"))]
+    assert not weights, f"weights must not be installed: {weights}"
 
 
 def test_packages_and_console_scripts(setup_kwargs: dict) -> None:

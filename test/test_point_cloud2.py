@@ -183,7 +183,8 @@ def test_skip_nans_uvs_and_field_selection() -> None:
 
 def test_dense_cloud_holding_nan_is_rejected_when_asked_to_skip_nans() -> None:
     cloud = xyz_cloud([(1, 2, 3), (float("nan"), 0, 0)], is_dense=True)
-    with pytest.raises(MessageFormatError, match=r"is_dense = True but 1 of 2 points hold NaN \(first at index 1\)"):
+    pattern = r"is_dense = True but 1 of 2 points hold NaN \(first at index 1\)"
+    with pytest.raises(MessageFormatError, match=pattern):
         pc2.read_points(cloud, skip_nans=True)
     assert len(pc2.read_points(cloud)) == 2  # without skip_nans the points are returned as they are
 

@@ -57,9 +57,11 @@ def test_random_layouts_decode_to_the_struct_packed_values(layout, rnd) -> None:
                         v = struct.unpack(code, struct.pack(code, v))[0]  # representable value
                     else:
                         bits = size * 8
-                        lo, hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if code.islower() else (0, (1 << bits) - 1)
+                        signed = code.islower()
+                        lo, hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if signed else (0, (1 << bits) - 1)
                         v = rnd.randint(lo, hi)
-                    struct.pack_into(order + code, buf, r * row_step + c * point_step + f.offset + k * size, v)
+                    at = r * row_step + c * point_step + f.offset + k * size
+                    struct.pack_into(order + code, buf, at, v)
                     values.append(v)
             expected.append(values)
     cloud = SimpleNamespace(height=height, width=width, fields=fields, is_bigendian=big,

@@ -79,7 +79,8 @@ def test_messages_round_trip_exactly_between_two_nodes() -> None:
     try:
         pub_node = rclpy.create_node("tcfd_roundtrip_talker", context=context)
         sub_node = rclpy.create_node("tcfd_roundtrip_listener", context=context)
-        publishers = {t: pub_node.create_publisher(types.get(t, Image), f"tcfd_test/{t}", qos) for t in messages}
+        publishers = {t: pub_node.create_publisher(types.get(t, Image), f"tcfd_test/{t}", qos)
+                      for t in messages}
         for t in messages:
             sub_node.create_subscription(types.get(t, Image), f"tcfd_test/{t}",
                                          lambda m, t=t: received.setdefault(t, m), qos)
