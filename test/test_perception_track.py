@@ -88,7 +88,8 @@ def test_timestamps_going_backwards_are_rejected_without_changing_state():
     assert len(trk.update(1.0, [Measurement((0, 0))])) == 1   # equal stamps are fine
 
 
-@pytest.mark.parametrize("m,field", [(Measurement((np.nan, 0)), "position"), (Measurement((1, 2, 3)), "position"),
+@pytest.mark.parametrize("m,field", [(Measurement((np.nan, 0)), "position"),
+                                     (Measurement((1, 2, 3)), "position"),
                                      (Measurement((0, 0), size=(-1, 2)), "size")])
 def test_bad_measurements_raise(m, field):
     with pytest.raises(MessageFormatError, match=field):

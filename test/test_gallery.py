@@ -1,0 +1,147 @@
+"""The SQLite gallery (WAL, schema version, retention, corruption handling) and `tcfd-ros gallery`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from tcfd_ros.cli import main as cli_main
+from tcfd_ros.errors import GalleryError
+from tcfd_ros.gallery import SCHEMA_VERSION, Gallery
+
+T0 = 1_700_000_000.0
+
+
+def _emb(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(4, 8)).astype(np.float32)
+
+
+def test_identities_and_embeddings_round_trip_in_wal_mode(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Gallery(path) as g:
+        assert g.journal_mode == "wal"
+        a = g.create_identity(T0)
+        b = g.create_identity(T0 + 1, label="bob", enrolled=True)
+        g.add_embedding(a, "2d", "camera", T0 + 2, _emb(0))
+        g.add_embedding(a, "3d", "lidar", T0 + 3, _emb(1))
+        g.add_embedding(b, "3d", "lidar", T0 + 4, _emb(2))
+    with Gallery(path) as g:  # persisted
+        recs = {r.identity_id: r for r in g.list_identities()}
+        assert recs[a].num_embeddings == {"2d": 1, "3d": 1} and recs[a].sensors == ("camera", "lidar")
+        assert recs[a].first_seen == T0 and recs[a].last_seen == T0 + 3
+        assert recs[b].label == "bob" and recs[b].enrolled
+        (e,) = g.embeddings(a, "3d")
+        np.testing.assert_array_equal(e.vector, _emb(1))
+        assert e.vector.dtype == np.float32 and e.sensor == "lidar"
+
+
+def test_only_embeddings_are_stored_never_imagery(tmp_path):
+    with Gallery(tmp_path / "g.sqlite") as g:
+        cols = {t: [r[1] for r in g._conn.execute(f"PRAGMA table_info({t})")]
+                for t in ("identities", "embeddings")}
+        assert g._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        with pytest.raises(GalleryError, match="embedding shape"):
+            g.add_embedding(g.create_identity(T0), "2d", "cam", T0, np.zeros((64, 64, 3)))
+    assert cols["embeddings"] == ["id", "identity_id", "modality", "sensor", "stamp", "parts", "dim",
+                                  "vector"]
+    assert cols["identities"] == ["id", "label", "enrolled", "first_seen", "last_seen"]
+
+
+def test_keep_last_bounds_embeddings_per_modality(tmp_path):
+    with Gallery(tmp_path / "g.sqlite") as g:
+        a = g.create_identity(T0)
+        for k in range(10):
+            g.add_embedding(a, "2d", "cam", T0 + k, _emb(k), keep_last=3)
+        stamps = [e.stamp for e in g.embeddings(a)]
+        assert stamps == [T0 + 7, T0 + 8, T0 + 9]
+
+
+def test_erase_and_ids_are_never_reused(tmp_path):
+    with Gallery(tmp_path / "g.sqlite") as g:
+        a = g.create_identity(T0)
+        g.add_embedding(a, "2d", "cam", T0, _emb(0))
+        assert g.erase(a) and not g.erase(a)
+        assert g.embeddings() == []                       # cascade
+        assert g.create_identity(T0) > a
+
+
+def test_retention_deletes_identities_unseen_for_too_long(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Gallery(path, retention_s=3600.0) as g:
+        old = g.create_identity(T0)
+        new = g.create_identity(T0 + 7200)
+        g.add_embedding(old, "2d", "cam", T0, _emb(0))
+        assert g.apply_retention(now_s=T0 + 7200) == [old]
+        assert [r.identity_id for r in g.list_identities()] == [new]
+        assert g.embeddings() == []
+    # applied on open as well (with the wall clock: T0 is long past)
+    with Gallery(path, retention_s=3600.0) as g:
+        assert g.list_identities() == []
+
+
+@pytest.mark.parametrize("bad", [b"this is not a database at all" * 100,
+                                 b"SQLite format 3\x00" + b"\xff" * 5000])
+def test_corrupt_file_is_moved_aside_and_reported(tmp_path, caplog, bad):
+    path = tmp_path / "g.sqlite"
+    path.write_bytes(bad)
+    with Gallery(path) as g:
+        assert g.moved_aside is not None and g.moved_aside.read_bytes() == bad
+        assert g.list_identities() == []
+    assert "corrupt" in caplog.text and str(g.moved_aside) in caplog.text
+    path.write_bytes(bad)
+    with pytest.raises(GalleryError, match="moved to"):
+        Gallery(path, on_corrupt="raise")
+    assert not path.exists() and len(list(tmp_path.glob("g.sqlite.corrupt-*"))) == 2
+
+
+def test_unknown_schema_version_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "g.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE identities (x)")
+    conn.execute("PRAGMA user_version=99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(GalleryError, match="schema version 99"):
+        Gallery(path)
+    assert path.exists() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda g: g.add_embedding(12345, "2d", "cam", T0, _emb(0)), "no such identity"),
+    (lambda g: g.add_embedding(g.create_identity(T0), "rgb", "cam", T0, _emb(0)), "modality"),
+    (lambda g: g.add_embedding(g.create_identity(T0), "2d", "cam", T0, np.full((2, 2), np.nan)), "finite"),
+    (lambda g: g.create_identity(float("nan")), "stamp_s"),
+    (lambda g: g.enrol(999), "no such identity"),
+])
+def test_bad_calls_raise_gallery_errors(tmp_path, call, match):
+    with Gallery(tmp_path / "g.sqlite") as g, pytest.raises(GalleryError, match=match):
+        call(g)
+
+
+def test_cli_list_export_erase(tmp_path, capsys):
+    path = tmp_path / "g.sqlite"
+    with Gallery(path) as g:
+        a = g.create_identity(T0, label="alice", enrolled=True)
+        b = g.create_identity(T0)
+        g.add_embedding(a, "2d", "camera", T0, _emb(0))
+    assert cli_main(["gallery", "--db", str(path), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "alice" in out and "2 identities" in out
+    assert cli_main(["gallery", "--db", str(path), "list", "--json"]) == 0
+    assert [r["identity_id"] for r in json.loads(capsys.readouterr().out)] == [a, b]
+    exp = tmp_path / "out" / "g.json"
+    assert cli_main(["gallery", "--db", str(path), "export", "--out", str(exp)]) == 0
+    data = json.loads(exp.read_text())
+    assert data["schema"] == "tcfd_ros/gallery" and data["version"] == SCHEMA_VERSION
+    np.testing.assert_allclose(data["identities"][0]["embeddings"][0]["vector"], _emb(0), rtol=1e-6)
+    assert cli_main(["gallery", "--db", str(path), "erase", str(b), "999"]) == 1
+    assert cli_main(["gallery", "--db", str(path), "erase", "--all"]) == 0
+    with Gallery(path) as g:
+        assert g.list_identities() == []
+    assert cli_main(["gallery", "--db", str(tmp_path / "missing.sqlite"), "list"]) == 2
+    path.write_bytes(b"garbage" * 100)
+    assert cli_main(["gallery", "--db", str(path), "list"]) == 2
+    assert "corrupt" in capsys.readouterr().err

@@ -1,0 +1,181 @@
+"""IdentityManager: cross-sensor global ids, open set, hysteresis, geometry veto, gallery persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tcfd_ros.errors import ConfigError, MessageFormatError
+from tcfd_ros.gallery import Gallery
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+
+P, D = 4, 16
+THR = 0.3
+PEOPLE = np.random.default_rng(42).normal(size=(6, P, D))   # random directions: distance ~1 apart
+
+
+def _emb(person: int, seed: int, noise: float = 0.1) -> np.ndarray:
+    return PEOPLE[person] + np.random.default_rng(seed).normal(0, noise, (P, D))
+
+
+def _obs(sensor, modality, t, track, person, seed, pos, salt):
+    seed = salt + (seed if seed is not None else int(t * 100) + track)
+    return TrackObservation(t, sensor, modality, track, _emb(person, seed),
+                            None if pos is None else np.asarray(pos, float))
+
+
+def cam(t, track, person, seed=None, pos=None):
+    return _obs("camera", "2d", t, track, person, seed, pos, 0)
+
+
+def lid(t, track, person, seed=None, pos=None):
+    return _obs("lidar", "3d", t, track, person, seed, pos, 10_000)
+
+
+def _mgr(**kw):
+    return IdentityManager(IdentityConfig(open_set_threshold=THR, **kw))
+
+
+def test_people_seen_by_both_sensors_share_one_global_id():
+    m = _mgr()
+    for k in range(4):
+        out = m.update([cam(k, 1, 0), cam(k, 2, 1), lid(k, 7, 1), lid(k, 8, 0)])
+        ids = {(o.sensor, o.track_id): o.global_id for o in out}
+        assert ids[("camera", 1)] == ids[("lidar", 8)]
+        assert ids[("camera", 2)] == ids[("lidar", 7)]
+        assert ids[("camera", 1)] != ids[("camera", 2)]
+    assert all(o.known for o in out) and all(o.distance < THR and o.confidence > 0.5 for o in out)
+    assert len(m.identities()) == 2
+    d = out[0].to_dict()
+    assert set(d) == {"stamp", "sensor", "modality", "track_id", "global_id", "distance", "confidence",
+                      "known", "label"}
+
+
+def test_a_stranger_is_unknown_and_gets_a_new_identity():
+    m = _mgr()
+    (a,) = m.update([cam(0, 1, 0)])
+    assert not a.known and a.distance is None and a.confidence == 0.0
+    (b,) = m.update([lid(0.1, 5, 3)])                       # someone else
+    assert not b.known and b.global_id != a.global_id
+    (c,) = m.update([lid(0.2, 6, 0)])                       # the camera's person, now on LiDAR
+    assert c.known and c.global_id == a.global_id
+
+
+def test_one_sensor_never_gives_two_simultaneous_tracks_the_same_identity():
+    m = _mgr()
+    m.update([cam(0, 1, 0)])
+    out = m.update([cam(0.1, 1, 0), cam(0.1, 2, 0, seed=99)])   # a look-alike second track
+    assert out[0].global_id != out[1].global_id
+
+
+def test_hysteresis_one_bad_tracklet_does_not_switch_but_persistent_evidence_does():
+    m = _mgr(switch_patience=3, switch_margin=0.1)
+    m.update([lid(0, 7, 0), lid(0, 8, 1)])                  # two LiDAR identities A (person 0), B (1)
+    (x,) = m.update([cam(0.1, 1, 0)])
+    ida = x.global_id
+    idb = m.binding("lidar", 8)
+    # one tracklet that looks like person 1: the id stays
+    (y,) = m.update([cam(0.2, 1, 1)])
+    assert y.global_id == ida and not y.switched
+    (y,) = m.update([cam(0.3, 1, 0)])                       # back to normal resets the count
+    assert y.global_id == ida
+    ids = [m.update([cam(0.4 + 0.1 * k, 1, 1)])[0] for k in range(3)]
+    assert [o.global_id for o in ids] == [ida, ida, idb] and ids[-1].switched
+
+
+def test_geometry_vetoes_a_match_in_two_places():
+    m = _mgr(geometric_gate_m=1.5)
+    m.update([lid(0, 7, 0, pos=(10.0, 0.0))])
+    (far,) = m.update([cam(0.2, 1, 0, pos=(0.0, 20.0))])     # same gait, but 22 m away at the same time
+    assert far.global_id != m.binding("lidar", 7)
+    (near,) = m.update([cam(0.3, 2, 0, pos=(10.3, 0.2))])
+    assert near.global_id == m.binding("lidar", 7)
+    mg = _mgr(use_geometry=False)
+    mg.update([lid(0, 7, 0, pos=(10.0, 0.0))])
+    assert mg.update([cam(0.2, 1, 0, pos=(0.0, 20.0))])[0].global_id == mg.binding("lidar", 7)
+
+
+def test_threshold_comes_from_model_metadata_unless_overridden():
+    assert IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 0.42}).threshold == 0.42
+    m = IdentityManager(IdentityConfig(open_set_threshold=0.2), model_metadata={"open_set_threshold": 0.42})
+    assert m.threshold == 0.2
+    with pytest.raises(ConfigError, match="open_set_threshold"):
+        IdentityManager(IdentityConfig(), model_metadata={})
+    with pytest.raises(ConfigError, match="open_set_threshold"):
+        IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 5.0})
+
+
+def test_memory_per_identity_is_bounded():
+    m = _mgr(max_embeddings_per_identity=4)
+    for k in range(20):
+        m.update([cam(k, 1, 0), lid(k, 2, 0)])
+    (s,) = m.identities()
+    assert s.num_embeddings == {"2d": 4, "3d": 4}
+
+
+def test_tracks_time_out_and_reenter_with_their_identity():
+    m = _mgr(track_timeout_s=5.0)
+    (a,) = m.update([cam(0, 1, 0)])
+    m.update([lid(0.1, 3, 0)])
+    (b,) = m.update([cam(100.0, 1, 0)])                     # the old binding expired; re-identified
+    assert m.binding("lidar", 3) is None
+    assert b.global_id == a.global_id and b.known
+
+
+def test_gallery_persists_identities_across_restarts(tmp_path):
+    path = tmp_path / "gallery.sqlite"
+    with Gallery(path) as g:
+        m = IdentityManager(IdentityConfig(open_set_threshold=THR), g)
+        out = m.update([cam(0, 1, 0), lid(0, 7, 2)])
+        gid_cam = out[0].global_id
+        assert m.enrol("camera", 1, label="alice") == gid_cam
+        with pytest.raises(MessageFormatError, match="no live track"):
+            m.enrol("camera", 99)
+    with Gallery(path) as g:
+        recs = {r.identity_id: r for r in g.list_identities()}
+        assert recs[gid_cam].label == "alice" and recs[gid_cam].enrolled
+        m2 = IdentityManager(IdentityConfig(open_set_threshold=THR), g)
+        (o,) = m2.update([lid(50, 3, 0)])                    # a new sensor track of alice after a restart
+        assert o.global_id == gid_cam and o.known and o.label == "alice"
+        (n,) = m2.update([cam(51, 4, 5)])
+        assert n.global_id > max(recs)                       # new ids never reuse gallery ids
+        assert m2.erase(gid_cam) and gid_cam not in {r.identity_id for r in g.list_identities()}
+        assert m2.binding("lidar", 3) is None
+
+
+def test_unenrolled_embeddings_are_not_saved_when_disabled(tmp_path):
+    with Gallery(tmp_path / "g.sqlite") as g:
+        m = IdentityManager(IdentityConfig(open_set_threshold=THR, persist_unenrolled_embeddings=False), g)
+        m.update([cam(0, 1, 0), cam(0, 2, 1)])
+        assert g.embeddings() == []
+        gid = m.enrol("camera", 2)
+        assert {e.identity_id for e in g.embeddings()} == {gid}
+
+
+def test_retention_forgets_identities(tmp_path):
+    with Gallery(tmp_path / "g.sqlite", retention_s=10.0) as g:
+        m = IdentityManager(IdentityConfig(open_set_threshold=THR), g)
+        (a,) = m.update([cam(1000.0, 1, 0)])
+        assert m.apply_retention(now_s=2000.0) == [a.global_id]
+        assert m.identities() == [] and m.binding("camera", 1) is None
+
+
+@pytest.mark.parametrize("obs,match", [
+    (TrackObservation(0, "camera", "rgb", 1, np.ones((P, D))), "modality"),
+    (TrackObservation(0, "camera", "2d", 1, np.full((P, D), np.nan)), "embedding"),
+    (TrackObservation(0, "camera", "2d", 1, np.ones(D)), "embedding"),
+    (TrackObservation(float("inf"), "camera", "2d", 1, np.ones((P, D))), "stamp_s"),
+    (TrackObservation(0, "camera", "2d", 1, np.ones((P, D)), position=np.array([np.nan, 0])), "position"),
+])
+def test_bad_observations_raise(obs, match):
+    with pytest.raises(MessageFormatError, match=match):
+        _mgr().update([obs])
+
+
+def test_timestamps_going_backwards_per_track_raise_without_state_change():
+    m = _mgr()
+    m.update([cam(5.0, 1, 0)])
+    with pytest.raises(MessageFormatError, match="backwards"):
+        m.update([cam(4.0, 1, 0), cam(4.0, 2, 1)])
+    assert m.binding("camera", 2) is None and len(m.identities()) == 1
