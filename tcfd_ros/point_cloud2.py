@@ -314,10 +314,13 @@ def read_points_list(
         field_names: Optional[List[str]] = None,
         skip_nans: bool = False,
         uvs: Optional[Iterable] = None) -> List[NamedTuple]:
-    """Read points as a list of ``Point`` namedtuples (slow; sensor_msgs_py semantics)."""
+    """Read points as a list of ``Point`` namedtuples of numpy scalars (slow; sensor_msgs_py semantics).
+
+    Field names come from the expanded dtype, so ``count > 1`` and unnamed fields work (upstream fails).
+    """
     points = read_points(cloud, field_names, skip_nans, uvs)
     Point = namedtuple("Point", points.dtype.names or ())  # type: ignore[misc]
-    return [Point._make(p) for p in points.tolist()]
+    return [Point._make(p) for p in points]
 
 
 def read_xyz(cloud: Any, nonfinite: str = "drop", names: Sequence[str] = ("x", "y", "z")) -> np.ndarray:
