@@ -1,0 +1,122 @@
+"""``tcfd-ros simulate bag|dataset|preview``: the labelled synthetic multi-sensor world.
+
+Thin argument parsing over ``tcfd_ros.sim``; bad arguments raise ConfigError (exit code 2, one line on
+stderr) and leave no partial output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tcfd_ros.errors import ConfigError
+
+
+def _csv(kind: str):
+    def parse(text: str) -> tuple[str, ...]:
+        items = tuple(x.strip() for x in text.split(",") if x.strip())
+        if not items:
+            raise argparse.ArgumentTypeError(f"{kind}: expected a comma-separated list, got {text!r}")
+        return items
+    return parse
+
+
+def _views(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"views: expected comma-separated degrees like 0,45,90, got {text!r}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from tcfd_ros.sim.identity import CONDITIONS
+    from tcfd_ros.sim.sensors import LIDAR_MODELS
+
+    p = sub.add_parser("simulate", help="synthetic walkers seen by a camera and a LiDAR (bags, data sets)",
+                       description="Generate labelled synthetic data: rosbag2 bags with ground truth, "
+                                   "SUSTech1K-layout data sets, and a preview contact sheet.")
+    ss = p.add_subparsers(dest="simulate_command", metavar="WHAT")
+    ss.required = True
+    lidars = sorted(LIDAR_MODELS)
+
+    b = ss.add_parser("bag", help="write a rosbag2 bag (camera, LiDAR, tf_static, ground truth)")
+    b.add_argument("--out", type=Path, required=True, help="bag folder to create")
+    b.add_argument("--storage", default="sqlite3", help="sqlite3 or mcap (default sqlite3)")
+    b.add_argument("--people", type=int, default=5, help="number of walkers (default 5)")
+    b.add_argument("--duration", type=float, default=60.0, help="seconds of simulated time (default 60)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--lidar", default="hdl64", help=f"beam pattern: {', '.join(lidars)} (default hdl64)")
+    b.add_argument("--condition", type=_csv("condition"), default=("nm",),
+                   help=f"condition(s), comma-separated, assigned to people in turn: {' '.join(CONDITIONS)}")
+    b.add_argument("--layout", default="disjoint",
+                   help="disjoint (sensors see different zones; default) or overlap")
+    b.add_argument("--camera-hz", type=float, default=15.0, help="camera frame rate (default 15)")
+    b.add_argument("--width", type=int, default=640, help="image width (default 640)")
+    b.add_argument("--height", type=int, default=480, help="image height (default 480)")
+    b.add_argument("--first-id", type=int, default=0,
+                   help="identity id of the first walker (pick test-set ids of a simulated data set)")
+    b.add_argument("--force", action="store_true", help="replace an existing output")
+    b.set_defaults(func=run_bag)
+
+    d = ss.add_parser("dataset", help="write a data set in SUSTech1K's layout plus partition.json")
+    d.add_argument("--out", type=Path, required=True, help="data set root to create")
+    d.add_argument("--identities", type=int, required=True, help="number of people")
+    d.add_argument("--views", type=_views, default=(0, 45, 90, 135, 180, 225, 270, 315),
+                   help="walking directions in degrees (default 0,45,...,315)")
+    d.add_argument("--conditions", type=_csv("conditions"), default=("nm", "bg", "cl"),
+                   help=f"probe conditions besides the 00-nm gallery: {' '.join(CONDITIONS)} (default nm,bg,cl)")
+    d.add_argument("--frames", type=int, default=30, help="LiDAR frames (10 Hz) per sequence (default 30)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--lidar", default="os128", help=f"beam pattern: {', '.join(lidars)} (default os128)")
+    d.add_argument("--camera-hz", type=float, default=None,
+                   help="free-running camera rate; default: one camera frame per LiDAR revolution (triggered)")
+    d.add_argument("--train-fraction", type=float, default=0.5, help="share of identities in TRAIN_SET")
+    d.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    d.add_argument("--force", action="store_true", help="replace an existing output")
+    d.set_defaults(func=run_dataset)
+
+    v = ss.add_parser("preview", help="PNG contact sheet of silhouettes and depth maps")
+    v.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    v.add_argument("--identities", type=int, default=2, help="how many identities (default 2)")
+    v.add_argument("--views", type=_views, default=(0, 90), help="views (default 0,90)")
+    v.add_argument("--conditions", type=_csv("conditions"), default=("nm", "bg", "cl", "ub"))
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--lidar", default="os128")
+    v.add_argument("--force", action="store_true", help="replace an existing PNG")
+    v.set_defaults(func=run_preview)
+
+
+def run_bag(args: argparse.Namespace) -> int:
+    from tcfd_ros.sim.bag import BagSpec, write_bag
+
+    spec = BagSpec(out=args.out, storage=args.storage, people=args.people, duration_s=args.duration,
+                   seed=args.seed, lidar=args.lidar, conditions=tuple(args.condition), layout=args.layout,
+                   camera_hz=args.camera_hz, camera_width=args.width, camera_height=args.height,
+                   first_id=args.first_id, force=args.force)
+    print(json.dumps(write_bag(spec)))
+    return 0
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    from tcfd_ros.sim.dataset import DatasetSpec, write_dataset
+
+    spec = DatasetSpec(out=args.out, identities=args.identities, views=args.views,
+                       conditions=tuple(args.conditions), frames=args.frames, seed=args.seed, lidar=args.lidar,
+                       camera_hz=args.camera_hz, train_fraction=args.train_fraction, workers=args.workers,
+                       force=args.force)
+    print(json.dumps(write_dataset(spec)))
+    return 0
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    from tcfd_ros.sim.preview import write_preview
+
+    if args.identities < 1:
+        raise ConfigError(f"identities must be >= 1, got {args.identities}")
+    if args.out.exists() and not args.force:
+        raise ConfigError(f"output {args.out} already exists; pass --force to replace it")
+    path = write_preview(args.out, identities=tuple(range(args.identities)), views=args.views,
+                         conditions=tuple(args.conditions), seed=args.seed, lidar=args.lidar)
+    print(json.dumps({"out": str(path)}))
+    return 0

@@ -1,0 +1,347 @@
+"""Per-frame sensing of a world: LiDAR scans and camera renderings by vectorised ray casting.
+
+The static world (ground plane, walls, poles, parked cars) never moves, so each sensor casts its rays
+against it once; per frame only the rays inside each person's angular/pixel window are cast against
+that person's primitives and depth-tested against the static result. This is exact for a fixed
+sensor and keeps a 64-beam scan or a 640x480 frame to a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tcfd_ros.sim.sensors import CameraModel, LidarModel, lidar_ray_table
+from tcfd_ros.sim.shapes import Shapes, ground_hit, hit_primitive, normals_at, raycast
+
+#: Structured dtype of a LiDAR point (the /lidar/points field layout).
+POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"),
+                        ("ring", "<u2"), ("time", "<f4")])
+#: Part id used for the ground plane in static hit tables.
+GROUND_PART = -2
+#: Lambertian shading: ambient share and light direction (world frame, towards the light).
+AMBIENT = 0.38
+SUN_DIR = np.array([0.35, 0.25, 0.9]) / np.linalg.norm([0.35, 0.25, 0.9])
+#: Angular margin around a person's bounds when picking LiDAR rays to cast (radians).
+_WINDOW_MARGIN_RAD = np.deg2rad(1.0)
+
+
+@dataclass
+class StaticWorld:
+    """Static primitives with a colour (BGR 0..1) and LiDAR reflectivity per part id, plus the ground."""
+
+    shapes: Shapes
+    colours: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    reflectivity: dict[int, float] = field(default_factory=dict)
+    ground: bool = True
+    ground_reflectivity: float = 0.18
+
+
+@dataclass
+class Actor:
+    """One person (with accessories) in world coordinates for one instant."""
+
+    actor_id: int
+    shapes: Shapes
+    colours: np.ndarray          # (N_PARTS, 3) BGR 0..1
+    reflectivity: np.ndarray     # (N_PARTS,)
+
+
+def _static_hits(origin: np.ndarray, dirs: np.ndarray, world: StaticWorld | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    m = dirs.shape[0]
+    if world is None:
+        return np.full(m, np.inf), np.full(m, -1, np.int64)
+    t, part = raycast(origin, dirs, world.shapes)
+    if world.ground:
+        tg = ground_hit(origin, dirs)
+        g = tg < t
+        t = np.where(g, tg, t)
+        part = np.where(g, GROUND_PART, part)
+    return t, part
+
+
+def _static_normals(points: np.ndarray, part: np.ndarray, world: StaticWorld) -> np.ndarray:
+    n = np.zeros_like(points)
+    n[:, 2] = 1.0
+    obj = part >= 0
+    if obj.any():
+        n[obj] = normals_at(points[obj], part[obj], world.shapes)
+    return n
+
+
+class LidarScanner:
+    """A fixed LiDAR at world-from-sensor (R, t); ``scan`` returns POINT_DTYPE points and actor labels."""
+
+    def __init__(self, model: LidarModel, R: np.ndarray, t: np.ndarray, world: StaticWorld | None):
+        self.model = model
+        self.R = np.asarray(R, float)
+        self.t = np.asarray(t, float)
+        dirs, el, az = lidar_ray_table(model)                  # (B, C, 3)
+        self.elev = el
+        self.azim = az
+        # firing order: column-major (all beams of a column, then the next column)
+        self.dirs_sensor = np.ascontiguousarray(dirs.transpose(1, 0, 2)).reshape(-1, 3)
+        self.dirs_world = self.dirs_sensor @ self.R.T
+        n_b, n_c = model.n_beams, model.columns
+        self.ring = np.tile(np.arange(n_b, dtype=np.uint16), n_c)
+        self.col = np.repeat(np.arange(n_c), n_b)
+        self.time = (self.col / n_c / model.rate_hz).astype(np.float32)
+        self.world = world
+        self.last_stats: dict[int, tuple[int, int]] = {}
+        self.t_static, self.part_static = _static_hits(self.t, self.dirs_world, world)
+        self.intensity_static = np.zeros(self.t_static.shape, np.float32)
+        hit = np.isfinite(self.t_static)
+        if world is not None and hit.any():
+            pts = self.t + self.dirs_world[hit] * self.t_static[hit, None]
+            nrm = _static_normals(pts, self.part_static[hit], world)
+            cos = np.abs(np.einsum("ij,ij->i", nrm, self.dirs_world[hit]))
+            refl = self._refl_table(hit)
+            self.intensity_static[hit] = (255.0 * refl * (0.25 + 0.75 * cos)).astype(np.float32)
+
+    def _refl_table(self, hit: np.ndarray) -> np.ndarray:
+        parts = self.part_static[hit]
+        refl = np.full(parts.shape, self.world.ground_reflectivity)
+        refl[parts >= 0] = 0.3
+        for p, r in self.world.reflectivity.items():
+            refl[parts == p] = r
+        return refl
+
+    def _window(self, shapes: Shapes) -> np.ndarray:
+        """Indices of the rays that can hit ``shapes`` (from its world bounds)."""
+        corners = (shapes.corners() - self.t) @ self.R        # sensor frame
+        rng_xy = np.hypot(corners[:, 0], corners[:, 1])
+        lo, hi = shapes.aabb()
+        inside = np.all((self.t >= lo - 0.3) & (self.t <= hi + 0.3))
+        if inside or rng_xy.min() < 0.5:
+            return np.arange(self.dirs_sensor.shape[0])
+        az = np.arctan2(corners[:, 1], corners[:, 0])
+        centre = np.arctan2(np.sin(az).mean(), np.cos(az).mean())
+        rel = (az - centre + np.pi) % (2 * np.pi) - np.pi
+        a_lo, a_hi = rel.min() - _WINDOW_MARGIN_RAD, rel.max() + _WINDOW_MARGIN_RAD
+        el = np.arctan2(corners[:, 2], rng_xy)
+        e_lo, e_hi = el.min() - _WINDOW_MARGIN_RAD, el.max() + _WINDOW_MARGIN_RAD
+        col_rel = (self.azim - centre + np.pi) % (2 * np.pi) - np.pi
+        cols = np.flatnonzero((col_rel >= a_lo) & (col_rel <= a_hi))
+        beams = np.flatnonzero((self.elev >= e_lo) & (self.elev <= e_hi))
+        return (cols[:, None] * self.model.n_beams + beams[None, :]).ravel()
+
+    def scan(self, actors: list[Actor], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One revolution: (points POINT_DTYPE (N,), label (N,) int64 actor id or -1 for the static world).
+
+        The scan is treated as instantaneous at the header stamp (people move < 15 cm in 0.1 s);
+        ``time`` holds each firing's nominal offset from the start of the revolution.
+        """
+        windows = [(actor, self._window(actor.shapes)) for actor in actors]
+        if self.world is None:  # nothing static: only the rays near actors can return
+            cand = np.unique(np.concatenate([w for _, w in windows])) if windows else np.zeros(0, np.int64)
+        else:
+            cand = np.arange(self.t_static.size)
+        pos = np.full(self.t_static.size, -1, np.int64) if self.world is None else None
+        if pos is not None:
+            pos[cand] = np.arange(cand.size)
+        t_all = self.t_static[cand].copy()
+        label = np.full(cand.size, -1, np.int64)
+        part = np.full(cand.size, -1, np.int64)
+        full_hits: dict[int, int] = {}
+        for actor, idx in windows:
+            if idx.size == 0:
+                full_hits[actor.actor_id] = 0
+                continue
+            t, p = raycast(self.t, self.dirs_world[idx], actor.shapes)
+            full_hits[actor.actor_id] = int(((t >= self.model.min_range_m) & (t <= self.model.max_range_m)).sum())
+            loc = pos[idx] if pos is not None else idx
+            closer = t < t_all[loc]
+            sel = loc[closer]
+            t_all[sel] = t[closer]
+            label[sel] = actor.actor_id
+            part[sel] = p[closer]
+        m = self.model
+        in_range = (t_all >= m.min_range_m) & (t_all <= m.max_range_m)
+        #: per actor: (rays reaching it ignoring everything else, rays for which it is the nearest hit)
+        self.last_stats = {a: (f, int(((label == a) & in_range).sum())) for a, f in full_hits.items()}
+        hit = np.isfinite(t_all) & (t_all >= m.min_range_m) & (t_all <= m.max_range_m)
+        loc = np.flatnonzero(hit)
+        idx = cand[loc]
+        r = t_all[loc] + rng.normal(0.0, m.range_noise_m, idx.size)
+        intensity = self.intensity_static[idx].copy()
+        dyn = label[loc] >= 0
+        if dyn.any():
+            di = idx[dyn]
+            dl = loc[dyn]
+            pts_w = self.t + self.dirs_world[di] * t_all[dl, None]
+            refl = np.zeros(di.size)
+            nrm = np.zeros((di.size, 3))
+            for actor in actors:
+                a = label[dl] == actor.actor_id
+                if a.any():
+                    refl[a] = actor.reflectivity[part[dl][a]]
+                    nrm[a] = normals_at(pts_w[a], part[dl][a], actor.shapes)
+            cos = np.abs(np.einsum("ij,ij->i", nrm, self.dirs_world[di]))
+            intensity[dyn] = 255.0 * refl * (0.25 + 0.75 * cos)
+        intensity = np.clip(intensity * rng.normal(1.0, 0.05, idx.size), 0, 255)
+        # dropouts: a base rate plus weak returns far away
+        p_drop = m.dropout + 0.3 * np.clip(t_all[loc] / m.max_range_m, 0, 1) * (intensity < 20)
+        keep = rng.random(idx.size) >= p_drop
+        idx, loc, r, intensity = idx[keep], loc[keep], r[keep], intensity[keep]
+        out = np.empty(idx.size, POINT_DTYPE)
+        xyz = self.dirs_sensor[idx] * r[:, None]
+        out["x"], out["y"], out["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+        out["intensity"] = intensity
+        out["ring"] = self.ring[idx]
+        out["time"] = self.time[idx]
+        return out, label[loc]
+
+
+@dataclass
+class CameraFrame:
+    """A rendered frame: BGR image (or None), per-pixel actor id (-1 background), per-actor pixel counts."""
+
+    image: np.ndarray | None
+    labels: np.ndarray
+    full_pixels: dict[int, int]      # pixels the actor would cover with nothing in front
+    truncated: dict[int, bool]
+    windows: dict[int, tuple[int, int, int, int]]   # (u0, v0, u1, v1) pixel window cast per actor
+
+
+def _ground_texture(points: np.ndarray) -> np.ndarray:
+    """Paving: 1 m tiles with dark joints and fixed fine-grained variation (BGR 0..1)."""
+    x, y = points[:, 0], points[:, 1]
+    fx, fy = x - np.floor(x), y - np.floor(y)
+    joint = (np.minimum(fx, 1 - fx) < 0.02) | (np.minimum(fy, 1 - fy) < 0.02)
+    tile = (np.floor(x) * 7 + np.floor(y) * 13) % 5
+    grain = np.sin(x * 37.1 + np.sin(y * 23.3)) * np.cos(y * 31.7 - x * 3.1)
+    base = 0.42 + 0.03 * tile + 0.025 * grain - 0.15 * joint
+    return np.stack([base * 0.95, base, base * 1.02], -1)
+
+
+class CameraRenderer:
+    """A fixed pinhole camera at world-from-optical (R, t) rendering BGR frames and label maps."""
+
+    def __init__(self, model: CameraModel, R: np.ndarray, t: np.ndarray, world: StaticWorld | None):
+        self.model = model
+        self.R = np.asarray(R, float)
+        self.t = np.asarray(t, float)
+        self.rays_opt = model.pixel_rays()                                     # (H, W, 3)
+        self.rays_world = self.rays_opt @ self.R.T
+        h, w = model.height, model.width
+        flat = self.rays_world.reshape(-1, 3)
+        ts, part = _static_hits(self.t, flat, world)
+        self.zbuf = ts.reshape(h, w)
+        bg = np.empty((h * w, 3))
+        sky = np.isinf(ts)
+        up = np.clip(flat[:, 2], 0, 1)
+        bg[sky] = np.stack([0.85 - 0.2 * up, 0.75 - 0.15 * up, 0.62 - 0.1 * up], -1)[sky]
+        if world is not None:
+            hit = ~sky
+            pts = self.t + flat[hit] * ts[hit, None]
+            g = part[hit] == GROUND_PART
+            col = np.empty((pts.shape[0], 3))
+            col[g] = _ground_texture(pts[g])
+            obj_parts = part[hit][~g]
+            col[~g] = np.array([world.colours.get(int(p), (0.5, 0.5, 0.5)) for p in np.unique(obj_parts)]
+                               )[np.searchsorted(np.unique(obj_parts), obj_parts)] if obj_parts.size else 0
+            # window/brick-like variation on objects so the background is not flat
+            if obj_parts.size:
+                po = pts[~g]
+                col[~g] *= (0.9 + 0.1 * np.sign(np.sin(po[:, 2] * 9.0) * np.sin((po[:, 0] + po[:, 1]) * 5.0)))[:, None]
+            nrm = _static_normals(pts, part[hit], world)
+            shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
+            bg[hit] = col * shade[:, None]
+        self.background = bg.reshape(h, w, 3).astype(np.float32)
+
+    def _window(self, shapes: Shapes) -> tuple[int, int, int, int] | None:
+        corners = (shapes.corners() - self.t) @ self.R
+        uv, front = self.model.project(corners)
+        if not front.any():
+            return None
+        if not front.all():
+            return 0, 0, self.model.width, self.model.height
+        u0 = int(np.clip(np.floor(uv[:, 0].min()) - 1, 0, self.model.width))
+        u1 = int(np.clip(np.ceil(uv[:, 0].max()) + 1, 0, self.model.width))
+        v0 = int(np.clip(np.floor(uv[:, 1].min()) - 1, 0, self.model.height))
+        v1 = int(np.clip(np.ceil(uv[:, 1].max()) + 1, 0, self.model.height))
+        if u1 <= u0 or v1 <= v0:
+            return None
+        return u0, v0, u1, v1
+
+    def _cast_window(self, shapes: Shapes, u0: int, v0: int, u1: int, v1: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest hit per pixel of the window, casting each primitive only over its own footprint."""
+        wh, ww = v1 - v0, u1 - u0
+        t_win = np.full((wh, ww), np.inf)
+        p_win = np.full((wh, ww), -1, np.int64)
+        for kind, k, lo, hi in shapes.primitive_bounds():
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            uv, front = self.model.project((corners - self.t) @ self.R)
+            if not front.any():
+                continue
+            if front.all():
+                a0 = int(np.clip(np.floor(uv[:, 0].min()), u0, u1))
+                a1 = int(np.clip(np.ceil(uv[:, 0].max()) + 1, u0, u1))
+                b0 = int(np.clip(np.floor(uv[:, 1].min()), v0, v1))
+                b1 = int(np.clip(np.ceil(uv[:, 1].max()) + 1, v0, v1))
+            else:
+                a0, a1, b0, b1 = u0, u1, v0, v1
+            if a1 <= a0 or b1 <= b0:
+                continue
+            rays = self.rays_world[b0:b1, a0:a1].reshape(-1, 3)
+            t, part = hit_primitive(kind, k, self.t, rays, shapes)
+            sub_t = t_win[b0 - v0:b1 - v0, a0 - u0:a1 - u0]
+            sub_p = p_win[b0 - v0:b1 - v0, a0 - u0:a1 - u0]
+            t = t.reshape(b1 - b0, a1 - a0)
+            closer = t < sub_t
+            sub_t[closer] = t[closer]
+            sub_p[closer] = part
+        return t_win.reshape(-1), p_win.reshape(-1)
+
+    def render(self, actors: list[Actor], rng: np.random.Generator | None, *, night: bool = False,
+               image: bool = True) -> CameraFrame:
+        """Render one frame; ``image=False`` skips colours and noise (label map only, for masks)."""
+        h, w = self.model.height, self.model.width
+        zbuf = self.zbuf.copy()
+        labels = np.full((h, w), -1, np.int32)
+        out = self.background.copy() if image else None
+        full: dict[int, int] = {}
+        trunc: dict[int, bool] = {}
+        wins: dict[int, tuple[int, int, int, int]] = {}
+        for actor in actors:
+            win = self._window(actor.shapes)
+            if win is None:
+                full[actor.actor_id] = 0
+                trunc[actor.actor_id] = False
+                continue
+            u0, v0, u1, v1 = win
+            wins[actor.actor_id] = win
+            corners = (actor.shapes.corners() - self.t) @ self.R
+            uv, front = self.model.project(corners)
+            trunc[actor.actor_id] = bool((~front).any() or uv[:, 0].min() < 0 or uv[:, 1].min() < 0
+                                         or uv[:, 0].max() > w or uv[:, 1].max() > h)
+            rays = self.rays_world[v0:v1, u0:u1].reshape(-1, 3)
+            t, part = self._cast_window(actor.shapes, u0, v0, u1, v1)
+            full[actor.actor_id] = int(np.isfinite(t).sum())
+            zwin = zbuf[v0:v1, u0:u1].reshape(-1)
+            closer = t < zwin
+            if not closer.any():
+                continue
+            zwin[closer] = t[closer]
+            zbuf[v0:v1, u0:u1] = zwin.reshape(v1 - v0, u1 - u0)
+            lw = labels[v0:v1, u0:u1].reshape(-1)
+            lw[closer] = actor.actor_id
+            labels[v0:v1, u0:u1] = lw.reshape(v1 - v0, u1 - u0)
+            if image:
+                pts = self.t + rays[closer] * t[closer, None]
+                nrm = normals_at(pts, part[closer], actor.shapes)
+                shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
+                ow = out[v0:v1, u0:u1].reshape(-1, 3)
+                ow[closer] = actor.colours[part[closer]] * shade[:, None]
+                out[v0:v1, u0:u1] = ow.reshape(v1 - v0, u1 - u0, 3)
+        img = None
+        if image:
+            gain, sigma = (0.22, self.model.noise_sigma * 3.0) if night else (1.0, self.model.noise_sigma)
+            noisy = out * (255.0 * gain)
+            if rng is not None and sigma > 0:
+                noisy += rng.standard_normal(noisy.shape, dtype=np.float32) * np.float32(sigma)
+            img = np.clip(noisy, 0, 255).astype(np.uint8)
+        return CameraFrame(img, labels, full, trunc, wins)
