@@ -1,0 +1,55 @@
+"""``tcfd-ros evaluate --checkpoint C --dataset D --direction 2d3d|3d2d|both [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_OUT = Path("out/eval")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="cross-modal retrieval metrics of a trained model on a data set's test split",
+        description="Embed the test split of --dataset (SUSTech1K layout incl. the synthetic set, or "
+                    "FreeGait) with --checkpoint and write results.json, results.md, cmc.png and "
+                    "rank1_views_<direction>.png into --out. SUSTech1K: gallery 00-nm, Rank-k per "
+                    "(probe view, gallery view) pair without same-view pairs, averaged over non-empty "
+                    "pairs, per condition; FreeGait: PROBE_SET vs the rest, Rank-k, mAP, mINP.")
+    p.add_argument("--checkpoint", type=Path, required=True, help="model.pt written by tcfd-ros train")
+    p.add_argument("--dataset", type=Path, required=True, help="data set root")
+    p.add_argument("--partition", type=Path, default=None, help="partition JSON (default DATASET/partition.json)")
+    p.add_argument("--format", choices=("sustech1k", "freegait"), default="sustech1k", help="on-disk layout")
+    p.add_argument("--direction", choices=("2d3d", "3d2d", "both"), default="both")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    p.add_argument("--max-frames", type=int, default=0, help="evenly spaced frames per sequence (0 = all)")
+    p.add_argument("--native", action="store_true", help="SUSTech1K: native-rate files instead of sync")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.checkpoints import load_trained
+    from training.datasets import FreeGait, SUSTech1K
+    from training.evaluate import evaluate_model
+    from training.report import markdown_table, write_report
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    partition = args.partition or args.dataset / "partition.json"
+    if args.format == "sustech1k":
+        ds = SUSTech1K(args.dataset, partition, split="test", sync=not args.native)
+    else:
+        ds = FreeGait(args.dataset, partition, split="test")
+    model, meta, kind = load_trained(args.checkpoint)
+    directions = ("2d3d", "3d2d") if args.direction == "both" else (args.direction,)
+    results = evaluate_model(model, ds, directions, max_frames=args.max_frames)
+    results.update({"checkpoint": str(args.checkpoint), "architecture": kind, "dataset": str(args.dataset),
+                    "open_set_threshold": meta.get("open_set_threshold")})
+    paths = write_report(results, args.out, title=f"{kind} {args.checkpoint}")
+    print(markdown_table(results))
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0

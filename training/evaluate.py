@@ -1,0 +1,66 @@
+"""Evaluate a trained network on a data set's test split in one or both cross-modal directions.
+
+SUSTech1K layout (and the synthetic set): probes are the sequences whose seq-type is not ``00-nm``,
+the gallery is ``00-nm`` (DATASETS.md); cross-view protocol of ``training.evaluator``. FreeGait:
+probes are PROBE_SET, gallery the rest of the test split; open protocol. Direction ``2d3d`` embeds
+probes as camera silhouettes and the gallery as LiDAR depth maps, ``3d2d`` the reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from tcfd_ros.errors import DatasetError
+from training.datasets import FreeGait, GaitDataset
+from training.embed import embed_sequences
+from training.evaluator import (SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE, evaluate_cross_modal,
+                                evaluate_open)
+
+logger = logging.getLogger(__name__)
+
+DIRECTIONS: dict[str, tuple[str, str]] = {"2d3d": ("2d", "3d"), "3d2d": ("3d", "2d")}
+
+
+def _side(ds: GaitDataset, idx: np.ndarray, feats: np.ndarray) -> dict[str, Any]:
+    recs = [ds.records[i] for i in idx]
+    return {"features": feats[idx], "labels": [r.subject for r in recs],
+            "conditions": [r.seq_type for r in recs], "views": [r.view for r in recs]}
+
+
+def probe_gallery_split(ds: GaitDataset) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of probe and gallery records of a test split (protocol by loader type, not by name)."""
+    if isinstance(ds, FreeGait):
+        mask = ds.probe_mask()
+    else:
+        mask = np.array([r.seq_type != SUSTECH1K_GALLERY_TYPE for r in ds.records])
+    probe, gallery = np.flatnonzero(mask), np.flatnonzero(~mask)
+    if probe.size == 0 or gallery.size == 0:
+        raise DatasetError(f"test split has {probe.size} probe and {gallery.size} gallery sequences; both "
+                           f"are needed (gallery seq-type '{SUSTECH1K_GALLERY_TYPE}' for SUSTech1K layouts)")
+    return probe, gallery
+
+
+def evaluate_model(model: nn.Module, ds: GaitDataset, directions: Sequence[Literal["2d3d", "3d2d"]],
+                   max_frames: int = 0, batch_sequences: int = 16, device: str | torch.device = "cpu"
+                   ) -> dict[str, Any]:
+    """Embed every test sequence in the modalities needed and score each direction."""
+    probe, gallery = probe_gallery_split(ds)
+    needed = sorted({m for d in directions for m in DIRECTIONS[d]})
+    feats = {m: embed_sequences(model, ds, range(len(ds)), m, max_frames, batch_sequences, device)
+             for m in needed}
+    results: dict[str, Any] = {"num_probe_sequences": int(probe.size), "num_gallery_sequences": int(gallery.size),
+                               "directions": {}}
+    for d in directions:
+        pm, gm = DIRECTIONS[d]
+        p_side, g_side = _side(ds, probe, feats[pm]), _side(ds, gallery, feats[gm])
+        if isinstance(ds, FreeGait):
+            results["directions"][d] = evaluate_open(p_side, g_side)
+        else:
+            results["directions"][d] = evaluate_cross_modal(p_side, g_side, exclude_same_view=True,
+                                                            condition_groups=SUSTECH1K_CONDITIONS)
+    return results
