@@ -194,3 +194,14 @@ def test_real_pedestrian_video(real_data):
     assert np.median(counts) >= 2                            # and usually several people
     assert 1.5 <= np.median(aspects) <= 4.0                  # upright, person-like boxes
     assert 25 <= np.median(heights) <= 120
+
+
+def test_contact_sheet_command_writes_a_png(real_data, tmp_path):
+    from tcfd_ros.perception.contact_sheet import main
+
+    out = tmp_path / "sheet.png"
+    assert main(["--out", str(out), "--real-data", str(real_data)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 500 and img.shape[1] > 1000
+    assert main(["--out", str(out), "--real-data", str(tmp_path / "nowhere")]) == 2
