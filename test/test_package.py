@@ -184,3 +184,25 @@ def test_training_subpackage_is_importable_as_training() -> None:
     import training
 
     assert Path(training.__file__).resolve().parent == REPO / "training"
+
+
+def test_colcon_style_install_layout(tmp_path: Path) -> None:
+    """What ament_python's colcon build runs: scripts land in lib/tcfd_ros, data in share/tcfd_ros."""
+    import subprocess
+
+    build, prefix = tmp_path / "build", tmp_path / "install"
+    build.mkdir()
+    result = subprocess.run(
+        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(build), "build", "--build-base",
+         str(build), "install", "--prefix", str(prefix), "--record", str(tmp_path / "record.txt"),
+         "--single-version-externally-managed"],
+        cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scripts = {p.name for p in (prefix / "lib" / PACKAGE).iterdir()}
+    assert {"tcfd-ros", "camera_segmenter", "lidar_segmenter", "tracker", "recognizer"} <= scripts
+    share = prefix / "share" / PACKAGE
+    assert (share / "package.xml").is_file() and (share / "config" / "crossmodal.yaml").is_file()
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE).is_file()
+    assert list((share / "launch").glob("*.launch.py"))
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    assert (site / PACKAGE / "point_cloud2.py").is_file() and (site / "training" / "__init__.py").is_file()
