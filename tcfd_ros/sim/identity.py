@@ -8,7 +8,7 @@ identity, so colour never identifies anyone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,6 +18,8 @@ HARMONIC_JOINTS = ("hip", "knee", "ankle", "shoulder", "elbow")
 HARMONIC_ORDERS = (2, 3, 4)
 #: SUSTech1K condition codes supported by the simulator.
 CONDITIONS = ("nm", "bg", "cl", "cr", "ub", "oc", "nt")
+#: Crown height above the top of the neck, in head heights (head centre 0.5 + hair cap, body.py).
+_CROWN_OVER_NECK = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def sample_identity(person_id: int, seed: int) -> Identity:
     leg_ratio = float(np.clip(1.0 + 0.03 * rng.standard_normal(), 0.92, 1.08))
     harmonics = rng.normal(0.0, 1.0, (len(HARMONIC_JOINTS), len(HARMONIC_ORDERS), 2))
     harmonics *= (np.array([2.5, 3.0, 2.0, 3.0, 3.0])[:, None, None] / np.array(HARMONIC_ORDERS)[None, :, None])
-    return Identity(
+    ident = Identity(
         person_id=person_id, height_m=h,
         thigh_m=frac(0.245) * leg_ratio, shank_m=frac(0.246) * leg_ratio, ankle_height_m=h * 0.039,
         torso_m=frac(0.288) / leg_ratio ** 0.5, neck_m=frac(0.052, 0.08), head_m=frac(0.130, 0.03),
@@ -110,6 +112,12 @@ def sample_identity(person_id: int, seed: int) -> Identity:
         asym_arm=_clipped(rng, 0.0, 0.12, -0.3, 0.3),
         harmonics=harmonics,
     )
+    # rescale the vertical chain so that the standing body is exactly ``height_m`` tall
+    chain = ident.thigh_m + ident.shank_m + 0.7 * ident.ankle_height_m + ident.torso_m + ident.neck_m
+    crown = chain + _CROWN_OVER_NECK * ident.head_m
+    k = h / crown
+    return replace(ident, thigh_m=ident.thigh_m * k, shank_m=ident.shank_m * k, torso_m=ident.torso_m * k,
+                   neck_m=ident.neck_m * k, head_m=ident.head_m * k)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,115 @@
+"""SUSTech1K-layout synthetic data sets: exact file names, shapes, sync pairing, determinism, realism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tcfd_ros.errors import ConfigError
+from tcfd_ros.safe_pickle import safe_load
+from tcfd_ros.sim.dataset import DatasetSpec, file_names, write_dataset
+
+TINY = dict(identities=3, views=(0, 90), conditions=("nm", "cl"), frames=5, seed=11, workers=1)
+SEQS = ("00-nm", "01-nm", "01-cl")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "sim"
+    write_dataset(DatasetSpec(out=out, **TINY))
+    return out
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_layout_and_file_names_are_sustech1k(dataset):
+    part = json.loads((dataset / "partition.json").read_text())
+    assert set(part) == {"TRAIN_SET", "TEST_SET"}
+    assert part["TRAIN_SET"] and part["TEST_SET"] and not set(part["TRAIN_SET"]) & set(part["TEST_SET"])
+    assert sorted(part["TRAIN_SET"] + part["TEST_SET"]) == ["0000", "0001", "0002"]
+    for pid in ("0000", "0001", "0002"):
+        assert sorted(p.name for p in (dataset / pid).iterdir()) == sorted(SEQS)
+        for seq in SEQS:
+            assert sorted(p.name for p in (dataset / pid / seq).iterdir()) == ["000", "090"]
+    names = sorted(p.name for p in (dataset / "0001" / "01-cl" / "090").iterdir())
+    assert names == sorted(file_names("090").values())
+    assert "01-090-LiDAR-PCDs_depths.pkl" in names and "06-090-Camera-Sils_aligned.pkl" in names
+    assert "09-sync-090-LiDAR-PCDs_depths.pkl" in names and "14-sync-090-Camera-Sils_aligned.pkl" in names
+    assert "00-090-LiDAR-PCDs.pkl" in names
+    assert not [p for p in dataset.parent.iterdir() if p.name.startswith(".")]   # no temp leftovers
+
+
+def test_arrays_have_sustech1k_shapes_and_are_never_empty(dataset):
+    for folder in sorted(dataset.glob("*/*/*")):
+        n = file_names(folder.name)
+        depth = safe_load(folder / n["depth"])
+        sils = safe_load(folder / n["sil"])
+        pcds = safe_load(folder / n["pcd"])
+        assert depth.dtype == np.uint8 and depth.shape == (TINY["frames"], 3, 64, 64)
+        assert sils.dtype == np.uint8 and sils.shape == (TINY["frames"], 64, 64)
+        assert isinstance(pcds, list) and len(pcds) == TINY["frames"] and pcds[0].shape[1] == 3
+        # every frame: the person is in range, so depth maps and silhouettes have content
+        assert (depth.reshape(len(depth), -1).max(axis=1) > 0).all()
+        assert (sils.reshape(len(sils), -1).max(axis=1) == 255).all()
+        sd, ss = safe_load(folder / n["sync_depth"]), safe_load(folder / n["sync_sil"])
+        # the camera is triggered by the LiDAR, so every frame pairs within SUSTech1K's 20 ms
+        assert len(sd) == len(ss) == TINY["frames"]
+        np.testing.assert_array_equal(sd, depth)
+        np.testing.assert_array_equal(ss, sils)
+
+
+def test_silhouettes_keep_a_human_aspect_ratio(dataset):
+    for folder in sorted(dataset.glob("*/0?-nm/*")):
+        sils = safe_load(folder / file_names(folder.name)["sil"])
+        for s in sils:
+            occ = s > 0
+            rows = np.flatnonzero(occ.any(axis=1))
+            cols = np.flatnonzero(occ.any(axis=0))
+            height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+            assert height >= 60                       # aligned: the person fills the height
+            assert 1.4 < height / width < 6.0, (folder, height, width)
+
+
+def test_same_seed_is_byte_identical_regardless_of_workers(dataset, tmp_path):
+    out = tmp_path / "again"
+    write_dataset(DatasetSpec(out=out, **{**TINY, "workers": 2}))
+    assert _tree_digest(out) == _tree_digest(dataset)
+
+
+def test_loads_through_the_training_sustech1k_loader(dataset):
+    sustech = pytest.importorskip("training.datasets.sustech1k")
+    ds = sustech.SUSTech1K(dataset, dataset / "partition.json", split="all", sync=True)
+    assert len(ds.records) == 3 * len(SEQS) * 2
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(identities=1), "identities"),
+    (dict(frames=0), "frames"),
+    (dict(lidar="vlp64"), "unknown LiDAR model"),
+    (dict(conditions=("nm", "zz")), "condition"),
+    (dict(views=(0, 360)), "view 360"),
+])
+def test_bad_arguments_raise_and_leave_nothing(tmp_path, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        write_dataset(DatasetSpec(out=tmp_path / "bad", **{**TINY, **kwargs}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_kept_without_force_and_replaced_with_it(tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    small = {**TINY, "identities": 2, "views": (90,), "conditions": ("nm",), "frames": 2}
+    with pytest.raises(ConfigError, match="--force"):
+        write_dataset(DatasetSpec(out=out, **small))
+    assert (out / "old.txt").exists()
+    write_dataset(DatasetSpec(out=out, force=True, **small))
+    assert not (out / "old.txt").exists() and (out / "partition.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
