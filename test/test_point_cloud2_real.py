@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pytest
+
+from tcfd_ros import image_conversions, point_cloud2
 
 
 @dataclass
@@ -105,7 +108,8 @@ def decode_pointcloud2(buf: bytes) -> Ros1PointCloud2:
     point_step, row_step = r.u32(), r.u32()
     data = r.blob()
     is_dense = bool(r.u8())
-    assert r.pos == len(buf), "trailing bytes after PointCloud2"
+    if r.pos != len(buf):
+        raise ValueError(f"{len(buf) - r.pos} trailing bytes after a ROS 1 PointCloud2")
     return Ros1PointCloud2(header, height, width, fields, is_bigendian, point_step, row_step, data, is_dense)
 
 
@@ -117,7 +121,8 @@ def decode_image(buf: bytes) -> Ros1Image:
     is_bigendian = bool(r.u8())
     step = r.u32()
     data = r.blob()
-    assert r.pos == len(buf), "trailing bytes after Image"
+    if r.pos != len(buf):
+        raise ValueError(f"{len(buf) - r.pos} trailing bytes after a ROS 1 Image")
     return Ros1Image(header, height, width, encoding, is_bigendian, step, data)
 
 
@@ -126,16 +131,14 @@ def iter_topic(path: Path, topic: str) -> Iterator[bytes]:
 
     with open(path, "rb") as f:
         reader = make_reader(f)
-        assert reader.get_header().profile == "ros1"
+        profile = reader.get_header().profile
+        if profile != "ros1":
+            raise ValueError(f"{path}: MCAP profile {profile!r}, expected 'ros1'")
         for _schema, _channel, message in reader.iter_messages(topics=[topic]):
             yield message.data
 
 
 # --- the tests --------------------------------------------------------------------------------------
-
-import pytest  # noqa: E402
-
-from tcfd_ros import image_conversions, point_cloud2  # noqa: E402
 
 BAG = Path("bags/ouster_os1_64/test.mcap")
 CLOUD_TOPIC = "/os1_cloud_node/points"
