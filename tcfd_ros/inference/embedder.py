@@ -1,0 +1,104 @@
+"""The ``Embedder`` interface: a batch of tracklets in, (N, parts, dim) float32 embeddings out.
+
+Variable tracklet length (documented contract): a tracklet longer than ``max_frames`` is subsampled to
+``max_frames`` evenly spaced frames; within a batch, shorter tracklets are padded to the longest by
+repeating their own frames cyclically. Padding is *exact*: every layer before TCFDNet's temporal max
+pooling works frame by frame (BatchNorm in eval mode), and the maximum over a multiset of frame features
+with repeats equals the maximum over the original frames. So a tracklet's embedding does not depend on
+what it was batched with; the ONNX and TensorRT graphs keep a dynamic frame axis as well.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from tcfd_ros.model.preprocess import FRAME_SIZE, MODALITIES, ModelInputError, frames_to_input, modality_index
+
+BACKENDS = ("torch", "onnx", "tensorrt")
+DEFAULT_MAX_FRAMES = 64
+"""Longest tracklet fed to the network; longer ones are evenly subsampled (our choice: 2x the
+benchmark's 30 frames; bounds latency and the TensorRT optimisation profile)."""
+DEFAULT_MAX_BATCH = 32
+"""Tracklets per forward pass; larger requests are split (our choice: the largest benchmarked batch)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    parts: int
+    dim: int
+    metadata: dict[str, Any]
+
+    def embed(self, tracklets: Sequence[np.ndarray], modality: str) -> np.ndarray:
+        """(N, parts, dim) float32 for N tracklets of one modality."""
+        ...
+
+
+def tracklet_to_input(frames: np.ndarray, modality: str) -> np.ndarray:
+    """Raw uint8 frames (as ``frames_to_input``) or already-normalised float32 (T,3,64,64) -> float32."""
+    if isinstance(frames, np.ndarray) and frames.dtype == np.float32:
+        if frames.ndim != 4 or frames.shape[1:] != (3, FRAME_SIZE, FRAME_SIZE) or frames.shape[0] < 1:
+            raise ModelInputError(f"tracklet shape {frames.shape} (float32), expected (T>=1, 3, 64, 64) normalised")
+        if not np.isfinite(frames).all():
+            raise ModelInputError("tracklet (float32) contains NaN or inf")
+        return frames
+    return frames_to_input(frames, modality)
+
+
+def subsample(x: np.ndarray, max_frames: int) -> np.ndarray:
+    """Evenly spaced ``max_frames`` frames (first and last kept) when the tracklet is longer."""
+    if x.shape[0] <= max_frames:
+        return x
+    return x[np.linspace(0, x.shape[0] - 1, max_frames).round().astype(np.int64)]
+
+
+def pad_cyclic(x: np.ndarray, length: int) -> np.ndarray:
+    """Repeat the tracklet's own frames cyclically up to ``length`` (exact under temporal max pooling)."""
+    if x.shape[0] == length:
+        return x
+    return x[np.arange(length) % x.shape[0]]
+
+
+def batches(tracklets: Sequence[np.ndarray], modality: str, max_frames: int,
+            max_batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (frames [n, T, 3, 64, 64] float32, modality [n] int64) chunks ready for any backend."""
+    m = modality_index(modality)
+    if isinstance(tracklets, np.ndarray) and tracklets.dtype != object:
+        raise ModelInputError("tracklets: pass a sequence of per-tracklet arrays, not one stacked array")
+    xs = [subsample(tracklet_to_input(t, modality), max_frames) for t in tracklets]
+    for i in range(0, len(xs), max_batch):
+        chunk = xs[i:i + max_batch]
+        length = max(c.shape[0] for c in chunk)
+        frames = np.ascontiguousarray(np.stack([pad_cyclic(c, length) for c in chunk]))
+        yield frames, np.full(len(chunk), m, dtype=np.int64)
+
+
+def empty_output(parts: int, dim: int) -> np.ndarray:
+    return np.zeros((0, parts, dim), dtype=np.float32)
+
+
+def make_embedder(backend: str, path: str | Path, threads: int = 2, *, max_frames: int = DEFAULT_MAX_FRAMES,
+                  max_batch: int = DEFAULT_MAX_BATCH) -> Embedder:
+    """``torch`` (a checkpoint .pt), ``onnx`` (an exported .onnx) or ``tensorrt`` (a built .engine)."""
+    from tcfd_ros.errors import ConfigError
+
+    if threads < 1 or max_frames < 1 or max_batch < 1:
+        raise ConfigError(f"make_embedder: threads {threads}, max_frames {max_frames}, max_batch {max_batch} must be >= 1")
+    if backend == "torch":
+        from tcfd_ros.inference.torch_backend import TorchEmbedder
+
+        return TorchEmbedder(path, threads=threads, max_frames=max_frames, max_batch=max_batch)
+    if backend == "onnx":
+        from tcfd_ros.inference.onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(path, threads=threads, max_frames=max_frames, max_batch=max_batch)
+    if backend == "tensorrt":
+        from tcfd_ros.inference.tensorrt_backend import TensorRTEmbedder
+
+        return TensorRTEmbedder(path, max_frames=max_frames, max_batch=max_batch)
+    raise ConfigError(f"backend: {backend!r} is not one of {list(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "Embedder", "MODALITIES", "batches", "make_embedder"]

@@ -1,0 +1,135 @@
+"""Export a TCFDNet checkpoint to ONNX (dynamic batch and frame axes, provenance in metadata_props).
+
+The exported graph is the eval-mode embedding path only: inputs ``frames`` [N, T, 3, 64, 64] float32
+(CLIP-normalised, see ``model.preprocess``) and ``modality`` [N] int64; output ``embeddings``
+[N, parts, dim] float32. ``metadata_props`` hold the format tag, parts, dim, the model config, the
+calibrated ``open_set_threshold`` and the rest of the checkpoint metadata, CLIP identity and GMTD hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from tcfd_ros.config_io import to_dict
+from tcfd_ros.errors import CheckpointError
+from tcfd_ros.model.checkpoint import Checkpoint, load_checkpoint
+from tcfd_ros.model.clip_encoder import file_sha256
+from tcfd_ros.model.tcfdnet import TCFDNet
+
+LOG = logging.getLogger(__name__)
+
+ONNX_FORMAT = "tcfd_ros/embedder-onnx"
+ONNX_FORMAT_VERSION = "1"
+ONNX_INPUTS = ("frames", "modality")
+ONNX_OUTPUT = "embeddings"
+DEFAULT_OPSET = 17
+"""Our choice: opset 17 has LayerNormalization and is supported by ORT >= 1.14 and TensorRT >= 8.6."""
+EXAMPLE_BATCH, EXAMPLE_FRAMES = 2, 3  # trace shapes; both axes are exported as dynamic
+REQUIRED_METADATA = ("format", "format_version", "parts", "dim", "model_config", "open_set_threshold",
+                     "metadata", "clip", "gmtd")
+
+
+class EmbeddingGraph(nn.Module):
+    """The deployable path: (frames, modality) -> embeddings, always in eval mode."""
+
+    def __init__(self, model: TCFDNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: Tensor, modality: Tensor) -> Tensor:
+        return self.model(frames, modality).embeddings
+
+
+@contextlib.contextmanager
+def _exportable_attention() -> Iterator[None]:
+    """nn.MultiheadAttention's eval fast path (a fused op) has no ONNX symbolic; disable it while tracing."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
+def onnx_metadata(ck: Checkpoint, source_sha256: str = "") -> dict[str, str]:
+    meta = dict(ck.metadata)
+    threshold = meta.pop("open_set_threshold", None)
+    return {
+        "format": ONNX_FORMAT,
+        "format_version": ONNX_FORMAT_VERSION,
+        "parts": str(ck.config.parts),
+        "dim": str(ck.config.dim),
+        "model_config": json.dumps(to_dict(ck.config), sort_keys=True),
+        "open_set_threshold": json.dumps(threshold),
+        "metadata": json.dumps(meta, sort_keys=True, default=str),
+        "clip": json.dumps(ck.clip, sort_keys=True),
+        "gmtd": json.dumps(ck.gmtd, sort_keys=True),
+        "source_checkpoint_sha256": source_sha256,
+        "inputs": "frames [N,T,3,64,64] float32 CLIP-normalised; modality [N] int64 (0=2d, 1=3d)",
+    }
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Checkpoint -> ONNX file with dynamic N and T; checked with onnx.checker before returning."""
+    import onnx
+
+    ck = load_checkpoint(checkpoint)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    graph = EmbeddingGraph(ck.model).eval()
+    size = ck.config.clip.image_size
+    frames = torch.randn(EXAMPLE_BATCH, EXAMPLE_FRAMES, 3, size, size)
+    modality = torch.arange(EXAMPLE_BATCH, dtype=torch.int64) % 2
+    tmp = out.with_name(out.name + ".tmp")
+    with _exportable_attention(), torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript (not installed)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        torch.onnx.export(
+            graph, (frames, modality), str(tmp), input_names=list(ONNX_INPUTS), output_names=[ONNX_OUTPUT],
+            dynamic_axes={"frames": {0: "batch", 1: "frames"}, "modality": {0: "batch"},
+                          "embeddings": {0: "batch"}},
+            opset_version=opset, dynamo=False, do_constant_folding=True,
+        )
+    proto = onnx.load(str(tmp))
+    for k, v in onnx_metadata(ck, file_sha256(Path(checkpoint))).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    proto.producer_name = "tcfd_ros"
+    onnx.save(proto, str(tmp))
+    onnx.checker.check_model(str(tmp))
+    tmp.replace(out)
+    LOG.info("exported %s -> %s (parts %d, dim %d, opset %d)", checkpoint, out, ck.config.parts, ck.config.dim, opset)
+    return out
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """metadata_props of an exported model, checked for our format tag and required keys."""
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"onnx model {p}: file not found (export one with: tcfd-ros export --format onnx)")
+    try:
+        proto = onnx.load(str(p), load_external_data=False)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise CheckpointError(f"onnx model {p}: unreadable (corrupt or truncated?): {e}") from e
+    meta = {m.key: m.value for m in proto.metadata_props}
+    if meta.get("format") != ONNX_FORMAT or meta.get("format_version") != ONNX_FORMAT_VERSION:
+        raise CheckpointError(f"onnx model {p}: format {meta.get('format')!r} v{meta.get('format_version')!r}, "
+                              f"expected {ONNX_FORMAT!r} v{ONNX_FORMAT_VERSION} (export with tcfd-ros export)")
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise CheckpointError(f"onnx model {p}: metadata_props lack {missing}")
+    return meta
+
+
+__all__ = ["EmbeddingGraph", "export_onnx", "read_onnx_metadata", "ONNX_INPUTS", "ONNX_OUTPUT"]

@@ -1,0 +1,67 @@
+"""``tcfd-ros export``: ONNX via the CLI; the engine path needs TensorRT (skips where absent)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from tcfd_ros.cli import main
+from tcfd_ros.inference import make_embedder
+from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
+
+HAS_TRT = importlib.util.find_spec("tensorrt") is not None
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    cfg = tiny_model_config(num_classes=3).replace_ablation(sw=False)
+    cfg = dataclasses.replace(cfg, gmtd=dataclasses.replace(cfg.gmtd, cache_dir=str(root / "cache")))
+    torch.manual_seed(1)
+    return save_checkpoint(root / "m.pt", TCFDNet(cfg).eval())
+
+
+def test_cli_onnx_export_has_dynamic_axes_and_metadata(checkpoint, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "onnx", "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    proto = onnx.load(str(out))
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[:2] == ["batch", "frames"] and dims[2:] == [3, 64, 64]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["open_set_threshold"] == "null" and meta["parts"] == "7"
+    emb = make_embedder("onnx", out, threads=1)
+    x = [np.zeros((n, 64, 64), np.uint8) for n in (1, 9, 31)]
+    assert emb.embed(x, "2d").shape == (3, 7, 32)
+
+
+def test_cli_errors_are_reported_not_raised(checkpoint, tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "onnx", "--fp16",
+                 "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "--fp16" in capsys.readouterr().err
+    assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--format", "onnx"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(HAS_TRT, reason="checks the message shown where tensorrt is absent")
+def test_engine_without_tensorrt_says_how_to_get_it(checkpoint, tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "engine", "--out", str(tmp_path / "m.engine")]) == 2
+    assert "tensorrt" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_TRT or not torch.cuda.is_available(),
+                    reason="TensorRT engine build needs the `tensorrt` package and a CUDA GPU (absent here)")
+def test_engine_build_fp16_and_parity(checkpoint, tmp_path):
+    out = tmp_path / "m.engine"
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "engine", "--fp16", "--out", str(out),
+                 "--max-batch", "8", "--max-frames", "16"]) == 0
+    assert out.is_file() and out.with_suffix(".timing_cache").is_file()
+    trt = make_embedder("tensorrt", out)
+    ref = make_embedder("torch", checkpoint)
+    x = [np.random.default_rng(i).integers(0, 2, (5, 64, 64), dtype=np.uint8) * 255 for i in range(4)]
+    np.testing.assert_allclose(trt.embed(x, "2d"), ref.embed(x, "2d"), atol=5e-2)
