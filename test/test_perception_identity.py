@@ -179,3 +179,45 @@ def test_timestamps_going_backwards_per_track_raise_without_state_change():
     with pytest.raises(MessageFormatError, match="backwards"):
         m.update([cam(4.0, 1, 0), cam(4.0, 2, 1)])
     assert m.binding("camera", 2) is None and len(m.identities()) == 1
+
+
+def test_embedding_bank_compacts_grows_and_checks_shapes():
+    from tcfd_ros.perception.embedding_bank import INITIAL_CAPACITY, EmbeddingBank
+
+    bank = EmbeddingBank()
+    n = INITIAL_CAPACITY + 10                                   # forces one growth
+    for k in range(n):
+        bank.add(k % 5, "2d" if k % 2 else "3d", ("cam", k), _emb(k % 5, k), float(k))
+    assert bank.size == n
+    bank.remove_owner(3)
+    assert bank.size == n - n // 5 - (1 if n % 5 > 3 else 0) and 3 not in bank.owner[: bank.size]
+    d = bank.distances(_emb(1, 999))
+    owners = bank.owner[: bank.size]
+    assert d[owners == 1].max() < THR < d[owners != 1].min()  # rows still match their owners
+    bank.trim(1, "2d", 2)
+    rows = bank.rows_of(1, "2d")
+    assert len(rows) == 2 and sorted(bank.stamp[r] for r in rows)[-1] == max(
+        float(k) for k in range(n) if k % 5 == 1 and k % 2)
+    with pytest.raises(MessageFormatError, match="shape"):
+        bank.add(9, "2d", None, np.ones((P + 1, D)), 0.0)
+
+
+def test_model_metadata_fixes_the_embedding_shape():
+    m = IdentityManager(IdentityConfig(open_set_threshold=THR),
+                        model_metadata={"parts": P + 1, "dim": D})
+    with pytest.raises(MessageFormatError, match="shape"):
+        m.update([cam(0, 1, 0)])
+
+
+def test_many_identities_stay_bounded_and_fast():
+    import time
+
+    m = _mgr(max_identities=300, max_embeddings_per_identity=2)
+    rng = np.random.default_rng(1)
+    for k in range(400):  # 400 strangers, one tracklet each
+        m.update([TrackObservation(float(k), "camera", "2d", k, rng.normal(size=(P, D)))])
+    assert len(m.identities()) <= 300
+    t0 = time.perf_counter()
+    for k in range(20):
+        m.update([TrackObservation(500.0 + k, "lidar", "3d", 1, rng.normal(size=(P, D)))])
+    assert (time.perf_counter() - t0) / 20 < 0.05               # one vectorised distance call

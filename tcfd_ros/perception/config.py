@@ -204,13 +204,15 @@ class IdentityConfig:
     open_set_threshold: float | None = None  # None: the model metadata's ``open_set_threshold``
     switch_margin: float = 0.1            # another identity must be this much closer to take a track
     switch_patience: int = 3              # ... on this many consecutive tracklets
-    max_embeddings_per_identity: int = 16  # per modality, oldest dropped (memory bound)
+    max_embeddings_per_identity: int = 8  # per modality, oldest dropped (memory bound)
     track_timeout_s: float = 10.0         # a track unseen this long releases its identity binding
     geometric_gate_m: float = 1.5         # positions farther apart than this cannot be one person
     geometric_max_dt_s: float = 1.0       # compare positions only if observed this close in time
     use_geometry: bool = True             # use common-frame positions where both tracks have them
     persist_unenrolled_embeddings: bool = True  # False: only enrolled identities' embeddings are saved
-    max_identities: int = 10000           # in memory; the least recently seen unbound ones go first
+    # in memory; the least recently seen unbound, unenrolled ones go first. Memory bound:
+    # max_identities * 2 * max_embeddings_per_identity * parts * dim * 4 B (1000: ~490 MB at 15x512)
+    max_identities: int = 1000
     confidence_temperature: float = 0.05  # confidence = sigmoid((threshold - distance) / T)
 
     def validate(self) -> None:

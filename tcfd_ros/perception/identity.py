@@ -34,8 +34,12 @@ confirms itself):
    distance to its identity is above the threshold AND another admissible identity is closer by at
    least ``switch_margin`` and itself within the threshold, on ``switch_patience`` consecutive
    tracklets. Then it switches (logged). One bad tracklet never changes an id.
-5. Memory. Each identity keeps the newest ``max_embeddings_per_identity`` embeddings per modality;
-   a track unseen for ``track_timeout_s`` releases its binding (its identity stays, for re-entry).
+5. Memory. Each identity keeps the newest ``max_embeddings_per_identity`` embeddings per modality,
+   in one ``EmbeddingBank`` (a single array: one vectorised distance call per tracklet); at most
+   ``max_identities`` identities are held (the least recently seen, unbound, unenrolled go first).
+   A track unseen for ``track_timeout_s`` releases its binding (its identity stays, for re-entry).
+   The bank's (parts, dim) comes from the model metadata (``parts``, ``dim``) when present; gallery
+   embeddings of another shape are skipped with a warning.
 6. Gallery. With a gallery, global ids are gallery ids (persistent, never reused), identities and
    embeddings are loaded at start, and new identities are written; embeddings of identities that are
    not enrolled are written only if ``persist_unenrolled_embeddings``.
@@ -51,17 +55,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.embedding_bank import EmbeddingBank
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +130,6 @@ class _Identity:
     last_seen_s: float
     label: str | None = None
     enrolled: bool = False
-    # modality -> deque of (source track key or None for gallery, embedding (p, d))
-    store: dict[str, deque] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,6 +162,9 @@ class IdentityManager:
         self._ids: dict[int, _Identity] = {}
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._next_gid = 1
+        meta = model_metadata or {}
+        shape = (int(meta["parts"]), int(meta["dim"])) if "parts" in meta and "dim" in meta else None
+        self._bank = EmbeddingBank(shape)
         if gallery is not None:
             self._load_gallery(gallery)
 
@@ -168,17 +172,32 @@ class IdentityManager:
     def _load_gallery(self, gallery: Gallery) -> None:
         for rec in gallery.list_identities():
             self._ids[rec.identity_id] = _Identity(rec.identity_id, rec.last_seen, rec.label, rec.enrolled)
+        skipped = 0
         for e in gallery.embeddings():
             ident = self._ids.get(e.identity_id)
-            if ident is not None:
-                self._store(ident, e.modality, None, e.vector)
+            if ident is None:
+                continue
+            if self._bank.shape is not None and e.vector.shape != self._bank.shape:
+                skipped += 1
+                continue
+            self._store(ident, e.modality, None, e.vector, e.stamp)
+        if skipped:
+            log.warning("%d gallery embeddings have another shape than the model's %s and were not loaded",
+                        skipped, self._bank.shape)
         if self._ids:
             self._next_gid = max(self._ids) + 1
         log.info("identity manager: %d identities loaded from %s", len(self._ids), gallery.path)
 
-    def _store(self, ident: _Identity, modality: str, source: TrackKey | None, emb: np.ndarray) -> None:
-        q = ident.store.setdefault(modality, deque(maxlen=self.cfg.max_embeddings_per_identity))
-        q.append((source, emb))
+    def _store(self, ident: _Identity, modality: str, source: TrackKey | None, emb: np.ndarray,
+               stamp: float) -> None:
+        self._bank.add(ident.gid, modality, source, emb, stamp)
+        self._bank.trim(ident.gid, modality, self.cfg.max_embeddings_per_identity)
+
+    def _forget(self, gid: int) -> None:
+        self._ids.pop(gid, None)
+        self._bank.remove_owner(gid)
+        for key in [k for k, st in self._tracks.items() if st.gid == gid]:
+            del self._tracks[key]
 
     def _new_identity(self, stamp_s: float) -> _Identity:
         if self.gallery is not None:
@@ -201,7 +220,7 @@ class IdentityManager:
                 break
             if ident.gid in bound or ident.enrolled:
                 continue
-            del self._ids[ident.gid]
+            self._forget(ident.gid)
             excess -= 1
 
     # ---- validation ------------------------------------------------------------------------
@@ -238,24 +257,21 @@ class IdentityManager:
         """(distance to each identity using other tracks' embeddings, distance using own only)."""
         other = np.full(len(gids), np.inf)
         mine = np.full(len(gids), np.inf)
-        rows: list[np.ndarray] = []
-        owner: list[int] = []
-        is_own: list[bool] = []
-        for j, gid in enumerate(gids):
-            for q in self._ids[gid].store.values():
-                for src, e in q:
-                    if e.shape != emb.shape:
-                        continue
-                    rows.append(e)
-                    owner.append(j)
-                    is_own.append(src == own)
-        if not rows:
+        bank = self._bank
+        if bank.size == 0 or not gids:
             return other, mine
-        d = cross_modal_distance(emb[None], np.stack(rows))[0]
-        owner_a = np.asarray(owner)
-        own_a = np.asarray(is_own)
-        np.minimum.at(other, owner_a[~own_a], d[~own_a])
-        np.minimum.at(mine, owner_a[own_a], d[own_a])
+        d = bank.distances(emb)
+        order = np.argsort(np.asarray(gids))
+        sorted_gids = np.asarray(gids)[order]
+        pos = np.searchsorted(sorted_gids, bank.owner[: bank.size])
+        pos = np.minimum(pos, len(gids) - 1)
+        known = sorted_gids[pos] == bank.owner[: bank.size]
+        col = order[pos]
+        is_own = np.fromiter((src == own for src in bank.source), dtype=bool, count=bank.size)
+        sel = known & ~is_own
+        np.minimum.at(other, col[sel], d[sel])
+        sel = known & is_own
+        np.minimum.at(mine, col[sel], d[sel])
         return other, mine
 
     def _geometry_ok(self, o: TrackObservation, gid: int) -> bool:
@@ -318,7 +334,7 @@ class IdentityManager:
 
     def _record(self, o: TrackObservation, ident: _Identity) -> None:
         emb = np.asarray(o.embedding, dtype=np.float32).copy()
-        self._store(ident, o.modality, o.key, emb)
+        self._store(ident, o.modality, o.key, emb, o.stamp_s)
         ident.last_seen_s = max(ident.last_seen_s, o.stamp_s)
         st = self._tracks.get(o.key)
         pos = None if o.position is None else np.asarray(o.position, dtype=np.float64).copy()
@@ -414,19 +430,20 @@ class IdentityManager:
         ident.label = label if label is not None else ident.label
         if self.gallery is not None:
             if not self.cfg.persist_unenrolled_embeddings:
-                for mod, q in ident.store.items():
-                    for src, e in q:
-                        if src is not None:
-                            self.gallery.add_embedding(ident.gid, mod, src[0], ident.last_seen_s, e,
-                                                       keep_last=self.cfg.max_embeddings_per_identity)
+                bank = self._bank
+                for r in bank.rows_of(ident.gid):
+                    src = bank.source[r]
+                    if src is not None:
+                        self.gallery.add_embedding(ident.gid, bank.modality[r], src[0], bank.stamp[r],
+                                                   bank.vector(r),
+                                                   keep_last=self.cfg.max_embeddings_per_identity)
             self.gallery.enrol(ident.gid, label)
         return ident.gid
 
     def erase(self, global_id: int) -> bool:
         """Forget an identity (memory and gallery); its tracks get new identities on their next tracklet."""
-        found = self._ids.pop(int(global_id), None) is not None
-        for key in [k for k, st in self._tracks.items() if st.gid == global_id]:
-            del self._tracks[key]
+        found = int(global_id) in self._ids
+        self._forget(int(global_id))
         if self.gallery is not None:
             found = self.gallery.erase(int(global_id)) or found
         return found
@@ -437,14 +454,15 @@ class IdentityManager:
             return []
         gone = self.gallery.apply_retention(now_s)
         for gid in gone:
-            self._ids.pop(gid, None)
-            for key in [k for k, st in self._tracks.items() if st.gid == gid]:
-                del self._tracks[key]
+            self._forget(gid)
         return gone
 
     def identities(self) -> list[IdentitySummary]:
-        return [IdentitySummary(i.gid, i.label, i.enrolled, i.last_seen_s,
-                                {m: len(q) for m, q in i.store.items()},
+        counts: dict[int, dict[str, int]] = {}
+        for gid, mod in zip(self._bank.owner[: self._bank.size].tolist(), self._bank.modality):
+            counts.setdefault(gid, {}).setdefault(mod, 0)
+            counts[gid][mod] += 1
+        return [IdentitySummary(i.gid, i.label, i.enrolled, i.last_seen_s, counts.get(i.gid, {}),
                                 tuple(sorted(k for k, st in self._tracks.items() if st.gid == i.gid)))
                 for i in sorted(self._ids.values(), key=lambda x: x.gid)]
 
