@@ -1,4 +1,4 @@
-"""Simulated rosbag2 bags: open with rosbags, deserialise with rclpy, consistent clocks, tf and ground truth."""
+"""Simulated rosbag2 bags: rosbags opens them, rclpy deserialises them; clocks, tf and ground truth agree."""
 
 from __future__ import annotations
 
@@ -110,7 +110,8 @@ def test_tf_static_round_trips_the_sensor_extrinsics(bag):
 
     ts = get_typestore(Stores.ROS2_KILTED)
     sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", **TINY))
-    tf = [ts.deserialize_cdr(raw, conn.msgtype) for conn, _, raw in _messages(bag) if conn.topic == "/tf_static"]
+    tf = [ts.deserialize_cdr(raw, conn.msgtype) for conn, _,
+          raw in _messages(bag) if conn.topic == "/tf_static"]
     assert len(tf) == 1
     by_child = {t.child_frame_id: t for t in tf[0].transforms}
     for child, R, t in (("lidar", sim.R_l, sim.t_l), ("camera_optical_frame", sim.R_c, sim.t_c)):
@@ -126,7 +127,8 @@ def test_tf_static_round_trips_the_sensor_extrinsics(bag):
 
 
 def test_projected_ground_truth_box_lies_in_its_image_box():
-    sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", people=2, duration_s=12.0, lidar="vlp16",
+    sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", people=2, duration_s=12.0,
+                                lidar="vlp16",
                                 camera_hz=2.0, seed=5))
     found = 0
     for k in range(len(sim.cam_t)):
@@ -142,7 +144,8 @@ def test_projected_ground_truth_box_lies_in_its_image_box():
 
 
 def test_disjoint_layout_never_shows_a_person_to_both_sensors_at_once():
-    sim = BagSimulation(BagSpec(out=Path("unused"), layout="disjoint", people=1, duration_s=44.0, lidar="vlp16",
+    sim = BagSimulation(BagSpec(out=Path("unused"), layout="disjoint", people=1, duration_s=44.0,
+                                lidar="vlp16",
                                 camera_width=160, camera_height=120, camera_hz=2.0, seed=1))
     lidar_seen = {}
     for j in range(0, len(sim.lidar_t), 5):

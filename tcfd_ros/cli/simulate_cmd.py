@@ -26,7 +26,8 @@ def _views(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"views: expected comma-separated degrees like 0,45,90, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"views: expected comma-separated degrees like 0,45,90, got {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,12 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--views", type=_views, default=(0, 45, 90, 135, 180, 225, 270, 315),
                    help="walking directions in degrees (default 0,45,...,315)")
     d.add_argument("--conditions", type=_csv("conditions"), default=("nm", "bg", "cl"),
-                   help=f"probe conditions besides the 00-nm gallery: {' '.join(CONDITIONS)} (default nm,bg,cl)")
+                   help=f"probe conditions besides the 00-nm gallery: {' '.join(CONDITIONS)} "
+                        "(default nm,bg,cl)")
     d.add_argument("--frames", type=int, default=30, help="LiDAR frames (10 Hz) per sequence (default 30)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--lidar", default="os128", help=f"beam pattern: {', '.join(lidars)} (default os128)")
     d.add_argument("--camera-hz", type=float, default=None,
-                   help="free-running camera rate; default: one camera frame per LiDAR revolution (triggered)")
+                   help="free-running camera rate; default: one camera frame per LiDAR revolution "
+                        "(triggered)")
     d.add_argument("--train-fraction", type=float, default=0.5, help="share of identities in TRAIN_SET")
     d.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     d.add_argument("--force", action="store_true", help="replace an existing output")
@@ -102,7 +105,8 @@ def run_dataset(args: argparse.Namespace) -> int:
     from tcfd_ros.sim.dataset import DatasetSpec, write_dataset
 
     spec = DatasetSpec(out=args.out, identities=args.identities, views=args.views,
-                       conditions=tuple(args.conditions), frames=args.frames, seed=args.seed, lidar=args.lidar,
+                       conditions=tuple(args.conditions), frames=args.frames, seed=args.seed,
+                       lidar=args.lidar,
                        camera_hz=args.camera_hz, train_fraction=args.train_fraction, workers=args.workers,
                        force=args.force)
     print(json.dumps(write_dataset(spec)))

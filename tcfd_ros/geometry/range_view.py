@@ -105,7 +105,7 @@ def _rasterise(row: np.ndarray, col: np.ndarray, val: np.ndarray, shape: tuple[i
 
 
 def project_range_view(points_xyz: np.ndarray, cfg: RangeViewConfig = RangeViewConfig()) -> np.ndarray:
-    """(N, 3) points in the sensor frame -> (H, W) float32: -horizontal distance at hit pixels, NaN elsewhere."""
+    """(N, 3) sensor-frame points -> (H, W) float32: -horizontal distance at hit pixels, NaN elsewhere."""
     row, col, val = range_view_pixels(points_xyz, cfg)
     return _rasterise(row, col, val, (cfg.height, cfg.width))
 

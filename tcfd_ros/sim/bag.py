@@ -160,7 +160,8 @@ class _Messages:
             qx, qy, qz, qw = _quaternion(R)
             transforms.append(self.TransformStamped(
                 header=self.header(t_s, WORLD_FRAME), child_frame_id=child,
-                transform=self.Transform(translation=self.Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+                transform=self.Transform(translation=self.Vector3(x=float(t[0]), y=float(t[1]),
+                                                                  z=float(t[2])),
                                          rotation=self.Quaternion(x=qx, y=qy, z=qz, w=qw))))
         return self.TFMessage(transforms=transforms)
 
@@ -203,7 +204,8 @@ class BagSimulation:
         n_c = int(np.floor(spec.duration_s * spec.camera_hz))
         self.lidar_t = np.arange(n_l) / self.lidar_model.rate_hz + rng.normal(0, LIDAR_JITTER_S, n_l)
         cam_offset = rng.uniform(0.0, 1.0 / spec.camera_hz)
-        self.cam_t = cam_offset + np.arange(n_c) / spec.camera_hz + np.abs(rng.normal(0, CAMERA_JITTER_S, n_c))
+        self.cam_t = cam_offset + np.arange(n_c) / spec.camera_hz + np.abs(rng.normal(0, CAMERA_JITTER_S,
+                                                                                      n_c))
         self.lidar_t = np.clip(self.lidar_t, 0.0, None)
         times = np.concatenate([self.lidar_t, self.cam_t])
         self.walkers: list[Walker] = []
@@ -258,7 +260,8 @@ class BagSimulation:
             b_s, b_w = _box(w, i, self.R_c, self.t_c, "camera")
             centre = np.array(b_s["center"])
             uv, front = self.cam_model.project(centre[None])
-            in_fov = bool(front[0] and 0 <= uv[0, 0] < self.cam_model.width and 0 <= uv[0, 1] < self.cam_model.height)
+            u, v = uv[0]
+            in_fov = bool(front[0] and 0 <= u < self.cam_model.width and 0 <= v < self.cam_model.height)
             img_box = None
             if n:
                 ys, xs = np.nonzero(mask)
@@ -266,11 +269,13 @@ class BagSimulation:
             occl = round(1.0 - n / full, 4)
             people.append(self._person(w, i, b_s, b_w, in_fov=in_fov, image_box=img_box, mask_pixels=n,
                                        truncated=frame.truncated.get(w.person_id, False), occluded=occl,
-                                       detectable=n >= DETECT_MIN_MASK_PIXELS and occl <= DETECT_MAX_OCCLUDED))
+                                       detectable=(n >= DETECT_MIN_MASK_PIXELS
+                                                   and occl <= DETECT_MAX_OCCLUDED)))
         return frame.image, {"people": people}
 
     def _person(self, w: Walker, i: int, b_s: dict, b_w: dict, *, in_fov: bool, occluded: float,
-                detectable: bool, lidar_points: int | None = None, image_box=None, mask_pixels: int | None = None,
+                detectable: bool, lidar_points: int | None = None, image_box=None,
+                mask_pixels: int | None = None,
                 truncated: bool | None = None) -> dict:
         v = w.velocity[i]
         return {"id": w.person_id, "condition": self.conditions[w.person_id],
@@ -323,7 +328,8 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
             conns = {
                 "image": writer.add_connection(TOPICS["image"], "sensor_msgs/msg/Image", typestore=ts),
                 "info": writer.add_connection(TOPICS["info"], "sensor_msgs/msg/CameraInfo", typestore=ts),
-                "points": writer.add_connection(TOPICS["points"], "sensor_msgs/msg/PointCloud2", typestore=ts),
+                "points": writer.add_connection(TOPICS["points"], "sensor_msgs/msg/PointCloud2",
+                                                typestore=ts),
                 "tf": writer.add_connection(TOPICS["tf"], "tf2_msgs/msg/TFMessage", typestore=ts),
                 "gt": writer.add_connection(TOPICS["gt"], "std_msgs/msg/String", typestore=ts),
             }
@@ -334,7 +340,8 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 counts[key] += 1
 
             t0 = float(EPOCH_S)
-            put("tf", t0, mk.tf_static(t0, [(LIDAR_FRAME, sim.R_l, sim.t_l), (CAMERA_FRAME, sim.R_c, sim.t_c)]),
+            put("tf", t0, mk.tf_static(t0, [(LIDAR_FRAME, sim.R_l, sim.t_l), (CAMERA_FRAME, sim.R_c,
+                                                                              sim.t_c)]),
                 "tf2_msgs/msg/TFMessage")
             events = sorted([(float(t), 0, j) for j, t in enumerate(sim.lidar_t)]
                             + [(float(t), 1, k) for k, t in enumerate(sim.cam_t)])
@@ -364,7 +371,9 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
         bag_dir.rename(out)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    summary = {"out": str(out), "storage": spec.storage, "messages": {TOPICS[k]: v for k, v in counts.items()},
-               "people": spec.people, "duration_s": spec.duration_s, "layout": spec.layout, "lidar": spec.lidar}
+    summary = {"out": str(out), "storage": spec.storage, "messages": {TOPICS[k]: v for k,
+                                                                      v in counts.items()},
+               "people": spec.people, "duration_s": spec.duration_s, "layout": spec.layout,
+               "lidar": spec.lidar}
     logger.info("wrote bag %s", summary)
     return summary

@@ -117,7 +117,8 @@ def pose_sequence(ident: Identity, var: SequenceVariation, times_s: np.ndarray) 
     scale = ident.height_m / _REF_HEIGHT_M
     g = ident.girth * (1.12 if cond == "cl" else 1.0)
     hj = {name: ident.harmonics[i] for i, name in enumerate(("hip", "knee", "ankle", "shoulder", "elbow"))}
-    noise = {name: var.noise_coeffs[i] for i, name in enumerate(("hip", "knee", "ankle", "shoulder", "elbow"))}
+    noise = {name: var.noise_coeffs[i] for i, name in enumerate(("hip", "knee", "ankle", "shoulder",
+                                                                 "elbow"))}
 
     def drift(name: str) -> np.ndarray:
         """Slow, smooth pose noise (not periodic with the gait): sum of three low frequencies."""
@@ -221,8 +222,10 @@ def pose_sequence(ident: Identity, var: SequenceVariation, times_s: np.ndarray) 
         (up(sh_l), up(el_l), 0.046 * limb, L_UPPER_ARM), (up(sh_r), up(el_r), 0.046 * limb, R_UPPER_ARM),
         (up(el_l), up(wr_l), 0.036 * limb, L_FOREARM), (up(el_r), up(wr_r), 0.036 * limb, R_FOREARM),
         (up(wr_l), up(hd_l), 0.032 * scale, L_HAND), (up(wr_r), up(hd_r), 0.032 * scale, R_HAND),
-        (up(hip_l_pos), up(knee_lp), 0.068 * limb, L_THIGH), (up(hip_r_pos), up(knee_rp), 0.068 * limb, R_THIGH),
-        (up(knee_lp), up(ankle_lp), 0.047 * limb, L_SHANK), (up(knee_rp), up(ankle_rp), 0.047 * limb, R_SHANK),
+        (up(hip_l_pos), up(knee_lp), 0.068 * limb, L_THIGH), (up(hip_r_pos), up(knee_rp), 0.068 * limb,
+                                                              R_THIGH),
+        (up(knee_lp), up(ankle_lp), 0.047 * limb, L_SHANK), (up(knee_rp), up(ankle_rp), 0.047 * limb,
+                                                             R_SHANK),
     ]
     depth = ident.trunk_depth * g
     head_s = np.array([0.100, 0.078, 0.5 * ident.head_m / scale * 0.92]) * scale
@@ -248,7 +251,8 @@ def pose_sequence(ident: Identity, var: SequenceVariation, times_s: np.ndarray) 
             boxes.append((up(pelvis + spine_dir * ident.torso_m * 0.62 + _apply(R_trunk, np.array(
                 [-(0.105 * scale * depth + 0.08), 0.0, 0.0]))), R_trunk, np.array([0.08, 0.16, 0.21]), BAG))
         else:  # shoulder bag hanging at the left hip
-            boxes.append((up(pelvis + _apply(R_pelvis, np.array([0.02, 0.5 * ident.hip_width_m * g + 0.07, 0.02]))),
+            boxes.append((up(pelvis + _apply(R_pelvis, np.array([0.02, 0.5 * ident.hip_width_m * g + 0.07,
+                                                                 0.02]))),
                           R_pelvis, np.array([0.12, 0.05, 0.14]), BAG))
     if cond == "cl":  # coat skirt hiding the upper thighs, rigid with the pelvis
         coat_len = 0.55 * ident.thigh_m + 0.10 * variant

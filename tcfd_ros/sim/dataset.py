@@ -80,7 +80,8 @@ class DatasetSpec:
 
     def validate(self) -> None:
         if self.identities < 2:
-            raise ConfigError(f"identities must be >= 2 (train and test need one each), got {self.identities}")
+            raise ConfigError(
+                f"identities must be >= 2 (train and test need one each), got {self.identities}")
         if self.frames < 1:
             raise ConfigError(f"frames must be >= 1, got {self.frames}")
         if not self.views:
@@ -116,8 +117,10 @@ def file_names(view: str) -> dict[str, str]:
         "lidar_sil": f"02-{view}-LiDAR-PCDs_sils.pkl", "hw": f"04-{view}-Camera-Ratios-HW.pkl",
         "sil": f"06-{view}-Camera-Sils_aligned.pkl", "sil_raw": f"07-{view}-Camera-Sils_raw.pkl",
         "sync_pcd": f"08-sync-{view}-LiDAR-PCDs.pkl", "sync_depth": f"09-sync-{view}-LiDAR-PCDs_depths.pkl",
-        "sync_lidar_sil": f"10-sync-{view}-LiDAR-PCDs_sils.pkl", "sync_hw": f"12-sync-{view}-Camera-Ratios-HW.pkl",
-        "sync_sil": f"14-sync-{view}-Camera-Sils_aligned.pkl", "sync_sil_raw": f"15-sync-{view}-Camera-Sils_raw.pkl",
+        "sync_lidar_sil": f"10-sync-{view}-LiDAR-PCDs_sils.pkl",
+        "sync_hw": f"12-sync-{view}-Camera-Ratios-HW.pkl",
+        "sync_sil": f"14-sync-{view}-Camera-Sils_aligned.pkl",
+        "sync_sil_raw": f"15-sync-{view}-Camera-Sils_raw.pkl",
     }
 
 
@@ -265,7 +268,8 @@ def _write_sequence(spec: DatasetSpec, rig: Rig, root: Path, pid: int, seq_idx: 
     empty_s = np.zeros((0, 64, 64), np.uint8)
     _write_pickle(folder / names["pcd"], pcds)
     _write_pickle(folder / names["depth"], np.stack(depths) if depths else empty_d)
-    _write_pickle(folder / names["lidar_sil"], np.stack([lidar_sil(d) for d in depths]) if depths else empty_s)
+    _write_pickle(folder / names["lidar_sil"],
+                  np.stack([lidar_sil(d) for d in depths]) if depths else empty_s)
     _write_pickle(folder / names["hw"], hw)
     _write_pickle(folder / names["sil"], np.stack(sils) if sils else empty_s)
     _write_pickle(folder / names["sil_raw"], np.stack(sils_raw) if sils_raw else empty_s)
@@ -347,7 +351,8 @@ def write_dataset(spec: DatasetSpec, progress: bool = False) -> dict[str, object
         else:
             ctx = mp.get_context("fork")
             with ctx.Pool(spec.workers, initializer=_worker_init, initargs=(spec, str(tmp))) as pool:
-                stats = list(_maybe_progress(pool.imap(_worker_task, tasks, chunksize=4), progress, len(tasks)))
+                stats = list(_maybe_progress(pool.imap(_worker_task, tasks, chunksize=4), progress,
+                                             len(tasks)))
         part = partition(spec.identities, spec.train_fraction)
         (tmp / "partition.json").write_text(json.dumps(part, indent=1) + "\n", encoding="utf-8")
         summary = {

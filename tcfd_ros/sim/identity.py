@@ -86,7 +86,8 @@ def sample_identity(person_id: int, seed: int) -> Identity:
 
     leg_ratio = float(np.clip(1.0 + 0.03 * rng.standard_normal(), 0.92, 1.08))
     harmonics = rng.normal(0.0, 1.0, (len(HARMONIC_JOINTS), len(HARMONIC_ORDERS), 2))
-    harmonics *= (np.array([2.5, 3.0, 2.0, 3.0, 3.0])[:, None, None] / np.array(HARMONIC_ORDERS)[None, :, None])
+    harmonics *= (np.array([2.5, 3.0, 2.0, 3.0, 3.0])[:, None, None] / np.array(HARMONIC_ORDERS)[None, :,
+                                                                                                 None])
     ident = Identity(
         person_id=person_id, height_m=h,
         thigh_m=frac(0.245) * leg_ratio, shank_m=frac(0.246) * leg_ratio, ankle_height_m=h * 0.039,
@@ -98,10 +99,12 @@ def sample_identity(person_id: int, seed: int) -> Identity:
         cadence_hz=_clipped(rng, 0.92, 0.05, 0.78, 1.06),
         stride_m=h * _clipped(rng, 0.80, 0.05, 0.66, 0.95),
         hip_amp_deg=_clipped(rng, 21.0, 2.5, 15.0, 28.0), hip_offset_deg=_clipped(rng, 9.0, 2.5, 3.0, 15.0),
-        knee_stance_deg=_clipped(rng, 17.0, 4.0, 5.0, 28.0), knee_swing_deg=_clipped(rng, 62.0, 4.0, 50.0, 72.0),
+        knee_stance_deg=_clipped(rng, 17.0, 4.0, 5.0, 28.0), knee_swing_deg=_clipped(rng, 62.0, 4.0, 50.0,
+                                                                                     72.0),
         knee_swing_phase=_clipped(rng, 0.72, 0.015, 0.68, 0.76),
         ankle_amp_deg=_clipped(rng, 14.0, 3.0, 6.0, 22.0),
-        arm_swing_deg=_clipped(rng, 18.0, 6.0, 5.0, 35.0), arm_offset_deg=_clipped(rng, -3.0, 3.0, -10.0, 6.0),
+        arm_swing_deg=_clipped(rng, 18.0, 6.0, 5.0, 35.0), arm_offset_deg=_clipped(rng, -3.0, 3.0, -10.0,
+                                                                                   6.0),
         arm_abduction_deg=_clipped(rng, 7.0, 2.5, 2.0, 14.0),
         elbow_offset_deg=_clipped(rng, 18.0, 6.0, 5.0, 35.0), elbow_gain=_clipped(rng, 0.6, 0.2, 0.1, 1.1),
         lean_deg=_clipped(rng, 4.0, 2.5, -2.0, 11.0), head_pitch_deg=_clipped(rng, 3.0, 5.0, -10.0, 18.0),

@@ -150,7 +150,8 @@ class LidarScanner:
                 full_hits[actor.actor_id] = 0
                 continue
             t, p = raycast(self.t, self.dirs_world[idx], actor.shapes)
-            full_hits[actor.actor_id] = int(((t >= self.model.min_range_m) & (t <= self.model.max_range_m)).sum())
+            reach = (t >= self.model.min_range_m) & (t <= self.model.max_range_m)
+            full_hits[actor.actor_id] = int(reach.sum())
             loc = pos[idx] if pos is not None else idx
             closer = t < t_all[loc]
             sel = loc[closer]
@@ -245,7 +246,8 @@ class CameraRenderer:
             # window/brick-like variation on objects so the background is not flat
             if obj_parts.size:
                 po = pts[~g]
-                col[~g] *= (0.9 + 0.1 * np.sign(np.sin(po[:, 2] * 9.0) * np.sin((po[:, 0] + po[:, 1]) * 5.0)))[:, None]
+                brick = np.sign(np.sin(po[:, 2] * 9.0) * np.sin((po[:, 0] + po[:, 1]) * 5.0))
+                col[~g] *= (0.9 + 0.1 * brick)[:, None]
             nrm = _static_normals(pts, part[hit], world)
             shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
             bg[hit] = col * shade[:, None]
@@ -273,7 +275,8 @@ class CameraRenderer:
         t_win = np.full((wh, ww), np.inf)
         p_win = np.full((wh, ww), -1, np.int64)
         for kind, k, lo, hi in shapes.primitive_bounds():
-            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2],
+                                                                                                    hi[2])])
             uv, front = self.model.project((corners - self.t) @ self.R)
             if not front.any():
                 continue

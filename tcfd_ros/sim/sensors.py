@@ -66,7 +66,8 @@ def lidar_ray_table(model: LidarModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     el = np.deg2rad(np.asarray(model.elevations_deg))
     az = np.pi - 2 * np.pi * (np.arange(model.columns) + 0.5) / model.columns
     ce = np.cos(el)[:, None]
-    dirs = np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None], np.sin(el)[:, None] * np.ones_like(az)[None]],
+    dirs = np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None], np.sin(el)[:,
+                                                                              None] * np.ones_like(az)[None]],
                     axis=-1)
     return dirs, el, az
 
@@ -88,7 +89,8 @@ class CameraModel:
     def K(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def pixel_rays(self, u0: int = 0, v0: int = 0, u1: int | None = None, v1: int | None = None) -> np.ndarray:
+    def pixel_rays(self, u0: int = 0, v0: int = 0, u1: int | None = None,
+                   v1: int | None = None) -> np.ndarray:
         """Unit ray directions (v1-v0, u1-u0, 3) in the optical frame through pixel centres."""
         u1 = self.width if u1 is None else u1
         v1 = self.height if v1 is None else v1
@@ -101,8 +103,9 @@ class CameraModel:
         z = points_optical[:, 2]
         front = z > 1e-6
         zs = np.where(front, z, 1.0)
-        uv = np.stack([self.fx * points_optical[:, 0] / zs + self.cx, self.fy * points_optical[:, 1] / zs + self.cy],
-                      -1)
+        u = self.fx * points_optical[:, 0] / zs + self.cx
+        v = self.fy * points_optical[:, 1] / zs + self.cy
+        uv = np.stack([u, v], -1)
         return uv, front
 
 

@@ -54,10 +54,12 @@ def static_world(lay: SensorLayout, occluders: bool, rng: np.random.Generator) -
     items: list[Shapes] = []
     ax, ay = lay.zone_a
     if lay.layout == "overlap":
-        items += [box([27.0, 0.0, 3.0], [1.0, 44.0, 6.0], WALL), box([-6.0, 0.0, 2.0], [1.0, 30.0, 4.0], WALL)]
+        items += [box([27.0, 0.0, 3.0], [1.0, 44.0, 6.0], WALL), box([-6.0, 0.0, 2.0], [1.0, 30.0, 4.0],
+                                                                     WALL)]
     else:
         # the building between the zones: blocks the LiDAR's view of zone B; the passage is north of it
-        items += [box([22.0, -14.0, 3.5], [2.0, 56.0, 7.0], WALL), box([-6.0, 0.0, 2.0], [1.0, 30.0, 4.0], WALL),
+        items += [box([22.0, -14.0, 3.5], [2.0, 56.0, 7.0], WALL), box([-6.0, 0.0, 2.0], [1.0, 30.0, 4.0],
+                                                                       WALL),
                   box([50.0, 0.0, 3.0], [1.0, 40.0, 6.0], WALL)]
         bx, by = lay.zone_b
         items += [box([bx + 4.0, by + 9.0, 0.75], [4.5, 1.8, 1.5], CAR, yaw_rad=0.1),
