@@ -5,7 +5,8 @@ Frames: the real courtyard video ``video/vtest_480x360.avi`` from ``../shared/da
 walkers on a noisy static background. OpenCV is limited to one thread and the process is pinned to
 one CPU where the OS allows it. The background model warms up on the first frames (not timed), then
 every ``CameraSegmenter.segment`` call (MOG2, morphology, connected components, size gate, masks) is
-timed, and separately the alignment of every detection to a 64x64 silhouette.
+timed, and separately the alignment of every detection to a 64x64 silhouette; once with the default
+full-resolution background model and once with ``bg_scale`` 0.5.
 
     .venv/bin/python benchmarks/perception_camera.py [--frames N]
 
@@ -35,6 +36,7 @@ from tcfd_ros.perception.segment_camera import CameraSegmenter  # noqa: E402
 REAL_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "video" / "vtest_480x360.avi"
 W, H = 640, 480
 BUDGET_MS = 10.0
+BG_SCALES = (1.0, 0.5)   # the default full-resolution model, and the half-resolution option
 
 
 def _frames(n: int) -> tuple[str, list[np.ndarray]]:
@@ -69,32 +71,35 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     source, frames = _frames(args.frames)
-    cfg = CameraSegmenterConfig()
-    seg = CameraSegmenter(cfg)
-    seg_ms, align_ms, counts = [], [], []
-    for i, f in enumerate(frames):
-        t0 = time.perf_counter()
-        dets = seg.segment(f)
-        t1 = time.perf_counter()
-        for d in dets:
-            d.silhouette()
-        t2 = time.perf_counter()
-        if i >= cfg.warmup_frames:
-            seg_ms.append((t1 - t0) * 1e3)
-            align_ms.append((t2 - t1) * 1e3)
-            counts.append(len(dets))
     result = {
         "benchmark": "perception_camera", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpu_count": os.cpu_count(),
         "threads": 1, "load_avg_1m": round(os.getloadavg()[0], 2), "source": source,
-        "resolution": f"{W}x{H}", "backend": f"background/{cfg.bg_method}", "frames_timed": len(seg_ms),
-        "people_per_frame_mean": round(float(np.mean(counts)), 2),
-        "segment_p50_ms": round(float(np.percentile(seg_ms, 50)), 2),
-        "segment_p95_ms": round(float(np.percentile(seg_ms, 95)), 2),
-        "align_all_silhouettes_p50_ms": round(float(np.percentile(align_ms, 50)), 2),
-        "budget_ms": BUDGET_MS,
+        "resolution": f"{W}x{H}", "budget_ms": BUDGET_MS, "runs": [],
     }
-    result["within_budget"] = result["segment_p95_ms"] <= BUDGET_MS
+    for scale in BG_SCALES:
+        cfg = CameraSegmenterConfig(bg_scale=scale)
+        seg = CameraSegmenter(cfg)
+        seg_ms, align_ms, counts = [], [], []
+        for i, f in enumerate(frames):
+            t0 = time.perf_counter()
+            dets = seg.segment(f)
+            t1 = time.perf_counter()
+            for d in dets:
+                d.silhouette()
+            t2 = time.perf_counter()
+            if i >= cfg.warmup_frames:
+                seg_ms.append((t1 - t0) * 1e3)
+                align_ms.append((t2 - t1) * 1e3)
+                counts.append(len(dets))
+        p95 = float(np.percentile(seg_ms, 95))
+        result["runs"].append({
+            "backend": f"background/{cfg.bg_method}", "bg_scale": scale, "frames_timed": len(seg_ms),
+            "people_per_frame_mean": round(float(np.mean(counts)), 2),
+            "segment_p50_ms": round(float(np.percentile(seg_ms, 50)), 2), "segment_p95_ms": round(p95, 2),
+            "align_all_silhouettes_p50_ms": round(float(np.percentile(align_ms, 50)), 2),
+            "within_budget": p95 <= BUDGET_MS})
+    result["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result, indent=1))
 
 

@@ -53,6 +53,17 @@ def test_background_backend_finds_moving_people_after_warmup():
         assert sil.any()
 
 
+def test_downscaled_background_model_finds_the_same_people():
+    seg = CameraSegmenter(CameraSegmenterConfig(warmup_frames=10, bg_scale=0.5))
+    for f in _frames(40, people=2, car=True):
+        dets = seg.segment(f)
+    assert len(dets) == 2
+    for d in dets:
+        assert d.mask.shape == (H, W)
+        x0, y0, x1, y1 = d.bbox_xyxy
+        assert 50 <= y1 - y0 <= 64
+
+
 def test_label_image_numbers_detections():
     seg = CameraSegmenter(CameraSegmenterConfig(warmup_frames=5))
     for f in _frames(30, people=2):

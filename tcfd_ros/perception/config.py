@@ -49,6 +49,8 @@ class CameraSegmenterConfig:
     bg_detect_shadows: bool = True        # shadows are labelled 127 and dropped from the mask
     bg_learning_rate: float = -1.0        # -1: OpenCV's automatic rate (1 / history)
     warmup_frames: int = 20               # frames fed to the model before detections are reported
+    bg_scale: float = 1.0                 # background model at this fraction of the resolution (speed);
+                                          # the mask is scaled back (nearest) before components
     morph_open_px: int = 3                # opening kernel (removes speckle); 0 disables
     morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
     # person-size gate (both backends)
@@ -75,6 +77,7 @@ class CameraSegmenterConfig:
                       "min_fill_ratio", "yolo_person_class")
         _ordered(self, "min_height_px", "max_height_px")
         _ordered(self, "min_aspect_h_over_w", "max_aspect_h_over_w")
+        _require(0.1 <= self.bg_scale <= 1.0, c, "bg_scale", self.bg_scale, "0.1 <= value <= 1")
         _require(0.0 <= self.yolo_conf <= 1.0, c, "yolo_conf", self.yolo_conf, "0 <= value <= 1")
         _require(0.0 <= self.yolo_iou <= 1.0, c, "yolo_iou", self.yolo_iou, "0 <= value <= 1")
         _require(self.bg_learning_rate == -1.0 or 0.0 <= self.bg_learning_rate <= 1.0, c,

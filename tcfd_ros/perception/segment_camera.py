@@ -14,8 +14,10 @@ API (used by the camera_segmenter node)::
 
 Backends:
 - ``background``: MOG2 or KNN background model, shadows dropped, opening + closing, connected
-  components, person-size gate. Needs a static camera and no weights. The first ``warmup_frames``
-  frames only train the model; ``segment`` returns ``[]`` for them. A change of image size restarts
+  components, person-size gate. ``bg_scale`` < 1 runs the model and morphology on a downscaled image
+  (about ``bg_scale``^2 of the cost) and scales the mask back before the components. Needs a
+  static camera and no weights. The first ``warmup_frames`` frames only train the model; ``segment``
+  returns ``[]`` for them. A change of image size restarts
   the model (logged) because the old background no longer applies.
 - ``yolo``: ultralytics segmentation model from a local ``.pt``, ``.onnx`` or ``.engine`` file, person
   class only, masks at the input resolution. A missing file raises ``MissingWeightsError``; nothing is
@@ -113,8 +115,8 @@ class _BackgroundBackend:
         self._shape: tuple[int, int] | None = None
         self._frames = 0
         self._model = self._make_model()
-        self._open = self._kernel(cfg.morph_open_px)
-        self._close = self._kernel(cfg.morph_close_px)
+        self._open = self._kernel(round(cfg.morph_open_px * cfg.bg_scale))
+        self._close = self._kernel(round(cfg.morph_close_px * cfg.bg_scale))
 
     @staticmethod
     def _kernel(px: int) -> np.ndarray | None:
@@ -143,13 +145,18 @@ class _BackgroundBackend:
             self._model = self._make_model()
             self._frames = 0
         self._shape = shape
-        fg = self._model.apply(bgr, learningRate=self.cfg.bg_learning_rate)
+        scale = self.cfg.bg_scale
+        small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale,
+                                                    interpolation=cv2.INTER_AREA)
+        fg = self._model.apply(small, learningRate=self.cfg.bg_learning_rate)
         self._frames += 1
         _, fg = cv2.threshold(fg, FOREGROUND_THRESHOLD, 255, cv2.THRESH_BINARY)
         if self._open is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
         if self._close is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close)
+        if scale != 1.0:
+            fg = cv2.resize(fg, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
         return fg
 
     def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
