@@ -111,6 +111,9 @@ NODE_CLASSES = {
 }
 
 
+SENSOR_EXECUTABLES = ("camera_segmenter", "lidar_segmenter")
+
+
 def node_class(executable: str) -> Callable[..., Node]:
     module, cls = NODE_CLASSES[executable]
     return getattr(importlib.import_module(module), cls)
@@ -120,8 +123,11 @@ def create_nodes(graph: GraphSpec, config: Path, overrides: Sequence[ParamOverri
                  use_sim_time: bool = False, context: Any = None) -> list[Node]:
     """Instantiate every node of ``graph`` (rclpy must be initialised); on a failure the built ones are destroyed."""
     nodes: list[Node] = []
+    # Sensor-facing nodes last: their input subscriptions appear only when the rest (the recognizer
+    # loading its model takes seconds) exists, so a player waiting for subscribers waits for the graph.
+    order = sorted(graph.nodes, key=lambda s: s.executable in SENSOR_EXECUTABLES)
     try:
-        for spec in graph.nodes:
+        for spec in order:
             params = [Parameter(o.key, value=_typed(o.node, o.key, o.value))
                       for o in overrides if o.applies_to(spec)]
             if use_sim_time:

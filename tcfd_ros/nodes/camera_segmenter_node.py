@@ -25,7 +25,7 @@ from tcfd_ros.image_conversions import cv2_to_imgmsg, imgmsg_to_cv2
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single
 from tcfd_ros.nodes.json_messages import MatchMsg, tracks_from_json
 from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
-from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
+from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations
 from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
 
@@ -52,9 +52,10 @@ class CameraSegmenterNode(TcfdNode):
         self.ann_pub = self.create_publisher(Image, ANNOTATED, OUTPUT_QOS)
         for topic in (IMAGE, CAMERA_INFO):
             self.health.watch(topic)
-        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), SENSOR_QOS)
+        inputs = sensor_qos(self.config.input_reliability)
+        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), inputs)
         self.create_subscription(CameraInfo, CAMERA_INFO,
-                                 lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), SENSOR_QOS)
+                                 lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
         self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m), OUTPUT_QOS)
         self.create_subscription(String, MATCHES, lambda m: self.process_now(MATCHES, self.on_match, m),
                                  OUTPUT_QOS)

@@ -17,7 +17,7 @@ from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.graph import CLUSTERS, LIDAR_SEGMENTER
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single
 from tcfd_ros.nodes.node_configs import LidarSegmenterNodeConfig
-from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
+from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.segment_lidar import LidarCluster, LidarSegmenter
 from tcfd_ros.point_cloud2 import create_cloud, dtype_to_fields, read_points
 
@@ -52,7 +52,7 @@ class LidarSegmenterNode(TcfdNode):
         self.pub = self.create_publisher(PointCloud2, CLUSTERS, OUTPUT_QOS)
         self.health.watch(POINTS)
         self.create_subscription(PointCloud2, POINTS, lambda m: self.enqueue(POINTS, self.on_cloud, m),
-                                 SENSOR_QOS)
+                                 sensor_qos(self.config.input_reliability))
         self.start()
 
     def on_config_change(self, config: LidarSegmenterNodeConfig, changed: set[str]) -> None:

@@ -57,6 +57,7 @@ class CameraSegmenterNodeConfig:
 
     frame_id: str = field(default="", metadata=RO)  # overrides the image's frame_id when not empty
     queue_size: int = field(default=2, metadata={**RO, "min": 1, "max": 1000})  # images waiting for the segmenter
+    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort", metadata=RO)  # sensor QoS; reliable for bag replay of large messages
     publish_annotated: bool = True        # draw masks, tracks and global ids on ``annotated``
     annotation_cache_frames: int = field(default=30, metadata={"min": 1, "max": 1000})  # images kept until their tracks arrive
     require_camera_info: bool = False     # drop images until a CameraInfo of the same size arrived
@@ -72,6 +73,7 @@ class LidarSegmenterNodeConfig:
 
     frame_id: str = field(default="", metadata=RO)  # overrides the cloud's frame_id when not empty
     queue_size: int = field(default=2, metadata={**RO, "min": 1, "max": 1000})  # clouds waiting for the segmenter
+    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort", metadata=RO)  # sensor QoS; reliable for bag replay of large messages
     segmenter: LidarSegmenterConfig = field(default_factory=LidarSegmenterConfig)
 
     def validate(self) -> None:

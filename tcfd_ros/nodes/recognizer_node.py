@@ -1,0 +1,219 @@
+"""recognizer: every sensor's ``tracklets`` -> embeddings -> global identities -> ``matches``, ``markers``.
+
+Thin: decodes tracklets (``tcfd_ros/tracklet`` v1), embeds them in batches through the ``Embedder``
+from ``make_embedder`` (backend parameter ``tensorrt`` | ``onnx`` | ``torch``), hands the embeddings
+to ``IdentityManager`` (open-set threshold, hysteresis, optional SQLite ``Gallery``) and publishes one
+``tcfd_ros/match`` v1 JSON per decision (``docs/matches.md``). From the LiDAR trackers' ``tracks`` it
+publishes ``markers`` (box + label per person, coloured by global id) in the LiDAR frame.
+
+Services (std_srvs/Trigger, all under the node's name; arguments are parameters because std_srvs has
+no request fields):
+- ``~/enrol``: enrol the identity of the track in ``enrol_target`` (``sensor:track_id``; empty = the
+  track of the most recent match), named ``enrol_label``; its embeddings are kept in the gallery.
+- ``~/erase``: erase identity ``erase_global_id`` from memory and the gallery.
+- ``~/list``: the identities as JSON in the response message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from std_msgs.msg import ColorRGBA, String
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from tcfd_ros.errors import ConfigError, MessageFormatError, TcfdError
+from tcfd_ros.gallery import Gallery
+from tcfd_ros.graph import MARKERS, MATCHES, RECOGNIZER, TRACKLETS, TRACKS
+from tcfd_ros.inference.embedder import make_embedder
+from tcfd_ros.nodes.base import TcfdNode, run_single
+from tcfd_ros.nodes.json_messages import MatchMsg, TrackletMsg, stamp_to_seconds, tracks_from_json
+from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
+from tcfd_ros.nodes.qos import OUTPUT_QOS
+from tcfd_ros.perception.annotate import id_colour_bgr
+from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+
+SECONDS_PER_DAY = 86400.0
+RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node clock)
+LABEL_HEIGHT_M = 0.3             # text marker size
+LABEL_ABOVE_BOX_M = 0.3          # text marker height above the box top
+BOX_ALPHA = 0.4
+MARKERS_PER_TRACK = 2            # box + label: marker ids 2k and 2k+1
+
+
+class RecognizerNode(TcfdNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(RECOGNIZER, RecognizerNodeConfig(), **kwargs)
+        cfg: RecognizerNodeConfig = self.config
+        if not cfg.model_path:
+            raise ConfigError("recognizer.model_path is empty: export a model with `tcfd-ros export` and set "
+                              "model_path (e.g. --param recognizer.model_path=models/tcfd.onnx)")
+        self.embedder = make_embedder(cfg.backend, cfg.model_path, threads=cfg.threads)
+        self.gallery: Gallery | None = None
+        if cfg.gallery_path:
+            retention = cfg.gallery_retention_days * SECONDS_PER_DAY if cfg.gallery_retention_days > 0 else None
+            self.gallery = Gallery(cfg.gallery_path, retention_s=retention, on_corrupt="recreate")
+            if self.gallery.moved_aside is not None:
+                msg = f"corrupt gallery moved aside to {self.gallery.moved_aside}; started an empty one"
+                self.get_logger().error(msg)
+                self.health.values["gallery_moved_aside"] = str(self.gallery.moved_aside)
+        self.identity = IdentityManager(cfg.identity, self.gallery, self.embedder.metadata)
+        self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
+        self.health.values["backend"] = cfg.backend
+        self.pending: list[TrackletMsg] = []
+        self.last_match: MatchMsg | None = None
+        self.matches_pub = self.create_publisher(String, MATCHES, OUTPUT_QOS)
+        self.markers_pub = self.create_publisher(MarkerArray, MARKERS, OUTPUT_QOS)
+        for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
+            topic = f"{ns}/{TRACKLETS}"
+            self.health.watch(topic)
+            self.create_subscription(String, topic, lambda m, t=topic: self.enqueue(t, self.on_tracklet, m),
+                                     OUTPUT_QOS)
+        for ns in cfg.lidar_namespaces:
+            topic = f"{ns}/{TRACKS}"
+            self.create_subscription(String, topic, lambda m, t=topic: self.process_now(t, self.on_tracks, m),
+                                     OUTPUT_QOS)
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, "~/enrol", self.on_enrol, callback_group=services)
+        self.create_service(Trigger, "~/erase", self.on_erase, callback_group=services)
+        self.create_service(Trigger, "~/list", self.on_list, callback_group=services)
+        self.create_timer(RETENTION_PERIOD_S, self.on_retention, callback_group=services)
+        self.health.add_queue("pending_tracklets", lambda: len(self.pending))
+        self.start()
+
+    def on_config_change(self, config: RecognizerNodeConfig, changed: set[str]) -> None:
+        if any(n.startswith("identity.") for n in changed):
+            # Thresholds and margins apply to the next tracklet; identities and bindings are kept.
+            config.identity.validate()
+            self.identity.cfg = config.identity
+            if config.identity.open_set_threshold is not None:
+                self.identity.threshold = float(config.identity.open_set_threshold)
+            self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
+
+    # ---- tracklets -> matches ---------------------------------------------------------------
+    def on_tracklet(self, msg: String) -> None:
+        self.pending.append(TrackletMsg.from_json(msg.data))
+        # Batch whatever queued up while the last batch was embedded, up to batch_size.
+        if len(self.pending) >= self.config.batch_size or self.queued() == 0:
+            batch, self.pending = self.pending, []
+            self.recognize(batch)
+
+    def recognize(self, batch: list[TrackletMsg]) -> None:
+        observations: list[tuple[TrackObservation, TrackletMsg]] = []
+        for modality in ("2d", "3d"):
+            group = [t for t in batch if t.modality == modality]
+            if not group:
+                continue
+            emb = self.embedder.embed([t.frames for t in group], modality)
+            if emb.shape[0] != len(group) or not np.isfinite(emb).all():
+                raise MessageFormatError(f"embedder returned shape {emb.shape} (finite: {np.isfinite(emb).all()}) "
+                                         f"for {len(group)} tracklets")
+            for t, e in zip(group, emb):
+                observations.append((TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id,
+                                                      e), t))
+        observations.sort(key=lambda ot: ot[0].stamp_s)
+        results = self.identity.update([o for o, _ in observations])
+        for (o, t), m in zip(observations, results):
+            match = MatchMsg(t.stamp, t.frame_id, m.sensor, m.modality, m.track_id, m.global_id, m.known,
+                             m.distance, m.confidence, self.identity.threshold, m.label, m.switched)
+            self.matches_pub.publish(String(data=match.to_json()))
+            self.last_match = match
+        self.health.values["identities"] = str(len(self.identity.identities()))
+
+    # ---- markers ----------------------------------------------------------------------------
+    def on_tracks(self, msg: String) -> None:
+        head, tracks = tracks_from_json(msg.data)
+        cfg: RecognizerNodeConfig = self.config
+        frame = cfg.marker_frame_id or head["frame_id"]
+        stamp = self.get_clock().now().to_msg()
+        stamp.sec, stamp.nanosec = int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"])
+        lifetime_ns = int(cfg.marker_lifetime_s * 1e9)
+        out = MarkerArray()
+        for t in tracks:
+            gid = self.identity.binding(head["sensor"], t.track_id)
+            b, g, r = id_colour_bgr(gid)
+            lo, hi = np.array(t.box[:3]), np.array(t.box[3:])
+            for k, kind in enumerate((Marker.CUBE, Marker.TEXT_VIEW_FACING)):
+                m = Marker()
+                m.header.stamp, m.header.frame_id = stamp, frame
+                m.ns, m.id, m.type, m.action = head["sensor"], MARKERS_PER_TRACK * t.track_id + k, kind, Marker.ADD
+                m.lifetime.sec, m.lifetime.nanosec = lifetime_ns // 10**9, lifetime_ns % 10**9
+                m.pose.orientation.w = 1.0
+                centre = (lo + hi) / 2
+                m.color = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=BOX_ALPHA if k == 0 else 1.0)
+                if kind == Marker.CUBE:
+                    m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in centre)
+                    m.scale.x, m.scale.y, m.scale.z = (float(max(v, 0.01)) for v in hi - lo)
+                else:
+                    m.pose.position.x, m.pose.position.y = float(centre[0]), float(centre[1])
+                    m.pose.position.z = float(hi[2] + LABEL_ABOVE_BOX_M)
+                    m.scale.z = LABEL_HEIGHT_M
+                    m.text = f"G{gid} T{t.track_id}" if gid is not None else f"? T{t.track_id}"
+                out.markers.append(m)
+        self.markers_pub.publish(out)
+
+    # ---- services ---------------------------------------------------------------------------
+    def _target(self) -> tuple[str, int]:
+        target = self.config.enrol_target
+        if not target:
+            if self.last_match is None:
+                raise MessageFormatError("enrol_target is empty and nothing has been matched yet")
+            return self.last_match.sensor, self.last_match.track_id
+        sensor, _, track = target.rpartition(":")
+        if not sensor or not track.isdigit():
+            raise MessageFormatError(f"enrol_target = {target!r}: expected 'sensor:track_id', e.g. 'lidar:3'")
+        return sensor, int(track)
+
+    def on_enrol(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            with self.state_lock:
+                sensor, track_id = self._target()
+                label = self.config.enrol_label or None
+                gid = self.identity.enrol(sensor, track_id, label)
+            response.success, response.message = True, f"enrolled {sensor} track {track_id} as identity {gid}"
+        except TcfdError as e:
+            response.success, response.message = False, str(e)
+        return response
+
+    def on_erase(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        gid = int(self.config.erase_global_id)
+        with self.state_lock:
+            found = self.identity.erase(gid)
+        response.success = found
+        response.message = f"erased identity {gid}" if found else f"no identity {gid} (set erase_global_id)"
+        return response
+
+    def on_list(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.state_lock:
+            ids = self.identity.identities()
+        response.success = True
+        response.message = json.dumps([{
+            "global_id": i.global_id, "label": i.label, "enrolled": i.enrolled,
+            "last_seen_s": i.last_seen_s if math.isfinite(i.last_seen_s) else None,
+            "num_embeddings": i.num_embeddings, "bound_tracks": [f"{s}:{k}" for s, k in i.bound_tracks],
+        } for i in ids])
+        return response
+
+    def on_retention(self) -> None:
+        with self.state_lock:
+            gone = self.identity.apply_retention(self.get_clock().now().nanoseconds * 1e-9)
+        if gone:
+            self.get_logger().info(f"retention deleted identities {gone}")
+
+    def destroy_node(self) -> None:
+        super().destroy_node()
+        if self.gallery is not None:
+            self.gallery.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_single(RecognizerNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
