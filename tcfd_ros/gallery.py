@@ -21,6 +21,9 @@ version raises ``GalleryError`` and is left untouched. A corrupt file (not a dat
 ``on_corrupt="recreate"`` starts an empty gallery (nodes keep running and report it in diagnostics)
 and ``on_corrupt="raise"`` raises ``GalleryError`` naming both paths (the CLI).
 
+A file that cannot be opened for other reasons (locked by another writer for longer than
+``busy_timeout_s``, permissions, disk) raises ``GalleryError`` and is left in place.
+
 Retention: with ``retention_s`` set, identities (enrolled or not) whose ``last_seen`` is older than
 ``now - retention_s`` are deleted on open and on every ``apply_retention`` call.
 Thread-safe: one connection guarded by a lock (the recognizer's services run on other threads).
@@ -99,7 +102,7 @@ class Gallery:
     """SQLite gallery of identities and embeddings (see module docstring)."""
 
     def __init__(self, path: str | Path, retention_s: float | None = None,
-                 on_corrupt: Literal["recreate", "raise"] = "recreate") -> None:
+                 on_corrupt: Literal["recreate", "raise"] = "recreate", busy_timeout_s: float = 5.0) -> None:
         if retention_s is not None and not (math.isfinite(retention_s) and retention_s > 0):
             raise GalleryError(f"retention_s = {retention_s!r}: expected seconds > 0 or None (keep forever)")
         if on_corrupt not in ("recreate", "raise"):
@@ -107,10 +110,14 @@ class Gallery:
         self.path = Path(path)
         self.retention_s = retention_s
         self.moved_aside: Path | None = None
+        self.busy_timeout_s = float(busy_timeout_s)
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
+        except sqlite3.OperationalError as e:  # locked, unreadable, disk full: not corruption
+            raise GalleryError(f"gallery {self.path} cannot be opened: {e}. Check the path, its "
+                               f"permissions, and that no other process holds a write lock.") from e
         except sqlite3.DatabaseError as e:
             self.moved_aside = self._move_aside(e)
             if on_corrupt == "raise":
@@ -123,7 +130,7 @@ class Gallery:
 
     # ---- opening, schema, corruption ------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), timeout=5.0, check_same_thread=False,
+        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, check_same_thread=False,
                                isolation_level=None)
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()[0]

@@ -145,3 +145,20 @@ def test_cli_list_export_erase(tmp_path, capsys):
     path.write_bytes(b"garbage" * 100)
     assert cli_main(["gallery", "--db", str(path), "list"]) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_a_locked_gallery_is_reported_not_moved_aside(tmp_path):
+    path = tmp_path / "g.sqlite"
+    Gallery(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(GalleryError, match="cannot be opened"):
+            Gallery(path, busy_timeout_s=0.05)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert path.exists() and not list(tmp_path.glob("*.corrupt-*"))
+    with Gallery(path) as g:
+        assert g.moved_aside is None and g.journal_mode == "wal"

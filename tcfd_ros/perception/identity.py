@@ -368,8 +368,10 @@ class IdentityManager:
         for j, gid in enumerate(gids):
             if j != cur and other[j] < best_d and self._admissible(o, gid):
                 best_j, best_d = j, other[j]
-        against = (math.isfinite(d_cur) and d_cur > self.threshold or not math.isfinite(d_cur)) \
-            and best_j >= 0 and best_d <= self.threshold and best_d + self.cfg.switch_margin < d_cur
+        # evidence against the binding: its identity is beyond the threshold (inf: no other evidence)
+        # while another admissible identity is within it and closer by the margin
+        against = (d_cur > self.threshold and best_j >= 0 and best_d <= self.threshold
+                   and best_d + self.cfg.switch_margin < d_cur)
         if against and st.contrary_gid == gids[best_j]:
             st.contrary += 1
         elif against:
