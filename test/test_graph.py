@@ -78,7 +78,10 @@ def test_config_file_has_every_parameter_and_validates():
                 flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
             else:
                 flat[k] = v
-        assert sorted(flat) == sorted(s.name for s in param_specs(default)), name
+        expected = sorted(s.name for s in param_specs(default))
+        assert sorted(flat) == expected, (
+            f"{name}: config/crossmodal.yaml lacks {sorted(set(expected) - set(flat))} / has extra "
+            f"{sorted(set(flat) - set(expected))}; regenerate it (README, section nodes)")
     configs = validate_params_file(CONFIG)
     assert configs["camera_tracker"].modality == "2d" and configs["lidar_tracker"].modality == "3d"
     # every parameter line carries a comment
