@@ -224,7 +224,6 @@ class Trainer:
         cfg = self.cfg
         end = cfg.iterations if until is None else min(until, cfg.iterations)
         self.model.train()
-        log_rows: list[dict[str, Any]] = []
         diag: dict[str, float] = {}
         # tqdm: disable=None means "only on a terminal"; other ranks never draw
         disable = True if self.rank != 0 or self.show_progress is False else (
@@ -254,15 +253,12 @@ class Trainer:
             if done % cfg.log_every == 0 or done == end:
                 row = {"iteration": done, "lr": self.scheduler.get_last_lr()[0],
                        "seconds": round(time.perf_counter() - t0, 3), **diag}
-                log_rows.append(row)
+                self._append_log([row])
                 bar.set_postfix(loss=f"{diag['loss']:.3f}", tri=f"{diag['triplet']:.3f}")
             if done % cfg.checkpoint_every == 0 or done == end:
-                self._append_log(log_rows)
-                log_rows = []
                 self._save_state(done)
             self.start_iteration = done
         bar.close()
-        self._append_log(log_rows)
         return diag
 
     def _append_log(self, rows: list[dict[str, Any]]) -> None:
