@@ -61,14 +61,33 @@ def test_every_subcommand_module_is_registered_and_known() -> None:
     assert registered == modules, "a *_cmd.py module failed to register, or a name registered twice"
 
 
-@pytest.mark.parametrize("name", sorted(_registered()))
-def test_subcommand_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
+
+
+def _all_commands() -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every registered command path, nested ones included (e.g. ``simulate bag``)."""
+    found: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    todo = [((name,), p) for name, p in _registered().items()]
+    while todo:
+        path, parser = todo.pop()
+        found[path] = parser
+        todo += [(path + (name,), p) for name, p in _subparsers(parser).items()]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(_all_commands()), ids=" ".join)
+def test_subcommand_help(path: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        cli.main([name, "--help"])
+        cli.main([*path, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"usage: tcfd-ros {name}")
-    assert len(out.splitlines()) >= 3, f"`tcfd-ros {name} --help` says almost nothing:\n{out}"
+    assert out.startswith(f"usage: tcfd-ros {' '.join(path)}")
+    assert len(out.splitlines()) >= 3, f"`tcfd-ros {' '.join(path)} --help` says almost nothing:\n{out}"
     assert "TODO" not in out and "not implemented" not in out.lower()
-    sub = _registered()[name]
-    assert sub.get_default("func") is not None, f"{name} sets no func"
+    commands = _all_commands()
+    if not _subparsers(commands[path]):  # a leaf command must run something (its own or a parent's func)
+        chain = [commands[path[:k]] for k in range(1, len(path) + 1)]
+        has_func = any(p.get_default("func") is not None for p in chain)
+        assert has_func, f"tcfd-ros {' '.join(path)} sets no func"
