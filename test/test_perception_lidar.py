@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tcfd_ros.config_io import from_dict
 from tcfd_ros.errors import ConfigError, MessageFormatError
@@ -168,3 +170,16 @@ def test_nuscenes_ground_removed_and_upright_clusters_found(real_data):
         assert 1.0 <= c.height_m <= 2.2 and c.footprint_m <= 1.3
         zr = c.box[1, 2] - c.box[0, 2]
         assert zr > c.footprint_m                          # upright: taller than wide
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 400), st.floats(0.0, 0.3), st.integers(0, 2**31 - 1))
+def test_random_clouds_never_crash(n, bad_fraction, seed):
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(0, 10, (n, 4)).astype(np.float32)
+    pts[rng.random(n) < bad_fraction, rng.integers(0, 3)] = rng.choice([np.nan, np.inf, -np.inf, 1e30])
+    seg = LidarSegmenter()
+    for c in seg.segment(pts):
+        assert np.all((c.indices >= 0) & (c.indices < n))
+        assert np.isfinite(c.points).all()
+    assert seg.last_stats.n_input == n
