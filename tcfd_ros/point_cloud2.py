@@ -384,6 +384,7 @@ def pack_cloud(points: np.ndarray, is_dense: bool = False) -> PackedCloud:
     """Pack a structured array (1-D unorganized, or 2-D ``(height, width)`` organized) as cloud content.
 
     The byte order is kept (``is_bigendian`` follows the dtype), so the message decodes to ``points``.
+    ``data`` shares memory with a C-contiguous ``points`` (no copy); copy it before changing ``points``.
     """
     points = np.asarray(points)
     if points.dtype.names is None:
@@ -397,7 +398,7 @@ def pack_cloud(points: np.ndarray, is_dense: bool = False) -> PackedCloud:
         raise MessageFormatError(f"fields mix byte orders {sorted(orders)} in dtype {points.dtype}")
     big = (orders.pop() == ">") if orders else _NATIVE_BIG_ENDIAN
     height, width = (1, points.shape[0]) if points.ndim == 1 else points.shape
-    data = np.frombuffer(np.ascontiguousarray(points).tobytes(), dtype=np.uint8)
+    data = np.ascontiguousarray(points).view(np.uint8).reshape(-1)  # shares memory when contiguous
     return PackedCloud(height=int(height), width=int(width), fields=tuple(specs), is_bigendian=big,
                        point_step=points.dtype.itemsize, row_step=points.dtype.itemsize * int(width),
                        data=data, is_dense=bool(is_dense))
