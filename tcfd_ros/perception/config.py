@@ -45,7 +45,8 @@ class CameraSegmenterConfig:
     # background subtraction
     bg_method: Literal["mog2", "knn"] = "mog2"
     bg_history_frames: int = 300          # frames the background model remembers
-    bg_var_threshold: float = 16.0        # MOG2 Mahalanobis^2 / KNN distance^2 threshold
+    bg_var_threshold: float = 16.0        # MOG2: squared Mahalanobis distance to call a pixel foreground
+    bg_knn_dist2_threshold: float = 400.0  # KNN: squared distance to call a pixel foreground
     bg_detect_shadows: bool = True        # shadows are labelled 127 and dropped from the mask
     bg_learning_rate: float = -1.0        # -1: OpenCV's automatic rate (1 / history)
     warmup_frames: int = 20               # frames fed to the model before detections are reported
@@ -71,7 +72,8 @@ class CameraSegmenterConfig:
 
     def validate(self) -> None:
         c = type(self).__name__
-        _positive(self, "bg_history_frames", "bg_var_threshold", "min_height_px", "max_height_px",
+        _positive(self, "bg_history_frames", "bg_var_threshold", "bg_knn_dist2_threshold",
+                  "min_height_px", "max_height_px",
                   "min_aspect_h_over_w", "max_aspect_h_over_w", "max_detections", "yolo_imgsz")
         _non_negative(self, "warmup_frames", "morph_open_px", "morph_close_px", "min_area_px",
                       "min_fill_ratio", "yolo_person_class")

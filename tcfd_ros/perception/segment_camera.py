@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SHADOW_VALUE = 127          # MOG2/KNN label for shadow pixels
 FOREGROUND_THRESHOLD = 200  # foreground is 255; anything at or below (shadows) is background
 SILHOUETTE_SIZE = 64
+YOLO_MASK_THRESHOLD = 0.5   # ultralytics mask probabilities above this are the person
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class _BackgroundBackend:
                 history=c.bg_history_frames, varThreshold=c.bg_var_threshold,
                 detectShadows=c.bg_detect_shadows)
         return cv2.createBackgroundSubtractorKNN(
-            history=c.bg_history_frames, dist2Threshold=c.bg_var_threshold * 25.0,
+            history=c.bg_history_frames, dist2Threshold=c.bg_knn_dist2_threshold,
             detectShadows=c.bg_detect_shadows)
 
     @property
@@ -204,7 +205,7 @@ class _YoloBackend:
         res = results[0]
         if res.masks is None or res.boxes is None or len(res.boxes) == 0:
             return []
-        masks = res.masks.data.cpu().numpy() > 0.5             # (n, H, W) at input size
+        masks = res.masks.data.cpu().numpy() > YOLO_MASK_THRESHOLD  # (n, H, W) at input size
         scores = res.boxes.conf.cpu().numpy()
         classes = res.boxes.cls.cpu().numpy().astype(int)
         dets = []
