@@ -230,7 +230,10 @@ class PackedImage:
 
 
 def pack_image(cvim: np.ndarray, encoding: str = PASSTHROUGH) -> PackedImage:
-    """Pack an OpenCV-layout array as Image content, checking it agrees with ``encoding``."""
+    """Pack an OpenCV-layout array as Image content, checking it agrees with ``encoding``.
+
+    ``data`` shares memory with a C-contiguous ``cvim`` (no copy); copy it before changing ``cvim``.
+    """
     if not isinstance(cvim, np.ndarray):
         raise TypeError(f"expected a numpy array, got {type(cvim).__name__}")
     if cvim.ndim not in (2, 3):
@@ -248,7 +251,7 @@ def pack_image(cvim: np.ndarray, encoding: str = PASSTHROUGH) -> PackedImage:
                 f"encoding {encoding!r} needs {dtype_with_channels_to_encoding(dtype, enc_channels)} but the "
                 f"array is {cv_type} (dtype {cvim.dtype}, shape {cvim.shape})")
     big = cvim.dtype.byteorder == ">" or (cvim.dtype.byteorder == "=" and _NATIVE_BIG_ENDIAN)
-    data = np.frombuffer(np.ascontiguousarray(cvim).tobytes(), dtype=np.uint8)
+    data = np.ascontiguousarray(cvim).view(np.uint8).reshape(-1)  # shares memory when contiguous
     height, width = int(cvim.shape[0]), int(cvim.shape[1])
     return PackedImage(height=height, width=width, encoding=encoding, is_bigendian=bool(big),
                        step=data.size // height, data=data)
