@@ -210,3 +210,33 @@ def test_cli_reports_errors_with_exit_code_2(tmp_path, capsys):
     assert main(["simulate", "bag", "--out", str(tmp_path / "b"), "--lidar", "nope"]) == 2
     assert "unknown LiDAR model 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_robot_mount_moves_both_sensors_and_publishes_tf(tmp_path):
+    from rosbags.typesys import Stores, get_typestore
+    from scipy.spatial.transform import Rotation
+
+    spec = BagSpec(out=tmp_path / "robot", layout="overlap", mount="robot", **{**TINY, "duration_s": 0.4})
+    write_bag(spec)
+    ts = get_typestore(Stores.ROS2_KILTED)
+    tfs = [ts.deserialize_cdr(raw, conn.msgtype) for conn, _, raw in _messages(spec.out)
+           if conn.topic == "/tf"]
+    assert len(tfs) >= 4 and all(m.transforms[0].child_frame_id == "base_link" for m in tfs)
+    xs = [m.transforms[0].transform.translation.x for m in tfs]
+    ys = [m.transforms[0].transform.translation.y for m in tfs]
+    assert np.hypot(xs[-1] - xs[0], ys[-1] - ys[0]) > 0.1      # the robot drives
+    sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", mount="robot", people=3,
+                                duration_s=12.0, lidar="vlp16", camera_hz=2.0, seed=2))
+    checked = 0
+    for j in range(0, len(sim.lidar_t), 10):
+        _, gt = sim.lidar_frame(j)
+        R, t = sim.lidar_world_pose(float(sim.lidar_t[j]))
+        for p in gt["people"]:
+            np.testing.assert_allclose(R @ np.array(p["box3d"]["center"]) + t, p["box3d_world"]["center"],
+                                       atol=2e-3)
+            checked += 1
+    assert checked > 0
+    with pytest.raises(ConfigError, match="overlap"):
+        BagSpec(out=Path("x"), mount="robot", layout="disjoint").validate()
+    R0 = Rotation.from_matrix(sim.lidar_world_pose(0.0)[0]).as_euler("xyz")
+    assert abs(R0[0]) < 1e-9 and abs(R0[1]) < 1e-9          # level LiDAR on a flat ground

@@ -113,3 +113,22 @@ def test_existing_output_is_kept_without_force_and_replaced_with_it(tmp_path):
     write_dataset(DatasetSpec(out=out, force=True, **small))
     assert not (out / "old.txt").exists() and (out / "partition.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_cli_dataset_and_preview(tmp_path, capsys):
+    import cv2
+
+    from tcfd_ros.cli import main
+
+    out = tmp_path / "cli_ds"
+    assert main(["simulate", "dataset", "--out", str(out), "--identities", "2", "--views", "90",
+                 "--conditions", "bg", "--frames", "2", "--workers", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["sequences"] == 4
+    assert (out / "0001" / "01-bg" / "090" / "06-090-Camera-Sils_aligned.pkl").exists()
+    assert main(["simulate", "dataset", "--out", str(out), "--identities", "2"]) == 2
+    assert "--force" in capsys.readouterr().err
+    png = tmp_path / "sheet.png"
+    assert main(["simulate", "preview", "--out", str(png), "--identities", "1", "--views", "90",
+                 "--conditions", "nm,ub"]) == 0
+    sheet = cv2.imread(str(png))
+    assert sheet is not None and sheet.shape[0] == 2 * 128 and sheet.std() > 10

@@ -13,6 +13,14 @@ from pathlib import Path
 from tcfd_ros.errors import ConfigError
 
 
+EXAMPLES = """examples:
+  tcfd-ros simulate bag --out out/sim.bag --storage mcap --people 5 --duration 60 \\
+      --lidar hdl64 --layout disjoint
+  tcfd-ros simulate dataset --out out/sim_ds --identities 100 --conditions nm,bg,cl,nt --frames 30
+  tcfd-ros simulate preview --out out/preview.png --identities 2 --conditions nm,bg,cl,ub
+"""
+
+
 def _csv(kind: str):
     def parse(text: str) -> tuple[str, ...]:
         items = tuple(x.strip() for x in text.split(",") if x.strip())
@@ -36,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("simulate", help="synthetic walkers seen by a camera and a LiDAR (bags, data sets)",
                        description="Generate labelled synthetic data: rosbag2 bags with ground truth, "
-                                   "SUSTech1K-layout data sets, and a preview contact sheet.")
+                                   "SUSTech1K-layout data sets, and a preview contact sheet.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = p.add_subparsers(dest="simulate_command", metavar="WHAT")
     ss.required = True
     lidars = sorted(LIDAR_MODELS)
@@ -57,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--height", type=int, default=480, help="image height (default 480)")
     b.add_argument("--first-id", type=int, default=0,
                    help="identity id of the first walker (pick test-set ids of a simulated data set)")
+    b.add_argument("--mount", default="pole",
+                   help="pole (fixed sensors; default) or robot (both sensors on a robot patrolling "
+                        "the zone; "
+                        "needs --layout overlap; publishes /tf map->base_link)")
     b.add_argument("--force", action="store_true", help="replace an existing output")
     b.set_defaults(func=run_bag)
 
@@ -96,7 +109,7 @@ def run_bag(args: argparse.Namespace) -> int:
     spec = BagSpec(out=args.out, storage=args.storage, people=args.people, duration_s=args.duration,
                    seed=args.seed, lidar=args.lidar, conditions=tuple(args.condition), layout=args.layout,
                    camera_hz=args.camera_hz, camera_width=args.width, camera_height=args.height,
-                   first_id=args.first_id, force=args.force)
+                   first_id=args.first_id, mount=args.mount, force=args.force)
     print(json.dumps(write_bag(spec)))
     return 0
 

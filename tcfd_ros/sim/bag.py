@@ -25,7 +25,7 @@ from tcfd_ros.point_cloud2 import pack_cloud
 from tcfd_ros.sim.identity import CONDITIONS, sample_identity, sample_variation
 from tcfd_ros.sim.scan import CameraRenderer, LidarScanner
 from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_pose
-from tcfd_ros.sim.walker import Polyline, Walker
+from tcfd_ros.sim.walker import Polyline, Walker, yaw_matrix
 from tcfd_ros.sim.world import LAYOUTS, person_path, sensor_layout, static_world
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,15 @@ WORLD_FRAME = "map"
 LIDAR_FRAME = "lidar"
 CAMERA_FRAME = "camera_optical_frame"
 TOPICS = {"image": "/camera/image_raw", "info": "/camera/camera_info", "points": "/lidar/points",
-          "tf": "/tf_static", "gt": "/ground_truth"}
+          "tf": "/tf_static", "gt": "/ground_truth", "tf_dyn": "/tf"}
 STORAGES = ("sqlite3", "mcap")
+MOUNTS = ("pole", "robot")
+BASE_FRAME = "base_link"
+#: Robot mount: sensor extrinsics on the base (x forward, z up) and patrol speed.
+ROBOT_LIDAR_ON_BASE = (0.0, 0.0, 1.0)
+ROBOT_CAMERA_ON_BASE = (0.25, 0.0, 0.9)
+ROBOT_CAMERA_TILT_DEG = 6.0
+ROBOT_SPEED_MPS = 0.6
 #: Bag clock origin (2025-06-15T...Z); all stamps are this plus simulated time.
 EPOCH_S = 1_750_000_000
 #: Std of the stamp jitter of each sensor (s) and of the camera's per-frame exposure delay.
@@ -68,6 +75,7 @@ class BagSpec:
     camera_height: int = 480
     camera_hfov_deg: float = 70.0
     first_id: int = 0
+    mount: str = "pole"        # "pole": fixed sensors; "robot": both ride a robot patrolling zone A
     force: bool = False
 
     def validate(self) -> None:
@@ -87,6 +95,11 @@ class BagSpec:
             raise ConfigError(f"layout {self.layout!r} is not one of {list(LAYOUTS)}")
         if not 1.0 <= self.camera_hz <= 60.0:
             raise ConfigError(f"camera_hz must be in 1..60, got {self.camera_hz}")
+        if self.mount not in MOUNTS:
+            raise ConfigError(f"mount {self.mount!r} is not one of {list(MOUNTS)}")
+        if self.mount == "robot" and self.layout != "overlap":
+            raise ConfigError("mount 'robot' carries both sensors, so it needs --layout overlap "
+                              f"(got {self.layout!r})")
         if self.first_id < 0:
             raise ConfigError(f"first_id must be >= 0, got {self.first_id}")
 
@@ -154,12 +167,13 @@ class _Messages:
                                 fields=fields, is_bigendian=p.is_bigendian, point_step=p.point_step,
                                 row_step=p.row_step, data=p.data, is_dense=p.is_dense)
 
-    def tf_static(self, t_s: float, frames: list[tuple[str, np.ndarray, np.ndarray]]):
+    def tf_static(self, t_s: float, frames: list[tuple[str, np.ndarray, np.ndarray]], parent: str):
+        """A TFMessage of ``parent -> child`` transforms (used for /tf_static and, on robots, /tf)."""
         transforms = []
         for child, R, t in frames:
             qx, qy, qz, qw = _quaternion(R)
             transforms.append(self.TransformStamped(
-                header=self.header(t_s, WORLD_FRAME), child_frame_id=child,
+                header=self.header(t_s, parent), child_frame_id=child,
                 transform=self.Transform(translation=self.Vector3(x=float(t[0]), y=float(t[1]),
                                                                   z=float(t[2])),
                                          rotation=self.Quaternion(x=qx, y=qy, z=qz, w=qw))))
@@ -197,8 +211,17 @@ class BagSimulation:
         self.lidar_model = lidar_model(spec.lidar)
         self.cam_model = camera_model(spec.camera_width, spec.camera_height, spec.camera_hfov_deg,
                                       spec.camera_hz, noise_sigma=2.0)
-        self.R_l, self.t_l = lidar_pose(lay.lidar_position, lay.lidar_yaw_rad)
-        self.R_c, self.t_c = camera_pose(lay.camera_position, lay.camera_yaw_rad, lay.camera_tilt_rad)
+        self.mount = spec.mount
+        if spec.mount == "robot":  # extrinsics relative to base_link; the base moves in the world
+            self.R_l, self.t_l = lidar_pose(ROBOT_LIDAR_ON_BASE, 0.0)
+            self.R_c, self.t_c = camera_pose(ROBOT_CAMERA_ON_BASE, 0.0, np.deg2rad(ROBOT_CAMERA_TILT_DEG))
+            ax, ay = lay.zone_a
+            loop = np.array([[ax - 7, ay - 4], [ax - 7, ay + 4], [ax + 1, ay + 4], [ax + 1, ay - 4],
+                             [ax - 7, ay - 4]])
+            self.robot_path = Polyline(loop)
+        else:
+            self.R_l, self.t_l = lidar_pose(lay.lidar_position, lay.lidar_yaw_rad)
+            self.R_c, self.t_c = camera_pose(lay.camera_position, lay.camera_yaw_rad, lay.camera_tilt_rad)
         self.night = "nt" in spec.conditions
         n_l = int(np.floor(spec.duration_s * self.lidar_model.rate_hz))
         n_c = int(np.floor(spec.duration_s * spec.camera_hz))
@@ -220,15 +243,33 @@ class BagSimulation:
             start = float(prng.uniform(0.0, min(MAX_START_DELAY_S, 0.25 * spec.duration_s)))
             self.walkers.append(Walker(pid, ident, var, times, path, start_time_s=start))
             self.conditions[pid] = cond
-        self.scanner = LidarScanner(self.lidar_model, self.R_l, self.t_l, self.world)
-        self.camera = CameraRenderer(self.cam_model, self.R_c, self.t_c, self.world)
+        self.scanner = LidarScanner(self.lidar_model, *self.lidar_world_pose(0.0), self.world)
+        self.camera = CameraRenderer(self.cam_model, *self.camera_world_pose(0.0), self.world)
         self.rng_lidar = np.random.default_rng([spec.seed, 12])
         self.rng_cam = np.random.default_rng([spec.seed, 13])
+
+    def base_pose(self, t_rel: float) -> tuple[np.ndarray, np.ndarray]:
+        """World-from-base_link at simulated time ``t_rel`` (identity for pole mounts)."""
+        if self.mount != "robot":
+            return np.eye(3), np.zeros(3)
+        s = (ROBOT_SPEED_MPS * t_rel) % self.robot_path.length
+        pos, heading = self.robot_path.at(np.array([s]))
+        return yaw_matrix(float(heading[0])), np.array([pos[0, 0], pos[0, 1], 0.0])
+
+    def lidar_world_pose(self, t_rel: float) -> tuple[np.ndarray, np.ndarray]:
+        Rb, tb = self.base_pose(t_rel)
+        return Rb @ self.R_l, Rb @ self.t_l + tb
+
+    def camera_world_pose(self, t_rel: float) -> tuple[np.ndarray, np.ndarray]:
+        Rb, tb = self.base_pose(t_rel)
+        return Rb @ self.R_c, Rb @ self.t_c + tb
 
     def _actors(self, i: int):
         return [w.actor(i) for w in self.walkers if w.active[i]]
 
     def lidar_frame(self, j: int) -> tuple[np.ndarray, dict]:
+        if self.mount == "robot":
+            self.scanner.set_pose(*self.lidar_world_pose(float(self.lidar_t[j])))
         pts, label = self.scanner.scan(self._actors(j), self.rng_lidar)
         counts = {w.person_id: int((label == w.person_id).sum()) for w in self.walkers}
         people = []
@@ -238,7 +279,7 @@ class BagSimulation:
             full, visible = self.scanner.last_stats.get(w.person_id, (0, 0))
             if full == 0 and counts[w.person_id] == 0:
                 continue
-            b_s, b_w = _box(w, j, self.R_l, self.t_l, "lidar")
+            b_s, b_w = _box(w, j, self.scanner.R, self.scanner.t, "lidar")
             occl = 0.0 if full == 0 else round(1.0 - visible / full, 4)
             people.append(self._person(w, j, b_s, b_w, in_fov=full > 0, lidar_points=counts[w.person_id],
                                        occluded=occl,
@@ -247,6 +288,8 @@ class BagSimulation:
 
     def camera_frame(self, k: int) -> tuple[np.ndarray, dict]:
         i = len(self.lidar_t) + k
+        if self.mount == "robot":
+            self.camera.set_pose(*self.camera_world_pose(float(self.cam_t[k])))
         frame = self.camera.render(self._actors(i), self.rng_cam, night=self.night)
         people = []
         for w in self.walkers:
@@ -257,7 +300,7 @@ class BagSimulation:
             n = int(mask.sum()) if full else 0
             if full == 0:
                 continue
-            b_s, b_w = _box(w, i, self.R_c, self.t_c, "camera")
+            b_s, b_w = _box(w, i, self.camera.R, self.camera.t, "camera")
             centre = np.array(b_s["center"])
             uv, front = self.cam_model.project(centre[None])
             u, v = uv[0]
@@ -287,12 +330,12 @@ class BagSimulation:
 
 
 def ground_truth_json(sensor: str, topic: str, frame_id: str, t_s: float, seq: int, seed: int, layout: str,
-                      people: list[dict]) -> str:
+                      people: list[dict], mount: str = "pole") -> str:
     """One /ground_truth message body (docs/ground_truth.md)."""
     sec, ns = _stamp(t_s)
     msg = {"schema": GT_SCHEMA, "version": GT_VERSION, "sensor": sensor, "topic": topic, "frame_id": frame_id,
            "stamp": {"sec": sec, "nanosec": ns}, "stamp_s": sec + ns * 1e-9, "seq": seq,
-           "scene": {"seed": seed, "layout": layout, "world_frame": WORLD_FRAME},
+           "scene": {"seed": seed, "layout": layout, "world_frame": WORLD_FRAME, "mount": mount},
            "people": sorted(people, key=lambda p: p["id"])}
     return json.dumps(msg, separators=(",", ":"))
 
@@ -333,6 +376,9 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 "tf": writer.add_connection(TOPICS["tf"], "tf2_msgs/msg/TFMessage", typestore=ts),
                 "gt": writer.add_connection(TOPICS["gt"], "std_msgs/msg/String", typestore=ts),
             }
+            if spec.mount == "robot":
+                conns["tf_dyn"] = writer.add_connection(TOPICS["tf_dyn"], "tf2_msgs/msg/TFMessage",
+                                                        typestore=ts)
 
             def put(key: str, t_s: float, msg, msgtype: str) -> None:
                 sec, ns = _stamp(t_s)
@@ -340,9 +386,9 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 counts[key] += 1
 
             t0 = float(EPOCH_S)
-            put("tf", t0, mk.tf_static(t0, [(LIDAR_FRAME, sim.R_l, sim.t_l), (CAMERA_FRAME, sim.R_c,
-                                                                              sim.t_c)]),
-                "tf2_msgs/msg/TFMessage")
+            parent = BASE_FRAME if spec.mount == "robot" else WORLD_FRAME
+            sensors = [(LIDAR_FRAME, sim.R_l, sim.t_l), (CAMERA_FRAME, sim.R_c, sim.t_c)]
+            put("tf", t0, mk.tf_static(t0, sensors, parent), "tf2_msgs/msg/TFMessage")
             events = sorted([(float(t), 0, j) for j, t in enumerate(sim.lidar_t)]
                             + [(float(t), 1, k) for k, t in enumerate(sim.cam_t)])
             it = events
@@ -352,17 +398,21 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 it = tqdm(events, unit="frame")
             for t_rel, kind, idx in it:
                 t_abs = t0 + t_rel
+                if spec.mount == "robot":  # map -> base_link at every sensor stamp
+                    Rb, tb = sim.base_pose(t_rel)
+                    put("tf_dyn", t_abs, mk.tf_static(t_abs, [(BASE_FRAME, Rb, tb)], WORLD_FRAME),
+                        "tf2_msgs/msg/TFMessage")
                 if kind == 0:
                     pts, gt = sim.lidar_frame(idx)
                     put("points", t_abs, mk.cloud(t_abs, pts), "sensor_msgs/msg/PointCloud2")
                     text = ground_truth_json("lidar", TOPICS["points"], LIDAR_FRAME, t_abs, idx, spec.seed,
-                                             spec.layout, gt["people"])
+                                             spec.layout, gt["people"], spec.mount)
                 else:
                     img, gt = sim.camera_frame(idx)
                     put("image", t_abs, mk.image(t_abs, img), "sensor_msgs/msg/Image")
                     put("info", t_abs, mk.camera_info(t_abs, sim.cam_model), "sensor_msgs/msg/CameraInfo")
                     text = ground_truth_json("camera", TOPICS["image"], CAMERA_FRAME, t_abs, idx, spec.seed,
-                                             spec.layout, gt["people"])
+                                             spec.layout, gt["people"], spec.mount)
                 put("gt", t_abs, mk.string(text), "std_msgs/msg/String")
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -371,8 +421,8 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
         bag_dir.rename(out)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    summary = {"out": str(out), "storage": spec.storage, "messages": {TOPICS[k]: v for k,
-                                                                      v in counts.items()},
+    summary = {"out": str(out), "storage": spec.storage,
+               "messages": {TOPICS[k]: v for k, v in counts.items() if v},
                "people": spec.people, "duration_s": spec.duration_s, "layout": spec.layout,
                "lidar": spec.lidar}
     logger.info("wrote bag %s", summary)

@@ -67,29 +67,34 @@ def _static_normals(points: np.ndarray, part: np.ndarray, world: StaticWorld) ->
     n[:, 2] = 1.0
     obj = part >= 0
     if obj.any():
-        n[obj] = normals_at(points[obj], part[obj], world.shapes)
+        n[obj] = normals_at(points[obj], world.shapes)
     return n
 
 
 class LidarScanner:
-    """A fixed LiDAR at world-from-sensor (R, t); ``scan`` returns POINT_DTYPE points and actor labels."""
+    """A LiDAR at world-from-sensor (R, t) (``set_pose`` moves it); ``scan`` gives points and actor labels."""
 
     def __init__(self, model: LidarModel, R: np.ndarray, t: np.ndarray, world: StaticWorld | None):
         self.model = model
-        self.R = np.asarray(R, float)
-        self.t = np.asarray(t, float)
         dirs, el, az = lidar_ray_table(model)                  # (B, C, 3)
         self.elev = el
         self.azim = az
         # firing order: column-major (all beams of a column, then the next column)
         self.dirs_sensor = np.ascontiguousarray(dirs.transpose(1, 0, 2)).reshape(-1, 3)
-        self.dirs_world = self.dirs_sensor @ self.R.T
         n_b, n_c = model.n_beams, model.columns
         self.ring = np.tile(np.arange(n_b, dtype=np.uint16), n_c)
         self.col = np.repeat(np.arange(n_c), n_b)
         self.time = (self.col / n_c / model.rate_hz).astype(np.float32)
         self.world = world
         self.last_stats: dict[int, tuple[int, int]] = {}
+        self.set_pose(R, t)
+
+    def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
+        """Move the sensor (a robot mount): recast the static world from the new world-from-sensor pose."""
+        self.R = np.asarray(R, float)
+        self.t = np.asarray(t, float)
+        self.dirs_world = self.dirs_sensor @ self.R.T
+        world = self.world
         self.t_static, self.part_static = _static_hits(self.t, self.dirs_world, world)
         self.intensity_static = np.zeros(self.t_static.shape, np.float32)
         hit = np.isfinite(self.t_static)
@@ -178,7 +183,7 @@ class LidarScanner:
                 a = label[dl] == actor.actor_id
                 if a.any():
                     refl[a] = actor.reflectivity[part[dl][a]]
-                    nrm[a] = normals_at(pts_w[a], part[dl][a], actor.shapes)
+                    nrm[a] = normals_at(pts_w[a], actor.shapes)
             cos = np.abs(np.einsum("ij,ij->i", nrm, self.dirs_world[di]))
             intensity[dyn] = 255.0 * refl * (0.25 + 0.75 * cos)
         intensity = np.clip(intensity * rng.normal(1.0, 0.05, idx.size), 0, 255)
@@ -218,13 +223,20 @@ def _ground_texture(points: np.ndarray) -> np.ndarray:
 
 
 class CameraRenderer:
-    """A fixed pinhole camera at world-from-optical (R, t) rendering BGR frames and label maps."""
+    """A pinhole camera at world-from-optical (R, t) (``set_pose`` moves it) rendering BGR and labels."""
 
     def __init__(self, model: CameraModel, R: np.ndarray, t: np.ndarray, world: StaticWorld | None):
         self.model = model
+        self.world = world
+        self.rays_opt = model.pixel_rays()                                     # (H, W, 3)
+        self.set_pose(R, t)
+
+    def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
+        """Move the camera (a robot mount): re-render the static background and its depth."""
         self.R = np.asarray(R, float)
         self.t = np.asarray(t, float)
-        self.rays_opt = model.pixel_rays()                                     # (H, W, 3)
+        world = self.world
+        model = self.model
         self.rays_world = self.rays_opt @ self.R.T
         h, w = model.height, model.width
         flat = self.rays_world.reshape(-1, 3)
@@ -241,10 +253,11 @@ class CameraRenderer:
             col = np.empty((pts.shape[0], 3))
             col[g] = _ground_texture(pts[g])
             obj_parts = part[hit][~g]
-            col[~g] = np.array([world.colours.get(int(p), (0.5, 0.5, 0.5)) for p in np.unique(obj_parts)]
-                               )[np.searchsorted(np.unique(obj_parts), obj_parts)] if obj_parts.size else 0
-            # window/brick-like variation on objects so the background is not flat
             if obj_parts.size:
+                uniq = np.unique(obj_parts)
+                table = np.array([world.colours.get(int(p), (0.5, 0.5, 0.5)) for p in uniq])
+                col[~g] = table[np.searchsorted(uniq, obj_parts)]
+                # brick-like variation on objects so the background is not flat
                 po = pts[~g]
                 brick = np.sign(np.sin(po[:, 2] * 9.0) * np.sin((po[:, 0] + po[:, 1]) * 5.0))
                 col[~g] *= (0.9 + 0.1 * brick)[:, None]
@@ -335,7 +348,7 @@ class CameraRenderer:
             labels[v0:v1, u0:u1] = lw.reshape(v1 - v0, u1 - u0)
             if image:
                 pts = self.t + rays[closer] * t[closer, None]
-                nrm = normals_at(pts, part[closer], actor.shapes)
+                nrm = normals_at(pts, actor.shapes)
                 shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
                 ow = out[v0:v1, u0:u1].reshape(-1, 3)
                 ow[closer] = actor.colours[part[closer]] * shade[:, None]

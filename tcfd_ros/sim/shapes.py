@@ -226,8 +226,7 @@ def ground_hit(origins: np.ndarray, dirs: np.ndarray, ground_z: float = 0.0) -> 
     return np.where((dz < -_EPS) & (t > 0), t, np.inf)
 
 
-def normals_at(points: np.ndarray, part: np.ndarray, shapes: Shapes, part_index: dict | None = None
-               ) -> np.ndarray:
+def normals_at(points: np.ndarray, shapes: Shapes) -> np.ndarray:
     """Approximate outward unit normals: from the nearest primitive surface of any kind.
 
     Used for shading and LiDAR intensity; computed from the closest primitive by signed distance.
