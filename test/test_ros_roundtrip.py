@@ -1,7 +1,8 @@
 """Real ROS 2 transport: PointCloud2, Image and CompressedImage built by tcfd_ros cross DDS unchanged.
 
-One node publishes, another node in its own executor (spun in another thread) subscribes; the arrays
-decoded on the receiving side must equal the originals exactly. The DDS domain and localhost-only
+One node publishes, another node in its own executor (spun in another thread) subscribes; then the
+same with the publisher in a separate process (stopped with SIGINT, exit code 0). The arrays decoded
+on the receiving side must equal the originals exactly. The DDS domain and localhost-only
 discovery come from ``test/conftest.py``; the rclpy context is private to the test and shut down at
 the end, so the test can run twice in a row and beside other ROS tests.
 """
@@ -52,6 +53,10 @@ def _test_messages():
     expected = {"points": cloud, "image_bgr8": bgr, "image_mono16": labels, "image_32fc1": depth,
                 "compressed_png": bgr}
     return messages, expected
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def _decode(topic: str, msg) -> np.ndarray:
@@ -124,3 +129,87 @@ def test_messages_round_trip_exactly_between_two_nodes() -> None:
     assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step) == (16, 256, 32, 8192)
     assert received["image_bgr8"].header.frame_id == "tcfd_test"
     assert received["image_32fc1"].encoding == "32FC1"
+
+
+PUBLISHER_SCRIPT = r"""
+import signal, sys
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+from tcfd_ros import image_conversions as ic, point_cloud2 as pc2
+
+rng = np.random.default_rng(11)
+xyz = rng.normal(size=(1000, 3)).astype(np.float32)
+bgr = rng.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+header = Header(frame_id="other_process")
+msgs = {"points": pc2.create_cloud_xyz32(header, xyz),
+        "image": ic.cv2_to_imgmsg(bgr, "bgr8", header=header),
+        "compressed": ic.cv2_to_compressed_imgmsg(bgr, "png")}
+types = {"points": PointCloud2, "image": Image, "compressed": CompressedImage}
+rclpy.init()
+signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+node = rclpy.create_node("tcfd_roundtrip_other_process")
+qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+pubs = {t: node.create_publisher(types[t], f"tcfd_proc/{t}", qos) for t in msgs}
+node.create_timer(0.1, lambda: [pubs[t].publish(m) for t, m in msgs.items()])
+print("ready", flush=True)
+try:
+    rclpy.spin(node)
+except (KeyboardInterrupt, ExternalShutdownException):
+    pass
+finally:
+    node.destroy_node()
+    rclpy.try_shutdown()
+sys.exit(0)
+"""
+
+
+def test_messages_round_trip_exactly_between_two_processes() -> None:
+    """A publisher in another process (its own rclpy, DDS participant and executor), stopped by SIGINT."""
+    import signal
+    import subprocess
+    import sys
+
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+
+    rng = np.random.default_rng(11)  # the same draws as the publisher script
+    expected = {"points": rng.normal(size=(1000, 3)).astype(np.float32)}
+    expected["image"] = expected["compressed"] = rng.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    types = {"points": PointCloud2, "image": Image, "compressed": CompressedImage}
+    proc = subprocess.Popen([sys.executable, "-c", PUBLISHER_SCRIPT], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    received: dict[str, object] = {}
+    node = executor = None
+    try:
+        node = rclpy.create_node("tcfd_roundtrip_listener_process", context=context)
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        for t, msg_type in types.items():
+            node.create_subscription(msg_type, f"tcfd_proc/{t}",
+                                     lambda m, t=t: received.setdefault(t, m), qos)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + RECEIVE_TIMEOUT_S
+        while len(received) < len(types) and time.monotonic() < deadline and proc.poll() is None:
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert set(received) == set(types), f"got {sorted(received)}; publisher said:\n{out}\n{err[-2000:]}"
+    assert proc.returncode == 0, f"publisher exit code {proc.returncode}:\n{err[-2000:]}"
+    assert _same_bytes(pc2.read_points_numpy(received["points"]), expected["points"])
+    assert _same_bytes(ic.imgmsg_to_cv2(received["image"]), expected["image"])
+    assert _same_bytes(ic.compressed_imgmsg_to_cv2(received["compressed"]), expected["compressed"])
+    assert received["image"].header.frame_id == "other_process"
