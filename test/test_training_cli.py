@@ -17,7 +17,8 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "training" / "configs").
 
 TINY_MODEL = {
     "dim": 16, "clip": {"variant": "tcfd-tiny", "weights": "random"}, "adapter": {"hidden": 16},
-    "resnet": {"channels": [4, 8, 8, 16]}, "mf": {"heads": 2}, "tfd": {"k_t": 4, "latent_dim": 8, "gate_hidden": 8},
+    "resnet": {"channels": [4, 8, 8, 16]}, "mf": {"heads": 2},
+    "tfd": {"k_t": 4, "latent_dim": 8, "gate_hidden": 8},
     "fse": {"bottleneck": 4}, "head": {"bins": [1, 2]},
 }
 
@@ -47,8 +48,8 @@ def _write_cfg(tmp_path, root, part, **extra):
 
 def test_train_then_evaluate_writes_tables_and_plots(tmp_path, capsys):
     root = tmp_path / "ds"
-    part = write_sustech(root, subjects=tuple(f"{i:04d}" for i in range(7)), seq_types=("00-nm", "01-nm", "01-bg"),
-                         views=("000", "090", "180"))
+    part = write_sustech(root, subjects=tuple(f"{i:04d}" for i in range(7)),
+                         seq_types=("00-nm", "01-nm", "01-bg"), views=("000", "090", "180"))
     part_json = json.loads(part.read_text())
     part.write_text(json.dumps({"TRAIN_SET": part_json["TRAIN_SET"][:5],
                                 "TEST_SET": part_json["TRAIN_SET"][5:] + part_json["TEST_SET"]}))
@@ -82,8 +83,10 @@ def test_evaluate_freegait_protocol(tmp_path):
     fg = tmp_path / "fg"
     fpart = write_freegait(fg)
     out = tmp_path / "fgeval"
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "runs" / "cli" / "model.pt"), "--dataset", str(fg),
-                 "--partition", str(fpart), "--format", "freegait", "--direction", "3d2d", "--out", str(out)]) == 0
+    ckpt = str(tmp_path / "runs" / "cli" / "model.pt")
+    assert main(["evaluate", "--checkpoint", ckpt, "--dataset", str(fg),
+                 "--partition", str(fpart), "--format", "freegait", "--direction", "3d2d",
+                 "--out", str(out)]) == 0
     r = json.loads((out / "results.json").read_text())["directions"]["3d2d"]
     assert r["protocol"] == "open" and r["num_probes"] == 1 and "mINP" in r
 
@@ -97,7 +100,8 @@ def test_ablation_variants_and_table(tmp_path):
     cfg_path = _write_cfg(tmp_path, root, part, iterations=2)
     cfg = load_train_config(cfg_path)
     names = [(label, v.name, v.model.ablation.tfd) for label, v in variants(cfg, parse_switches("tfd,sw"))]
-    assert names == [("TCFDNet (full)", "cli", True), ("w/o TFD", "cli_no_tfd", False), ("w/o SW", "cli_no_sw", True)]
+    assert names == [("TCFDNet (full)", "cli", True), ("w/o TFD", "cli_no_tfd", False),
+                     ("w/o SW", "cli_no_sw", True)]
     out = tmp_path / "abl"
     assert main(["ablate", "--config", str(cfg_path), "--switches", "tfd", "--out", str(out)]) == 0
     rows = json.loads((out / "ablation.json").read_text())

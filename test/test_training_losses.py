@@ -74,7 +74,8 @@ def test_total_loss_weights_and_backward():
     mod = torch.tensor([0] * 4 + [1] * 4)
     cfg = LossConfig()
     total, diag = total_loss(out, labels, mod, cfg)
-    expect = cfg.g1 * (diag["triplet"] + diag["ce"]) + cfg.g2 * diag["align"] + cfg.g3 * (diag["ortho"] + diag["hsic"])
+    expect = (cfg.g1 * (diag["triplet"] + diag["ce"]) + cfg.g2 * diag["align"]
+              + cfg.g3 * (diag["ortho"] + diag["hsic"]))
     assert total.item() == pytest.approx(expect, rel=1e-5)
     total.backward()
     assert leaf.grad is not None and torch.isfinite(leaf.grad).all()

@@ -73,7 +73,8 @@ def write_table(rows: list[dict[str, Any]], out_dir: Path) -> Path:
     lines = ["| variant | 3D->2D R1 | 3D->2D R5 | 2D->3D R1 | 2D->3D R5 | 3D->2D mAP | train s |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['3d2d_rank1']:.1f} | {r['3d2d_rank5']:.1f} | {r['2d3d_rank1']:.1f} | "
+        lines.append(f"| {r['variant']} | {r['3d2d_rank1']:.1f} | {r['3d2d_rank5']:.1f} | "
+                     f"{r['2d3d_rank1']:.1f} | "
                      f"{r['2d3d_rank5']:.1f} | {r['3d2d_mAP']:.1f} | {r['train_seconds']} |")
     path = out_dir / "ablation.md"
     path.write_text("\n".join(lines) + "\n")

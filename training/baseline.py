@@ -24,7 +24,7 @@ class BaselineOutput:
 
 
 class ResNet9Baseline(nn.Module):
-    """[n, t, 3, 64, 64] -> part embeddings [n, p, d]; ``modality`` is accepted and ignored (shared weights)."""
+    """[n, t, 3, 64, 64] -> part embeddings [n, p, d]; ``modality`` is ignored (shared weights)."""
 
     def __init__(self, cfg: BaselineConfig, num_classes: int) -> None:
         super().__init__()

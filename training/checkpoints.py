@@ -28,14 +28,16 @@ def save_trained(path: str | Path, model: nn.Module, cfg: TrainConfig, metadata:
     if isinstance(model, ResNet9Baseline):
         path.parent.mkdir(parents=True, exist_ok=True)
         blob = {"format": BASELINE_FORMAT, "format_version": BASELINE_VERSION,
-                "baseline_config": to_dict(cfg.baseline), "num_classes": model.bnneck.classifier.weight.shape[-1],
+                "baseline_config": to_dict(cfg.baseline),
+                "num_classes": model.bnneck.classifier.weight.shape[-1],
                 "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "metadata": {"open_set_threshold": None, **metadata}, "train_config": to_dict(cfg)}
         tmp = path.with_name(path.name + ".tmp")
         torch.save(blob, tmp)
         os.replace(tmp, path)
         return path
-    return save_checkpoint(path, model, metadata=metadata, extra={"train_config": to_dict(cfg)})  # type: ignore[arg-type]
+    extra = {"train_config": to_dict(cfg)}
+    return save_checkpoint(path, model, metadata=metadata, extra=extra)  # type: ignore[arg-type]
 
 
 def load_trained(path: str | Path) -> tuple[nn.Module, dict[str, Any], str]:

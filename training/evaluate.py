@@ -53,8 +53,8 @@ def evaluate_model(model: nn.Module, ds: GaitDataset, directions: Sequence[Liter
     needed = sorted({m for d in directions for m in DIRECTIONS[d]})
     feats = {m: embed_sequences(model, ds, range(len(ds)), m, max_frames, batch_sequences, device)
              for m in needed}
-    results: dict[str, Any] = {"num_probe_sequences": int(probe.size), "num_gallery_sequences": int(gallery.size),
-                               "directions": {}}
+    results: dict[str, Any] = {"num_probe_sequences": int(probe.size),
+                               "num_gallery_sequences": int(gallery.size), "directions": {}}
     for d in directions:
         pm, gm = DIRECTIONS[d]
         p_side, g_side = _side(ds, probe, feats[pm]), _side(ds, gallery, feats[gm])

@@ -29,11 +29,13 @@ def markdown_table(results: dict[str, Any], title: str = "") -> str:
         lines.append("")
         if r.get("protocol") == "open":
             lines += ["| probes | R1 | R5 | R10 | mAP | mINP |", "|---|---|---|---|---|---|",
-                      f"| {r['num_probes']} | {_fmt(r['rank1'])} | {_fmt(r['rank5'])} | {_fmt(r['rank10'])} | "
-                      f"{_fmt(r['mAP'])} | {_fmt(r['mINP'])} |", ""]
+                      f"| {r['num_probes']} | {_fmt(r['rank1'])} | {_fmt(r['rank5'])} | "
+                      f"{_fmt(r['rank10'])} | {_fmt(r['mAP'])} | {_fmt(r['mINP'])} |", ""]
             continue
-        lines += ["| condition | view pairs | probes | R1 | R5 | R10 | mAP |", "|---|---|---|---|---|---|---|"]
-        rows = [("overall", r["overall"])] + [(k, v) for k, v in r["conditions"].items() if v["num_pairs"] > 0]
+        lines += ["| condition | view pairs | probes | R1 | R5 | R10 | mAP |",
+                  "|---|---|---|---|---|---|---|"]
+        rows = [("overall", r["overall"])]
+        rows += [(k, v) for k, v in r["conditions"].items() if v["num_pairs"] > 0]
         for name, m in rows:
             lines.append(f"| {name} | {m['num_pairs']} | {m['num_probes']} | {_fmt(m['rank1'])} | "
                          f"{_fmt(m['rank5'])} | {_fmt(m['rank10'])} | {_fmt(m['mAP'])} |")

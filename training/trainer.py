@@ -51,7 +51,8 @@ def build_dataset(cfg: TrainConfig, split: str, sync: bool = True) -> GaitDatase
     """The configured data set (SUSTech1K layout, which the synthetic set uses too, or FreeGait)."""
     d = cfg.data
     if d.format == "sustech1k":
-        return SUSTech1K(d.root, d.partition, split=split, sync=sync, cache_size=d.cache_size)  # type: ignore[arg-type]
+        return SUSTech1K(d.root, d.partition, split=split,  # type: ignore[arg-type]
+                         sync=sync, cache_size=d.cache_size)
     return FreeGait(d.root, d.partition, split=split, cache_size=d.cache_size)  # type: ignore[arg-type]
 
 

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "pairs, per condition; FreeGait: PROBE_SET vs the rest, Rank-k, mAP, mINP.")
     p.add_argument("--checkpoint", type=Path, required=True, help="model.pt written by tcfd-ros train")
     p.add_argument("--dataset", type=Path, required=True, help="data set root")
-    p.add_argument("--partition", type=Path, default=None, help="partition JSON (default DATASET/partition.json)")
+    p.add_argument("--partition", type=Path, default=None,
+                   help="partition JSON (default DATASET/partition.json)")
     p.add_argument("--format", choices=("sustech1k", "freegait"), default="sustech1k", help="on-disk layout")
     p.add_argument("--direction", choices=("2d3d", "3d2d", "both"), default="both")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")

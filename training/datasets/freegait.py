@@ -46,8 +46,8 @@ def _select(folder: Path, stem: str) -> Path:
 class FreeGait(GaitDataset):
     """Sequences of one split; ``probe_mask()`` marks the PROBE_SET sequences of the test split."""
 
-    def __init__(self, root: str | Path, partition: str | Path, split: Literal["train", "test", "all"] = "test",
-                 cache_size: int = 0) -> None:
+    def __init__(self, root: str | Path, partition: str | Path,
+                 split: Literal["train", "test", "all"] = "test", cache_size: int = 0) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"FreeGait root {self.root} is not a directory")

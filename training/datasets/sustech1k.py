@@ -45,8 +45,9 @@ def select_file(folder: Path, names: list[str], suffix: str, sync: bool) -> Path
 class SUSTech1K(GaitDataset):
     """Sequences of the subjects of one partition split, with conditions and views from folder names."""
 
-    def __init__(self, root: str | Path, partition: str | Path, split: Literal["train", "test", "all"] = "train",
-                 sync: bool = True, cache_size: int = 0) -> None:
+    def __init__(self, root: str | Path, partition: str | Path,
+                 split: Literal["train", "test", "all"] = "train", sync: bool = True,
+                 cache_size: int = 0) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"SUSTech1K root {self.root} is not a directory")
