@@ -1,0 +1,196 @@
+"""Does the whole node graph keep up with 10 Hz LiDAR + 15 Hz 640x480 camera, and at what speed-up?
+
+A simulated bag (HDL-64 LiDAR at 10 Hz, 640x480 camera at 15 Hz, people walking through the zone both
+see) is published over DDS with ``/clock`` at R x real time into ``tcfd-ros bringup --use-sim-time``
+(a fresh graph process per R, reliable sensor inputs as in a replay). The graph keeps up at R when
+it processes every image and cloud (no ``queue_full`` drop in its diagnostics) and answers every
+tracklet with a match. Prints one JSON object; the publisher shares the 2 cores with the graph, as a
+bag player on the robot would.
+
+    .venv/bin/python benchmarks/graph_throughput.py [--rates 1 2 3] [--duration 12] [--backend torch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "crossmodal.yaml"
+OUT = ROOT / "out" / "bench_graph"
+SENSOR_TOPICS = ("/camera/image_raw", "/camera/camera_info", "/lidar/points")
+DRAIN_QUIET_S = 3.0        # the graph is done when no output arrived for this long
+STARTUP_TIMEOUT_S = 120.0
+KEEP_UP_FRACTION = 0.99    # processed share of frames that counts as keeping up
+
+
+def make_inputs(duration_s: float, people: int, backend: str) -> tuple[Path, Path]:
+    """The bag and a random-init tiny model (cached under out/); weights do not change the compute."""
+    import torch
+
+    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
+    from tcfd_ros.sim.bag import BagSpec, write_bag
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    bag = OUT / f"bag_{people}p_{duration_s:g}s"
+    if not bag.exists():
+        write_bag(BagSpec(out=bag, people=people, duration_s=duration_s, layout="overlap", seed=3))
+    ckpt = OUT / "tiny_random.pt"
+    if not ckpt.exists():
+        torch.manual_seed(0)
+        save_checkpoint(ckpt, TCFDNet(tiny_model_config()).eval(), metadata={"open_set_threshold": 0.5})
+    if backend == "onnx":
+        from tcfd_ros.inference.export import export_onnx
+
+        onnx = OUT / "tiny_random.onnx"
+        if not onnx.exists():
+            export_onnx(ckpt, onnx)
+        return bag, onnx
+    return bag, ckpt
+
+
+def load_messages(bag: Path) -> list[tuple[int, str, str, bytes]]:
+    from rosbags.rosbag2 import Reader
+
+    with Reader(bag) as reader:
+        conns = [c for c in reader.connections if c.topic in SENSOR_TOPICS]
+        return [(t, c.topic, c.msgtype, bytes(raw)) for c, t, raw in reader.messages(connections=conns)]
+
+
+def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int) -> dict:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from std_msgs.msg import String
+
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    log = Path(tempfile.mkdtemp(prefix="tcfd_bench_")) / "graph.log"
+    cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(CONFIG), "--use-sim-time",
+           "--param", f"recognizer.model_path={model}", "--param", f"recognizer.backend={backend}",
+           "--param", "recognizer.threads=1", "--param", "camera_segmenter.input_reliability=reliable",
+           "--param", "lidar_segmenter.input_reliability=reliable"]
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node("graph_throughput", context=context)
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(node)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    got: dict[str, int] = {}
+    last_output = [time.monotonic()]
+    diag: dict[str, dict[str, str]] = {}
+
+    def count(topic: str):
+        def cb(_msg) -> None:
+            got[topic] = got.get(topic, 0) + 1
+            last_output[0] = time.monotonic()
+        return cb
+
+    def on_diag(m: DiagnosticArray) -> None:
+        for s in m.status:
+            diag[s.name] = {kv.key: kv.value for kv in s.values}
+
+    for topic, ty in (("/camera/detections", Image), ("/lidar/clusters", PointCloud2),
+                      ("/camera/tracklets", String), ("/lidar/tracklets", String), ("/matches", String)):
+        node.create_subscription(ty, topic, count(topic), QoSProfile(depth=200))
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, QoSProfile(depth=50))
+    types = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
+             "sensor_msgs/msg/PointCloud2": PointCloud2}
+    pubs = {t: node.create_publisher(types[mt], t, QoSProfile(depth=10)) for t, mt in {(m[1], m[2]) for m in msgs}}
+    clock = node.create_publisher(Clock, "/clock", QoSProfile(depth=10))
+    try:
+        end = time.monotonic() + STARTUP_TIMEOUT_S
+        while len(diag) < 5 and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        if len(diag) < 5:
+            raise RuntimeError(f"graph did not start: {log.read_text()[-2000:]}")
+        time.sleep(1.0)
+        sent = {"/camera/image_raw": 0, "/lidar/points": 0}
+        t0_wall, t0_bag = time.monotonic(), msgs[0][0]
+        for stamp_ns, topic, _, raw in msgs:
+            delay = (stamp_ns - t0_bag) * 1e-9 / rate - (time.monotonic() - t0_wall)
+            if delay > 0:
+                time.sleep(delay)
+            c = Clock()
+            c.clock.sec, c.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
+            clock.publish(c)
+            pubs[topic].publish(raw)
+            if topic in sent:
+                sent[topic] += 1
+        publish_wall = time.monotonic() - t0_wall
+        while time.monotonic() - last_output[0] < DRAIN_QUIET_S:
+            time.sleep(0.1)
+        time.sleep(1.5)  # one more diagnostics period
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+
+    def key(node_name: str, k: str) -> int:
+        return int(diag.get(node_name, {}).get(k, "0"))
+    images, clouds = sent["/camera/image_raw"], sent["/lidar/points"]
+    tracklets = got.get("/camera/tracklets", 0) + got.get("/lidar/tracklets", 0)
+    result = {
+        "rate": rate,
+        "bag_s": (msgs[-1][0] - msgs[0][0]) * 1e-9,
+        "publish_wall_s": round(publish_wall, 2),
+        "images_sent": images, "detections": got.get("/camera/detections", 0),
+        "clouds_sent": clouds, "clusters": got.get("/lidar/clusters", 0),
+        "tracklets": tracklets, "matches": got.get("/matches", 0),
+        "camera_dropped": key("/camera/camera_segmenter", "image_raw: dropped"),
+        "lidar_dropped": key("/lidar/lidar_segmenter", "points: dropped"),
+        "camera_latency_ms_p50": float(diag.get("/camera/camera_segmenter", {}).get("image_raw: latency_ms_p50", "nan")),
+        "lidar_latency_ms_p50": float(diag.get("/lidar/lidar_segmenter", {}).get("points: latency_ms_p50", "nan")),
+        "recognizer_latency_ms_p50": max(
+            float(v) for k, v in diag.get("/recognizer", {}).items() if k.endswith("latency_ms_p50")
+        ) if any(k.endswith("latency_ms_p50") for k in diag.get("/recognizer", {})) else None,
+    }
+    result["keeps_up"] = bool(
+        result["detections"] >= KEEP_UP_FRACTION * images and result["clusters"] >= KEEP_UP_FRACTION * clouds
+        and result["matches"] >= tracklets)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", type=float, nargs="+", default=[1.0, 2.0, 3.0])
+    ap.add_argument("--duration", type=float, default=12.0, help="simulated seconds")
+    ap.add_argument("--people", type=int, default=3)
+    ap.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    ap.add_argument("--domain", type=int, default=91, help="ROS_DOMAIN_ID used (isolated, localhost only)")
+    args = ap.parse_args()
+    load_before = os.getloadavg()
+    bag, model = make_inputs(args.duration, args.people, args.backend)
+    msgs = load_messages(bag)
+    runs = [run_rate(r, msgs, model, args.backend, args.domain) for r in args.rates]
+    kept = [r["rate"] for r in runs if r["keeps_up"]]
+    print(json.dumps({
+        "benchmark": "graph_throughput", "machine": platform.machine(), "cpus": os.cpu_count(),
+        "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "backend": args.backend, "model": "tiny TCFDNet (random init)",
+        "inputs": "sim bag: HDL-64 10 Hz + 640x480 bgr8 15 Hz", "people": args.people,
+        "max_realtime_factor_kept_up": max(kept) if kept else 0.0, "runs": runs,
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

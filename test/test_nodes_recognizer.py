@@ -1,0 +1,170 @@
+"""The recognizer node over real DDS: tracklets in, matches and markers out, services, bad tracklets."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from tcfd_ros.graph import build_graph
+from tcfd_ros.nodes.bringup import node_arguments
+from tcfd_ros.nodes.json_messages import MatchMsg, TrackletMsg, TrackState, stamp_dict, tracks_to_json
+from tcfd_ros.nodes.qos import OUTPUT_QOS
+from tcfd_ros.nodes.recognizer_node import RecognizerNode
+
+from test_nodes_harness import RosHarness, wait_for
+
+pytestmark = pytest.mark.ros
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "crossmodal.yaml"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    import torch
+
+    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, TCFDNet(tiny_model_config()).eval(), metadata={"open_set_threshold": 0.5})
+    return path
+
+
+@pytest.fixture(scope="module")
+def rec(model, tmp_path_factory):
+    gallery = tmp_path_factory.mktemp("gallery") / "g.sqlite"
+    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
+    h = RosHarness()
+    node = h.add(RecognizerNode(
+        context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
+        use_global_arguments=False,
+        parameter_overrides=[Parameter("model_path", value=str(model)), Parameter("backend", value="torch"),
+                             Parameter("threads", value=1), Parameter("gallery_path", value=str(gallery)),
+                             Parameter("identity.open_set_threshold", value=1.5)]))
+    probe = h.add(Node("rec_probe", context=h.context))
+    got: dict[str, list] = {"matches": [], "markers": []}
+    probe.create_subscription(String, "/matches", lambda m: got["matches"].append(MatchMsg.from_json(m.data)),
+                              OUTPUT_QOS)
+    probe.create_subscription(MarkerArray, "/markers", lambda m: got["markers"].append(m), OUTPUT_QOS)
+    pubs = {t: probe.create_publisher(String, t, OUTPUT_QOS)
+            for t in ("/camera/tracklets", "/lidar/tracklets", "/lidar/tracks")}
+    wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()))
+    yield h, node, probe, pubs, got, gallery
+    h.close()
+
+
+def _tracklet(sensor: str, track: int, t: float, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    modality = "2d" if sensor == "camera" else "3d"
+    shape = (10, 64, 64) if modality == "2d" else (10, 3, 64, 64)
+    frames = (rng.random(shape) > 0.5).astype(np.uint8) * 255
+    sec, ns = int(t), int(round((t % 1) * 1e9))
+    return TrackletMsg(stamp_dict(sec, ns), sensor, sensor, modality, track, tuple(t - 0.1 * i for i in range(9, -1, -1)),
+                       (1.0, 2.0) if modality == "2d" else (5.0, 0.0, -0.5), frames).to_json()
+
+
+def test_tracklets_of_both_sensors_become_matches_with_one_identity(rec):
+    h, node, probe, pubs, got, _ = rec
+    pubs["/camera/tracklets"].publish(String(data=_tracklet("camera", 3, 100.5, 0)))
+    wait_for(lambda: len(got["matches"]) >= 1)
+    pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 7, 100.6, 1)))
+    wait_for(lambda: len(got["matches"]) >= 2)
+    cam, lid = got["matches"][0], got["matches"][1]
+    assert (cam.sensor, cam.track_id, cam.modality, cam.known) == ("camera", 3, "2d", False)
+    assert cam.stamp == {"sec": 100, "nanosec": 500000000} and cam.distance is None and cam.confidence == 0.0
+    # random weights: with the permissive threshold the LiDAR track joins the camera track's identity
+    assert (lid.sensor, lid.track_id, lid.global_id, lid.known) == ("lidar", 7, cam.global_id, True)
+    assert lid.distance is not None and lid.threshold == 1.5 and 0.0 < lid.confidence <= 1.0
+
+    # markers for the LiDAR tracks, in the LiDAR frame, coloured/labelled by global id
+    tracks = [TrackState(7, (5.0, 0.0, -0.5), (4.7, -0.3, -1.4, 5.3, 0.3, 0.4), 1),
+              TrackState(9, (8.0, 1.0, -0.5), (7.7, 0.7, -1.4, 8.3, 1.3, 0.4), 2)]
+    pubs["/lidar/tracks"].publish(String(data=tracks_to_json(stamp_dict(100, 700000000), "lidar", "lidar", "3d",
+                                                             tracks)))
+    arr = wait_for(lambda: got["markers"] and got["markers"][-1])
+    assert len(arr.markers) == 4 and all(m.header.frame_id == "lidar" for m in arr.markers)
+    assert arr.markers[0].header.stamp.sec == 100 and arr.markers[0].header.stamp.nanosec == 700000000
+    box, text = arr.markers[0], arr.markers[1]
+    assert box.type == Marker.CUBE and abs(box.scale.x - 0.6) < 1e-6 and abs(box.pose.position.z + 0.5) < 1e-6
+    assert text.type == Marker.TEXT_VIEW_FACING and text.text == f"G{cam.global_id} T7"
+    assert arr.markers[3].text == "? T9"
+
+
+def _call(probe: Node, name: str) -> Trigger.Response:
+    client = probe.create_client(Trigger, name)
+    assert client.wait_for_service(timeout_sec=10.0)
+    future = client.call_async(Trigger.Request())
+    return wait_for(lambda: future.done() and future.result())
+
+
+def test_services_enrol_list_erase_and_gallery(rec):
+    h, node, probe, pubs, got, gallery = rec
+    wait_for(lambda: len(got["matches"]) >= 2)
+    gid = got["matches"][1].global_id
+    assert node.set_parameters([Parameter("enrol_target", value="lidar:7"),
+                                Parameter("enrol_label", value="alice")])[0].successful
+    r = _call(probe, "/recognizer/enrol")
+    assert r.success and f"identity {gid}" in r.message
+    listed = json.loads(_call(probe, "/recognizer/list").message)
+    entry = next(e for e in listed if e["global_id"] == gid)
+    assert entry["enrolled"] and entry["label"] == "alice" and "lidar:7" in entry["bound_tracks"]
+    from tcfd_ros.gallery import Gallery
+    with Gallery(gallery) as g:
+        assert any(i.identity_id == gid and i.enrolled for i in g.list_identities())
+    bad = node.set_parameters([Parameter("enrol_target", value="lidar:99")])[0]
+    assert bad.successful
+    r = _call(probe, "/recognizer/enrol")
+    assert not r.success and "99" in r.message
+    assert node.set_parameters([Parameter("erase_global_id", value=gid)])[0].successful
+    r = _call(probe, "/recognizer/erase")
+    assert r.success
+    assert all(e["global_id"] != gid for e in json.loads(_call(probe, "/recognizer/list").message))
+    assert not _call(probe, "/recognizer/erase").success  # already gone: says so
+
+
+def test_threshold_changes_at_run_time_and_bad_tracklets_are_dropped(rec):
+    h, node, probe, pubs, got, _ = rec
+    ok = node.set_parameters([Parameter("identity.open_set_threshold", value=0.05)])[0]
+    assert ok.successful and node.identity.threshold == 0.05
+    bad = node.set_parameters([Parameter("identity.open_set_threshold", value=3.0)])[0]
+    assert not bad.successful and "open_set_threshold" in bad.reason
+    assert not node.set_parameters([Parameter("backend", value="onnx")])[0].successful  # read-only
+    n = len(got["matches"])
+    pubs["/camera/tracklets"].publish(String(data="not json"))
+    pubs["/camera/tracklets"].publish(String(data=json.dumps({"schema": "tcfd_ros/tracklet", "version": 9})))
+    pubs["/camera/tracklets"].publish(String(data=_tracklet("camera", 11, 200.0, 5)))
+    wait_for(lambda: len(got["matches"]) > n)
+    m = got["matches"][-1]
+    assert m.track_id == 11 and m.threshold == 0.05
+    kv = dict(node.health.key_values())
+    assert kv["camera/tracklets: dropped.malformed"] == "2"
+    time.sleep(0.1)
+    assert len(got["matches"]) == n + 1
+
+
+def test_corrupt_gallery_is_moved_aside_and_reported(model, tmp_path):
+    gallery = tmp_path / "g.sqlite"
+    gallery.write_bytes(b"this is not an SQLite database" * 100)
+    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
+    h = RosHarness()
+    try:
+        node = h.add(RecognizerNode(
+            context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
+            use_global_arguments=False,
+            parameter_overrides=[Parameter("model_path", value=str(model)), Parameter("backend", value="torch"),
+                                 Parameter("threads", value=1), Parameter("gallery_path", value=str(gallery))]))
+        moved = node.health.values["gallery_moved_aside"]
+        assert Path(moved).is_file() and ".corrupt-" in moved
+        assert Path(moved).read_bytes().startswith(b"this is not")
+        assert node.gallery.list_identities() == []  # a fresh, empty gallery in its place
+        assert node.identity.threshold == 0.5            # from the model's metadata
+    finally:
+        h.close()
