@@ -359,3 +359,37 @@ def test_yuv422_with_odd_width_is_refused_with_a_message() -> None:
     assert ic.imgmsg_to_cv2(msg).shape == (1, 1, 2)  # passthrough still works
     with pytest.raises(MessageFormatError, match=r"cannot convert a 'yuv422' image of shape \(1, 1, 2\)"):
         ic.imgmsg_to_cv2(msg, "bgr8")
+
+
+ALL_ENCODINGS = sorted(ic.NAMED_ENCODINGS) + ["8UC1", "8UC2", "8UC3", "8UC4", "8SC1", "16UC1", "16UC3",
+                                              "16SC1", "32SC1", "32FC1", "32FC3", "64FC1", "64FC4"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ALL_ENCODINGS), st.sampled_from(ALL_ENCODINGS + ["passthrough"]),
+       st.integers(1, 6), st.integers(1, 6), st.randoms(use_true_random=False))
+def test_any_conversion_returns_an_image_or_raises_message_format_error(src, dst, h, w, rnd) -> None:
+    dtype, channels = ic.encoding_to_dtype_with_channels(src)
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    raw = np.frombuffer(rnd.randbytes(int(np.prod(shape)) * dtype.itemsize), dtype=dtype).reshape(shape)
+    if dtype.kind == "f":
+        raw = np.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=-1.0)
+    msg = ic.cv2_to_imgmsg(raw, src)
+    try:
+        out = ic.imgmsg_to_cv2(msg, dst)
+    except MessageFormatError:
+        return
+    assert out.shape[:2] == (h, w)
+    if dst != "passthrough":
+        want_dtype, want_channels = ic.encoding_to_dtype_with_channels(dst)
+        assert out.dtype == want_dtype and (out.shape[2] if out.ndim == 3 else 1) == want_channels
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=400), st.sampled_from(["passthrough", "bgr8", "mono8", "rgba8"]))
+def test_compressed_garbage_raises_message_format_error(data: bytes, desired: str) -> None:
+    try:
+        out = ic.compressed_imgmsg_to_cv2(SimpleNamespace(format="jpeg", data=data), desired)
+    except MessageFormatError:
+        return
+    assert out.size > 0
