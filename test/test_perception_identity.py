@@ -221,3 +221,27 @@ def test_many_identities_stay_bounded_and_fast():
     for k in range(20):
         m.update([TrackObservation(500.0 + k, "lidar", "3d", 1, rng.normal(size=(P, D)))])
     assert (time.perf_counter() - t0) / 20 < 0.05               # one vectorised distance call
+
+
+def test_geometry_confirms_a_borderline_match_only_where_positions_agree():
+    from tcfd_ros.distance import cross_modal_distance
+
+    # a LiDAR tracklet whose embedding distance to the camera's identity is just above the threshold
+    base = _emb(0, 1, noise=0.0)
+    m = _mgr(geometric_bonus=0.1, geometric_gate_m=1.5)
+    (a,) = m.update([TrackObservation(0.0, "camera", "2d", 1, base, np.array([5.0, 0.0]))])
+    rng = np.random.default_rng(3)
+    for scale in np.linspace(0.1, 3.0, 60):   # find a perturbation giving a distance in (THR, THR + 0.1)
+        probe = base + rng.normal(0, scale, base.shape)
+        d = float(cross_modal_distance(probe[None], base[None])[0, 0])
+        if THR + 0.02 < d < THR + 0.08:
+            break
+    else:
+        pytest.fail("no borderline probe found")
+    (far,) = m.update([TrackObservation(0.1, "lidar", "3d", 7, probe, np.array([5.0, 9.0]))])
+    assert far.global_id != a.global_id and not far.known               # veto: 9 m apart
+    (none,) = m.update([TrackObservation(0.15, "lidar", "3d", 9, probe)])  # no position: no bonus
+    assert none.global_id not in (a.global_id, far.global_id) and not none.known
+    (here,) = m.update([TrackObservation(0.2, "lidar", "3d", 8, probe, np.array([5.3, 0.2]))])
+    assert here.global_id == a.global_id and here.known                  # confirmed by position
+    assert here.distance == pytest.approx(d, abs=1e-5)                  # raw distance reported

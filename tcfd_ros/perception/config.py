@@ -213,6 +213,7 @@ class IdentityConfig:
     track_timeout_s: float = 10.0         # a track unseen this long releases its identity binding
     geometric_gate_m: float = 1.5         # positions farther apart than this cannot be one person
     geometric_max_dt_s: float = 1.0       # compare positions only if observed this close in time
+    geometric_bonus: float = 0.05         # distance discount where positions confirm a match
     use_geometry: bool = True             # use common-frame positions where both tracks have them
     persist_unenrolled_embeddings: bool = True  # False: only enrolled identities' embeddings are saved
     # in memory; the least recently seen unbound, unenrolled ones go first. Memory bound:
@@ -225,7 +226,7 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin")
+        _non_negative(self, "switch_margin", "geometric_bonus")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "geometric_gate_m", "geometric_max_dt_s", "confidence_temperature")
 

@@ -28,8 +28,10 @@ confirms itself):
    track can share an identity: that is the cross-sensor match.
 3. Geometry (``use_geometry``). When an observation and a live track of another sensor bound to the
    candidate identity both carry positions in the common frame, observed within
-   ``geometric_max_dt_s``, and lie farther apart than ``geometric_gate_m``, that identity is not a
-   candidate: one person cannot be in two places. Geometry vetoes; it never creates a match.
+   ``geometric_max_dt_s``: farther apart than ``geometric_gate_m`` vetoes that identity (one person
+   cannot be in two places); closer confirms it and lowers the distance used for the decision by
+   ``geometric_bonus`` (the reported distance stays the embedding distance). Geometry alone never
+   creates a match: the lowered distance must still be within the threshold.
 4. Hysteresis. A bound track keeps its identity unless the evidence against it is strong: its
    distance to its identity is above the threshold AND another admissible identity is closer by at
    least ``switch_margin`` and itself within the threshold, on ``switch_patience`` consecutive
@@ -44,8 +46,9 @@ confirms itself):
    embeddings are loaded at start, and new identities are written; embeddings of identities that are
    not enrolled are written only if ``persist_unenrolled_embeddings``.
 
-``known`` is True when the assigned identity is supported by other tracks' embeddings within the
-threshold (the person was seen before, by any sensor, or is in the gallery).
+``known`` is True when the track was matched to an existing identity (the person was seen before,
+by any sensor, or is in the gallery): by assignment or a switch, or, for a bound track, when its
+identity's other embeddings are within the threshold (geometric confirmation included).
 ``confidence`` = sigmoid((threshold - distance) / confidence_temperature), 0 without a distance.
 Bad input (unknown modality, non-finite or mis-shaped embedding, timestamps going backwards for a
 track) raises ``MessageFormatError`` before any state changes.
@@ -274,10 +277,13 @@ class IdentityManager:
         np.minimum.at(mine, col[sel], d[sel])
         return other, mine
 
-    def _geometry_ok(self, o: TrackObservation, gid: int) -> bool:
+    def _geometry(self, o: TrackObservation, gid: int) -> int:
+        """-1: a live track of another sensor bound to ``gid`` is elsewhere (veto); +1: one is here
+        (confirmation); 0: no comparable position (no geometry, no position, or too old)."""
         if not self.cfg.use_geometry or o.position is None:
-            return True
+            return 0
         p = np.asarray(o.position, dtype=np.float64)
+        verdict = 0
         for key, st in self._tracks.items():
             if st.gid != gid or key[0] == o.sensor or st.position is None:
                 continue
@@ -285,14 +291,20 @@ class IdentityManager:
                 continue
             n = min(p.size, st.position.size, 2)  # compare on the ground plane
             if float(np.linalg.norm(p[:n] - st.position[:n])) > self.cfg.geometric_gate_m:
-                return False
-        return True
+                return -1
+            verdict = 1
+        return verdict
 
-    def _admissible(self, o: TrackObservation, gid: int) -> bool:
+    def _effective(self, o: TrackObservation, gid: int, d: float) -> float | None:
+        """Distance used for decisions: None if ``gid`` is not admissible for ``o``, lowered by
+        ``geometric_bonus`` where positions confirm it."""
         for key, st in self._tracks.items():
             if st.gid == gid and key[0] == o.sensor and key != o.key:
-                return False
-        return self._geometry_ok(o, gid)
+                return None
+        geo = self._geometry(o, gid)
+        if geo < 0:
+            return None
+        return d - self.cfg.geometric_bonus if geo > 0 else d
 
     def _confidence(self, d: float | None) -> float:
         if d is None or not math.isfinite(d):
@@ -350,8 +362,7 @@ class IdentityManager:
                 self.gallery.touch(ident.gid, o.stamp_s)
 
     def _match(self, o: TrackObservation, ident: _Identity, d_other: float, d_own: float,
-               switched: bool = False) -> IdentityMatch:
-        known = math.isfinite(d_other) and d_other <= self.threshold
+               known: bool, switched: bool = False) -> IdentityMatch:
         d = d_other if math.isfinite(d_other) else (d_own if math.isfinite(d_own) else None)
         self._record(o, ident)
         return IdentityMatch(o.stamp_s, o.sensor, o.modality, int(o.track_id), ident.gid, d,
@@ -364,14 +375,19 @@ class IdentityManager:
         other, mine = self._distances(emb, o.key, gids)
         cur = gids.index(st.gid)
         d_cur = other[cur]
-        best_j, best_d = -1, np.inf
+        geo_cur = self._geometry(o, st.gid)
+        e_cur = d_cur - self.cfg.geometric_bonus if geo_cur > 0 else d_cur
+        best_j, best_e = -1, np.inf
         for j, gid in enumerate(gids):
-            if j != cur and other[j] < best_d and self._admissible(o, gid):
-                best_j, best_d = j, other[j]
-        # evidence against the binding: its identity is beyond the threshold (inf: no other evidence)
-        # while another admissible identity is within it and closer by the margin
-        against = (d_cur > self.threshold and best_j >= 0 and best_d <= self.threshold
-                   and best_d + self.cfg.switch_margin < d_cur)
+            if j == cur or other[j] - self.cfg.geometric_bonus >= best_e:
+                continue
+            e = self._effective(o, gid, other[j])
+            if e is not None and e < best_e:
+                best_j, best_e = j, e
+        # evidence against the binding: its identity is beyond the threshold (inf: no other
+        # evidence) while another admissible identity is within it and closer by the margin
+        against = (e_cur > self.threshold and best_j >= 0 and best_e <= self.threshold
+                   and best_e + self.cfg.switch_margin < e_cur)
         if against and st.contrary_gid == gids[best_j]:
             st.contrary += 1
         elif against:
@@ -381,12 +397,12 @@ class IdentityManager:
         if st.contrary >= self.cfg.switch_patience:
             new = self._ids[gids[best_j]]
             log.info("%s track %d: identity %d -> %d (distance %.3f vs %.3f on %d tracklets)", o.sensor,
-                     o.track_id, st.gid, new.gid, best_d, d_cur, st.contrary)
-            return self._match(o, new, best_d, mine[best_j], switched=True)
-        if not self._geometry_ok(o, st.gid):
+                     o.track_id, st.gid, new.gid, best_e, e_cur, st.contrary)
+            return self._match(o, new, other[best_j], mine[best_j], known=True, switched=True)
+        if geo_cur < 0:
             log.debug("%s track %d: position disagrees with identity %d's other tracks", o.sensor,
                       o.track_id, st.gid)
-        return self._match(o, self._ids[st.gid], d_cur, mine[cur])
+        return self._match(o, self._ids[st.gid], d_cur, mine[cur], known=bool(e_cur <= self.threshold))
 
     def _assign_unbound(self, obs: list[TrackObservation]) -> list[tuple[int, IdentityMatch]]:
         if not obs:
@@ -400,19 +416,21 @@ class IdentityManager:
             for i, o in enumerate(obs):
                 other, mine = self._distances(np.asarray(o.embedding, dtype=np.float32), o.key, gids)
                 dists.append((other, mine))
-                for j, gid in enumerate(gids):
-                    if other[j] <= self.threshold and self._admissible(o, gid):
-                        cost[i, j] = other[j]
+                for j in np.flatnonzero(other - self.cfg.geometric_bonus <= self.threshold):
+                    e = self._effective(o, gids[j], other[j])
+                    if e is not None and e <= self.threshold:
+                        cost[i, j] = e
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols):
                 if cost[r, c] < _FORBIDDEN:
                     taken.add(int(r))
                     ident = self._ids[gids[c]]
-                    out.append((int(r), self._match(obs[r], ident, dists[r][0][c], dists[r][1][c])))
+                    out.append((int(r), self._match(obs[r], ident, dists[r][0][c], dists[r][1][c],
+                                                    known=True)))
         for i, o in enumerate(obs):
             if i not in taken:
                 ident = self._new_identity(o.stamp_s)
-                out.append((i, self._match(o, ident, np.inf, np.inf)))
+                out.append((i, self._match(o, ident, np.inf, np.inf, known=False)))
         return out
 
     def _expire(self, now_s: float) -> None:
