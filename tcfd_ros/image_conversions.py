@@ -29,6 +29,7 @@ rosbags typestore bag writer).
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ NAMED_ENCODINGS: dict[str, tuple[str, np.dtype, int]] = {
 _COLOR_FAMILIES = (GRAY, RGB, BGR, RGBA, BGRA, YUV422)  # cv_bridge: same-family pairs convert by depth
 
 
+@functools.lru_cache(maxsize=1)
 def _conversion_codes() -> dict[tuple[str, str], tuple[int, ...]]:
     """cv_bridge's (source family, destination family) -> OpenCV cvtColor codes."""
     import cv2
@@ -140,7 +142,7 @@ def convert_encoding(image: np.ndarray, src_encoding: str, dst_encoding: str) ->
     dst_dtype, dst_ch = encoding_to_dtype_with_channels(dst_encoding)
     src_color, dst_color = _is_color_format(src_encoding), _is_color_format(dst_encoding)
     if not src_color or not dst_color:
-        if src_color != dst_color and not src_color:
+        if dst_color:  # and the source is not
             raise MessageFormatError(
                 f"cannot convert encoding {src_encoding!r} to {dst_encoding!r}: the source is not a colour "
                 f"format but the destination is")
