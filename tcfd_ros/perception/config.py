@@ -112,7 +112,7 @@ class LidarSegmenterConfig:
     ground_seed: int = 0                  # RANSAC RNG seed, for reproducible frames
     clip_above_ground_m: float = 2.6      # points higher than this (canopies, ceilings) are ignored
     # Euclidean clustering: KD-tree radius graph over occupied ground-plane (x, y) cells
-    cell_size_m: float = 0.1
+    cell_size_m: float = 0.15
     cluster_radius_m: float = 0.35
     min_cluster_cells: int = 3
     # person gate

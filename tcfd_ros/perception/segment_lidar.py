@@ -288,11 +288,15 @@ class LidarSegmenter:
         lab = labels[ok]
         if lab.size == 0:
             return []
-        hv, pv = h[ok], p[ok]
+        # per-cluster reductions over points sorted by label (one sort instead of ufunc.at calls)
+        order = np.argsort(lab, kind="stable")
+        lab, hv, pv = lab[order], h[ok][order], p[ok][order]
+        starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        ids = lab[starts]
         top = np.full(ncl, -np.inf)
         bottom = np.full(ncl, np.inf)
-        np.maximum.at(top, lab, hv)
-        np.minimum.at(bottom, lab, hv)
+        top[ids] = np.maximum.reduceat(hv, starts)
+        bottom[ids] = np.minimum.reduceat(hv, starts)
         n_pts = np.bincount(lab, minlength=ncl)
         centre_xy = np.stack([np.bincount(lab, weights=pv[:, i], minlength=ncl) for i in range(2)],
                              axis=1) / np.maximum(n_pts, 1)[:, None]
@@ -301,8 +305,8 @@ class LidarSegmenter:
                           / np.maximum(rng2, 1e-6))
         lo = np.full((ncl, 2), np.inf)
         hi = np.full((ncl, 2), -np.inf)
-        np.minimum.at(lo, lab, pv[:, :2])
-        np.maximum.at(hi, lab, pv[:, :2])
+        lo[ids] = np.minimum.reduceat(pv[:, :2], starts, axis=0)
+        hi[ids] = np.maximum.reduceat(pv[:, :2], starts, axis=0)
         aabb = (hi - lo).max(axis=1)
         checks = {
             "height": (top >= c.min_height_m) & (top <= c.max_height_m),
@@ -320,8 +324,11 @@ class LidarSegmenter:
             st.rejected[name] = 0
         basis = _plane_basis(np.asarray(st.ground_plane[:3]))     # (3, 2): in-plane axes
         out = []
+        ends = np.r_[starts[1:], lab.size]
+        span = {int(i): (int(a), int(b)) for i, a, b in zip(ids, starts, ends)}
         for k in np.flatnonzero(passed):
-            uv = pv[lab == k] @ basis
+            a, b = span[int(k)]
+            uv = pv[a:b] @ basis
             uv -= uv.mean(axis=0)
             _, _, vt = np.linalg.svd(uv, full_matrices=False)
             proj = uv @ vt.T
