@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.safe_pickle import safe_load
 from tcfd_ros.sim.dataset import GALLERY_SEQ, file_names
 from training.evaluator import SUSTECH1K_CONDITIONS, evaluate_cross_modal
@@ -69,7 +70,23 @@ def main() -> None:
         same = evaluate_cross_modal(side(t, probe, pkey), side(t, gal, gkey), exclude_same_view=False,
                                     condition_groups=groups)
         result[name]["overall_incl_same_view_rank1"] = round(same["overall"]["rank1"], 2)
+        result[name]["same_view_only_rank1"] = same_view_rank1(t, probe, gal, pkey, gkey)
     print(json.dumps(result))
+
+
+def same_view_rank1(t: dict, probe: np.ndarray, gal: np.ndarray, pkey: str, gkey: str) -> dict[str, float]:
+    """Rank-1 (%) when probe and gallery share the view (the easy case the protocol excludes)."""
+    out = {}
+    for cond in sorted(set(t["conditions"][probe].tolist())):
+        accs = []
+        for v in sorted(set(t["views"].tolist())):
+            pm = probe & (t["conditions"] == cond) & (t["views"] == v)
+            gm = gal & (t["views"] == v)
+            if pm.any() and gm.any():
+                d = cross_modal_distance(t[pkey][pm], t[gkey][gm])
+                accs.append(np.mean(t["labels"][gm][d.argmin(axis=1)] == t["labels"][pm]))
+        out[cond] = round(100.0 * float(np.mean(accs)), 2) if accs else float("nan")
+    return out
 
 
 if __name__ == "__main__":

@@ -23,6 +23,12 @@ BAG, COAT, CARRIED, UMBRELLA_SHAFT, UMBRELLA_CANOPY = 18, 19, 20, 21, 22
 N_PARTS = 23
 BODY_SEGMENTS = 17  # parts 0..17 minus hair (a cap on the head) count as segments
 
+#: Limb radii (m) of an average 1.75 m person in everyday clothes (bare limb girth plus fabric), scaled
+#: by stature and girth. Checked against a real HDL-64E pedestrian (test_sim_realism.py).
+R_THIGH_M = 0.080
+R_SHANK_M = 0.056
+R_UPPER_ARM_M = 0.052
+R_FOREARM_M = 0.042
 #: Reference stature used to scale segment radii.
 _REF_HEIGHT_M = 1.75
 _DEG = np.pi / 180.0
@@ -219,12 +225,12 @@ def pose_sequence(ident: Identity, var: SequenceVariation, times_s: np.ndarray) 
     limb = scale * g
     caps += [
         (up(neck_base), up(neck_top), 0.055 * scale * min(g, 1.1), NECK),
-        (up(sh_l), up(el_l), 0.046 * limb, L_UPPER_ARM), (up(sh_r), up(el_r), 0.046 * limb, R_UPPER_ARM),
-        (up(el_l), up(wr_l), 0.036 * limb, L_FOREARM), (up(el_r), up(wr_r), 0.036 * limb, R_FOREARM),
+        (up(sh_l), up(el_l), R_UPPER_ARM_M * limb, L_UPPER_ARM), (up(sh_r), up(el_r), R_UPPER_ARM_M * limb, R_UPPER_ARM),
+        (up(el_l), up(wr_l), R_FOREARM_M * limb, L_FOREARM), (up(el_r), up(wr_r), R_FOREARM_M * limb, R_FOREARM),
         (up(wr_l), up(hd_l), 0.032 * scale, L_HAND), (up(wr_r), up(hd_r), 0.032 * scale, R_HAND),
-        (up(hip_l_pos), up(knee_lp), 0.068 * limb, L_THIGH), (up(hip_r_pos), up(knee_rp), 0.068 * limb,
+        (up(hip_l_pos), up(knee_lp), R_THIGH_M * limb, L_THIGH), (up(hip_r_pos), up(knee_rp), R_THIGH_M * limb,
                                                               R_THIGH),
-        (up(knee_lp), up(ankle_lp), 0.047 * limb, L_SHANK), (up(knee_rp), up(ankle_rp), 0.047 * limb,
+        (up(knee_lp), up(ankle_lp), R_SHANK_M * limb, L_SHANK), (up(knee_rp), up(ankle_rp), R_SHANK_M * limb,
                                                              R_SHANK),
     ]
     depth = ident.trunk_depth * g
