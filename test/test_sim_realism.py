@@ -74,3 +74,29 @@ def test_depth_map_of_real_and_simulated_pedestrians_alike(real_data):
     occ_real = (real_dm.sum(0) > 0).mean()
     occ_sim = (sim_dm.sum(0) > 0).mean()
     assert 0.5 < occ_sim / occ_real < 2.0, (occ_sim, occ_real)
+
+
+def _width_over_height(sil: np.ndarray) -> float:
+    occ = sil > 0
+    cols, rows = np.flatnonzero(occ.any(0)), np.flatnonzero(occ.any(1))
+    return (cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1)
+
+
+def test_frontal_silhouettes_have_the_aspect_of_real_ones(real_data):
+    """Real: OpenGait All-in-One-Gait demo silhouettes (campus walkers, mostly frontal), aligned by us."""
+    from pathlib import Path
+
+    import cv2
+
+    from tcfd_ros.geometry import align_silhouette
+    from tcfd_ros.sim.dataset import DatasetSpec, Rig, simulate_sequence
+
+    files = sorted((real_data / "gait" / "all_in_one_gait_demo" / "GaitSilhouette").rglob("*.png"))[::4]
+    real = [_width_over_height(align_silhouette(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) > 127))
+            for f in files]
+    spec = DatasetSpec(out=Path("unused"), identities=4, views=(0,), conditions=("nm",), frames=6)
+    rig = Rig(spec)
+    sim = [_width_over_height(s) for pid in range(4)
+           for s in simulate_sequence(spec, rig, pid, 1, "01-nm", "nm", 0)["sils"]]
+    assert len(real) > 50
+    assert abs(np.median(sim) / np.median(real) - 1.0) < 0.25, (np.median(sim), np.median(real))
