@@ -35,12 +35,20 @@ class FlowConfig:
     drain_quiet_s: float = 3.0               # after the last message: stop once outputs are quiet this long
     drain_timeout_s: float = 60.0            # ... or after this long whatever happens
     shutdown_timeout_s: float = 10.0         # SIGINT -> wait -> SIGTERM -> wait -> SIGKILL
+    # Ask the segmenters for reliable input QoS (their `input_reliability` parameter): a best-effort
+    # sample split into UDP fragments (1 MB image, 2.5 MB cloud) is lost whole when one fragment is,
+    # which on a loaded host is most of them; a bag player can afford retransmission.
+    reliable_inputs: bool = True
+    # Heartbeat of reliable DDS writers (Fast DDS profile, see tcfd_ros/replay/dds.py); 0 keeps the RMW's.
+    dds_heartbeat_ms: float = 50.0
 
     def validate(self) -> None:
         for name in ("graph_ready_timeout_s", "fast_ack_timeout_s", "fast_backlog_timeout_s", "drain_quiet_s", "drain_timeout_s",
                      "shutdown_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"flow.{name} must be > 0, got {getattr(self, name)}")
+        if self.dds_heartbeat_ms < 0 or self.dds_heartbeat_ms >= 1000:
+            raise ConfigError(f"flow.dds_heartbeat_ms must be in [0, 1000), got {self.dds_heartbeat_ms}")
         if self.fast_max_backlog < 0:
             raise ConfigError(f"flow.fast_max_backlog must be >= 0, got {self.fast_max_backlog}")
 

@@ -118,6 +118,7 @@ class _Recorder:
         self.tracklets_seen = 0
         self.matches = 0
         self.recognizer_dropped = 0
+        self.diagnostic_names: set[str] = set()
         self.errors: dict[str, str] = {}
 
     def backlog(self) -> int:
@@ -143,10 +144,12 @@ class _Recorder:
             with self.cond:
                 self.rec.received.append(Received(topic, kind, wall, st, payload))
                 self.rec.info.received[topic] = self.rec.info.received.get(topic, 0) + 1
-                self.last_output_wall = wall
+                if kind != "diagnostics":       # diagnostics tick on a steady timer: not a sign of work
+                    self.last_output_wall = wall
                 if topic in self.stage_sensor and st is not None:
                     self.acked[self.stage_sensor[topic]].add(st)
                 if kind == "diagnostics":
+                    self.diagnostic_names.update(st["name"] for st in payload.get("status", []))
                     dropped = recognizer_dropped(payload.get("status", []))
                     if dropped is not None:
                         self.recognizer_dropped = dropped
@@ -201,7 +204,11 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                 rec.info.skipped_topics[topic] = "not an input of the configured graph"
         clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=INPUT_QUEUE_DEPTH))
 
-        _wait_for_graph(node, graph, [s.frame_topic for s in sensors], cfg.flow.graph_ready_timeout_s)
+        from diagnostic_msgs.msg import DiagnosticArray
+        node.create_subscription(DiagnosticArray, g.DIAGNOSTICS,
+                                 recorder.callback(g.DIAGNOSTICS, "diagnostics", convert_diagnostics),
+                                 QoSProfile(depth=OUTPUT_QUEUE_DEPTH))
+        _wait_for_graph(node, graph, recorder, [s.frame_topic for s in sensors], cfg.flow.graph_ready_timeout_s)
         _subscribe_outputs(node, spec, recorder, QoSProfile, ReliabilityPolicy)
         time.sleep(DISCOVERY_SETTLE_S)
 
@@ -267,22 +274,36 @@ def _clock_msg(Clock: Any, ns: int) -> Any:
     return msg
 
 
-def _wait_for_graph(node: Any, graph: GraphProcess, inputs: list[str], timeout_s: float) -> None:
-    """Block until the graph subscribes to every sensor input and advertises the matches output."""
+def _wait_for_graph(node: Any, graph: GraphProcess, recorder: _Recorder, inputs: list[str], timeout_s: float) -> None:
+    """Block until the graph subscribes to every sensor input and every node is spinning.
+
+    A node is spinning once its (steady-clock) diagnostics arrive; bringup starts spinning only after
+    every node, the recognizer's model included, is built, so this also waits for the model to load.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         graph.check_alive()
-        missing = [t for t in inputs if node.count_subscribers(t) == 0]
-        outputs = {name for name, _ in node.get_topic_names_and_types()}
-        if not any(t.endswith("/" + g.MATCHES) for t in outputs):
-            missing.append("matches (published by the recognizer)")
+        missing = [f"a subscriber of {t}" for t in inputs if node.count_subscribers(t) == 0]
+        with recorder.cond:
+            reporting = set(recorder.diagnostic_names)
+        missing += [f"diagnostics of {n}" for n in g.NODE_NAMES if not any(n in name for name in reporting)
+                    and _node_expected(n, inputs)]
         if not missing:
             return
         if time.monotonic() > deadline:
             from tcfd_ros.errors import TcfdError
-            raise TcfdError(f"the node graph did not come up within {timeout_s:.0f} s: nobody subscribes to / "
-                            f"publishes {', '.join(missing)}; see {graph.log_path}")
+            raise TcfdError(f"the node graph did not come up within {timeout_s:.0f} s: still no "
+                            f"{', '.join(missing)}; see {graph.log_path}")
         time.sleep(0.2)
+
+
+def _node_expected(name: str, inputs: list[str]) -> bool:
+    """Whether the graph has node ``name`` (camera nodes only with a camera, LiDAR nodes only with a LiDAR)."""
+    if name.startswith("camera"):
+        return any(t.endswith("/" + g.TopicNames.image) for t in inputs)
+    if name.startswith("lidar"):
+        return any(t.endswith("/" + g.TopicNames.points) for t in inputs)
+    return True
 
 
 def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSProfile: Any,
@@ -290,6 +311,8 @@ def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSPro
     """Subscribe to every output the graph advertises, with a QoS compatible with its publishers."""
     advertised = dict(node.get_topic_names_and_types())
     for topic in output_topics(spec):
+        if topic == g.DIAGNOSTICS:
+            continue            # subscribed before the graph came up
         types = advertised.get(topic)
         if not types:
             log.info("graph does not publish %s; not recorded", topic)

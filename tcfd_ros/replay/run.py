@@ -16,6 +16,7 @@ from tcfd_ros import graph as g
 from tcfd_ros.errors import BagError
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ReplayConfig, load_replay_config
+from tcfd_ros.replay.dds import use_replay_profile
 from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import NS_PER_S, Recording
@@ -47,8 +48,11 @@ class ReplayResult:
     info: RunInfo
 
 
-def _graph_params(opts: ReplayOptions) -> list[str]:
-    params = list(opts.params)
+def _graph_params(opts: ReplayOptions, cfg: ReplayConfig) -> list[str]:
+    params = []
+    if cfg.flow.reliable_inputs:
+        params += [f"{g.CAMERA_SEGMENTER}.input_reliability=reliable", f"{g.LIDAR_SEGMENTER}.input_reliability=reliable"]
+    params += list(opts.params)
     if opts.model is not None:
         params += [f"{g.RECOGNIZER}.model_path={opts.model.resolve()}", f"{g.RECOGNIZER}.backend={opts.backend}"]
     return params
@@ -96,7 +100,9 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
         info.bag_error = source.damage or gt_error
         rec = Recording(info, ground_truth=gt_msgs)
-        graph = GraphProcess(opts.graph_config, _graph_params(opts), opts.out_dir / "graph.log")
+        if cfg.flow.dds_heartbeat_ms > 0:
+            use_replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms)
+        graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg), opts.out_dir / "graph.log")
         info.graph_log = str(graph.log_path)
         graph.start()
         try:
