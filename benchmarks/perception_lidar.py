@@ -5,7 +5,8 @@ azimuth steps, every ray hits: ground, four walls, two cars, a pole, three peopl
 not depend on files outside the project. Also timed: the real KITTI 000008 scan (17k points,
 camera-FOV cropped) and, as a 120k-point frame of real clutter, that scan rotated to 7 headings
 and merged, when ``../shared/data/real`` is present. BLAS/OpenMP threads are pinned to 1
-before numpy loads; the process is pinned to one CPU where the OS allows it.
+before numpy loads, so the work runs on one core at a time (not pinned: on shared cores the
+scheduler then picks the idler one).
 
     .venv/bin/python benchmarks/perception_lidar.py [--repeats N]
 
@@ -55,8 +56,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=50)
     args = p.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     pts = cast_scene(courtyard())
     seg = LidarSegmenter()
     people = seg.segment(pts)
