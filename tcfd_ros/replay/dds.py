@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +33,21 @@ _PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
 """
 
 
-def use_replay_profile(out_dir: Path, heartbeat_ms: float) -> str | None:
-    """Write the profile into ``out_dir`` and point this process (and its children) at it.
+@contextmanager
+def replay_profile(out_dir: Path, heartbeat_ms: float) -> Iterator[str | None]:
+    """While active, this process (and children it starts) use a profile with a short heartbeat.
 
-    Returns the profile path, or None when the user's own profile is kept. Must run before this
-    process creates its first DDS participant (Fast DDS reads the file once per process).
+    Yields the profile path, or None when the user's own profile is kept. The environment is restored
+    on exit; Fast DDS itself reads the file once per process, at its first participant.
     """
     if os.environ.get(PROFILE_ENV):
         log.info("keeping the user's Fast DDS profile %s", os.environ[PROFILE_ENV])
-        return None
+        yield None
+        return
     path = out_dir / "fastdds_replay.xml"
     path.write_text(_PROFILE.format(nanosec=int(heartbeat_ms * 1e6)), encoding="utf-8")
     os.environ[PROFILE_ENV] = str(path.resolve())
-    return str(path)
+    try:
+        yield str(path)
+    finally:
+        os.environ.pop(PROFILE_ENV, None)

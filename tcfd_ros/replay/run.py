@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,7 +17,7 @@ from tcfd_ros import graph as g
 from tcfd_ros.errors import BagError
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ReplayConfig, load_replay_config
-from tcfd_ros.replay.dds import use_replay_profile
+from tcfd_ros.replay.dds import replay_profile
 from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import NS_PER_S, Recording
@@ -100,16 +101,17 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
         info.bag_error = source.damage or gt_error
         rec = Recording(info, ground_truth=gt_msgs)
-        if cfg.flow.dds_heartbeat_ms > 0:
-            use_replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms)
         graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg), opts.out_dir / "graph.log")
         info.graph_log = str(graph.log_path)
-        graph.start()
-        try:
-            latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress)
-        finally:
-            code = graph.stop(cfg.flow.shutdown_timeout_s)
-            log.info("graph exited with %s", code)
+        with ExitStack() as stack:
+            if cfg.flow.dds_heartbeat_ms > 0:
+                stack.enter_context(replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms))
+            graph.start()
+            try:
+                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress)
+            finally:
+                code = graph.stop(cfg.flow.shutdown_timeout_s)
+                log.info("graph exited with %s", code)
         if gt_error and not info.bag_error:
             info.bag_error = gt_error
         t0 = source.start_ns / NS_PER_S
