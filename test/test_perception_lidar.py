@@ -20,11 +20,14 @@ from tcfd_ros.perception.segment_lidar import LidarSegmenter
 SMALL = dict(beams=32, azimuth_steps=900, elev_min_deg=-25.0, elev_max_deg=2.0)
 CAR = ((9.0, -4.0, -1.8 + 0.75), (4.2, 1.8, 1.5))
 WALL = ((0.0, 15.0, -1.8 + 2.0), (30.0, 0.4, 4.0))
-DENSITY_32 = 20.0  # min_points_at_10m for the 32-beam test scenes
+# the test scenes' sensor: 900 columns (0.4 deg), 32 beams over 27 deg (0.87 deg)
+SMALL_RES = dict(sensor_hres_deg=0.4, sensor_vres_deg=0.87)
+KITTI_RES = dict(sensor_hres_deg=0.08, sensor_vres_deg=0.4)      # HDL-64E at 10 Hz
+NUSCENES_RES = dict(sensor_hres_deg=0.33, sensor_vres_deg=1.33)  # HDL-32E at 20 Hz
 
 
 def _cfg(**kw) -> LidarSegmenterConfig:
-    return dataclasses.replace(LidarSegmenterConfig(), min_points_at_10m=DENSITY_32, **kw)
+    return dataclasses.replace(LidarSegmenterConfig(), **SMALL_RES, **kw)
 
 
 def _scene(people, **kw) -> np.ndarray:
@@ -125,7 +128,7 @@ def _kitti(real_data, rel: str) -> np.ndarray:
 
 def test_kitti_cars_only_frame_has_no_person(real_data):
     pts = _kitti(real_data, "kitti_000008/000008.bin")
-    seg = LidarSegmenter()
+    seg = LidarSegmenter(dataclasses.replace(LidarSegmenterConfig(), **KITTI_RES))
     assert seg.segment(pts) == []
     st = seg.last_stats
     # the ground was found (HDL-64E mounted 1.73 m up) and removed, and there were objects to reject
@@ -142,7 +145,7 @@ def test_kitti_pedestrian_passes_the_gate(real_data):
     ped[:, :3] += box[:3]  # the gt-database stores points relative to the box's bottom centre
     scene = _kitti(real_data, "kitti_000008/000008.bin")
     pts = np.concatenate([scene, ped])
-    seg = LidarSegmenter()
+    seg = LidarSegmenter(dataclasses.replace(LidarSegmenterConfig(), **KITTI_RES))
     clusters = seg.segment(pts)
     assert len(clusters) == 1
     (c,) = clusters
@@ -158,7 +161,7 @@ def test_nuscenes_ground_removed_and_upright_clusters_found(real_data):
     (binf,) = d.glob("*LIDAR_TOP*.pcd.bin")
     pts = np.fromfile(binf, dtype=np.float32).reshape(-1, 5)[:, :4]  # x y z intensity ring
     # 32 beams, 4x sparser than KITTI's 64: the density gate and the point floor are lowered
-    cfg = dataclasses.replace(LidarSegmenterConfig(), min_points_at_10m=DENSITY_32, min_points=8)
+    cfg = dataclasses.replace(LidarSegmenterConfig(), **NUSCENES_RES, min_points=8)
     seg = LidarSegmenter(cfg)
     clusters = seg.segment(pts)
     st = seg.last_stats

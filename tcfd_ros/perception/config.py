@@ -125,10 +125,13 @@ class LidarSegmenterConfig:
     min_thickness_m: float = 0.08         # minor horizontal extent: flat facades/car sides are thinner
     max_aspect_footprint_over_height: float = 1.0  # people are taller than they are wide
     min_points: int = 15                  # original (not voxelised) points in the cluster
-    # expected-density gate: at range r a person needs min_points_at_10m * (10 m / r)^2 points.
-    # 150 suits 64-beam sensors (the real KITTI pedestrian has ~285 at 10 m equivalent);
-    # lower it for 16/32-beam sensors. 0 disables.
-    min_points_at_10m: float = 150.0
+    # expected-density gate: a 1.7 x 0.5 m person at range r covers (1.7 / (r vres)) x (0.5 / (r hres))
+    # beam x column cells; a cluster needs min_point_fraction of that many points. Set the sensor's
+    # resolution: HDL-64E at 10 Hz (KITTI) 0.08 / 0.4 deg, at 20 Hz and the synthetic hdl64 0.173 / 0.4,
+    # OS1-64 (2048 columns) 0.176 / 0.55, HDL-32E at 20 Hz (nuScenes) 0.33 / 1.33, VLP-16 0.2 / 2.0.
+    sensor_hres_deg: float = 0.173        # horizontal angle between columns
+    sensor_vres_deg: float = 0.4          # vertical angle between beams where people are (-15..0 deg)
+    min_point_fraction: float = 0.25      # real people fill ~0.35 (KITTI, synthetic); 0 disables
     # static background (fixed poles): voxels occupied in most of the first N frames are removed
     background_learning_frames: int = 0   # 0 disables background subtraction
     background_voxel_m: float = 0.25
@@ -144,9 +147,10 @@ class LidarSegmenterConfig:
         _positive(self, "cell_size_m", "ground_ransac_iterations", "ground_distance_m",
                   "ground_sample_points", "cluster_radius_m", "min_cluster_cells", "min_points",
                   "clip_above_ground_m",
-                  "background_voxel_m", "max_aspect_footprint_over_height", "max_person_range_m")
+                  "background_voxel_m", "max_aspect_footprint_over_height", "max_person_range_m",
+                  "sensor_hres_deg", "sensor_vres_deg")
         _non_negative(self, "min_range_m", "background_learning_frames", "max_bottom_m",
-                      "min_points_at_10m", "min_thickness_m")
+                      "min_point_fraction", "min_thickness_m")
         _require(0.0 < self.ground_max_tilt_deg < 90.0, c, "ground_max_tilt_deg",
                  self.ground_max_tilt_deg, "0 < value < 90")
         _require(0.0 < self.ground_candidate_quantile <= 1.0, c, "ground_candidate_quantile",

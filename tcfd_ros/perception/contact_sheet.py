@@ -33,7 +33,9 @@ DEFAULT_REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 VIDEO_FRAMES = (60, 200, 400)      # frames of vtest shown (after the background model warmed up)
 SILHOUETTES = 8                    # silhouettes shown (2 rows of 4)
 BEV_HALF_M = 25.0                  # bird's-eye views show +-25 m around the sensor
-NUSCENES_DENSITY_AT_10M = 20.0     # 32-beam sensor: a lower expected-density gate than 64 beams
+KITTI_HRES_DEG = 0.08              # KITTI's HDL-64E at 10 Hz: ~4500 columns
+NUSCENES_HRES_DEG = 0.33           # nuScenes' HDL-32E at 20 Hz
+NUSCENES_VRES_DEG = 1.33
 NUSCENES_MIN_POINTS = 8
 
 
@@ -68,12 +70,12 @@ def _lidar_cases(real: Path) -> list[tuple[str, np.ndarray, LidarSegmenter, list
     ped[:, :3] += np.asarray(info["Pedestrian"][0]["box3d_lidar"][:3], dtype=np.float32)
     (nus_bin,) = (lid / "nuscenes_n015").glob("*LIDAR_TOP*.pcd.bin")
     nus = np.fromfile(nus_bin, dtype=np.float32).reshape(-1, 5)[:, :4]
-    nus_cfg = dataclasses.replace(LidarSegmenterConfig(), min_points_at_10m=NUSCENES_DENSITY_AT_10M,
-                                  min_points=NUSCENES_MIN_POINTS)
+    kitti_cfg = dataclasses.replace(LidarSegmenterConfig(), sensor_hres_deg=KITTI_HRES_DEG)
+    nus_cfg = dataclasses.replace(LidarSegmenterConfig(), sensor_hres_deg=NUSCENES_HRES_DEG,
+                                  sensor_vres_deg=NUSCENES_VRES_DEG, min_points=NUSCENES_MIN_POINTS)
     cases = []
-    for title, pts, cfg in (("KITTI 000008 (cars only)", scene, LidarSegmenterConfig()),
-                            ("KITTI 000008 + real KITTI pedestrian", np.concatenate([scene, ped]),
-                             LidarSegmenterConfig()),
+    for title, pts, cfg in (("KITTI 000008 (cars only)", scene, kitti_cfg),
+                            ("KITTI 000008 + real KITTI pedestrian", np.concatenate([scene, ped]), kitti_cfg),
                             ("nuScenes n015 (HDL-32E)", nus, nus_cfg)):
         seg = LidarSegmenter(cfg)
         clusters = seg.segment(pts)

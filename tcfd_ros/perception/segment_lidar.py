@@ -31,7 +31,9 @@ Pipeline, vectorised numpy + scipy:
    (``cluster_radius_m``), connected components, at least ``min_cluster_cells`` cells.
 6. Person gate per cluster (on its original points): height above ground, bottom near the ground,
    horizontal range (``max_person_range_m``), point count against the density expected at that range
-   (``min_points_at_10m * (10 m / r)^2``, at least ``min_points``), footprint (major extent in the
+   (``min_point_fraction`` of the beam x column cells a 1.7 x 0.5 m person covers at that range for
+   the configured ``sensor_hres_deg`` / ``sensor_vres_deg``, at least ``min_points``; people closer
+   than ~4 m fail the bottom gate anyway: the beams miss their feet), footprint (major extent in the
    ground plane, principal axes), thickness (minor extent: rejects flat facades and car-side
    fragments), footprint/height aspect. ``last_stats.rejected`` counts the clusters each gate rejected.
 
@@ -59,8 +61,9 @@ log = logging.getLogger(__name__)
 #: Voxel indices are packed into one int64 key with this many bits per axis (+-2^20 voxels).
 _KEY_BITS = 21
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
-#: Range at which ``min_points_at_10m`` is stated.
-DENSITY_REFERENCE_M = 10.0
+#: The nominal person of the expected-density gate (metres).
+NOMINAL_PERSON_HEIGHT_M = 1.7
+NOMINAL_PERSON_WIDTH_M = 0.5
 
 
 @dataclass(frozen=True)
@@ -301,8 +304,9 @@ class LidarSegmenter:
         centre_xy = np.stack([np.bincount(lab, weights=pv[:, i], minlength=ncl) for i in range(2)],
                              axis=1) / np.maximum(n_pts, 1)[:, None]
         rng2 = (centre_xy ** 2).sum(axis=1)
-        need = np.maximum(c.min_points, c.min_points_at_10m * DENSITY_REFERENCE_M ** 2
-                          / np.maximum(rng2, 1e-6))
+        cells_r2 = (NOMINAL_PERSON_HEIGHT_M / math.radians(c.sensor_vres_deg)
+                    * NOMINAL_PERSON_WIDTH_M / math.radians(c.sensor_hres_deg))  # cells x r^2
+        need = np.maximum(c.min_points, c.min_point_fraction * cells_r2 / np.maximum(rng2, 1e-6))
         lo = np.full((ncl, 2), np.inf)
         hi = np.full((ncl, 2), -np.inf)
         lo[ids] = np.minimum.reduceat(pv[:, :2], starts, axis=0)
