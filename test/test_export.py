@@ -50,7 +50,9 @@ def test_cli_errors_are_reported_not_raised(checkpoint, tmp_path, capsys):
 
 @pytest.mark.skipif(HAS_TRT, reason="checks the message shown where tensorrt is absent")
 def test_engine_without_tensorrt_says_how_to_get_it(checkpoint, tmp_path, capsys):
-    assert main(["export", "--checkpoint", str(checkpoint), "--format", "engine", "--out", str(tmp_path / "m.engine")]) == 2
+    argv = ["export", "--checkpoint", str(checkpoint), "--format", "engine",
+            "--out", str(tmp_path / "m.engine")]
+    assert main(argv) == 2
     assert "tensorrt" in capsys.readouterr().err
 
 

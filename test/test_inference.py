@@ -154,7 +154,8 @@ def test_engine_sidecar_version_check(tmp_path):
     engine.write_bytes(b"x")
     with pytest.raises(CheckpointError, match="sidecar"):
         read_sidecar(engine, "10.3.0")
-    (tmp_path / "m.engine.json").write_text(json.dumps({"format": ENGINE_FORMAT, "tensorrt_version": "10.1.0"}))
+    sidecar = {"format": ENGINE_FORMAT, "tensorrt_version": "10.1.0"}
+    (tmp_path / "m.engine.json").write_text(json.dumps(sidecar))
     with pytest.raises(CheckpointError, match="10.1.0.*10.3.0.*rebuild"):
         read_sidecar(engine, "10.3.0")
     assert read_sidecar(engine, "10.1.0")["tensorrt_version"] == "10.1.0"

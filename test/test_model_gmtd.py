@@ -9,7 +9,8 @@ import torch
 
 from tcfd_ros.config_io import load_yaml
 from tcfd_ros.errors import ConfigError
-from tcfd_ros.model.gmtd import GMTD_VIEWS_DEG, cache_key, load_gmtd, parse_gmtd, resolve_gmtd_path, text_features
+from tcfd_ros.model.gmtd import (GMTD_VIEWS_DEG, cache_key, load_gmtd, parse_gmtd, resolve_gmtd_path,
+                                 text_features)
 
 
 @pytest.fixture(scope="module")

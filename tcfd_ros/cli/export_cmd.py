@@ -11,9 +11,11 @@ from tcfd_ros.errors import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a TCFDNet checkpoint to ONNX or a TensorRT engine",
                               description=__doc__)
-    p.add_argument("--checkpoint", required=True, type=Path, help="TCFDNet checkpoint (.pt) written by training")
+    p.add_argument("--checkpoint", required=True, type=Path, help="TCFDNet checkpoint (.pt) written by "
+                                                                  "training")
     p.add_argument("--format", required=True, choices=("onnx", "engine"), dest="fmt",
-                   help="onnx: ONNX Runtime model; engine: serialised TensorRT engine (builds the ONNX first)")
+                   help="onnx: ONNX Runtime model; engine: serialised TensorRT engine (builds the ONNX "
+                        "first)")
     p.add_argument("--fp16", action="store_true", help="FP16 engine (--format engine only)")
     p.add_argument("--out", type=Path, default=None,
                    help="output file (default: models/<checkpoint name>.onnx or .engine)")
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("models") / (args.checkpoint.stem + suffix)
     if args.fmt == "onnx":
         if args.fp16:
-            raise ConfigError("--fp16: only for --format engine (the ONNX export is fp32, the parity reference)")
+            raise ConfigError("--fp16: only for --format engine (the ONNX export is fp32, the parity "
+                              "reference)")
         print(export_onnx(args.checkpoint, out, opset=args.opset))
         return 0
     from tcfd_ros.inference.tensorrt_backend import EngineProfile, build_engine, import_tensorrt

@@ -40,7 +40,8 @@ def tracklet_to_input(frames: np.ndarray, modality: str) -> np.ndarray:
     """Raw uint8 frames (as ``frames_to_input``) or already-normalised float32 (T,3,64,64) -> float32."""
     if isinstance(frames, np.ndarray) and frames.dtype == np.float32:
         if frames.ndim != 4 or frames.shape[1:] != (3, FRAME_SIZE, FRAME_SIZE) or frames.shape[0] < 1:
-            raise ModelInputError(f"tracklet shape {frames.shape} (float32), expected (T>=1, 3, 64, 64) normalised")
+            raise ModelInputError(f"tracklet shape {frames.shape} (float32), expected (T>=1, 3, 64, 64) "
+                                  f"normalised")
         if not np.isfinite(frames).all():
             raise ModelInputError("tracklet (float32) contains NaN or inf")
         return frames
@@ -85,7 +86,8 @@ def make_embedder(backend: str, path: str | Path, threads: int = 2, *, max_frame
     from tcfd_ros.errors import ConfigError
 
     if threads < 1 or max_frames < 1 or max_batch < 1:
-        raise ConfigError(f"make_embedder: threads {threads}, max_frames {max_frames}, max_batch {max_batch} must be >= 1")
+        raise ConfigError(f"make_embedder: threads {threads}, max_frames {max_frames}, max_batch "
+                          f"{max_batch} must be >= 1")
     if backend == "torch":
         from tcfd_ros.inference.torch_backend import TorchEmbedder
 

@@ -107,7 +107,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = DEFAULT_OP
     onnx.save(proto, str(tmp))
     onnx.checker.check_model(str(tmp))
     tmp.replace(out)
-    LOG.info("exported %s -> %s (parts %d, dim %d, opset %d)", checkpoint, out, ck.config.parts, ck.config.dim, opset)
+    LOG.info("exported %s -> %s (parts %d, dim %d, opset %d)", checkpoint, out, ck.config.parts,
+             ck.config.dim, opset)
     return out
 
 
@@ -117,15 +118,18 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
 
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"onnx model {p}: file not found (export one with: tcfd-ros export --format onnx)")
+        raise CheckpointError(f"onnx model {p}: file not found (export one with: tcfd-ros export --format "
+                              f"onnx)")
     try:
         proto = onnx.load(str(p), load_external_data=False)
     except Exception as e:  # protobuf DecodeError and friends
         raise CheckpointError(f"onnx model {p}: unreadable (corrupt or truncated?): {e}") from e
     meta = {m.key: m.value for m in proto.metadata_props}
     if meta.get("format") != ONNX_FORMAT or meta.get("format_version") != ONNX_FORMAT_VERSION:
-        raise CheckpointError(f"onnx model {p}: format {meta.get('format')!r} v{meta.get('format_version')!r}, "
-                              f"expected {ONNX_FORMAT!r} v{ONNX_FORMAT_VERSION} (export with tcfd-ros export)")
+        raise CheckpointError(f"onnx model {p}: format {meta.get('format')!r} "
+                              f"v{meta.get('format_version')!r}, "
+                              f"expected {ONNX_FORMAT!r} v{ONNX_FORMAT_VERSION} (export with tcfd-ros "
+                              f"export)")
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
         raise CheckpointError(f"onnx model {p}: metadata_props lack {missing}")

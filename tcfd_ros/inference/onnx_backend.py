@@ -32,18 +32,22 @@ class OnnxEmbedder:
             raise CheckpointError(f"onnx model {p}: ONNX Runtime cannot load it: {e}") from e
         names = [i.name for i in self.session.get_inputs()]
         if names != list(ONNX_INPUTS) or [o.name for o in self.session.get_outputs()] != [ONNX_OUTPUT]:
-            raise CheckpointError(f"onnx model {p}: inputs {names}, expected {list(ONNX_INPUTS)} ({ONNX_FORMAT})")
+            raise CheckpointError(f"onnx model {p}: inputs {names}, expected {list(ONNX_INPUTS)} "
+                                  f"({ONNX_FORMAT})")
         self.parts = int(meta["parts"])
         self.dim = int(meta["dim"])
         self.max_frames = max_frames
         self.max_batch = max_batch
         self.metadata: dict[str, Any] = {
             "open_set_threshold": json.loads(meta["open_set_threshold"]), **json.loads(meta["metadata"]),
-            "backend": "onnx", "source": str(p), "clip": json.loads(meta["clip"]), "gmtd": json.loads(meta["gmtd"]),
+            "backend": "onnx", "source": str(p), "clip": json.loads(meta["clip"]),
+            "gmtd": json.loads(meta["gmtd"]),
             "model_config": json.loads(meta["model_config"]), "max_frames": max_frames,
         }
 
     def embed(self, tracklets: Sequence[np.ndarray], modality: str) -> np.ndarray:
         outs = [self.session.run([ONNX_OUTPUT], {ONNX_INPUTS[0]: x, ONNX_INPUTS[1]: m})[0]
                 for x, m in batches(tracklets, modality, self.max_frames, self.max_batch)]
-        return np.concatenate(outs).astype(np.float32, copy=False) if outs else empty_output(self.parts, self.dim)
+        if not outs:
+            return empty_output(self.parts, self.dim)
+        return np.concatenate(outs).astype(np.float32, copy=False)

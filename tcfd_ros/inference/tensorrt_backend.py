@@ -96,7 +96,8 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, fp16: bool = False,
     config.add_optimization_profile(prof)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise CheckpointError(f"TensorRT could not build an engine from {onnx_path} (see the TensorRT log above)")
+        raise CheckpointError(f"TensorRT could not build an engine from {onnx_path} (see the TensorRT log "
+                              f"above)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(bytes(serialized))
     cache_file.write_bytes(bytes(config.get_timing_cache().serialize()))
@@ -111,16 +112,19 @@ def read_sidecar(engine: Path, runtime_version: str) -> dict[str, Any]:
     """The engine's sidecar, refusing a missing/foreign one or another TensorRT version."""
     side = sidecar_path(engine)
     if not side.is_file():
-        raise CheckpointError(f"engine {engine}: sidecar {side} missing (rebuild with tcfd-ros export --format engine)")
+        raise CheckpointError(f"engine {engine}: sidecar {side} missing (rebuild with tcfd-ros export "
+                              f"--format engine)")
     try:
         data = json.loads(side.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"engine {engine}: sidecar {side} is not JSON: {e}") from e
     if data.get("format") != ENGINE_FORMAT:
-        raise CheckpointError(f"engine {engine}: sidecar format {data.get('format')!r}, expected {ENGINE_FORMAT!r}")
+        raise CheckpointError(f"engine {engine}: sidecar format {data.get('format')!r}, expected "
+                              f"{ENGINE_FORMAT!r}")
     if data.get("tensorrt_version") != runtime_version:
         raise CheckpointError(
-            f"engine {engine}: built with TensorRT {data.get('tensorrt_version')}, this runtime is {runtime_version}; "
+            f"engine {engine}: built with TensorRT {data.get('tensorrt_version')}, this runtime is "
+            f"{runtime_version}; "
             "engines are not portable across versions -- rebuild with tcfd-ros export --format engine"
         )
     return data
@@ -142,7 +146,8 @@ class TensorRTEmbedder:
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(p.read_bytes())
         if self.engine is None:
-            raise CheckpointError(f"engine {p}: TensorRT could not deserialise it (corrupt or built elsewhere?)")
+            raise CheckpointError(f"engine {p}: TensorRT could not deserialise it (corrupt or built "
+                                  f"elsewhere?)")
         self.context = self.engine.create_execution_context()
         meta = side["onnx_metadata"]
         prof = side["profile"]
@@ -151,7 +156,8 @@ class TensorRTEmbedder:
         self.max_batch = min(max_batch, int(prof["max_batch"]))
         self.metadata: dict[str, Any] = {
             "open_set_threshold": json.loads(meta["open_set_threshold"]), **json.loads(meta["metadata"]),
-            "backend": "tensorrt", "source": str(p), "clip": json.loads(meta["clip"]), "gmtd": json.loads(meta["gmtd"]),
+            "backend": "tensorrt", "source": str(p), "clip": json.loads(meta["clip"]),
+            "gmtd": json.loads(meta["gmtd"]),
             "model_config": json.loads(meta["model_config"]), "fp16": side["fp16"],
             "tensorrt_version": side["tensorrt_version"], "max_frames": self.max_frames,
         }
@@ -162,7 +168,8 @@ class TensorRTEmbedder:
         m = torch.from_numpy(modality).cuda()
         self.context.set_input_shape(ONNX_INPUTS[0], tuple(x.shape))
         self.context.set_input_shape(ONNX_INPUTS[1], tuple(m.shape))
-        out = torch.empty(tuple(self.context.get_tensor_shape(ONNX_OUTPUT)), dtype=torch.float32, device="cuda")
+        shape = tuple(self.context.get_tensor_shape(ONNX_OUTPUT))
+        out = torch.empty(shape, dtype=torch.float32, device="cuda")
         for name, t in ((ONNX_INPUTS[0], x), (ONNX_INPUTS[1], m), (ONNX_OUTPUT, out)):
             self.context.set_tensor_address(name, t.data_ptr())
         stream = torch.cuda.current_stream()
@@ -173,4 +180,6 @@ class TensorRTEmbedder:
 
     def embed(self, tracklets: Sequence[np.ndarray], modality: str) -> np.ndarray:
         outs = [self._run(x, m) for x, m in batches(tracklets, modality, self.max_frames, self.max_batch)]
-        return np.concatenate(outs).astype(np.float32, copy=False) if outs else empty_output(self.parts, self.dim)
+        if not outs:
+            return empty_output(self.parts, self.dim)
+        return np.concatenate(outs).astype(np.float32, copy=False)

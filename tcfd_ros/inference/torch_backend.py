@@ -34,4 +34,6 @@ class TorchEmbedder:
     def embed(self, tracklets: Sequence[np.ndarray], modality: str) -> np.ndarray:
         outs = [self.model(torch.from_numpy(x), torch.from_numpy(m)).embeddings.numpy()
                 for x, m in batches(tracklets, modality, self.max_frames, self.max_batch)]
-        return np.concatenate(outs).astype(np.float32, copy=False) if outs else empty_output(self.parts, self.dim)
+        if not outs:
+            return empty_output(self.parts, self.dim)
+        return np.concatenate(outs).astype(np.float32, copy=False)

@@ -91,11 +91,14 @@ def read_checkpoint_dict(path: str | Path) -> dict[str, Any]:
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # zip/pickle/EOF/runtime errors all mean the same thing to the caller
-        raise CheckpointError(f"checkpoint {p}: unreadable (corrupt or truncated file?): {type(e).__name__}: {e}") from e
+        raise CheckpointError(f"checkpoint {p}: unreadable (corrupt or truncated file?): "
+                              f"{type(e).__name__}: {e}") from e
     if not isinstance(blob, dict):
-        raise CheckpointError(f"checkpoint {p}: holds {type(blob).__name__}, expected the {CHECKPOINT_FORMAT} dict")
+        raise CheckpointError(f"checkpoint {p}: holds {type(blob).__name__}, expected the "
+                              f"{CHECKPOINT_FORMAT} dict")
     if blob.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"checkpoint {p}: format {blob.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+        raise CheckpointError(f"checkpoint {p}: format {blob.get('format')!r}, expected "
+                              f"{CHECKPOINT_FORMAT!r}")
     if blob.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {p}: format_version {blob.get('format_version')!r}, "
                               f"this tcfd_ros reads {CHECKPOINT_VERSION}")
@@ -122,7 +125,8 @@ def _check_state_dict(p: Path, model: TCFDNet, state: dict[str, Any]) -> None:
     if not_tensors:
         problems.append(f"non-tensor entries {not_tensors[:3]}")
     if problems:
-        raise CheckpointError(f"checkpoint {p}: state_dict does not match its model_config: {'; '.join(problems)}")
+        raise CheckpointError(f"checkpoint {p}: state_dict does not match its model_config: "
+                              f"{'; '.join(problems)}")
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CheckpointError(f"checkpoint {p}: non-finite values in {bad[:3]}")
@@ -140,7 +144,8 @@ def load_checkpoint(path: str | Path, expect_config: ModelConfig | None = None) 
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {p}: model_config invalid: {e}") from e
     if expect_config is not None and cfg != expect_config:
-        raise CheckpointError(f"checkpoint {p}: model_config {to_dict(cfg)} differs from the expected {to_dict(expect_config)}")
+        raise CheckpointError(f"checkpoint {p}: model_config {to_dict(cfg)} differs from the expected "
+                              f"{to_dict(expect_config)}")
     gmtd = blob["gmtd"]
     if not isinstance(gmtd, dict) or not isinstance(gmtd.get("entries"), int):
         raise CheckpointError(f"checkpoint {p}: gmtd record {gmtd!r} lacks an integer 'entries'")
@@ -158,7 +163,8 @@ def load_checkpoint(path: str | Path, expect_config: ModelConfig | None = None) 
     model.gmtd_version = str(gmtd.get("version", ""))
     model.eval()
     if model.clip_identity.get("weights") == "random":
-        LOG.warning("checkpoint %s was trained on a RANDOM (untrained) CLIP %s", p, model.clip_identity.get("variant"))
+        LOG.warning("checkpoint %s was trained on a RANDOM (untrained) CLIP %s", p,
+                    model.clip_identity.get("variant"))
     metadata = dict(DEFAULT_METADATA)
     metadata.update(blob["metadata"] or {})
     return Checkpoint(model=model, config=cfg, metadata=metadata, clip=dict(blob["clip"]), gmtd=dict(gmtd),

@@ -135,7 +135,8 @@ class FrozenClipVisual(nn.Module):
         grid = visual.grid_size
         self.grid: tuple[int, int] = (int(grid[0]), int(grid[1]))
         proj = visual.proj
-        self.out_dim: int = int(proj.shape[1]) if proj is not None else int(visual.positional_embedding.shape[1])
+        width = int(visual.positional_embedding.shape[1])
+        self.out_dim: int = int(proj.shape[1]) if proj is not None else width
 
     @property
     def num_tokens(self) -> int:

@@ -67,7 +67,7 @@ class AdapterConfig:
 
 @dataclass(frozen=True)
 class ResNet9Config:
-    """The trainable ResNet-9 bypass (OpenGait ResNet9 layout: 4 stages, blocks 1,2,2,1), output projected to d."""
+    """The trainable ResNet-9 bypass (OpenGait ResNet9 layout: 4 stages, blocks 1,2,2,1), projected to d."""
 
     channels: tuple[int, ...] = (32, 64, 128, 256)
     """Output channels of the four stages. Our choice: half of OpenGait's (64, 128, 256, 512), followed by

@@ -16,7 +16,8 @@ class FeatureStabilityEnhancement(nn.Module):
     def __init__(self, dim: int, bottleneck: int, conv1d_kernel: int) -> None:
         super().__init__()
         self.spatial = nn.Sequential(nn.Conv2d(dim, dim, 3, 1, 1, bias=False), nn.BatchNorm2d(dim))
-        self.bottleneck = nn.Sequential(nn.Linear(dim, bottleneck), nn.ReLU(inplace=True), nn.Linear(bottleneck, dim))
+        self.bottleneck = nn.Sequential(nn.Linear(dim, bottleneck), nn.ReLU(inplace=True),
+                                        nn.Linear(bottleneck, dim))
         self.channel_conv = nn.Conv1d(1, 1, conv1d_kernel, padding=conv1d_kernel // 2, bias=False)
         self.dim = dim
 

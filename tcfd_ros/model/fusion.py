@@ -14,7 +14,8 @@ class BidirectionalFusionLayer(nn.Module):
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
-        self.norm_g, self.norm_f, self.norm_g2, self.norm_f2, self.norm_ff = (nn.LayerNorm(dim) for _ in range(5))
+        self.norm_g, self.norm_f, self.norm_g2, self.norm_f2, self.norm_ff = (
+            nn.LayerNorm(dim) for _ in range(5))
         self.g_from_f = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.f_from_g = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))

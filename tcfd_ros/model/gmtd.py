@@ -88,14 +88,16 @@ def parse_gmtd(data: Any, source: str = "<memory>") -> GMTD:
     desc = data["descriptions"]
     if not isinstance(desc, dict) or set(desc) != set(GMTD_MODALITIES):
         got = sorted(desc) if isinstance(desc, dict) else desc
-        raise ConfigError(f"{source}: descriptions must have exactly the modalities {list(GMTD_MODALITIES)}, got {got!r}")
+        raise ConfigError(f"{source}: descriptions must have exactly the modalities "
+                          f"{list(GMTD_MODALITIES)}, got {got!r}")
     texts: list[tuple[tuple[str, ...], ...]] = []
     seen: dict[str, str] = {}
     for m in GMTD_MODALITIES:
         views = desc[m]
         if not isinstance(views, dict) or sorted(views) != sorted(GMTD_VIEWS_DEG):
             got = sorted(views) if isinstance(views, dict) else views
-            raise ConfigError(f"{source}: descriptions.{m} must have the views {list(GMTD_VIEWS_DEG)}, got {got!r}")
+            raise ConfigError(f"{source}: descriptions.{m} must have the views {list(GMTD_VIEWS_DEG)}, got "
+                              f"{got!r}")
         per_view = []
         for v in GMTD_VIEWS_DEG:
             items = views[v]
@@ -104,9 +106,11 @@ def parse_gmtd(data: Any, source: str = "<memory>") -> GMTD:
                 raise ConfigError(f"{where}: expected a list of {rounds} rounds, got {items!r}")
             for r, text in enumerate(items, start=1):
                 if not isinstance(text, str) or not text.strip():
-                    raise ConfigError(f"{where} round {r}: description must be a non-empty string, got {text!r}")
+                    raise ConfigError(f"{where} round {r}: description must be a non-empty string, got "
+                                      f"{text!r}")
                 if len(text.split()) > MAX_WORDS:
-                    raise ConfigError(f"{where} round {r}: {len(text.split())} words > {MAX_WORDS} (CLIP context)")
+                    raise ConfigError(f"{where} round {r}: {len(text.split())} words > {MAX_WORDS} (CLIP "
+                                      f"context)")
                 key = " ".join(text.lower().split())
                 if key in seen:
                     raise ConfigError(f"{where} round {r}: duplicate of {seen[key]}: {text!r}")
@@ -148,8 +152,9 @@ def text_features(
         try:
             blob = torch.load(cache_file, map_location="cpu", weights_only=True)
             feats = blob["features"]
-            if blob.get("format") == CACHE_FORMAT and blob.get("key") == key and isinstance(feats, torch.Tensor) \
-                    and feats.shape[:2] == (len(GMTD_MODALITIES), gmtd.entries_per_modality):
+            want = (len(GMTD_MODALITIES), gmtd.entries_per_modality)
+            if blob.get("format") == CACHE_FORMAT and blob.get("key") == key \
+                    and isinstance(feats, torch.Tensor) and feats.shape[:2] == want:
                 LOG.debug("GMTD text embeddings from cache %s", cache_file)
                 return feats
             LOG.warning("GMTD cache %s does not match (key/shape); recomputing", cache_file)

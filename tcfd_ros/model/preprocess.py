@@ -42,7 +42,8 @@ def frames_to_input(frames: np.ndarray, modality: str) -> np.ndarray:
     expected = (FRAME_SIZE, FRAME_SIZE) if modality == "2d" else (3, FRAME_SIZE, FRAME_SIZE)
     if frames.ndim != 1 + len(expected) or frames.shape[1:] != expected or frames.shape[0] < 1:
         raise ModelInputError(
-            f"frames.shape: {frames.shape} for modality {modality}, expected (T>=1, {', '.join(map(str, expected))})"
+            f"frames.shape: {frames.shape} for modality {modality}, expected (T>=1, "
+            f"{', '.join(map(str, expected))})"
         )
     x = frames.astype(np.float32)
     if modality == "2d":

@@ -44,8 +44,8 @@ class TCFDOutput:
     bnneck_features: Tensor | None     # [n, p, d] after BNNeck (training)
     shared: Tensor | None              # [n, d] pooled F_shared (training, tfd on)
     specific: Tensor | None            # [n, d] pooled gated F_mod (training, tfd on)
-    text: Tensor | None                # [n, d] mean of the retrieved, adapted text embeddings (training, tfd+gmtd)
-    retrieved: Tensor | None           # [n, k_t] indices into the GMTD of the input's modality (training, tfd)
+    text: Tensor | None                # [n, d] mean retrieved adapted text embedding (training, tfd+gmtd)
+    retrieved: Tensor | None           # [n, k_t] indices into the input modality's GMTD (training, tfd)
 
 
 class TCFDNet(nn.Module):
@@ -56,7 +56,8 @@ class TCFDNet(nn.Module):
     ``gmtd_entries`` (prototypes per modality) because the dictionary file is not read either.
     """
 
-    def __init__(self, cfg: ModelConfig, *, load_frozen: bool = True, gmtd_entries: int | None = None) -> None:
+    def __init__(self, cfg: ModelConfig, *, load_frozen: bool = True,
+                 gmtd_entries: int | None = None) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg
@@ -107,7 +108,8 @@ class TCFDNet(nn.Module):
                                cfg.resnet.stem_stride, out_channels=d) if ab.resnet_bypass else None)
         self.mf = MultiGrainedFusion(d, cfg.mf.heads, cfg.mf.layers) if ab.mf else None
         self.sw = SpatialWeighting(d, cfg.sw.negative_slope) if ab.sw else None
-        self.fse = FeatureStabilityEnhancement(d, cfg.fse.bottleneck, cfg.fse.conv1d_kernel) if ab.fse else None
+        self.fse = (FeatureStabilityEnhancement(d, cfg.fse.bottleneck, cfg.fse.conv1d_kernel)
+                    if ab.fse else None)
         self.hpp = HorizontalPyramidPooling(cfg.head.bins)
         self.fcs = SeparateFCs(cfg.parts, d, d)
         self.bnneck = BNNeck(cfg.parts, d, cfg.head.num_classes)
@@ -135,7 +137,8 @@ class TCFDNet(nn.Module):
             return  # shapes are symbolic while exporting; the exported graph is checked by its runtime
         size = self.cfg.clip.image_size
         if x.dim() != 5 or tuple(x.shape[2:]) != (3, size, size) or not x.is_floating_point():
-            raise ModelInputError(f"x: shape {tuple(x.shape)} dtype {x.dtype}, expected float [n, t, 3, {size}, {size}]")
+            raise ModelInputError(f"x: shape {tuple(x.shape)} dtype {x.dtype}, expected float [n, t, 3, "
+                                  f"{size}, {size}]")
 
     def _check_inputs(self, x: Tensor, modality: Tensor, clip_feats: ClipFeatures | None) -> None:
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
@@ -150,7 +153,8 @@ class TCFDNet(nn.Module):
         if clip_feats is not None:
             want = (x.shape[0], x.shape[1], self.clip.num_tokens, self.clip.out_dim)
             if tuple(clip_feats.tokens.shape) != want:
-                raise ModelInputError(f"clip_feats.tokens: shape {tuple(clip_feats.tokens.shape)}, expected {want}")
+                raise ModelInputError(f"clip_feats.tokens: shape {tuple(clip_feats.tokens.shape)}, expected "
+                                      f"{want}")
 
     def prototype_bank(self) -> Tensor | None:
         """[2, J, d] adapted GMTD embeddings (or the learned bank when gmtd is off); None without TFD."""

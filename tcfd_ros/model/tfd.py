@@ -48,7 +48,8 @@ class TextGuidedDisentanglement(nn.Module):
         self.proj_text = nn.Linear(dim, latent_dim)
         self.proj_visual = nn.Linear(dim, latent_dim)
         self.proj_out = nn.Linear(latent_dim, dim)
-        self.gate = nn.Sequential(nn.Linear(dim, gate_hidden), nn.ReLU(inplace=True), nn.Linear(gate_hidden, dim))
+        self.gate = nn.Sequential(nn.Linear(dim, gate_hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(gate_hidden, dim))
 
     def forward(self, u_tilde: Tensor, cls: Tensor, bank: Tensor) -> TFDResult:
         # u_tilde: [n, d, h, w]; cls: [n, d]; bank: [n, J, d]
