@@ -240,6 +240,10 @@ class IdentityManager:
             if shape is not None and e.shape != shape:
                 raise MessageFormatError(
                     f"observations[{i}].embedding shape {e.shape} != {shape} of the batch")
+            if self._bank.shape is not None and e.shape != self._bank.shape:
+                raise MessageFormatError(
+                    f"observations[{i}].embedding shape {e.shape} != {self._bank.shape} of the stored "
+                    f"embeddings (model metadata or gallery): a different model?")
             shape = e.shape
             if not isinstance(o.stamp_s, (int, float)) or not math.isfinite(o.stamp_s):
                 raise MessageFormatError(
