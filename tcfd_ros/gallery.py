@@ -25,7 +25,8 @@ A file that cannot be opened for other reasons (locked by another writer for lon
 ``busy_timeout_s``, permissions, disk) raises ``GalleryError`` and is left in place.
 
 Retention: with ``retention_s`` set, identities (enrolled or not) whose ``last_seen`` is older than
-``now - retention_s`` are deleted on open and on every ``apply_retention`` call.
+``now - retention_s`` are deleted on open (``now`` = the wall clock) and on every
+``apply_retention(now_s)`` call (the caller's clock, e.g. ROS time under ``use_sim_time``).
 Thread-safe: one connection guarded by a lock (the recognizer's services run on other threads).
 """
 
