@@ -245,3 +245,15 @@ def test_geometry_confirms_a_borderline_match_only_where_positions_agree():
     (here,) = m.update([TrackObservation(0.2, "lidar", "3d", 8, probe, np.array([5.3, 0.2]))])
     assert here.global_id == a.global_id and here.known                  # confirmed by position
     assert here.distance == pytest.approx(d, abs=1e-5)                  # raw distance reported
+
+
+def test_a_reacquired_person_gets_their_identity_back_from_a_lost_fragment():
+    m = _mgr(concurrent_window_s=1.5, track_timeout_s=10.0)
+    (a,) = m.update([lid(0.0, 7, 0)])
+    m.update([cam(0.1, 1, 0)])
+    # the LiDAR tracker lost the person; 3 s later a new LiDAR track of them starts
+    (b,) = m.update([lid(3.0, 9, 0)])
+    assert b.global_id == a.global_id and b.known
+    # but two LiDAR tracks delivering tracklets at the same time are two people
+    (c,) = m.update([lid(3.2, 11, 0, seed=5)])
+    assert c.global_id != a.global_id

@@ -215,6 +215,7 @@ class IdentityConfig:
     switch_patience: int = 3              # ... on this many consecutive tracklets
     max_embeddings_per_identity: int = 8  # per modality, oldest dropped (memory bound)
     track_timeout_s: float = 10.0         # a track unseen this long releases its identity binding
+    concurrent_window_s: float = 1.5      # same-sensor tracks seen this close in time are two people
     geometric_gate_m: float = 1.5         # positions farther apart than this cannot be one person
     geometric_max_dt_s: float = 1.0       # compare positions only if observed this close in time
     geometric_bonus: float = 0.05         # distance discount where positions confirm a match
@@ -232,6 +233,7 @@ class IdentityConfig:
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
         _non_negative(self, "switch_margin", "geometric_bonus")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
+                  "concurrent_window_s",
                   "geometric_gate_m", "geometric_max_dt_s", "confidence_temperature")
 
 

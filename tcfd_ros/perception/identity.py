@@ -23,9 +23,11 @@ confirms itself):
    ``open_set_threshold`` (calibrated on validation data to a target false-match rate). An unbound
    track whose best identity is farther than the threshold gets a new identity (``known`` False).
 2. Assignment. Per sensor, the unbound tracks of a batch are assigned to identities by the Hungarian
-   method on the distance matrix. An identity already bound to another live track *of the same
-   sensor* is not a candidate (one sensor sees two people as two tracks). A camera track and a LiDAR
-   track can share an identity: that is the cross-sensor match.
+   method on the distance matrix. An identity bound to another track *of the same sensor* that
+   delivered a tracklet within ``concurrent_window_s`` is not a candidate (one sensor sees two
+   people at once as two tracks); a track that stopped earlier (a fragment the tracker lost) does
+   not block its identity, so a re-acquired person gets it back. A camera track and a LiDAR track
+   can share an identity: that is the cross-sensor match.
 3. Geometry (``use_geometry``). When an observation and a live track of another sensor bound to the
    candidate identity both carry positions in the common frame, observed within
    ``geometric_max_dt_s``: farther apart than ``geometric_gate_m`` vetoes that identity (one person
@@ -302,8 +304,10 @@ class IdentityManager:
     def _effective(self, o: TrackObservation, gid: int, d: float) -> float | None:
         """Distance used for decisions: None if ``gid`` is not admissible for ``o``, lowered by
         ``geometric_bonus`` where positions confirm it."""
+        window = self.cfg.concurrent_window_s
         for key, st in self._tracks.items():
-            if st.gid == gid and key[0] == o.sensor and key != o.key:
+            if (st.gid == gid and key[0] == o.sensor and key != o.key
+                    and abs(o.stamp_s - st.last_stamp_s) <= window):
                 return None
         geo = self._geometry(o, gid)
         if geo < 0:
