@@ -65,8 +65,8 @@ def _messages(bag: Path):
         return [(t, c.topic, c.msgtype, bytes(raw)) for c, t, raw in reader.messages(connections=conns)]
 
 
-def _graph(model: Path, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(CONFIG), "--use-sim-time",
+def _graph(model: Path, log: Path, mode: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(CONFIG), "--use-sim-time", *mode,
            "--param", f"recognizer.model_path={model}", "--param", "recognizer.backend=torch",
            "--param", "recognizer.threads=1", "--param", "camera_segmenter.input_reliability=reliable",
            "--param", "lidar_segmenter.input_reliability=reliable",
@@ -75,7 +75,8 @@ def _graph(model: Path, log: Path) -> subprocess.Popen:
                             start_new_session=True, env=dict(os.environ))
 
 
-def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, tmp_path):
+@pytest.mark.parametrize("mode", [[], ["--processes"]], ids=["one-process", "process-per-node"])
+def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, tmp_path, mode):
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -87,7 +88,7 @@ def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, tmp_pa
 
     msgs = _messages(bag)
     log = tmp_path / "graph.log"
-    proc = _graph(model, log)
+    proc = _graph(model, log, mode)
     h = RosHarness()
     try:
         node = h.add(Node("e2e_player", context=h.context))

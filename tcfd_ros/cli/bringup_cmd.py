@@ -16,6 +16,9 @@ examples:
       --param recognizer.gallery_path=out/gallery.sqlite --param camera.camera_segmenter.segmenter.min_area_px=80
   tcfd-ros bringup --check            # validate the config, print the node graph, start nothing
 
+--processes runs each node in its own process (exactly the command lines launch would run) and
+supervises them; without it the nodes share one process and its GIL.
+
 driving it from a replay: start `tcfd-ros bringup --config C --use-sim-time [--param ...]` as a child
 process (own process group), publish /clock (rosgraph_msgs/Clock) and the bag's sensor topics
 (/camera/image_raw, /camera/camera_info, /lidar/points by default), read /matches, and stop it with
@@ -46,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("tensorrt", "onnx", "torch"), default=None,
                    help="shortcut for --param recognizer.backend=...")
     p.add_argument("--threads", type=int, default=0, help="executor threads (0 = one per node)")
+    p.add_argument("--processes", action="store_true",
+                   help="one process per node, as launch does (uses every core; no shared GIL)")
     p.add_argument("--check", action="store_true", help="validate config and overrides, print the graph as JSON, exit")
     p.set_defaults(func=run)
 
@@ -67,4 +72,6 @@ def run(args: argparse.Namespace) -> int:
     def ready(graph) -> None:
         print(f"tcfd-ros bringup: running {len(graph.nodes)} nodes: {', '.join(graph.node_names())}", flush=True)
 
+    if args.processes:
+        return bringup.run_processes(config, overrides, args.use_sim_time, args.namespace, topics, ready)
     return bringup.run(config, overrides, args.use_sim_time, args.namespace, topics, args.threads, ready)

@@ -83,24 +83,25 @@ class TcfdNode(Node):
     def __init__(self, name: str, default_config: Any, *, read_only: Sequence[str] = (),
                  ranges: Mapping[str, tuple[float, float]] = PARAM_RANGES, **node_kwargs: Any) -> None:
         super().__init__(name, **node_kwargs)
+        # Set before anything that can raise: destroy_node() runs on a half-built node at shutdown.
+        self._queue: deque = deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._worker: threading.Thread | None = None
         self.health = NodeHealth(self.get_fully_qualified_name(), self.get_logger().warning)
         if callable(default_config):  # a factory that may read parameters declared ahead (tracker modality)
             default_config = default_config(self)
         self.params = ParameterBinding(self, default_config, read_only=read_only, ranges=ranges,
                                        on_change=self._config_changed)
-        self._queue: deque = deque()
         self._queue_size = int(self.config.queue_size)
         self._waiting: dict[str, int] = {}
-        self._cv = threading.Condition()
         # Held while a handler runs or parameters change, so a change never lands half-way through a frame.
         self.state_lock = threading.RLock()
-        self._stop = False
         self.health.add_queue("work", lambda: len(self._queue))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         # Steady clock: diagnostics keep flowing when /clock stops (use_sim_time with a paused bag).
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
                                              clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self._worker = threading.Thread(target=self._work, name=f"{name}-worker", daemon=True)
 
     @property
     def config(self) -> Any:
@@ -108,6 +109,7 @@ class TcfdNode(Node):
 
     def start(self) -> None:
         """Start the worker; subclasses call this at the end of their constructor."""
+        self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}-worker", daemon=True)
         self._worker.start()
 
     def on_config_change(self, config: Any, changed: set[str]) -> None:
@@ -185,7 +187,7 @@ class TcfdNode(Node):
         with self._cv:
             self._stop = True
             self._cv.notify_all()
-        if self._worker.is_alive():
+        if self._worker is not None and self._worker.is_alive():
             self._worker.join(timeout=5.0)
         super().destroy_node()
 

@@ -12,6 +12,12 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -167,4 +173,118 @@ def run(config: Path, overrides: Sequence[ParamOverride], use_sim_time: bool = F
                     n.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    return 0
+
+
+# ---- one process per node (what launch does) ------------------------------------------------------
+PROCESS_START_TIMEOUT_S = 120.0   # a node process must appear in the ROS graph within this
+PROCESS_STOP_TIMEOUT_S = 15.0     # after SIGINT, before SIGKILL
+
+
+def overrides_params_file(graph: GraphSpec, overrides: Sequence[ParamOverride], use_sim_time: bool,
+                          path: Path) -> Path:
+    """A second params file holding the overrides under each node's fully qualified name.
+
+    Passed after the main file it wins over the main file's ``/**/<node>`` entries (an unqualified
+    ``-p`` would not: rcl prefers the more specific node entry of a file), exactly like launch_ros'
+    per-node parameter dicts.
+    """
+    data: dict[str, Any] = {}
+    for spec in graph.nodes:
+        params: dict[str, Any] = {}
+        for o in overrides:
+            if o.applies_to(spec):
+                d = params
+                *parents, leaf = o.key.split(".")
+                for part in parents:
+                    d = d.setdefault(part, {})
+                d[leaf] = _typed(o.node, o.key, o.value)
+        if use_sim_time:
+            params["use_sim_time"] = True
+        if params:
+            data[spec.fully_qualified_name] = {"ros__parameters": params}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def process_command(spec: NodeSpec, config: Path, overrides_file: Path | None = None) -> list[str]:
+    """The command line of ``spec`` as its own process: the node module's ``main`` with ROS arguments."""
+    cmd = [sys.executable, "-m", NODE_CLASSES[spec.executable][0], "--ros-args",
+           "-r", f"__node:={spec.name}", "-r", f"__ns:={spec.namespace}", "--params-file", str(config)]
+    if overrides_file is not None:
+        cmd += ["--params-file", str(overrides_file)]
+    for src, dst in spec.remappings:
+        cmd += ["-r", f"{src}:={dst}"]
+    return cmd
+
+
+def run_processes(config: Path, overrides: Sequence[ParamOverride], use_sim_time: bool = False,
+                  namespace: str = "", topics: TopicNames = TopicNames(),
+                  on_ready: Callable[[GraphSpec], None] | None = None) -> int:
+    """One process per node, supervised: back-end nodes first, sensor-facing nodes once those are up.
+
+    SIGINT/SIGTERM stop every child with SIGINT (clean rclpy shutdown). A child that exits on its
+    own stops the graph; the exit code is then the child's (2 for a config or model error).
+    """
+    graph, _ = plan(config, overrides, namespace, topics)
+    order = sorted(graph.nodes, key=lambda s: s.executable in SENSOR_EXECUTABLES)
+    backend = [s for s in order if s.executable not in SENSOR_EXECUTABLES]
+    procs: list[tuple[NodeSpec, subprocess.Popen]] = []
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    tmp = tempfile.TemporaryDirectory(prefix="tcfd_bringup_")
+    extra = overrides_params_file(graph, overrides, use_sim_time, Path(tmp.name) / "overrides.yaml")
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    failed: tuple[NodeSpec, int] | None = None
+    try:
+        with rclpy.init(args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO):
+            watcher = rclpy.create_node("tcfd_bringup_supervisor")
+
+            def start(specs: Sequence[NodeSpec]) -> None:
+                for spec in specs:
+                    procs.append((spec, subprocess.Popen(process_command(spec, config, extra),
+                                                         stdin=subprocess.DEVNULL)))
+
+            def up(specs: Sequence[NodeSpec]) -> bool:
+                names = {f"{ns.rstrip('/')}/{n}" for n, ns in watcher.get_node_names_and_namespaces()}
+                return all(s.fully_qualified_name in names for s in specs)
+
+            start(backend)
+            deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+            while not up(backend) and not stopping.is_set() and time.monotonic() < deadline:
+                if any(p.poll() is not None for _, p in procs):
+                    break
+                time.sleep(0.1)
+            if not stopping.is_set() and all(p.poll() is None for _, p in procs):
+                start([s for s in order if s.executable in SENSOR_EXECUTABLES])
+                if on_ready is not None:
+                    on_ready(graph)
+            watcher.destroy_node()
+        while not stopping.is_set():
+            dead = [(s, p.returncode) for s, p in procs if p.poll() is not None]
+            if dead:
+                failed = dead[0]
+                log.error("%s exited with code %s; stopping the graph", failed[0].fully_qualified_name, failed[1])
+                break
+            time.sleep(0.2)
+    finally:
+        for _, p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + PROCESS_STOP_TIMEOUT_S
+        for spec, p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop after SIGINT; killing it", spec.fully_qualified_name)
+                p.kill()
+                p.wait()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        tmp.cleanup()
+    if failed is not None:
+        return failed[1] if failed[1] else 2
     return 0

@@ -48,13 +48,13 @@ MARKERS_PER_TRACK = 2            # box + label: marker ids 2k and 2k+1
 
 class RecognizerNode(TcfdNode):
     def __init__(self, **kwargs: Any) -> None:
+        self.gallery: Gallery | None = None  # destroy_node() may run on a half-built node
         super().__init__(RECOGNIZER, RecognizerNodeConfig(), **kwargs)
         cfg: RecognizerNodeConfig = self.config
         if not cfg.model_path:
             raise ConfigError("recognizer.model_path is empty: export a model with `tcfd-ros export` and set "
                               "model_path (e.g. --param recognizer.model_path=models/tcfd.onnx)")
         self.embedder = make_embedder(cfg.backend, cfg.model_path, threads=cfg.threads)
-        self.gallery: Gallery | None = None
         if cfg.gallery_path:
             retention = cfg.gallery_retention_days * SECONDS_PER_DAY if cfg.gallery_retention_days > 0 else None
             self.gallery = Gallery(cfg.gallery_path, retention_s=retention, on_corrupt="recreate")
