@@ -8,7 +8,9 @@ Modules (each documents its API in its docstring):
 - ``track``: MultiTargetTracker (constant-velocity Kalman + Hungarian) over Measurement -> Track.
 - ``tracklet``: TrackletBuffer -> Tracklet (bounded s-frame buffers).
 - ``identity``: IdentityManager -> IdentityMatch (cross-sensor global ids, open set, hysteresis).
+- ``embedding_bank``: the identity manager's single array of stored embeddings.
 - ``annotate``: draw_annotations for the ``annotated`` image.
+- ``scenes``: analytic LiDAR scenes with known people (tests and benchmarks).
 - ``contact_sheet``: ``python -m tcfd_ros.perception.contact_sheet`` on the real recordings.
 """
 
