@@ -18,13 +18,14 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import yaml
 
@@ -32,6 +33,11 @@ from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
 
 REPO = Path(__file__).resolve().parents[1]
+# ROS_DOMAIN_ID of the demo's graph when the user set none: the highest id that is safe on Linux
+# (0..101; higher ids reach into the ephemeral port range) and outside the 1..100 the tests draw from.
+DEMO_DOMAIN_ID = 101
+DEMO_STEPS = 4         # data set, model, bag, replay
+HEARTBEAT_S = 30.0     # a "still running" line at least this often while a step runs
 
 
 @dataclass(frozen=True)
@@ -41,25 +47,29 @@ class DemoConfig:
     out_root: str = "out/demo"
     train_config: str = "training/configs/demo_cpu.yaml"
     graph_config: str = "config/crossmodal.yaml"
-    # training data set: identities 0..N-1 of world seed `dataset_seed`
+    # training data set: identities 0..N-1 of world seed `dataset_seed` (the training engineer's demo recipe)
     dataset_seed: int = 1
-    dataset_identities: int = 40
-    dataset_views: tuple[int, ...] = (0, 45, 90, 135, 180, 225, 270, 315)
-    dataset_conditions: tuple[str, ...] = ("nm", "bg", "cl")
+    dataset_identities: int = 32
+    dataset_views: tuple[int, ...] = (0, 90, 180, 270)
+    dataset_conditions: tuple[str, ...] = ("nm", "bg")
     dataset_frames: int = 20
-    # held-out bag: world seed `bag_seed` != dataset_seed, so people are drawn from another RNG stream
+    dataset_lidar: str = "hdl64"
+    # held-out bag: world seed `bag_seed` != dataset_seed and ids from `bag_first_id` (>= the data set's
+    # identity count), so each walker's body and gait come from an RNG stream no training identity used
     bag_seed: int = 90210
+    bag_first_id: int = 1000
     bag_people: int = 4
-    bag_duration_s: float = 30.0
+    bag_duration_s: float = 60.0
     bag_lidar: str = "hdl64"
+    bag_layout: str = "disjoint"
     bag_storage: str = "mcap"
     backend: str = "onnx"
-    extra_bag_args: tuple[str, ...] = field(default=())
 
     def validate(self) -> None:
-        if self.bag_seed == self.dataset_seed:
-            raise TcfdError(f"bag_seed = dataset_seed = {self.bag_seed}: the demo bag must come from another "
-                            "world seed so that its people were never seen in training")
+        if self.bag_seed == self.dataset_seed or self.bag_first_id < self.dataset_identities:
+            raise TcfdError(f"bag_seed {self.bag_seed} / bag_first_id {self.bag_first_id} overlap the training data "
+                            f"(seed {self.dataset_seed}, ids 0..{self.dataset_identities - 1}): the demo bag's "
+                            "people must never have been seen in training")
 
 
 # Code whose change invalidates a cached step (globs relative to the repository root).
@@ -81,6 +91,15 @@ def code_hash(globs: Sequence[str], *extra: object) -> str:
     return h.hexdigest()[:16]
 
 
+def demo_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """The children's environment: DDS kept on this machine and, unless the user chose one, on a
+    domain of the demo's own, so the demo's graph never meets other ROS 2 traffic."""
+    env = dict(base)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("ROS_DOMAIN_ID", str(DEMO_DOMAIN_ID))
+    return env
+
+
 def have_subcommand(name: str) -> bool:
     return importlib.util.find_spec(f"tcfd_ros.cli.{name}_cmd") is not None
 
@@ -91,11 +110,12 @@ class Demo:
         self.cfg = cfg
         self.root = REPO / cfg.out_root
         self.times: list[tuple[str, float, str]] = []    # (step, seconds, "ran" | "cached")
+        self.env = demo_environment(os.environ)
         self.step_no = 0
 
     def _header(self, text: str) -> None:
         self.step_no += 1
-        print(f"\n== [{self.step_no}/5] {text}", flush=True)
+        print(f"\n== [{self.step_no}/{DEMO_STEPS}] {text}", flush=True)
 
     def _tcfd(self, args: Sequence[str], what: str) -> None:
         """Run ``tcfd-ros ARGS`` with this interpreter, progress on the terminal; raise on failure."""
@@ -105,7 +125,18 @@ class Demo:
                             f"tree yet (tcfd_ros/cli/{sub}_cmd.py is missing); the demo stops here")
         cmd = [sys.executable, "-m", "tcfd_ros", *args]
         print("   $ tcfd-ros " + " ".join(args), flush=True)
-        code = subprocess.call(cmd, cwd=REPO, stdin=subprocess.DEVNULL)
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, env=self.env)
+        while True:
+            try:
+                code = proc.wait(timeout=HEARTBEAT_S)
+                break
+            except subprocess.TimeoutExpired:   # some steps print nothing for minutes: say we are alive
+                print(f"   ... {what}: {time.monotonic() - start:.0f} s", flush=True)
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait()
+                raise
         if code != 0:
             raise TcfdError(f"`tcfd-ros {' '.join(args)}` failed with exit code {code} while trying to {what}")
 
@@ -131,11 +162,11 @@ class Demo:
         c = self.cfg
         self._header(f"training data set: {c.dataset_identities} synthetic identities (world seed {c.dataset_seed})")
         key = code_hash(SIM_CODE, c.dataset_seed, c.dataset_identities, c.dataset_views, c.dataset_conditions,
-                        c.dataset_frames)
+                        c.dataset_frames, c.dataset_lidar)
         return self._cached("dataset", key, lambda d: self._tcfd(
             ["simulate", "dataset", "--out", str(d / "data"), "--identities", str(c.dataset_identities),
              "--views", ",".join(map(str, c.dataset_views)), "--conditions", ",".join(c.dataset_conditions),
-             "--frames", str(c.dataset_frames), "--seed", str(c.dataset_seed), "--force"],
+             "--frames", str(c.dataset_frames), "--seed", str(c.dataset_seed), "--lidar", c.dataset_lidar, "--force"],
             "simulate the training data set")) / "data"
 
     def model(self, dataset: Path) -> Path:
@@ -152,21 +183,24 @@ class Demo:
             cfg_path = d / "train.yaml"
             cfg_path.write_text(yaml.safe_dump(run, sort_keys=False), encoding="utf-8")
             self._tcfd(["train", "--config", str(cfg_path)], "train the CPU recipe")
-            ckpt = _final_checkpoint(d / "train")
+            ckpt = d / "train" / str(recipe["name"]) / "model.pt"   # where `tcfd-ros train` puts the model
+            if not ckpt.is_file():
+                raise TcfdError(f"training finished but {ckpt} (the trained model) is missing")
             self._tcfd(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--out", str(d / "model.onnx")],
                        "export the trained model to ONNX")
         return self._cached("model", key, build) / "model.onnx"
 
     def bag(self) -> Path:
         c = self.cfg
-        self._header(f"held-out bag: {c.bag_people} people, {c.bag_duration_s:g} s, {c.bag_lidar}, "
-                     f"world seed {c.bag_seed}")
-        key = code_hash(SIM_CODE, c.bag_seed, c.bag_people, c.bag_duration_s, c.bag_lidar, c.bag_storage,
-                        c.extra_bag_args)
+        self._header(f"held-out bag: {c.bag_people} people (ids {c.bag_first_id}.., world seed {c.bag_seed}), "
+                     f"{c.bag_duration_s:g} s, {c.bag_lidar}, {c.bag_layout} layout")
+        key = code_hash(SIM_CODE, c.bag_seed, c.bag_first_id, c.bag_people, c.bag_duration_s, c.bag_lidar,
+                        c.bag_layout, c.bag_storage)
         return self._cached("bag", key, lambda d: self._tcfd(
             ["simulate", "bag", "--out", str(d / "bag"), "--storage", c.bag_storage, "--people", str(c.bag_people),
              "--duration", f"{c.bag_duration_s:g}", "--seed", str(c.bag_seed), "--lidar", c.bag_lidar,
-             *c.extra_bag_args], "simulate the held-out bag")) / "bag"
+             "--first-id", str(c.bag_first_id), "--layout", c.bag_layout, "--force"],
+            "simulate the held-out bag")) / "bag"
 
     def replay(self, bag: Path, model: Path) -> Path:
         self._header("replay the bag through the node graph over DDS (--fast) and score it")
@@ -182,21 +216,12 @@ class Demo:
         dataset = self.dataset()
         model = self.model(dataset)
         bag = self.bag()
-        self.step_no += 0
         out = self.replay(bag, model)
         total = time.monotonic() - t0
         print("\n== demo finished in {:.0f} s: ".format(total) +
               ", ".join(f"{s} {t:.0f} s ({how})" for s, t, how in self.times))
         print(f"   report: {(out / 'report.html').relative_to(REPO)} (markdown: {(out / 'report.md').relative_to(REPO)})")
         return 0
-
-
-def _final_checkpoint(train_dir: Path) -> Path:
-    """The newest checkpoint the trainer wrote under ``train_dir``."""
-    found = sorted(train_dir.rglob("*.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise TcfdError(f"training finished but wrote no checkpoint (*.pt) under {train_dir}")
-    return found[-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
