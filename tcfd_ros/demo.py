@@ -145,7 +145,7 @@ class Demo:
         final = self.root / f"{step}-{key}"
         start = time.monotonic()
         if (final / "DONE").is_file():
-            print(f"   cached: {final.relative_to(REPO)}", flush=True)
+            print(f"   cached: {_rel(final)}", flush=True)
             self.times.append((step, time.monotonic() - start, "cached"))
             return final
         tmp = self.root / f"{step}-{key}.partial"
@@ -220,8 +220,13 @@ class Demo:
         total = time.monotonic() - t0
         print("\n== demo finished in {:.0f} s: ".format(total) +
               ", ".join(f"{s} {t:.0f} s ({how})" for s, t, how in self.times))
-        print(f"   report: {(out / 'report.html').relative_to(REPO)} (markdown: {(out / 'report.md').relative_to(REPO)})")
+        print(f"   report: {_rel(out / 'report.html')} (markdown: {_rel(out / 'report.md')})")
         return 0
+
+
+def _rel(p: Path) -> Path:
+    """``p`` relative to the repository when inside it (shorter lines for the user)."""
+    return p.relative_to(REPO) if p.is_relative_to(REPO) else p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
