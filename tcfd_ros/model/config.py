@@ -103,6 +103,9 @@ class MFConfig:
     layers: int = 1
     """Bidirectional fusion layers (our choice: 1; the global path is frozen CLIP, fusion is a light
     adapter on top)."""
+    ffn_mult: int = 2
+    """Hidden width of the feed-forward after the local tokens' attention, as a multiple of d (our
+    choice: 2, half of ViT's 4, since it runs once per sequence on h'w' = 64 tokens)."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,8 @@ class ModelConfig:
         self.resnet.validate()
         positive = {
             "dim": self.dim, "adapter.hidden": self.adapter.hidden, "mf.heads": self.mf.heads,
-            "mf.layers": self.mf.layers, "tfd.k_t": self.tfd.k_t, "tfd.latent_dim": self.tfd.latent_dim,
+            "mf.layers": self.mf.layers, "mf.ffn_mult": self.mf.ffn_mult, "tfd.k_t": self.tfd.k_t,
+            "tfd.latent_dim": self.tfd.latent_dim,
             "tfd.gate_hidden": self.tfd.gate_hidden, "fse.bottleneck": self.fse.bottleneck,
             "head.num_classes": self.head.num_classes, "clip.image_size": self.clip.image_size,
         }

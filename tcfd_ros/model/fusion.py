@@ -12,13 +12,13 @@ class BidirectionalFusionLayer(nn.Module):
     f' = f + Attn(LN f, LN g'); f'' = f' + MLP(LN f'). Pre-norm residual blocks as in ViT.
     """
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, ffn_mult: int) -> None:
         super().__init__()
         self.norm_g, self.norm_f, self.norm_g2, self.norm_f2, self.norm_ff = (
             nn.LayerNorm(dim) for _ in range(5))
         self.g_from_f = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.f_from_g = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Linear(ffn_mult * dim, dim))
 
     def forward(self, g: Tensor, f: Tensor) -> tuple[Tensor, Tensor]:
         # g: [n, 1+o, d] global tokens; f: [n, h'w', d] local tokens
@@ -33,9 +33,9 @@ class BidirectionalFusionLayer(nn.Module):
 class MultiGrainedFusion(nn.Module):
     """Fuse global CLIP tokens and the local map into u: [n, 1+o, d], [n, d, h, w] -> [n, d, h, w]."""
 
-    def __init__(self, dim: int, heads: int, layers: int) -> None:
+    def __init__(self, dim: int, heads: int, layers: int, ffn_mult: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(BidirectionalFusionLayer(dim, heads) for _ in range(layers))
+        self.layers = nn.ModuleList(BidirectionalFusionLayer(dim, heads, ffn_mult) for _ in range(layers))
 
     def forward(self, g: Tensor, f_map: Tensor) -> Tensor:
         n, d, h, w = f_map.shape

@@ -27,6 +27,10 @@ from tcfd_ros.model.tfd import TextGuidedDisentanglement
 
 LOG = logging.getLogger(__name__)
 
+PROTOTYPE_INIT_STD = 0.02
+"""Init std of the learned prototype bank used when the ``gmtd`` switch is off (our choice, as ViT
+token embeddings)."""
+
 
 @dataclass
 class ClipFeatures:
@@ -98,7 +102,8 @@ class TCFDNet(nn.Module):
                 self.register_buffer("gmtd_text", text.float().contiguous())  # [2, J, c_clip] frozen
                 self.text_adapter = MLPAdapter(c_clip, cfg.adapter.hidden, d)
             else:
-                self.prototypes = nn.Parameter(0.02 * torch.randn(len(GMTD_MODALITIES), entries, d))
+                bank = torch.randn(len(GMTD_MODALITIES), entries, d)
+                self.prototypes = nn.Parameter(PROTOTYPE_INIT_STD * bank)
             self.tfd = TextGuidedDisentanglement(d, cfg.tfd.latent_dim, cfg.tfd.k_t, cfg.tfd.temperature,
                                                  cfg.tfd.gate_hidden)
         del full_clip  # the text tower is not part of the network: its output is the gmtd_text buffer
@@ -106,7 +111,7 @@ class TCFDNet(nn.Module):
         self.map_size = cfg.map_size
         self.resnet = (ResNet9(3, cfg.resnet.channels, cfg.resnet.blocks, cfg.resnet.strides,
                                cfg.resnet.stem_stride, out_channels=d) if ab.resnet_bypass else None)
-        self.mf = MultiGrainedFusion(d, cfg.mf.heads, cfg.mf.layers) if ab.mf else None
+        self.mf = MultiGrainedFusion(d, cfg.mf.heads, cfg.mf.layers, cfg.mf.ffn_mult) if ab.mf else None
         self.sw = SpatialWeighting(d, cfg.sw.negative_slope) if ab.sw else None
         self.fse = (FeatureStabilityEnhancement(d, cfg.fse.bottleneck, cfg.fse.conv1d_kernel)
                     if ab.fse else None)
