@@ -13,7 +13,7 @@ from tcfd_ros.config_io import from_dict
 from tcfd_ros.errors import ConfigError, MessageFormatError, MissingWeightsError
 from tcfd_ros.perception.annotate import Annotation, draw_annotations, id_colour_bgr
 from tcfd_ros.perception.config import CameraSegmenterConfig
-from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
+from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image, split_columns
 
 H, W = 120, 240
 BG_GREY = 90
@@ -62,6 +62,46 @@ def test_downscaled_background_model_finds_the_same_people():
         assert d.mask.shape == (H, W)
         x0, y0, x1, y1 = d.bbox_xyxy
         assert 50 <= y1 - y0 <= 64
+
+
+def _person_mask(h: int = 80, w: int = 30, stride: bool = False) -> np.ndarray:
+    """A standing figure: head, torso, and legs that are apart at the bottom when striding."""
+    m = np.zeros((h, w), bool)
+    c = w // 2
+    m[0:h // 8, c - 4:c + 4] = True                       # head
+    m[h // 8:h // 2, c - 7:c + 7] = True                  # torso
+    for r in range(h // 2, h):
+        spread = int((r - h // 2) * (0.5 if stride else 0.1))
+        m[r, max(c - 6 - spread, 0):max(c - 1 - spread, 1)] = True   # left leg
+        m[r, min(c + 1 + spread, w - 1):min(c + 6 + spread, w)] = True  # right leg
+    return m
+
+
+def test_group_splitting_separates_side_by_side_people_not_a_stride():
+    cfg = CameraSegmenterConfig()
+    one = _person_mask(stride=True, w=44)
+    assert split_columns(one, cfg) == [(0, 44)]                          # a wide stride stays one person
+    pair = np.concatenate([_person_mask(w=26), _person_mask(w=26)], axis=1)
+    pair[30:40, 20:32] = True                                            # touching arms
+    parts = split_columns(pair, cfg)
+    assert len(parts) == 2 and 18 <= parts[0][1] <= 34
+    assert split_columns(pair, dataclasses.replace(cfg, split_groups=False)) == [(0, 52)]
+
+
+def test_background_backend_splits_merged_walkers():
+    seg = CameraSegmenter(CameraSegmenterConfig(warmup_frames=10))
+    rng = np.random.default_rng(1)
+    bg = np.clip(BG_GREY + rng.normal(0, 4, (H, W, 3)), 0, 255).astype(np.uint8)
+    pair = np.concatenate([_person_mask(w=26), _person_mask(w=26)], axis=1)
+    pair[30:40, 20:32] = True
+    texture = rng.integers(150, 255, (80, 52, 3), dtype=np.uint8)  # clothes move with the people
+    for i in range(30):
+        f = bg.copy()
+        x = 10 + 4 * i
+        f[20:100, x:x + 52][pair] = texture[pair]
+        dets = seg.segment(f)
+    assert len(dets) == 2
+    assert all((d.bbox_xyxy[3] - d.bbox_xyxy[1]) / (d.bbox_xyxy[2] - d.bbox_xyxy[0]) > 2 for d in dets)
 
 
 def test_label_image_numbers_detections():

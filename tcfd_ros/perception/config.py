@@ -54,6 +54,11 @@ class CameraSegmenterConfig:
                                           # the mask is scaled back (nearest) before components
     morph_open_px: int = 3                # opening kernel (removes speckle); 0 disables
     morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
+    # splitting side-by-side people merged into one foreground blob (background backend)
+    split_groups: bool = True
+    split_min_width_over_height: float = 0.55  # only blobs at least this wide are candidates
+    split_valley_ratio: float = 0.5       # split where the upper body's column profile drops below
+                                          # this fraction of the smaller of the two peaks
     # person-size gate (both backends)
     min_height_px: int = 24
     max_height_px: int = 2000
@@ -75,6 +80,9 @@ class CameraSegmenterConfig:
         _positive(self, "bg_history_frames", "bg_var_threshold", "bg_knn_dist2_threshold",
                   "min_height_px", "max_height_px",
                   "min_aspect_h_over_w", "max_aspect_h_over_w", "max_detections", "yolo_imgsz")
+        _positive(self, "split_min_width_over_height")
+        _require(0.0 < self.split_valley_ratio < 1.0, c, "split_valley_ratio", self.split_valley_ratio,
+                 "0 < value < 1")
         _non_negative(self, "warmup_frames", "morph_open_px", "morph_close_px", "min_area_px",
                       "min_fill_ratio", "yolo_person_class")
         _ordered(self, "min_height_px", "max_height_px")

@@ -14,11 +14,13 @@ API (used by the camera_segmenter node)::
 
 Backends:
 - ``background``: MOG2 or KNN background model, shadows dropped, opening + closing, connected
-  components, person-size gate. ``bg_scale`` < 1 runs the model and morphology on a downscaled image
-  (about ``bg_scale``^2 of the cost) and scales the mask back before the components. Needs a
-  static camera and no weights. The first ``warmup_frames`` frames only train the model; ``segment``
-  returns ``[]`` for them. A change of image size restarts
-  the model (logged) because the old background no longer applies.
+  components, side-by-side people merged into one blob split at deep valleys of the upper body's
+  column profile (``split_groups``), person-size gate. ``bg_scale`` < 1 runs the model and
+  morphology on a downscaled image (about ``bg_scale``^2 of the cost) and scales the mask back
+  before the components. Needs a static camera and no weights. The first ``warmup_frames`` frames
+  only train the model; ``segment`` returns ``[]`` for them. People who stand still fade into the
+  background model (over about ``bg_history_frames``). A change of image size restarts the model
+  (logged) because the old background no longer applies.
 - ``yolo``: ultralytics segmentation model from a local ``.pt``, ``.onnx`` or ``.engine`` file, person
   class only, masks at the input resolution. A missing file raises ``MissingWeightsError``; nothing is
   ever downloaded. Detections from both backends pass the same size gate.
@@ -47,6 +49,9 @@ SHADOW_VALUE = 127          # MOG2/KNN label for shadow pixels
 FOREGROUND_THRESHOLD = 200  # foreground is 255; anything at or below (shadows) is background
 SILHOUETTE_SIZE = 64
 YOLO_MASK_THRESHOLD = 0.5   # ultralytics mask probabilities above this are the person
+UPPER_BODY_FRACTION = 0.6   # group splitting looks at the top 60 % of a blob (heads and torsos)
+PROFILE_SMOOTH_FRACTION = 0.08  # column-profile smoothing window, as a fraction of the blob height
+SPLIT_MARGIN_FRACTION = 0.15    # no split closer than this (of the blob height) to either side
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,26 @@ def label_image(detections: Sequence[CameraDetection], shape: tuple[int, int]) -
             raise MessageFormatError(f"detection {k} mask shape {det.mask.shape} != image {out.shape}")
         out[det.mask] = k
     return out
+
+
+def split_columns(mask: np.ndarray, cfg: CameraSegmenterConfig) -> list[tuple[int, int]]:
+    """Column ranges of the people in a blob's (h, w) mask: side-by-side people merged by the
+    background model are cut at deep valleys of the upper body's column profile (recursively)."""
+    h, w = mask.shape
+    if not cfg.split_groups or h == 0 or w < cfg.split_min_width_over_height * h:
+        return [(0, w)]
+    prof = mask[: max(1, int(h * UPPER_BODY_FRACTION))].sum(axis=0).astype(np.float64)
+    win = max(1, int(h * PROFILE_SMOOTH_FRACTION))
+    prof = np.convolve(prof, np.ones(win) / win, mode="same")
+    margin = max(1, int(h * SPLIT_MARGIN_FRACTION))
+    if w <= 2 * margin:
+        return [(0, w)]
+    cut = margin + int(np.argmin(prof[margin:w - margin]))
+    left, right = prof[:cut].max(initial=0.0), prof[cut:].max(initial=0.0)
+    if prof[cut] > cfg.split_valley_ratio * min(left, right):
+        return [(0, w)]
+    return (split_columns(mask[:, :cut], cfg)
+            + [(a + cut, b + cut) for a, b in split_columns(mask[:, cut:], cfg)])
 
 
 def _passes_gate(cfg: CameraSegmenterConfig, w: float, h: float, area: float) -> bool:
@@ -168,11 +193,23 @@ class _BackgroundBackend:
         dets = []
         for k in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[k])
-            if not _passes_gate(self.cfg, w, h, area):
+            if h < self.cfg.min_height_px or area < self.cfg.min_area_px:
                 continue
-            mask = labels == k
-            dets.append(CameraDetection(mask, (float(x), float(y), float(x + w), float(y + h)),
-                                        score=float(min(1.0, area / (w * h)))))
+            blob = labels[y:y + h, x:x + w] == k
+            for c0, c1 in split_columns(blob, self.cfg):
+                part = blob[:, c0:c1]
+                rows = np.flatnonzero(part.any(axis=1))
+                cols = np.flatnonzero(part.any(axis=0))
+                if rows.size == 0:
+                    continue
+                r0, r1, q0, q1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+                pw, ph, parea = q1 - q0, r1 - r0, int(part.sum())
+                if not _passes_gate(self.cfg, pw, ph, parea):
+                    continue
+                mask = np.zeros(labels.shape, dtype=bool)
+                mask[y + r0:y + r1, x + c0 + q0:x + c0 + q1] = part[r0:r1, q0:q1]
+                bbox = (float(x + c0 + q0), float(y + r0), float(x + c0 + q1), float(y + r1))
+                dets.append(CameraDetection(mask, bbox, score=float(min(1.0, parea / (pw * ph)))))
         dets.sort(key=lambda d: -float(d.mask.sum()))
         return dets[: self.cfg.max_detections]
 
