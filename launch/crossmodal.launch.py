@@ -11,7 +11,8 @@ bringup run the same graph with the same parameters. Arguments:
 - ``matches_topic``, ``markers_topic``: recognizer outputs (defaults: matches, markers)
 - ``backend``: embedding runtime, tensorrt | onnx | torch (default: as in the config file)
 - ``model_path``: exported model file (default: as in the config file)
-- ``use_sim_time``: follow /clock, for bag replay (default: false)
+- ``use_sim_time``: follow /clock, for bag replay (default: false); also makes the segmenters'
+  sensor subscriptions reliable (large best-effort samples are lost across processes)
 """
 
 from launch import LaunchDescription
@@ -19,7 +20,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from tcfd_ros.graph import PACKAGE, RECOGNIZER, TopicNames, default_config_path, graph_from_config
+from tcfd_ros.graph import (PACKAGE, RECOGNIZER, REPLAY_OVERRIDES, TopicNames, default_config_path,
+                            graph_from_config)
 
 ARGUMENTS = (
     ("config", str(default_config_path()), "ROS 2 params file with every node's parameters"),
@@ -45,6 +47,8 @@ def _nodes(context, *args, **kwargs):
     actions = []
     for spec in graph.nodes:
         overrides = {"use_sim_time": sim}
+        if sim:  # bag replay: reliable sensor inputs, as tcfd-ros bringup --use-sim-time does
+            overrides.update(REPLAY_OVERRIDES.get(spec.name, {}))
         if spec.name == RECOGNIZER:
             if value["backend"]:
                 overrides["backend"] = value["backend"]

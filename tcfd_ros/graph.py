@@ -53,6 +53,14 @@ MATCHES = "matches"
 MARKERS = "markers"
 DIAGNOSTICS = "/diagnostics"
 
+# Parameters implied by bag replay (use_sim_time), for launch and bringup alike: the segmenters'
+# sensor inputs become reliable, because best-effort samples of 1-2.5 MB (images, 64-beam clouds) are
+# split into UDP fragments and lost whole when one fragment is; a bag player can afford retransmission.
+REPLAY_OVERRIDES: dict[str, dict[str, Any]] = {
+    CAMERA_SEGMENTER: {"input_reliability": "reliable"},
+    LIDAR_SEGMENTER: {"input_reliability": "reliable"},
+}
+
 _NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$")
 
 

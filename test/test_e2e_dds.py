@@ -68,8 +68,7 @@ def _messages(bag: Path):
 def _graph(model: Path, log: Path, mode: list[str]) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(CONFIG), "--use-sim-time", *mode,
            "--param", f"recognizer.model_path={model}", "--param", "recognizer.backend=torch",
-           "--param", "recognizer.threads=1", "--param", "camera_segmenter.input_reliability=reliable",
-           "--param", "lidar_segmenter.input_reliability=reliable",
+           "--param", "recognizer.threads=1",
            "--param", f"recognizer.identity.open_set_threshold={PERMISSIVE_THRESHOLD}"]
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=dict(os.environ))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tcfd_ros.graph import TopicNames
-from tcfd_ros.nodes.bringup import node_arguments, parse_param, plan
+from tcfd_ros.nodes.bringup import node_arguments, parse_param, plan, process_command
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "crossmodal.launch.py"
@@ -104,6 +104,14 @@ def test_launch_and_bringup_run_the_same_nodes(monkeypatch, tmp_path, sensors, n
         assert args[:3] == ["--ros-args", "--params-file", str(config)]
         assert [a for a in args[3:] if a != "-r"] == [f"{s}:={d}" for s, d in spec.remappings]
     assert [n.kwargs["parameters"][1].get("backend") for n in nodes].count("torch") == 1
+    reliable = {n.kwargs["name"] for n in nodes if n.kwargs["parameters"][1].get("input_reliability") == "reliable"}
+    assert reliable == {"camera_segmenter", "lidar_segmenter"}  # sim time = replay, as bringup does
+    # bringup --processes runs each node with the command line launch_ros would build
+    for n, spec in zip(nodes, graph.nodes):
+        cmd = process_command(spec, config, tmp_path / "overrides.yaml")
+        assert cmd[2] == f"tcfd_ros.nodes.{n.kwargs['executable']}_node"
+        assert f"__node:={n.kwargs['name']}" in cmd and f"__ns:={n.kwargs['namespace']}" in cmd
+        assert cmd.index(str(config)) < cmd.index(str(tmp_path / "overrides.yaml"))
     if sensors is not None:
         assert len(nodes) == 9
 

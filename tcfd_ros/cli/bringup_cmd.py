@@ -22,7 +22,10 @@ supervises them; without it the nodes share one process and its GIL.
 driving it from a replay: start `tcfd-ros bringup --config C --use-sim-time [--param ...]` as a child
 process (own process group), publish /clock (rosgraph_msgs/Clock) and the bag's sensor topics
 (/camera/image_raw, /camera/camera_info, /lidar/points by default), read /matches, and stop it with
-SIGINT (clean rclpy shutdown; exit code 0). A bad config or model exits with code 2 before any
+SIGINT (clean rclpy shutdown; exit code 0). With --use-sim-time the segmenters subscribe to their
+sensor topics with reliable QoS: best-effort samples of 1-2.5 MB (640x480 images, 64-beam clouds) are
+split into UDP fragments and lost whole when one fragment is, which on a loaded host is most of them;
+a bag player can afford retransmission. --param camera_segmenter.input_reliability=best_effort undoes it. A bad config or model exits with code 2 before any
 node starts, with the reason on stderr. --param names a node ([namespace.]node.key=value, value in
 YAML); without a namespace it applies to that node in every sensor namespace.
 """
@@ -39,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ROS 2 params file (default: config/crossmodal.yaml)")
     p.add_argument("--param", action="append", default=[], metavar="[NS.]NODE.KEY=VALUE",
                    help="override one parameter (repeatable), e.g. recognizer.backend=torch")
-    p.add_argument("--use-sim-time", action="store_true", help="every node follows /clock (bag replay)")
+    p.add_argument("--use-sim-time", action="store_true",
+                   help="every node follows /clock (bag replay); also makes the sensor inputs reliable "
+                        "(see below)")
     p.add_argument("--namespace", default="", help="top-level namespace pushed onto the whole graph")
     p.add_argument("--image-topic", default=TopicNames.image, help="camera image topic, relative to each camera namespace")
     p.add_argument("--camera-info-topic", default=TopicNames.camera_info, help="CameraInfo topic (relative)")
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from tcfd_ros.nodes import bringup
 
     config = args.config if args.config is not None else default_config_path()
-    overrides = [bringup.parse_param(p) for p in args.param]
+    overrides = [bringup.parse_param(p) for p in bringup.replay_defaults(args.use_sim_time) + args.param]
     if args.backend:
         overrides.append(bringup.parse_param(f"recognizer.backend={args.backend}"))
     topics = TopicNames(args.image_topic, args.camera_info_topic, args.points_topic, args.matches_topic,

@@ -29,7 +29,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from tcfd_ros.errors import ConfigError
-from tcfd_ros.graph import NODE_NAMES, GraphSpec, NodeSpec, TopicNames, build_graph
+from tcfd_ros.graph import NODE_NAMES, REPLAY_OVERRIDES, GraphSpec, NodeSpec, TopicNames, build_graph
 from tcfd_ros.nodes.config_file import validate_params_file
 from tcfd_ros.nodes.node_configs import node_defaults
 from tcfd_ros.nodes.params import param_specs
@@ -52,6 +52,13 @@ class ParamOverride:
     def applies_to(self, spec: NodeSpec) -> bool:
         return spec.name == self.node and (not self.namespace or spec.sensor == self.namespace
                                            or spec.namespace.strip("/").endswith(self.namespace))
+
+
+def replay_defaults(use_sim_time: bool) -> list[str]:
+    """``--param`` texts implied by ``use_sim_time`` (graph.REPLAY_OVERRIDES; placed before the user's, which win)."""
+    if not use_sim_time:
+        return []
+    return [f"{node}.{key}={value}" for node, params in REPLAY_OVERRIDES.items() for key, value in params.items()]
 
 
 def parse_param(text: str) -> ParamOverride:
