@@ -132,3 +132,19 @@ def test_cli_dataset_and_preview(tmp_path, capsys):
                  "--conditions", "nm,ub"]) == 0
     sheet = cv2.imread(str(png))
     assert sheet is not None and sheet.shape[0] == 2 * 128 and sheet.std() > 10
+
+
+def test_free_running_camera_pairs_within_20_ms_and_occlusion_hides_points(tmp_path):
+    from tcfd_ros.sim.dataset import Rig, _pair_frames, simulate_sequence
+
+    spec = DatasetSpec(out=tmp_path / "unused", identities=2, views=(90,), conditions=("nm", "oc"), frames=6,
+                       camera_hz=30.0)
+    rig = Rig(spec)
+    res = simulate_sequence(spec, rig, 0, 1, "01-nm", "nm", 90)
+    assert len(res["sils"]) in (17, 18)                 # 0.6 s at 30 Hz
+    li, ci = _pair_frames(res["lidar_t"], res["cam_t"], np.ones(6, bool), np.ones(len(res["cam_t"]), bool))
+    assert len(li) == 6 and np.abs(res["lidar_t"][li] + 0.05 - res["cam_t"][ci]).max() <= 0.020
+    occluded = simulate_sequence(spec, rig, 0, 1, "01-oc", "oc", 90)
+    n_nm = np.mean([p.shape[0] for p in res["pcds"]])
+    n_oc = np.mean([p.shape[0] for p in occluded["pcds"]])
+    assert n_oc < 0.85 * n_nm
