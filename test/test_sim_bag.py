@@ -240,3 +240,26 @@ def test_robot_mount_moves_both_sensors_and_publishes_tf(tmp_path):
         BagSpec(out=Path("x"), mount="robot", layout="disjoint").validate()
     R0 = Rotation.from_matrix(sim.lidar_world_pose(0.0)[0]).as_euler("xyz")
     assert abs(R0[0]) < 1e-9 and abs(R0[1]) < 1e-9          # level LiDAR on a flat ground
+
+
+def test_static_camera_suits_background_subtraction():
+    import cv2
+
+    sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", people=3, duration_s=12.0, lidar="vlp16",
+                                camera_hz=1.0, seed=5))
+    rng = np.random.default_rng(0)
+    empty1 = sim.camera.render([], rng).image.astype(np.int16)
+    empty2 = sim.camera.render([], rng).image.astype(np.int16)
+    noise = np.abs(empty1 - empty2)
+    assert noise.mean() < 4.0 and np.percentile(noise, 99.9) < 20      # only sensor noise changes
+    moved = 0
+    for k in range(len(sim.cam_t)):
+        i = len(sim.lidar_t) + k
+        frame = sim.camera.render(sim._actors(i), rng)
+        people = cv2.dilate((frame.labels >= 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        changed = np.abs(frame.image.astype(np.int16) - empty1).max(axis=2) > 40
+        if people.sum() > 100:
+            moved += 1
+            assert changed[~people].mean() < 1e-3                        # changes only where people are
+            assert changed[people].mean() > 0.2
+    assert moved > 0
