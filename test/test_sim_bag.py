@@ -245,8 +245,8 @@ def test_robot_mount_moves_both_sensors_and_publishes_tf(tmp_path):
 def test_static_camera_suits_background_subtraction():
     import cv2
 
-    sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", people=3, duration_s=12.0, lidar="vlp16",
-                                camera_hz=1.0, seed=5))
+    sim = BagSimulation(BagSpec(out=Path("unused"), layout="overlap", people=3, duration_s=12.0,
+                                lidar="vlp16", camera_hz=1.0, seed=5))
     rng = np.random.default_rng(0)
     empty1 = sim.camera.render([], rng).image.astype(np.int16)
     empty2 = sim.camera.render([], rng).image.astype(np.int16)

@@ -49,7 +49,8 @@ def test_point_count_matches_a_real_hdl64_pedestrian(real_data):
     for pid in range(10):
         ident = sample_identity(pid, 0)
         walker = Walker(pid, ident, sample_variation(ident, "nm", 0, 1), np.array([1.7 + 0.1 * pid]),
-                        Polyline(np.stack([np.array([x, y]) - 3 * direction, np.array([x, y]) + 3 * direction])),
+                        Polyline(np.stack([np.array([x, y]) - 3 * direction,
+                                           np.array([x, y]) + 3 * direction])),
                         start_offset_m=3.0 - ident.speed_mps * (1.7 + 0.1 * pid))
         sim_pts, label = scanner.scan([walker.actor(0)], np.random.default_rng(pid))
         n = int((label == pid).sum())

@@ -225,13 +225,16 @@ def pose_sequence(ident: Identity, var: SequenceVariation, times_s: np.ndarray) 
     limb = scale * g
     caps += [
         (up(neck_base), up(neck_top), 0.055 * scale * min(g, 1.1), NECK),
-        (up(sh_l), up(el_l), R_UPPER_ARM_M * limb, L_UPPER_ARM), (up(sh_r), up(el_r), R_UPPER_ARM_M * limb, R_UPPER_ARM),
-        (up(el_l), up(wr_l), R_FOREARM_M * limb, L_FOREARM), (up(el_r), up(wr_r), R_FOREARM_M * limb, R_FOREARM),
-        (up(wr_l), up(hd_l), 0.032 * scale, L_HAND), (up(wr_r), up(hd_r), 0.032 * scale, R_HAND),
-        (up(hip_l_pos), up(knee_lp), R_THIGH_M * limb, L_THIGH), (up(hip_r_pos), up(knee_rp), R_THIGH_M * limb,
-                                                              R_THIGH),
-        (up(knee_lp), up(ankle_lp), R_SHANK_M * limb, L_SHANK), (up(knee_rp), up(ankle_rp), R_SHANK_M * limb,
-                                                             R_SHANK),
+        (up(sh_l), up(el_l), R_UPPER_ARM_M * limb, L_UPPER_ARM),
+        (up(sh_r), up(el_r), R_UPPER_ARM_M * limb, R_UPPER_ARM),
+        (up(el_l), up(wr_l), R_FOREARM_M * limb, L_FOREARM),
+        (up(el_r), up(wr_r), R_FOREARM_M * limb, R_FOREARM),
+        (up(wr_l), up(hd_l), 0.032 * scale, L_HAND),
+        (up(wr_r), up(hd_r), 0.032 * scale, R_HAND),
+        (up(hip_l_pos), up(knee_lp), R_THIGH_M * limb, L_THIGH),
+        (up(hip_r_pos), up(knee_rp), R_THIGH_M * limb, R_THIGH),
+        (up(knee_lp), up(ankle_lp), R_SHANK_M * limb, L_SHANK),
+        (up(knee_rp), up(ankle_rp), R_SHANK_M * limb, R_SHANK),
     ]
     depth = ident.trunk_depth * g
     head_s = np.array([0.100, 0.078, 0.5 * ident.head_m / scale * 0.92]) * scale
