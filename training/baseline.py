@@ -45,7 +45,3 @@ class ResNet9Baseline(nn.Module):
             return BaselineOutput(emb, None, None)
         feats, logits = self.bnneck(emb)
         return BaselineOutput(emb, logits, feats)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

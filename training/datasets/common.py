@@ -30,10 +30,6 @@ class SequenceRecord:
     sil_path: Path  # camera silhouettes, uint8 (T, 64, 64)
     depth_path: Path  # LiDAR depth maps, uint8 (T, 3, 64, 64)
 
-    @property
-    def key(self) -> str:
-        return f"{self.subject}-{self.seq_type}-{self.view}"
-
 
 def check_silhouettes(arr: Any, path: Path) -> np.ndarray:
     """A silhouette file must hold uint8 (T, 64, 64) with T >= 1."""
@@ -113,6 +109,3 @@ class GaitDataset:
                 f"{rec.sil_path} has {sil.shape[0]} frames but {rec.depth_path} has {dep.shape[0]}: "
                 "paired training needs frame-synchronised files of equal length")
         return sil, dep
-
-    def labels(self) -> list[str]:
-        return [r.subject for r in self.records]
