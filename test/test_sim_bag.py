@@ -121,6 +121,12 @@ def test_tf_static_round_trips_the_sensor_extrinsics(bag):
         np.testing.assert_allclose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), R, atol=1e-9)
         v = tr.transform.translation
         np.testing.assert_allclose([v.x, v.y, v.z], t, atol=1e-12)
+    from rosbags.interfaces import QosDurability
+    from rosbags.rosbag2 import Reader
+
+    with Reader(bag) as reader:
+        conn = next(c for c in reader.connections if c.topic == "/tf_static")
+        assert conn.ext.offered_qos_profiles[0].durability == QosDurability.TRANSIENT_LOCAL
     # the camera looks along world +x tilted down (optical z), its x axis is the camera's right (-y)
     assert sim.R_c[0, 2] > 0.9 and sim.R_c[2, 2] < 0
     np.testing.assert_allclose(sim.R_c[:, 0], [0.0, -1.0, 0.0], atol=1e-12)

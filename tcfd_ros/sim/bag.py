@@ -104,6 +104,16 @@ class BagSpec:
             raise ConfigError(f"first_id must be >= 0, got {self.first_id}")
 
 
+def _latched_qos():
+    """The QoS tf2's static broadcaster offers (reliable, transient local, depth 1), so that
+    ``ros2 bag play`` republishes /tf_static to late-joining listeners."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    zero = QosTime(0, 0)
+    return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL, zero, zero,
+               QosLiveliness.AUTOMATIC, zero, False)
+
+
 def _stamp(t_s: float) -> tuple[int, int]:
     ns = int(round(t_s * 1e9))
     return ns // 1_000_000_000, ns % 1_000_000_000
@@ -373,7 +383,8 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 "info": writer.add_connection(TOPICS["info"], "sensor_msgs/msg/CameraInfo", typestore=ts),
                 "points": writer.add_connection(TOPICS["points"], "sensor_msgs/msg/PointCloud2",
                                                 typestore=ts),
-                "tf": writer.add_connection(TOPICS["tf"], "tf2_msgs/msg/TFMessage", typestore=ts),
+                "tf": writer.add_connection(TOPICS["tf"], "tf2_msgs/msg/TFMessage", typestore=ts,
+                                            offered_qos_profiles=[_latched_qos()]),
                 "gt": writer.add_connection(TOPICS["gt"], "std_msgs/msg/String", typestore=ts),
             }
             if spec.mount == "robot":
