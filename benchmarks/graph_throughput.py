@@ -122,7 +122,8 @@ def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, pr
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, QoSProfile(depth=50))
     types = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
              "sensor_msgs/msg/PointCloud2": PointCloud2}
-    pubs = {t: node.create_publisher(types[mt], t, QoSProfile(depth=10)) for t, mt in {(m[1], m[2]) for m in msgs}}
+    pubs = {t: node.create_publisher(types[mt], t, QoSProfile(depth=10))
+            for t, mt in {(m[1], m[2]) for m in msgs}}
     clock = node.create_publisher(Clock, "/clock", QoSProfile(depth=10))
     try:
         end = time.monotonic() + STARTUP_TIMEOUT_S
@@ -180,7 +181,8 @@ def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, pr
         "camera_dropped": key("/camera/camera_segmenter", "image_raw: dropped"),
         "lidar_dropped": key("/lidar/lidar_segmenter", "points: dropped"),
         # median over the run of each node's 5-s-window p50 (queue wait + processing)
-        "latency_ms_p50": {f"{n} {k.split(':')[0]}": round(sorted(v)[len(v) // 2], 1) for (n, k), v in p50s.items()},
+        "latency_ms_p50": {f"{n} {k.split(':')[0]}": round(sorted(v)[len(v) // 2], 1)
+                           for (n, k), v in p50s.items()},
     }
     result["keeps_up"] = bool(
         result["detections"] >= KEEP_UP_FRACTION * images and result["clusters"] >= KEEP_UP_FRACTION * clouds
@@ -220,7 +222,9 @@ def main() -> int:
         r["rtf_bound_on_2_idle_cores"] = round(2.0 / per_bag_s, 2) if per_bag_s > 0 else None
     print(json.dumps({
         "benchmark": "graph_throughput", "machine": platform.machine(), "cpus": os.cpu_count(),
-        "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "backend": args.backend, "graph": "process per node" if args.processes else "one process", "model": "tiny TCFDNet (random init)",
+        "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "backend": args.backend,
+        "graph": "process per node" if args.processes else "one process",
+        "model": "tiny TCFDNet (random init)",
         "inputs": "sim bag: HDL-64 10 Hz + 640x480 bgr8 15 Hz", "people": args.people,
         "max_realtime_factor_kept_up": max(kept) if kept else 0.0, "runs": runs,
     }, indent=2))

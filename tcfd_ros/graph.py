@@ -146,7 +146,8 @@ def build_graph(
         nodes.append(NodeSpec(CAMERA_TRACKER, "tracker", sns, (), sensor=cam))
     for lid in lids:
         sns = _join(ns, lid)
-        nodes.append(NodeSpec(LIDAR_SEGMENTER, "lidar_segmenter", sns, (("points", topics.points),), sensor=lid))
+        nodes.append(NodeSpec(LIDAR_SEGMENTER, "lidar_segmenter", sns, (("points", topics.points),),
+                              sensor=lid))
         nodes.append(NodeSpec(LIDAR_TRACKER, "tracker", sns, (), sensor=lid))
     nodes.append(NodeSpec(
         RECOGNIZER, "recognizer", _join(ns),

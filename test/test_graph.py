@@ -24,7 +24,8 @@ CONFIG = ROOT / "config" / "crossmodal.yaml"
 def setup_executables() -> dict[str, str]:
     tree = ast.parse((ROOT / "setup.py").read_text())
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "NODE_EXECUTABLES" for t in node.targets):
+        targets = [getattr(t, "id", "") for t in getattr(node, "targets", [])]
+        if isinstance(node, ast.Assign) and "NODE_EXECUTABLES" in targets:
             return ast.literal_eval(node.value)
     raise AssertionError("setup.py has no NODE_EXECUTABLES")
 
@@ -44,7 +45,8 @@ def test_default_graph_has_one_pipeline_per_sensor_and_one_recognizer():
     assert g.node_names() == ["/camera/camera_segmenter", "/camera/camera_tracker", "/lidar/lidar_segmenter",
                               "/lidar/lidar_tracker", "/recognizer"]
     seg = g.nodes[0]
-    assert dict(seg.remappings) == {"image_raw": "image_raw", "camera_info": "camera_info", "matches": "/matches"}
+    assert dict(seg.remappings) == {"image_raw": "image_raw", "camera_info": "camera_info",
+                                    "matches": "/matches"}
 
 
 def test_several_sensors_namespace_and_topics():
@@ -105,13 +107,15 @@ def _write(tmp_path, mutate) -> Path:
 
 
 def test_strict_validation_names_the_key(tmp_path):
-    p = _write(tmp_path, lambda d: d["/**/lidar_segmenter"]["ros__parameters"]["segmenter"].update(voxel_size_mm=3))
+    p = _write(tmp_path,
+               lambda d: d["/**/lidar_segmenter"]["ros__parameters"]["segmenter"].update(voxel_size_mm=3))
     with pytest.raises(ConfigError, match="segmenter.voxel_size_mm"):
         validate_params_file(p)
     p = _write(tmp_path, lambda d: d["/**/camera_tracker"]["ros__parameters"]["tracker"].update(max_age_s=2))
     with pytest.raises(ConfigError, match="decimal point"):
         validate_params_file(p)
-    p = _write(tmp_path, lambda d: d["/**/recognizer"]["ros__parameters"]["identity"].update(switch_margin=-0.5))
+    p = _write(tmp_path,
+               lambda d: d["/**/recognizer"]["ros__parameters"]["identity"].update(switch_margin=-0.5))
     with pytest.raises(ConfigError, match="switch_margin"):
         validate_params_file(p)
     p = _write(tmp_path, lambda d: d.update({"/**/talker": {"ros__parameters": {}}}))
@@ -121,7 +125,8 @@ def test_strict_validation_names_the_key(tmp_path):
 
 def test_param_overrides_parse_and_validate():
     o = parse_param("cam_left.camera_segmenter.segmenter.min_area_px=80")
-    assert (o.namespace, o.node, o.key, o.value) == ("cam_left", "camera_segmenter", "segmenter.min_area_px", 80)
+    assert (o.namespace, o.node, o.key, o.value) == ("cam_left", "camera_segmenter",
+                                                     "segmenter.min_area_px", 80)
     o = parse_param("recognizer.identity.open_set_threshold=0.4")
     assert o.value == 0.4 and o.namespace == ""
     assert parse_param("recognizer.camera_namespaces=[a, b]").value == ["a", "b"]

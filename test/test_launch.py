@@ -78,7 +78,8 @@ def test_launch_arguments_cover_config_namespace_topics_backend_sim_time(monkeyp
 
 @pytest.mark.parametrize("sensors,namespace,topics", [
     (None, "", TopicNames()),
-    ((["cam_a", "cam_b"], ["lidar_a", "lidar_b"]), "site", TopicNames(image="image_rect", points="/velodyne")),
+    ((["cam_a", "cam_b"], ["lidar_a", "lidar_b"]), "site",
+     TopicNames(image="image_rect", points="/velodyne")),
 ])
 def test_launch_and_bringup_run_the_same_nodes(monkeypatch, tmp_path, sensors, namespace, topics):
     config = CONFIG
@@ -90,8 +91,8 @@ def test_launch_and_bringup_run_the_same_nodes(monkeypatch, tmp_path, sensors, n
         config.write_text(yaml.safe_dump(data))
     _, nodes = _launch_nodes(monkeypatch, config=str(config), namespace=namespace, image_topic=topics.image,
                              points_topic=topics.points, use_sim_time="true", backend="torch")
-    launched = [(n.kwargs["executable"], n.kwargs["name"], n.kwargs["namespace"], tuple(n.kwargs["remappings"]))
-                for n in nodes]
+    launched = [(n.kwargs["executable"], n.kwargs["name"], n.kwargs["namespace"],
+                 tuple(n.kwargs["remappings"])) for n in nodes]
     graph, _ = plan(config, [], namespace, topics)
     brought_up = [(s.executable, s.name, s.namespace, s.remappings) for s in graph.nodes]
     assert launched == brought_up
@@ -104,7 +105,8 @@ def test_launch_and_bringup_run_the_same_nodes(monkeypatch, tmp_path, sensors, n
         assert args[:3] == ["--ros-args", "--params-file", str(config)]
         assert [a for a in args[3:] if a != "-r"] == [f"{s}:={d}" for s, d in spec.remappings]
     assert [n.kwargs["parameters"][1].get("backend") for n in nodes].count("torch") == 1
-    reliable = {n.kwargs["name"] for n in nodes if n.kwargs["parameters"][1].get("input_reliability") == "reliable"}
+    reliable = {n.kwargs["name"] for n in nodes
+                if n.kwargs["parameters"][1].get("input_reliability") == "reliable"}
     assert reliable == {"camera_segmenter", "lidar_segmenter"}  # sim time = replay, as bringup does
     # bringup --processes runs each node with the command line launch_ros would build
     for n, spec in zip(nodes, graph.nodes):

@@ -47,7 +47,8 @@ def _header(t: float, frame: str) -> Header:
 def _scene(i: int, rng: np.random.Generator) -> np.ndarray:
     """Flat ground 1.5 m below the sensor and one walking person-sized column."""
     ground = np.c_[rng.uniform(-10, 10, (4000, 2)), rng.normal(-1.5, 0.01, 4000)]
-    person = np.c_[rng.normal(5 + 0.1 * i, 0.12, 400), rng.normal(0.0, 0.12, 400), rng.uniform(-1.45, 0.2, 400)]
+    person = np.c_[rng.normal(5 + 0.1 * i, 0.12, 400), rng.normal(0.0, 0.12, 400),
+                   rng.uniform(-1.45, 0.2, 400)]
     return np.vstack([ground, person]).astype(np.float32)
 
 
@@ -65,8 +66,9 @@ class Probe:
     def __init__(self, h: RosHarness) -> None:
         self.node = h.add(Node("probe", context=h.context))
         self.got: dict[str, list] = {}
-        for topic, ty in (("/camera/detections", Image), ("/camera/annotated", Image), ("/camera/tracks", String),
-                          ("/camera/tracklets", String), ("/lidar/clusters", PointCloud2),
+        for topic, ty in (("/camera/detections", Image), ("/camera/annotated", Image),
+                          ("/camera/tracks", String), ("/camera/tracklets", String),
+                          ("/lidar/clusters", PointCloud2),
                           ("/lidar/tracks", String), ("/diagnostics", DiagnosticArray)):
             self.node.create_subscription(ty, topic, lambda m, t=topic: self.got.setdefault(t, []).append(m),
                                           OUTPUT_QOS)
@@ -89,9 +91,11 @@ def graph():
     h = RosHarness()
     nodes = {
         "camera": h.add(CameraSegmenterNode(context=h.context, **_args("camera_segmenter"))),
-        "camera_tracker": h.add(TrackerNode(name="camera_tracker", context=h.context, **_args("camera_tracker"))),
+        "camera_tracker": h.add(TrackerNode(name="camera_tracker", context=h.context,
+                                            **_args("camera_tracker"))),
         "lidar": h.add(LidarSegmenterNode(context=h.context, **_args("lidar_segmenter"))),
-        "lidar_tracker": h.add(TrackerNode(name="lidar_tracker", context=h.context, **_args("lidar_tracker"))),
+        "lidar_tracker": h.add(TrackerNode(name="lidar_tracker", context=h.context,
+                                           **_args("lidar_tracker"))),
     }
     probe = Probe(h)
     wait_for(lambda: probe.image.get_subscription_count() and probe.points.get_subscription_count())
@@ -163,15 +167,14 @@ def test_bad_input_is_dropped_counted_and_the_graph_stays_alive(graph):
     probe.points.publish(create_cloud_xyz32(_header(t0 + 1.0, "lidar"), _scene(3, np.random.default_rng(3))))
     wait_for(lambda: probe.n("/lidar/clusters") > after)
 
-    def counts(name):
-        return probe.diag(name)[2]
-    lid = wait_for(lambda: (lambda d: d if int(d.get("points: dropped", 0)) >= 5 else None)(counts("/lidar/lidar_segmenter")),
-                   timeout_s=5)
+    def counts(name: str, key: str, at_least: int) -> dict | None:
+        d = probe.diag(name)[2]
+        return d if int(d.get(key, 0)) >= at_least else None
+    lid = wait_for(lambda: counts("/lidar/lidar_segmenter", "points: dropped", 5), timeout_s=5)
     assert int(lid["points: dropped.malformed"]) == 3
     assert int(lid["points: dropped.empty_cloud"]) == 1
     assert int(lid["points: dropped.stamp_backwards"]) == 1
-    cam = wait_for(lambda: (lambda d: d if int(d.get("image_raw: dropped", 0)) >= 4 else None)(counts("/camera/camera_segmenter")),
-                   timeout_s=5)
+    cam = wait_for(lambda: counts("/camera/camera_segmenter", "image_raw: dropped", 4), timeout_s=5)
     assert int(cam["image_raw: dropped.malformed"]) == 3
     assert int(cam["image_raw: dropped.stamp_backwards"]) == 1
     level, message, _ = probe.diag("/lidar/lidar_segmenter")
@@ -252,8 +255,8 @@ def test_tracklet_json_round_trip_and_refusals():
     from tcfd_ros.errors import MessageFormatError
 
     frames = np.random.default_rng(0).integers(0, 255, (4, 3, 64, 64), dtype=np.uint8)
-    msg = TrackletMsg({"sec": 1, "nanosec": 2}, "lidar", "lidar", "3d", 7, (0.1, 0.2, 0.3, 0.4), (1.0, 2.0, 0.5),
-                      frames)
+    msg = TrackletMsg({"sec": 1, "nanosec": 2}, "lidar", "lidar", "3d", 7, (0.1, 0.2, 0.3, 0.4),
+                      (1.0, 2.0, 0.5), frames)
     back = TrackletMsg.from_json(msg.to_json())
     assert np.array_equal(back.frames, frames) and back.track_id == 7 and back.frame_stamps[-1] == 0.4
     data = json.loads(msg.to_json())

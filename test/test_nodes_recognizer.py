@@ -67,8 +67,10 @@ def _tracklet(sensor: str, track: int, t: float, seed: int) -> str:
     shape = (10, 64, 64) if modality == "2d" else (10, 3, 64, 64)
     frames = (rng.random(shape) > 0.5).astype(np.uint8) * 255
     sec, ns = int(t), int(round((t % 1) * 1e9))
-    return TrackletMsg(stamp_dict(sec, ns), sensor, sensor, modality, track, tuple(t - 0.1 * i for i in range(9, -1, -1)),
-                       (1.0, 2.0) if modality == "2d" else (5.0, 0.0, -0.5), frames).to_json()
+    stamps = tuple(t - 0.1 * i for i in range(9, -1, -1))
+    position = (1.0, 2.0) if modality == "2d" else (5.0, 0.0, -0.5)
+    msg = TrackletMsg(stamp_dict(sec, ns), sensor, sensor, modality, track, stamps, position, frames)
+    return msg.to_json()
 
 
 def test_tracklets_of_both_sensors_become_matches_with_one_identity(rec):
@@ -87,8 +89,8 @@ def test_tracklets_of_both_sensors_become_matches_with_one_identity(rec):
     # markers for the LiDAR tracks, in the LiDAR frame, coloured/labelled by global id
     tracks = [TrackState(7, (5.0, 0.0, -0.5), (4.7, -0.3, -1.4, 5.3, 0.3, 0.4), 1),
               TrackState(9, (8.0, 1.0, -0.5), (7.7, 0.7, -1.4, 8.3, 1.3, 0.4), 2)]
-    pubs["/lidar/tracks"].publish(String(data=tracks_to_json(stamp_dict(100, 700000000), "lidar", "lidar", "3d",
-                                                             tracks)))
+    text = tracks_to_json(stamp_dict(100, 700000000), "lidar", "lidar", "3d", tracks)
+    pubs["/lidar/tracks"].publish(String(data=text))
     arr = wait_for(lambda: got["markers"] and got["markers"][-1])
     assert len(arr.markers) == 4 and all(m.header.frame_id == "lidar" for m in arr.markers)
     assert arr.markers[0].header.stamp.sec == 100 and arr.markers[0].header.stamp.nanosec == 700000000
@@ -159,8 +161,9 @@ def test_corrupt_gallery_is_moved_aside_and_reported(model, tmp_path):
         node = h.add(RecognizerNode(
             context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
             use_global_arguments=False,
-            parameter_overrides=[Parameter("model_path", value=str(model)), Parameter("backend", value="torch"),
-                                 Parameter("threads", value=1), Parameter("gallery_path", value=str(gallery))]))
+            parameter_overrides=[Parameter("model_path", value=str(model)),
+                                 Parameter("backend", value="torch"), Parameter("threads", value=1),
+                                 Parameter("gallery_path", value=str(gallery))]))
         moved = node.health.values["gallery_moved_aside"]
         assert Path(moved).is_file() and ".corrupt-" in moved
         assert Path(moved).read_bytes().startswith(b"this is not")

@@ -13,7 +13,8 @@ examples:
   tcfd-ros bringup --param recognizer.model_path=models/tcfd.onnx
   tcfd-ros bringup --config config/crossmodal.yaml --use-sim-time \\
       --param recognizer.model_path=models/tcfd.pt --param recognizer.backend=torch \\
-      --param recognizer.gallery_path=out/gallery.sqlite --param camera.camera_segmenter.segmenter.min_area_px=80
+      --param recognizer.gallery_path=out/gallery.sqlite \\
+      --param camera.camera_segmenter.segmenter.min_area_px=80
   tcfd-ros bringup --check            # validate the config, print the node graph, start nothing
 
 --processes runs each node in its own process (exactly the command lines launch would run) and
@@ -25,9 +26,10 @@ process (own process group), publish /clock (rosgraph_msgs/Clock) and the bag's 
 SIGINT (clean rclpy shutdown; exit code 0). With --use-sim-time the segmenters subscribe to their
 sensor topics with reliable QoS: best-effort samples of 1-2.5 MB (640x480 images, 64-beam clouds) are
 split into UDP fragments and lost whole when one fragment is, which on a loaded host is most of them;
-a bag player can afford retransmission. --param camera_segmenter.input_reliability=best_effort undoes it. A bad config or model exits with code 2 before any
-node starts, with the reason on stderr. --param names a node ([namespace.]node.key=value, value in
-YAML); without a namespace it applies to that node in every sensor namespace.
+a bag player can afford retransmission (--param camera_segmenter.input_reliability=best_effort
+undoes it). A bad config or model exits with code 2 before any node starts, with the reason on
+stderr. --param names a node ([namespace.]node.key=value, value in YAML); without a namespace it
+applies to that node in every sensor namespace.
 """
 
 
@@ -46,9 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="every node follows /clock (bag replay); also makes the sensor inputs reliable "
                         "(see below)")
     p.add_argument("--namespace", default="", help="top-level namespace pushed onto the whole graph")
-    p.add_argument("--image-topic", default=TopicNames.image, help="camera image topic, relative to each camera namespace")
+    p.add_argument("--image-topic", default=TopicNames.image,
+                   help="camera image topic, relative to each camera namespace")
     p.add_argument("--camera-info-topic", default=TopicNames.camera_info, help="CameraInfo topic (relative)")
-    p.add_argument("--points-topic", default=TopicNames.points, help="LiDAR cloud topic, relative to each LiDAR namespace")
+    p.add_argument("--points-topic", default=TopicNames.points,
+                   help="LiDAR cloud topic, relative to each LiDAR namespace")
     p.add_argument("--matches-topic", default=TopicNames.matches, help="matches output topic")
     p.add_argument("--markers-topic", default=TopicNames.markers, help="markers output topic")
     p.add_argument("--backend", choices=("tensorrt", "onnx", "torch"), default=None,
@@ -56,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="executor threads (0 = one per node)")
     p.add_argument("--processes", action="store_true",
                    help="one process per node, as launch does (uses every core; no shared GIL)")
-    p.add_argument("--check", action="store_true", help="validate config and overrides, print the graph as JSON, exit")
+    p.add_argument("--check", action="store_true",
+                   help="validate config and overrides, print the graph as JSON, exit")
     p.set_defaults(func=run)
 
 
@@ -75,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     def ready(graph) -> None:
-        print(f"tcfd-ros bringup: running {len(graph.nodes)} nodes: {', '.join(graph.node_names())}", flush=True)
+        names = ", ".join(graph.node_names())
+        print(f"tcfd-ros bringup: running {len(graph.nodes)} nodes: {names}", flush=True)
 
     if args.processes:
         return bringup.run_processes(config, overrides, args.use_sim_time, args.namespace, topics, ready)

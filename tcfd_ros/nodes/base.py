@@ -130,7 +130,8 @@ class TcfdNode(Node):
                 del self._queue[idx]
                 self._waiting[topic] -= 1
                 self.health.drop(topic, "queue_full",
-                                 f"worker behind, {self._queue_size} waiting (raise queue_size or slow the input)")
+                                 f"worker behind, {self._queue_size} waiting "
+                                 "(raise queue_size or slow the input)")
             self._queue.append((topic, handler, msg, time.monotonic()))
             self._waiting[topic] = self._waiting.get(topic, 0) + 1
             self._cv.notify()
@@ -177,7 +178,8 @@ class TcfdNode(Node):
         t = stamp_seconds(stamp)
         verdict = order.check(t)
         if verdict == "backwards":
-            raise Dropped("stamp_backwards", f"stamp {t:.6f} s is not newer than the last one {order.last:.6f} s")
+            raise Dropped("stamp_backwards",
+                          f"stamp {t:.6f} s is not newer than the last one {order.last:.6f} s")
         if verdict == "reset":
             self.get_logger().warning(f"stamp jumped back more than {order.reset_backward_s} s to {t:.3f} s: "
                                       "clock reset (bag restarted?), state cleared")

@@ -55,17 +55,19 @@ class ParamOverride:
 
 
 def replay_defaults(use_sim_time: bool) -> list[str]:
-    """``--param`` texts implied by ``use_sim_time`` (graph.REPLAY_OVERRIDES; placed before the user's, which win)."""
+    """``--param`` texts implied by ``use_sim_time`` (graph.REPLAY_OVERRIDES), placed before the user's."""
     if not use_sim_time:
         return []
-    return [f"{node}.{key}={value}" for node, params in REPLAY_OVERRIDES.items() for key, value in params.items()]
+    return [f"{node}.{key}={value}"
+            for node, params in REPLAY_OVERRIDES.items() for key, value in params.items()]
 
 
 def parse_param(text: str) -> ParamOverride:
     """Parse ``[ns.]node.key=value``; the value is YAML (``true``, ``0.4``, ``[a, b]``, ``path``)."""
     name, sep, raw = text.partition("=")
     if not sep or not name:
-        raise ConfigError(f"--param {text!r}: expected [namespace.]node.key=value, e.g. recognizer.backend=onnx")
+        raise ConfigError(f"--param {text!r}: expected [namespace.]node.key=value, "
+                          "e.g. recognizer.backend=onnx")
     parts = name.split(".")
     idx = next((i for i, p in enumerate(parts) if p in NODE_NAMES), None)
     if idx is None or idx == len(parts) - 1:
@@ -74,7 +76,8 @@ def parse_param(text: str) -> ParamOverride:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"--param {text!r}: value is not valid YAML ({e})") from e
-    return ParamOverride(".".join(parts[:idx]).replace(".", "/"), parts[idx], ".".join(parts[idx + 1:]), value)
+    namespace = "/".join(parts[:idx])
+    return ParamOverride(namespace, parts[idx], ".".join(parts[idx + 1:]), value)
 
 
 def _typed(node: str, key: str, value: Any) -> Any:
@@ -134,7 +137,7 @@ def node_class(executable: str) -> Callable[..., Node]:
 
 def create_nodes(graph: GraphSpec, config: Path, overrides: Sequence[ParamOverride],
                  use_sim_time: bool = False, context: Any = None) -> list[Node]:
-    """Instantiate every node of ``graph`` (rclpy must be initialised); on a failure the built ones are destroyed."""
+    """Instantiate every node of ``graph`` (rclpy initialised); on a failure the built ones are destroyed."""
     nodes: list[Node] = []
     # Sensor-facing nodes last: their input subscriptions appear only when the rest (the recognizer
     # loading its model takes seconds) exists, so a player waiting for subscribers waits for the graph.
@@ -274,7 +277,8 @@ def run_processes(config: Path, overrides: Sequence[ParamOverride], use_sim_time
             dead = [(s, p.returncode) for s, p in procs if p.poll() is not None]
             if dead:
                 failed = dead[0]
-                log.error("%s exited with code %s; stopping the graph", failed[0].fully_qualified_name, failed[1])
+                log.error("%s exited with code %s; stopping the graph",
+                          failed[0].fully_qualified_name, failed[1])
                 break
             time.sleep(0.2)
     finally:

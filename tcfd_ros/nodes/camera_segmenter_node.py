@@ -44,7 +44,7 @@ class CameraSegmenterNode(TcfdNode):
         super().__init__(CAMERA_SEGMENTER, CameraSegmenterNodeConfig(), **kwargs)
         self.segmenter = CameraSegmenter(self.config.segmenter)
         self.order = StampOrder()
-        self.info: tuple[int, int, str] | None = None        # (width, height, frame_id) of the last CameraInfo
+        self.info: tuple[int, int, str] | None = None  # (width, height, frame_id) of the last CameraInfo
         self.cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray, Any]] = OrderedDict()
         self.global_ids: OrderedDict[int, MatchMsg] = OrderedDict()
         self.sensor = self.get_namespace().strip("/").split("/")[-1]
@@ -56,7 +56,8 @@ class CameraSegmenterNode(TcfdNode):
         self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), inputs)
         self.create_subscription(CameraInfo, CAMERA_INFO,
                                  lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
-        self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m), OUTPUT_QOS)
+        self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m),
+                                 OUTPUT_QOS)
         self.create_subscription(String, MATCHES, lambda m: self.process_now(MATCHES, self.on_match, m),
                                  OUTPUT_QOS)
         self.health.add_queue("annotation_cache", lambda: len(self.cache))

@@ -84,10 +84,12 @@ class TrackletMsg:
         d = _load(text, TRACKLET_SCHEMA)
         modality = _require(d, "modality", str)
         if modality not in MODALITY_FRAME_SHAPES:
-            raise MessageFormatError(f"modality = {modality!r}: expected one of {list(MODALITY_FRAME_SHAPES)}")
+            raise MessageFormatError(f"modality = {modality!r}: "
+                                     f"expected one of {list(MODALITY_FRAME_SHAPES)}")
         shape = tuple(_require(d, "shape", list))
         if len(shape) < 1 or tuple(shape[1:]) != MODALITY_FRAME_SHAPES[modality] or shape[0] < 1:
-            raise MessageFormatError(f"shape = {list(shape)}: expected [T, {MODALITY_FRAME_SHAPES[modality]}] "
+            raise MessageFormatError(f"shape = {list(shape)}: "
+                                     f"expected [T, {MODALITY_FRAME_SHAPES[modality]}] "
                                      f"for modality {modality}")
         if d.get("dtype") != "uint8":
             raise MessageFormatError(f"dtype = {d.get('dtype')!r}: expected 'uint8'")
@@ -96,12 +98,14 @@ class TrackletMsg:
         except ValueError as e:
             raise MessageFormatError(f"frames: not base64 ({e})") from e
         if len(raw) != math.prod(shape):
-            raise MessageFormatError(f"frames: {len(raw)} bytes, expected {math.prod(shape)} for shape {list(shape)}")
+            raise MessageFormatError(f"frames: {len(raw)} bytes, "
+                                     f"expected {math.prod(shape)} for shape {list(shape)}")
         stamps = tuple(float(t) for t in _require(d, "frame_stamps", list))
         if len(stamps) != shape[0]:
             raise MessageFormatError(f"frame_stamps: {len(stamps)} stamps for {shape[0]} frames")
         stamp = _require(d, "stamp", dict)
-        return TrackletMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)), str(d.get("frame_id", "")),
+        return TrackletMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)),
+                           str(d.get("frame_id", "")),
                            _require(d, "sensor", str), modality, int(_require(d, "track_id", int)), stamps,
                            tuple(float(v) for v in _require(d, "position", list)),
                            np.frombuffer(raw, dtype=np.uint8).reshape(shape))
@@ -114,7 +118,7 @@ class TrackState:
     track_id: int
     position: tuple[float, ...]      # pixels (u, v) for 2d, metres (x, y, z) for 3d
     box: tuple[float, ...]           # 2d: (x0, y0, x1, y1) pixels; 3d: (xmin, ymin, zmin, xmax, ymax, zmax) m
-    detection: int = -1              # label in ``detections`` / number in ``clusters`` this frame; -1 coasting
+    detection: int = -1              # this frame's label in ``detections`` / ``clusters``; -1 coasting
 
 
 def tracks_to_json(stamp: dict[str, int], frame_id: str, sensor: str, modality: str,
@@ -154,7 +158,7 @@ class MatchMsg:
     global_id: int                   # one identity per person across sensors (new id for an unknown person)
     known: bool                      # the identity is supported by other tracks' or the gallery's embeddings
     distance: float | None           # cross-modal distance that decided it; None with nothing to compare
-    confidence: float                # sigmoid((threshold - distance) / temperature) in [0, 1]; 0 without distance
+    confidence: float                # sigmoid((threshold - distance) / T) in [0, 1]; 0 without distance
     threshold: float                 # the open-set threshold in force
     label: str | None = None         # the enrolled name of the identity, if any
     switched: bool = False           # the track changed identity with this tracklet (strong evidence)
@@ -184,7 +188,8 @@ class MatchMsg:
             raise MessageFormatError(f"label = {label!r}: expected a string or null")
         modality = _require(d, "modality", str)
         if modality not in MODALITY_FRAME_SHAPES:
-            raise MessageFormatError(f"modality = {modality!r}: expected one of {list(MODALITY_FRAME_SHAPES)}")
+            raise MessageFormatError(f"modality = {modality!r}: "
+                                     f"expected one of {list(MODALITY_FRAME_SHAPES)}")
         return MatchMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)), str(d.get("frame_id", "")),
                         _require(d, "sensor", str), modality, int(_require(d, "track_id", int)),
                         int(_require(d, "global_id", int)), bool(_require(d, "known", bool)),

@@ -69,7 +69,8 @@ class LidarSegmenterNode(TcfdNode):
         if missing:
             raise MessageFormatError(f"PointCloud2.fields {list(names)}: missing {missing}")
         if points.size == 0:
-            raise Dropped("empty_cloud", f"cloud with width = {msg.width}, height = {msg.height} has no points")
+            raise Dropped("empty_cloud",
+                          f"cloud with width = {msg.width}, height = {msg.height} has no points")
         points = points.reshape(-1)
         xyz = np.stack([points["x"], points["y"], points["z"]], axis=1)
         clusters = self.segmenter.segment(xyz)

@@ -22,8 +22,6 @@ from tcfd_ros.perception.config import (
     camera_tracker_config,
 )
 
-RO = {"read_only": True}
-
 # Ranges (inclusive) of library config fields, by dotted parameter name, for their ROS descriptors;
 # the dataclasses' own validate() still decides (strict bounds, cross-field rules).
 PARAM_RANGES: dict[str, tuple[float, float]] = {
@@ -51,15 +49,32 @@ def _positive(obj: object, *names: str) -> None:
             raise ConfigError(f"{type(obj).__name__}.{n} = {v!r}: expected a value > 0")
 
 
+def meta(description: str, read_only: bool = False, lo: float | None = None,
+         hi: float | None = None) -> dict:
+    """Field metadata read by ``params.param_specs``: description, read-only, inclusive range."""
+    out: dict = {"description": description, "read_only": read_only}
+    if lo is not None:
+        out["min"] = lo
+    if hi is not None:
+        out["max"] = hi
+    return out
+
+
+INPUT_RELIABILITY = meta("sensor input QoS: best_effort (live sensors) or reliable (bag replay of "
+                         "large messages)", read_only=True)
+
+
 @dataclass(frozen=True)
 class CameraSegmenterNodeConfig:
     """camera_segmenter: Image (+ CameraInfo) -> ``detections`` (mono16 labels) and ``annotated``."""
 
-    frame_id: str = field(default="", metadata=RO)  # overrides the image's frame_id when not empty
-    queue_size: int = field(default=2, metadata={**RO, "min": 1, "max": 1000})  # images waiting for the segmenter
-    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort", metadata=RO)  # sensor QoS; reliable for bag replay of large messages
+    frame_id: str = field(default="", metadata=meta("overrides the image's frame_id when not empty", True))
+    queue_size: int = field(default=2, metadata=meta("images waiting for the segmenter", True, 1, 1000))
+    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort",
+                                                                 metadata=INPUT_RELIABILITY)
     publish_annotated: bool = True        # draw masks, tracks and global ids on ``annotated``
-    annotation_cache_frames: int = field(default=30, metadata={"min": 1, "max": 1000})  # images kept until their tracks arrive
+    annotation_cache_frames: int = field(default=30, metadata=meta("images kept until their tracks arrive",
+                                                                   lo=1, hi=1000))
     require_camera_info: bool = False     # drop images until a CameraInfo of the same size arrived
     segmenter: CameraSegmenterConfig = field(default_factory=CameraSegmenterConfig)
 
@@ -71,9 +86,10 @@ class CameraSegmenterNodeConfig:
 class LidarSegmenterNodeConfig:
     """lidar_segmenter: PointCloud2 -> ``clusters`` (person points with a ``cluster`` field)."""
 
-    frame_id: str = field(default="", metadata=RO)  # overrides the cloud's frame_id when not empty
-    queue_size: int = field(default=2, metadata={**RO, "min": 1, "max": 1000})  # clouds waiting for the segmenter
-    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort", metadata=RO)  # sensor QoS; reliable for bag replay of large messages
+    frame_id: str = field(default="", metadata=meta("overrides the cloud's frame_id when not empty", True))
+    queue_size: int = field(default=2, metadata=meta("clouds waiting for the segmenter", True, 1, 1000))
+    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort",
+                                                                 metadata=INPUT_RELIABILITY)
     segmenter: LidarSegmenterConfig = field(default_factory=LidarSegmenterConfig)
 
     def validate(self) -> None:
@@ -84,9 +100,11 @@ class LidarSegmenterNodeConfig:
 class TrackerNodeConfig:
     """tracker (one per sensor): detections/clusters -> Kalman tracks -> ``tracks`` and ``tracklets``."""
 
-    modality: Literal["2d", "3d"] = field(default="3d", metadata=RO)  # 2d: camera detections, 3d: LiDAR clusters
-    sensor: str = field(default="", metadata=RO)  # sensor name in tracklets and matches; empty = namespace
-    queue_size: int = field(default=4, metadata={**RO, "min": 1, "max": 1000})  # inputs waiting for the tracker
+    modality: Literal["2d", "3d"] = field(default="3d", metadata=meta(
+        "2d: camera detections (pixels), 3d: LiDAR clusters (metres)", True))
+    sensor: str = field(default="", metadata=meta(
+        "sensor name in tracklets and matches; empty = the node's namespace", True))
+    queue_size: int = field(default=4, metadata=meta("inputs waiting for the tracker", True, 1, 1000))
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tracklet: TrackletConfig = field(default_factory=TrackletConfig)
 
@@ -101,22 +119,28 @@ def camera_tracker_node_config() -> TrackerNodeConfig:
 
 @dataclass(frozen=True)
 class RecognizerNodeConfig:
-    """recognizer: tracklets of every sensor -> embeddings -> global identities -> ``matches``, ``markers``."""
+    """recognizer: every sensor's tracklets -> embeddings -> global identities -> ``matches``, ``markers``."""
 
-    backend: Literal["torch", "onnx", "tensorrt"] = field(default="onnx", metadata=RO)  # embedding runtime
-    model_path: str = field(default="", metadata=RO)  # exported model (tcfd-ros export); required
-    threads: int = field(default=2, metadata={**RO, "min": 1, "max": 256})  # CPU threads of the runtime
-    camera_namespaces: tuple[str, ...] = field(default=("camera",), metadata=RO)  # one camera pipeline each
-    lidar_namespaces: tuple[str, ...] = field(default=("lidar",), metadata=RO)  # one LiDAR pipeline each
-    batch_size: int = field(default=8, metadata={"min": 1, "max": 1024})  # tracklets embedded in one call
-    queue_size: int = field(default=64, metadata={**RO, "min": 1, "max": 100000})  # tracklets waiting; oldest dropped
-    gallery_path: str = field(default="", metadata=RO)  # SQLite gallery file; empty = in memory, nothing kept
-    gallery_retention_days: float = field(default=30.0, metadata={"min": 0.0, "max": 36500.0})  # identities unseen longer are deleted; 0 = keep
-    marker_lifetime_s: float = field(default=1.0, metadata={"min": 0.0, "max": 3600.0})  # markers vanish unless refreshed
+    backend: Literal["torch", "onnx", "tensorrt"] = field(default="onnx",
+                                                          metadata=meta("embedding runtime", True))
+    model_path: str = field(default="", metadata=meta("exported model (tcfd-ros export); required", True))
+    threads: int = field(default=2, metadata=meta("CPU threads of the runtime", True, 1, 256))
+    camera_namespaces: tuple[str, ...] = field(default=("camera",), metadata=meta(
+        "one camera pipeline (segmenter + tracker) per namespace", True))
+    lidar_namespaces: tuple[str, ...] = field(default=("lidar",), metadata=meta(
+        "one LiDAR pipeline (segmenter + tracker) per namespace", True))
+    batch_size: int = field(default=8, metadata=meta("tracklets embedded in one call", lo=1, hi=1024))
+    queue_size: int = field(default=64, metadata=meta("tracklets waiting; oldest dropped", True, 1, 100000))
+    gallery_path: str = field(default="", metadata=meta(
+        "SQLite gallery file; empty = identities in memory only, nothing kept", True))
+    gallery_retention_days: float = field(default=30.0, metadata=meta(
+        "identities unseen longer are deleted; 0 = keep forever", lo=0.0, hi=36500.0))
+    marker_lifetime_s: float = field(default=1.0, metadata=meta("markers vanish unless refreshed",
+                                                                lo=0.0, hi=3600.0))
     marker_frame_id: str = ""             # frame of markers; empty = the LiDAR tracks' frame
-    enrol_target: str = ""                # ~/enrol: 'sensor:track_id' to enrol; empty = the latest match's track
+    enrol_target: str = ""                # ~/enrol: 'sensor:track_id' to enrol; empty = the latest match
     enrol_label: str = ""                 # ~/enrol: name of the enrolled identity; empty = none
-    erase_global_id: int = field(default=0, metadata={"min": 0})  # ~/erase: the identity to erase
+    erase_global_id: int = field(default=0, metadata=meta("~/erase: the identity to erase", lo=0))
     identity: IdentityConfig = field(default_factory=IdentityConfig)
 
     def validate(self) -> None:

@@ -238,7 +238,8 @@ def config_from_params_file(cls: type[T], default: T, flat: Mapping[str, Any], w
     names = {s.name for s in specs}
     unknown = sorted(k for k in flat if k not in names and k not in ROS_BUILTIN_PARAMETERS)
     if unknown:
-        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(names))}")
     by_name = {s.name: s for s in specs}
     for k, v in flat.items():
         spec = by_name.get(k)

@@ -56,7 +56,8 @@ class RecognizerNode(TcfdNode):
                               "model_path (e.g. --param recognizer.model_path=models/tcfd.onnx)")
         self.embedder = make_embedder(cfg.backend, cfg.model_path, threads=cfg.threads)
         if cfg.gallery_path:
-            retention = cfg.gallery_retention_days * SECONDS_PER_DAY if cfg.gallery_retention_days > 0 else None
+            days = cfg.gallery_retention_days
+            retention = days * SECONDS_PER_DAY if days > 0 else None
             self.gallery = Gallery(cfg.gallery_path, retention_s=retention, on_corrupt="recreate")
             if self.gallery.moved_aside is not None:
                 msg = f"corrupt gallery moved aside to {self.gallery.moved_aside}; started an empty one"
@@ -111,11 +112,12 @@ class RecognizerNode(TcfdNode):
                 continue
             emb = self.embedder.embed([t.frames for t in group], modality)
             if emb.shape[0] != len(group) or not np.isfinite(emb).all():
-                raise MessageFormatError(f"embedder returned shape {emb.shape} (finite: {np.isfinite(emb).all()}) "
+                raise MessageFormatError(f"embedder returned shape {emb.shape} "
+                                         f"(finite: {np.isfinite(emb).all()}) "
                                          f"for {len(group)} tracklets")
             for t, e in zip(group, emb):
-                observations.append((TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id,
-                                                      e), t))
+                obs = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e)
+                observations.append((obs, t))
         observations.sort(key=lambda ot: ot[0].stamp_s)
         results = self.identity.update([o for o, _ in observations])
         for (o, t), m in zip(observations, results):
@@ -141,7 +143,8 @@ class RecognizerNode(TcfdNode):
             for k, kind in enumerate((Marker.CUBE, Marker.TEXT_VIEW_FACING)):
                 m = Marker()
                 m.header.stamp, m.header.frame_id = stamp, frame
-                m.ns, m.id, m.type, m.action = head["sensor"], MARKERS_PER_TRACK * t.track_id + k, kind, Marker.ADD
+                m.ns, m.id = head["sensor"], MARKERS_PER_TRACK * t.track_id + k
+                m.type, m.action = kind, Marker.ADD
                 m.lifetime.sec, m.lifetime.nanosec = lifetime_ns // 10**9, lifetime_ns % 10**9
                 m.pose.orientation.w = 1.0
                 centre = (lo + hi) / 2

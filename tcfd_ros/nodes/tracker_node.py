@@ -75,12 +75,12 @@ class TrackerNode(TcfdNode):
         self.tracklets_pub = self.create_publisher(String, TRACKLETS, OUTPUT_QOS)
         if cfg.modality == "2d":
             self.input = DETECTIONS
-            self.create_subscription(Image, DETECTIONS, lambda m: self.enqueue(DETECTIONS, self.on_detections, m),
-                                     OUTPUT_QOS)
+            self.create_subscription(Image, DETECTIONS,
+                                     lambda m: self.enqueue(DETECTIONS, self.on_detections, m), OUTPUT_QOS)
         else:
             self.input = CLUSTERS
-            self.create_subscription(PointCloud2, CLUSTERS, lambda m: self.enqueue(CLUSTERS, self.on_clusters, m),
-                                     OUTPUT_QOS)
+            self.create_subscription(PointCloud2, CLUSTERS,
+                                     lambda m: self.enqueue(CLUSTERS, self.on_clusters, m), OUTPUT_QOS)
         self.health.watch(self.input)
         self.health.values["sensor"] = self.sensor
         self.health.values["modality"] = cfg.modality
@@ -109,7 +109,8 @@ class TrackerNode(TcfdNode):
 
     def on_detections(self, msg: Image) -> None:
         if msg.encoding != "mono16":
-            raise MessageFormatError(f"detections Image.encoding = {msg.encoding!r}: expected 'mono16' labels")
+            raise MessageFormatError(f"detections Image.encoding = {msg.encoding!r}: "
+                                     "expected 'mono16' labels")
         self._step(msg.header, camera_measurements(imgmsg_to_cv2(msg)))
 
     def on_clusters(self, msg: PointCloud2) -> None:
