@@ -265,3 +265,15 @@ def test_tracklet_json_round_trip_and_refusals():
         bad = dict(data, **{key: value})
         with pytest.raises(MessageFormatError, match=match):
             TrackletMsg.from_json(json.dumps(bad))
+
+
+def test_transport_losses_are_counted_as_drops(graph):
+    """DDS reports best-effort samples lost on the wire (large clouds over UDP): counted as dds_lost."""
+    from types import SimpleNamespace
+
+    h, nodes, probe = graph
+    node = nodes["lidar"]
+    before = int(dict(node.health.key_values()).get("points: dropped", "0"))
+    node.transport_losses("points").message_lost(SimpleNamespace(total_count=7, total_count_change=3))
+    kv = dict(node.health.key_values())
+    assert kv["points: dropped.dds_lost"] == "3" and int(kv["points: dropped"]) == before + 3

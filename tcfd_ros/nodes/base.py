@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
 from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
@@ -135,6 +136,14 @@ class TcfdNode(Node):
             self._queue.append((topic, handler, msg, time.monotonic()))
             self._waiting[topic] = self._waiting.get(topic, 0) + 1
             self._cv.notify()
+
+    def transport_losses(self, topic: str) -> SubscriptionEventCallbacks:
+        """Event callbacks counting samples DDS lost before they reached us (best-effort gaps)."""
+        def lost(info: Any) -> None:
+            self.health.drop(topic, "dds_lost", f"{info.total_count_change} sample(s) lost in transport "
+                             f"({info.total_count} in all); large best-effort samples over UDP lose "
+                             "fragments: use input_reliability reliable for replays", info.total_count_change)
+        return SubscriptionEventCallbacks(message_lost=lost)
 
     def queued(self) -> int:
         """Messages waiting for the worker (handlers use it to batch what piled up)."""

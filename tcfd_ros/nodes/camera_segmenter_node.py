@@ -53,7 +53,8 @@ class CameraSegmenterNode(TcfdNode):
         for topic in (IMAGE, CAMERA_INFO):
             self.health.watch(topic)
         inputs = sensor_qos(self.config.input_reliability)
-        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), inputs)
+        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), inputs,
+                                 event_callbacks=self.transport_losses(IMAGE))
         self.create_subscription(CameraInfo, CAMERA_INFO,
                                  lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
         self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m),

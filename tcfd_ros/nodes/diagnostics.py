@@ -104,12 +104,12 @@ class NodeHealth:
         self._trim(h, now)
 
     @_locked
-    def drop(self, topic: str, reason: str, detail: str = "") -> None:
-        """Count a dropped message under ``reason`` and log it, throttled per (topic, reason)."""
+    def drop(self, topic: str, reason: str, detail: str = "", count: int = 1) -> None:
+        """Count ``count`` dropped messages under ``reason`` and log it, throttled per (topic, reason)."""
         now = self._clock()
         h = self._input(topic)
-        h.drops[reason] += 1
-        h.recent_drops.append(now)
+        h.drops[reason] += count
+        h.recent_drops.extend([now] * count)
         h.last_drop_reason = f"{reason}: {detail}" if detail else reason
         self._trim(h, now)
         key = (topic, reason)

@@ -52,7 +52,8 @@ class LidarSegmenterNode(TcfdNode):
         self.pub = self.create_publisher(PointCloud2, CLUSTERS, OUTPUT_QOS)
         self.health.watch(POINTS)
         self.create_subscription(PointCloud2, POINTS, lambda m: self.enqueue(POINTS, self.on_cloud, m),
-                                 sensor_qos(self.config.input_reliability))
+                                 sensor_qos(self.config.input_reliability),
+                                 event_callbacks=self.transport_losses(POINTS))
         self.start()
 
     def on_config_change(self, config: LidarSegmenterNodeConfig, changed: set[str]) -> None:
