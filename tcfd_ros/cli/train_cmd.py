@@ -1,6 +1,6 @@
 """``tcfd-ros train --config C [--resume]``: train one experiment of ``training/configs/``.
 
-Multi-process / multi-GPU: ``torchrun --nproc_per_node N -m tcfd_ros.cli train --config C``
+Multi-process / multi-GPU: ``torchrun --nproc_per_node N -m tcfd_ros train --config C``
 (each process reads WORLD_SIZE/RANK from torchrun; gloo on CPU, NCCL on CUDA).
 """
 
