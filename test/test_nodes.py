@@ -277,3 +277,16 @@ def test_transport_losses_are_counted_as_drops(graph):
     node.transport_losses("points").message_lost(SimpleNamespace(total_count=7, total_count_change=3))
     kv = dict(node.health.key_values())
     assert kv["points: dropped.dds_lost"] == "3" and int(kv["points: dropped"]) == before + 3
+
+
+def test_only_periodic_inputs_warn_when_silent():
+    now = [0.0]
+    health = NodeHealth("n", lambda _: None, clock=lambda: now[0])
+    health.watch("points")
+    health.watch("tracklets", stale=False)
+    health.received("points")
+    health.received("tracklets")
+    now[0] = 10.0
+    assert health.stale_inputs() == ["points"]
+    level, message = health.level_and_message()
+    assert level == 1 and "points" in message and "tracklets" not in message

@@ -61,6 +61,8 @@ class CameraSegmenterNode(TcfdNode):
                                  OUTPUT_QOS)
         self.create_subscription(String, MATCHES, lambda m: self.process_now(MATCHES, self.on_match, m),
                                  OUTPUT_QOS)
+        self.health.watch(TRACKS)
+        self.health.watch(MATCHES, stale=False)  # matches come only while people are seen
         self.health.add_queue("annotation_cache", lambda: len(self.cache))
         self.start()
 

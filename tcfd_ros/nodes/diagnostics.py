@@ -60,6 +60,7 @@ class NodeHealth:
         self.stale_after_s = stale_after_s
         self.log_period_s = log_period_s
         self.inputs: dict[str, InputHealth] = {}
+        self.periodic: set[str] = set()   # inputs whose silence is a problem (see watch)
         self.queues: dict[str, Callable[[], int]] = {}
         self.values: dict[str, str] = {}
         self.error: str = ""
@@ -82,9 +83,13 @@ class NodeHealth:
             h.recent_drops.popleft()
 
     @_locked
-    def watch(self, topic: str) -> None:
-        """Register an input so that it is reported (with zero rate) before its first message."""
+    def watch(self, topic: str, stale: bool = True) -> None:
+        """Register an input so that it is reported before its first message; with ``stale`` a silence
+        longer than ``stale_after_s`` after it was alive makes the node WARN (periodic inputs only:
+        sporadic ones such as tracklets or matches are registered with ``stale=False``)."""
         self._input(topic)
+        if stale:
+            self.periodic.add(topic)
 
     @_locked
     def received(self, topic: str) -> None:
@@ -132,8 +137,8 @@ class NodeHealth:
     @_locked
     def stale_inputs(self) -> list[str]:
         now = self._clock()
-        return [t for t, h in self.inputs.items()
-                if h.last_arrival is not None and now - h.last_arrival > self.stale_after_s]
+        return [t for t, h in self.inputs.items() if t in self.periodic
+                and h.last_arrival is not None and now - h.last_arrival > self.stale_after_s]
 
     @_locked
     def level_and_message(self) -> tuple[int, str]:

@@ -72,11 +72,12 @@ class RecognizerNode(TcfdNode):
         self.markers_pub = self.create_publisher(MarkerArray, MARKERS, OUTPUT_QOS)
         for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKLETS}"
-            self.health.watch(topic)
+            self.health.watch(topic, stale=False)  # tracklets come only while people are seen
             self.create_subscription(String, topic, lambda m, t=topic: self.enqueue(t, self.on_tracklet, m),
                                      OUTPUT_QOS)
         for ns in cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKS}"
+            self.health.watch(topic)
             self.create_subscription(String, topic, lambda m, t=topic: self.process_now(t, self.on_tracks, m),
                                      OUTPUT_QOS)
         services = MutuallyExclusiveCallbackGroup()
