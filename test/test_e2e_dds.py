@@ -55,6 +55,13 @@ def model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def onnx_model(model) -> Path:
+    from tcfd_ros.inference.export import export_onnx
+
+    return export_onnx(model, model.with_suffix(".onnx"))
+
+
 def _messages(bag: Path):
     """(stamp_ns, topic, msgtype, cdr bytes) of the sensor topics, in time order."""
     from rosbags.rosbag2 import Reader
@@ -65,17 +72,18 @@ def _messages(bag: Path):
         return [(t, c.topic, c.msgtype, bytes(raw)) for c, t, raw in reader.messages(connections=conns)]
 
 
-def _graph(model: Path, log: Path, mode: list[str]) -> subprocess.Popen:
+def _graph(model: Path, backend: str, log: Path, mode: list[str]) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(CONFIG), "--use-sim-time", *mode,
-           "--param", f"recognizer.model_path={model}", "--param", "recognizer.backend=torch",
+           "--param", f"recognizer.model_path={model}", "--param", f"recognizer.backend={backend}",
            "--param", "recognizer.threads=1",
            "--param", f"recognizer.identity.open_set_threshold={PERMISSIVE_THRESHOLD}"]
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=dict(os.environ))
 
 
-@pytest.mark.parametrize("mode", [[], ["--processes"]], ids=["one-process", "process-per-node"])
-def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, tmp_path, mode):
+@pytest.mark.parametrize("mode,backend", [([], "torch"), (["--processes"], "onnx")],
+                         ids=["one-process-torch", "process-per-node-onnx"])
+def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, onnx_model, tmp_path, mode, backend):
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -87,7 +95,7 @@ def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, tmp_pa
 
     msgs = _messages(bag)
     log = tmp_path / "graph.log"
-    proc = _graph(model, log, mode)
+    proc = _graph(onnx_model if backend == "onnx" else model, backend, log, mode)
     h = RosHarness()
     try:
         node = h.add(Node("e2e_player", context=h.context))

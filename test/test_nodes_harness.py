@@ -46,7 +46,10 @@ class RosHarness:
         return node
 
     def close(self) -> None:
-        self.executor.shutdown()
+        """Stop spinning first, then destroy the nodes, then the context (nothing runs on a dead node)."""
+        for n in self.nodes:
+            self.executor.remove_node(n)
+        self.executor.shutdown(timeout_sec=5.0)
         self._thread.join(timeout=5.0)
         for n in self.nodes:
             n.destroy_node()
