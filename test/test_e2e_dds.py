@@ -83,7 +83,8 @@ def _graph(model: Path, backend: str, log: Path, mode: list[str]) -> subprocess.
 
 @pytest.mark.parametrize("mode,backend", [([], "torch"), (["--processes"], "onnx")],
                          ids=["one-process-torch", "process-per-node-onnx"])
-def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, onnx_model, tmp_path, mode, backend):
+def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, onnx_model, tmp_path, mode,
+                                                              backend):
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
