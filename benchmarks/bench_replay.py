@@ -66,7 +66,7 @@ def main() -> int:
             "people_both": s["handoff"]["people_both"], "handed_off": s["handoff"]["handed_off"],
             "false_links": s["handoff"]["false_links"], "false_per_hour": s["handoff"]["false_matches_per_hour"],
             "time_to_match_s": s["handoff"]["time_to_match_s"],
-            "cmc_rank1": s["cmc"][0] if s["cmc"] else None, "cmc_queries": s["cmc_queries"],
+            "cmc_rank1": s["cmc"][0] if s["cmc"] else None, "cmc_queries": s["cmc_queries"], "cmc_gallery": s.get("cmc_gallery"),
             "matches_p50_ms": s["latency"].get("/matches", {}).get("p50"),
             "matches_p90_ms": s["latency"].get("/matches", {}).get("p90"),
             "model": str(model.relative_to(REPO)),

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 def tracklet_cmc(tracklets: dict[tuple[str, int], str], modality_of: dict[str, str],
                  tracking: dict[str, TrackingScore], model: Path, backend: str, max_rank: int
-                 ) -> tuple[list[float], int]:
-    """(CMC, number of queries) over the last tracklet JSON of each (sensor, track)."""
+                 ) -> tuple[list[float], int, int]:
+    """(CMC, number of queries, gallery size) over the last tracklet JSON of each (sensor, track)."""
     from tcfd_ros.inference import make_embedder
     from tcfd_ros.nodes.json_messages import TrackletMsg
 
@@ -36,8 +36,9 @@ def tracklet_cmc(tracklets: dict[tuple[str, int], str], modality_of: dict[str, s
         frames[mod].append(TrackletMsg.from_json(text).frames)
         people[mod].append(person)
     if not frames["2d"] or not frames["3d"]:
-        return [], 0
+        return [], 0, len(frames["3d"])
     embedder = make_embedder(backend, model)
     q = embedder.embed(frames["2d"], "2d")
     gal = embedder.embed(frames["3d"], "3d")
-    return cmc_curve(people["2d"], people["3d"], cross_modal_distance(q, gal), max_rank)
+    cmc, n = cmc_curve(people["2d"], people["3d"], cross_modal_distance(q, gal), max_rank)
+    return cmc, n, len(people["3d"])

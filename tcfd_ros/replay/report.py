@@ -171,7 +171,8 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any]) -> l
     lines.append(f"hand-off: {h.handed_off}/{h.people_both} people seen by both sensors share a global id "
                  f"({_fmt(h.accuracy)}); false matches {h.false_links} ({_fmt(h.false_matches_per_hour)}/h)")
     if score.cmc:
-        lines.append(f"CMC rank-1 {100 * score.cmc[0]:.1f}% over {score.cmc_queries} camera tracks")
+        lines.append(f"CMC rank-1 {100 * score.cmc[0]:.1f}% over {score.cmc_queries} camera tracks "
+                     f"vs {score.cmc_gallery} LiDAR tracks")
     return lines
 
 
@@ -218,8 +219,10 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
             ("time from seen-by-both to match, max (s)", tt[-1] if tt else float("nan"))]))
         if score.cmc:
             plot_cmc(out_dir / "cmc.png", score.cmc, score.cmc_queries)
-            blocks.append(Block("p", "CMC: " + ", ".join(f"rank-{k + 1} {100 * c:.1f}%"
-                                                          for k, c in enumerate(score.cmc) if k in (0, 4, 9))))
+            blocks.append(Block("p", f"CMC ({score.cmc_queries} camera tracks ranked against {score.cmc_gallery} "
+                                     "LiDAR tracks, last tracklet of each): " +
+                                ", ".join(f"rank-{k + 1} {100 * c:.1f}%" for k, c in enumerate(score.cmc)
+                                          if k in (0, 4, 9))))
             blocks.append(Block("img", "cmc.png"))
         else:
             blocks.append(Block("p", "CMC: not computed (needs camera and LiDAR tracklets of scored people and "

@@ -154,7 +154,7 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
         if model is not None and model.exists():
             from tcfd_ros.replay.cmc import tracklet_cmc
             start = time.monotonic()
-            score.cmc, score.cmc_queries = tracklet_cmc(rec.tracklets, rec.sensors, score.tracking, model,
+            score.cmc, score.cmc_queries, score.cmc_gallery = tracklet_cmc(rec.tracklets, rec.sensors, score.tracking, model,
                                                          backend, cfg.scoring.cmc_max_rank)
             log.info("CMC over %d queries in %.1f s", score.cmc_queries, time.monotonic() - start)
         else:

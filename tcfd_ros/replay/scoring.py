@@ -74,6 +74,7 @@ class Score:
     cmc: list[float]                      # CMC[k-1] = share of camera tracks whose person is in the top k
     cmc_queries: int                      # LiDAR tracks are the gallery; see tcfd_ros.replay.cmc
     latency: dict[str, dict[str, float]]  # stage -> {"n", "p50", "p90", "p99"} in ms
+    cmc_gallery: int = 0                  # LiDAR tracks ranked for each query (chance rank-1 = 1 / this)
 
 
 def _visible(p: GTPerson, modality: str, cfg: ScoringConfig) -> bool:
