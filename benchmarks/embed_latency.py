@@ -61,20 +61,37 @@ def _peak_rss_mib() -> float:
 
 def _stats(times: list[float]) -> dict:
     times = sorted(times)
-    return {"p50_ms": statistics.median(times), "p95_ms": times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))],
+    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    return {"p50_ms": statistics.median(times), "p95_ms": p95,
             "mean_ms": statistics.fmean(times), "repeats": len(times)}
 
 
-def _runners(runtime: str, art: Path, threads: int) -> dict:
-    """name -> callable(frames [n,t,3,64,64] float32 numpy) running that network once."""
+def _clip_visual_only() -> torch.nn.Module:
+    """ViT-B-16 visual tower at 64x64 built alone (no text tower, no TCFDNet): CLIP-alone peak memory."""
+    import open_clip
+
+    cfg = open_clip.get_model_config("ViT-B-16")
+    vision = dict(cfg["vision_cfg"], image_size=64)
+    return open_clip.model._build_vision_tower(cfg["embed_dim"], vision).eval()
+
+
+def _runners(runtime: str, art: Path, threads: int, only: str | None = None) -> dict:
+    """name -> callable(frames [n,t,3,64,64] float32 numpy) running that network once.
+
+    ``only`` builds just one of them (the peak-memory workers), so the other's weights do not count.
+    """
     if runtime == "torch":
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
         from tcfd_ros.inference.export import EmbeddingGraph
         from tcfd_ros.model import load_checkpoint
 
-        net = load_checkpoint(art / "full.pt").model.eval()
-        full, clip = EmbeddingGraph(net).eval(), ClipAlone(net.clip.visual).eval()
+        if only == "clip":
+            clip = ClipAlone(_clip_visual_only()).eval()
+            full = None
+        else:
+            net = load_checkpoint(art / "full.pt").model.eval()
+            full, clip = EmbeddingGraph(net).eval(), ClipAlone(net.clip.visual).eval()
 
         def run_full(x):
             with torch.inference_mode():
@@ -90,10 +107,12 @@ def _runners(runtime: str, art: Path, threads: int) -> dict:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sessions = {m: ort.InferenceSession(str(art / f"{m}.onnx"), sess_options=opts, providers=["CPUExecutionProvider"])
-                for m in ("full", "clip")}
+    sessions = {m: ort.InferenceSession(str(art / f"{m}.onnx"), sess_options=opts,
+                                        providers=["CPUExecutionProvider"])
+                for m in ("full", "clip") if only in (None, m)}
     return {
-        "full": lambda x: sessions["full"].run(None, {"frames": x, "modality": np.arange(x.shape[0], dtype=np.int64) % 2}),
+        "full": lambda x: sessions["full"].run(
+            None, {"frames": x, "modality": np.arange(x.shape[0], dtype=np.int64) % 2}),
         "clip": lambda x: sessions["clip"].run(None, {"frames": x}),
     }
 
@@ -102,7 +121,7 @@ def worker(kind: str, art: Path, threads: int, frames: int, batch_sizes: list[in
     rng = np.random.default_rng(0)
     if kind.startswith("mem:"):
         _, runtime, model = kind.split(":")
-        run = _runners(runtime, art, threads)[model]
+        run = _runners(runtime, art, threads, only=model)[model]
         n = max(batch_sizes)
         run(rng.standard_normal((n, frames, 3, 64, 64), dtype=np.float32))
         return {"batch": n, "peak_rss_mib": _peak_rss_mib()}
@@ -142,7 +161,8 @@ def prepare(art: Path) -> dict:
 
     x = torch.randn(1, 30, 3, 64, 64)
     flops = {}
-    for name, fn in (("full", lambda: model(x, torch.tensor([0]))), ("clip", lambda: model.clip.visual(x[0]))):
+    passes = (("full", lambda: model(x, torch.tensor([0]))), ("clip", lambda: model.clip.visual(x[0])))
+    for name, fn in passes:
         with torch.inference_mode(), FlopCounterMode(display=False) as fc:
             fn()
         flops[name] = fc.get_total_flops()
@@ -152,13 +172,16 @@ def prepare(art: Path) -> dict:
         with _exportable_attention(), torch.no_grad():
             torch.onnx.export(ClipAlone(model.clip.visual).eval(), (x,), str(art / "clip.onnx"),
                               input_names=["frames"], output_names=["embedding"],
-                              dynamic_axes={"frames": {0: "batch", 1: "frames"}}, opset_version=17, dynamo=False)
+                              dynamic_axes={"frames": {0: "batch", 1: "frames"}}, opset_version=17,
+                              dynamo=False)
     return {"params": {"total": total, "trainable": trainable, "frozen_clip_visual": clip_params,
                        "by_component": by_part},
             "gflops_per_30_frame_tracklet": {k: v / 1e9 for k, v in flops.items()},
             "flops_ratio_full_over_clip": flops["full"] / flops["clip"],
-            "clip": model.clip_identity, "config": {"variant": cfg.clip.variant, "dim": cfg.dim,
-                                                     "parts": cfg.parts, "resnet_stem_stride": cfg.resnet.stem_stride}}
+            "clip": model.clip_identity,
+            "config": {"variant": cfg.clip.variant, "dim": cfg.dim, "parts": cfg.parts,
+                       "resnet_channels": list(cfg.resnet.channels),
+                       "resnet_stem_stride": cfg.resnet.stem_stride}}
 
 
 def main() -> None:
@@ -168,6 +191,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per batch size (x3 for batch 1)")
     ap.add_argument("--artefacts", type=Path, default=REPO / "out" / "bench_embed")
+    ap.add_argument("--memory-only", action="store_true", help="only the peak-memory workers")
     ap.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -176,16 +200,20 @@ def main() -> None:
     info = prepare(a.artefacts)
     timings, memory = {}, {}
     for kind in WORKERS:
-        cmd = [sys.executable, __file__, "--worker", kind, "--threads", str(a.threads), "--frames", str(a.frames),
-               "--repeats", str(a.repeats), "--artefacts", str(a.artefacts), "--batches", *map(str, a.batches)]
+        if a.memory_only and not kind.startswith("mem:"):
+            continue
+        cmd = [sys.executable, __file__, "--worker", kind, "--threads", str(a.threads),
+               "--frames", str(a.frames), "--repeats", str(a.repeats), "--artefacts", str(a.artefacts),
+               "--batches", *map(str, a.batches)]
         env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-        out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1])
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
         if kind.startswith("mem:"):
             memory[kind[4:]] = out
         else:
             timings[kind] = out
-    ratios = {rt: {n: timings[rt]["full"][n]["p50_ms"] / timings[rt]["clip"][n]["p50_ms"] for n in timings[rt]["full"]}
-              for rt in timings}
+    ratios = {rt: {n: timings[rt]["full"][n]["p50_ms"] / timings[rt]["clip"][n]["p50_ms"]
+                   for n in timings[rt]["full"]} for rt in timings}
     print(json.dumps({
         "benchmark": "embed_latency", "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
