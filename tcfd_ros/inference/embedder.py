@@ -15,6 +15,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from tcfd_ros.errors import ConfigError
 from tcfd_ros.model.preprocess import FRAME_SIZE, MODALITIES, ModelInputError, frames_to_input, modality_index
 
 BACKENDS = ("torch", "onnx", "tensorrt")
@@ -83,8 +84,6 @@ def empty_output(parts: int, dim: int) -> np.ndarray:
 def make_embedder(backend: str, path: str | Path, threads: int = 2, *, max_frames: int = DEFAULT_MAX_FRAMES,
                   max_batch: int = DEFAULT_MAX_BATCH) -> Embedder:
     """``torch`` (a checkpoint .pt), ``onnx`` (an exported .onnx) or ``tensorrt`` (a built .engine)."""
-    from tcfd_ros.errors import ConfigError
-
     if threads < 1 or max_frames < 1 or max_batch < 1:
         raise ConfigError(f"make_embedder: threads {threads}, max_frames {max_frames}, max_batch "
                           f"{max_batch} must be >= 1")
