@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,8 @@ def text_features(
     feats = torch.stack([encode(gmtd.flat(m)) for m in GMTD_MODALITIES])  # [2, 8l, c_clip]
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
+        # a per-process temporary name: two processes building the model at once must not collide
+        tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
         torch.save({"format": CACHE_FORMAT, "key": key, "gmtd_version": gmtd.version,
                     "clip": json.dumps(clip_identity, sort_keys=True), "features": feats}, tmp)
         tmp.replace(cache_file)
