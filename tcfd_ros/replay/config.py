@@ -3,8 +3,9 @@
 Sensor and output topics are not here: they follow the node graph (``tcfd_ros.graph``) built from the
 same params file the graph runs with, so replay and graph cannot disagree.
 
-Defaults live here (one place); ``config/replay.yaml`` overrides them and is loaded strictly through
-``tcfd_ros.config_io`` (unknown keys raise with their dotted path).
+Defaults live here (one place); ``tcfd-ros replay --replay-config FILE`` overrides them from a YAML
+file with a top-level ``replay:`` section, loaded strictly through ``tcfd_ros.config_io`` (unknown
+keys raise with their dotted path).
 """
 
 from __future__ import annotations
