@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -134,3 +135,13 @@ def test_report_files_and_content(tmp_path: Path) -> None:
     assert "hand-off: 1/1 people" in md and "real-time factor 2.00" in md
     for f in ("report.html", "timeline.png", "latency.png", "cmc.png", "score.json"):
         assert (tmp_path / f).stat().st_size > 0
+
+
+def test_report_without_ground_truth_lists_what_was_seen(tmp_path: Path) -> None:
+    info = RunInfo("bagdir", 4.0, {"/lidar/points": 40}, {"/lidar/points": 40}, wall_s=2.0)
+    report = write_report(tmp_path, info, None, {}, {}, [], [StageLatency("/lidar/clusters", 0.1)],
+                          {"lidar detections": 33}, 0.0)
+    md = report.read_text()
+    assert "no /ground_truth in the bag: not scored; saw lidar detections 33" in md
+    assert "| lidar detections | 33 |" in md and "| /lidar/clusters | 1 | 100.000 |" in md
+    assert json.loads((tmp_path / "score.json").read_text())["score"] is None

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tcfd_ros.replay.records import GTFrame, MatchEvent, OutputFrame, RunInfo, StageLatency  # noqa: E402
-from tcfd_ros.replay.scoring import Score  # noqa: E402
+from tcfd_ros.replay.scoring import Score, latency_percentiles  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +227,13 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
         else:
             blocks.append(Block("p", "CMC: not computed (needs camera and LiDAR tracklets of scored people and "
                                      "the model: --model)."))
-        blocks.append(Block("h2", "Latency (input published -> output received, wall clock)"))
-        blocks.append(Block("table", headers=("stage", "n", "p50 ms", "p90 ms", "p99 ms"), rows=[
-            (st, int(v["n"]), v["p50"], v["p90"], v["p99"]) for st, v in score.latency.items()]))
     else:
         blocks.append(Block("h2", "What the graph saw"))
         blocks.append(Block("table", headers=("item", "value"), rows=list(seen.items())))
+    latency = score.latency if score is not None else latency_percentiles(latencies)
+    blocks.append(Block("h2", "Latency (input published -> output received, wall clock)"))
+    blocks.append(Block("table", headers=("stage", "n", "p50 ms", "p90 ms", "p99 ms"), rows=[
+        (st, int(v["n"]), v["p50"], v["p90"], v["p99"]) for st, v in latency.items()]))
     plot_latency(out_dir / "latency.png", latencies)
     blocks.append(Block("img", "latency.png"))
     plot_timeline(out_dir / "timeline.png", gt, tracks, matches, t0)
