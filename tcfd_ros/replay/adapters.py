@@ -85,7 +85,9 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
             if modality == "2d":
                 obs.append(Observation(int(t["track_id"]), image_box=tuple(float(v) for v in box[:4])))
             else:
-                obs.append(Observation(int(t["track_id"]), position=(0.5 * (box[0] + box[3]), 0.5 * (box[1] + box[4]))))
+                # 3d box: xmin ymin zmin xmax ymax zmax
+                centre = (0.5 * (box[0] + box[3]), 0.5 * (box[1] + box[4]))
+                obs.append(Observation(int(t["track_id"]), position=centre))
         frames.append(OutputFrame(sensor, _stamp_s(d.get("stamp"), topic), tuple(obs)))
     return frames
 

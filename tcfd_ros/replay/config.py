@@ -44,7 +44,8 @@ class FlowConfig:
     dds_heartbeat_ms: float = 50.0
 
     def validate(self) -> None:
-        for name in ("graph_ready_timeout_s", "fast_ack_timeout_s", "fast_backlog_timeout_s", "drain_quiet_s", "drain_timeout_s",
+        for name in ("graph_ready_timeout_s", "fast_ack_timeout_s", "fast_backlog_timeout_s", "drain_quiet_s",
+                     "drain_timeout_s",
                      "shutdown_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"flow.{name} must be > 0, got {getattr(self, name)}")

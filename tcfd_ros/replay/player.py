@@ -125,7 +125,8 @@ class _Recorder:
         """Tracklets the recognizer has not answered yet (call with ``cond`` held)."""
         return self.tracklets_seen - self.matches - self.recognizer_dropped
 
-    def callback(self, topic: str, kind: str, convert: Callable[[Any], dict[str, Any]]) -> Callable[[Any], None]:
+    def callback(self, topic: str, kind: str,
+                 convert: Callable[[Any], dict[str, Any]]) -> Callable[[Any], None]:
         def on_msg(msg: Any) -> None:
             wall = time.monotonic()
             header = getattr(msg, "header", None)
@@ -196,7 +197,8 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
             try:
                 cls = _msg_class(info.msgtype)
             except (ImportError, AttributeError) as e:
-                rec.info.skipped_topics[topic] = f"message type {info.msgtype} is not available to rclpy ({e})"
+                rec.info.skipped_topics[topic] = (f"message type {info.msgtype} is not available to rclpy "
+                                                  f"({e})")
                 continue
             pubs[topic] = node.create_publisher(cls, topic, QoSProfile(depth=INPUT_QUEUE_DEPTH))
         for topic in source.topics:
@@ -208,7 +210,8 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         node.create_subscription(DiagnosticArray, g.DIAGNOSTICS,
                                  recorder.callback(g.DIAGNOSTICS, "diagnostics", convert_diagnostics),
                                  QoSProfile(depth=OUTPUT_QUEUE_DEPTH))
-        _wait_for_graph(node, graph, recorder, [s.frame_topic for s in sensors], cfg.flow.graph_ready_timeout_s)
+        _wait_for_graph(node, graph, recorder, [s.frame_topic for s in sensors],
+                        cfg.flow.graph_ready_timeout_s)
         _subscribe_outputs(node, spec, recorder, QoSProfile, ReliabilityPolicy)
         time.sleep(DISCOVERY_SETTLE_S)
 
@@ -274,7 +277,8 @@ def _clock_msg(Clock: Any, ns: int) -> Any:
     return msg
 
 
-def _wait_for_graph(node: Any, graph: GraphProcess, recorder: _Recorder, inputs: list[str], timeout_s: float) -> None:
+def _wait_for_graph(node: Any, graph: GraphProcess, recorder: _Recorder, inputs: list[str],
+                    timeout_s: float) -> None:
     """Block until the graph subscribes to every sensor input and every node is spinning.
 
     A node is spinning once its (steady-clock) diagnostics arrive; bringup starts spinning only after
@@ -298,7 +302,7 @@ def _wait_for_graph(node: Any, graph: GraphProcess, recorder: _Recorder, inputs:
 
 
 def _node_expected(name: str, inputs: list[str]) -> bool:
-    """Whether the graph has node ``name`` (camera nodes only with a camera, LiDAR nodes only with a LiDAR)."""
+    """Whether the graph has node ``name`` (camera nodes only with a camera, LiDAR ones with a LiDAR)."""
     if name.startswith("camera"):
         return any(t.endswith("/" + g.TopicNames.image) for t in inputs)
     if name.startswith("lidar"):
@@ -324,7 +328,8 @@ def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSPro
         infos = node.get_publishers_info_by_topic(topic)
         reliable = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
         qos = QoSProfile(depth=OUTPUT_QUEUE_DEPTH,
-                         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+                         reliability=(ReliabilityPolicy.RELIABLE if reliable
+                                      else ReliabilityPolicy.BEST_EFFORT))
         kind, conv = kind_conv
         node.create_subscription(_msg_class(types[0]), topic, recorder.callback(topic, kind, conv), qos)
 
@@ -336,7 +341,8 @@ def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: Repl
     seen minus tracklets it reported dropped). Waits give up after the configured timeouts."""
     with recorder.cond:
         if previous is not None:
-            recorder.cond.wait_for(lambda: previous in recorder.acked[sensor], timeout=cfg.flow.fast_ack_timeout_s)
+            recorder.cond.wait_for(lambda: previous in recorder.acked[sensor],
+                                   timeout=cfg.flow.fast_ack_timeout_s)
         recorder.cond.wait_for(lambda: recorder.backlog() <= cfg.flow.fast_max_backlog,
                                timeout=cfg.flow.fast_backlog_timeout_s)
 
@@ -355,10 +361,12 @@ def _drain(recorder: _Recorder, clock_pub: Any, Clock: Any, clock_ns: int, cfg: 
             backlog = recorder.backlog()
         if quiet >= cfg.flow.drain_quiet_s and backlog <= 0:
             return
-    log.warning("graph still producing output %.0f s after the bag ended; stopping it", cfg.flow.drain_timeout_s)
+    log.warning("graph still producing output %.0f s after the bag ended; stopping it",
+                cfg.flow.drain_timeout_s)
 
 
-def _latencies(rec: Recording, publish_wall: dict[tuple[str, int], float], spec: g.GraphSpec) -> list[StageLatency]:
+def _latencies(rec: Recording, publish_wall: dict[tuple[str, int], float],
+               spec: g.GraphSpec) -> list[StageLatency]:
     """Output arrival minus input publish (wall clock) for every stamped output of a known input frame."""
     sensor_of = output_topics(spec)
     by_stamp: dict[int, float] = {}

@@ -63,18 +63,19 @@ class BagSource:
             cause = f"{type(e).__name__}: {e}"
             mcap_file = _mcap_file(self.path)
             if mcap_file is None:
-                raise BagError(f"cannot open bag {self.path}: {cause} (is it a complete rosbag2 bag, sqlite3 or "
-                               "mcap, with its metadata.yaml?)") from e
+                raise BagError(f"cannot open bag {self.path}: {cause} (is it a complete rosbag2 bag, "
+                               "sqlite3 or mcap, with its metadata.yaml?)") from e
             self._salvage = _McapSalvage(mcap_file)
             if not self._salvage.count:
                 raise BagError(f"cannot open bag {self.path}: {cause}; no complete message could be salvaged "
                                f"from {mcap_file.name} either") from e
-            self.damage = (f"bag {self.path} is truncated or corrupt ({cause}); read its {self._salvage.count} "
-                           f"complete messages ({self._salvage.span_s:.2f} s) in file order: "
-                           f"{self._salvage.stop_reason}")
+            self.damage = (f"bag {self.path} is truncated or corrupt ({cause}); "
+                           f"read its {self._salvage.count} complete messages ({self._salvage.span_s:.2f} s) "
+                           f"in file order: {self._salvage.stop_reason}")
             log.warning("%s", self.damage)
         if self._salvage is not None:
-            self.topics = {t: TopicInfo(t, ty, self._salvage.count_of[t]) for t, ty in sorted(self._salvage.types.items())}
+            self.topics = {t: TopicInfo(t, ty, self._salvage.count_of[t])
+                           for t, ty in sorted(self._salvage.types.items())}
             self.start_ns, self.end_ns = self._salvage.start_ns, self._salvage.end_ns
         else:
             counts: dict[str, int] = {}
@@ -204,7 +205,8 @@ class _McapSalvage:
                         if topics is None or topic in topics:
                             yield topic, msgtype, int(rec.log_time), bytes(rec.data)
             except _READ_ERRORS as e:
-                self.stop_reason = f"stopped at byte {f.tell()} of {self.path.stat().st_size}: {type(e).__name__} {e}".rstrip()
+                size = self.path.stat().st_size
+                self.stop_reason = f"stopped at byte {f.tell()} of {size}: {type(e).__name__} {e}".rstrip()
 
     def messages(self, topics: Sequence[str] | None) -> Iterator[BagMessage]:
         for topic, msgtype, stamp, data in self._scan(topics):

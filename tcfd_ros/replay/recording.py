@@ -70,7 +70,8 @@ def cluster_centroids(xyz: np.ndarray, cluster: np.ndarray) -> list[dict[str, An
             continue
         pts = xyz[cluster == k]
         c = pts.mean(axis=0)
-        out.append({"label": int(k), "position": [float(c[0]), float(c[1]), float(c[2])], "points": int(len(pts))})
+        out.append({"label": int(k), "position": [float(c[0]), float(c[1]), float(c[2])],
+                    "points": int(len(pts))})
     return out
 
 
@@ -113,8 +114,10 @@ def convert_markers(msg: Any) -> dict[str, Any]:
 
 
 def convert_diagnostics(msg: Any) -> dict[str, Any]:
-    return {"status": [{"name": s.name, "level": int.from_bytes(s.level, "little") if isinstance(s.level, bytes)
-                        else int(s.level), "message": s.message,
+    return {"status": [{"name": s.name,
+                        "level": (int.from_bytes(s.level, "little") if isinstance(s.level, bytes)
+                                  else int(s.level)),
+                        "message": s.message,
                         "values": {kv.key: kv.value for kv in s.values}} for s in msg.status]}
 
 

@@ -92,7 +92,8 @@ def plot_timeline(path: Path, gt: dict[str, Sequence[GTFrame]], tracks: dict[str
     cmap = plt.get_cmap("tab20")
     for ax, sensor in zip(axes[:, 0], sensors):
         rows: dict[str, int] = {}
-        pts: dict[tuple[str, object], list[tuple[float, int]]] = defaultdict(list)   # (kind, colour) -> points
+        # (kind, global id) -> points
+        pts: dict[tuple[str, object], list[tuple[float, int]]] = defaultdict(list)
         for f in gt.get(sensor, ()):
             for p in f.people:
                 if p.detectable:
@@ -190,7 +191,8 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
         ("wall time (s)", info.wall_s), ("real-time factor", info.real_time_factor),
         ("bag damage", info.bag_error or "none"), ("graph log", info.graph_log or "")]))
     blocks.append(Block("table", headers=("bag topic", "in bag", "published", "note"), rows=[
-        (t, n, info.published.get(t, 0), info.skipped_topics.get(t, "")) for t, n in sorted(info.topics.items())]))
+        (t, n, info.published.get(t, 0), info.skipped_topics.get(t, ""))
+        for t, n in sorted(info.topics.items())]))
     blocks.append(Block("table", headers=("graph output", "messages received"),
                         rows=sorted(info.received.items())))
     if info.unacknowledged:
@@ -214,19 +216,20 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
         blocks.append(Block("table", headers=("metric", "value"), rows=[
             ("people seen by both sensors", h.people_both), ("handed off (same global id)", h.handed_off),
             ("hand-off accuracy", h.accuracy), ("cross-sensor links", h.cross_links),
-            ("false links (different people)", h.false_links), ("false matches per hour", h.false_matches_per_hour),
+            ("false links (different people)", h.false_links),
+            ("false matches per hour", h.false_matches_per_hour),
             ("time from seen-by-both to match, median (s)", tt[len(tt) // 2] if tt else float("nan")),
             ("time from seen-by-both to match, max (s)", tt[-1] if tt else float("nan"))]))
         if score.cmc:
             plot_cmc(out_dir / "cmc.png", score.cmc, score.cmc_queries)
-            blocks.append(Block("p", f"CMC ({score.cmc_queries} camera tracks ranked against {score.cmc_gallery} "
-                                     "LiDAR tracks, last tracklet of each): " +
+            blocks.append(Block("p", f"CMC ({score.cmc_queries} camera tracks ranked against "
+                                     f"{score.cmc_gallery} LiDAR tracks, last tracklet of each): " +
                                 ", ".join(f"rank-{k + 1} {100 * c:.1f}%" for k, c in enumerate(score.cmc)
                                           if k in (0, 4, 9))))
             blocks.append(Block("img", "cmc.png"))
         else:
-            blocks.append(Block("p", "CMC: not computed (needs camera and LiDAR tracklets of scored people and "
-                                     "the model: --model)."))
+            blocks.append(Block("p", "CMC: not computed (needs camera and LiDAR tracklets of scored people "
+                                     "and the model: --model)."))
     else:
         blocks.append(Block("h2", "What the graph saw"))
         blocks.append(Block("table", headers=("item", "value"), rows=list(seen.items())))

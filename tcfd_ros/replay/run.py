@@ -52,10 +52,12 @@ class ReplayResult:
 def _graph_params(opts: ReplayOptions, cfg: ReplayConfig) -> list[str]:
     params = []
     if cfg.flow.reliable_inputs:
-        params += [f"{g.CAMERA_SEGMENTER}.input_reliability=reliable", f"{g.LIDAR_SEGMENTER}.input_reliability=reliable"]
+        params += [f"{g.CAMERA_SEGMENTER}.input_reliability=reliable",
+                   f"{g.LIDAR_SEGMENTER}.input_reliability=reliable"]
     params += list(opts.params)
     if opts.model is not None:
-        params += [f"{g.RECOGNIZER}.model_path={opts.model.resolve()}", f"{g.RECOGNIZER}.backend={opts.backend}"]
+        params += [f"{g.RECOGNIZER}.model_path={opts.model.resolve()}",
+                   f"{g.RECOGNIZER}.backend={opts.backend}"]
     return params
 
 
@@ -154,8 +156,8 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
         if model is not None and model.exists():
             from tcfd_ros.replay.cmc import tracklet_cmc
             start = time.monotonic()
-            score.cmc, score.cmc_queries, score.cmc_gallery = tracklet_cmc(rec.tracklets, rec.sensors, score.tracking, model,
-                                                         backend, cfg.scoring.cmc_max_rank)
+            score.cmc, score.cmc_queries, score.cmc_gallery = tracklet_cmc(
+                rec.tracklets, rec.sensors, score.tracking, model, backend, cfg.scoring.cmc_max_rank)
             log.info("CMC over %d queries in %.1f s", score.cmc_queries, time.monotonic() - start)
         else:
             notes.append(f"CMC not computed: no model file ({model}).")

@@ -89,7 +89,8 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _cost(people: Sequence[GTPerson], obs: Sequence[Observation], modality: str, cfg: ScoringConfig) -> np.ndarray:
+def _cost(people: Sequence[GTPerson], obs: Sequence[Observation], modality: str,
+          cfg: ScoringConfig) -> np.ndarray:
     """(len(people), len(obs)) matching cost; NaN where the pair cannot match."""
     cost = np.full((len(people), len(obs)), np.nan)
     for i, p in enumerate(people):
@@ -114,7 +115,8 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     return [(int(r), int(c)) for r, c in zip(rows, cols) if np.isfinite(cost[r, c])]
 
 
-def _pair_frames(gt: Sequence[GTFrame], out: Sequence[OutputFrame], tol_s: float) -> list[tuple[GTFrame, OutputFrame | None]]:
+def _pair_frames(gt: Sequence[GTFrame], out: Sequence[OutputFrame],
+                 tol_s: float) -> list[tuple[GTFrame, OutputFrame | None]]:
     """Each ground-truth frame with the output frame of the same stamp (within ``tol_s``), if any."""
     stamps = np.array(sorted(o.stamp_s for o in out)) if out else np.zeros(0)
     by_stamp = {o.stamp_s: o for o in out}
@@ -123,7 +125,8 @@ def _pair_frames(gt: Sequence[GTFrame], out: Sequence[OutputFrame], tol_s: float
         match = None
         if stamps.size:
             k = int(np.searchsorted(stamps, g.stamp_s))
-            best = min((c for c in (k - 1, k) if 0 <= c < stamps.size), key=lambda c: abs(stamps[c] - g.stamp_s))
+            best = min((c for c in (k - 1, k) if 0 <= c < stamps.size),
+                       key=lambda c: abs(stamps[c] - g.stamp_s))
             if abs(stamps[best] - g.stamp_s) <= tol_s:
                 match = by_stamp[float(stamps[best])]
         pairs.append((g, match))
@@ -271,7 +274,8 @@ def score_run(gt: dict[str, Sequence[GTFrame]], modality_of: dict[str, str],
               matches: Sequence[MatchEvent], latencies: Sequence[StageLatency], duration_s: float,
               cfg: ScoringConfig) -> Score:
     """Everything but the CMC (which needs embeddings: ``tcfd_ros.replay.cmc``)."""
-    det = {s: score_detection(gt.get(s, ()), detections[s], modality_of[s], cfg) for s in detections if s in gt}
+    det = {s: score_detection(gt.get(s, ()), detections[s], modality_of[s], cfg)
+           for s in detections if s in gt}
     trk = {s: score_tracking(gt.get(s, ()), tracks[s], modality_of[s], cfg) for s in tracks if s in gt}
     hand = score_handoff(gt, modality_of, trk, matches, duration_s, cfg)
     return Score(det, trk, hand, [], 0, latency_percentiles(latencies))
