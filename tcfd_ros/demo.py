@@ -67,15 +67,16 @@ class DemoConfig:
 
     def validate(self) -> None:
         if self.bag_seed == self.dataset_seed or self.bag_first_id < self.dataset_identities:
-            raise TcfdError(f"bag_seed {self.bag_seed} / bag_first_id {self.bag_first_id} overlap the training data "
-                            f"(seed {self.dataset_seed}, ids 0..{self.dataset_identities - 1}): the demo bag's "
-                            "people must never have been seen in training")
+            raise TcfdError(f"bag_seed {self.bag_seed} / bag_first_id {self.bag_first_id} overlap the "
+                            f"training data (seed {self.dataset_seed}, ids 0..{self.dataset_identities - 1}): "
+                            "the demo bag's people must never have been seen in training")
 
 
 # Code whose change invalidates a cached step (globs relative to the repository root).
 SIM_CODE = ("tcfd_ros/sim/**/*.py", "tcfd_ros/geometry/**/*.py", "tcfd_ros/point_cloud2.py",
             "tcfd_ros/image_conversions.py")
-TRAIN_CODE = SIM_CODE + ("tcfd_ros/model/**/*.py", "training/**/*.py", "models/*.yaml", "tcfd_ros/inference/**/*.py")
+TRAIN_CODE = SIM_CODE + ("tcfd_ros/model/**/*.py", "training/**/*.py", "models/*.yaml",
+                         "tcfd_ros/inference/**/*.py")
 
 
 def code_hash(globs: Sequence[str], *extra: object) -> str:
@@ -121,8 +122,8 @@ class Demo:
         """Run ``tcfd-ros ARGS`` with this interpreter, progress on the terminal; raise on failure."""
         sub = args[0]
         if not have_subcommand(sub):
-            raise TcfdError(f"the demo needs `tcfd-ros {sub}` to {what}, and that subcommand is not built in this "
-                            f"tree yet (tcfd_ros/cli/{sub}_cmd.py is missing); the demo stops here")
+            raise TcfdError(f"the demo needs `tcfd-ros {sub}` to {what}, and that subcommand is not built in "
+                            f"this tree yet (tcfd_ros/cli/{sub}_cmd.py is missing); the demo stops here")
         cmd = [sys.executable, "-m", "tcfd_ros", *args]
         print("   $ tcfd-ros " + " ".join(args), flush=True)
         start = time.monotonic()
@@ -138,7 +139,8 @@ class Demo:
                 proc.wait()
                 raise
         if code != 0:
-            raise TcfdError(f"`tcfd-ros {' '.join(args)}` failed with exit code {code} while trying to {what}")
+            raise TcfdError(f"`tcfd-ros {' '.join(args)}` failed with exit code {code} "
+                            f"while trying to {what}")
 
     def _cached(self, step: str, key: str, build) -> Path:
         """``root/step-key`` built once by ``build(tmp_dir)``; a half-built directory is never reused."""
@@ -160,13 +162,15 @@ class Demo:
 
     def dataset(self) -> Path:
         c = self.cfg
-        self._header(f"training data set: {c.dataset_identities} synthetic identities (world seed {c.dataset_seed})")
+        self._header(f"training data set: {c.dataset_identities} synthetic identities "
+                     f"(world seed {c.dataset_seed})")
         key = code_hash(SIM_CODE, c.dataset_seed, c.dataset_identities, c.dataset_views, c.dataset_conditions,
                         c.dataset_frames, c.dataset_lidar)
         return self._cached("dataset", key, lambda d: self._tcfd(
             ["simulate", "dataset", "--out", str(d / "data"), "--identities", str(c.dataset_identities),
              "--views", ",".join(map(str, c.dataset_views)), "--conditions", ",".join(c.dataset_conditions),
-             "--frames", str(c.dataset_frames), "--seed", str(c.dataset_seed), "--lidar", c.dataset_lidar, "--force"],
+             "--frames", str(c.dataset_frames), "--seed", str(c.dataset_seed), "--lidar", c.dataset_lidar,
+             "--force"],
             "simulate the training data set")) / "data"
 
     def model(self, dataset: Path) -> Path:
@@ -186,18 +190,21 @@ class Demo:
             ckpt = d / "train" / str(recipe["name"]) / "model.pt"   # where `tcfd-ros train` puts the model
             if not ckpt.is_file():
                 raise TcfdError(f"training finished but {ckpt} (the trained model) is missing")
-            self._tcfd(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--out", str(d / "model.onnx")],
+            self._tcfd(["export", "--checkpoint", str(ckpt), "--format", "onnx",
+                        "--out", str(d / "model.onnx")],
                        "export the trained model to ONNX")
         return self._cached("model", key, build) / "model.onnx"
 
     def bag(self) -> Path:
         c = self.cfg
-        self._header(f"held-out bag: {c.bag_people} people (ids {c.bag_first_id}.., world seed {c.bag_seed}), "
+        self._header(f"held-out bag: {c.bag_people} people (ids {c.bag_first_id}.., "
+                     f"world seed {c.bag_seed}), "
                      f"{c.bag_duration_s:g} s, {c.bag_lidar}, {c.bag_layout} layout")
         key = code_hash(SIM_CODE, c.bag_seed, c.bag_first_id, c.bag_people, c.bag_duration_s, c.bag_lidar,
                         c.bag_layout, c.bag_storage)
         return self._cached("bag", key, lambda d: self._tcfd(
-            ["simulate", "bag", "--out", str(d / "bag"), "--storage", c.bag_storage, "--people", str(c.bag_people),
+            ["simulate", "bag", "--out", str(d / "bag"), "--storage", c.bag_storage,
+             "--people", str(c.bag_people),
              "--duration", f"{c.bag_duration_s:g}", "--seed", str(c.bag_seed), "--lidar", c.bag_lidar,
              "--first-id", str(c.bag_first_id), "--layout", c.bag_layout, "--force"],
             "simulate the held-out bag")) / "bag"
@@ -206,7 +213,8 @@ class Demo:
         self._header("replay the bag through the node graph over DDS (--fast) and score it")
         out = self.root / "report"
         start = time.monotonic()
-        self._tcfd(["replay", str(bag), "--fast", "--config", str(REPO / self.cfg.graph_config), "--out", str(out),
+        self._tcfd(["replay", str(bag), "--fast", "--config", str(REPO / self.cfg.graph_config),
+                    "--out", str(out),
                     "--model", str(model), "--backend", self.cfg.backend], "replay the bag")
         self.times.append(("replay", time.monotonic() - start, "ran"))
         return out
