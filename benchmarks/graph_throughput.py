@@ -71,7 +71,8 @@ class _StartupOnly(Exception):
     """Raised to stop a run right after start-up (to measure start-up CPU)."""
 
 
-def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, processes: bool) -> dict:
+def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, processes: bool,
+             threads: int = 0) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -87,7 +88,8 @@ def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, pr
     cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(CONFIG), "--use-sim-time",
            "--param", f"recognizer.model_path={model}", "--param", f"recognizer.backend={backend}",
            "--param", "recognizer.threads=1", "--param", "camera_segmenter.input_reliability=reliable",
-           "--param", "lidar_segmenter.input_reliability=reliable"] + (["--processes"] if processes else [])
+           "--param", "lidar_segmenter.input_reliability=reliable"] + (
+               ["--processes"] if processes else ["--threads", str(threads)])
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -205,12 +207,15 @@ def main() -> int:
     ap.add_argument("--people", type=int, default=3)
     ap.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     ap.add_argument("--processes", action="store_true", help="bringup --processes (one process per node)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="one-process graph: executor threads (bringup --threads; 0 = one per node)")
     ap.add_argument("--domain", type=int, default=91, help="ROS_DOMAIN_ID used (isolated, localhost only)")
     args = ap.parse_args()
     load_before = os.getloadavg()
     bag, model = make_inputs(args.duration, args.people, args.backend)
     msgs = load_messages(bag)
-    runs = [run_rate(r, msgs, model, args.backend, args.domain, args.processes) for r in args.rates]
+    runs = [run_rate(r, msgs, model, args.backend, args.domain, args.processes, args.threads)
+            for r in args.rates]
     kept = [r["rate"] for r in runs if r["keeps_up"]]
     idle = measure_startup_cpu(model, args.backend, args.domain, args.processes)
     for r in runs:

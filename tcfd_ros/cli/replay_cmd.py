@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE",
                    help="extra graph parameter override passed to bringup (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--one-process", action="store_true",
+                   help="run the graph in one process (default: one process per node, as launch does)")
     p.set_defaults(func=run)
 
 
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         bag=args.bag, out_dir=args.out, graph_config=args.config or default_config_path(),
         rate=None if args.fast else args.rate, replay_config=args.replay_config, model=args.model,
         backend=args.backend, params=tuple(args.param), progress=not args.no_progress,
+        graph_processes=not args.one_process,
     )
     result = replay(opts, raise_on_damage=False)
     print("\n".join(result.summary))

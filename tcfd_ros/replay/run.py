@@ -39,6 +39,9 @@ class ReplayOptions:
     backend: str = "onnx"
     params: tuple[str, ...] = ()          # extra `--param` overrides for bringup
     progress: bool = True
+    # One process per node, as launch runs them; one process shares the GIL between every node and
+    # measured far slower on 2 cores (RESULTS.md, Node graph).
+    graph_processes: bool = True
 
 
 @dataclass
@@ -103,7 +106,8 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
         info.bag_error = source.damage or gt_error
         rec = Recording(info, ground_truth=gt_msgs)
-        graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg), opts.out_dir / "graph.log")
+        graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg), opts.out_dir / "graph.log",
+                             processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
         with ExitStack() as stack:
             if cfg.flow.dds_heartbeat_ms > 0:
