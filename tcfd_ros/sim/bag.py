@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from tcfd_ros.errors import ConfigError
 from tcfd_ros.image_conversions import pack_image
 from tcfd_ros.point_cloud2 import pack_cloud
 from tcfd_ros.sim.identity import CONDITIONS, sample_identity, sample_variation
+from tcfd_ros.sim.output import commit_output, prepare_output
 from tcfd_ros.sim.scan import CameraRenderer, LidarScanner
 from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_pose
 from tcfd_ros.sim.walker import Polyline, Walker, yaw_matrix
@@ -350,18 +349,6 @@ def ground_truth_json(sensor: str, topic: str, frame_id: str, t_s: float, seq: i
     return json.dumps(msg, separators=(",", ":"))
 
 
-def _prepare(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
-        raise ConfigError(f"output {out} already exists; pass --force to replace it")
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    except OSError as e:
-        raise ConfigError(f"cannot write output {out}: {e}") from e
-    return tmpdir
-
-
 def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
     """Simulate and write the bag to ``spec.out`` (a rosbag2 folder), all or nothing; returns a summary."""
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -369,7 +356,7 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
 
     spec.validate()
     out = Path(spec.out)
-    tmpdir = _prepare(out, spec.force)
+    tmpdir = prepare_output(out, spec.force)
     bag_dir = tmpdir / out.name
     try:
         sim = BagSimulation(spec)
@@ -425,11 +412,7 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                     text = ground_truth_json("camera", TOPICS["image"], CAMERA_FRAME, t_abs, idx, spec.seed,
                                              spec.layout, gt["people"], spec.mount)
                 put("gt", t_abs, mk.string(text), "std_msgs/msg/String")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            shutil.rmtree(old, ignore_errors=True)
-        bag_dir.rename(out)
+        commit_output(bag_dir, out)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     summary = {"out": str(out), "storage": spec.storage,

@@ -23,7 +23,6 @@ import multiprocessing as mp
 import os
 import pickle
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.geometry import RangeViewConfig, align_silhouette, points_to_depth_map
 from tcfd_ros.sim.identity import CONDITIONS, sample_identity, sample_variation
+from tcfd_ros.sim.output import commit_output, prepare_output
 from tcfd_ros.sim.scan import Actor, CameraRenderer, LidarScanner
 from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_pose
 from tcfd_ros.sim.shapes import box
@@ -310,38 +310,11 @@ def partition(identities: int, train_fraction: float) -> dict[str, list[str]]:
     return {"TRAIN_SET": ids[:n_train], "TEST_SET": ids[n_train:]}
 
 
-def _prepare_output(out: Path, force: bool) -> Path:
-    """Check the destination and create a sibling temporary folder to write into."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise ConfigError(f"output {out} already exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {out} exists and is not a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    except OSError as e:
-        raise ConfigError(f"cannot write output {out}: {e}") from e
-    return tmp
-
-
-def _commit_output(tmp: Path, out: Path) -> None:
-    """Atomically replace ``out`` with ``tmp`` (the old tree is removed only after the rename)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_dataset(spec: DatasetSpec, progress: bool = False) -> dict[str, object]:
     """Generate the data set into ``spec.out`` (all or nothing); returns a summary dict."""
     spec.validate()
     out = Path(spec.out)
-    tmp = _prepare_output(out, spec.force)
+    tmp = prepare_output(out, spec.force)
     try:
         tasks = [(pid, si, seq, cond, view) for pid in range(spec.identities)
                  for si, (seq, cond) in enumerate(sequence_types(spec.conditions)) for view in spec.views]
@@ -362,7 +335,7 @@ def write_dataset(spec: DatasetSpec, progress: bool = False) -> dict[str, object
             "sync_frames": int(sum(s["sync_frames"] for s in stats)),
             "empty_lidar_frames": int(sum(s["empty_lidar_frames"] for s in stats)),
         }
-        _commit_output(tmp, out)
+        commit_output(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
