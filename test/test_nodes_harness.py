@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -29,7 +29,7 @@ class RosHarness:
     def __init__(self) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes: list[Node] = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()

@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bringup", help="run the ROS 2 node graph (same graph and config as the launch file)",
         description="Run camera_segmenter, lidar_segmenter, trackers and the recognizer in one process "
-                    "with a multi-threaded executor, from the same graph description (tcfd_ros/graph.py) "
+                    "(single-threaded executor; each node works on its own thread), or one process per node with "
+                    "--processes, from the same graph description (tcfd_ros/graph.py) "
                     "and params file as launch/crossmodal.launch.py.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=None,
@@ -57,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--markers-topic", default=TopicNames.markers, help="markers output topic")
     p.add_argument("--backend", choices=("tensorrt", "onnx", "torch"), default=None,
                    help="shortcut for --param recognizer.backend=...")
-    p.add_argument("--threads", type=int, default=0, help="executor threads (0 = one per node)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="executor threads of the one-process graph (1 = single-threaded executor, the "
+                        "default: nodes work on their own threads; N > 1 = multi-threaded; 0 = one per node)")
     p.add_argument("--processes", action="store_true",
                    help="one process per node, as launch does (uses every core; no shared GIL)")
     p.add_argument("--check", action="store_true",

@@ -1,4 +1,6 @@
-"""Run the whole node graph in one process: the nodes of ``tcfd_ros.graph`` on a MultiThreadedExecutor.
+"""Run the whole node graph in one process: the nodes of ``tcfd_ros.graph`` on one executor.
+
+Single-threaded by default: each node does its work on its own worker thread.
 
 The same graph description and the same params file as ``launch/crossmodal.launch.py``: each node gets
 ``--ros-args --params-file <config>`` plus its remappings, exactly what launch_ros passes, so rcl applies
@@ -24,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import rclpy
 import yaml
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -36,8 +38,11 @@ from tcfd_ros.nodes.params import param_specs
 
 log = logging.getLogger(__name__)
 
-# Executor threads: one per node keeps a slow recognizer from starving the segmenters' callbacks.
-DEFAULT_THREADS = 0  # 0 = one per node
+# Executor threads. Every node already does its work on its own worker thread (nodes/base.py), so the
+# executor only hands messages over: one thread does that. rclpy's MultiThreadedExecutor was measured
+# to spin hot on idle cores (a ready entity of a busy callback group wakes it again and again), which
+# starved the workers: on 2 quiet cores the one-process graph processed 69 of 180 images (RESULTS.md).
+DEFAULT_THREADS = 1  # 1 = SingleThreadedExecutor; N > 1 = MultiThreadedExecutor(N); 0 = one per node
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,8 @@ def run(config: Path, overrides: Sequence[ParamOverride], use_sim_time: bool = F
     try:
         with rclpy.init(args=[]):
             nodes = create_nodes(graph, config, overrides, use_sim_time)
-            executor = MultiThreadedExecutor(num_threads=threads or len(nodes))
+            executor = (SingleThreadedExecutor() if threads == 1
+                        else MultiThreadedExecutor(num_threads=threads or len(nodes)))
             try:
                 for n in nodes:
                     executor.add_node(n)

@@ -39,8 +39,7 @@ class ReplayOptions:
     backend: str = "onnx"
     params: tuple[str, ...] = ()          # extra `--param` overrides for bringup
     progress: bool = True
-    # One process per node, as launch runs them; one process shares the GIL between every node and
-    # measured far slower on 2 cores (RESULTS.md, Node graph).
+    # One process per node, as ``ros2 launch`` runs them (False: the one-process bringup graph).
     graph_processes: bool = True
 
 
