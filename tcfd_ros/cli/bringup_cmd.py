@@ -58,9 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--markers-topic", default=TopicNames.markers, help="markers output topic")
     p.add_argument("--backend", choices=("tensorrt", "onnx", "torch"), default=None,
                    help="shortcut for --param recognizer.backend=...")
-    p.add_argument("--threads", type=int, default=1,
-                   help="executor threads of the one-process graph (1 = single-threaded executor, the "
-                        "default: nodes work on their own threads; N > 1 = multi-threaded; 0 = one per node)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="executor threads of the one-process graph (default 1: a single-threaded executor, "
+                        "nodes work on their own threads; N > 1 = multi-threaded; 0 = one per node)")
     p.add_argument("--processes", action="store_true",
                    help="one process per node, as launch does (uses every core; no shared GIL)")
     p.add_argument("--check", action="store_true",
@@ -88,4 +88,5 @@ def run(args: argparse.Namespace) -> int:
 
     if args.processes:
         return bringup.run_processes(config, overrides, args.use_sim_time, args.namespace, topics, ready)
-    return bringup.run(config, overrides, args.use_sim_time, args.namespace, topics, args.threads, ready)
+    threads = bringup.DEFAULT_THREADS if args.threads is None else args.threads
+    return bringup.run(config, overrides, args.use_sim_time, args.namespace, topics, threads, ready)

@@ -30,7 +30,7 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 class GraphProcess:
     """``tcfd-ros bringup --config C --use-sim-time [--param ...]`` in its own process group."""
 
-    def __init__(self, config: Path, params: Sequence[str], log_path: Path, processes: bool = True) -> None:
+    def __init__(self, config: Path, params: Sequence[str], log_path: Path, *, processes: bool) -> None:
         self.cmd = [sys.executable, "-m", "tcfd_ros", "bringup", "--config", str(config), "--use-sim-time"]
         if processes:
             self.cmd.append("--processes")
