@@ -64,6 +64,8 @@ _KEY_OFFSET = 1 << (_KEY_BITS - 1)
 #: The nominal person of the expected-density gate (metres).
 NOMINAL_PERSON_HEIGHT_M = 1.7
 NOMINAL_PERSON_WIDTH_M = 0.5
+#: The fitted ground plane is rounded to this many decimals (1e-9: far below any threshold in metres).
+PLANE_DECIMALS = 9
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,10 @@ def fit_ground_plane(points: np.ndarray, cfg: LidarSegmenterConfig, rng: np.rand
         points[rng.integers(0, n, size=cfg.ground_sample_points)]
     z = sample[:, 2]
     k = max(3, int(math.ceil(cfg.ground_candidate_quantile * sample.shape[0])))
-    cand = sample[np.argpartition(z, k - 1)[:k]] if k < sample.shape[0] else sample
+    # The candidates are the k lowest points in sample order. np.argpartition returns them in an order
+    # (and, at tied z, a choice) that depends on the CPU's SIMD sort kernel, and the RANSAC triples are
+    # drawn by index into this array: a stable sort makes the plane the same on every machine.
+    cand = sample[np.sort(np.argsort(z, kind="stable")[:k])] if k < sample.shape[0] else sample
     min_nz = math.cos(math.radians(cfg.ground_max_tilt_deg))
     tri = cand[rng.integers(0, cand.shape[0], size=(cfg.ground_ransac_iterations, 3))]  # (K, 3, 3)
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])                   # (K, 3)
@@ -147,7 +152,7 @@ def fit_ground_plane(points: np.ndarray, cfg: LidarSegmenterConfig, rng: np.rand
         return None
     normals, tri = normals[ok], tri[ok]
     offsets = -np.einsum("kc,kc->k", normals, tri[:, 0])
-    inliers = np.abs(cand @ normals.T + offsets) < cfg.ground_distance_m                # (S, K)
+    inliers = np.abs(_plane_distance(cand, normals.T, offsets)) < cfg.ground_distance_m  # (S, K)
     best = int(np.argmax(inliers.sum(axis=0)))
     inl = cand[inliers[:, best]]
     plane = np.append(normals[best], offsets[best])
@@ -156,8 +161,19 @@ def fit_ground_plane(points: np.ndarray, cfg: LidarSegmenterConfig, rng: np.rand
         _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
         nrm = vt[2] * (1.0 if vt[2, 2] >= 0 else -1.0)
         if nrm[2] >= min_nz:
-            plane = np.append(nrm, -float(nrm @ centre))
-    return plane
+            plane = np.append(nrm, -float(_plane_distance(centre[None], nrm[:, None], 0.0)[0, 0]))
+    # LAPACK's SVD differs in the last bits between CPUs; rounding keeps every later threshold
+    # decision (ground, band, gates) identical across machines.
+    return np.round(plane, PLANE_DECIMALS)
+
+
+def _plane_distance(points: np.ndarray, normals: np.ndarray, offsets: np.ndarray | float) -> np.ndarray:
+    """(N, 3) points x (3, K) unit normals -> (N, K) signed distances, without BLAS.
+
+    A matrix product's summation order depends on the BLAS kernel the CPU selects; these three
+    element-wise products and two additions round the same way everywhere.
+    """
+    return (points[:, 0:1] * normals[0] + points[:, 1:2] * normals[1]) + points[:, 2:3] * normals[2] + offsets
 
 
 def _plane_basis(normal: np.ndarray) -> np.ndarray:
@@ -232,7 +248,7 @@ class LidarSegmenter:
             log.debug("no acceptable ground plane in a frame of %d points", idx.size)
             return []
         st.ground_plane = tuple(float(v) for v in plane)
-        h = pts @ plane[:3] + plane[3]
+        h = _plane_distance(pts, plane[:3, None], plane[3])[:, 0]
         band = (h >= c.ground_distance_m) & (h <= c.clip_above_ground_m)
         st.n_ground = int((h < c.ground_distance_m).sum())
         if c.background_learning_frames > 0:
@@ -344,7 +360,9 @@ class LidarSegmenter:
             if thick < c.min_thickness_m:
                 st.rejected["thickness"] += 1
                 continue
-            if foot / max(float(top[k]), 1e-6) > c.max_aspect_footprint_over_height:
+            # the visible vertical extent, not the top: a low, wide blob that floats above the ground
+            # (a hedge, a car's bonnet) is not taller than wide because its top is high
+            if foot / max(float(top[k] - bottom[k]), 1e-6) > c.max_aspect_footprint_over_height:
                 st.rejected["aspect"] += 1
                 continue
             out.append((int(k), float(top[k]), float(bottom[k]), foot))
