@@ -11,8 +11,10 @@ import random
 import tempfile
 from pathlib import Path
 
-# Domain ids 1..100 are safe on Linux (port ranges); pick one per pytest process.
-os.environ["ROS_DOMAIN_ID"] = str(random.Random(os.getpid()).randint(1, 100))
+# Domain ids 1..100 are safe on Linux (port ranges); pick one per pytest process, unless the caller
+# gives one (TCFD_TEST_ROS_DOMAIN_ID: several test runs side by side on one machine never collide).
+os.environ["ROS_DOMAIN_ID"] = os.environ.get("TCFD_TEST_ROS_DOMAIN_ID") or str(
+    random.Random(os.getpid()).randint(1, 100))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.pop("ROS_STATIC_PEERS", None)
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="tcfd_ros_log_"))
