@@ -29,3 +29,18 @@ def cross_modal_distance(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     # einsum over parts and channels: sum_p <a_np, b_mp> / P
     sim = np.einsum("npd,mpd->nm", a, b, optimize=True) / a.shape[1]
     return (1.0 - sim).astype(np.float32)
+
+
+def aggregate_track_embedding(tracklets: np.ndarray) -> np.ndarray:
+    """(n, P, D) tracklet embeddings of one track -> (P, D) track embedding.
+
+    Per part, the L2-normalised mean of the L2-normalised tracklet embeddings: each tracklet votes
+    equally whatever its norm, and the result compares with ``cross_modal_distance`` like a tracklet.
+    The training calibration (``open_set_threshold_track``) and the recognizer both use this one
+    definition, so the threshold applies at the level where the decision is made.
+    """
+    f = np.asarray(tracklets, dtype=np.float32)
+    if f.ndim != 3 or f.shape[0] == 0:
+        raise ValueError(f"tracklet embeddings must be (n >= 1, parts, d), got shape {f.shape}")
+    mean = normalize_parts(f).mean(axis=0, keepdims=True)
+    return normalize_parts(mean)[0]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tcfd_ros.distance import cross_modal_distance
 
@@ -22,3 +23,18 @@ def test_empty_sides():
     a = np.zeros((0, 2, 3), np.float32)
     b = np.ones((4, 2, 3), np.float32)
     assert cross_modal_distance(a, b).shape == (0, 4)
+
+
+def test_track_embedding_is_the_normalised_mean_of_normalised_tracklets():
+    from tcfd_ros.distance import aggregate_track_embedding
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 4, 8)).astype(np.float32)
+    scaled = x * rng.uniform(0.1, 10.0, size=(5, 1, 1)).astype(np.float32)
+    agg = aggregate_track_embedding(scaled)
+    assert agg.shape == (4, 8)
+    np.testing.assert_allclose(np.linalg.norm(agg, axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(agg, aggregate_track_embedding(x), atol=1e-5)   # norms do not vote
+    one = aggregate_track_embedding(x[:1])
+    np.testing.assert_allclose(one, x[0] / np.linalg.norm(x[0], axis=-1, keepdims=True), atol=1e-6)
+    with pytest.raises(ValueError):
+        aggregate_track_embedding(np.zeros((0, 4, 8)))
