@@ -32,10 +32,9 @@ def test_tracks_v2_round_trip_and_v1_still_read():
     assert header["fixed_frame"] == "" and back[0].ground is None and back[0].ground_sigma_m is None
 
 
-@pytest.mark.parametrize("ground, sigma, match", [([1.0, 2.0], 0.1, "ground"), ([1.0, "x", 0.0], 0.1, "ground"),
-                                                   ([1.0, 2.0, float("nan")], 0.1, "ground"),
-                                                   ([1.0, 2.0, 0.0], -1.0, "ground_sigma_m"),
-                                                   ([1.0, 2.0, 0.0], True, "ground_sigma_m")])
+@pytest.mark.parametrize("ground, sigma, match", [
+    ([1.0, 2.0], 0.1, "ground"), ([1.0, "x", 0.0], 0.1, "ground"), ([1.0, 2.0, float("nan")], 0.1, "ground"),
+    ([1.0, 2.0, 0.0], -1.0, "ground_sigma_m"), ([1.0, 2.0, 0.0], True, "ground_sigma_m")])
 def test_tracks_v2_refuses_bad_ground(ground, sigma, match):
     d = json.loads(tracks_to_json(STAMP, "c", "c", "2d", [TrackState(1, (0, 0), (0, 0, 1, 1))], "map"))
     d["tracks"][0].update(ground=ground, ground_sigma_m=sigma)
@@ -52,8 +51,8 @@ def test_newer_versions_are_refused():
 
 def test_tracklet_v2_round_trip_and_v1():
     frames = np.zeros((3, 64, 64), np.uint8)
-    msg = TrackletMsg(STAMP, "camera_optical_frame", "camera", "2d", 4, (0.1, 0.2, 0.3), (320.0, 240.0), frames,
-                      (3.0, 1.0, 0.0), 0.6, "map")
+    msg = TrackletMsg(STAMP, "camera_optical_frame", "camera", "2d", 4, (0.1, 0.2, 0.3), (320.0, 240.0),
+                      frames, (3.0, 1.0, 0.0), 0.6, "map")
     d = json.loads(msg.to_json())
     assert d["version"] == 2 and d["ground"] == [3.0, 1.0, 0.0] and d["fixed_frame"] == "map"
     back = TrackletMsg.from_json(msg.to_json())
