@@ -62,7 +62,8 @@ def test_lidar_on_a_turning_robot_tracks_a_standing_person_in_the_fixed_frame():
     np.testing.assert_allclose(s.position[:2], c[:2], atol=0.05)      # published in the sensor frame
     assert s.ground_sigma_m == cfg.lidar_sigma_m
     assert {st.track_id for r, _ in results[3:] for st in r.states} == {s.track_id}   # one track throughout
-    assert any(r.ready for r, _ in results) and all(rt.ground is not None for r, _ in results for rt in r.ready)
+    ready = [rt for r, _ in results for rt in r.ready]
+    assert ready and all(rt.ground is not None for rt in ready)
 
 
 def test_lidar_without_a_pose_for_the_stamp_raises_and_keeps_state():
