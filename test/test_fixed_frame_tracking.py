@@ -44,7 +44,7 @@ def _lidar_measurement(centroid_sensor: np.ndarray) -> Measurement:
 def test_lidar_on_a_turning_robot_tracks_a_standing_person_in_the_fixed_frame():
     """The base spins at 0.8 rad/s: in the sensor frame the person sweeps sideways, in map it stands."""
     base_from_lidar = RigidTransform.from_xyz_rpy((0.0, 0.0, 1.0), (0, 0, 0))
-    cfg = _cfg(base_from_lidar, parent="base_link")
+    cfg = _cfg(base_from_lidar, parent="base_link", lidar_offset_m=0.0)
     trk = _tracking("3d", cfg)
     person_map = np.array([6.0, 2.0, 0.9])
     results = []
@@ -64,6 +64,14 @@ def test_lidar_on_a_turning_robot_tracks_a_standing_person_in_the_fixed_frame():
     assert {st.track_id for r, _ in results[3:] for st in r.states} == {s.track_id}   # one track throughout
     ready = [rt for r, _ in results for rt in r.ready]
     assert ready and all(rt.ground is not None for rt in ready)
+
+
+def test_ground_offsets_move_away_from_the_sensor():
+    from tcfd_ros.perception.ground import lidar_ground
+
+    T = RigidTransform.from_xyz_rpy((1.0, 1.0, 2.0), (0, 0, 0))
+    g = lidar_ground(np.array([[3.0, 4.0, -1.0], [0.0, 0.0, -1.0]]), T, CalibrationConfig(lidar_offset_m=0.5))
+    np.testing.assert_allclose(g.points, [[4.3, 5.4, 0.0], [1.0, 1.0, 0.0]])
 
 
 def test_lidar_without_a_pose_for_the_stamp_raises_and_keeps_state():

@@ -10,7 +10,9 @@ the base's pose at that stamp (a :class:`PoseBuffer` filled from the pose topic)
   ``foot_offset_m`` away from the camera (the box's bottom is the nearer foot's edge, the person stands
   behind it: measured on simulated bags, -0.10 m along the viewing ray without it); a box touching the
   image's bottom edge has no visible foot and gets no position;
-- LiDAR: the cluster centroid's x, y in the fixed frame with the ground's z, 1-sigma ``lidar_sigma_m``.
+- LiDAR: the cluster centroid's x, y in the fixed frame, moved ``lidar_offset_m`` away from the sensor
+  (the points are the near surface of the body: -0.09 m along the ray without it, simulated bags), with
+  the ground's z; 1-sigma ``lidar_sigma_m``.
 """
 
 from __future__ import annotations
@@ -124,6 +126,18 @@ class SensorPlacement:
         return base.compose(self.extrinsics)
 
 
+def push_away(points: np.ndarray, sensor: np.ndarray, offset_m: float) -> np.ndarray:
+    """(N, 3) points moved ``offset_m`` horizontally away from the sensor's position (a copy)."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    if offset_m <= 0 or len(out) == 0:
+        return out
+    away = out[:, :2] - np.asarray(sensor, dtype=np.float64)[:2]
+    dist = np.linalg.norm(away, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, :2] += np.where(dist > 0, offset_m * away / np.where(dist > 0, dist, 1.0), 0.0)
+    return out
+
+
 def foot_points(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) boxes ``[x0, y0, x1, y1]`` -> (N, 2) bottom-centre pixels (where the person stands)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -139,12 +153,8 @@ def camera_ground(boxes: np.ndarray, camera: CameraIntrinsics, fixed_from_camera
     hits: GroundHits = pixels_to_ground(foot_points(b), camera, fixed_from_camera, cfg.ground_z_m,
                                         cfg.pixel_sigma_px, cfg.max_ground_range_m)
     valid = hits.valid & (b[:, 3] < camera.height - BOTTOM_EDGE_MARGIN_PX)
-    points = hits.points.copy()
-    if cfg.foot_offset_m > 0:   # from the nearer foot's edge to where the person stands, away from the camera
-        away = points[:, :2] - fixed_from_camera.t[:2]
-        dist = np.linalg.norm(away, axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            points[:, :2] += np.where(dist > 0, cfg.foot_offset_m * away / dist, 0.0)
+    # from the nearer foot's edge to where the person stands
+    points = push_away(hits.points, fixed_from_camera.t, cfg.foot_offset_m)
     return GroundPositions(points, hits.sigma_m, valid)
 
 
@@ -152,7 +162,7 @@ def lidar_ground(centroids: np.ndarray, fixed_from_lidar: RigidTransform,
                  cfg: CalibrationConfig) -> GroundPositions:
     """Ground positions of LiDAR cluster centroids (N, 3) given in the sensor frame."""
     c = np.asarray(centroids, dtype=np.float64).reshape(-1, 3)
-    p = fixed_from_lidar.apply(c)
+    p = push_away(fixed_from_lidar.apply(c), fixed_from_lidar.t, cfg.lidar_offset_m)
     p[:, 2] = cfg.ground_z_m
     ok = np.isfinite(p).all(axis=1)
     return GroundPositions(p, np.full(len(p), cfg.lidar_sigma_m), ok)
