@@ -69,18 +69,19 @@ def make_placement(node: Any, cfg: CalibrationConfig) -> SensorPlacement:
         node.get_logger().info(f"extrinsics from tf2 ({cfg.fixed_frame} <- sensor frame at each stamp)")
         return SensorPlacement(cfg, lookup)
     placement = SensorPlacement(cfg)
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    def on_pose(msg: Any) -> None:  # through node.placement: a parameter change replaces it
+        node.placement.add_pose(msg.header.frame_id, "", stamp_seconds(msg.header.stamp),
+                                RigidTransform.from_msg(msg.pose))
+
+    # Subscribed whatever parent_frame says now, so that setting it to base_frame at run time works;
+    # poses are ignored while the sensor is not on the platform.
+    node.create_subscription(PoseStamped, cfg.pose_topic, lambda m: node.process_now(POSE_INPUT, on_pose, m),
+                             QoSProfile(depth=POSE_QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE))
     if placement.poses is not None:
-        from geometry_msgs.msg import PoseStamped
-
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-        def on_pose(msg: Any) -> None:
-            placement.add_pose(msg.header.frame_id, "", stamp_seconds(msg.header.stamp),
-                               RigidTransform.from_msg(msg.pose))
-
-        node.create_subscription(PoseStamped, cfg.pose_topic,
-                                 lambda m: node.process_now(POSE_INPUT, on_pose, m),
-                                 QoSProfile(depth=POSE_QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE))
+        node.health.watch(POSE_INPUT)   # a silent pose topic shows as stale in /diagnostics
         node.get_logger().info(f"extrinsics from params on {cfg.parent_frame}; platform pose "
                                f"({cfg.fixed_frame} <- {cfg.base_frame}) from {cfg.pose_topic}")
     elif placement.enabled:
