@@ -90,8 +90,8 @@ class MatchMsg:
     modality: str                    # "2d" | "3d"
     track_id: int                    # the sensor tracker's track id
     global_id: int                   # one identity per person across sensors (new id for an unknown person)
-    known: bool                      # the identity is supported by another track (gait or geometry) or gallery
-    distance: float | None           # cross-modal track-level distance to the identity; None: nothing to compare
+    known: bool                      # the identity is supported by other tracks (gait, geometry) or gallery
+    distance: float | None           # track-level distance to the identity; None: nothing to compare
     confidence: float                # sigmoid((threshold - distance) / T) in [0, 1]; 0 without distance
     threshold: float                 # the open-set threshold in force
     label: str | None = None         # the enrolled name of the identity, if any
@@ -144,7 +144,8 @@ class MatchMsg:
             frame = str(d.get("fixed_frame") or "")
             decided = d.get("decided_by")
             if decided is not None and decided not in DECIDED_BY:
-                raise MessageFormatError(f"decided_by = {decided!r}: expected one of {list(DECIDED_BY)} or null")
+                raise MessageFormatError(f"decided_by = {decided!r}: "
+                                         f"expected one of {list(DECIDED_BY)} or null")
         return MatchMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)), str(d.get("frame_id", "")),
                         require(d, "sensor", str), modality, int(require(d, "track_id", int)),
                         int(require(d, "global_id", int)), bool(require(d, "known", bool)),

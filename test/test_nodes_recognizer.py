@@ -16,7 +16,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from tcfd_ros.graph import build_graph
 from tcfd_ros.nodes.bringup import node_arguments
-from tcfd_ros.nodes.json_messages import MatchMsg, TrackletMsg, TrackState, stamp_dict, tracks_to_json
+from tcfd_ros.messages import MatchMsg
+from tcfd_ros.nodes.json_messages import TrackletMsg, TrackState, stamp_dict, tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.nodes.recognizer_node import RecognizerNode
 
@@ -48,7 +49,8 @@ def rec(model, tmp_path_factory):
         use_global_arguments=False,
         parameter_overrides=[Parameter("model_path", value=str(model)), Parameter("backend", value="torch"),
                              Parameter("threads", value=1), Parameter("gallery_path", value=str(gallery)),
-                             Parameter("identity.open_set_threshold", value=1.5)]))
+                             Parameter("identity.open_set_threshold", value=1.5),
+                             Parameter("identity.gait_min_tracklets", value=1)]))
     probe = h.add(Node("rec_probe", context=h.context))
     got: dict[str, list] = {"matches": [], "markers": []}
     probe.create_subscription(String, "/matches", lambda m: got["matches"].append(MatchMsg.from_json(m.data)),

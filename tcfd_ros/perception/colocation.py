@@ -82,8 +82,8 @@ class GroundTracks:
         sigma = DEFAULT_SIGMA_M if sigma_m is None or not math.isfinite(sigma_m) else max(float(sigma_m), 0.0)
         h = self._h.get(key)
         if h is None or h.frame != frame:
-            h = self._h[key] = _History(frame, deque(maxlen=MAX_SAMPLES_PER_TRACK),
-                                        deque(maxlen=MAX_SAMPLES_PER_TRACK), deque(maxlen=MAX_SAMPLES_PER_TRACK))
+            n = MAX_SAMPLES_PER_TRACK
+            h = self._h[key] = _History(frame, deque(maxlen=n), deque(maxlen=n), deque(maxlen=n))
         if h.stamps and stamp_s <= h.stamps[-1]:
             return False
         h.stamps.append(float(stamp_s))
@@ -157,7 +157,8 @@ class GroundTracks:
     def _colocated(self, e: PairEvidence, strict: bool) -> bool:
         c = self.cfg
         if strict:
-            return (e.apart == 0 and e.colocated >= c.geometry_link_samples and e.span_s >= c.geometry_link_span_s
+            return (e.apart == 0 and e.colocated >= c.geometry_link_samples
+                    and e.span_s >= c.geometry_link_span_s
                     and e.colocated >= c.geometry_link_fraction * e.simultaneous)
         # a competitor: co-located on most of its simultaneous samples, over a few of them
         return e.colocated >= max(2, c.geometry_link_samples // 3) and e.colocated >= 0.5 * e.simultaneous
@@ -187,7 +188,7 @@ class GroundTracks:
         return Relation.LINK
 
     def fuse(self, keys: Iterable[TrackKey], at_s: float) -> tuple[np.ndarray, float, str] | None:
-        """Inverse-variance mean of the tracks' positions nearest ``at_s`` (one fixed frame), with its sigma."""
+        """Inverse-variance mean of the tracks' positions nearest ``at_s`` (one frame), with its sigma."""
         got = [p for p in (self.position(k, at_s, self.cfg.track_timeout_s) for k in keys) if p is not None]
         if not got:
             return None

@@ -312,8 +312,8 @@ class IdentityManager:
             conf = 1.0
         fused = self.ground.fuse(partners, o.stamp_s) if self.cfg.use_geometry else None
         return IdentityMatch(o.stamp_s, o.sensor, o.modality, int(o.track_id), ident.gid,
-                             None if d is None else float(d), conf, decided is not None, ident.label, switched,
-                             decided, None if fused is None else tuple(float(v) for v in fused[0]),
+                             None if d is None else float(d), conf, decided is not None, ident.label,
+                             switched, decided, None if fused is None else tuple(float(v) for v in fused[0]),
                              None if fused is None else fused[1], "" if fused is None else fused[2])
 
     def _confidence(self, d: float | None) -> float:

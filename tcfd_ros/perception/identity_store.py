@@ -49,7 +49,8 @@ class IdentityStore:
 
     def _load(self, gallery: Gallery) -> None:
         for rec in gallery.list_identities():
-            self.ids[rec.identity_id] = StoredIdentity(rec.identity_id, rec.last_seen, rec.label, rec.enrolled)
+            self.ids[rec.identity_id] = StoredIdentity(rec.identity_id, rec.last_seen, rec.label,
+                                                       rec.enrolled)
         skipped = 0
         for e in gallery.embeddings():
             if e.identity_id not in self.ids:
