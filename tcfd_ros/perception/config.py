@@ -218,9 +218,8 @@ class TrackletConfig:
 class IdentityConfig:
     """Cross-sensor identity management (the recognizer's logic, see ``identity.py``)."""
 
-    # None: the model metadata's ``open_set_threshold_track`` (else its ``open_set_threshold``);
-    # applied to TRACK-level embeddings (tcfd_ros.distance.aggregate_track_embedding)
-    open_set_threshold: float | None = None
+    # for TRACK-level embeddings (tcfd_ros.distance.aggregate_track_embedding), see identity.py
+    open_set_threshold: float | None = None  # None: model's open_set_threshold_track, else open_set_threshold
     track_evidence_tracklets: int = 8     # newest tracklet embeddings per track that form its evidence
     gait_min_tracklets: int = 2           # tracklets a track needs before gait may link it to an identity
     switch_margin: float = 0.1            # another identity must be this much closer to take a track
