@@ -47,8 +47,9 @@ How identities are decided:
 5. Memory and gallery: ``identity_store.py``. A track unseen for ``track_timeout_s`` releases its
    binding (its identity stays, for re-entry).
 
-``decided_by`` says what holds the track in its identity: ``"geometry"``, ``"gait"``, ``"both"``,
-or None (nothing but the track itself: a new or unknown person, ``known`` False). The decision's
+``decided_by`` says what holds the track in its identity: ``"geometry"``, ``"gait"``, ``"both"`` (what
+supports it now, else what last supported this binding, e.g. after the geometric partner's track
+ended), or None (nothing but the track itself: a new or unknown person, ``known`` False). The decision's
 ``ground`` is the inverse-variance mean of the positions of the track and its geometric partners.
 ``confidence`` = sigmoid((threshold - distance) / confidence_temperature) (1 for geometry alone),
 0 without a distance. Bad input (unknown modality, non-finite or mis-shaped embedding, timestamps
@@ -89,6 +90,7 @@ class _TrackState:
     joined_s: float
     contrary: int = 0
     contrary_gid: int | None = None
+    reason: str | None = None      # what last supported this binding ("geometry", "gait", "both")
 
 
 @dataclass
@@ -294,7 +296,7 @@ class IdentityManager:
         st = self._tracks.get(o.key)
         if st is None or st.gid != ident.gid:
             old = None if st is None else st.gid
-            self._tracks[o.key] = _TrackState(ident.gid, o.stamp_s, o.stamp_s)
+            st = self._tracks[o.key] = _TrackState(ident.gid, o.stamp_s, o.stamp_s)
             if old is not None and old in self.store.ids and self.store.only_from(old, o.key):
                 self.store.erase(old)      # the identity only this track ever made: no ghost left behind
         else:
@@ -307,6 +309,8 @@ class IdentityManager:
             d = cand.gait[j] if math.isfinite(cand.gait[j]) else (cand.own[j] if math.isfinite(cand.own[j])
                                                                   else None)
             partners += cand.links.get(ident.gid, [])
+        # a link keeps the reason it was made while nothing contradicts it (e.g. the partner track ended)
+        decided = st.reason = decided or st.reason
         conf = self._confidence(d if decided != "geometry" else None)
         if decided == "geometry":
             conf = 1.0
