@@ -51,6 +51,7 @@ class CalibrationConfig:
     ground_z_m: float = 0.0               # height of the ground plane in fixed_frame
     pixel_sigma_px: float = 3.0           # 1-sigma noise of a camera detection's foot point, pixels
     max_ground_range_m: float = 60.0      # camera foot points meeting the ground farther away: no position
+    foot_offset_m: float = 0.1            # box bottom = the nearer foot; the person stands this much farther
     lidar_sigma_m: float = 0.1            # 1-sigma of a LiDAR cluster's ground position, metres
     lidar_track_in_fixed_frame: bool = True  # LiDAR Kalman filter runs in fixed_frame (outputs: sensor frame)
 
@@ -89,7 +90,7 @@ class CalibrationConfig:
         for name in ("pixel_sigma_px", "max_ground_range_m", "pose_max_gap_s"):
             v = getattr(self, name)
             _check(v > 0 and math.isfinite(v), name, v, "a finite value > 0")
-        for name in ("lidar_sigma_m", "pose_max_extrapolation_s"):
+        for name in ("lidar_sigma_m", "pose_max_extrapolation_s", "foot_offset_m"):
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), name, v, "a finite value >= 0")
         _check(math.isfinite(self.ground_z_m), "ground_z_m", self.ground_z_m, "a finite height in metres")
