@@ -16,7 +16,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from tcfd_ros.graph import build_graph
 from tcfd_ros.nodes.bringup import node_arguments
-from tcfd_ros.nodes.json_messages import MatchMsg, TrackletMsg, TrackState, stamp_dict, tracks_to_json
+from tcfd_ros.messages import MatchMsg
+from tcfd_ros.nodes.json_messages import TrackletMsg, TrackState, stamp_dict, tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.nodes.recognizer_node import RecognizerNode
 
@@ -48,14 +49,15 @@ def rec(model, tmp_path_factory):
         use_global_arguments=False,
         parameter_overrides=[Parameter("model_path", value=str(model)), Parameter("backend", value="torch"),
                              Parameter("threads", value=1), Parameter("gallery_path", value=str(gallery)),
-                             Parameter("identity.open_set_threshold", value=1.5)]))
+                             Parameter("identity.open_set_threshold", value=1.5),
+                             Parameter("identity.gait_min_tracklets", value=1)]))
     probe = h.add(Node("rec_probe", context=h.context))
     got: dict[str, list] = {"matches": [], "markers": []}
     probe.create_subscription(String, "/matches", lambda m: got["matches"].append(MatchMsg.from_json(m.data)),
                               OUTPUT_QOS)
     probe.create_subscription(MarkerArray, "/markers", lambda m: got["markers"].append(m), OUTPUT_QOS)
     pubs = {t: probe.create_publisher(String, t, OUTPUT_QOS)
-            for t in ("/camera/tracklets", "/lidar/tracklets", "/lidar/tracks")}
+            for t in ("/camera/tracklets", "/lidar/tracklets", "/lidar/tracks", "/camera/tracks")}
     wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()))
     yield h, node, probe, pubs, got, gallery
     h.close()
@@ -150,6 +152,37 @@ def test_threshold_changes_at_run_time_and_bad_tracklets_are_dropped(rec):
     assert kv["camera/tracklets: dropped.malformed"] == "2"
     time.sleep(0.1)
     assert len(got["matches"]) == n + 1
+
+
+def test_co_located_tracks_are_linked_by_geometry_with_a_fused_position(rec):
+    h, node, probe, pubs, got, _ = rec
+    no_gait = Parameter("identity.gait_min_tracklets", value=1000)
+    assert node.set_parameters([no_gait])[0].successful
+    for k in range(30):   # 3 s of one person seen by both sensors at the same place (tracks v2)
+        stamp = stamp_dict(300 + k // 10, (k % 10) * 100_000_000)
+        x = 4.0 + 0.1 * k
+        cam = TrackState(21, (320.0, 240.0), (300.0, 100.0, 340.0, 380.0), 1, (x + 0.15, 1.0, 0.0), 0.3)
+        lid = TrackState(27, (x, 1.0, -1.0), (x - 0.3, 0.7, -2.0, x + 0.3, 1.3, -0.2), 1, (x, 1.0, 0.0), 0.1)
+        pubs["/camera/tracks"].publish(String(data=tracks_to_json(stamp, "camera", "camera", "2d", [cam],
+                                                                  fixed_frame="map")))
+        pubs["/lidar/tracks"].publish(String(data=tracks_to_json(stamp, "lidar", "lidar", "3d", [lid],
+                                                                 fixed_frame="map")))
+        time.sleep(0.03)         # a sensor's pace: keep-last output queues must not overflow
+    wait_for(lambda: node.identity.ground.evidence(("camera", 21), ("lidar", 27)).simultaneous >= 25)
+    n = len(got["matches"])
+    pubs["/camera/tracklets"].publish(String(data=_tracklet("camera", 21, 302.9, 21)))
+    wait_for(lambda: len(got["matches"]) > n)
+    pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 27, 302.9, 27)))
+    m = wait_for(lambda: next((m for m in got["matches"][n:] if m.track_id == 27), None))
+    c = next(m for m in got["matches"][n:] if m.track_id == 21)
+    assert m.version == 2 and m.decided_by == "geometry" and m.known and m.global_id == c.global_id
+    assert m.fixed_frame == "map" and m.ground is not None and 6.8 < m.ground[0] < 7.2
+    assert m.ground_sigma_m < 0.1
+    # markers of calibrated tracks stand in the fixed frame, one colour per person
+    arr = wait_for(lambda: next((a for a in reversed(got["markers"]) if a.markers
+                                 and a.markers[0].ns == "camera"), None))
+    assert arr.markers[0].header.frame_id == "map" and arr.markers[0].type == Marker.CYLINDER
+    assert node.set_parameters([Parameter("identity.gait_min_tracklets", value=1)])[0].successful
 
 
 def test_corrupt_gallery_is_moved_aside_and_reported(model, tmp_path):

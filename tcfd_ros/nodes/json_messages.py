@@ -1,4 +1,6 @@
-"""The graph's JSON-over-``std_msgs/String`` schemas (no ROS imports): tracks, tracklets, matches.
+"""The graph's JSON-over-``std_msgs/String`` schemas (no ROS imports): tracks and tracklets.
+
+The ``matches`` schema is in ``tcfd_ros.messages``.
 
 Documented in ``docs/matches.md``. Every message carries ``schema`` and ``version``; a decoder refuses
 another schema or a newer version with ``MessageFormatError`` naming the field, so a consumer never
@@ -6,7 +8,7 @@ guesses. Stamps are ``{"sec", "nanosec"}`` copied from the sensor message the da
 
 Versions: ``tracks`` and ``tracklet`` are written as v2 (v1 plus the fixed-frame position ``ground``,
 ``ground_sigma_m`` and the message's ``fixed_frame``) and read as v1 or v2 (v1: ``ground`` = None,
-``fixed_frame`` = ""); ``match`` is v1.
+``fixed_frame`` = ""); ``match`` (tcfd_ros.messages) is v2, read as v1 or v2.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcfd_ros.errors import MessageFormatError
+# the matches schema lives in tcfd_ros.messages (one MATCH_SCHEMA); re-exported for old imports
+from tcfd_ros.messages import MATCH_SCHEMA, MATCH_VERSIONS_READ, MatchMsg  # noqa: F401
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
 TRACKS_SCHEMA = "tcfd_ros/tracks"
-MATCH_SCHEMA = "tcfd_ros/match"
-VERSION = 1                      # of ``match``
 TRACKS_VERSION = 2
 TRACKLET_VERSION = 2
 #: Versions each reader accepts (older versions lack the fixed-frame fields, read as None / "").
-READABLE_VERSIONS = {MATCH_SCHEMA: (1,), TRACKS_SCHEMA: (1, 2), TRACKLET_SCHEMA: (1, 2)}
+READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: (1, 2), TRACKLET_SCHEMA: (1, 2)}
 MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 
@@ -201,54 +203,3 @@ def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
     header = {k: d[k] for k in ("stamp", "frame_id", "sensor", "modality")}
     header.update(version=d["version"], fixed_frame=_fixed_frame(d))
     return header, out
-
-
-@dataclass(frozen=True)
-class MatchMsg:
-    """The recognizer's decision for one tracklet (``matches`` topic, schema ``tcfd_ros/match`` v1)."""
-
-    stamp: dict[str, int]            # the tracklet's newest frame's sensor stamp
-    frame_id: str                    # that sensor's frame
-    sensor: str                      # sensor namespace, e.g. "camera", "lidar"
-    modality: str                    # "2d" | "3d"
-    track_id: int                    # the sensor tracker's track id
-    global_id: int                   # one identity per person across sensors (new id for an unknown person)
-    known: bool                      # the identity is supported by other tracks' or the gallery's embeddings
-    distance: float | None           # cross-modal distance that decided it; None with nothing to compare
-    confidence: float                # sigmoid((threshold - distance) / T) in [0, 1]; 0 without distance
-    threshold: float                 # the open-set threshold in force
-    label: str | None = None         # the enrolled name of the identity, if any
-    switched: bool = False           # the track changed identity with this tracklet (strong evidence)
-
-    def to_json(self) -> str:
-        return json.dumps({
-            "schema": MATCH_SCHEMA, "version": VERSION, "stamp": self.stamp, "frame_id": self.frame_id,
-            "sensor": self.sensor, "modality": self.modality, "track_id": int(self.track_id),
-            "global_id": int(self.global_id), "known": bool(self.known),
-            "distance": None if self.distance is None else float(self.distance),
-            "confidence": float(self.confidence), "threshold": float(self.threshold),
-            "label": self.label, "switched": bool(self.switched),
-        })
-
-    @staticmethod
-    def from_json(text: str) -> "MatchMsg":
-        d = _load(text, MATCH_SCHEMA)
-        distance = d.get("distance")
-        if distance is not None and (isinstance(distance, bool) or not isinstance(distance, (int, float))):
-            raise MessageFormatError(f"distance = {distance!r}: expected a number or null")
-        confidence = float(_require(d, "confidence", (int, float)))
-        if not 0.0 <= confidence <= 1.0:
-            raise MessageFormatError(f"confidence = {confidence}: expected 0..1")
-        stamp = _require(d, "stamp", dict)
-        label = d.get("label")
-        if label is not None and not isinstance(label, str):
-            raise MessageFormatError(f"label = {label!r}: expected a string or null")
-        modality = _require(d, "modality", str)
-        if modality not in MODALITY_FRAME_SHAPES:
-            raise MessageFormatError(f"modality = {modality!r}: "
-                                     f"expected one of {list(MODALITY_FRAME_SHAPES)}")
-        return MatchMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)), str(d.get("frame_id", "")),
-                        _require(d, "sensor", str), modality, int(_require(d, "track_id", int)),
-                        int(_require(d, "global_id", int)), bool(_require(d, "known", bool)),
-                        None if distance is None else float(distance), confidence,
-                        float(_require(d, "threshold", (int, float))), label, bool(d.get("switched", False)))

@@ -142,7 +142,7 @@ class RecognizerNodeConfig:
         "identities unseen longer are deleted; 0 = keep forever", lo=0.0, hi=36500.0))
     marker_lifetime_s: float = field(default=1.0, metadata=meta("markers vanish unless refreshed",
                                                                 lo=0.0, hi=3600.0))
-    marker_frame_id: str = ""             # frame of markers; empty = the LiDAR tracks' frame
+    marker_frame_id: str = ""             # frame of markers; empty = the fixed frame (else the LiDAR frame)
     enrol_target: str = ""                # ~/enrol: 'sensor:track_id' to enrol; empty = the latest match
     enrol_label: str = ""                 # ~/enrol: name of the enrolled identity; empty = none
     erase_global_id: int = field(default=0, metadata=meta("~/erase: the identity to erase", lo=0))

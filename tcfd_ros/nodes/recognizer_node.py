@@ -1,10 +1,11 @@
 """recognizer: every sensor's ``tracklets`` -> embeddings -> global identities -> ``matches``, ``markers``.
 
-Thin: decodes tracklets (``tcfd_ros/tracklet`` v1), embeds them in batches through the ``Embedder``
+Thin: decodes tracklets (``tcfd_ros/tracklet`` v1/v2), embeds them in batches through the ``Embedder``
 from ``make_embedder`` (backend parameter ``tensorrt`` | ``onnx`` | ``torch``), hands the embeddings
-to ``IdentityManager`` (open-set threshold, hysteresis, optional SQLite ``Gallery``) and publishes one
-``tcfd_ros/match`` v1 JSON per decision (``docs/matches.md``). From the LiDAR trackers' ``tracks`` it
-publishes ``markers`` (box + label per person, coloured by global id) in the LiDAR frame.
+to ``IdentityManager`` (track-level evidence, geometric fusion, hysteresis, optional SQLite ``Gallery``)
+and publishes one ``tcfd_ros/match`` v2 JSON per decision (``docs/matches.md``). Every sensor's
+``tracks`` (v2: fixed-frame ``ground``) feed the manager's co-location histories and become
+``markers`` (``nodes/markers.py``: a column per person in the fixed frame, coloured by global id).
 
 Services (std_srvs/Trigger, all under the node's name; arguments are parameters because std_srvs has
 no request fields):
@@ -23,27 +24,24 @@ from typing import Any
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from std_msgs.msg import ColorRGBA, String
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
 from tcfd_ros.errors import ConfigError, MessageFormatError, TcfdError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.graph import MARKERS, MATCHES, RECOGNIZER, TRACKLETS, TRACKS
 from tcfd_ros.inference.embedder import make_embedder
 from tcfd_ros.nodes.base import TcfdNode, run_single
-from tcfd_ros.nodes.json_messages import MatchMsg, TrackletMsg, stamp_to_seconds, tracks_from_json
+from tcfd_ros.messages import MatchMsg, stamp_to_seconds
+from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
+from tcfd_ros.nodes.markers import build_markers
 from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS
-from tcfd_ros.perception.annotate import id_colour_bgr
-from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+from tcfd_ros.perception.identity import IdentityManager, TrackObservation, threshold_from
 
 SECONDS_PER_DAY = 86400.0
 RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node clock)
-LABEL_HEIGHT_M = 0.3             # text marker size
-LABEL_ABOVE_BOX_M = 0.3          # text marker height above the box top
-BOX_ALPHA = 0.4
-MARKERS_PER_TRACK = 2            # box + label: marker ids 2k and 2k+1
 
 
 class RecognizerNode(TcfdNode):
@@ -65,6 +63,7 @@ class RecognizerNode(TcfdNode):
                 self.health.values["gallery_moved_aside"] = str(self.gallery.moved_aside)
         self.identity = IdentityManager(cfg.identity, self.gallery, self.embedder.metadata)
         self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
+        self.health.values["open_set_threshold_source"] = self.identity.threshold_source
         self.health.values["backend"] = cfg.backend
         self.pending: list[TrackletMsg] = []
         self.last_match: MatchMsg | None = None
@@ -75,7 +74,7 @@ class RecognizerNode(TcfdNode):
             self.health.watch(topic, stale=False)  # tracklets come only while people are seen
             self.create_subscription(String, topic, lambda m, t=topic: self.enqueue(t, self.on_tracklet, m),
                                      OUTPUT_QOS)
-        for ns in cfg.lidar_namespaces:
+        for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKS}"
             self.health.watch(topic)
             self.create_subscription(String, topic, lambda m, t=topic: self.process_now(t, self.on_tracks, m),
@@ -91,11 +90,11 @@ class RecognizerNode(TcfdNode):
     def on_config_change(self, config: RecognizerNodeConfig, changed: set[str]) -> None:
         if any(n.startswith("identity.") for n in changed):
             # Thresholds and margins apply to the next tracklet; identities and bindings are kept.
-            config.identity.validate()
             self.identity.cfg = config.identity
-            if config.identity.open_set_threshold is not None:
-                self.identity.threshold = float(config.identity.open_set_threshold)
+            self.identity.threshold, self.identity.threshold_source = threshold_from(
+                config.identity, self.embedder.metadata)
             self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
+            self.health.values["open_set_threshold_source"] = self.identity.threshold_source
 
     # ---- tracklets -> matches ---------------------------------------------------------------
     def on_tracklet(self, msg: String) -> None:
@@ -117,49 +116,31 @@ class RecognizerNode(TcfdNode):
                                          f"(finite: {np.isfinite(emb).all()}) "
                                          f"for {len(group)} tracklets")
             for t, e in zip(group, emb):
-                obs = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e)
+                ground = None if t.ground is None or not t.fixed_frame else np.asarray(t.ground)
+                obs = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e,
+                                       ground, t.ground_sigma_m, t.fixed_frame)
                 observations.append((obs, t))
         observations.sort(key=lambda ot: ot[0].stamp_s)
         results = self.identity.update([o for o, _ in observations])
         for (o, t), m in zip(observations, results):
             match = MatchMsg(t.stamp, t.frame_id, m.sensor, m.modality, m.track_id, m.global_id, m.known,
-                             m.distance, m.confidence, self.identity.threshold, m.label, m.switched)
+                             m.distance, m.confidence, self.identity.threshold, m.label, m.switched,
+                             m.ground, m.ground_sigma_m, m.fixed_frame, m.decided_by)
             self.matches_pub.publish(String(data=match.to_json()))
             self.last_match = match
         self.health.values["identities"] = str(len(self.identity.identities()))
 
-    # ---- markers ----------------------------------------------------------------------------
+    # ---- tracks -> positions, markers --------------------------------------------------------
     def on_tracks(self, msg: String) -> None:
         head, tracks = tracks_from_json(msg.data)
         cfg: RecognizerNodeConfig = self.config
-        frame = cfg.marker_frame_id or head["frame_id"]
         stamp = self.get_clock().now().to_msg()
         stamp.sec, stamp.nanosec = int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"])
-        lifetime_ns = int(cfg.marker_lifetime_s * 1e9)
-        out = MarkerArray()
-        for t in tracks:
-            gid = self.identity.binding(head["sensor"], t.track_id)
-            b, g, r = id_colour_bgr(gid)
-            lo, hi = np.array(t.box[:3]), np.array(t.box[3:])
-            for k, kind in enumerate((Marker.CUBE, Marker.TEXT_VIEW_FACING)):
-                m = Marker()
-                m.header.stamp, m.header.frame_id = stamp, frame
-                m.ns, m.id = head["sensor"], MARKERS_PER_TRACK * t.track_id + k
-                m.type, m.action = kind, Marker.ADD
-                m.lifetime.sec, m.lifetime.nanosec = lifetime_ns // 10**9, lifetime_ns % 10**9
-                m.pose.orientation.w = 1.0
-                centre = (lo + hi) / 2
-                m.color = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=BOX_ALPHA if k == 0 else 1.0)
-                if kind == Marker.CUBE:
-                    m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in centre)
-                    m.scale.x, m.scale.y, m.scale.z = (float(max(v, 0.01)) for v in hi - lo)
-                else:
-                    m.pose.position.x, m.pose.position.y = float(centre[0]), float(centre[1])
-                    m.pose.position.z = float(hi[2] + LABEL_ABOVE_BOX_M)
-                    m.scale.z = LABEL_HEIGHT_M
-                    m.text = f"G{gid} T{t.track_id}" if gid is not None else f"? T{t.track_id}"
-                out.markers.append(m)
-        self.markers_pub.publish(out)
+        self.identity.observe_positions(head["sensor"], stamp_to_seconds(head["stamp"]), head["fixed_frame"],
+                                        [(t.track_id, t.ground, t.ground_sigma_m) for t in tracks])
+        sensor = head["sensor"]
+        self.markers_pub.publish(build_markers(head, tracks, lambda tid: self.identity.binding(sensor, tid),
+                                               stamp, cfg.marker_lifetime_s, cfg.marker_frame_id))
 
     # ---- services ---------------------------------------------------------------------------
     def _target(self) -> tuple[str, int]:

@@ -218,16 +218,29 @@ class TrackletConfig:
 class IdentityConfig:
     """Cross-sensor identity management (the recognizer's logic, see ``identity.py``)."""
 
-    open_set_threshold: float | None = None  # None: the model metadata's ``open_set_threshold``
+    # for TRACK-level embeddings (tcfd_ros.distance.aggregate_track_embedding), see identity.py
+    open_set_threshold: float | None = None  # None: model's open_set_threshold_track, else open_set_threshold
+    track_evidence_tracklets: int = 8     # newest tracklet embeddings per track that form its evidence
+    gait_min_tracklets: int = 2           # tracklets a track needs before gait may link it to an identity
     switch_margin: float = 0.1            # another identity must be this much closer to take a track
     switch_patience: int = 3              # ... on this many consecutive tracklets
     max_embeddings_per_identity: int = 8  # per modality, oldest dropped (memory bound)
     track_timeout_s: float = 10.0         # a track unseen this long releases its identity binding
     concurrent_window_s: float = 1.5      # same-sensor tracks seen this close in time are two people
-    geometric_gate_m: float = 1.5         # positions farther apart than this cannot be one person
-    geometric_max_dt_s: float = 1.0       # compare positions only if observed this close in time
-    geometric_bonus: float = 0.05         # distance discount where positions confirm a match
-    use_geometry: bool = True             # use common-frame positions where both tracks have them
+    use_geometry: bool = True             # fuse fixed-frame positions (tracks v2 ``ground``) where present
+    geometry_history_s: float = 8.0       # per-track position history compared between sensors
+    geometry_sync_s: float = 0.05         # two positions are simultaneous if stamped this close
+    geometry_gate_sigmas: float = 3.0     # co-located: within this many combined sigmas ...
+    geometry_gate_floor_m: float = 0.5    # ... or this many metres, whichever is larger
+    geometry_veto_sigmas: float = 5.0     # apart: beyond this many combined sigmas ...
+    geometry_veto_floor_m: float = 2.0    # ... and beyond this many metres
+    geometry_veto_samples: int = 3        # simultaneous far-apart samples that veto a link
+    geometry_link_samples: int = 10       # simultaneous co-located samples a geometric link needs ...
+    geometry_link_span_s: float = 1.5     # ... spread over at least this long ...
+    geometry_link_fraction: float = 0.8   # ... forming this share of the simultaneous samples
+    transit_prior: bool = False           # gait links across sensors only after a plausible transit time
+    transit_min_s: float = 0.0            # a person needs at least this long between the sensors' zones
+    transit_max_s: float = 120.0          # ... and at most this long
     persist_unenrolled_embeddings: bool = True  # False: only enrolled identities' embeddings are saved
     # in memory; the least recently seen unbound, unenrolled ones go first. Memory bound:
     # max_identities * 2 * max_embeddings_per_identity * parts * dim * 4 B (1000: ~490 MB at 15x512)
@@ -239,9 +252,16 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin", "geometric_bonus")
+        _non_negative(self, "switch_margin", "transit_min_s")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
-                  "concurrent_window_s",
-                  "geometric_gate_m", "geometric_max_dt_s", "confidence_temperature")
+                  "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
+                  "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",
+                  "geometry_veto_sigmas", "geometry_veto_floor_m", "geometry_veto_samples",
+                  "geometry_link_samples", "geometry_link_span_s", "confidence_temperature")
+        _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",
+                 self.geometry_link_fraction, "0 < value <= 1")
+        _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",
+                 self.geometry_veto_floor_m, "more than geometry_gate_floor_m")
+        _ordered(self, "transit_min_s", "transit_max_s")
 
 

@@ -1,149 +1,139 @@
-"""Cross-sensor identity management: one global identity per person across cameras and LiDARs.
+"""Cross-sensor identity decisions: one global identity per person across cameras and LiDARs.
 
-This is the recognizer's logic without ROS. API::
+This is the recognizer's logic without ROS (assignment and hysteresis; what is remembered and saved
+is ``identity_store.IdentityStore``, the geometry is ``colocation.GroundTracks``). API::
 
     mgr = IdentityManager(IdentityConfig(), gallery=Gallery(path) | None, model_metadata=embedder.metadata)
+    mgr.observe_positions(sensor, stamp_s, fixed_frame, [(track_id, ground_xyz, sigma_m), ...])  # tracks
     matches: list[IdentityMatch] = mgr.update([TrackObservation(stamp_s, sensor, modality, track_id,
                                                                 embedding (p, d), position=None), ...])
-    m.to_dict()    # the per-track entry of the ``matches`` JSON: stamp, sensor, modality, track_id,
-                   # global_id, distance (None when there is nothing to compare with), confidence,
-                   # known, label
     mgr.enrol(sensor, track_id, label=None) -> global_id    # the "enrol the current track" service
     mgr.erase(global_id) -> bool                            # the "erase an identity" service
     mgr.identities() -> list[IdentitySummary]               # the "list" service
     mgr.apply_retention(now_s) -> list[int]
     mgr.threshold                                           # the open-set threshold in use (settable)
 
-How identities are decided (distance = ``tcfd_ros.distance.cross_modal_distance`` between one
-tracklet embedding and each stored embedding of an identity, of either modality; an identity's
-distance is the minimum over its embeddings that came from *other* tracks, so a track never
-confirms itself):
+How identities are decided:
 
-1. Open set. ``threshold`` is ``cfg.open_set_threshold`` if set, else the model metadata's
-   ``open_set_threshold`` (calibrated on validation data to a target false-match rate). An unbound
-   track whose best identity is farther than the threshold gets a new identity (``known`` False).
-2. Assignment. Per sensor, the unbound tracks of a batch are assigned to identities by the Hungarian
-   method on the distance matrix. An identity bound to another track *of the same sensor* that
-   delivered a tracklet within ``concurrent_window_s`` is not a candidate (one sensor sees two
-   people at once as two tracks); a track that stopped earlier (a fragment the tracker lost) does
-   not block its identity, so a re-acquired person gets it back. A camera track and a LiDAR track
-   can share an identity: that is the cross-sensor match.
-3. Geometry (``use_geometry``). When an observation and a live track of another sensor bound to the
-   candidate identity both carry positions in the common frame, observed within
-   ``geometric_max_dt_s``: farther apart than ``geometric_gate_m`` vetoes that identity (one person
-   cannot be in two places); closer confirms it and lowers the distance used for the decision by
-   ``geometric_bonus`` (the reported distance stays the embedding distance). Geometry alone never
-   creates a match: the lowered distance must still be within the threshold.
-4. Hysteresis. A bound track keeps its identity unless the evidence against it is strong: its
-   distance to its identity is above the threshold AND another admissible identity is closer by at
-   least ``switch_margin`` and itself within the threshold, on ``switch_patience`` consecutive
-   tracklets. Then it switches (logged). One bad tracklet never changes an id.
-5. Memory. Each identity keeps the newest ``max_embeddings_per_identity`` embeddings per modality,
-   in one ``EmbeddingBank`` (a single array: one vectorised distance call per tracklet); at most
-   ``max_identities`` identities are held (the least recently seen, unbound, unenrolled go first).
-   A track unseen for ``track_timeout_s`` releases its binding (its identity stays, for re-entry).
-   The bank's (parts, dim) comes from the model metadata (``parts``, ``dim``) when present; gallery
-   embeddings of another shape are skipped with a warning.
-6. Gallery. With a gallery, global ids are gallery ids (persistent, never reused), identities and
-   embeddings are loaded at start, and new identities are written; embeddings of identities that are
-   not enrolled are written only if ``persist_unenrolled_embeddings``.
+1. Track-level evidence. Each track keeps its newest ``track_evidence_tracklets`` tracklet
+   embeddings; its evidence is their aggregate (``tcfd_ros.distance.aggregate_track_embedding``).
+   An identity's gait distance is the smallest cross-modal distance between that aggregate and the
+   identity's stored track-level embeddings of *other* tracks (or the gallery), so a track never
+   confirms itself. The open-set ``threshold`` is ``cfg.open_set_threshold`` if set, else the model
+   metadata's ``open_set_threshold_track`` (calibrated for track embeddings), else its
+   ``open_set_threshold``. Gait supports an identity when the distance is within the threshold and
+   the track has delivered at least ``gait_min_tracklets`` tracklets; with ``transit_prior`` also
+   only if the person reached this sensor between ``transit_min_s`` and ``transit_max_s`` after the
+   identity was last seen by another sensor.
+2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
+   ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
+   samples, with no other candidate near either, are LINKED: that alone is enough to share an
+   identity (the lower global id wins; the other track moves to it). Tracks seen at the same moment
+   far apart are VETOED: no gait score puts them in one identity, and the one that joined an identity
+   later leaves it. Tracks never seen at the same time (disjoint fields) are left to gait.
+3. Assignment. Per sensor, the unbound tracks of a batch go to identities by the Hungarian method
+   (geometric links first, then gait distance). An identity bound to another track *of the same
+   sensor* that delivered a tracklet within ``concurrent_window_s`` is not a candidate (one sensor
+   sees two people at once as two tracks); a track that stopped earlier (a fragment the tracker lost)
+   does not block it, so a re-acquired person gets their identity back. An unsupported track gets a
+   new identity (``known`` False).
+4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
+   support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
+   identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
+   in the identity it founded moves on the first such tracklet (its aggregate is the accumulated
+   evidence, and ``gait_min_tracklets`` already held back its first link). A geometric link or veto
+   acts at once: it rests on sustained evidence already. An identity left behind by the only track
+   that made it is forgotten (no ghosts).
+5. Memory and gallery: ``identity_store.py``. A track unseen for ``track_timeout_s`` releases its
+   binding (its identity stays, for re-entry).
 
-``known`` is True when the track was matched to an existing identity (the person was seen before,
-by any sensor, or is in the gallery): by assignment or a switch, or, for a bound track, when its
-identity's other embeddings are within the threshold (geometric confirmation included).
-``confidence`` = sigmoid((threshold - distance) / confidence_temperature), 0 without a distance.
-Bad input (unknown modality, non-finite or mis-shaped embedding, timestamps going backwards for a
-track) raises ``MessageFormatError`` before any state changes.
+``decided_by`` says what holds the track in its identity: ``"geometry"``, ``"gait"``, ``"both"`` (what
+supports it now, else what last supported this binding, e.g. after the geometric partner's track
+ended), or None (nothing but the track itself: a new or unknown person, ``known`` False). The decision's
+``ground`` is the inverse-variance mean of the positions of the track and its geometric partners.
+``confidence`` = sigmoid((threshold - distance) / confidence_temperature) (1 for geometry alone),
+0 without a distance. Bad input (unknown modality, non-finite or mis-shaped embedding, timestamps
+going backwards for a track) raises ``MessageFormatError`` before any state changes.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from tcfd_ros.distance import aggregate_track_embedding
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.gallery import Gallery
+from tcfd_ros.messages import MODALITIES
+from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.embedding_bank import EmbeddingBank
+from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
+from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
+                                                TrackObservation)
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("2d", "3d")
-MATCH_SCHEMA = "tcfd_ros/match"
-MATCH_SCHEMA_VERSION = 1
 _FORBIDDEN = 1e6
-
-TrackKey = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class TrackObservation:
-    """The embedding of one ready tracklet of one track of one sensor."""
-
-    stamp_s: float
-    sensor: str
-    modality: str               # "2d" (camera) or "3d" (LiDAR)
-    track_id: int
-    embedding: np.ndarray       # (parts, dim) float
-    position: np.ndarray | None = None  # (2,) or (3,) metres in the common frame, if calibrated
-
-    @property
-    def key(self) -> TrackKey:
-        return (self.sensor, int(self.track_id))
-
-
-@dataclass(frozen=True)
-class IdentityMatch:
-    """The decision for one observation (one entry of the ``matches`` message)."""
-
-    stamp_s: float
-    sensor: str
-    modality: str
-    track_id: int
-    global_id: int
-    distance: float | None
-    confidence: float
-    known: bool
-    label: str | None = None
-    switched: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"stamp": self.stamp_s, "sensor": self.sensor, "modality": self.modality,
-                "track_id": self.track_id, "global_id": self.global_id,
-                "distance": None if self.distance is None else round(float(self.distance), 6),
-                "confidence": round(float(self.confidence), 6), "known": self.known, "label": self.label}
-
-
-@dataclass(frozen=True)
-class IdentitySummary:
-    global_id: int
-    label: str | None
-    enrolled: bool
-    last_seen_s: float
-    num_embeddings: dict[str, int]
-    bound_tracks: tuple[TrackKey, ...]
-
-
-@dataclass
-class _Identity:
-    gid: int
-    last_seen_s: float
-    label: str | None = None
-    enrolled: bool = False
+_GEOMETRY_COST = -1.0     # a geometric link is preferred over any gait distance in the assignment
 
 
 @dataclass
 class _TrackState:
     gid: int
     last_stamp_s: float
-    position: np.ndarray | None = None
+    joined_s: float
     contrary: int = 0
     contrary_gid: int | None = None
+    reason: str | None = None      # what last supported this binding ("geometry", "gait", "both")
+
+
+@dataclass
+class _Evidence:
+    first_stamp_s: float
+    tracklets: deque = field(default_factory=deque)
+    count: int = 0
+    last_stamp_s: float = -math.inf
+
+    def aggregate(self) -> np.ndarray:
+        return aggregate_track_embedding(np.stack(self.tracklets))
+
+
+@dataclass
+class _Candidates:
+    """What supports each identity for one observation."""
+
+    gids: list[int]
+    gait: np.ndarray            # gait distance to each identity (other tracks), inf if none
+    own: np.ndarray             # distance to the track's own stored embedding
+    admissible: np.ndarray      # bool: not blocked by a same-sensor track or a geometric veto
+    gait_ok: np.ndarray         # bool: gait supports it
+    links: dict[int, list[TrackKey]]   # gid -> geometric partners bound to it
+
+    def support(self, j: int) -> str | None:
+        geo = self.gids[j] in self.links
+        if geo and self.gait_ok[j]:
+            return "both"
+        return "geometry" if geo else ("gait" if self.gait_ok[j] else None)
+
+
+def threshold_from(cfg: IdentityConfig, meta: Mapping[str, Any]) -> tuple[float, str]:
+    """(open-set threshold, where it came from) for track-level decisions."""
+    for value, source in ((cfg.open_set_threshold, "identity.open_set_threshold"),
+                          (meta.get("open_set_threshold_track"), "model open_set_threshold_track"),
+                          (meta.get("open_set_threshold"), "model open_set_threshold")):
+        if value is not None:
+            thr = float(value)
+            if not 0.0 < thr < 2.0:
+                raise ConfigError(f"open_set_threshold = {thr} ({source}): expected 0 < value < 2")
+            return thr, source
+    raise ConfigError("open_set_threshold: not set in the identity config and absent from the model "
+                      "metadata; calibrate the model (tcfd-ros evaluate) or set identity.open_set_threshold")
 
 
 class IdentityManager:
@@ -152,81 +142,40 @@ class IdentityManager:
     def __init__(self, cfg: IdentityConfig = IdentityConfig(), gallery: Gallery | None = None,
                  model_metadata: Mapping[str, Any] | None = None) -> None:
         cfg.validate()
-        self.cfg = cfg
-        self.gallery = gallery
-        thr = cfg.open_set_threshold
-        if thr is None:
-            thr = (model_metadata or {}).get("open_set_threshold")
-            if thr is None:
-                raise ConfigError(
-                    "open_set_threshold: not set in the identity config and absent from the model "
-                    "metadata; calibrate the model (tcfd-ros evaluate) or set identity.open_set_threshold")
-        self.threshold = float(thr)
-        if not 0.0 < self.threshold < 2.0:
-            raise ConfigError(f"open_set_threshold = {self.threshold}: expected 0 < value < 2")
-        self._ids: dict[int, _Identity] = {}
-        self._tracks: dict[TrackKey, _TrackState] = {}
-        self._next_gid = 1
         meta = model_metadata or {}
+        self.threshold, self.threshold_source = threshold_from(cfg, meta)
         shape = (int(meta["parts"]), int(meta["dim"])) if "parts" in meta and "dim" in meta else None
-        self._bank = EmbeddingBank(shape)
-        if gallery is not None:
-            self._load_gallery(gallery)
+        self.store = IdentityStore(cfg, gallery, shape)
+        self.ground = GroundTracks(cfg)
+        self._cfg = cfg
+        self._tracks: dict[TrackKey, _TrackState] = {}
+        self._evidence: dict[TrackKey, _Evidence] = {}
 
-    # ---- gallery ---------------------------------------------------------------------------
-    def _load_gallery(self, gallery: Gallery) -> None:
-        for rec in gallery.list_identities():
-            self._ids[rec.identity_id] = _Identity(rec.identity_id, rec.last_seen, rec.label, rec.enrolled)
-        skipped = 0
-        for e in gallery.embeddings():
-            ident = self._ids.get(e.identity_id)
-            if ident is None:
-                continue
-            if self._bank.shape is not None and e.vector.shape != self._bank.shape:
-                skipped += 1
-                continue
-            self._store(ident, e.modality, None, e.vector, e.stamp)
-        if skipped:
-            log.warning("%d gallery embeddings have another shape than the model's %s and were not loaded",
-                        skipped, self._bank.shape)
-        if self._ids:
-            self._next_gid = max(self._ids) + 1
-        log.info("identity manager: %d identities loaded from %s", len(self._ids), gallery.path)
+    @property
+    def cfg(self) -> IdentityConfig:
+        return self._cfg
 
-    def _store(self, ident: _Identity, modality: str, source: TrackKey | None, emb: np.ndarray,
-               stamp: float) -> None:
-        self._bank.add(ident.gid, modality, source, emb, stamp)
-        self._bank.trim(ident.gid, modality, self.cfg.max_embeddings_per_identity)
+    @cfg.setter
+    def cfg(self, cfg: IdentityConfig) -> None:
+        """New thresholds apply to the next tracklet; identities and bindings are kept."""
+        cfg.validate()
+        self._cfg = self.store.cfg = self.ground.cfg = cfg
 
-    def _forget(self, gid: int) -> None:
-        self._ids.pop(gid, None)
-        self._bank.remove_owner(gid)
-        for key in [k for k, st in self._tracks.items() if st.gid == gid]:
-            del self._tracks[key]
+    @property
+    def gallery(self) -> Gallery | None:
+        return self.store.gallery
 
-    def _new_identity(self, stamp_s: float) -> _Identity:
-        if self.gallery is not None:
-            gid = self.gallery.create_identity(stamp_s)
-        else:
-            gid = self._next_gid
-        self._next_gid = max(self._next_gid, gid + 1)
-        ident = _Identity(gid, stamp_s)
-        self._ids[gid] = ident
-        self._evict_identities()
-        return ident
-
-    def _evict_identities(self) -> None:
-        excess = len(self._ids) - self.cfg.max_identities
-        if excess <= 0:
-            return
-        bound = {t.gid for t in self._tracks.values()}
-        for ident in sorted(self._ids.values(), key=lambda i: i.last_seen_s):
-            if excess <= 0:
-                break
-            if ident.gid in bound or ident.enrolled:
-                continue
-            self._forget(ident.gid)
-            excess -= 1
+    # ---- positions -------------------------------------------------------------------------
+    def observe_positions(self, sensor: str, stamp_s: float, fixed_frame: str,
+                          tracks: Iterable[tuple[int, Sequence[float] | None, float | None]]) -> int:
+        """Record one frame of a sensor's track positions (``tracks`` v2); returns how many were kept."""
+        if not self.cfg.use_geometry or not fixed_frame:
+            return 0
+        kept = 0
+        for track_id, ground, sigma in tracks:
+            if ground is not None:
+                kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
+        return kept
 
     # ---- validation ------------------------------------------------------------------------
     def _check(self, observations: Sequence[TrackObservation]) -> None:
@@ -242,83 +191,79 @@ class IdentityManager:
             if shape is not None and e.shape != shape:
                 raise MessageFormatError(
                     f"observations[{i}].embedding shape {e.shape} != {shape} of the batch")
-            if self._bank.shape is not None and e.shape != self._bank.shape:
+            if self.store.bank.shape is not None and e.shape != self.store.bank.shape:
                 raise MessageFormatError(
-                    f"observations[{i}].embedding shape {e.shape} != {self._bank.shape} of the stored "
+                    f"observations[{i}].embedding shape {e.shape} != {self.store.bank.shape} of the stored "
                     f"embeddings (model metadata or gallery): a different model?")
             shape = e.shape
             if not isinstance(o.stamp_s, (int, float)) or not math.isfinite(o.stamp_s):
                 raise MessageFormatError(
                     f"observations[{i}].stamp_s = {o.stamp_s!r}: expected finite seconds")
-            st = self._tracks.get(o.key)
-            if st is not None and o.stamp_s < st.last_stamp_s:
+            ev = self._evidence.get(o.key)
+            if ev is not None and o.stamp_s < ev.last_stamp_s:
                 raise MessageFormatError(
                     f"observations[{i}] ({o.sensor} track {o.track_id}) stamp {o.stamp_s:.6f} is earlier "
-                    f"than its previous tracklet {st.last_stamp_s:.6f}: timestamps must not go backwards")
+                    f"than its previous tracklet {ev.last_stamp_s:.6f}: timestamps must not go backwards")
             if o.position is not None:
                 p = np.asarray(o.position, dtype=np.float64)
                 if p.shape not in ((2,), (3,)) or not np.isfinite(p).all():
                     raise MessageFormatError(
                         f"observations[{i}].position = {o.position!r}: expected 2 or 3 finite numbers")
 
-    # ---- distances -------------------------------------------------------------------------
-    def _distances(self, emb: np.ndarray, own: TrackKey, gids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(distance to each identity using other tracks' embeddings, distance using own only)."""
-        other = np.full(len(gids), np.inf)
-        mine = np.full(len(gids), np.inf)
-        bank = self._bank
-        if bank.size == 0 or not gids:
-            return other, mine
-        d = bank.distances(emb)
-        order = np.argsort(np.asarray(gids))
-        sorted_gids = np.asarray(gids)[order]
-        pos = np.searchsorted(sorted_gids, bank.owner[: bank.size])
-        pos = np.minimum(pos, len(gids) - 1)
-        known = sorted_gids[pos] == bank.owner[: bank.size]
-        col = order[pos]
-        is_own = np.fromiter((src == own for src in bank.source), dtype=bool, count=bank.size)
-        sel = known & ~is_own
-        np.minimum.at(other, col[sel], d[sel])
-        sel = known & is_own
-        np.minimum.at(mine, col[sel], d[sel])
-        return other, mine
+    # ---- evidence --------------------------------------------------------------------------
+    def _gather(self, o: TrackObservation) -> _Evidence:
+        ev = self._evidence.get(o.key)
+        if ev is None:
+            ev = self._evidence[o.key] = _Evidence(o.stamp_s, deque(maxlen=self.cfg.track_evidence_tracklets))
+        if ev.tracklets.maxlen != self.cfg.track_evidence_tracklets:
+            ev.tracklets = deque(ev.tracklets, maxlen=self.cfg.track_evidence_tracklets)
+        ev.tracklets.append(np.asarray(o.embedding, dtype=np.float32).copy())
+        ev.count += 1
+        ev.last_stamp_s = o.stamp_s
+        if o.position is not None and self.cfg.use_geometry:
+            p = np.zeros(3)
+            p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
+            self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
+        return ev
 
-    def _geometry(self, o: TrackObservation, gid: int) -> int:
-        """-1: a live track of another sensor bound to ``gid`` is elsewhere (veto); +1: one is here
-        (confirmation); 0: no comparable position (no geometry, no position, or too old)."""
-        if not self.cfg.use_geometry or o.position is None:
-            return 0
-        p = np.asarray(o.position, dtype=np.float64)
-        verdict = 0
-        for key, st in self._tracks.items():
-            if st.gid != gid or key[0] == o.sensor or st.position is None:
-                continue
-            if abs(o.stamp_s - st.last_stamp_s) > self.cfg.geometric_max_dt_s:
-                continue
-            n = min(p.size, st.position.size, 2)  # compare on the ground plane
-            if float(np.linalg.norm(p[:n] - st.position[:n])) > self.cfg.geometric_gate_m:
-                return -1
-            verdict = 1
-        return verdict
-
-    def _effective(self, o: TrackObservation, gid: int, d: float) -> float | None:
-        """Distance used for decisions: None if ``gid`` is not admissible for ``o``, lowered by
-        ``geometric_bonus`` where positions confirm it."""
+    def _blocked_same_sensor(self, o: TrackObservation, gid: int) -> bool:
         window = self.cfg.concurrent_window_s
-        for key, st in self._tracks.items():
-            if (st.gid == gid and key[0] == o.sensor and key != o.key
-                    and abs(o.stamp_s - st.last_stamp_s) <= window):
-                return None
-        geo = self._geometry(o, gid)
-        if geo < 0:
-            return None
-        return d - self.cfg.geometric_bonus if geo > 0 else d
+        return any(st.gid == gid and key[0] == o.sensor and key != o.key
+                   and abs(o.stamp_s - st.last_stamp_s) <= window for key, st in self._tracks.items())
 
-    def _confidence(self, d: float | None) -> float:
-        if d is None or not math.isfinite(d):
-            return 0.0
-        z = (self.threshold - d) / self.cfg.confidence_temperature
-        return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+    def _transit_ok(self, o: TrackObservation, ev: _Evidence, gid: int) -> bool:
+        if not self.cfg.transit_prior:
+            return True
+        ident = self.store.ids[gid]
+        others = [t for s, t in ident.last_seen_by.items() if s != o.sensor]
+        if not others:
+            return True
+        gap = ev.first_stamp_s - max(others)
+        return gap < 0 or self.cfg.transit_min_s <= gap <= self.cfg.transit_max_s
+
+    def _candidates(self, o: TrackObservation, ev: _Evidence, agg: np.ndarray) -> _Candidates:
+        gids = list(self.store.ids)
+        gait, own = self.store.distances(agg, o.key, gids)
+        links: dict[int, list[TrackKey]] = {}
+        vetoed: set[int] = set()
+        if self.cfg.use_geometry and self.ground.last_stamp(o.key) is not None:
+            for key, st in self._tracks.items():
+                if key[0] == o.sensor or key == o.key:
+                    continue
+                rel = self.ground.relation(o.key, key)
+                if rel == Relation.LINK:
+                    links.setdefault(st.gid, []).append(key)
+                elif rel == Relation.VETO:
+                    vetoed.add(st.gid)
+        for gid in vetoed:
+            links.pop(gid, None)              # a veto with one of its tracks outweighs a link with another
+        admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
+                               for g in gids], dtype=bool)
+        enough = ev.count >= self.cfg.gait_min_tracklets
+        gait_ok = np.array([bool(admissible[j] and enough and gait[j] <= self.threshold
+                                 and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
+        links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
+        return _Candidates(gids, gait, own, admissible, gait_ok, links)
 
     # ---- the update ------------------------------------------------------------------------
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
@@ -329,170 +274,188 @@ class IdentityManager:
         self._expire(max(o.stamp_s for o in observations))
         latest: dict[TrackKey, int] = {}
         for i, o in enumerate(observations):
+            self._gather(o)
             latest[o.key] = i  # a track twice in one batch: its last tracklet decides
         results: dict[int, IdentityMatch] = {}
-        sensors = list(dict.fromkeys(o.sensor for o in observations))
-        for sensor in sensors:
-            idx = [i for i in latest.values() if observations[i].sensor == sensor]
+        for sensor in dict.fromkeys(o.sensor for o in observations):
             unbound = []
-            for i in idx:
+            for i in (i for i in latest.values() if observations[i].sensor == sensor):
                 o = observations[i]
-                if o.key in self._tracks and self._tracks[o.key].gid in self._ids:
+                if o.key in self._tracks and self._tracks[o.key].gid in self.store.ids:
                     results[i] = self._update_bound(o)
                 else:
                     self._tracks.pop(o.key, None)
                     unbound.append(i)
             for i, m in self._assign_unbound([observations[i] for i in unbound]):
                 results[unbound[i]] = m
-        out = []
-        for i, o in enumerate(observations):
-            m = results.get(i)
-            if m is None:  # an earlier duplicate of a track in this batch: report the final decision
-                m = results[latest[o.key]]
-            out.append(m)
-        return out
+        return [results.get(i) or results[latest[o.key]] for i, o in enumerate(observations)]
 
-    def _record(self, o: TrackObservation, ident: _Identity) -> None:
-        emb = np.asarray(o.embedding, dtype=np.float32).copy()
-        self._store(ident, o.modality, o.key, emb, o.stamp_s)
-        ident.last_seen_s = max(ident.last_seen_s, o.stamp_s)
+    def _decide(self, o: TrackObservation, ident: StoredIdentity, cand: _Candidates | None, agg: np.ndarray,
+                switched: bool = False) -> IdentityMatch:
+        """Bind ``o``'s track to ``ident``, store its evidence, and say why."""
         st = self._tracks.get(o.key)
-        pos = None if o.position is None else np.asarray(o.position, dtype=np.float64).copy()
         if st is None or st.gid != ident.gid:
-            self._tracks[o.key] = _TrackState(ident.gid, o.stamp_s, pos)
+            old = None if st is None else st.gid
+            st = self._tracks[o.key] = _TrackState(ident.gid, o.stamp_s, o.stamp_s)
+            if old is not None and old in self.store.ids and self.store.only_from(old, o.key):
+                self.store.erase(old)      # the identity only this track ever made: no ghost left behind
         else:
-            st.last_stamp_s, st.position = o.stamp_s, pos if pos is not None else st.position
-        if self.gallery is not None:
-            if ident.enrolled or self.cfg.persist_unenrolled_embeddings:
-                self.gallery.add_embedding(ident.gid, o.modality, o.sensor, o.stamp_s, emb,
-                                           keep_last=self.cfg.max_embeddings_per_identity)
-            else:
-                self.gallery.touch(ident.gid, o.stamp_s)
+            st.last_stamp_s = o.stamp_s
+        self.store.record(ident, o.modality, o.key, agg, o.stamp_s)
+        decided, d, partners = None, None, [o.key]
+        if cand is not None and ident.gid in cand.gids:
+            j = cand.gids.index(ident.gid)
+            decided = cand.support(j)
+            d = cand.gait[j] if math.isfinite(cand.gait[j]) else (cand.own[j] if math.isfinite(cand.own[j])
+                                                                  else None)
+            partners += cand.links.get(ident.gid, [])
+        # a link keeps the reason it was made while nothing contradicts it (e.g. the partner track ended)
+        decided = st.reason = decided or st.reason
+        conf = self._confidence(d if decided != "geometry" else None)
+        if decided == "geometry":
+            conf = 1.0
+        fused = self.ground.fuse(partners, o.stamp_s) if self.cfg.use_geometry else None
+        return IdentityMatch(o.stamp_s, o.sensor, o.modality, int(o.track_id), ident.gid,
+                             None if d is None else float(d), conf, decided is not None, ident.label,
+                             switched, decided, None if fused is None else tuple(float(v) for v in fused[0]),
+                             None if fused is None else fused[1], "" if fused is None else fused[2])
 
-    def _match(self, o: TrackObservation, ident: _Identity, d_other: float, d_own: float,
-               known: bool, switched: bool = False) -> IdentityMatch:
-        d = d_other if math.isfinite(d_other) else (d_own if math.isfinite(d_own) else None)
-        self._record(o, ident)
-        return IdentityMatch(o.stamp_s, o.sensor, o.modality, int(o.track_id), ident.gid, d,
-                             self._confidence(d), bool(known), ident.label, switched)
+    def _confidence(self, d: float | None) -> float:
+        if d is None or not math.isfinite(d):
+            return 0.0
+        z = (self.threshold - d) / self.cfg.confidence_temperature
+        return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+
+    def _best_alternative(self, cand: _Candidates, exclude: int) -> int:
+        """Index of the best other identity: a geometric link (lowest id) first, else the closest gait."""
+        linked = [j for j, g in enumerate(cand.gids) if g != exclude and g in cand.links]
+        if linked:
+            return min(linked, key=lambda j: cand.gids[j])
+        ok = [j for j, g in enumerate(cand.gids) if g != exclude and cand.gait_ok[j]]
+        return min(ok, key=lambda j: cand.gait[j]) if ok else -1
 
     def _update_bound(self, o: TrackObservation) -> IdentityMatch:
         st = self._tracks[o.key]
-        gids = list(self._ids)
-        emb = np.asarray(o.embedding, dtype=np.float32)
-        other, mine = self._distances(emb, o.key, gids)
-        cur = gids.index(st.gid)
-        d_cur = other[cur]
-        geo_cur = self._geometry(o, st.gid)
-        e_cur = d_cur - self.cfg.geometric_bonus if geo_cur > 0 else d_cur
-        best_j, best_e = -1, np.inf
-        for j, gid in enumerate(gids):
-            if j == cur or other[j] - self.cfg.geometric_bonus >= best_e:
-                continue
-            e = self._effective(o, gid, other[j])
-            if e is not None and e < best_e:
-                best_j, best_e = j, e
-        # evidence against the binding: its identity is beyond the threshold (inf: no other
-        # evidence) while another admissible identity is within it and closer by the margin
-        against = (e_cur > self.threshold and best_j >= 0 and best_e <= self.threshold
-                   and best_e + self.cfg.switch_margin < e_cur)
-        if against and st.contrary_gid == gids[best_j]:
+        ev = self._evidence[o.key]
+        agg = ev.aggregate()
+        cand = self._candidates(o, ev, agg)
+        cur = cand.gids.index(st.gid)
+        # a geometric veto with a track that joined the identity earlier: this track leaves at once
+        if not cand.admissible[cur] and self._vetoed_by_elder(o, st):
+            j = self._best_alternative(cand, st.gid)
+            log.info("%s track %d: seen apart from identity %d's other track; leaves it", o.sensor,
+                     o.track_id, st.gid)
+            ident = self.store.ids[cand.gids[j]] if j >= 0 else self.store.create(o.stamp_s, o.key,
+                                                                                  self._bound())
+            return self._decide(o, ident, cand, agg, switched=True)
+        # a geometric link to an identity with a lower id: join it (the partner keeps its id)
+        linked = [g for g in cand.links if g != st.gid]
+        if linked and (st.gid not in cand.links) and (min(linked) < st.gid or cand.support(cur) is None):
+            target = min(linked)
+            log.info("%s track %d: co-located with %s; identity %d -> %d", o.sensor, o.track_id,
+                     cand.links[target], st.gid, target)
+            return self._decide(o, self.store.ids[target], cand, agg, switched=True)
+        # gait hysteresis: only an unsupported binding moves, on repeated evidence (a track alone in
+        # the identity it founded has nothing to protect: its aggregate already is the evidence)
+        held = cand.support(cur) is not None or not cand.admissible[cur]
+        j = -1 if held else self._best_alternative(cand, st.gid)
+        against = j >= 0 and cand.gait[j] + self.cfg.switch_margin < cand.gait[cur]
+        if against and st.contrary_gid == cand.gids[j]:
             st.contrary += 1
         elif against:
-            st.contrary, st.contrary_gid = 1, gids[best_j]
+            st.contrary, st.contrary_gid = 1, cand.gids[j]
         else:
             st.contrary, st.contrary_gid = 0, None
-        if st.contrary >= self.cfg.switch_patience:
-            new = self._ids[gids[best_j]]
+        patience = 1 if self.store.only_from(st.gid, o.key) else self.cfg.switch_patience
+        if st.contrary >= patience:
             log.info("%s track %d: identity %d -> %d (distance %.3f vs %.3f on %d tracklets)", o.sensor,
-                     o.track_id, st.gid, new.gid, best_e, e_cur, st.contrary)
-            return self._match(o, new, other[best_j], mine[best_j], known=True, switched=True)
-        if geo_cur < 0:
-            log.debug("%s track %d: position disagrees with identity %d's other tracks", o.sensor,
-                      o.track_id, st.gid)
-        return self._match(o, self._ids[st.gid], d_cur, mine[cur], known=bool(e_cur <= self.threshold))
+                     o.track_id, st.gid, cand.gids[j], cand.gait[j], cand.gait[cur], st.contrary)
+            return self._decide(o, self.store.ids[cand.gids[j]], cand, agg, switched=True)
+        return self._decide(o, self.store.ids[st.gid], cand, agg)
+
+    def _vetoed_by_elder(self, o: TrackObservation, st: _TrackState) -> bool:
+        """True if a track bound to ``o``'s identity earlier was seen far from ``o`` (or a same-sensor
+        track holds it now): then ``o`` is the one that leaves."""
+        for key, other in self._tracks.items():
+            if key == o.key or other.gid != st.gid:
+                continue
+            if key[0] == o.sensor and abs(o.stamp_s - other.last_stamp_s) <= self.cfg.concurrent_window_s:
+                if other.joined_s <= st.joined_s:
+                    return True
+            elif key[0] != o.sensor and self.ground.vetoed(o.key, key) and other.joined_s <= st.joined_s:
+                return True
+        return False
+
+    def _bound(self) -> set[int]:
+        return {st.gid for st in self._tracks.values()}
 
     def _assign_unbound(self, obs: list[TrackObservation]) -> list[tuple[int, IdentityMatch]]:
         if not obs:
             return []
-        gids = list(self._ids)
         out: list[tuple[int, IdentityMatch]] = []
         taken: set[int] = set()
+        aggs = [self._evidence[o.key].aggregate() for o in obs]
+        cands = [self._candidates(o, self._evidence[o.key], a) for o, a in zip(obs, aggs)]
+        gids = list(self.store.ids)
         if gids:
             cost = np.full((len(obs), len(gids)), _FORBIDDEN)
-            dists = []
-            for i, o in enumerate(obs):
-                other, mine = self._distances(np.asarray(o.embedding, dtype=np.float32), o.key, gids)
-                dists.append((other, mine))
-                for j in np.flatnonzero(other - self.cfg.geometric_bonus <= self.threshold):
-                    e = self._effective(o, gids[j], other[j])
-                    if e is not None and e <= self.threshold:
-                        cost[i, j] = e
+            for i, c in enumerate(cands):
+                for j, g in enumerate(c.gids):
+                    if g in c.links:
+                        cost[i, j] = _GEOMETRY_COST + (c.gait[j] if math.isfinite(c.gait[j]) else 1.0) * 1e-3
+                    elif c.gait_ok[j]:
+                        cost[i, j] = c.gait[j]
             rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols):
-                if cost[r, c] < _FORBIDDEN:
+            for r, col in zip(rows, cols):
+                if cost[r, col] < _FORBIDDEN:
                     taken.add(int(r))
-                    ident = self._ids[gids[c]]
-                    out.append((int(r), self._match(obs[r], ident, dists[r][0][c], dists[r][1][c],
-                                                    known=True)))
+                    out.append((int(r), self._decide(obs[r], self.store.ids[gids[col]], cands[r], aggs[r])))
         for i, o in enumerate(obs):
             if i not in taken:
-                ident = self._new_identity(o.stamp_s)
-                out.append((i, self._match(o, ident, np.inf, np.inf, known=False)))
+                ident = self.store.create(o.stamp_s, o.key, self._bound())
+                out.append((i, self._decide(o, ident, None, aggs[i])))
         return out
 
     def _expire(self, now_s: float) -> None:
         timeout = self.cfg.track_timeout_s
         for key in [k for k, st in self._tracks.items() if now_s - st.last_stamp_s > timeout]:
             del self._tracks[key]
+        for key in [k for k, ev in self._evidence.items() if now_s - ev.last_stamp_s > timeout]:
+            del self._evidence[key]
+        self.ground.expire(now_s, timeout)
 
     # ---- services --------------------------------------------------------------------------
     def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:
         """Enrol the identity of a live track (named ``label``); its embeddings are saved."""
         st = self._tracks.get((sensor, int(track_id)))
-        if st is None or st.gid not in self._ids:
+        if st is None or st.gid not in self.store.ids:
             raise MessageFormatError(f"enrol: no live track {track_id} of sensor {sensor!r}; "
                                      f"live tracks: {sorted(self._tracks)}")
-        ident = self._ids[st.gid]
-        ident.enrolled = True
-        ident.label = label if label is not None else ident.label
-        if self.gallery is not None:
-            if not self.cfg.persist_unenrolled_embeddings:
-                bank = self._bank
-                for r in bank.rows_of(ident.gid):
-                    src = bank.source[r]
-                    if src is not None:
-                        self.gallery.add_embedding(ident.gid, bank.modality[r], src[0], bank.stamp[r],
-                                                   bank.vector(r),
-                                                   keep_last=self.cfg.max_embeddings_per_identity)
-            self.gallery.enrol(ident.gid, label)
-        return ident.gid
+        self.store.enrol(st.gid, label)
+        return st.gid
 
     def erase(self, global_id: int) -> bool:
         """Forget an identity (memory and gallery); its tracks get new identities on their next tracklet."""
-        found = int(global_id) in self._ids
-        self._forget(int(global_id))
-        if self.gallery is not None:
-            found = self.gallery.erase(int(global_id)) or found
+        found = self.store.erase(int(global_id))
+        self._unbind(int(global_id))
         return found
+
+    def _unbind(self, gid: int) -> None:
+        for key in [k for k, st in self._tracks.items() if st.gid == gid]:
+            del self._tracks[key]
 
     def apply_retention(self, now_s: float | None = None) -> list[int]:
         """Apply the gallery's retention and forget the deleted identities."""
-        if self.gallery is None:
-            return []
-        gone = self.gallery.apply_retention(now_s)
+        gone = self.store.apply_retention(now_s)
         for gid in gone:
-            self._forget(gid)
+            self._unbind(gid)
         return gone
 
     def identities(self) -> list[IdentitySummary]:
-        counts: dict[int, dict[str, int]] = {}
-        for gid, mod in zip(self._bank.owner[: self._bank.size].tolist(), self._bank.modality):
-            counts.setdefault(gid, {}).setdefault(mod, 0)
-            counts[gid][mod] += 1
+        counts = self.store.embedding_counts()
         return [IdentitySummary(i.gid, i.label, i.enrolled, i.last_seen_s, counts.get(i.gid, {}),
                                 tuple(sorted(k for k, st in self._tracks.items() if st.gid == i.gid)))
-                for i in sorted(self._ids.values(), key=lambda x: x.gid)]
+                for i in sorted(self.store.ids.values(), key=lambda x: x.gid)]
 
     def binding(self, sensor: str, track_id: int) -> int | None:
         """The global id a live track is bound to, or None."""

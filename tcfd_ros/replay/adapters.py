@@ -1,8 +1,8 @@
 """Turn a Recording (raw JSON and reduced messages) into the records the scorer works on.
 
 Ground truth follows ``docs/ground_truth.md`` (schema ``tcfd_ros/ground_truth`` v1); tracks and
-matches follow ``docs/matches.md`` (``tcfd_ros/tracks`` v1 and v2, ``tcfd_ros/match`` v1). Unknown
-versions are refused with the field named, never guessed.
+matches follow ``docs/matches.md`` (``tcfd_ros/tracks`` v1 and v2, ``tcfd_ros/match`` v1 and v2 read
+by ``tcfd_ros.messages.MatchMsg``). Unknown versions are refused with the field named, never guessed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from tcfd_ros.errors import BagError
+from tcfd_ros.errors import BagError, MessageFormatError
+from tcfd_ros.messages import MATCH_SCHEMA, MatchMsg, stamp_to_seconds
 from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame
 
@@ -20,8 +21,6 @@ log = logging.getLogger(__name__)
 GT_SCHEMA = "tcfd_ros/ground_truth"
 GT_VERSION = 1
 TRACKS_SCHEMA = "tcfd_ros/tracks"
-MATCH_SCHEMA = "tcfd_ros/match"
-JSON_VERSION = 1
 #: tracks v2 adds fixed-frame positions (``ground``); ``position`` and ``box`` mean what they meant in v1.
 TRACKS_VERSIONS = (1, 2)
 
@@ -96,13 +95,23 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
 
 
 def match_events(rec: Recording, topic: str) -> list[MatchEvent]:
+    """``tcfd_ros/match`` v1 or v2 messages -> events; a message that does not parse is logged, skipped."""
     out = []
+    bad = 0
     for r in rec.received:
         d = r.payload.get("json") if r.topic == topic else None
-        if not isinstance(d, dict) or d.get("schema") != MATCH_SCHEMA or d.get("version") != JSON_VERSION:
+        if not isinstance(d, dict) or d.get("schema") != MATCH_SCHEMA:
             continue
-        dist = d.get("distance")
-        out.append(MatchEvent(_stamp_s(d.get("stamp"), topic), str(d["sensor"]), int(d["track_id"]),
-                              int(d["global_id"]), float("nan") if dist is None else float(dist),
-                              bool(d.get("known", False))))
+        try:
+            m = MatchMsg.from_dict(d)
+        except (MessageFormatError, KeyError, TypeError, ValueError) as e:
+            bad += 1
+            if bad == 1:
+                log.warning("%s: match message skipped: %s", topic, e)
+            continue
+        out.append(MatchEvent(stamp_to_seconds(m.stamp), m.sensor, m.track_id, m.global_id,
+                              float("nan") if m.distance is None else m.distance, m.known, m.decided_by,
+                              m.ground, m.fixed_frame))
+    if bad:
+        log.warning("%s: %d match messages skipped (not tcfd_ros/match v1/v2)", topic, bad)
     return out

@@ -54,6 +54,9 @@ class MatchEvent:
     global_id: int                 # the identity the recognizer gave the track (new ids for unknowns)
     distance: float                # NaN when there was nothing to compare with
     known: bool                    # matched an existing identity within the open-set threshold
+    decided_by: str | None = None  # match v2: "geometry" | "gait" | "both" | None (v1: None)
+    ground: tuple[float, float, float] | None = None   # match v2: fused position, metres
+    fixed_frame: str = ""          # frame of ``ground``
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,9 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any]) -> l
                      + (f", MOTA {_fmt(t.mota)} IDF1 {_fmt(t.idf1)}" if t else ""))
     h = score.handoff
     lines.append(f"hand-off: {h.handed_off}/{h.people_both} people seen by both sensors share a global id "
-                 f"({_fmt(h.accuracy)}); false matches {h.false_links} ({_fmt(h.false_matches_per_hour)}/h)")
+                 f"({_fmt(h.accuracy)}); false matches {h.false_links} ({_fmt(h.false_matches_per_hour)}/h)"
+                 + (f"; links by {', '.join(f'{k} {v}' for k, v in sorted(h.links_by.items()))}"
+                    if h.links_by else ""))
     if score.cmc:
         lines.append(f"CMC rank-1 {100 * score.cmc[0]:.1f}% over {score.cmc_queries} camera tracks "
                      f"vs {score.cmc_gallery} LiDAR tracks")
@@ -217,6 +219,11 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
             ("people seen by both sensors", h.people_both), ("handed off (same global id)", h.handed_off),
             ("hand-off accuracy", h.accuracy), ("cross-sensor links", h.cross_links),
             ("false links (different people)", h.false_links),
+            ("links decided by (geometry / gait / both / other)",
+             " / ".join(str(h.links_by.get(k, 0)) for k in ("geometry", "gait", "both"))
+             + f" / {sum(v for k, v in h.links_by.items() if k not in ('geometry', 'gait', 'both'))}"),
+            ("false links decided by", ", ".join(f"{k} {v}" for k, v in sorted(h.false_links_by.items()))
+             or "-"),
             ("false matches per hour", h.false_matches_per_hour),
             ("time from seen-by-both to match, median (s)", tt[len(tt) // 2] if tt else float("nan")),
             ("time from seen-by-both to match, max (s)", tt[-1] if tt else float("nan"))]))

@@ -60,6 +60,8 @@ class HandoffScore:
     false_links: int = 0                  # ... of which belong to different people
     false_matches_per_hour: float = float("nan")
     time_to_match_s: list[float] = field(default_factory=list)    # per handed-off person
+    links_by: dict[str, int] = field(default_factory=dict)        # cross links by what decided them
+    false_links_by: dict[str, int] = field(default_factory=dict)  # false links by what decided them
 
     @property
     def accuracy(self) -> float:
@@ -186,6 +188,14 @@ def score_tracking(gt: Sequence[GTFrame], out: Sequence[OutputFrame], modality: 
     return s
 
 
+def final_decided_by(matches: Sequence[MatchEvent]) -> dict[tuple[str, int], str]:
+    """(sensor, track) -> what decided its last match ("geometry", "gait", "both"; "none" also for v1)."""
+    out: dict[tuple[str, int], str] = {}
+    for m in sorted(matches, key=lambda m: m.stamp_s):
+        out[(m.sensor, m.track_id)] = m.decided_by or "none"
+    return out
+
+
 def final_global_ids(matches: Sequence[MatchEvent]) -> dict[tuple[str, int], tuple[int, float]]:
     """(sensor, track) -> (global id it carried last, stamp it first got that id)."""
     out: dict[tuple[str, int], tuple[int, float]] = {}
@@ -210,23 +220,28 @@ def score_handoff(gt: dict[str, Sequence[GTFrame]], modality_of: dict[str, str],
     both = sorted(set(first_seen["2d"]) & set(first_seen["3d"]))
     gids = final_global_ids(matches)
     # tracks per modality with (person, global id, since)
-    tracks: dict[str, list[tuple[int | None, int, float]]] = {"2d": [], "3d": []}
+    decided = final_decided_by(matches)
+    tracks: dict[str, list[tuple[int | None, int, float, str]]] = {"2d": [], "3d": []}
     for (sensor, tid), (gid, since) in gids.items():
         if sensor not in modality_of or sensor not in tracking:
             continue
         person = tracking[sensor].track_to_person.get(tid)
-        tracks[modality_of[sensor]].append((person, gid, since))
+        tracks[modality_of[sensor]].append((person, gid, since, decided.get((sensor, tid), "none")))
     s = HandoffScore(people_both=len(both))
-    for pc, gc, tc in tracks["2d"]:
-        for pl, gl, tl in tracks["3d"]:
+    for pc, gc, tc, dc in tracks["2d"]:
+        for pl, gl, tl, dl in tracks["3d"]:
             if gc != gl:
                 continue
             s.cross_links += 1
+            # what decided the link: the later of the two tracks' joining (it made the link)
+            why = dc if tc >= tl else dl
+            s.links_by[why] = s.links_by.get(why, 0) + 1
             if pc is None or pl is None or pc != pl:
                 s.false_links += 1
+                s.false_links_by[why] = s.false_links_by.get(why, 0) + 1
     for person in both:
-        cam = {(g, t) for p, g, t in tracks["2d"] if p == person}
-        lid = {(g, t) for p, g, t in tracks["3d"] if p == person}
+        cam = {(g, t) for p, g, t, _ in tracks["2d"] if p == person}
+        lid = {(g, t) for p, g, t, _ in tracks["3d"] if p == person}
         shared = [max(tc, tl) for gc, tc in cam for gl, tl in lid if gc == gl]
         if shared:
             s.handed_off += 1

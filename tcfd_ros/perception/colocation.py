@@ -1,0 +1,199 @@
+"""Geometric evidence between tracks of different sensors: co-located over time, or seen apart.
+
+Every sensor's tracker publishes, per frame, each track's position on the ground in one fixed frame
+(``tracks`` v2: ``ground``, ``ground_sigma_m``, ``fixed_frame``). ``GroundTracks`` keeps a short
+history of them per (sensor, track) and compares two tracks on their *simultaneous* samples: for
+each sample of the sparser track, the other track's sample nearest in time, if within
+``geometry_sync_s``. With the combined 1-sigma ``s = sqrt(sa^2 + sb^2)``:
+
+- co-located: distance <= max(``geometry_gate_floor_m``, ``geometry_gate_sigmas`` * s);
+- apart: distance > max(``geometry_veto_floor_m``, ``geometry_veto_sigmas`` * s).
+
+The relation of two tracks (``relation``):
+
+- ``VETO``: at least ``geometry_veto_samples`` simultaneous samples were apart (and apart samples are
+  at least as many as co-located ones): one person cannot be in two places at once, so no gait score
+  links them.
+- ``LINK``: at least ``geometry_link_samples`` simultaneous co-located samples spanning at least
+  ``geometry_link_span_s``, forming ``geometry_link_fraction`` of all simultaneous samples, none
+  apart, AND no other track of either sensor passes the same co-location test with either of them
+  (two people walking together are left to gait).
+- ``UNKNOWN``: anything else, in particular tracks never seen at the same moment (disjoint fields):
+  geometry never links what the sensors did not both see.
+
+Positions in different fixed frames are never compared. Pure numpy; no ROS.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from tcfd_ros.perception.config import IdentityConfig
+
+TrackKey = tuple[str, int]
+DEFAULT_SIGMA_M = 0.3          # used when a sensor gives a position without its uncertainty
+MAX_SAMPLES_PER_TRACK = 512    # memory bound per track (8 s at 15 Hz is 120)
+
+
+class Relation(enum.IntEnum):
+    VETO = -1
+    UNKNOWN = 0
+    LINK = 1
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    """Simultaneous samples of two tracks (counts) and how they compare."""
+
+    simultaneous: int = 0
+    colocated: int = 0
+    apart: int = 0
+    span_s: float = 0.0           # time between the first and the last co-located sample
+    mean_distance_m: float = math.nan
+
+
+@dataclass
+class _History:
+    frame: str
+    stamps: deque
+    xyz: deque
+    sigma: deque
+
+
+class GroundTracks:
+    """Short fixed-frame position histories of every sensor's tracks (see module docstring)."""
+
+    def __init__(self, cfg: IdentityConfig) -> None:
+        self.cfg = cfg
+        self._h: dict[TrackKey, _History] = {}
+
+    def add(self, key: TrackKey, stamp_s: float, frame: str, ground: Iterable[float],
+            sigma_m: float | None) -> bool:
+        """Record a position; False (ignored) when it is older than the track's newest or not finite."""
+        g = np.asarray(tuple(ground), dtype=np.float64)
+        if not frame or g.shape != (3,) or not np.isfinite(g).all() or not math.isfinite(stamp_s):
+            return False
+        sigma = DEFAULT_SIGMA_M if sigma_m is None or not math.isfinite(sigma_m) else max(float(sigma_m), 0.0)
+        h = self._h.get(key)
+        if h is None or h.frame != frame:
+            n = MAX_SAMPLES_PER_TRACK
+            h = self._h[key] = _History(frame, deque(maxlen=n), deque(maxlen=n), deque(maxlen=n))
+        if h.stamps and stamp_s <= h.stamps[-1]:
+            return False
+        h.stamps.append(float(stamp_s))
+        h.xyz.append(g)
+        h.sigma.append(sigma)
+        while h.stamps and h.stamps[-1] - h.stamps[0] > self.cfg.geometry_history_s:
+            h.stamps.popleft()
+            h.xyz.popleft()
+            h.sigma.popleft()
+        return True
+
+    def keys(self) -> list[TrackKey]:
+        return list(self._h)
+
+    def last_stamp(self, key: TrackKey) -> float | None:
+        h = self._h.get(key)
+        return h.stamps[-1] if h is not None and h.stamps else None
+
+    def expire(self, now_s: float, timeout_s: float) -> None:
+        for key in [k for k, h in self._h.items() if not h.stamps or now_s - h.stamps[-1] > timeout_s]:
+            del self._h[key]
+
+    def forget(self, key: TrackKey) -> None:
+        self._h.pop(key, None)
+
+    def position(self, key: TrackKey, at_s: float | None = None,
+                 max_dt_s: float = math.inf) -> tuple[np.ndarray, float, str] | None:
+        """(xyz, sigma, frame) of the track's sample nearest ``at_s`` (its newest without), if within
+        ``max_dt_s``."""
+        h = self._h.get(key)
+        if h is None or not h.stamps:
+            return None
+        if at_s is None:
+            i = len(h.stamps) - 1
+        else:
+            st = np.fromiter(h.stamps, dtype=np.float64, count=len(h.stamps))
+            i = int(np.argmin(np.abs(st - at_s)))
+            if abs(st[i] - at_s) > max_dt_s:
+                return None
+        return h.xyz[i].copy(), float(h.sigma[i]), h.frame
+
+    def evidence(self, a: TrackKey, b: TrackKey) -> PairEvidence:
+        """Compare two tracks on their simultaneous samples."""
+        ha, hb = self._h.get(a), self._h.get(b)
+        if ha is None or hb is None or ha.frame != hb.frame or not ha.stamps or not hb.stamps:
+            return PairEvidence()
+        if len(ha.stamps) > len(hb.stamps):
+            ha, hb = hb, ha                        # iterate over the sparser track
+        ta = np.fromiter(ha.stamps, np.float64, len(ha.stamps))
+        tb = np.fromiter(hb.stamps, np.float64, len(hb.stamps))
+        k = np.clip(np.searchsorted(tb, ta), 1, max(len(tb) - 1, 1))
+        lo = np.maximum(k - 1, 0)
+        hi = np.minimum(k, len(tb) - 1)
+        j = np.where(np.abs(tb[lo] - ta) <= np.abs(tb[hi] - ta), lo, hi)
+        sync = np.abs(tb[j] - ta) <= self.cfg.geometry_sync_s
+        if not sync.any():
+            return PairEvidence()
+        ia = np.flatnonzero(sync)
+        jb = j[sync]
+        xa = np.asarray(ha.xyz)[ia, :2]
+        xb = np.asarray(hb.xyz)[jb, :2]
+        d = np.linalg.norm(xa - xb, axis=1)
+        s = np.hypot(np.asarray(ha.sigma)[ia], np.asarray(hb.sigma)[jb])
+        c = self.cfg
+        near = d <= np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
+        far = d > np.maximum(c.geometry_veto_floor_m, c.geometry_veto_sigmas * s)
+        t_near = ta[ia][near]
+        span = float(t_near[-1] - t_near[0]) if t_near.size else 0.0
+        return PairEvidence(int(d.size), int(near.sum()), int(far.sum()), span, float(d.mean()))
+
+    def _colocated(self, e: PairEvidence, strict: bool) -> bool:
+        c = self.cfg
+        if strict:
+            return (e.apart == 0 and e.colocated >= c.geometry_link_samples
+                    and e.span_s >= c.geometry_link_span_s
+                    and e.colocated >= c.geometry_link_fraction * e.simultaneous)
+        # a competitor: co-located on most of its simultaneous samples, over a few of them
+        return e.colocated >= max(2, c.geometry_link_samples // 3) and e.colocated >= 0.5 * e.simultaneous
+
+    def vetoed(self, a: TrackKey, b: TrackKey) -> bool:
+        e = self.evidence(a, b)
+        return e.apart >= self.cfg.geometry_veto_samples and e.apart >= e.colocated
+
+    def relation(self, a: TrackKey, b: TrackKey) -> Relation:
+        """VETO, LINK or UNKNOWN for two tracks (of different sensors); see module docstring."""
+        if a[0] == b[0]:
+            return Relation.UNKNOWN
+        e = self.evidence(a, b)
+        if e.simultaneous == 0:
+            return Relation.UNKNOWN
+        if e.apart >= self.cfg.geometry_veto_samples and e.apart >= e.colocated:
+            return Relation.VETO
+        if not self._colocated(e, strict=True):
+            return Relation.UNKNOWN
+        for other in self._h:
+            if other in (a, b):
+                continue
+            if other[0] == b[0] and self._colocated(self.evidence(a, other), strict=False):
+                return Relation.UNKNOWN          # a has two candidates on b's sensor
+            if other[0] == a[0] and self._colocated(self.evidence(other, b), strict=False):
+                return Relation.UNKNOWN          # b has two candidates on a's sensor
+        return Relation.LINK
+
+    def fuse(self, keys: Iterable[TrackKey], at_s: float) -> tuple[np.ndarray, float, str] | None:
+        """Inverse-variance mean of the tracks' positions nearest ``at_s`` (one frame), with its sigma."""
+        got = [p for p in (self.position(k, at_s, self.cfg.track_timeout_s) for k in keys) if p is not None]
+        if not got:
+            return None
+        frame = got[0][2]
+        got = [p for p in got if p[2] == frame]
+        w = np.array([1.0 / max(s, 1e-3) ** 2 for _, s, _ in got])
+        xyz = (np.stack([p for p, _, _ in got]) * w[:, None]).sum(axis=0) / w.sum()
+        return xyz, float(1.0 / math.sqrt(w.sum())), frame

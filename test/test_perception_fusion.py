@@ -1,0 +1,160 @@
+"""The recognizer's fusion rules: geometric link and veto, track-level gait evidence, transit prior."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tcfd_ros.perception.colocation import GroundTracks, Relation
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+
+P, D = 4, 16
+THR = 0.3
+PEOPLE = np.random.default_rng(7).normal(size=(6, P, D))
+LIDAR_HZ, CAMERA_HZ = 10.0, 15.0
+
+
+def _emb(person: int, seed: int, noise: float = 0.1) -> np.ndarray:
+    return PEOPLE[person] + np.random.default_rng(seed).normal(0, noise, (P, D))
+
+
+def cam(t: float, track: int, person: int) -> TrackObservation:
+    return TrackObservation(t, "camera", "2d", track, _emb(person, int(t * 1000) + track))
+
+
+def lid(t: float, track: int, person: int) -> TrackObservation:
+    return TrackObservation(t, "lidar", "3d", track, _emb(person, 50_000 + int(t * 1000) + track))
+
+
+def _mgr(**kw) -> IdentityManager:
+    kw.setdefault("gait_min_tracklets", 1)
+    return IdentityManager(IdentityConfig(open_set_threshold=THR, **kw))
+
+
+def walk(m: IdentityManager, t0: float, t1: float, cam_tracks: dict, lidar_tracks: dict) -> None:
+    """Feed both sensors' ``tracks`` between t0 and t1: track id -> f(t) = (x, y) position."""
+    for sensor, hz, tracks, sigma in (("lidar", LIDAR_HZ, lidar_tracks, 0.1),
+                                      ("camera", CAMERA_HZ, cam_tracks, 0.3)):
+        for t in np.arange(t0, t1, 1.0 / hz):
+            m.observe_positions(sensor, float(t), "map",
+                                [(k, (*f(t), 0.0), sigma) for k, f in tracks.items()])
+
+
+def test_geometry_links_tracks_that_stay_colocated_without_any_gait():
+    m = _mgr()
+    path = lambda t: (5.0 + 1.2 * t, 2.0)                      # noqa: E731  one person walking
+    walk(m, 0.0, 0.6, {1: path}, {7: lambda t: (path(t)[0] + 0.2, 2.1)})
+    a, b = m.update([cam(0.6, 1, 0), lid(0.6, 7, 3)])          # gait: two different-looking people
+    assert a.global_id != b.global_id and b.decided_by is None   # 0.6 s of co-location: not enough
+    walk(m, 0.6, 2.5, {1: path}, {7: lambda t: (path(t)[0] + 0.2, 2.1)})
+    a, b = m.update([cam(2.5, 1, 0), lid(2.5, 7, 3)])
+    assert a.global_id == b.global_id and b.decided_by == "geometry" and b.known
+    assert b.fixed_frame == "map" and b.ground is not None
+    assert 5.0 + 1.2 * 2.4 < b.ground[0] < 5.0 + 1.2 * 2.5 + 0.2         # fused, close to the LiDAR's
+    assert b.ground_sigma_m < 0.1                                         # better than either alone
+    assert len(m.identities()) == 1                                       # the other identity is gone
+
+
+def test_a_confident_geometric_veto_beats_a_gait_match():
+    m = _mgr()
+    walk(m, 0.0, 1.0, {1: lambda t: (5.0, 2.0 + t)}, {7: lambda t: (12.0, -3.0)})  # 8 m apart, same time
+    a, b = m.update([cam(1.0, 1, 0), lid(1.0, 7, 0)])          # the same gait: a strong gait match
+    assert a.global_id != b.global_id and a.decided_by is None and b.decided_by is None
+    # without positions the same two tracklets link by gait
+    m2 = _mgr()
+    a, b = m2.update([cam(1.0, 1, 0), lid(1.0, 7, 0)])
+    assert a.global_id == b.global_id and b.decided_by == "gait"
+
+
+def test_a_gait_link_seen_apart_later_is_undone_by_the_later_joiner():
+    m = _mgr()
+    (a,) = m.update([lid(0.0, 7, 0)])
+    (b,) = m.update([cam(0.5, 1, 0)])                          # gait links the camera track
+    assert b.global_id == a.global_id and b.decided_by == "gait"
+    walk(m, 0.5, 1.5, {1: lambda t: (5.0, 9.0)}, {7: lambda t: (5.0, 0.0)})   # then: 9 m apart at once
+    (c,) = m.update([cam(1.5, 1, 0)])
+    assert c.global_id != a.global_id and c.switched
+    (d,) = m.update([lid(1.6, 7, 0)])
+    assert d.global_id == a.global_id                          # the elder keeps its identity
+
+
+def test_geometry_needs_a_unique_candidate():
+    m = _mgr()
+    here = lambda t: (5.0 + t, 2.0)                            # noqa: E731
+    # two LiDAR tracks 0.3 m apart (two people side by side) around one camera track
+    walk(m, 0.0, 3.0, {1: here}, {7: here, 8: lambda t: (5.0 + t, 2.3)})
+    assert m.ground.relation(("camera", 1), ("lidar", 7)) == Relation.UNKNOWN
+    out = m.update([cam(3.0, 1, 0), lid(3.0, 7, 3), lid(3.0, 8, 4)])
+    assert len({o.global_id for o in out}) == 3 and all(o.decided_by is None for o in out)
+
+
+def test_geometry_never_links_tracks_that_were_not_seen_at_the_same_time():
+    m = _mgr(track_timeout_s=30.0)
+    walk(m, 0.0, 3.0, {1: lambda t: (5.0, 2.0)}, {})
+    (a,) = m.update([cam(3.0, 1, 0)])
+    walk(m, 3.5, 7.0, {}, {7: lambda t: (5.0, 2.0)})           # the same place, later: disjoint in time
+    assert m.ground.relation(("camera", 1), ("lidar", 7)) == Relation.UNKNOWN
+    (b,) = m.update([lid(7.0, 7, 3)])                          # and gait says someone else
+    assert b.global_id != a.global_id
+
+
+def test_colocation_counts_only_simultaneous_samples_and_respects_frames():
+    g = GroundTracks(IdentityConfig())
+    for k in range(30):
+        g.add(("camera", 1), k * 0.1, "map", (1.0, 0.0, 0.0), 0.3)
+        g.add(("lidar", 2), k * 0.1 + 0.01, "map", (1.1, 0.0, 0.0), 0.1)
+        g.add(("lidar", 3), k * 0.1 + 0.01, "odom", (1.1, 0.0, 0.0), 0.1)   # another fixed frame
+    e = g.evidence(("camera", 1), ("lidar", 2))
+    assert e.simultaneous == 30 and e.colocated == 30 and e.apart == 0 and e.span_s == pytest.approx(2.9)
+    assert g.relation(("camera", 1), ("lidar", 2)) == Relation.LINK
+    assert g.evidence(("camera", 1), ("lidar", 3)).simultaneous == 0
+    assert not g.add(("camera", 1), 0.5, "map", (1.0, 0.0, 0.0), 0.3)      # older than the newest: ignored
+    assert not g.add(("camera", 1), 9.0, "map", (np.nan, 0.0, 0.0), 0.3)
+
+
+def test_track_level_threshold_comes_from_the_model_metadata():
+    meta = {"open_set_threshold": 0.3, "open_set_threshold_track": 0.2}
+    m = IdentityManager(IdentityConfig(), model_metadata=meta)
+    assert m.threshold == 0.2 and m.threshold_source == "model open_set_threshold_track"
+    m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 0.3})
+    assert m.threshold == 0.3 and m.threshold_source == "model open_set_threshold"
+    m = IdentityManager(IdentityConfig(open_set_threshold=0.25), model_metadata=meta)
+    assert m.threshold == 0.25
+
+
+def test_track_level_evidence_aggregates_tracklets():
+    m = _mgr(track_evidence_tracklets=8)
+    m.update([lid(0.0, 7, 0)])
+    for k in range(5):
+        (o,) = m.update([cam(0.5 + 0.3 * k, 1, 0)])
+    gid = o.global_id
+    (odd,) = m.update([cam(2.5, 1, 1)])           # one tracklet that looks like someone else
+    assert odd.global_id == gid and odd.decided_by == "gait" and odd.distance < THR   # the track still does
+    one = _mgr(track_evidence_tracklets=1)        # tracklet by tracklet, the same input is unsupported
+    one.update([lid(0.0, 7, 0)])
+    for k in range(5):
+        one.update([cam(0.5 + 0.3 * k, 1, 0)])
+    (odd1,) = one.update([cam(2.5, 1, 1)])
+    assert odd1.distance > THR and odd1.global_id == one.binding("lidar", 7)  # kept by hysteresis only
+
+
+def test_gait_needs_several_tracklets_before_a_cross_sensor_link():
+    m = _mgr(gait_min_tracklets=3)
+    (a,) = m.update([cam(0.0, 1, 0)])
+    ids = [m.update([lid(0.5 * k, 7, 0)])[0] for k in range(1, 4)]
+    assert [i.global_id == a.global_id for i in ids] == [False, False, True]
+    assert ids[-1].switched and ids[-1].decided_by == "gait"
+    assert len(m.identities()) == 1
+
+
+def test_transit_prior_rejects_implausible_gait_links():
+    m = _mgr(transit_prior=True, transit_min_s=5.0, transit_max_s=30.0, track_timeout_s=2.0)
+    (a,) = m.update([cam(0.0, 1, 0)])
+    (fast,) = m.update([lid(2.5, 7, 0)])              # 2.5 s after the camera lost them: too soon
+    assert fast.global_id != a.global_id
+    (ok,) = m.update([lid(12.0, 8, 0)])               # 12 s: plausible
+    assert ok.global_id in (a.global_id, fast.global_id) and ok.decided_by == "gait"
+    off = _mgr(track_timeout_s=2.0)                    # off by default: the quick one links
+    (a2,) = off.update([cam(0.0, 1, 0)])
+    assert off.update([lid(2.5, 7, 0)])[0].global_id == a2.global_id
