@@ -13,9 +13,10 @@ node (namespace)       subscribes                      publishes
 =====================  ==============================  ==========================================
 camera_segmenter (c)   image_raw, camera_info,         detections (mono16 labels), annotated
                        tracks, /matches
-camera_tracker (c)     detections                      tracks, tracklets
+camera_tracker (c)     detections, camera_info         tracks, tracklets
 lidar_segmenter (l)    points                          clusters
 lidar_tracker (l)      clusters                        tracks, tracklets
+(both trackers)        /platform_pose (moving base)
 recognizer (top)       <c>/tracklets, <l>/tracklets,   matches, markers
                        <l>/tracks
 =====================  ==============================  ==========================================
@@ -143,7 +144,8 @@ def build_graph(
              (MATCHES, _join(ns, topics.matches) if not topics.matches.startswith("/") else topics.matches)),
             sensor=cam,
         ))
-        nodes.append(NodeSpec(CAMERA_TRACKER, "tracker", sns, (), sensor=cam))
+        nodes.append(NodeSpec(CAMERA_TRACKER, "tracker", sns, (("camera_info", topics.camera_info),),
+                              sensor=cam))
     for lid in lids:
         sns = _join(ns, lid)
         nodes.append(NodeSpec(LIDAR_SEGMENTER, "lidar_segmenter", sns, (("points", topics.points),),

@@ -260,7 +260,7 @@ def test_tracklet_json_round_trip_and_refusals():
     back = TrackletMsg.from_json(msg.to_json())
     assert np.array_equal(back.frames, frames) and back.track_id == 7 and back.frame_stamps[-1] == 0.4
     data = json.loads(msg.to_json())
-    for key, value, match in (("version", 2, "version"), ("shape", [4, 64, 64], "shape"),
+    for key, value, match in (("version", 3, "version"), ("shape", [4, 64, 64], "shape"),
                               ("frames", "!!", "base64"), ("schema", "x", "schema")):
         bad = dict(data, **{key: value})
         with pytest.raises(MessageFormatError, match=match):

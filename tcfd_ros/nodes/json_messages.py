@@ -3,6 +3,10 @@
 Documented in ``docs/matches.md``. Every message carries ``schema`` and ``version``; a decoder refuses
 another schema or a newer version with ``MessageFormatError`` naming the field, so a consumer never
 guesses. Stamps are ``{"sec", "nanosec"}`` copied from the sensor message the data came from.
+
+Versions: ``tracks`` and ``tracklet`` are written as v2 (v1 plus the fixed-frame position ``ground``,
+``ground_sigma_m`` and the message's ``fixed_frame``) and read as v1 or v2 (v1: ``ground`` = None,
+``fixed_frame`` = ""); ``match`` is v1.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from tcfd_ros.errors import MessageFormatError
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
 TRACKS_SCHEMA = "tcfd_ros/tracks"
 MATCH_SCHEMA = "tcfd_ros/match"
-VERSION = 1
+VERSION = 1                      # of ``match``
+TRACKS_VERSION = 2
+TRACKLET_VERSION = 2
+#: Versions each reader accepts (older versions lack the fixed-frame fields, read as None / "").
+READABLE_VERSIONS = {MATCH_SCHEMA: (1,), TRACKS_SCHEMA: (1, 2), TRACKLET_SCHEMA: (1, 2)}
 MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 
@@ -33,17 +41,48 @@ def stamp_to_seconds(stamp: dict[str, int]) -> float:
 
 
 def _load(text: str, schema: str) -> dict[str, Any]:
+    versions = READABLE_VERSIONS[schema]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise MessageFormatError(f"data: not JSON ({e}); expected a {schema} v{VERSION} object") from e
+        raise MessageFormatError(f"data: not JSON ({e}); expected a {schema} v{versions[-1]} object") from e
     if not isinstance(data, dict):
         raise MessageFormatError(f"data: expected a JSON object, got {type(data).__name__}")
     if data.get("schema") != schema:
         raise MessageFormatError(f"schema = {data.get('schema')!r}: expected {schema!r}")
-    if data.get("version") != VERSION:
-        raise MessageFormatError(f"version = {data.get('version')!r}: this reader understands {VERSION}")
+    version = data.get("version")
+    if isinstance(version, bool) or version not in versions:
+        raise MessageFormatError(f"version = {version!r}: this reader understands "
+                                 f"{' and '.join(str(v) for v in versions)}")
     return data
+
+
+def _ground(d: dict[str, Any], where: str) -> tuple[tuple[float, float, float] | None, float | None]:
+    """``ground`` ([x, y, z] or null) and ``ground_sigma_m`` (number or null) of a v2 object."""
+    g, s = d.get("ground"), d.get("ground_sigma_m")
+    if g is not None:
+        if (not isinstance(g, list) or len(g) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in g)
+                or not all(math.isfinite(v) for v in g)):
+            raise MessageFormatError(f"{where}ground = {g!r}: expected [x, y, z] finite metres or null")
+        g = (float(g[0]), float(g[1]), float(g[2]))
+    if s is not None:
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
+            raise MessageFormatError(f"{where}ground_sigma_m = {s!r}: expected metres >= 0 or null")
+        s = float(s)
+    return g, s
+
+
+def _fixed_frame(d: dict[str, Any]) -> str:
+    f = d.get("fixed_frame", "")
+    if not isinstance(f, str):
+        raise MessageFormatError(f"fixed_frame = {f!r}: expected a string")
+    return f
+
+
+def _ground_json(ground: Sequence[float] | None, sigma: float | None) -> dict[str, Any]:
+    return {"ground": None if ground is None else [float(v) for v in ground],
+            "ground_sigma_m": None if sigma is None else float(sigma)}
 
 
 def _require(data: dict[str, Any], key: str, types: type | tuple[type, ...]) -> Any:
@@ -67,14 +106,19 @@ class TrackletMsg:
     frame_stamps: tuple[float, ...]  # seconds, one per frame
     position: tuple[float, ...]      # last position: pixels (u, v) for 2d, metres (x, y, z) for 3d
     frames: np.ndarray
+    ground: tuple[float, float, float] | None = None  # newest frame: where the person stands, metres
+    ground_sigma_m: float | None = None   # 1-sigma horizontal uncertainty of ``ground``
+    fixed_frame: str = ""            # frame of ``ground``; "" when the sensor is not calibrated
 
     def to_json(self) -> str:
         frames = np.ascontiguousarray(self.frames, dtype=np.uint8)
         return json.dumps({
-            "schema": TRACKLET_SCHEMA, "version": VERSION, "stamp": self.stamp, "frame_id": self.frame_id,
+            "schema": TRACKLET_SCHEMA, "version": TRACKLET_VERSION, "stamp": self.stamp,
+            "frame_id": self.frame_id, "fixed_frame": self.fixed_frame,
             "sensor": self.sensor, "modality": self.modality, "track_id": int(self.track_id),
             "frame_stamps": [float(t) for t in self.frame_stamps],
             "position": [float(v) for v in self.position],
+            **_ground_json(self.ground, self.ground_sigma_m),
             "shape": list(frames.shape), "dtype": "uint8",
             "frames": base64.b64encode(frames.tobytes()).decode("ascii"),
         })
@@ -104,11 +148,12 @@ class TrackletMsg:
         if len(stamps) != shape[0]:
             raise MessageFormatError(f"frame_stamps: {len(stamps)} stamps for {shape[0]} frames")
         stamp = _require(d, "stamp", dict)
+        ground, sigma = _ground(d, "")
         return TrackletMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)),
                            str(d.get("frame_id", "")),
                            _require(d, "sensor", str), modality, int(_require(d, "track_id", int)), stamps,
                            tuple(float(v) for v in _require(d, "position", list)),
-                           np.frombuffer(raw, dtype=np.uint8).reshape(shape))
+                           np.frombuffer(raw, dtype=np.uint8).reshape(shape), ground, sigma, _fixed_frame(d))
 
 
 @dataclass(frozen=True)
@@ -119,31 +164,43 @@ class TrackState:
     position: tuple[float, ...]      # pixels (u, v) for 2d, metres (x, y, z) for 3d
     box: tuple[float, ...]           # 2d: (x0, y0, x1, y1) pixels; 3d: (xmin, ymin, zmin, xmax, ymax, zmax) m
     detection: int = -1              # this frame's label in ``detections`` / ``clusters``; -1 coasting
+    ground: tuple[float, float, float] | None = None  # where the person stands in the fixed frame, metres
+    ground_sigma_m: float | None = None   # 1-sigma horizontal uncertainty of ``ground``, metres
 
 
 def tracks_to_json(stamp: dict[str, int], frame_id: str, sensor: str, modality: str,
-                   tracks: Sequence[TrackState]) -> str:
+                   tracks: Sequence[TrackState], fixed_frame: str = "") -> str:
+    """A ``tcfd_ros/tracks`` v2 message; ``fixed_frame`` names the frame of every track's ``ground``."""
     return json.dumps({
-        "schema": TRACKS_SCHEMA, "version": VERSION, "stamp": stamp, "frame_id": frame_id, "sensor": sensor,
-        "modality": modality,
+        "schema": TRACKS_SCHEMA, "version": TRACKS_VERSION, "stamp": stamp, "frame_id": frame_id,
+        "fixed_frame": fixed_frame, "sensor": sensor, "modality": modality,
         "tracks": [{"track_id": int(t.track_id), "position": [float(v) for v in t.position],
-                    "box": [float(v) for v in t.box], "detection": int(t.detection)} for t in tracks],
+                    "box": [float(v) for v in t.box], "detection": int(t.detection),
+                    **_ground_json(t.ground, t.ground_sigma_m)} for t in tracks],
     })
 
 
 def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
-    """(header fields, tracks) of a ``tcfd_ros/tracks`` message."""
+    """(header fields, tracks) of a ``tcfd_ros/tracks`` v1 or v2 message.
+
+    The header holds ``stamp``, ``frame_id``, ``sensor``, ``modality``, ``version`` and ``fixed_frame``
+    ("" for v1, whose tracks all have ``ground`` None).
+    """
     d = _load(text, TRACKS_SCHEMA)
     out = []
     for i, t in enumerate(_require(d, "tracks", list)):
         if not isinstance(t, dict):
             raise MessageFormatError(f"tracks[{i}] = {t!r}: expected an object")
         try:
+            ground, sigma = _ground(t, f"tracks[{i}].")
             out.append(TrackState(int(t["track_id"]), tuple(float(v) for v in t["position"]),
-                                  tuple(float(v) for v in t["box"]), int(t.get("detection", -1))))
+                                  tuple(float(v) for v in t["box"]), int(t.get("detection", -1)),
+                                  ground, sigma))
         except (KeyError, TypeError, ValueError) as e:
             raise MessageFormatError(f"tracks[{i}] = {t!r}: {e}") from e
-    return {k: d[k] for k in ("stamp", "frame_id", "sensor", "modality")}, out
+    header = {k: d[k] for k in ("stamp", "frame_id", "sensor", "modality")}
+    header.update(version=d["version"], fixed_frame=_fixed_frame(d))
+    return header, out
 
 
 @dataclass(frozen=True)

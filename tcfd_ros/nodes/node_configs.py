@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tcfd_ros.errors import ConfigError
+from tcfd_ros.perception.calibration_config import CalibrationConfig
 from tcfd_ros.perception.config import (
     CameraSegmenterConfig,
     IdentityConfig,
@@ -39,6 +40,9 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "tracklet.hop": (1, 1000),
     "identity.switch_margin": (0.0, 2.0),
     "identity.switch_patience": (1, 1000),
+    "calibration.pixel_sigma_px": (0.0, 1000.0),
+    "calibration.lidar_sigma_m": (0.0, 100.0),
+    "calibration.max_ground_range_m": (0.0, 10000.0),
 }
 
 
@@ -107,6 +111,7 @@ class TrackerNodeConfig:
     queue_size: int = field(default=4, metadata=meta("inputs waiting for the tracker", True, 1, 1000))
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tracklet: TrackletConfig = field(default_factory=TrackletConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def validate(self) -> None:
         _positive(self, "queue_size")

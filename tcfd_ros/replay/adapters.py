@@ -1,8 +1,8 @@
 """Turn a Recording (raw JSON and reduced messages) into the records the scorer works on.
 
 Ground truth follows ``docs/ground_truth.md`` (schema ``tcfd_ros/ground_truth`` v1); tracks and
-matches follow ``docs/matches.md`` (``tcfd_ros/tracks``, ``tcfd_ros/match`` v1). Unknown versions are
-refused with the field named, never guessed.
+matches follow ``docs/matches.md`` (``tcfd_ros/tracks`` v1 and v2, ``tcfd_ros/match`` v1). Unknown
+versions are refused with the field named, never guessed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ GT_VERSION = 1
 TRACKS_SCHEMA = "tcfd_ros/tracks"
 MATCH_SCHEMA = "tcfd_ros/match"
 JSON_VERSION = 1
+#: tracks v2 adds fixed-frame positions (``ground``); ``position`` and ``box`` mean what they meant in v1.
+TRACKS_VERSIONS = (1, 2)
 
 
 def _stamp_s(stamp: Any, where: str) -> float:
@@ -77,7 +79,8 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
     frames = []
     for r in rec.received:
         d = r.payload.get("json") if r.topic == topic else None
-        if not isinstance(d, dict) or d.get("schema") != TRACKS_SCHEMA or d.get("version") != JSON_VERSION:
+        if (not isinstance(d, dict) or d.get("schema") != TRACKS_SCHEMA
+                or d.get("version") not in TRACKS_VERSIONS):
             continue
         obs = []
         for t in d.get("tracks", []):

@@ -22,7 +22,9 @@ class BagTopics:
     """Bag topics that are not sensor inputs (those follow the graph's sensor namespaces)."""
 
     ground_truth: str = "/ground_truth"   # std_msgs/String, schema tcfd_ros/ground_truth v1
-    tf_static: str = "/tf_static"         # published when rclpy has tf2_msgs, else skipped and reported
+    tf_static: str = "/tf_static"         # published when rclpy has tf2_msgs; read into the calibration
+    tf: str = "/tf"                       # the platform's pose: republished as PoseStamped (pose_topic)
+    calibration_from_tf: bool = True      # pass the bag's extrinsics to the trackers as --param overrides
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ DRAIN_TICK_S = 0.1                 # /clock tick while draining
 PROGRESS_EVERY_S = 0.5
 ALIVE_CHECK_EVERY = 50             # messages between checks that the graph process still runs
 DISCOVERY_SETTLE_S = 1.0           # after creating subscriptions, before the first message
+POSE_QUEUE_DEPTH = 100             # platform poses (small, several per sensor frame)
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,11 @@ class _Recorder:
 
 
 def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | None, rec: Recording,
-         graph: GraphProcess, progress: bool = True) -> list[StageLatency]:
+         graph: GraphProcess, progress: bool = True, platform: Any = None) -> list[StageLatency]:
     """Publish the bag into the running graph; fill ``rec``; return per-stage latencies.
+
+    ``platform`` (a ``replay.calibration.PlatformPose``): /tf's platform transforms are published as
+    ``geometry_msgs/PoseStamped`` on its pose topic, in bag order with the sensor messages.
 
     ``rate`` None means ``--fast``. A damaged bag stops publishing at the damage; the error is kept in
     ``rec.info.bag_error`` and the graph is drained so the report covers what was read.
@@ -197,14 +201,20 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
             try:
                 cls = _msg_class(info.msgtype)
             except (ImportError, AttributeError) as e:
-                rec.info.skipped_topics[topic] = (f"message type {info.msgtype} is not available to rclpy "
-                                                  f"({e})")
+                rec.info.skipped_topics.setdefault(
+                    topic, f"message type {info.msgtype} is not available to rclpy ({e})")
                 continue
             pubs[topic] = node.create_publisher(cls, topic, QoSProfile(depth=INPUT_QUEUE_DEPTH))
         for topic in source.topics:
             if topic not in pubs and topic not in rec.info.skipped_topics and topic != cfg.bag.ground_truth:
                 rec.info.skipped_topics[topic] = "not an input of the configured graph"
         clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=INPUT_QUEUE_DEPTH))
+        pose_pub = None
+        if platform is not None and platform.tf_topic in source.topics:
+            from geometry_msgs.msg import PoseStamped
+            pose_pub = node.create_publisher(PoseStamped, platform.pose_topic,
+                                             QoSProfile(depth=POSE_QUEUE_DEPTH))
+            pubs[platform.tf_topic] = None
 
         from diagnostic_msgs.msg import DiagnosticArray
         node.create_subscription(DiagnosticArray, g.DIAGNOSTICS,
@@ -240,7 +250,10 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                     last_frame[sensor] = st
                     publish_wall[(sensor, st)] = time.monotonic()
                     rec.published.append((sensor, st, publish_wall[(sensor, st)]))
-                pubs[m.topic].publish(m.data)
+                if m.topic == getattr(platform, "tf_topic", None):
+                    _publish_poses(pose_pub, source, m, platform)
+                else:
+                    pubs[m.topic].publish(m.data)
                 rec.info.published[m.topic] = rec.info.published.get(m.topic, 0) + 1
                 n += 1
                 if n % ALIVE_CHECK_EVERY == 0:
@@ -269,6 +282,23 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         spin.join(timeout=5.0)
+
+
+def _publish_poses(pub: Any, source: BagSource, m: Any, platform: Any) -> None:
+    """The platform transforms of one /tf message as PoseStamped (fixed frame <- base)."""
+    from geometry_msgs.msg import PoseStamped
+
+    from tcfd_ros.replay.calibration import pose_messages, tf_edges
+
+    for t, T in pose_messages(tf_edges(source.deserialize(m)), platform):
+        msg = PoseStamped()
+        ns = int(round(t * NS_PER_S))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, NS_PER_S)
+        msg.header.frame_id = platform.fixed_frame
+        p, q = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in T.t)
+        q.x, q.y, q.z, q.w = (float(v) for v in T.quaternion())
+        pub.publish(msg)
 
 
 def _clock_msg(Clock: Any, ns: int) -> Any:

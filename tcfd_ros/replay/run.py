@@ -51,11 +51,13 @@ class ReplayResult:
     info: RunInfo
 
 
-def _graph_params(opts: ReplayOptions, cfg: ReplayConfig) -> list[str]:
+def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[str] = ()) -> list[str]:
+    """Overrides of the graph: reliable inputs, the bag's calibration, the user's, the model."""
     params = []
     if cfg.flow.reliable_inputs:
         params += [f"{g.CAMERA_SEGMENTER}.input_reliability=reliable",
                    f"{g.LIDAR_SEGMENTER}.input_reliability=reliable"]
+    params += list(calibration)
     params += list(opts.params)
     if opts.model is not None:
         params += [f"{g.RECOGNIZER}.model_path={opts.model.resolve()}",
@@ -105,15 +107,16 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
         info.bag_error = source.damage or gt_error
         rec = Recording(info, ground_truth=gt_msgs)
-        graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg), opts.out_dir / "graph.log",
-                             processes=opts.graph_processes)
+        calibration, platform = _bag_calibration(source, spec, opts, cfg, info)
+        graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg, calibration),
+                             opts.out_dir / "graph.log", processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
         with ExitStack() as stack:
             if cfg.flow.dds_heartbeat_ms > 0:
                 stack.enter_context(replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms))
             graph.start()
             try:
-                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress)
+                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress, platform)
             finally:
                 code = graph.stop(cfg.flow.shutdown_timeout_s)
                 log.info("graph exited with %s", code)
@@ -125,6 +128,38 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
     if raise_on_damage:
         raise_if_damaged(result)
     return result
+
+
+def _bag_calibration(source: BagSource, spec: g.GraphSpec, opts: ReplayOptions, cfg: ReplayConfig,
+                     info: RunInfo) -> tuple[list[str], Any]:
+    """``--param`` overrides from the bag's /tf_static and the platform pose to republish from /tf.
+
+    What was taken is noted against those topics in the report's topic table.
+    """
+    from tcfd_ros.replay.calibration import bag_calibration
+    from tcfd_ros.replay.player import sensor_topics
+
+    if not cfg.bag.calibration_from_tf or cfg.bag.tf_static not in source.topics:
+        return [], None
+    frames = [(s.sensor, g.CAMERA_TRACKER if s.modality == "2d" else g.LIDAR_TRACKER, s.frame_topic)
+              for s in sensor_topics(spec)]
+    try:
+        sensors, platform, notes = bag_calibration(source, opts.graph_config, cfg.bag.tf_static, cfg.bag.tf,
+                                                   frames)
+    except BagError as e:
+        log.warning("calibration not read from the bag: %s", e)
+        info.skipped_topics[cfg.bag.tf_static] = f"not usable as calibration: {e}"
+        return [], None
+    for n in notes:
+        log.warning("%s", n)
+    fixed = platform.fixed_frame if platform else ""
+    params = [p for c in sensors for p in c.params(fixed or c.parent)]
+    taken = "; ".join([f"{c.sensor} ({c.frame}) in {c.parent}" for c in sensors] + notes)
+    info.skipped_topics[cfg.bag.tf_static] = f"read into the trackers' calibration parameters: {taken}"
+    if platform is not None:
+        info.skipped_topics[cfg.bag.tf] = (f"{platform.fixed_frame} -> {platform.base_frame} republished as "
+                                           f"geometry_msgs/PoseStamped on {platform.pose_topic}")
+    return params, platform
 
 
 def raise_if_damaged(result: ReplayResult) -> None:

@@ -1,0 +1,200 @@
+"""One sensor's tracking step without ROS: measurements -> Kalman tracks -> track states, tracklets, ground.
+
+The tracker node is a thin shell around :class:`SensorTracking`: it decodes the segmenter's message,
+calls :func:`camera_measurements` / :func:`lidar_measurements` and :meth:`SensorTracking.step`, and
+publishes what comes back.
+
+Frames: a camera tracks box centres in pixels. A LiDAR tracks cluster centroids on the ground plane;
+with a calibrated sensor and ``calibration.lidar_track_in_fixed_frame`` the Kalman filter runs in the
+fixed frame, so a moving platform's own motion (its turns sweep every person sideways in the sensor
+frame) is not mistaken for the people's; the published ``position`` and ``box`` are then moved back
+into the sensor frame at the frame's stamp, so they keep their v1 meaning. Every track and tracklet
+also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+from scipy import ndimage
+
+from tcfd_ros.geometry.align import align_silhouette
+from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
+from tcfd_ros.geometry.range_view import points_to_depth_map
+from tcfd_ros.nodes.json_messages import TrackState
+from tcfd_ros.perception.ground import (
+    GroundPositions,
+    NoTransform,
+    SensorPlacement,
+    camera_ground,
+    lidar_ground,
+)
+from tcfd_ros.perception.track import Measurement, MultiTargetTracker, Track
+from tcfd_ros.perception.tracklet import Tracklet, TrackletBuffer
+
+SILHOUETTE_SIZE = 64
+
+
+def camera_measurements(labels: np.ndarray) -> list[Measurement]:
+    """One Measurement per instance label k >= 1: box centre (px), box size, aligned silhouette payload."""
+    out: list[Measurement] = []
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        crop = (labels[sl] == k).astype(np.uint8) * 255
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        out.append(Measurement(position=((x0 + x1) / 2.0, (y0 + y1) / 2.0), size=(x1 - x0, y1 - y0),
+                               payload=(align_silhouette(crop, SILHOUETTE_SIZE), (x0, y0, x1, y1), k)))
+    return out
+
+
+def lidar_measurements(points: np.ndarray) -> list[Measurement]:
+    """One Measurement per cluster number: ground-plane centroid (m, sensor frame), footprint, depth map.
+
+    Payload: (depth map, (xmin, ymin, zmin, xmax, ymax, zmax), cluster number, centroid (3,)).
+    """
+    out: list[Measurement] = []
+    cluster = points["cluster"]
+    for k in np.unique(cluster):
+        sel = points[cluster == k]
+        xyz = np.stack([sel["x"], sel["y"], sel["z"]], axis=1).astype(np.float64)
+        xyz = xyz[np.isfinite(xyz).all(axis=1)]
+        if len(xyz) == 0:
+            continue
+        lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+        centroid = xyz.mean(axis=0)
+        out.append(Measurement(position=(centroid[0], centroid[1]), size=(hi[0] - lo[0], hi[1] - lo[1]),
+                               payload=(points_to_depth_map(xyz, size=SILHOUETTE_SIZE),
+                                        (*lo, *hi), int(k), centroid)))
+    return out
+
+
+def to_fixed(measurements: list[Measurement], fixed_from_sensor: RigidTransform) -> list[Measurement]:
+    """LiDAR measurements with their position in the fixed frame's ground plane (payload unchanged)."""
+    out = []
+    for m in measurements:
+        p = fixed_from_sensor.apply(np.asarray(m.payload[3], dtype=np.float64))
+        out.append(Measurement(position=(p[0], p[1]), size=m.size, payload=m.payload))
+    return out
+
+
+@dataclass(frozen=True)
+class ReadyTracklet:
+    """A tracklet due for publishing, with its newest frame's sensor-frame position and ground."""
+
+    tracklet: Tracklet
+    position: tuple[float, ...]
+    ground: tuple[float, float, float] | None
+    ground_sigma_m: float | None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    states: list[TrackState]
+    ready: list[ReadyTracklet]
+    fixed_frame: str              # frame of every ``ground`` ("" when the sensor cannot be placed)
+    placement_error: str = ""     # why there are no ground positions this frame ("" when there are)
+
+
+class SensorTracking:
+    """Tracker, tracklet buffers and fixed-frame placement of one sensor (see the module docstring)."""
+
+    def __init__(self, modality: str, tracker: MultiTargetTracker, buffer: TrackletBuffer,
+                 placement: SensorPlacement) -> None:
+        self.modality = modality
+        self.tracker = tracker
+        self.buffer = buffer
+        self.placement = placement
+        self.extents: dict[int, tuple[float, ...]] = {}
+        self.in_fixed_frame = (modality == "3d" and placement.enabled
+                               and placement.cfg.lidar_track_in_fixed_frame)
+
+    def step(self, t: float, frame_id: str, measurements: list[Measurement],
+             camera: CameraIntrinsics | None = None) -> StepResult:
+        """Advance to stamp ``t`` with this frame's measurements.
+
+        Raises :class:`NoTransform` (nothing changed) when the LiDAR tracks in the fixed frame and the
+        sensor cannot be placed at ``t``: the caller drops the frame.
+        """
+        T: RigidTransform | None = None
+        error = ""
+        if self.placement.enabled:
+            try:
+                T = self.placement.fixed_from_sensor(frame_id, t)
+            except NoTransform as e:
+                if self.in_fixed_frame:
+                    raise
+                error = str(e)
+        else:
+            error = "not calibrated"
+        if self.modality == "2d" and T is not None and camera is None:
+            error, T = "no camera_info received yet", None
+        tracked = to_fixed(measurements, T) if self.in_fixed_frame and T is not None else measurements
+        tracks = self.tracker.update(t, tracked)
+        states: list[TrackState] = []
+        pending: list[tuple[Track, Tracklet]] = []
+        for tr in tracks:
+            detection = -1
+            if tr.measurement_index >= 0:
+                payload = measurements[tr.measurement_index].payload
+                self.extents[tr.track_id] = payload[1]
+                detection = payload[2]
+            states.append(self._state(tr, detection, T))
+            if tr.measurement_index >= 0:
+                payload = measurements[tr.measurement_index].payload
+                position = (tuple(float(v) for v in payload[3]) if self.modality == "3d"
+                            else (float(tr.position[0]), float(tr.position[1])))
+                ready = self.buffer.push(tr.track_id, t, payload[0], np.asarray(position))
+                if ready is not None:
+                    pending.append((tr, ready))
+        ground = self._ground(states, T, camera)
+        states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i))
+                  for i, s in enumerate(states)]
+        by_id = {s.track_id: s for s in states}
+        out = []
+        for tr, ready in pending:
+            s = by_id[tr.track_id]
+            pos = tuple(float(v) for v in ready.position) if ready.position is not None else s.position
+            out.append(ReadyTracklet(ready, pos, s.ground, s.ground_sigma_m))
+        live = {tr.track_id for tr in self.tracker.tracks}
+        for dead in [k for k in self.extents if k not in live]:
+            del self.extents[dead]
+            self.buffer.drop(dead)
+        self.buffer.prune(t)
+        return StepResult(states, out, self.placement.fixed_frame if T is not None else "", error)
+
+    def _ground(self, states: list[TrackState], T: RigidTransform | None,
+                camera: CameraIntrinsics | None) -> GroundPositions:
+        if T is None or not states:
+            return GroundPositions.none(len(states))
+        cfg = self.placement.cfg
+        if self.modality == "2d":
+            assert camera is not None
+            return camera_ground(np.array([s.box for s in states]), camera, T, cfg)
+        return lidar_ground(np.array([s.position for s in states]), T, cfg)
+
+    def _state(self, tr: Track, detection: int, T: RigidTransform | None) -> TrackState:
+        """The track's filtered position (sensor frame) with its last measured extent moved along."""
+        pos = tr.position
+        if self.modality == "2d":
+            w, h = (tr.size if tr.size is not None else (0.0, 0.0))
+            return TrackState(tr.track_id, (float(pos[0]), float(pos[1])),
+                              (pos[0] - w / 2, pos[1] - h / 2, pos[0] + w / 2, pos[1] + h / 2), detection)
+        ext = self.extents.get(tr.track_id)
+        if self.in_fixed_frame and T is not None:   # filtered position back into the sensor frame
+            centre_z = 0.5 * (ext[2] + ext[5]) if ext is not None else 0.0
+            z_fixed = T.apply(np.array([0.0, 0.0, centre_z]))[2] if ext is None else \
+                T.apply(0.5 * (np.array(ext[:3]) + np.array(ext[3:])))[2]
+            p = T.inverse().apply(np.array([pos[0], pos[1], z_fixed]))
+            pos = np.array([p[0], p[1]])
+        if ext is None:  # no cluster measured since a state reset: a point box at the filtered position
+            ext = (pos[0], pos[1], 0.0, pos[0], pos[1], 0.0)
+        lo, hi = np.array(ext[:3]), np.array(ext[3:])
+        centre = (lo + hi) / 2
+        shift = np.array([pos[0] - centre[0], pos[1] - centre[1], 0.0])
+        return TrackState(tr.track_id, (float(pos[0]), float(pos[1]), float(centre[2])),
+                          tuple(float(v) for v in np.concatenate([lo + shift, hi + shift])), detection)
+
+    def drop(self, track_id: int) -> None:
+        self.extents.pop(track_id, None)
+        self.buffer.drop(track_id)
