@@ -14,6 +14,7 @@ import numpy as np
 
 from tcfd_ros.sim.sensors import CameraModel, LidarModel, lidar_ray_table
 from tcfd_ros.sim.shapes import Shapes, ground_hit, hit_primitive, normals_at, raycast
+from tcfd_ros.sim.static_cast import RaySelector, camera_selector, cast_culled, hit_normals, lidar_selector
 
 #: Structured dtype of a LiDAR point (the /lidar/points field layout).
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"),
@@ -48,26 +49,34 @@ class Actor:
     reflectivity: np.ndarray     # (N_PARTS,)
 
 
-def _static_hits(origin: np.ndarray, dirs: np.ndarray, world: StaticWorld | None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _static_hits(origin: np.ndarray, dirs: np.ndarray, world: StaticWorld | None,
+                 select: RaySelector | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest static hit per ray: t, part id (GROUND_PART for the ground) and primitive index (-1: none).
+
+    ``select`` culls each primitive to the rays of its footprint, which keeps re-casting the static
+    world from every new pose of a moving (robot-mounted) sensor cheap; results do not depend on it.
+    """
     m = dirs.shape[0]
     if world is None:
-        return np.full(m, np.inf), np.full(m, -1, np.int64)
-    t, part = raycast(origin, dirs, world.shapes)
+        return np.full(m, np.inf), np.full(m, -1, np.int64), np.full(m, -1, np.int64)
+    t, part, prim = cast_culled(origin, dirs, world.shapes, select)
     if world.ground:
         tg = ground_hit(origin, dirs)
         g = tg < t
         t = np.where(g, tg, t)
         part = np.where(g, GROUND_PART, part)
-    return t, part
+        prim = np.where(g, -1, prim)
+    return t, part, prim
 
 
-def _static_normals(points: np.ndarray, part: np.ndarray, world: StaticWorld) -> np.ndarray:
+def _static_normals(points: np.ndarray, part: np.ndarray, prim: np.ndarray, world: StaticWorld
+                    ) -> np.ndarray:
+    """Normals of static hits: up for the ground, else the surface normal of the primitive hit."""
     n = np.zeros_like(points)
     n[:, 2] = 1.0
     obj = part >= 0
     if obj.any():
-        n[obj] = normals_at(points[obj], world.shapes)
+        n[obj] = hit_normals(points[obj], prim[obj], world.shapes)
     return n
 
 
@@ -95,12 +104,14 @@ class LidarScanner:
         self.t = np.asarray(t, float)
         self.dirs_world = self.dirs_sensor @ self.R.T
         world = self.world
-        self.t_static, self.part_static = _static_hits(self.t, self.dirs_world, world)
+        level = bool(np.allclose(self.R[:, 2], [0.0, 0.0, 1.0], atol=1e-9))   # the culler's bounds need it
+        select = lidar_selector(self.R, self.t, self.azim, self.elev) if level else None
+        self.t_static, self.part_static, prim = _static_hits(self.t, self.dirs_world, world, select)
         self.intensity_static = np.zeros(self.t_static.shape, np.float32)
         hit = np.isfinite(self.t_static)
         if world is not None and hit.any():
             pts = self.t + self.dirs_world[hit] * self.t_static[hit, None]
-            nrm = _static_normals(pts, self.part_static[hit], world)
+            nrm = _static_normals(pts, self.part_static[hit], prim[hit], world)
             cos = np.abs(np.einsum("ij,ij->i", nrm, self.dirs_world[hit]))
             refl = self._refl_table(hit)
             self.intensity_static[hit] = (255.0 * refl * (0.25 + 0.75 * cos)).astype(np.float32)
@@ -214,9 +225,10 @@ class CameraFrame:
 def _ground_texture(points: np.ndarray) -> np.ndarray:
     """Paving: 1 m tiles with dark joints and fixed fine-grained variation (BGR 0..1)."""
     x, y = points[:, 0], points[:, 1]
-    fx, fy = x - np.floor(x), y - np.floor(y)
+    ix, iy = np.floor(x), np.floor(y)
+    fx, fy = x - ix, y - iy
     joint = (np.minimum(fx, 1 - fx) < 0.02) | (np.minimum(fy, 1 - fy) < 0.02)
-    tile = (np.floor(x) * 7 + np.floor(y) * 13) % 5
+    tile = (ix * 7 + iy * 13) % 5
     grain = np.sin(x * 37.1 + np.sin(y * 23.3)) * np.cos(y * 31.7 - x * 3.1)
     base = 0.42 + 0.03 * tile + 0.025 * grain - 0.15 * joint
     return np.stack([base * 0.95, base, base * 1.02], -1)
@@ -240,30 +252,30 @@ class CameraRenderer:
         self.rays_world = self.rays_opt @ self.R.T
         h, w = model.height, model.width
         flat = self.rays_world.reshape(-1, 3)
-        ts, part = _static_hits(self.t, flat, world)
+        ts, part, prim = _static_hits(self.t, flat, world, camera_selector(self.R, self.t, model.K, w, h))
         self.zbuf = ts.reshape(h, w)
         bg = np.empty((h * w, 3))
-        sky = np.isinf(ts)
-        up = np.clip(flat[:, 2], 0, 1)
-        bg[sky] = np.stack([0.85 - 0.2 * up, 0.75 - 0.15 * up, 0.62 - 0.1 * up], -1)[sky]
+        # each pixel class is shaded on its own index set: a moving camera redoes this every frame
+        sky = np.flatnonzero(np.isinf(ts))
+        up = np.clip(flat[sky, 2], 0, 1)
+        bg[sky] = np.stack([0.85 - 0.2 * up, 0.75 - 0.15 * up, 0.62 - 0.1 * up], -1)
         if world is not None:
-            hit = ~sky
-            pts = self.t + flat[hit] * ts[hit, None]
-            g = part[hit] == GROUND_PART
-            col = np.empty((pts.shape[0], 3))
-            col[g] = _ground_texture(pts[g])
-            obj_parts = part[hit][~g]
-            if obj_parts.size:
+            gi = np.flatnonzero(part == GROUND_PART)
+            ground_shade = AMBIENT + (1 - AMBIENT) * np.clip(SUN_DIR[2], 0, 1)     # the ground faces up
+            bg[gi] = _ground_texture(self.t + flat[gi] * ts[gi, None]) * ground_shade
+            oi = np.flatnonzero(part >= 0)
+            if oi.size:
+                po = self.t + flat[oi] * ts[oi, None]
+                obj_parts = part[oi]
                 uniq = np.unique(obj_parts)
                 table = np.array([world.colours.get(int(p), (0.5, 0.5, 0.5)) for p in uniq])
-                col[~g] = table[np.searchsorted(uniq, obj_parts)]
+                col = table[np.searchsorted(uniq, obj_parts)]
                 # brick-like variation on objects so the background is not flat
-                po = pts[~g]
                 brick = np.sign(np.sin(po[:, 2] * 9.0) * np.sin((po[:, 0] + po[:, 1]) * 5.0))
-                col[~g] *= (0.9 + 0.1 * brick)[:, None]
-            nrm = _static_normals(pts, part[hit], world)
-            shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
-            bg[hit] = col * shade[:, None]
+                col *= (0.9 + 0.1 * brick)[:, None]
+                nrm = hit_normals(po, prim[oi], world.shapes)
+                shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
+                bg[oi] = col * shade[:, None]
         self.background = bg.reshape(h, w, 3).astype(np.float32)
 
     def _window(self, shapes: Shapes) -> tuple[int, int, int, int] | None:

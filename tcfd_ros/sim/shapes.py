@@ -96,6 +96,15 @@ class Shapes:
             out += [("box", k, self.box_c[k] - ext[k], self.box_c[k] + ext[k]) for k in range(len(ext))]
         return out
 
+    def primitive(self, kind: str, k: int) -> "Shapes":
+        """The one primitive ``k`` of ``kind`` ('cap', 'ell', 'box') as its own Shapes."""
+        out = Shapes.empty()
+        prefix = {"cap": "cap_", "ell": "ell_", "box": "box_"}[kind]
+        for f in _FIELDS:
+            if f.startswith(prefix):
+                setattr(out, f, getattr(self, f)[k:k + 1])
+        return out
+
     def corners(self) -> np.ndarray:
         """(8, 3) corners of the axis-aligned bounds, for projecting a footprint."""
         lo, hi = self.aabb()
