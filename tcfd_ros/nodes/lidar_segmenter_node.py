@@ -74,7 +74,8 @@ class LidarSegmenterNode(TcfdNode):
                           f"cloud with width = {msg.width}, height = {msg.height} has no points")
         points = points.reshape(-1)
         xyz = np.stack([points["x"], points["y"], points["z"]], axis=1)
-        clusters = self.segmenter.segment(xyz)
+        # the ring field (beam number) lets the segmenter measure the sensor's beams (16, 32, 64...)
+        clusters = self.segmenter.segment(xyz, ring=points["ring"] if "ring" in names else None)
         out = create_cloud(msg.header, dtype_to_fields(CLUSTER_DTYPE), clusters_to_points(points, clusters))
         if self.config.frame_id:
             out.header.frame_id = self.config.frame_id

@@ -123,10 +123,15 @@ class LidarSegmenterConfig:
     cell_size_m: float = 0.15
     cluster_radius_m: float = 0.35
     min_cluster_cells: int = 3
-    # person gate
-    min_height_m: float = 1.0             # top of the cluster above the ground plane
-    max_height_m: float = 2.2
-    max_bottom_m: float = 0.35            # the lowest point must be near the ground (people stand)
+    # person gate. Heights are bounded by the beams: the object's top lies between its highest point
+    # and where the next beam above (which passed over it) crosses its range; its bottom between its
+    # lowest point and where the next beam below crosses (lower still where something in front hid it).
+    min_height_m: float = 1.2             # the highest it can be (next beam above its top) reaches this
+                                          # (people >= 1.2 m; a 1 m bollard seen by a dense sensor cannot)
+    max_height_m: float = 2.2             # its highest point must not exceed this
+    max_bottom_m: float = 0.35            # the lowest it can reach must be near the ground (people stand)
+    occluded_bottom_min_points: int = 5   # points in front that hid a cluster's feet waive the bottom gate
+                                          # (a person behind a low wall); 0 never waives it
     max_footprint_m: float = 1.3          # largest horizontal extent (a walking stride fits)
     max_person_range_m: float = 30.0      # farther clusters are too sparse for gait: not reported
     min_footprint_m: float = 0.22         # thinner than this is a pole, post or wall edge
@@ -137,9 +142,24 @@ class LidarSegmenterConfig:
     # beam x column cells; a cluster needs min_point_fraction of that many points. Set the sensor's
     # resolution: HDL-64E at 10 Hz (KITTI) 0.08 / 0.4 deg, at 20 Hz and the synthetic hdl64 0.173 / 0.4,
     # OS1-64 (2048 columns) 0.176 / 0.55, HDL-32E at 20 Hz (nuScenes) 0.33 / 1.33, VLP-16 0.2 / 2.0.
+    # With a ``ring`` field (and sensor_from_ring) the beams' elevations and the column step are
+    # measured from the cloud instead, so one config serves a VLP-16, an HDL-32E and an HDL-64E.
     sensor_hres_deg: float = 0.173        # horizontal angle between columns
     sensor_vres_deg: float = 0.4          # vertical angle between beams where people are (-15..0 deg)
+    sensor_from_ring: bool = True         # measure beam elevations / column step from the ring field
     min_point_fraction: float = 0.25      # real people fill ~0.35 (KITTI, synthetic); 0 disables
+    # static objects (bollards, posts): a candidate that stays within static_radius_m of where it was
+    # first seen for static_after_frames frames is not a person, nor is one born at a remembered
+    # static place until it has moved (see perception/static_objects.py)
+    static_after_frames: int = 8          # 0 disables the static-object memory
+    static_radius_m: float = 0.4          # a walker leaves this radius within ~3 frames at 10 Hz
+    static_gate_m: float = 1.0            # frame-to-frame association distance of candidates
+    static_forget_frames: int = 600       # a static place not confirmed for this many frames is forgotten
+    static_cell_frames: int = 20          # pillar-cell occupancy time constant (frames); 0 disables
+                                          # cells occupied ~always (walls, bollards) are left out before
+                                          # clustering so passers-by do not merge with them
+    static_max_cell_occupancy: float = 0.6  # clusters whose cells were occupied more are not walkers
+                                          # (a car's remains, a learned bollard)
     # static background (fixed poles): voxels occupied in most of the first N frames are removed
     background_learning_frames: int = 0   # 0 disables background subtraction
     background_voxel_m: float = 0.25
@@ -156,13 +176,17 @@ class LidarSegmenterConfig:
                   "ground_sample_points", "cluster_radius_m", "min_cluster_cells", "min_points",
                   "clip_above_ground_m",
                   "background_voxel_m", "max_aspect_footprint_over_height", "max_person_range_m",
-                  "sensor_hres_deg", "sensor_vres_deg")
+                  "sensor_hres_deg", "sensor_vres_deg", "static_radius_m", "static_gate_m",
+                  "static_forget_frames")
         _non_negative(self, "min_range_m", "background_learning_frames", "max_bottom_m",
-                      "min_point_fraction", "min_thickness_m")
+                      "min_point_fraction", "min_thickness_m", "occluded_bottom_min_points",
+                      "static_after_frames", "static_cell_frames")
         _require(0.0 < self.ground_max_tilt_deg < 90.0, c, "ground_max_tilt_deg",
                  self.ground_max_tilt_deg, "0 < value < 90")
         _require(0.0 < self.ground_candidate_quantile <= 1.0, c, "ground_candidate_quantile",
                  self.ground_candidate_quantile, "0 < value <= 1")
+        _require(0.0 < self.static_max_cell_occupancy <= 1.0, c, "static_max_cell_occupancy",
+                 self.static_max_cell_occupancy, "0 < value <= 1")
         _require(0.0 < self.background_min_occupancy <= 1.0, c, "background_min_occupancy",
                  self.background_min_occupancy, "0 < value <= 1")
 

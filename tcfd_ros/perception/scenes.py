@@ -70,7 +70,13 @@ def _hit_box(d: np.ndarray, centre: np.ndarray, size: np.ndarray) -> np.ndarray:
 
 def cast_scene(s: SceneSpec) -> np.ndarray:
     """(N, 4) float32 x, y, z, intensity: the returns of one sweep of the scene."""
+    return cast_scene_with_rings(s)[0]
+
+
+def cast_scene_with_rings(s: SceneSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``cast_scene``'s points and (N,) uint16 ring (beam number, 0 = lowest) of each."""
     d = _ray_directions(s)
+    ring = np.repeat(np.arange(s.beams, dtype=np.uint16), s.azimuth_steps)  # beam-major, as the rays
     with np.errstate(divide="ignore"):
         t = np.where(d[:, 2] < 0, -s.sensor_height_m / d[:, 2], np.inf)
     inten = np.full(d.shape[0], 0.2)
@@ -91,7 +97,7 @@ def cast_scene(s: SceneSpec) -> np.ndarray:
     rng = np.random.default_rng(s.seed)
     tt = t[hit] + rng.normal(0.0, s.range_noise_m, hit.sum())
     pts = d[hit] * tt[:, None]
-    return np.concatenate([pts, inten[hit, None]], axis=1).astype(np.float32)
+    return np.concatenate([pts, inten[hit, None]], axis=1).astype(np.float32), ring[hit].copy()
 
 
 def courtyard(people: tuple[tuple[float, float], ...] = ((6.0, 2.0), (-9.0, -4.0), (3.0, -12.0)),

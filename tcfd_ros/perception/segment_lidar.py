@@ -55,6 +55,7 @@ from scipy.spatial import cKDTree
 from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.geometry.range_view import RangeViewConfig, points_to_depth_map
 from tcfd_ros.perception.config import LidarSegmenterConfig
+from tcfd_ros.perception.static_objects import StaticCellMap, StaticObjectFilter
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,98 @@ _KEY_OFFSET = 1 << (_KEY_BITS - 1)
 #: The nominal person of the expected-density gate (metres).
 NOMINAL_PERSON_HEIGHT_M = 1.7
 NOMINAL_PERSON_WIDTH_M = 0.5
+#: An occluder must be at least this much nearer than the cluster it hides (m).
+OCCLUDER_GAP_M = 0.2
 #: The fitted ground plane is rounded to this many decimals (1e-9: far below any threshold in metres).
 PLANE_DECIMALS = 9
+
+
+#: Ring-field beam measurement: points nearer than this (m, horizontal) are skipped (housing, noise),
+#: rings with fewer points than this are not trusted, and more rings than this are not a spinning LiDAR.
+RING_MIN_RANGE_M = 1.0
+RING_MIN_POINTS = 20
+RING_MAX_BEAMS = 512
+
+
+@dataclass(frozen=True)
+class BeamModel:
+    """Where the sensor's beams are: their elevations (ascending, rad) or a uniform vertical step.
+
+    ``elevations_rad`` None means "uniform ``vres_rad`` everywhere" (from the config); a ring field
+    gives the real table, which is not uniform (HDL-64E blocks, VLP-16's 2 deg, HDL-32E's 1.33 deg).
+    """
+
+    elevations_rad: np.ndarray | None
+    vres_rad: float
+    hres_rad: float
+    source: str                           # "config" or "ring"
+
+    @property
+    def n_beams(self) -> int:
+        return 0 if self.elevations_rad is None else int(self.elevations_rad.size)
+
+    def beams_between(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Number of beams with elevation in [lo, hi] (rad, arrays)."""
+        if self.elevations_rad is None:
+            return np.maximum(hi - lo, 0.0) / self.vres_rad
+        e = self.elevations_rad
+        return (np.searchsorted(e, hi, side="right") - np.searchsorted(e, lo, side="left")).astype(float)
+
+    def next_above(self, el: np.ndarray) -> np.ndarray:
+        """Elevation of the first beam above ``el`` (+inf above the top beam)."""
+        if self.elevations_rad is None:
+            return el + self.vres_rad
+        e = self.elevations_rad
+        k = np.searchsorted(e, el + 0.25 * self._step(), side="right")
+        return np.where(k < e.size, e[np.minimum(k, e.size - 1)], np.inf)
+
+    def next_below(self, el: np.ndarray) -> np.ndarray:
+        """Elevation of the first beam below ``el`` (-inf below the bottom beam)."""
+        if self.elevations_rad is None:
+            return el - self.vres_rad
+        e = self.elevations_rad
+        k = np.searchsorted(e, el - 0.25 * self._step(), side="left") - 1
+        return np.where(k >= 0, e[np.maximum(k, 0)], -np.inf)
+
+    def _step(self) -> float:
+        """Smallest gap between neighbouring beams: a point is 'on' a beam within a quarter of it."""
+        e = self.elevations_rad
+        return float(np.diff(e).min()) if e is not None and e.size > 1 else self.vres_rad
+
+
+def config_beam_model(cfg: LidarSegmenterConfig) -> BeamModel:
+    return BeamModel(None, math.radians(cfg.sensor_vres_deg), math.radians(cfg.sensor_hres_deg), "config")
+
+
+def beam_model_from_ring(xyz: np.ndarray, ring: np.ndarray) -> BeamModel | None:
+    """Beam elevations (mean per ring) and column step (median azimuth gap in the fullest ring).
+
+    None when the ring field does not look like a spinning LiDAR's (fewer than 2 trusted rings, more
+    than RING_MAX_BEAMS, or no azimuth gap).
+    """
+    rxy = np.hypot(xyz[:, 0], xyz[:, 1])
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(xyz).all(axis=1) & (rxy >= RING_MIN_RANGE_M)
+    r = np.asarray(ring)[ok]
+    if r.size == 0 or not np.issubdtype(r.dtype, np.integer) and not np.all(r == np.round(r)):
+        return None
+    r = r.astype(np.int64)
+    if r.min() < 0 or r.max() >= RING_MAX_BEAMS:
+        return None
+    el = np.arctan2(xyz[ok, 2], rxy[ok])
+    counts = np.bincount(r)
+    sums = np.bincount(r, weights=el)
+    trusted = np.flatnonzero(counts >= RING_MIN_POINTS)
+    if trusted.size < 2:
+        return None
+    elev = np.sort(sums[trusted] / counts[trusted])
+    fullest = int(trusted[np.argmax(counts[trusted])])
+    az = np.sort(np.arctan2(xyz[ok, 1], xyz[ok, 0])[r == fullest])
+    gaps = np.diff(az)
+    gaps = gaps[gaps > 1e-6]
+    if gaps.size == 0:
+        return None
+    return BeamModel(elev, float(np.median(np.diff(elev))), float(np.median(gaps)), "ring")
 
 
 @dataclass(frozen=True)
@@ -101,8 +192,13 @@ class LidarFrameStats:
     n_cells: int = 0            # occupied pillar voxels
     n_clusters: int = 0
     n_people: int = 0
+    n_static: int = 0           # person-shaped clusters dropped as static objects (never moved)
+    n_static_cells: int = 0     # pillar cells left out as a learned static object's
+    beams: str = "config"       # where the beam model came from: "config" or "ring"
     ground_plane: tuple[float, float, float, float] | None = None  # n . p + d = height, n_z > 0
     rejected: dict[str, int] = field(default_factory=dict)          # gate name -> clusters rejected
+    # (x, y, gate) of each rejected cluster with at least min_points points (diagnostics, scoring)
+    rejected_at: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 def check_points(points: object) -> np.ndarray:
@@ -195,6 +291,12 @@ class LidarSegmenter:
         self._bg_frames = 0
         self._bg_keys: list[np.ndarray] = []
         self._static_keys: np.ndarray | None = None
+        self._ring_count = 0
+        self.beams = config_beam_model(cfg)
+        self._static_objects = StaticObjectFilter(cfg.static_after_frames, cfg.static_radius_m,
+                                                  cfg.static_gate_m, cfg.static_forget_frames) \
+            if cfg.static_after_frames > 0 else None
+        self._static_cells = StaticCellMap(cfg.static_cell_frames) if cfg.static_cell_frames > 0 else None
 
     @property
     def background_ready(self) -> bool:
@@ -226,12 +328,29 @@ class LidarSegmenter:
         pos = np.minimum(np.searchsorted(sk, keys), sk.size - 1)
         return sk[pos] == keys
 
-    def segment(self, points: np.ndarray) -> list[LidarCluster]:
-        """People clusters of one cloud, nearest first."""
+    def _update_beams(self, xyz: np.ndarray, ring: np.ndarray | None) -> None:
+        """Measure the beam model from the first cloud with a usable ring field (again if it changes)."""
+        if ring is None or not self.cfg.sensor_from_ring:
+            return
+        ring = np.asarray(ring).reshape(-1)
+        if ring.shape[0] != xyz.shape[0]:
+            raise MessageFormatError(f"ring has {ring.shape[0]} values for {xyz.shape[0]} points")
+        if self.beams.source == "ring" and ring.size and int(ring.max()) + 1 == self._ring_count:
+            return
+        model = beam_model_from_ring(xyz, ring)
+        if model is not None:
+            self.beams, self._ring_count = model, int(ring.max()) + 1
+            log.info("beam model from the ring field: %d beams, %.2f deg vertical (median), %.3f deg "
+                     "horizontal", model.n_beams, math.degrees(model.vres_rad), math.degrees(model.hres_rad))
+
+    def segment(self, points: np.ndarray, ring: np.ndarray | None = None) -> list[LidarCluster]:
+        """People clusters of one cloud, nearest first. ``ring``: the cloud's beam number per point."""
         c = self.cfg
         xyz = check_points(points)
         st = LidarFrameStats(n_input=int(xyz.shape[0]))
         self.last_stats = st
+        self._update_beams(xyz, ring)
+        st.beams = self.beams.source
         x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
         with np.errstate(invalid="ignore"):
             keep = ((x >= c.roi_x_min_m) & (x < c.roi_x_max_m) & (y >= c.roi_y_min_m)
@@ -271,10 +390,22 @@ class LidarSegmenter:
         st.n_cells = int(ckeys.size)
         centres = (np.stack([ckeys >> _KEY_BITS, ckeys & ((1 << _KEY_BITS) - 1)], axis=1)
                    - _KEY_OFFSET + 0.5) * c.cell_size_m
-        cell_label = self._cluster(centres)
+        # cells occupied nearly all the time (walls, bollards) are left out, so a walker beside one is
+        # not merged with it
+        live, cell_occ = None, None
+        if self._static_cells is not None:
+            static_cell, cell_occ = self._static_cells.update(ckeys)
+            live = ~static_cell
+        if live is None or live.all():
+            cell_label = self._cluster(centres)
+        else:
+            cell_label = np.full(ckeys.size, -1, dtype=np.int64)
+            cell_label[live] = self._cluster(centres[live])
+            st.n_static_cells = int((~live).sum())
         st.n_clusters = int(cell_label.max()) + 1 if cell_label.size else 0
         label = cell_label[inverse]
-        people = self._gate(bp, bh, label, st.n_clusters, st)
+        occupancy = cell_occ[inverse] if cell_occ is not None else None
+        people = self._gate(bp, bh, label, st.n_clusters, st, occupancy)
         out = []
         for lab, height, bottom, foot in people:
             m = np.flatnonzero(label == lab)
@@ -282,8 +413,41 @@ class LidarSegmenter:
             out.append(LidarCluster(points=p.astype(np.float32), indices=idx[sel[m]],
                                     centroid=p.mean(axis=0), box=np.stack([p.min(0), p.max(0)]),
                                     height_m=height, bottom_m=bottom, footprint_m=foot))
+        if self._static_objects is not None:
+            static = self._static_objects.update(np.array([cl.centroid[:2] for cl in out]).reshape(-1, 2))
+            st.n_static = int(static.sum())
+            out = [cl for cl, s in zip(out, static) if not s]
         out.sort(key=lambda cl: float(np.hypot(cl.centroid[0], cl.centroid[1])))
         st.n_people = len(out)
+        return out
+
+    def _feet_hidden(self, pv: np.ndarray, lab: np.ndarray, starts: np.ndarray, ask: np.ndarray,
+                     r: np.ndarray, e_foot: np.ndarray, bottom_z: np.ndarray) -> np.ndarray:
+        """(ncl,) True for the ``ask`` clusters whose lower part was hidden by something in front.
+
+        Counts band points (``pv``, sorted by label ``lab``) in front of the cluster, within its
+        azimuth span, whose elevation lies between the cluster's feet and its lowest point: beams that
+        would have reached the lower body were stopped there (a low wall, a bollard, a car).
+        """
+        out = np.zeros(ask.size, dtype=bool)
+        need = self.cfg.occluded_bottom_min_points
+        if need <= 0 or not ask.any():
+            return out
+        rxy = np.hypot(pv[:, 0], pv[:, 1])
+        az = np.arctan2(pv[:, 1], pv[:, 0])
+        el = np.arctan2(pv[:, 2], rxy)
+        ends = np.r_[starts[1:], lab.size]
+        for a, b in zip(starts, ends):
+            k = int(lab[a])
+            if not ask[k]:
+                continue
+            az_c = math.atan2(float(pv[a:b, 1].mean()), float(pv[a:b, 0].mean()))
+            d_az = (az - az_c + math.pi) % (2 * math.pi) - math.pi
+            half = float(np.abs(d_az[a:b]).max())
+            e_bot = math.atan2(float(bottom_z[k]), float(r[k]))
+            front = ((np.abs(d_az) <= half) & (rxy < float(rxy[a:b].min()) - OCCLUDER_GAP_M)
+                     & (el > float(e_foot[k])) & (el < e_bot))
+            out[k] = int(front.sum()) >= need
         return out
 
     def _cluster(self, centres: np.ndarray) -> np.ndarray:
@@ -300,8 +464,12 @@ class LidarSegmenter:
         return remap[labels]
 
     def _gate(self, p: np.ndarray, h: np.ndarray, labels: np.ndarray, ncl: int,
-              st: LidarFrameStats) -> list[tuple[int, float, float, float]]:
-        """(label, height, bottom, footprint) of the clusters that look like a standing person."""
+              st: LidarFrameStats, occupancy: np.ndarray | None = None
+              ) -> list[tuple[int, float, float, float]]:
+        """(label, height, bottom, footprint) of the clusters that look like a standing person.
+
+        ``occupancy``: per point, how often its pillar cell was occupied before this frame (0..1).
+        """
         c = self.cfg
         ok = labels >= 0
         lab = labels[ok]
@@ -310,6 +478,9 @@ class LidarSegmenter:
         # per-cluster reductions over points sorted by label (one sort instead of ufunc.at calls)
         order = np.argsort(lab, kind="stable")
         lab, hv, pv = lab[order], h[ok][order], p[ok][order]
+        n_pts0 = np.maximum(np.bincount(lab, minlength=ncl), 1)
+        mean_occ = np.zeros(ncl) if occupancy is None else \
+            np.bincount(lab, weights=occupancy[ok][order], minlength=ncl) / n_pts0
         starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
         ids = lab[starts]
         top = np.full(ncl, -np.inf)
@@ -320,25 +491,44 @@ class LidarSegmenter:
         centre_xy = np.stack([np.bincount(lab, weights=pv[:, i], minlength=ncl) for i in range(2)],
                              axis=1) / np.maximum(n_pts, 1)[:, None]
         rng2 = (centre_xy ** 2).sum(axis=1)
-        cells_r2 = (NOMINAL_PERSON_HEIGHT_M / math.radians(c.sensor_vres_deg)
-                    * NOMINAL_PERSON_WIDTH_M / math.radians(c.sensor_hres_deg))  # cells x r^2
-        need = np.maximum(c.min_points, c.min_point_fraction * cells_r2 / np.maximum(rng2, 1e-6))
+        r = np.sqrt(np.maximum(rng2, 1e-6))
+        sensor_h = float(st.ground_plane[3])          # the sensor origin's height above the plane
+        beams = self.beams
+        with np.errstate(invalid="ignore", over="ignore"):
+            # no beam above (below): the object may reach any height (depth); tan(+-inf) would be NaN
+            above = beams.next_above(np.arctan2(top - sensor_h, r))
+            below = beams.next_below(np.arctan2(bottom - sensor_h, r))
+            upper = np.where(np.isfinite(above), sensor_h + r * np.tan(np.clip(above, -1.5, 1.5)), np.inf)
+            lower = np.where(np.isfinite(below), sensor_h + r * np.tan(np.clip(below, -1.5, 1.5)), -np.inf)
+            # expected points of a nominal person at this range: beams crossing 0..1.7 m x columns
+            e_foot = np.arctan2(-sensor_h, r)
+            n_beams = beams.beams_between(e_foot, np.arctan2(NOMINAL_PERSON_HEIGHT_M - sensor_h, r))
+        need = np.maximum(c.min_points,
+                          c.min_point_fraction * n_beams * NOMINAL_PERSON_WIDTH_M / (r * beams.hres_rad))
         lo = np.full((ncl, 2), np.inf)
         hi = np.full((ncl, 2), -np.inf)
         lo[ids] = np.minimum.reduceat(pv[:, :2], starts, axis=0)
         hi[ids] = np.maximum.reduceat(pv[:, :2], starts, axis=0)
         aabb = (hi - lo).max(axis=1)
         checks = {
-            "height": (top >= c.min_height_m) & (top <= c.max_height_m),
-            "bottom": bottom <= c.max_bottom_m,
+            # the highest the object can be (the next beam above passed over it) reaches a person's
+            # height, and its highest point is not above one's
+            "height": (upper >= c.min_height_m) & (top <= c.max_height_m),
             "range": rng2 <= c.max_person_range_m ** 2,
             "points": n_pts >= need,
             # an axis-aligned extent is at most sqrt(2) times the principal one
             "footprint_coarse": aabb <= c.max_footprint_m * math.sqrt(2.0),
+            "bottom": lower <= c.max_bottom_m,
+            # a walker's cells were empty a moment ago (see static_objects.StaticCellMap)
+            "static_cells": mean_occ <= c.static_max_cell_occupancy,
         }
         passed = np.ones(ncl, dtype=bool)
         for name, m in checks.items():
+            if name == "bottom":
+                m = m | self._feet_hidden(pv, lab, starts, passed & ~m, r, e_foot, bottom - sensor_h)
             st.rejected[name] = int((passed & ~m).sum())
+            st.rejected_at.extend((float(centre_xy[k, 0]), float(centre_xy[k, 1]), name)
+                                  for k in np.flatnonzero(passed & ~m & (n_pts >= c.min_points)))
             passed &= m
         for name in ("footprint", "thickness", "aspect"):
             st.rejected[name] = 0
@@ -356,14 +546,21 @@ class LidarSegmenter:
             foot, thick = float(ext[0]), float(ext[1])
             if not (c.min_footprint_m <= foot <= c.max_footprint_m):
                 st.rejected["footprint"] += 1
+                st.rejected_at.append((float(centre_xy[k, 0]), float(centre_xy[k, 1]), "footprint"))
                 continue
             if thick < c.min_thickness_m:
                 st.rejected["thickness"] += 1
+                st.rejected_at.append((float(centre_xy[k, 0]), float(centre_xy[k, 1]), "thickness"))
                 continue
             # the visible vertical extent, not the top: a low, wide blob that floats above the ground
-            # (a hedge, a car's bonnet) is not taller than wide because its top is high
-            if foot / max(float(top[k] - bottom[k]), 1e-6) > c.max_aspect_footprint_over_height:
+            # (a hedge, a car's bonnet) is not taller than wide because its top is high. Its top is
+            # taken half way to the next beam above (where the true top lies on average) when the beam
+            # table was measured (ring field): on a sparse sensor a head can fall in a 0.5 m beam gap.
+            half_gap = 0.5 * float(upper[k] - top[k]) \
+                if np.isfinite(upper[k]) and self.beams.source == "ring" else 0.0
+            if foot / max(float(top[k] + half_gap - bottom[k]), 1e-6) > c.max_aspect_footprint_over_height:
                 st.rejected["aspect"] += 1
+                st.rejected_at.append((float(centre_xy[k, 0]), float(centre_xy[k, 1]), "aspect"))
                 continue
             out.append((int(k), float(top[k]), float(bottom[k]), foot))
         return out
