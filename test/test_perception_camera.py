@@ -137,7 +137,8 @@ def test_image_size_change_restarts_the_model(caplog):
 @pytest.mark.parametrize("img,field", [
     (np.zeros((0, 10, 3), np.uint8), "zero-size"),
     (np.zeros((10, 0, 3), np.uint8), "zero-size"),
-    (np.zeros((10, 10), np.uint8), "shape"),
+    (np.zeros((10, 10, 4), np.uint8), "shape"),
+    (np.zeros((10, 10, 3, 1), np.uint8), "shape"),
     (np.zeros((10, 10, 3), np.float32), "dtype"),
     ([[1, 2, 3]], "numpy array"),
 ])

@@ -52,8 +52,16 @@ class CameraSegmenterConfig:
     warmup_frames: int = 20               # frames fed to the model before detections are reported
     bg_scale: float = 1.0                 # background model at this fraction of the resolution (speed);
                                           # the mask is scaled back (nearest) before components
+    bg_gain_compensation: bool = True     # scale each frame to the mean brightness the model learnt
+                                          # (dusk, automatic gain, IR level changes)
+    bg_reset_foreground_fraction: float = 0.5  # more foreground than this share of the image at once
+                                          # (IR switching on, lights, camera moved): restart the model
     morph_open_px: int = 3                # opening kernel (removes speckle); 0 disables
     morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
+    # joining a person's pieces: components stacked vertically (head / torso / legs cut apart where
+    # they match the background) are one person (background backend)
+    stack_max_gap_fraction: float = 0.15  # largest vertical gap, as a fraction of the joint height; 0 off
+    stack_min_overlap: float = 0.5        # columns shared, as a fraction of the narrower component
     # splitting side-by-side people merged into one foreground blob (background backend)
     split_groups: bool = True
     split_min_width_over_height: float = 0.55  # only blobs at least this wide are candidates
@@ -81,6 +89,9 @@ class CameraSegmenterConfig:
                   "min_height_px", "max_height_px",
                   "min_aspect_h_over_w", "max_aspect_h_over_w", "max_detections", "yolo_imgsz")
         _positive(self, "split_min_width_over_height")
+        _non_negative(self, "stack_max_gap_fraction")
+        _require(0.0 < self.stack_min_overlap <= 1.0, c, "stack_min_overlap", self.stack_min_overlap,
+                 "0 < value <= 1")
         _require(0.0 < self.split_valley_ratio < 1.0, c, "split_valley_ratio", self.split_valley_ratio,
                  "0 < value < 1")
         _non_negative(self, "warmup_frames", "morph_open_px", "morph_close_px", "min_area_px",
@@ -88,6 +99,8 @@ class CameraSegmenterConfig:
         _ordered(self, "min_height_px", "max_height_px")
         _ordered(self, "min_aspect_h_over_w", "max_aspect_h_over_w")
         _require(0.1 <= self.bg_scale <= 1.0, c, "bg_scale", self.bg_scale, "0.1 <= value <= 1")
+        _require(0.0 < self.bg_reset_foreground_fraction <= 1.0, c, "bg_reset_foreground_fraction",
+                 self.bg_reset_foreground_fraction, "0 < value <= 1")
         _require(0.0 <= self.yolo_conf <= 1.0, c, "yolo_conf", self.yolo_conf, "0 <= value <= 1")
         _require(0.0 <= self.yolo_iou <= 1.0, c, "yolo_iou", self.yolo_iou, "0 <= value <= 1")
         _require(self.bg_learning_rate == -1.0 or 0.0 <= self.bg_learning_rate <= 1.0, c,

@@ -3,7 +3,7 @@
 API (used by the camera_segmenter node)::
 
     seg = CameraSegmenter(CameraSegmenterConfig())          # default: OpenCV background subtraction
-    dets: list[CameraDetection] = seg.segment(bgr)           # bgr: (H, W, 3) uint8
+    dets: list[CameraDetection] = seg.segment(image)         # (H, W, 3) bgr8 or (H, W) mono8 uint8
     det.mask        # (H, W) bool, this person's pixels
     det.bbox_xyxy   # (x0, y0, x1, y1) float pixels, x1/y1 exclusive
     det.score       # backend confidence in [0, 1]
@@ -16,11 +16,19 @@ Backends:
 - ``background``: MOG2 or KNN background model, shadows dropped, opening + closing, connected
   components, side-by-side people merged into one blob split at deep valleys of the upper body's
   column profile (``split_groups``), person-size gate. ``bg_scale`` < 1 runs the model and
-  morphology on a downscaled image (about ``bg_scale``^2 of the cost) and scales the mask back
-  before the components. Needs a static camera and no weights. The first ``warmup_frames`` frames
-  only train the model; ``segment`` returns ``[]`` for them. People who stand still fade into the
-  background model (over about ``bg_history_frames``). A change of image size restarts the model
-  (logged) because the old background no longer applies.
+  morphology on a downscaled image (about ``bg_scale``^2 of the cost, and averaging pixels lowers
+  sensor noise by 1 / ``bg_scale``) and scales the mask back before the components. Needs a static
+  camera and no weights. The first ``warmup_frames`` frames only train the model; ``segment``
+  returns ``[]`` for them. People who stand still fade into the background model (over about
+  ``bg_history_frames``).
+  Night and changing light: a monochrome image (``mono8``, or ``bgr8`` with equal channels, what IR
+  cameras publish) is modelled as one grey channel, without shadow detection (an illuminator at the
+  lens casts no shadow the camera sees, and a dim person on a brighter background is not a
+  shadow). With ``bg_gain_compensation`` each frame is scaled so its mean brightness matches the
+  brightness the model was trained at, so dusk and automatic gain do not turn the whole image into
+  foreground. A change the gain cannot explain (foreground over ``bg_reset_foreground_fraction`` of
+  the image: IR switching on, lights on, the camera moved), a switch between colour and monochrome,
+  or a new image size restarts the model (logged, ``restarts`` counts them) with a new warm-up.
 - ``yolo``: ultralytics segmentation model from a local ``.pt``, ``.onnx`` or ``.engine`` file, person
   class only, masks at the input resolution. A missing file raises ``MissingWeightsError``; nothing is
   ever downloaded. Detections from both backends pass the same size gate.
@@ -52,6 +60,10 @@ YOLO_MASK_THRESHOLD = 0.5   # ultralytics mask probabilities above this are the 
 UPPER_BODY_FRACTION = 0.6   # group splitting looks at the top 60 % of a blob (heads and torsos)
 PROFILE_SMOOTH_FRACTION = 0.08  # column-profile smoothing window, as a fraction of the blob height
 SPLIT_MARGIN_FRACTION = 0.15    # no split closer than this (of the blob height) to either side
+MONO_CHECK_STRIDE = 16          # pixels between the samples that decide whether bgr8 is grey
+MIN_REFERENCE_MEAN = 2.0        # grey levels: a black frame does not set an infinite gain
+MAX_GAIN_COMPENSATION = 8.0     # the gain compensation never scales a frame by more (or 1 / this)
+GAIN_DEADBAND = 0.02            # gains this close to 1 are not applied (saves the scaling pass)
 
 
 @dataclass(frozen=True)
@@ -81,16 +93,25 @@ class CameraDetection:
 
 
 def check_bgr(bgr: object) -> np.ndarray:
-    """Validate a BGR image; raise MessageFormatError naming what is wrong."""
+    """Validate a bgr8 (H, W, 3) or mono8 (H, W) image; raise MessageFormatError naming what is wrong."""
     if not isinstance(bgr, np.ndarray):
         raise MessageFormatError(f"image: expected a numpy array, got {type(bgr).__name__}")
     if bgr.dtype != np.uint8:
-        raise MessageFormatError(f"image.dtype = {bgr.dtype}: expected uint8 (bgr8)")
-    if bgr.ndim != 3 or bgr.shape[2] != 3:
-        raise MessageFormatError(f"image.shape = {bgr.shape}: expected (H, W, 3) bgr8")
+        raise MessageFormatError(f"image.dtype = {bgr.dtype}: expected uint8 (bgr8 or mono8)")
+    if not (bgr.ndim == 2 or (bgr.ndim == 3 and bgr.shape[2] == 3)):
+        raise MessageFormatError(f"image.shape = {bgr.shape}: expected (H, W, 3) bgr8 or (H, W) mono8")
     if bgr.shape[0] == 0 or bgr.shape[1] == 0:
         raise MessageFormatError(f"image.shape = {bgr.shape}: zero-size image")
     return bgr
+
+
+def is_monochrome(image: np.ndarray) -> bool:
+    """True for (H, W) images and for bgr8 whose channels are equal (an IR camera's grey as colour),
+    judged on a sparse grid of pixels (cheap; a colour scene never has equal channels there)."""
+    if image.ndim == 2:
+        return True
+    grid = image[::MONO_CHECK_STRIDE, ::MONO_CHECK_STRIDE]
+    return bool(np.array_equal(grid[..., 0], grid[..., 1]) and np.array_equal(grid[..., 1], grid[..., 2]))
 
 
 def label_image(detections: Sequence[CameraDetection], shape: tuple[int, int]) -> np.ndarray:
@@ -123,6 +144,39 @@ def split_columns(mask: np.ndarray, cfg: CameraSegmenterConfig) -> list[tuple[in
             + [(a + cut, b + cut) for a, b in split_columns(mask[:, cut:], cfg)])
 
 
+def stack_components(stats: np.ndarray, cfg: CameraSegmenterConfig) -> list[list[int]]:
+    """Connected components (``cv2.connectedComponentsWithStats`` stats, row 0 = background) grouped
+    into people: a component stacked on another (columns overlapping by ``stack_min_overlap`` of the
+    narrower, vertical gap at most ``stack_max_gap_fraction`` of their joint height) is the same
+    person. In low light and on noisy sensors the neck, belt or knees often match the background,
+    cutting the head or the legs off the body's blob."""
+    n = stats.shape[0]
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    if cfg.stack_max_gap_fraction > 0 and n > 2:
+        x0, y0 = stats[1:, 0], stats[1:, 1]
+        x1, y1 = x0 + stats[1:, 2], y0 + stats[1:, 3]
+        overlap = np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None])
+        narrow = np.minimum(stats[1:, 2][:, None], stats[1:, 2][None])
+        gap = np.maximum(y0[:, None], y0[None]) - np.minimum(y1[:, None], y1[None])
+        joint = np.maximum(y1[:, None], y1[None]) - np.minimum(y0[:, None], y0[None])
+        near = (overlap >= cfg.stack_min_overlap * narrow) & (gap <= cfg.stack_max_gap_fraction * joint)
+        for a, b in zip(*np.nonzero(np.triu(near, 1))):
+            ra, rb = find(int(a) + 1), find(int(b) + 1)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for k in range(1, n):
+        groups.setdefault(find(k), []).append(k)
+    return list(groups.values())
+
+
 def _passes_gate(cfg: CameraSegmenterConfig, w: float, h: float, area: float) -> bool:
     if w <= 0 or h <= 0:
         return False
@@ -139,8 +193,12 @@ class _BackgroundBackend:
     def __init__(self, cfg: CameraSegmenterConfig) -> None:
         self.cfg = cfg
         self._shape: tuple[int, int] | None = None
+        self._mono: bool | None = None
+        self._ref_mean: float | None = None   # mean grey level the model learnt the scene at
+        self.gain = 1.0                       # last gain compensation applied
+        self.restarts = 0
         self._frames = 0
-        self._model = self._make_model()
+        self._model: cv2.BackgroundSubtractor | None = None   # made on the first frame (colour or mono)
         self._open = self._kernel(round(cfg.morph_open_px * cfg.bg_scale))
         self._close = self._kernel(round(cfg.morph_close_px * cfg.bg_scale))
 
@@ -148,54 +206,90 @@ class _BackgroundBackend:
     def _kernel(px: int) -> np.ndarray | None:
         return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (px, px)) if px > 0 else None
 
-    def _make_model(self) -> cv2.BackgroundSubtractor:
+    def _make_model(self, shadows: bool | None = None) -> cv2.BackgroundSubtractor:
         c = self.cfg
+        shadows = c.bg_detect_shadows if shadows is None else shadows
         if c.bg_method == "mog2":
             return cv2.createBackgroundSubtractorMOG2(
-                history=c.bg_history_frames, varThreshold=c.bg_var_threshold,
-                detectShadows=c.bg_detect_shadows)
+                history=c.bg_history_frames, varThreshold=c.bg_var_threshold, detectShadows=shadows)
         return cv2.createBackgroundSubtractorKNN(
-            history=c.bg_history_frames, dist2Threshold=c.bg_knn_dist2_threshold,
-            detectShadows=c.bg_detect_shadows)
+            history=c.bg_history_frames, dist2Threshold=c.bg_knn_dist2_threshold, detectShadows=shadows)
 
     @property
     def warming_up(self) -> bool:
         return self._frames < self.cfg.warmup_frames
 
-    def foreground(self, bgr: np.ndarray) -> np.ndarray:
-        """Update the model and return the cleaned (H, W) uint8 {0,255} foreground."""
-        shape = bgr.shape[:2]
+    def _restart(self, why: str) -> None:
+        log.info("restarting the background model: %s", why)
+        self._model = None
+        self._frames = 0
+        self._ref_mean = None
+        self.restarts += 1
+
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        """Grey for monochrome input, downscaled by ``bg_scale``, gain-compensated to the model's mean."""
+        mono = is_monochrome(image)
+        if mono and image.ndim == 3:
+            image = np.ascontiguousarray(image[:, :, 0])
+        shape = image.shape[:2]
         if self._shape is not None and shape != self._shape:
             log.warning("image size changed from %s to %s: restarting the background model",
                         self._shape, shape)
-            self._model = self._make_model()
-            self._frames = 0
-        self._shape = shape
+            self._restart("image size changed")
+        elif self._mono is not None and mono != self._mono:
+            self._restart(f"the camera switched to {'monochrome (IR)' if mono else 'colour'}")
+        if self._model is None or self._mono != mono:
+            self._model = self._make_model(shadows=self.cfg.bg_detect_shadows and not mono)
+        self._shape, self._mono = shape, mono
         scale = self.cfg.bg_scale
-        small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale,
-                                                    interpolation=cv2.INTER_AREA)
+        small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale,
+                                                      interpolation=cv2.INTER_AREA)
+        if self.cfg.bg_gain_compensation:
+            mean = float(np.mean(cv2.mean(small)[: 1 if mono else 3]))
+            if self._ref_mean is None:
+                self._ref_mean = max(mean, MIN_REFERENCE_MEAN)
+            gain = self._ref_mean / max(mean, MIN_REFERENCE_MEAN)
+            self.gain = float(np.clip(gain, 1.0 / MAX_GAIN_COMPENSATION, MAX_GAIN_COMPENSATION))
+            if abs(self.gain - 1.0) > GAIN_DEADBAND:
+                small = cv2.convertScaleAbs(small, alpha=self.gain)
+        return small
+
+    def foreground(self, image: np.ndarray) -> np.ndarray:
+        """Update the model and return the cleaned (H, W) uint8 {0,255} foreground."""
+        small = self._prepare(image)
         fg = self._model.apply(small, learningRate=self.cfg.bg_learning_rate)
         self._frames += 1
         _, fg = cv2.threshold(fg, FOREGROUND_THRESHOLD, 255, cv2.THRESH_BINARY)
+        if (self._frames > self.cfg.warmup_frames
+                and cv2.countNonZero(fg) > self.cfg.bg_reset_foreground_fraction * fg.size):
+            self._restart(f"over {self.cfg.bg_reset_foreground_fraction:.0%} of the image changed at once")
+            small = self._prepare(image)
+            self._model.apply(small, learningRate=1.0)   # the new scene is this frame
+            self._frames = 1
+            fg[:] = 0
         if self._open is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
         if self._close is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close)
-        if scale != 1.0:
-            fg = cv2.resize(fg, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        if self.cfg.bg_scale != 1.0:
+            fg = cv2.resize(fg, (self._shape[1], self._shape[0]), interpolation=cv2.INTER_NEAREST)
         return fg
 
-    def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
-        fg = self.foreground(bgr)
+    def segment(self, image: np.ndarray) -> list[CameraDetection]:
+        fg = self.foreground(image)
         if self._frames <= self.cfg.warmup_frames:  # this frame was still a warm-up frame
             return []
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         dets = []
-        for k in range(1, n):
-            x, y, w, h, area = (int(v) for v in stats[k])
-            if h < self.cfg.min_height_px or area < self.cfg.min_area_px:
+        for group in stack_components(stats, self.cfg):
+            x0, y0 = stats[group, 0].min(), stats[group, 1].min()
+            x, y = int(x0), int(y0)
+            w = int((stats[group, 0] + stats[group, 2]).max()) - x
+            h = int((stats[group, 1] + stats[group, 3]).max()) - y
+            if h < self.cfg.min_height_px or int(stats[group, 4].sum()) < self.cfg.min_area_px:
                 continue
-            blob = labels[y:y + h, x:x + w] == k
+            sub = labels[y:y + h, x:x + w]
+            blob = sub == group[0] if len(group) == 1 else np.isin(sub, group)
             for c0, c1 in split_columns(blob, self.cfg):
                 part = blob[:, c0:c1]
                 rows = np.flatnonzero(part.any(axis=1))
@@ -274,12 +368,20 @@ class CameraSegmenter:
     def warming_up(self) -> bool:
         return self._backend.warming_up
 
-    def segment(self, bgr: np.ndarray) -> list[CameraDetection]:
-        """One detection per person passing the size gate, largest (background) / surest (yolo) first."""
-        check_bgr(bgr)
+    @property
+    def restarts(self) -> int:
+        """Background-model restarts so far (size, colour/mono switch, sudden global change)."""
+        return int(getattr(self._backend, "restarts", 0))
+
+    def segment(self, image: np.ndarray) -> list[CameraDetection]:
+        """One detection per person passing the size gate, largest (background) / surest (yolo) first.
+        ``image``: (H, W, 3) bgr8 or (H, W) mono8."""
+        check_bgr(image)
         self.frames_seen += 1
-        return self._backend.segment(np.ascontiguousarray(bgr))
+        if image.ndim == 2 and isinstance(self._backend, _YoloBackend):
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return self._backend.segment(np.ascontiguousarray(image))
 
 
-__all__ = ["CameraDetection", "CameraSegmenter", "check_bgr", "label_image", "SHADOW_VALUE",
+__all__ = ["CameraDetection", "CameraSegmenter", "check_bgr", "is_monochrome", "label_image", "SHADOW_VALUE",
            "CameraSegmenterConfig"]

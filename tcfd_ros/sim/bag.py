@@ -1,6 +1,7 @@
 """Write a labelled rosbag2 bag of the simulated world with the ``rosbags`` library.
 
-Topics: /camera/image_raw (sensor_msgs/Image bgr8), /camera/camera_info, /lidar/points
+Topics: /camera/image_raw (sensor_msgs/Image bgr8; mono8 for condition ``nt``, an IR camera at night,
+see ``sim.lighting``), /camera/camera_info, /lidar/points
 (sensor_msgs/PointCloud2: x, y, z, intensity float32, ring uint16, time float32), /tf_static
 (map -> lidar, map -> camera_optical_frame) and /ground_truth (std_msgs/String, JSON schema
 ``tcfd_ros/ground_truth`` v1, docs/ground_truth.md). Both sensors are posed in one world with one
@@ -21,6 +22,7 @@ from tcfd_ros.errors import ConfigError
 from tcfd_ros.image_conversions import pack_image
 from tcfd_ros.point_cloud2 import pack_cloud
 from tcfd_ros.sim.identity import CONDITIONS, sample_identity, sample_variation
+from tcfd_ros.sim.lighting import lighting_at
 from tcfd_ros.sim.output import commit_output, prepare_output
 from tcfd_ros.sim.scan import CameraRenderer, LidarScanner
 from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_pose
@@ -153,8 +155,8 @@ class _Messages:
         sec, ns = _stamp(t_s)
         return self.Header(stamp=self.Time(sec=sec, nanosec=ns), frame_id=frame_id)
 
-    def image(self, t_s: float, bgr: np.ndarray):
-        p = pack_image(bgr, "bgr8")
+    def image(self, t_s: float, img: np.ndarray):
+        p = pack_image(img, "mono8" if img.ndim == 2 else "bgr8")
         return self.Image(header=self.header(t_s, CAMERA_FRAME), height=p.height, width=p.width,
                           encoding=p.encoding, is_bigendian=int(p.is_bigendian), step=p.step, data=p.data)
 
@@ -231,7 +233,6 @@ class BagSimulation:
         else:
             self.R_l, self.t_l = lidar_pose(lay.lidar_position, lay.lidar_yaw_rad)
             self.R_c, self.t_c = camera_pose(lay.camera_position, lay.camera_yaw_rad, lay.camera_tilt_rad)
-        self.night = "nt" in spec.conditions
         n_l = int(np.floor(spec.duration_s * self.lidar_model.rate_hz))
         n_c = int(np.floor(spec.duration_s * spec.camera_hz))
         self.lidar_t = np.arange(n_l) / self.lidar_model.rate_hz + rng.normal(0, LIDAR_JITTER_S, n_l)
@@ -299,7 +300,8 @@ class BagSimulation:
         i = len(self.lidar_t) + k
         if self.mount == "robot":
             self.camera.set_pose(*self.camera_world_pose(float(self.cam_t[k])))
-        frame = self.camera.render(self._actors(i), self.rng_cam, night=self.night)
+        lighting = lighting_at(self.spec.conditions, float(self.cam_t[k]), self.spec.duration_s)
+        frame = self.camera.render(self._actors(i), self.rng_cam, lighting=lighting)
         people = []
         for w in self.walkers:
             if not w.active[i]:

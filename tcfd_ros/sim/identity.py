@@ -16,8 +16,9 @@ import numpy as np
 HARMONIC_JOINTS = ("hip", "knee", "ankle", "shoulder", "elbow")
 #: Harmonic orders (of the gait frequency) added to each joint curve.
 HARMONIC_ORDERS = (2, 3, 4)
-#: SUSTech1K condition codes supported by the simulator.
-CONDITIONS = ("nm", "bg", "cl", "cr", "ub", "oc", "nt")
+#: SUSTech1K condition codes supported by the simulator, plus the camera lighting codes ``nl`` (night
+#: without IR, low light) and ``dk`` (dusk, then IR); ``nt`` is night under IR (``sim.lighting``).
+CONDITIONS = ("nm", "bg", "cl", "cr", "ub", "oc", "nt", "nl", "dk")
 #: Crown height above the top of the neck, in head heights (head centre 0.5 + hair cap, body.py).
 _CROWN_OVER_NECK = 1.0
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tcfd_ros.sim.lighting import DAY, Lighting, expose_ir, expose_lowlight, ir_irradiance
 from tcfd_ros.sim.sensors import CameraModel, LidarModel, lidar_ray_table
 from tcfd_ros.sim.shapes import Shapes, ground_hit, hit_primitive, normals_at, raycast
 from tcfd_ros.sim.static_cast import RaySelector, camera_selector, cast_culled, hit_normals, lidar_selector
@@ -254,6 +255,8 @@ class CameraRenderer:
         flat = self.rays_world.reshape(-1, 3)
         ts, part, prim = _static_hits(self.t, flat, world, camera_selector(self.R, self.t, model.K, w, h))
         self.zbuf = ts.reshape(h, w)
+        self._static_part = part
+        self._background_ir: np.ndarray | None = None   # made on the first IR frame at this pose
         bg = np.empty((h * w, 3))
         # each pixel class is shaded on its own index set: a moving camera redoes this every frame
         sky = np.flatnonzero(np.isinf(ts))
@@ -324,13 +327,41 @@ class CameraRenderer:
             sub_p[closer] = part
         return t_win.reshape(-1), p_win.reshape(-1)
 
-    def render(self, actors: list[Actor], rng: np.random.Generator | None, *, night: bool = False,
+    def _ir_of(self, rays: np.ndarray, t: np.ndarray, normals: np.ndarray,
+               reflectivity: np.ndarray) -> np.ndarray:
+        """Linear IR value of surfaces hit at distance ``t`` along world ``rays`` (light at the lens)."""
+        cos_inc = np.abs(np.einsum("ij,ij->i", normals, rays))
+        cos_axis = rays @ self.R[:, 2]
+        return ir_irradiance(reflectivity, cos_inc, t, cos_axis)
+
+    def background_ir(self) -> np.ndarray:
+        """(H, W) linear IR image of the static world (black sky), cached per pose."""
+        if self._background_ir is None:
+            h, w = self.model.height, self.model.width
+            flat = self.rays_world.reshape(-1, 3)
+            ts = self.zbuf.reshape(-1)
+            out = np.zeros(h * w)
+            hit = np.isfinite(ts)
+            if self.world is not None and hit.any():
+                part = self._static_part[hit]
+                pts = self.t + flat[hit] * ts[hit, None]
+                nrm = _static_normals(pts, part, self.world)
+                table = self.world.reflectivity
+                refl = np.where(part == GROUND_PART, self.world.ground_reflectivity,
+                                np.array([table.get(int(p), 0.3) for p in part]) if part.size else 0.0)
+                out[hit] = self._ir_of(flat[hit], ts[hit], nrm, refl)
+            self._background_ir = out.reshape(h, w)
+        return self._background_ir
+
+    def render(self, actors: list[Actor], rng: np.random.Generator | None, *, lighting: Lighting = DAY,
                image: bool = True) -> CameraFrame:
-        """Render one frame; ``image=False`` skips colours and noise (label map only, for masks)."""
+        """Render one frame under ``lighting`` (``sim.lighting``): ``bgr8`` (H, W, 3), or (H, W) for a
+        mono IR camera; ``image=False`` skips colours and noise (label map only, for masks)."""
         h, w = self.model.height, self.model.width
         zbuf = self.zbuf.copy()
         labels = np.full((h, w), -1, np.int32)
-        out = self.background.copy() if image else None
+        ir = image and lighting.needs_ir
+        out = None if not image else (self.background_ir().copy() if ir else self.background.copy())
         full: dict[int, int] = {}
         trunc: dict[int, bool] = {}
         wins: dict[int, tuple[int, int, int, int]] = {}
@@ -361,15 +392,29 @@ class CameraRenderer:
             if image:
                 pts = self.t + rays[closer] * t[closer, None]
                 nrm = normals_at(pts, actor.shapes)
+                if ir:
+                    ow = out[v0:v1, u0:u1].reshape(-1)
+                    ow[closer] = self._ir_of(rays[closer], t[closer], nrm, actor.reflectivity[part[closer]])
+                    out[v0:v1, u0:u1] = ow.reshape(v1 - v0, u1 - u0)
+                    continue
                 shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
                 ow = out[v0:v1, u0:u1].reshape(-1, 3)
                 ow[closer] = actor.colours[part[closer]] * shade[:, None]
                 out[v0:v1, u0:u1] = ow.reshape(v1 - v0, u1 - u0, 3)
         img = None
         if image:
-            gain, sigma = (0.22, self.model.noise_sigma * 3.0) if night else (1.0, self.model.noise_sigma)
-            noisy = out * (255.0 * gain)
-            if rng is not None and sigma > 0:
-                noisy += rng.standard_normal(noisy.shape, dtype=np.float32) * np.float32(sigma)
-            img = np.clip(noisy, 0, 255).astype(np.uint8)
+            img = self._expose(out, lighting, rng)
         return CameraFrame(img, labels, full, trunc, wins)
+
+    def _expose(self, out: np.ndarray, lighting: Lighting, rng: np.random.Generator | None) -> np.ndarray:
+        """The camera's image of the rendered scene ``out`` (colours 0..1, or linear IR) as uint8."""
+        if lighting.mode == "ir":
+            mono = expose_ir(out, rng)
+            return mono if lighting.mono else np.repeat(mono[:, :, None], 3, axis=2)
+        if lighting.mode == "lowlight":
+            return expose_lowlight(out, lighting.level, rng)
+        noisy = out * 255.0
+        sigma = self.model.noise_sigma
+        if rng is not None and sigma > 0:
+            noisy += rng.standard_normal(noisy.shape, dtype=np.float32) * np.float32(sigma)
+        return np.clip(noisy, 0, 255).astype(np.uint8)
