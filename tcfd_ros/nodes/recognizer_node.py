@@ -39,7 +39,7 @@ from tcfd_ros.perception.annotate import id_colour_bgr
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
 
 SECONDS_PER_DAY = 86400.0
-RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node clock)
+RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node timer; "now" = newest stamp)
 LABEL_HEIGHT_M = 0.3             # text marker size
 LABEL_ABOVE_BOX_M = 0.3          # text marker height above the box top
 BOX_ALPHA = 0.4
@@ -205,7 +205,7 @@ class RecognizerNode(TcfdNode):
 
     def on_retention(self) -> None:
         with self.state_lock:
-            gone = self.identity.apply_retention(self.get_clock().now().nanoseconds * 1e-9)
+            gone = self.identity.apply_retention()  # the gallery's clock: message stamps (gallery.py)
         if gone:
             self.get_logger().info(f"retention deleted identities {gone}")
 
