@@ -38,7 +38,13 @@ def stamp_seconds(stamp: Any) -> float:
 
 
 class StampOrder:
-    """Per-input check that stamps increase: ``ok``, ``backwards`` (drop) or ``reset`` (restart state)."""
+    """Per-input check that stamps increase: ``ok``, ``backwards`` (drop) or ``reset`` (restart state).
+
+    ``check`` only judges; the watermark ``last`` moves in ``accept``, which the node calls once the
+    message was processed. A message that is dropped for any reason (malformed, empty, a failing
+    library call) never moves it, so one bad message stamped in the future cannot make the valid
+    messages after it look old.
+    """
 
     def __init__(self, reset_backward_s: float = CLOCK_RESET_BACKWARD_S) -> None:
         self.reset_backward_s = reset_backward_s
@@ -46,12 +52,14 @@ class StampOrder:
 
     def check(self, t: float) -> str:
         if self.last is None or t > self.last:
-            self.last = t
             return "ok"
         if self.last - t > self.reset_backward_s:
-            self.last = t
             return "reset"
         return "backwards"
+
+    def accept(self, t: float) -> None:
+        """Move the watermark to ``t`` (a processed message; after a reset ``t`` may be older)."""
+        self.last = t
 
 
 class Dropped(Exception):
@@ -98,6 +106,7 @@ class TcfdNode(Node):
         self._waiting: dict[str, int] = {}
         # Held while a handler runs or parameters change, so a change never lands half-way through a frame.
         self.state_lock = threading.RLock()
+        self._stamp_claims: list[tuple[StampOrder, float]] = []  # checked stamps of the running handler
         self.health.add_queue("work", lambda: len(self._queue))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         # Steady clock: diagnostics keep flowing when /clock stops (use_sim_time with a paused bag).
@@ -160,20 +169,29 @@ class TcfdNode(Node):
                 topic, handler, msg, t0 = self._queue.popleft()
                 self._waiting[topic] -= 1
             try:
-                with self.state_lock:
-                    handler(msg)
+                self._handle(handler, msg)
             except Exception as e:  # noqa: BLE001 - the node boundary: count, log (throttled), drop
                 self.health.drop(topic, drop_reason(e), _detail(e))
                 continue
             self.health.processed(topic, time.monotonic() - t0)
+
+    def _handle(self, handler: Callable[[Any], None], msg: Any) -> None:
+        """Run a handler; the stamps it checked with ``check_order`` are accepted only if it succeeds."""
+        with self.state_lock:
+            self._stamp_claims.clear()
+            try:
+                handler(msg)
+                for order, t in self._stamp_claims:
+                    order.accept(t)
+            finally:
+                self._stamp_claims.clear()
 
     def process_now(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
         """Run a light handler in the callback itself (CameraInfo, matches), with the same accounting."""
         self.health.received(topic)
         t0 = time.monotonic()
         try:
-            with self.state_lock:
-                handler(msg)
+            self._handle(handler, msg)
         except Exception as e:  # noqa: BLE001 - the node boundary
             self.health.drop(topic, drop_reason(e), _detail(e))
             return
@@ -183,9 +201,14 @@ class TcfdNode(Node):
         self._diag_pub.publish(to_array(self.health, self.get_namespace(), self.get_clock().now().to_msg()))
 
     def check_order(self, order: StampOrder, stamp: Any) -> str:
-        """Drop a message whose stamp is not newer than the last; return ``ok`` or ``reset``."""
+        """Drop a message whose stamp is not newer than the last; return ``ok`` or ``reset``.
+
+        The watermark moves only when the handler that called this returns normally (``_handle``).
+        """
         t = stamp_seconds(stamp)
         verdict = order.check(t)
+        if verdict != "backwards":
+            self._stamp_claims.append((order, t))
         if verdict == "backwards":
             raise Dropped("stamp_backwards",
                           f"stamp {t:.6f} s is not newer than the last one {order.last:.6f} s")
