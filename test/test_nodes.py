@@ -127,6 +127,12 @@ def test_pipeline_publishes_detections_tracks_tracklets_and_annotated(graph):
     wait_for(lambda: probe.n("/camera/annotated") >= 1)
     ann = probe.got["/camera/annotated"][-1]
     assert ann.encoding == "bgr8" and (ann.width, ann.height) == (320, 240)
+    # diagnostics name each input's resolved topic, its handler CPU time, and count every output
+    lid = wait_for(lambda: (d := probe.diag("/lidar/lidar_segmenter")[2]).get("points: topic") and
+                   int(d.get("/lidar/clusters: published", 0)) >= probe.n("/lidar/clusters") and d)
+    assert lid["points: topic"] == "/lidar/points" and float(lid["points: cpu_s"]) > 0
+    assert int(lid["/lidar/clusters: published"]) <= int(lid["points: processed"])
+    assert float(lid["process_cpu_s"]) >= float(lid["points: cpu_s"])
 
 
 def _cloud_missing_z(t: float) -> PointCloud2:

@@ -223,7 +223,8 @@ class TcfdNode(Node):
     def create_publisher(self, msg_type: Any, topic: str, qos_profile: Any, **kwargs: Any) -> Any:
         """rclpy's publisher, counting what it publishes in diagnostics (``<topic>: published``)."""
         pub = super().create_publisher(msg_type, topic, qos_profile, **kwargs)
-        return CountingPublisher(pub, self.health, pub.topic_name)
+        health = getattr(self, "health", None)   # None while rclpy's Node.__init__ makes its own
+        return pub if health is None else CountingPublisher(pub, health, pub.topic_name)
 
     def _publish_diagnostics(self) -> None:
         for t in self.health.inputs:
