@@ -74,27 +74,104 @@ def test_retention_deletes_identities_unseen_for_too_long(tmp_path):
         old = g.create_identity(T0)
         new = g.create_identity(T0 + 7200)
         g.add_embedding(old, "2d", "cam", T0, _emb(0))
-        assert g.apply_retention(now_s=T0 + 7200) == [old]
+        assert g.apply_retention() == [old]             # the gallery's clock: the newest stamp, T0 + 7200
         assert [r.identity_id for r in g.list_identities()] == [new]
         assert g.embeddings() == []
-    # applied on open as well (with the wall clock: T0 is long past)
-    with Gallery(path, retention_s=3600.0) as g:
-        assert g.list_identities() == []
+        g.create_identity(T0 + 5000)
+        assert g.apply_retention(now_s=T0) == []        # a stamp behind the gallery's clock moves nothing
+        assert g.apply_retention(now_s=T0 + 7200 + 3000) == [new + 1]  # a newer message stamp does
+    with Gallery(path, retention_s=3600.0) as g:        # on open: the same clock, nothing more to delete
+        assert [r.identity_id for r in g.list_identities()] == [new]
 
 
-@pytest.mark.parametrize("bad", [b"this is not a database at all" * 100,
-                                 b"SQLite format 3\x00" + b"\xff" * 5000])
-def test_corrupt_file_is_moved_aside_and_reported(tmp_path, caplog, bad):
+def test_retention_keeps_an_old_enrolled_identity_on_reopen(tmp_path):
+    """Issue 15's repro: stamps from 2025, reopened with 30 days of retention, any time later."""
+    path = tmp_path / "g.sqlite"
+    stamp = 1.75e9
+    with Gallery(path) as g:
+        gid = g.create_identity(stamp, label="ann", enrolled=True)
+        g.add_embedding(gid, "3d", "lidar", stamp, _emb(0))
+    for _ in range(2):
+        with Gallery(path, retention_s=30 * 86400) as g:
+            assert [r.identity_id for r in g.list_identities()] == [gid]
+            assert g.apply_retention() == [] and g.clock_s() == stamp
+    with Gallery(path, retention_s=30 * 86400) as g:    # someone seen 31 days later on the same clock
+        g.create_identity(stamp + 31 * 86400)
+        assert g.apply_retention() == [gid]
+
+
+@pytest.mark.parametrize("bad", [b"this is not a database at all" * 100, b"key: value\nother: 1\n", b""])
+def test_a_file_that_is_not_a_gallery_is_refused_and_left_alone(tmp_path, bad):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(bad)
+    for mode in ("recover", "raise"):
+        with pytest.raises(GalleryError, match="not a gallery|empty file"):
+            Gallery(path, on_corrupt=mode)
+    assert path.read_bytes() == bad and sorted(tmp_path.iterdir()) == [path]
+    assert cli_main(["gallery", "--db", str(path), "list"]) == 2
+    assert path.read_bytes() == bad and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_damaged_sqlite_file_is_kept_and_reported(tmp_path, caplog):
+    bad = b"SQLite format 3\x00" + b"\xff" * 5000
     path = tmp_path / "g.sqlite"
     path.write_bytes(bad)
+    with pytest.raises(GalleryError, match="left in place"):
+        Gallery(path, on_corrupt="raise")
+    assert path.read_bytes() == bad
     with Gallery(path) as g:
         assert g.moved_aside is not None and g.moved_aside.read_bytes() == bad
-        assert g.list_identities() == []
-    assert "corrupt" in caplog.text and str(g.moved_aside) in caplog.text
-    path.write_bytes(bad)
-    with pytest.raises(GalleryError, match="moved to"):
-        Gallery(path, on_corrupt="raise")
-    assert not path.exists() and len(list(tmp_path.glob("g.sqlite.corrupt-*"))) == 2
+        assert g.recovery.identities == 0 and g.list_identities() == []
+    assert "damaged" in caplog.text and str(g.moved_aside) in caplog.text
+
+
+def _damage_pages(path, pages, page_size=4096):
+    """Overwrite whole pages (1-based) with garbage, as a failing disk would."""
+    with open(path, "r+b") as f:
+        for p in pages:
+            f.seek((p - 1) * page_size)
+            f.write(b"\xa5" * page_size)
+
+
+def _big_gallery(path, n=200):
+    with Gallery(path) as g:
+        for k in range(n):
+            gid = g.create_identity(T0 + k, label=f"p{k}", enrolled=k % 2 == 0)
+            for m in ("2d", "3d"):
+                g.add_embedding(gid, m, "cam" if m == "2d" else "lidar", T0 + k, _emb(k).repeat(8, axis=1))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+
+
+def test_readable_rows_of_a_damaged_gallery_are_recovered(tmp_path, caplog):
+    path = tmp_path / "g.sqlite"
+    _big_gallery(path)
+    pages = path.stat().st_size // 4096
+    _damage_pages(path, [pages - 3, pages // 2, pages // 3])   # embedding pages, mid-file
+    with Gallery(path) as g:
+        rec = g.recovery
+        assert rec is not None and rec.damaged.exists() and path.exists()
+        ids = g.list_identities()
+        assert rec.identities == len(ids) == 200                 # identity pages were not hit
+        assert 300 <= rec.embeddings == len(g.embeddings()) < 400
+        for e in g.embeddings()[:5]:
+            np.testing.assert_array_equal(e.vector, _emb(e.identity_id - 1).repeat(8, axis=1))
+        assert {r.label for r in ids} == {f"p{k}" for k in range(200)}
+    assert f"recovered 200 identities and {rec.embeddings} embeddings" in caplog.text
+    with Gallery(path) as g:                                       # the recovered gallery is healthy
+        assert g.recovery is None and len(g.list_identities()) == 200
+
+
+def test_cli_recovers_and_reports_on_stderr(tmp_path, capsys):
+    path = tmp_path / "g.sqlite"
+    _big_gallery(path, n=50)
+    pages = path.stat().st_size // 4096
+    _damage_pages(path, [pages - 1])
+    assert cli_main(["gallery", "--db", str(path), "list"]) == 0
+    cap = capsys.readouterr()
+    assert "50 identities" in cap.out and "recovered 50 identities" in cap.err
 
 
 def test_unknown_schema_version_is_refused_and_left_alone(tmp_path):
@@ -144,7 +221,7 @@ def test_cli_list_export_erase(tmp_path, capsys):
     assert cli_main(["gallery", "--db", str(tmp_path / "missing.sqlite"), "list"]) == 2
     path.write_bytes(b"garbage" * 100)
     assert cli_main(["gallery", "--db", str(path), "list"]) == 2
-    assert "corrupt" in capsys.readouterr().err
+    assert "not a gallery" in capsys.readouterr().err
 
 
 def test_a_locked_gallery_is_reported_not_moved_aside(tmp_path):

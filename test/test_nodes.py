@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
 from tcfd_ros.image_conversions import cv2_to_imgmsg
+from tcfd_ros.nodes.base import StampOrder
 from tcfd_ros.nodes.bringup import node_arguments
 from tcfd_ros.nodes.camera_segmenter_node import CameraSegmenterNode
 from tcfd_ros.nodes.diagnostics import NodeHealth
@@ -126,6 +127,12 @@ def test_pipeline_publishes_detections_tracks_tracklets_and_annotated(graph):
     wait_for(lambda: probe.n("/camera/annotated") >= 1)
     ann = probe.got["/camera/annotated"][-1]
     assert ann.encoding == "bgr8" and (ann.width, ann.height) == (320, 240)
+    # diagnostics name each input's resolved topic, its handler CPU time, and count every output
+    lid = wait_for(lambda: (d := probe.diag("/lidar/lidar_segmenter")[2]).get("points: topic") and
+                   int(d.get("/lidar/clusters: published", 0)) >= probe.n("/lidar/clusters") and d)
+    assert lid["points: topic"] == "/lidar/points" and float(lid["points: cpu_s"]) > 0
+    assert int(lid["/lidar/clusters: published"]) <= int(lid["points: processed"])
+    assert float(lid["process_cpu_s"]) >= float(lid["points: cpu_s"])
 
 
 def _cloud_missing_z(t: float) -> PointCloud2:
@@ -181,6 +188,40 @@ def test_bad_input_is_dropped_counted_and_the_graph_stays_alive(graph):
     assert level >= 1 and "drops on points" in message
     # still alive and processing after everything
     assert int(lid["points: processed"]) >= 2
+
+
+def test_a_malformed_future_stamped_message_costs_no_valid_one(graph):
+    """Issue 15: a dropped message never moves the stamp watermark (clouds and images)."""
+    h, nodes, probe = graph
+    t0 = 3000.0
+    probe.points.publish(create_cloud_xyz32(_header(t0, "lidar"), _scene(0, np.random.default_rng(4))))
+    probe.image.publish(cv2_to_imgmsg(_image(0), "bgr8", header=_header(t0, "cam")))
+    time.sleep(0.1)
+    probe.points.publish(_cloud_missing_z(t0 + 4.0))               # malformed, 4 s ahead
+    bad_image = cv2_to_imgmsg(_image(0), "bgr8", header=_header(t0 + 4.0, "cam"))
+    bad_image.data = bad_image.data[:-3]
+    probe.image.publish(bad_image)
+    time.sleep(0.1)
+    rng = np.random.default_rng(5)
+    valid = [_header(t0 + 0.2 * i, "") for i in range(1, 11)]    # valid, between the two stamps
+    for i, hd in enumerate(valid, start=1):
+        t = t0 + 0.2 * i
+        probe.points.publish(create_cloud_xyz32(_header(t, "lidar"), _scene(i, rng)))
+        probe.image.publish(cv2_to_imgmsg(_image(i), "bgr8", header=_header(t, "cam")))
+        time.sleep(0.08)
+    want = {(hd.stamp.sec, hd.stamp.nanosec) for hd in valid}
+
+    def seen(topic: str) -> set[tuple[int, int]]:
+        return {(m.header.stamp.sec, m.header.stamp.nanosec) for m in probe.got.get(topic, [])} & want
+    wait_for(lambda: seen("/lidar/clusters") == want and seen("/camera/detections") == want, timeout_s=20)
+
+
+def test_stamp_order_moves_only_on_accept():
+    order = StampOrder(reset_backward_s=5.0)
+    assert order.check(10.0) == "ok" and order.last is None      # judging never moves the watermark
+    order.accept(10.0)
+    assert order.check(14.0) == "ok" and order.check(9.0) == "backwards" and order.check(4.0) == "reset"
+    assert order.last == 10.0
 
 
 def test_a_sensor_that_stops_turns_diagnostics_to_warn(graph):

@@ -89,6 +89,17 @@ def test_replay_scores_against_ground_truth(bag: Path, tiny_model: Path, tmp_pat
     assert h.false_links == h.cross_links == sum(c == lg for c in cam for lg in lidg)
     assert info.received.get("/matches", 0) > 0 and "/matches" in score.latency
 
+    # messages per stage: the replay's sent counts against what each node received (issue 15)
+    flows = {(f.node, f.topic): f for f in info.stages}
+    pts = flows[("/lidar/lidar_segmenter", "/lidar/points")]
+    assert pts.sent == info.published["/lidar/points"] == pts.received + pts.dds_lost + pts.unaccounted
+    assert pts.processed > 0 and pts.cpu_s > 0
+    clusters = flows[("/lidar/lidar_tracker", "/lidar/clusters")]
+    assert clusters.sent is not None and clusters.sent > 0 and clusters.received <= clusters.sent
+    assert ("/camera/camera_segmenter", "/camera/image_raw") in flows
+    assert [f.node for f in rec.info.stages] == [f.node for f in info.stages]     # saved and reloaded
+    assert "Messages per stage" in (tmp_path / "r" / "report.md").read_text()
+
     dump = json.loads((tmp_path / "r" / "score.json").read_text())
     assert dump["score"]["detection"]["lidar"]["true_positives"] == lid.true_positives
     for f in ("report.md", "report.html", "timeline.png", "latency.png", "graph.log"):

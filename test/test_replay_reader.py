@@ -119,6 +119,21 @@ def test_corrupt_chunk_mid_bag_keeps_what_was_read(tmp_path: Path) -> None:
     assert "s into the bag" in str(e.value)
 
 
+@pytest.mark.parametrize("bare_file", [False, True], ids=["directory", "mcap-file"])
+def test_a_whole_mcap_without_metadata_is_not_damaged(tmp_path: Path, caplog, bare_file: bool) -> None:
+    """Issue 15: an mcap bag without metadata.yaml is read in full and is not 'truncated or corrupt'."""
+    bag = make_bag(tmp_path / "b", StoragePlugin.MCAP)
+    (bag / "metadata.yaml").unlink()
+    path = _data_file(bag) if bare_file else bag
+    with BagSource(path) as src:
+        assert src.damage is None
+        assert src.topics["/lidar/points"].count == N_FRAMES and src.topics["/ground_truth"].count == N_FRAMES
+        assert len(list(src.messages(["/lidar/points"]))) == N_FRAMES
+        gt, err = read_ground_truth(src, "/ground_truth")
+        assert err is None and len(gt) == N_FRAMES
+    assert "truncated" not in caplog.text
+
+
 def test_metadata_without_data_file(tmp_path: Path) -> None:
     bag = make_bag(tmp_path / "b", StoragePlugin.SQLITE3)
     _data_file(bag).unlink()

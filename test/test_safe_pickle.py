@@ -1,8 +1,15 @@
 import os
 import pickle
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tcfd_ros.errors import DatasetError
 from tcfd_ros.safe_pickle import safe_load, safe_loads
@@ -37,3 +44,152 @@ def test_truncated_file_is_a_clear_error(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DatasetError, match="cannot read"):
         safe_load(tmp_path / "nope.pkl")
+
+
+# ---- hostile files (issue 15): bounded allocations, one error type ------------------------------------
+_Q = struct.Struct("<Q")
+BOMBS = {
+    # protocol 2: bytearray(0x7f000000) in 46 bytes
+    "bytearray_size": b"\x80\x02c__builtin__\nbytearray\nq\x00J\x00\x00\x00\x7f\x85q\x01Rq\x02.",
+    # the C unpickler grows its memo array to the largest PUT index
+    "memo_index": b"\x80\x04Nr\xff\xff\xff\x7f.",
+    "binbytes8_length": b"\x80\x04\x8e" + _Q.pack(1 << 40) + b"abc.",
+    "bytearray8_length": b"\x80\x05\x96" + _Q.pack(1 << 40) + b"abc.",
+    "binunicode8_length": b"\x80\x04\x8d" + _Q.pack(1 << 40) + b"abc.",
+    "frame_length": b"\x80\x04\x95" + _Q.pack(1 << 40) + b"N.",
+    "reconstruct_shape": (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+                          b"J\x00\x00\x00@\x85U\x01b\x87R."),
+    "ndarray_called": b"\x80\x02cnumpy\nndarray\nJ\x00\x00\x00@\x85\x85R.",
+    "subarray_dtype": b"\x80\x02cnumpy\ndtype\nX\x0c\x00\x00\x00(99999999,)b\x85R.",
+    "object_dtype": b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00O8\x85R.",
+    "huge_long_text": b"L" + b"9" * 100_000 + b"L\n.",
+    "newobj": b"\x80\x02c__builtin__\nset\n)\x81.",
+    "codec": b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x04\x00\x00\x00zlib\x86R.",
+    "build_on_set": b"\x80\x02c__builtin__\nset\n)R}b.",
+}
+
+
+HARMLESS_HERE = {"memo_index": None, "frame_length": None}  # the memo is a dict; a frame reads what is there
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_hostile_pickles_are_refused_cheaply(name):
+    t0 = time.process_time()
+    if name in HARMLESS_HERE:
+        assert safe_loads(BOMBS[name], "bomb.pkl") == HARMLESS_HERE[name]
+    else:
+        with pytest.raises(DatasetError, match="bomb.pkl"):
+            safe_loads(BOMBS[name], "bomb.pkl")
+    assert time.process_time() - t0 < 0.5
+
+
+def test_a_list_of_references_is_not_an_array(tmp_path):
+    """200 kB of BINGETs to one 4 kB frame would be 400 MB through np.asarray."""
+    from training.datasets.common import check_silhouettes
+    frame = np.zeros((1, 64, 64), np.uint8)
+    data = pickle.dumps([frame] * 100_000, protocol=4)
+    assert len(data) < 400_000
+    with pytest.raises(DatasetError, match="expected a numpy array, got list"):
+        check_silhouettes(safe_loads(data), tmp_path / "x.pkl")
+
+
+_MUTATION_SEEDS = [pickle.dumps(o, protocol=p) for p in (2, 4, 5) for o in (
+    np.arange(48, dtype=np.uint8).reshape(3, 4, 4), {"a": [np.float32(1.5), (1, "x")], "b": {1, 2}},
+    bytearray(b"abc"), np.zeros((2, 3), ">f8"))]
+
+
+def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    b = bytearray(data)
+    for _ in range(int(rng.integers(1, 4))):
+        op, i = int(rng.integers(4)), int(rng.integers(len(b)))
+        if op == 0:
+            b[i] = int(rng.integers(256))
+        elif op == 1:
+            b[i:i] = bytes([int(rng.integers(256))]) * int(rng.integers(1, 9))
+        elif op == 2:
+            del b[i:i + int(rng.integers(1, 9))]
+        else:  # a large little-endian length where a count was
+            b[i:i + 4] = struct.pack("<I", int(rng.integers(1 << 20, 1 << 32)))
+    return bytes(b)
+
+
+def _load_or_refuse(data: bytes) -> None:
+    try:
+        safe_loads(data)
+    except DatasetError:
+        pass
+
+
+def test_mutated_pickles_only_ever_raise_the_data_error():
+    """Mutations of valid array/container pickles, in a child limited to 200 MB more than it holds."""
+    code = (
+        "import resource, sys, time\n"
+        "sys.path.insert(0, 'test')\n"
+        "import test_safe_pickle as t\n"
+        "import numpy as np\n"
+        "rss = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (rss + 200 * 2**20,) * 2)\n"
+        "rng = np.random.default_rng(15)\n"
+        "t0 = time.process_time(); worst = 0.0\n"
+        "for k in range(4000):\n"
+        "    data = t._mutate(t._MUTATION_SEEDS[k % len(t._MUTATION_SEEDS)], rng)\n"
+        "    s = time.process_time(); t._load_or_refuse(data); worst = max(worst, time.process_time() - s)\n"
+        "print('ok', worst)\n")
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1",
+                            "OPENBLAS_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("ok") and float(r.stdout.split()[1]) < 1.0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_only_ever_raise_the_data_error(data):
+    _load_or_refuse(b"\x80\x04" + data)
+    _load_or_refuse(data)
+
+
+@pytest.mark.slow
+def test_a_pickle_bomb_in_a_data_set_ends_evaluate_with_one_line_and_exit_2(tmp_path, capsys):
+    from tcfd_ros.cli import main
+    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
+    from training_fixtures import write_sustech
+    root = tmp_path / "ds"
+    part = write_sustech(root, subjects=("0000", "0001"), seq_types=("00-nm", "01-nm"), views=("000",))
+    for f in root.rglob("*.pkl"):
+        f.write_bytes(BOMBS["bytearray_size"])
+    ckpt = save_checkpoint(tmp_path / "m.pt", TCFDNet(tiny_model_config()).eval())
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--dataset", str(root), "--partition", str(part),
+                 "--out", str(tmp_path / "eval")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tcfd-ros evaluate: error: ") and "bytearray(...) refused" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
+def test_loading_a_bomb_from_a_data_set_is_fast_and_small(tmp_path):
+    """The data set path alone (no torch), in a child whose address space may grow by 200 MB only."""
+    from training_fixtures import write_sustech
+    root = tmp_path / "ds"
+    part = write_sustech(root, subjects=("0000", "0001"), seq_types=("00-nm",), views=("000",))
+    for f in root.rglob("*.pkl"):
+        f.write_bytes(BOMBS["bytearray_size"])
+    code = (
+        "import resource, sys, time\n"
+        "from training.datasets import SUSTech1K\n"
+        "from tcfd_ros.errors import DatasetError\n"
+        "rss = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (rss + 200 * 2**20,) * 2)\n"
+        f"ds = SUSTech1K({str(root)!r}, {str(part)!r}, split='test')\n"
+        "t0 = time.perf_counter()\n"
+        "try:\n"
+        "    ds.load_pair(0)\n"
+        "except DatasetError as e:\n"
+        "    print(time.perf_counter() - t0, e)\n")
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1",
+                            "OPENBLAS_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    seconds, message = r.stdout.split(" ", 1)
+    assert float(seconds) < 1.0 and "refused" in message

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm import tqdm
 
 from tcfd_ros.config_io import to_dict
 from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.model.preprocess import frames_to_input
+from tcfd_ros.progress import progress
 from training.augment import patch_exchange
 from training.calibrate import calibrate_threshold
 from training.checkpoints import save_trained
@@ -226,11 +226,10 @@ class Trainer:
         end = cfg.iterations if until is None else min(until, cfg.iterations)
         self.model.train()
         diag: dict[str, float] = {}
-        # tqdm: disable=None means "only on a terminal"; other ranks never draw
-        disable = True if self.rank != 0 or self.show_progress is False else (
-            None if self.show_progress is None else False)
-        bar = tqdm(range(self.start_iteration, end), initial=self.start_iteration, total=end,
-                   disable=disable, desc=cfg.name, unit="it")
+        # a bar on a terminal, a line with iteration, loss and ETA every LINE_PERIOD_S in a log (rank 0)
+        disable = self.rank != 0 or self.show_progress is False
+        bar = progress(range(self.start_iteration, end), initial=self.start_iteration, total=end,
+                       disable=disable, desc=f"train {cfg.name}", unit="it")
         t0 = time.perf_counter()
         for it in bar:
             b = self.batch(it)
@@ -255,7 +254,8 @@ class Trainer:
                 row = {"iteration": done, "lr": self.scheduler.get_last_lr()[0],
                        "seconds": round(time.perf_counter() - t0, 3), **diag}
                 self._append_log([row])
-                bar.set_postfix(loss=f"{diag['loss']:.3f}", tri=f"{diag['triplet']:.3f}")
+                bar.set_postfix(loss=f"{diag['loss']:.3f}", tri=f"{diag['triplet']:.3f}",
+                                lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
             if done % cfg.checkpoint_every == 0 or done == end:
                 self._save_state(done)
             self.start_iteration = done

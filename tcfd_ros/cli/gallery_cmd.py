@@ -1,7 +1,8 @@
 """``tcfd-ros gallery list|export|erase``: inspect and prune the recognizer's SQLite gallery.
 
-The gallery holds only embeddings (never imagery). A corrupt file is moved aside and reported
-(exit code 2), never silently reset.
+The gallery holds only embeddings (never imagery). A file that is not a gallery (not SQLite, empty)
+is refused and left untouched (exit code 2). A damaged gallery is kept under a new name, what is
+readable of it is recovered into a fresh gallery at --db, and one line on stderr says so.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.db.is_file():
         raise GalleryError(f"--db {args.db}: no such gallery file")
-    with Gallery(args.db, on_corrupt="raise") as g:
+    with Gallery(args.db, on_corrupt="recover") as g:
+        if g.recovery is not None:
+            print(g.recovery.line(args.db), file=sys.stderr)
         if args.action == "list":
             recs = g.list_identities()
             if args.json:

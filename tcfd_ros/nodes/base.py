@@ -38,7 +38,13 @@ def stamp_seconds(stamp: Any) -> float:
 
 
 class StampOrder:
-    """Per-input check that stamps increase: ``ok``, ``backwards`` (drop) or ``reset`` (restart state)."""
+    """Per-input check that stamps increase: ``ok``, ``backwards`` (drop) or ``reset`` (restart state).
+
+    ``check`` only judges; the watermark ``last`` moves in ``accept``, which the node calls once the
+    message was processed. A message that is dropped for any reason (malformed, empty, a failing
+    library call) never moves it, so one bad message stamped in the future cannot make the valid
+    messages after it look old.
+    """
 
     def __init__(self, reset_backward_s: float = CLOCK_RESET_BACKWARD_S) -> None:
         self.reset_backward_s = reset_backward_s
@@ -46,12 +52,34 @@ class StampOrder:
 
     def check(self, t: float) -> str:
         if self.last is None or t > self.last:
-            self.last = t
             return "ok"
         if self.last - t > self.reset_backward_s:
-            self.last = t
             return "reset"
         return "backwards"
+
+    def accept(self, t: float) -> None:
+        """Move the watermark to ``t`` (a processed message; after a reset ``t`` may be older)."""
+        self.last = t
+
+
+class CountingPublisher:
+    """An rclpy publisher that counts each ``publish`` in the node's health (everything else as is).
+
+    Replay compares these counts with what the next stage received: DDS keep-last overwrites and
+    lost samples are otherwise counted nowhere.
+    """
+
+    def __init__(self, pub: Any, health: NodeHealth, topic: str) -> None:
+        self._pub = pub
+        self._health = health
+        self._topic = topic
+
+    def publish(self, msg: Any) -> None:
+        self._pub.publish(msg)
+        self._health.sent(self._topic)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pub, name)
 
 
 class Dropped(Exception):
@@ -98,8 +126,10 @@ class TcfdNode(Node):
         self._waiting: dict[str, int] = {}
         # Held while a handler runs or parameters change, so a change never lands half-way through a frame.
         self.state_lock = threading.RLock()
+        self._stamp_claims: list[tuple[StampOrder, float]] = []  # checked stamps of the running handler
         self.health.add_queue("work", lambda: len(self._queue))
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        # Not counted as an output (CountingPublisher): diagnostics are about the other topics.
+        self._diag_pub = super().create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         # Steady clock: diagnostics keep flowing when /clock stops (use_sim_time with a paused bag).
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
                                              clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -159,33 +189,62 @@ class TcfdNode(Node):
                     return
                 topic, handler, msg, t0 = self._queue.popleft()
                 self._waiting[topic] -= 1
+            cpu0 = time.thread_time()
             try:
-                with self.state_lock:
-                    handler(msg)
+                self._handle(handler, msg)
             except Exception as e:  # noqa: BLE001 - the node boundary: count, log (throttled), drop
                 self.health.drop(topic, drop_reason(e), _detail(e))
                 continue
-            self.health.processed(topic, time.monotonic() - t0)
+            self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
+
+    def _handle(self, handler: Callable[[Any], None], msg: Any) -> None:
+        """Run a handler; the stamps it checked with ``check_order`` are accepted only if it succeeds."""
+        with self.state_lock:
+            self._stamp_claims.clear()
+            try:
+                handler(msg)
+                for order, t in self._stamp_claims:
+                    order.accept(t)
+            finally:
+                self._stamp_claims.clear()
 
     def process_now(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
         """Run a light handler in the callback itself (CameraInfo, matches), with the same accounting."""
         self.health.received(topic)
         t0 = time.monotonic()
+        cpu0 = time.thread_time()
         try:
-            with self.state_lock:
-                handler(msg)
+            self._handle(handler, msg)
         except Exception as e:  # noqa: BLE001 - the node boundary
             self.health.drop(topic, drop_reason(e), _detail(e))
             return
-        self.health.processed(topic, time.monotonic() - t0)
+        self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
+
+    def create_publisher(self, msg_type: Any, topic: str, qos_profile: Any, **kwargs: Any) -> Any:
+        """rclpy's publisher, counting what it publishes in diagnostics (``<topic>: published``)."""
+        pub = super().create_publisher(msg_type, topic, qos_profile, **kwargs)
+        health = getattr(self, "health", None)   # None while rclpy's Node.__init__ makes its own
+        return pub if health is None else CountingPublisher(pub, health, pub.topic_name)
 
     def _publish_diagnostics(self) -> None:
+        for t in self.health.inputs:
+            if t not in self.health.topic_names:
+                try:
+                    self.health.topic_names[t] = self.resolve_topic_name(t)
+                except Exception:  # noqa: BLE001 - a key that is not a topic name (none today)
+                    self.health.topic_names[t] = t
+        self.health.values["process_cpu_s"] = f"{time.process_time():.3f}"
         self._diag_pub.publish(to_array(self.health, self.get_namespace(), self.get_clock().now().to_msg()))
 
     def check_order(self, order: StampOrder, stamp: Any) -> str:
-        """Drop a message whose stamp is not newer than the last; return ``ok`` or ``reset``."""
+        """Drop a message whose stamp is not newer than the last; return ``ok`` or ``reset``.
+
+        The watermark moves only when the handler that called this returns normally (``_handle``).
+        """
         t = stamp_seconds(stamp)
         verdict = order.check(t)
+        if verdict != "backwards":
+            self._stamp_claims.append((order, t))
         if verdict == "backwards":
             raise Dropped("stamp_backwards",
                           f"stamp {t:.6f} s is not newer than the last one {order.last:.6f} s")

@@ -37,6 +37,7 @@ class InputHealth:
     recent_drops: deque = field(default_factory=deque)  # monotonic drop times within the window
     last_arrival: float | None = None
     last_drop_reason: str = ""
+    cpu_s: float = 0.0                                 # handler CPU time (its thread), all messages
 
 
 def _locked(method: Callable) -> Callable:
@@ -63,6 +64,8 @@ class NodeHealth:
         self.periodic: set[str] = set()   # inputs whose silence is a problem (see watch)
         self.queues: dict[str, Callable[[], int]] = {}
         self.values: dict[str, str] = {}
+        self.topic_names: dict[str, str] = {}   # input key -> resolved (remapped, absolute) topic name
+        self.published: dict[str, int] = {}     # resolved output topic -> messages published
         self.error: str = ""
         self._last_log: dict[tuple[str, str], float] = {}
         self.suppressed_logs = 0
@@ -101,10 +104,11 @@ class NodeHealth:
         self._trim(h, now)
 
     @_locked
-    def processed(self, topic: str, latency_s: float) -> None:
+    def processed(self, topic: str, latency_s: float, cpu_s: float = 0.0) -> None:
         now = self._clock()
         h = self._input(topic)
         h.processed += 1
+        h.cpu_s += cpu_s
         h.latencies_s.append((now, latency_s))
         self._trim(h, now)
 
@@ -124,6 +128,11 @@ class NodeHealth:
             self._log(f"dropped a message on '{topic}' ({reason}, {h.drops[reason]} so far): {detail}")
         else:
             self.suppressed_logs += 1
+
+    @_locked
+    def sent(self, topic: str) -> None:
+        """Count one message published on ``topic`` (so a consumer's ``received`` can be checked)."""
+        self.published[topic] = self.published.get(topic, 0) + 1
 
     def add_queue(self, name: str, depth: Callable[[], int]) -> None:
         self.queues[name] = depth
@@ -168,6 +177,9 @@ class NodeHealth:
             out.append((f"{t}: received", str(h.received)))
             out.append((f"{t}: processed", str(h.processed)))
             out.append((f"{t}: dropped", str(sum(h.drops.values()))))
+            out.append((f"{t}: cpu_s", f"{h.cpu_s:.3f}"))
+            if t in self.topic_names:
+                out.append((f"{t}: topic", self.topic_names[t]))
             for reason, n in sorted(h.drops.items()):
                 out.append((f"{t}: dropped.{reason}", str(n)))
             if lat:
@@ -177,6 +189,8 @@ class NodeHealth:
                 out.append((f"{t}: age_s", f"{now - h.last_arrival:.2f}"))
         for q, depth in self.queues.items():
             out.append((f"queue {q}: depth", str(depth())))
+        for topic, n in sorted(self.published.items()):
+            out.append((f"{topic}: published", str(n)))
         out.append(("suppressed_log_lines", str(self.suppressed_logs)))
         out += sorted(self.values.items())
         return out

@@ -139,7 +139,7 @@ class RecognizerNodeConfig:
     gallery_path: str = field(default="", metadata=meta(
         "SQLite gallery file; empty = identities in memory only, nothing kept", True))
     gallery_retention_days: float = field(default=30.0, metadata=meta(
-        "identities unseen longer are deleted; 0 = keep forever", lo=0.0, hi=36500.0))
+        "identities unseen this long before the newest stamp go; 0 = keep forever", lo=0.0, hi=36500.0))
     marker_lifetime_s: float = field(default=1.0, metadata=meta("markers vanish unless refreshed",
                                                                 lo=0.0, hi=3600.0))
     marker_frame_id: str = ""             # frame of markers; empty = the fixed frame (else the LiDAR frame)

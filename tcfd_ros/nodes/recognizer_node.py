@@ -41,7 +41,7 @@ from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation, threshold_from
 
 SECONDS_PER_DAY = 86400.0
-RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node clock)
+RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node timer; "now" = newest stamp)
 
 
 class RecognizerNode(TcfdNode):
@@ -186,7 +186,7 @@ class RecognizerNode(TcfdNode):
 
     def on_retention(self) -> None:
         with self.state_lock:
-            gone = self.identity.apply_retention(self.get_clock().now().nanoseconds * 1e-9)
+            gone = self.identity.apply_retention()  # the gallery's clock: message stamps (gallery.py)
         if gone:
             self.get_logger().info(f"retention deleted identities {gone}")
 

@@ -121,7 +121,7 @@ class TrackerNode(TcfdNode):
     def _step(self, header: Any, measurements: list) -> None:
         if self.check_order(self.order, header.stamp) == "reset":
             self._reset_state()
-            self.order.check(stamp_seconds(header.stamp))
+            self.check_order(self.order, header.stamp)  # the fresh order accepts this stamp if it succeeds
         t = stamp_seconds(header.stamp)
         stamp = stamp_dict(header.stamp.sec, header.stamp.nanosec)
         cfg: TrackerNodeConfig = self.config

@@ -24,6 +24,8 @@ from tcfd_ros import graph as g
 from tcfd_ros.errors import BagError
 from tcfd_ros.replay.config import ReplayConfig
 from tcfd_ros.replay.graph_process import GraphProcess
+from tcfd_ros.progress import progress as progress_bar
+from tcfd_ros.replay.losses import stage_flows
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.records import StageLatency
 from tcfd_ros.replay.recording import (NS_PER_S, Received, Recording, convert_clusters, convert_detections,
@@ -38,6 +40,7 @@ INPUT_QUEUE_DEPTH = 10
 DRAIN_TICK_S = 0.1                 # /clock tick while draining
 PROGRESS_EVERY_S = 0.5
 ALIVE_CHECK_EVERY = 50             # messages between checks that the graph process still runs
+FINAL_DIAGNOSTICS_WAIT_S = 2.5     # every node's diagnostics period (1 s) with margin
 DISCOVERY_SETTLE_S = 1.0           # after creating subscriptions, before the first message
 POSE_QUEUE_DEPTH = 100             # platform poses (small, several per sensor frame)
 
@@ -120,6 +123,7 @@ class _Recorder:
         self.matches = 0
         self.recognizer_dropped = 0
         self.diagnostic_names: set[str] = set()
+        self.last_status: dict[str, dict[str, Any]] = {}   # node name -> its latest diagnostics status
         self.errors: dict[str, str] = {}
 
     def backlog(self) -> int:
@@ -152,6 +156,7 @@ class _Recorder:
                     self.acked[self.stage_sensor[topic]].add(st)
                 if kind == "diagnostics":
                     self.diagnostic_names.update(st["name"] for st in payload.get("status", []))
+                    self.last_status.update((st["name"], st) for st in payload.get("status", []))
                     dropped = recognizer_dropped(payload.get("status", []))
                     if dropped is not None:
                         self.recognizer_dropped = dropped
@@ -177,7 +182,6 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock
-    from tqdm import tqdm
 
     sensors = sensor_topics(spec)
     rec.sensors = {s.sensor: s.modality for s in sensors}
@@ -231,7 +235,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         t0_ns = source.start_ns
         clock_ns = t0_ns
         wall0 = time.monotonic()
-        bar = tqdm(total=total, unit="msg", desc="replay", disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(total=total, unit="msg", desc="replay", disable=not progress, dynamic_ncols=True)
         last_bar = 0.0
         n = 0
         try:
@@ -276,6 +280,9 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
             sent = {st for sen, st, _ in rec.published if sen == s.sensor}
             rec.info.unacknowledged[s.sensor] = len(sent - recorder.acked[s.sensor])
         rec.info.recorder_errors = dict(recorder.errors)
+        _wait_for_final_diagnostics(recorder)
+        with recorder.cond:
+            rec.info.stages = stage_flows(recorder.last_status, rec.info.published)
         return _latencies(rec, publish_wall, spec)
     finally:
         executor.shutdown(timeout_sec=2.0)
@@ -299,6 +306,18 @@ def _publish_poses(pub: Any, source: BagSource, m: Any, platform: Any) -> None:
         p.x, p.y, p.z = (float(v) for v in T.t)
         q.x, q.y, q.z, q.w = (float(v) for v in T.quaternion())
         pub.publish(msg)
+
+
+def _wait_for_final_diagnostics(recorder: _Recorder) -> None:
+    """Let every node publish its diagnostics once more after the graph went quiet (1 s period)."""
+    with recorder.cond:
+        seen = {n: id(st) for n, st in recorder.last_status.items()}
+    deadline = time.monotonic() + FINAL_DIAGNOSTICS_WAIT_S
+    while time.monotonic() < deadline:
+        with recorder.cond:
+            if all(id(recorder.last_status.get(n)) != i for n, i in seen.items()):
+                return
+        time.sleep(0.05)
 
 
 def _clock_msg(Clock: Any, ns: int) -> Any:

@@ -69,10 +69,17 @@ class BagSource:
             if not self._salvage.count:
                 raise BagError(f"cannot open bag {self.path}: {cause}; no complete message could be salvaged "
                                f"from {mcap_file.name} either") from e
-            self.damage = (f"bag {self.path} is truncated or corrupt ({cause}); "
-                           f"read its {self._salvage.count} complete messages ({self._salvage.span_s:.2f} s) "
-                           f"in file order: {self._salvage.stop_reason}")
-            log.warning("%s", self.damage)
+            if self._salvage.complete:
+                # Read to its footer without a damaged record: a whole mcap file that merely lacks
+                # rosbag2's metadata.yaml (or has one rosbags cannot use). Nothing is missing.
+                log.info("bag %s could not be opened as a rosbag2 bag (%s); read %s on its own, to its "
+                         "footer: %d messages (%.2f s)", self.path, cause, mcap_file.name,
+                         self._salvage.count, self._salvage.span_s)
+            else:
+                self.damage = (f"bag {self.path} is truncated or corrupt ({cause}); "
+                               f"read its {self._salvage.count} complete messages "
+                               f"({self._salvage.span_s:.2f} s) in file order: {self._salvage.stop_reason}")
+                log.warning("%s", self.damage)
         if self._salvage is not None:
             self.topics = {t: TopicInfo(t, ty, self._salvage.count_of[t])
                            for t, ty in sorted(self._salvage.types.items())}
@@ -166,6 +173,8 @@ class _McapSalvage:
 
     A recorder killed mid-write leaves exactly that. The file is streamed record by record (the
     ``mcap`` library) until the first incomplete or corrupt record; nothing after it is trusted.
+    ``complete`` says the scan reached the file's footer with every record intact (an mcap file that
+    is whole, e.g. a bag directory without ``metadata.yaml``, is read through here too).
     """
 
     def __init__(self, path: Path) -> None:
@@ -176,6 +185,7 @@ class _McapSalvage:
         self.start_ns = 0
         self.end_ns = 0
         self.stop_reason = "end of file"
+        self.complete = False
         for topic, _, stamp, _ in self._scan(None):
             self.count_of[topic] = self.count_of.get(topic, 0) + 1
             self.count += 1
@@ -187,7 +197,7 @@ class _McapSalvage:
         return (self.end_ns - self.start_ns) / NS_PER_S
 
     def _scan(self, topics: Sequence[str] | None) -> Iterator[tuple[str, str, int, bytes]]:
-        from mcap.records import Channel, Message, Schema
+        from mcap.records import Channel, Footer, Message, Schema
         from mcap.stream_reader import StreamReader
 
         schemas: dict[int, str] = {}
@@ -204,7 +214,10 @@ class _McapSalvage:
                         topic, msgtype = channels[rec.channel_id]
                         if topics is None or topic in topics:
                             yield topic, msgtype, int(rec.log_time), bytes(rec.data)
+                    elif isinstance(rec, Footer):
+                        self.complete = True
             except _READ_ERRORS as e:
+                self.complete = False
                 size = self.path.stat().st_size
                 self.stop_reason = f"stopped at byte {f.tell()} of {size}: {type(e).__name__} {e}".rstrip()
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tcfd_ros.errors import BagError, MessageFormatError
+from tcfd_ros.replay.losses import StageFlow
 from tcfd_ros.replay.records import RunInfo
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ def label_image_boxes(labels: np.ndarray) -> list[dict[str, Any]]:
         if k == 0:
             continue
         ys, xs = np.nonzero(labels == k)
-        out.append({"label": int(k), "box": [float(xs.min()), float(ys.min()), float(xs.max() + 1),
-                                              float(ys.max() + 1)], "pixels": int(xs.size)})
+        box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+        out.append({"label": int(k), "box": box, "pixels": int(xs.size)})
     return out
 
 
@@ -157,4 +158,6 @@ class Recording:
             pub = json.loads(f.readline())["published"]
             gt = json.loads(f.readline())["ground_truth"]
             rec = [Received(**json.loads(line)) for line in f if line.strip()]
-        return cls(RunInfo(**head["info"]), [tuple(p) for p in pub], rec, gt, head["sensors"])
+        info = dict(head["info"])
+        info["stages"] = [StageFlow(**f) for f in info.get("stages", [])]
+        return cls(RunInfo(**info), [tuple(p) for p in pub], rec, gt, head["sensors"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tcfd_ros.replay.losses import StageFlow
+
 Box = tuple[float, float, float, float]     # image box x0, y0, x1, y1 in pixels
 XY = tuple[float, float]                    # ground-plane position in the LiDAR frame, metres
 
@@ -81,6 +83,7 @@ class RunInfo:
     bag_error: str | None = None
     graph_log: str | None = None
     recorder_errors: dict[str, str] = field(default_factory=dict)  # output topic -> first conversion error
+    stages: list[StageFlow] = field(default_factory=list)  # sent vs received per stage (replay/losses.py)
 
     @property
     def real_time_factor(self) -> float:

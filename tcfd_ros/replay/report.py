@@ -160,6 +160,10 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any]) -> l
              f"({info.mode}, real-time factor {info.real_time_factor:.2f})"]
     if info.bag_error:
         lines.append(f"BAG DAMAGED: {info.bag_error}")
+    lost = [f"{f.node} {f.topic} {f.unaccounted} of {f.sent}" for f in info.stages if f.unaccounted]
+    if lost:
+        lines.append("LOST without being counted (sent, never received nor reported lost): "
+                     + "; ".join(lost))
     if score is None:
         lines.append("no /ground_truth in the bag: not scored; saw " +
                      ", ".join(f"{k} {v}" for k, v in seen.items()))
@@ -197,6 +201,17 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
         for t, n in sorted(info.topics.items())]))
     blocks.append(Block("table", headers=("graph output", "messages received"),
                         rows=sorted(info.received.items())))
+    if info.stages:
+        blocks.append(Block("h2", "Messages per stage"))
+        blocks.append(Block("p", "sent: published upstream (by the replay for sensor topics, else by the "
+                                 "node that publishes the topic); lost uncounted = sent - received - lost "
+                                 "in transport (DDS keep-last overwrites, which no node can see); CPU: the "
+                                 "stage's handler thread."))
+        blocks.append(Block("table", headers=("node", "input topic", "sent", "received", "processed",
+                                              "dropped (counted)", "lost in transport", "lost uncounted",
+                                              "CPU s"), rows=[
+            (f.node, f.topic, "?" if f.sent is None else f.sent, f.received, f.processed, f.dropped,
+             f.dds_lost, "?" if f.unaccounted is None else f.unaccounted, f.cpu_s) for f in info.stages]))
     if info.unacknowledged:
         blocks.append(Block("p", "Frames with no first-stage output (dropped or unanswered by the graph): " +
                             ", ".join(f"{s} {n}" for s, n in info.unacknowledged.items())))

@@ -393,9 +393,9 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                             + [(float(t), 1, k) for k, t in enumerate(sim.cam_t)])
             it = events
             if progress:
-                from tqdm import tqdm
+                from tcfd_ros.progress import progress
 
-                it = tqdm(events, unit="frame")
+                it = progress(events, desc="simulate bag", unit="frame")
             for t_rel, kind, idx in it:
                 t_abs = t0 + t_rel
                 if spec.mount == "robot":  # map -> base_link at every sensor stamp

@@ -346,6 +346,6 @@ def write_dataset(spec: DatasetSpec, progress: bool = False) -> dict[str, object
 def _maybe_progress(it, enabled: bool, total: int | None = None):
     if not enabled:
         return it
-    from tqdm import tqdm
+    from tcfd_ros.progress import progress
 
-    return tqdm(it, total=total, unit="seq")
+    return progress(it, total=total, desc="simulate dataset", unit="seq")

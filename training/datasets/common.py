@@ -31,9 +31,17 @@ class SequenceRecord:
     depth_path: Path  # LiDAR depth maps, uint8 (T, 3, 64, 64)
 
 
+def _array(arr: Any, path: Path) -> np.ndarray:
+    """The file's array itself: never ``np.asarray`` of a container from outside (a list of 100k
+    references to one array in a 200 kB file would become gigabytes)."""
+    if not isinstance(arr, np.ndarray):
+        raise DatasetError(f"{path}: expected a numpy array, got {type(arr).__name__}")
+    return arr
+
+
 def check_silhouettes(arr: Any, path: Path) -> np.ndarray:
     """A silhouette file must hold uint8 (T, 64, 64) with T >= 1."""
-    a = np.asarray(arr)
+    a = _array(arr, path)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[1:] != (FRAME_SIZE, FRAME_SIZE) or a.shape[0] < 1:
         raise DatasetError(f"{path}: expected silhouettes uint8 (T, 64, 64), got {a.dtype} {a.shape}")
     return a
@@ -41,7 +49,7 @@ def check_silhouettes(arr: Any, path: Path) -> np.ndarray:
 
 def check_depth(arr: Any, path: Path) -> np.ndarray:
     """A depth file must hold uint8 (T, 3, 64, 64) jet RGB; single-channel (T, 64, 64) is replicated."""
-    a = np.asarray(arr)
+    a = _array(arr, path)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[1:] == (FRAME_SIZE, FRAME_SIZE) and a.shape[0] >= 1:
         return np.repeat(a[:, None], 3, axis=1)
     if a.dtype != np.uint8 or a.ndim != 4 or a.shape[1:] != (3, FRAME_SIZE, FRAME_SIZE) or a.shape[0] < 1:

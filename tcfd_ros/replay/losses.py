@@ -1,0 +1,74 @@
+"""Messages per stage: what was sent, what arrived, and what vanished without being counted.
+
+A node counts what reaches its callback (``received``), what it finished (``processed``) and what it
+dropped, by reason. It cannot count what never reached it: a reliable keep-last DDS reader whose
+history is full overwrites the oldest sample, a best-effort one loses fragments of large samples (only
+the latter is reported, as ``dropped.dds_lost``). Replay knows what it published on each sensor topic,
+and every node counts what it publishes (``<topic>: published``), so the difference per stage is
+computed here from the last ``/diagnostics`` of every node:
+
+    unaccounted = sent - received - dropped.dds_lost
+
+Plain module (no rclpy): the recorder's converted diagnostics in, ``StageFlow`` rows out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class StageFlow:
+    node: str               # e.g. "/lidar/lidar_segmenter"
+    topic: str              # the input topic, resolved (e.g. "/lidar/points")
+    sent: int | None        # published upstream (by the replay for sensor topics); None if unknown
+    received: int           # reached the node's callback
+    processed: int
+    dropped: int            # counted by the node, every reason
+    dds_lost: int           # counted as lost in transport (best effort)
+    cpu_s: float            # CPU time of this stage's handler (its thread), all messages
+
+    @property
+    def unaccounted(self) -> int | None:
+        """Sent but neither received nor counted as lost: vanished in DDS (keep-last overwrites)."""
+        return None if self.sent is None else max(0, self.sent - self.received - self.dds_lost)
+
+
+def _int(values: Mapping[str, str], key: str) -> int:
+    try:
+        return int(values.get(key, 0))
+    except ValueError:
+        return 0
+
+
+def _float(values: Mapping[str, str], key: str) -> float:
+    try:
+        return float(values.get(key, 0.0))
+    except ValueError:
+        return 0.0
+
+
+def stage_flows(last_status: Mapping[str, Mapping[str, Any]],
+                replay_published: Mapping[str, int]) -> list[StageFlow]:
+    """One row per (node, input topic) from each node's last diagnostics status."""
+    published: dict[str, int] = dict(replay_published)
+    for st in last_status.values():
+        for k, v in st.get("values", {}).items():
+            if k.endswith(": published"):
+                topic = k[: -len(": published")]
+                published[topic] = published.get(topic, 0) + _int({k: v}, k)
+    rows = []
+    for name, st in sorted(last_status.items()):
+        values: Mapping[str, str] = st.get("values", {})
+        for k in values:
+            if not k.endswith(": received"):
+                continue
+            key = k[: -len(": received")]
+            topic = values.get(f"{key}: topic", key)
+            rows.append(StageFlow(
+                node=name, topic=topic, sent=published.get(topic),
+                received=_int(values, f"{key}: received"), processed=_int(values, f"{key}: processed"),
+                dropped=_int(values, f"{key}: dropped"), dds_lost=_int(values, f"{key}: dropped.dds_lost"),
+                cpu_s=_float(values, f"{key}: cpu_s")))
+    return rows

@@ -1,0 +1,29 @@
+"""Sent vs received per stage from the nodes' last diagnostics (replay/losses.py)."""
+
+from __future__ import annotations
+
+from tcfd_ros.replay.losses import stage_flows
+
+
+def _status(values: dict[str, object]) -> dict:
+    return {"values": {k: str(v) for k, v in values.items()}}
+
+
+def test_unaccounted_losses_are_what_was_sent_but_neither_received_nor_reported():
+    last = {
+        "/lidar/lidar_segmenter": _status({
+            "points: received": 68, "points: processed": 60, "points: dropped": 8,
+            "points: dropped.malformed": 8, "points: topic": "/lidar/points", "points: cpu_s": 1.5,
+            "/lidar/clusters: published": 60}),
+        "/lidar/lidar_tracker": _status({
+            "clusters: received": 50, "clusters: processed": 50, "clusters: dropped": 4,
+            "clusters: dropped.dds_lost": 4, "clusters: topic": "/lidar/clusters"}),
+        "/recognizer": _status({"/camera/tracklets: received": 3, "/camera/tracklets: processed": 3}),
+    }
+    flows = {(f.node, f.topic): f for f in stage_flows(last, {"/lidar/points": 100})}
+    seg = flows[("/lidar/lidar_segmenter", "/lidar/points")]
+    assert (seg.sent, seg.received, seg.unaccounted, seg.cpu_s) == (100, 68, 32, 1.5)
+    trk = flows[("/lidar/lidar_tracker", "/lidar/clusters")]
+    assert (trk.sent, trk.received, trk.dds_lost, trk.unaccounted) == (60, 50, 4, 6)
+    rec = flows[("/recognizer", "/camera/tracklets")]       # nobody reports publishing it: unknown
+    assert rec.sent is None and rec.unaccounted is None
