@@ -86,6 +86,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def calibrate_model(model: nn.Module, ds: GaitDataset, val_idx: list[int], cfg: TrainConfig,
+                    device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Embed the held-out records' tracklets in both modalities and calibrate both levels."""
+    c = cfg.calibration
+    windows, labels, seq_of = [], [], []
+    for i in val_idx:
+        length = ds.load_pair(i)[0].shape[0]
+        if c.max_frames > 0:
+            length = min(length, c.max_frames)
+        wins = tracklet_windows(length, c.tracklet_frames, c.tracklet_hop)
+        windows.append(wins)
+        labels += [ds.records[i].subject] * len(wins)
+        seq_of += [i] * len(wins)
+    f2, f3 = (embed_tracklets(model, ds, val_idx, m, windows, cfg.eval.batch_sequences, device)
+              for m in ("2d", "3d"))
+    return calibrate_levels(f2, f3, labels, seq_of, c.target_fmr)
+
+
 class Trainer:
     """Trains one experiment; ``run()`` returns the path of the final model checkpoint (rank 0)."""
 
@@ -296,19 +314,7 @@ class Trainer:
             logger.warning("data.val_identities = 0: no held-out identities, the checkpoint gets no "
                            "calibrated open-set threshold")
             return {}
-        c = self.cfg.calibration
-        windows, labels, seq_of = [], [], []
-        for i in self.val_idx:
-            length = self.ds.load_pair(i)[0].shape[0]
-            if c.max_frames > 0:
-                length = min(length, c.max_frames)
-            wins = tracklet_windows(length, c.tracklet_frames, c.tracklet_hop)
-            windows.append(wins)
-            labels += [self.ds.records[i].subject] * len(wins)
-            seq_of += [i] * len(wins)
-        f2, f3 = (embed_tracklets(self.model, self.ds, self.val_idx, m, windows,
-                                  self.cfg.eval.batch_sequences, self.device) for m in ("2d", "3d"))
-        return calibrate_levels(f2, f3, labels, seq_of, c.target_fmr)
+        return calibrate_model(self.model, self.ds, self.val_idx, self.cfg, self.device)
 
     def run(self) -> Path | None:
         """Set up, train to the end, calibrate and write the final checkpoint (rank 0)."""

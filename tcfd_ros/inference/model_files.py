@@ -14,7 +14,6 @@ from tcfd_ros.errors import CheckpointError
 PACKAGE = "tcfd_ros"
 #: The reference model committed with the repository (models/MODEL_CARD.md; ``make model`` rebuilds it).
 DEFAULT_MODEL = "models/tcfd_sim.onnx"
-DEFAULT_BACKEND = "onnx"
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,7 +24,7 @@ def _share_dir() -> Path | None:
         return None
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: no AMENT_PREFIX_PATH
         return None
 
 
