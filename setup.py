@@ -22,12 +22,12 @@ NODE_EXECUTABLES = {
 }
 
 # Files installed to share/tcfd_ros/<folder>, sub-folders kept: text files and the committed reference
-# model (models/tcfd_sim.*). Other generated weights, ONNX/TensorRT files and caches under models/ stay
+# model models/tcfd_sim.onnx (the recognizer's default). Other generated weights, ONNX/TensorRT files and caches under models/ stay
 # out (they are git-ignored and written at run time).
 SHARE_PATTERNS = {
     "launch": ("*.launch.py",),
     "config": ("*.yaml",),
-    "models": ("*.yaml", "*.md", "*.json", "tcfd_sim.onnx", "tcfd_sim.pt"),  # + the reference model
+    "models": ("*.yaml", "*.md", "*.json", "tcfd_sim.onnx"),  # + the shipped reference model
 }
 
 

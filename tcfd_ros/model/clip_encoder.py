@@ -46,10 +46,14 @@ def pretrained_tag_config(cfg: ClipConfig) -> dict[str, Any] | None:
 
 
 def _hf_download(repo_id: str, filename: str, local_only: bool) -> str:
-    """One file of a Hugging Face repo into open_clip's (= the hub's) cache; a seam for tests."""
-    from huggingface_hub import hf_hub_download
+    """One file of a Hugging Face repo into open_clip's (= the hub's) cache, through the downloader
+    open_clip itself uses (its huggingface_hub dependency); a seam for tests."""
+    from open_clip import pretrained
 
-    return hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=local_only)
+    if pretrained.hf_hub_download is None:
+        raise MissingWeightsError("clip.weights: open_clip pretrained tags need huggingface_hub "
+                                  "(pip install huggingface_hub)")
+    return pretrained.hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=local_only)
 
 
 def resolve_pretrained_tag(cfg: ClipConfig, tag_cfg: dict[str, Any]) -> Path:
