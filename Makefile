@@ -12,7 +12,7 @@ INSTALL_INPUTS := requirements.txt constraints.txt setup.py setup.cfg package.xm
 PIP := $(PY) -m pip --no-input --disable-pip-version-check
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test demo bench clean-venv
+.PHONY: setup test demo model bench clean-venv
 
 setup: $(STAMP)
 
@@ -31,6 +31,19 @@ test: setup
 
 demo: setup
 	$(PY) -m tcfd_ros.demo
+
+# The shipped reference model (models/tcfd_sim.pt + .onnx, models/MODEL_CARD.md): simulate its data set,
+# train training/configs/reference_cpu.yaml from scratch, calibrate, export. CPU only; RESULTS.md has the
+# measured time ("Reference model on 2 CPU cores").
+REF_DATA := out/sim_reference
+REF_RUN := out/train/reference_cpu
+model: setup
+	$(PY) -m tcfd_ros simulate dataset --out $(REF_DATA) --identities 45 --views 0,90,180,270 \
+		--conditions nm,bg --frames 20 --lidar hdl64 --seed 31337 --train-fraction 0.98 --force
+	rm -rf $(REF_RUN)
+	$(PY) -m tcfd_ros train --config training/configs/reference_cpu.yaml --no-progress
+	cp $(REF_RUN)/model.pt models/tcfd_sim.pt
+	$(PY) -m tcfd_ros export --checkpoint models/tcfd_sim.pt --format onnx --out models/tcfd_sim.onnx
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

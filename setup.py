@@ -21,12 +21,13 @@ NODE_EXECUTABLES = {
     "recognizer": "tcfd_ros.nodes.recognizer_node:main",
 }
 
-# Text files installed to share/tcfd_ros/<folder>, sub-folders kept. Generated weights, ONNX/TensorRT
-# files and caches under models/ stay out (they are git-ignored and written at run time).
+# Files installed to share/tcfd_ros/<folder>, sub-folders kept: text files and the committed reference
+# model models/tcfd_sim.onnx (the recognizer's default). Other generated weights, ONNX/TensorRT files and caches under models/ stay
+# out (they are git-ignored and written at run time).
 SHARE_PATTERNS = {
     "launch": ("*.launch.py",),
     "config": ("*.yaml",),
-    "models": ("*.yaml", "*.md", "*.json"),
+    "models": ("*.yaml", "*.md", "*.json", "tcfd_sim.onnx"),  # + the shipped reference model
 }
 
 

@@ -10,7 +10,8 @@ bringup run the same graph with the same parameters. Arguments:
   namespace (defaults: image_raw, camera_info, points)
 - ``matches_topic``, ``markers_topic``: recognizer outputs (defaults: matches, markers)
 - ``backend``: embedding runtime, tensorrt | onnx | torch (default: as in the config file)
-- ``model_path``: exported model file (default: as in the config file)
+- ``model_path``: exported model file (default: as in the config file, i.e. the shipped reference
+  model ``models/tcfd_sim.onnx``, found in the installed share directory)
 - ``use_sim_time``: follow /clock, for bag replay (default: false); also makes the segmenters'
   sensor subscriptions reliable (large best-effort samples are lost across processes)
 """
@@ -32,7 +33,7 @@ ARGUMENTS = (
     ("matches_topic", TopicNames.matches, "recognizer output: tcfd_ros/match v1 JSON"),
     ("markers_topic", TopicNames.markers, "recognizer output: MarkerArray in the LiDAR frame"),
     ("backend", "", "embedding runtime: tensorrt, onnx or torch (empty: the config file's)"),
-    ("model_path", "", "exported model file (empty: the config file's)"),
+    ("model_path", "", "exported model file (empty: the config file's, models/tcfd_sim.onnx)"),
     ("use_sim_time", "false", "follow /clock (bag replay)"),
 )
 BACKENDS = ("", "tensorrt", "onnx", "torch")

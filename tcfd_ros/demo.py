@@ -1,13 +1,17 @@
 """``make demo`` / ``python -m tcfd_ros.demo``: the whole chain on a fresh machine, with no argument.
 
-1. simulate a training data set (SUSTech1K layout) from the synthetic world;
-2. train the CPU recipe (``training/configs/demo_cpu.yaml``) on it and export the model to ONNX;
-3. simulate a held-out bag: a different world seed, so its people are never training identities;
-4. replay the bag through the real node graph over DDS (``tcfd-ros replay --fast``) and print the
+By default the demo uses the shipped reference model (``models/tcfd_sim.onnx``, models/MODEL_CARD.md):
+
+1. simulate a held-out bag: a world seed and identities no training used, so its people are new;
+2. replay the bag through the real node graph over DDS (``tcfd-ros replay --fast``) and print the
    scored summary and the report's path.
 
-Steps 1-3 are cached under ``out/demo/`` keyed by a hash of their configuration and of the code they
-depend on, so a second run goes straight to the replay. Every step runs the real ``tcfd-ros``
+``--retrain`` first builds a model from scratch instead: it simulates a training data set (SUSTech1K
+layout) from the synthetic world and trains the quick CPU recipe (``training/configs/demo_cpu.yaml``)
+on it, exporting to ONNX, then runs the two steps above with that model.
+
+The data set, model and bag are cached under ``out/demo/`` keyed by a hash of their configuration
+and of the code they depend on, so a second run goes straight to the replay. Every step runs the real ``tcfd-ros``
 subcommand in a child process (its progress bar shows), and a step whose subcommand is not built yet
 stops the demo saying so: nothing is faked.
 """
@@ -36,7 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 # ROS_DOMAIN_ID of the demo's graph when the user set none: the highest id that is safe on Linux
 # (0..101; higher ids reach into the ephemeral port range) and outside the 1..100 the tests draw from.
 DEMO_DOMAIN_ID = 101
-DEMO_STEPS = 4         # data set, model, bag, replay
+RETRAIN_STEPS = 4      # data set, model, bag, replay
+SHIPPED_STEPS = 2      # bag, replay
 HEARTBEAT_S = 30.0     # a "still running" line at least this often while a step runs
 
 
@@ -64,12 +69,19 @@ class DemoConfig:
     bag_layout: str = "disjoint"
     bag_storage: str = "mcap"
     backend: str = "onnx"
+    # the shipped reference model and the world it was trained on (models/MODEL_CARD.md)
+    model: str = "models/tcfd_sim.onnx"
+    model_seed: int = 31337
+    model_identities: int = 250
+    retrain: bool = False          # True: simulate + train demo_cpu.yaml instead of the shipped model
 
     def validate(self) -> None:
-        if self.bag_seed == self.dataset_seed or self.bag_first_id < self.dataset_identities:
-            raise TcfdError(f"bag_seed {self.bag_seed} / bag_first_id {self.bag_first_id} overlap the "
-                            f"training data (seed {self.dataset_seed}, ids 0..{self.dataset_identities - 1}): "
-                            "the demo bag's people must never have been seen in training")
+        for seed, ids, what in ((self.dataset_seed, self.dataset_identities, "the --retrain data set"),
+                                (self.model_seed, self.model_identities, "the shipped model's data set")):
+            if self.bag_seed == seed or self.bag_first_id < ids:
+                raise TcfdError(f"bag_seed {self.bag_seed} / bag_first_id {self.bag_first_id} overlap "
+                                f"{what} (seed {seed}, ids 0..{ids - 1}): the demo bag's people must "
+                                "never have been seen in training")
 
 
 # Code whose change invalidates a cached step (globs relative to the repository root).
@@ -113,10 +125,11 @@ class Demo:
         self.times: list[tuple[str, float, str]] = []    # (step, seconds, "ran" | "cached")
         self.env = demo_environment(os.environ)
         self.step_no = 0
+        self.steps = RETRAIN_STEPS if cfg.retrain else SHIPPED_STEPS
 
     def _header(self, text: str) -> None:
         self.step_no += 1
-        print(f"\n== [{self.step_no}/{DEMO_STEPS}] {text}", flush=True)
+        print(f"\n== [{self.step_no}/{self.steps}] {text}", flush=True)
 
     def _tcfd(self, args: Sequence[str], what: str) -> None:
         """Run ``tcfd-ros ARGS`` with this interpreter, progress on the terminal; raise on failure."""
@@ -219,10 +232,24 @@ class Demo:
         self.times.append(("replay", time.monotonic() - start, "ran"))
         return out
 
+    def shipped_model(self) -> Path:
+        """The committed reference model (one clear error if it is missing)."""
+        from tcfd_ros.inference.model_files import resolve_model_path
+
+        try:
+            path = resolve_model_path(self.cfg.model)
+        except TcfdError as e:
+            raise TcfdError(f"{e}; or run `python -m tcfd_ros.demo --retrain` to train one") from e
+        print(f"   model: {_rel(path)} (shipped reference model, models/MODEL_CARD.md; "
+              "--retrain trains one from scratch)", flush=True)
+        return path
+
     def run(self) -> int:
         t0 = time.monotonic()
-        dataset = self.dataset()
-        model = self.model(dataset)
+        if self.cfg.retrain:
+            model = self.model(self.dataset())
+        else:
+            model = self.shipped_model()
         bag = self.bag()
         out = self.replay(bag, model)
         total = time.monotonic() - t0
@@ -239,9 +266,12 @@ def _rel(p: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tcfd_ros.demo", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
+    parser.add_argument("--retrain", action="store_true",
+                        help="simulate a training set and train training/configs/demo_cpu.yaml from scratch "
+                             "instead of using the shipped models/tcfd_sim.onnx")
+    args = parser.parse_args(argv)
     try:
-        return Demo(DemoConfig()).run()
+        return Demo(DemoConfig(retrain=args.retrain)).run()
     except TcfdError as e:
         print(f"demo: error: {e}", file=sys.stderr)
         return 2

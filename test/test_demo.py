@@ -64,3 +64,15 @@ def test_demo_environment_isolates_dds_unless_chosen() -> None:
     env = demo.demo_environment({"PATH": "/bin"})
     assert env["ROS_DOMAIN_ID"] == str(demo.DEMO_DOMAIN_ID) and env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     assert demo.demo_environment({"ROS_DOMAIN_ID": "7"})["ROS_DOMAIN_ID"] == "7"
+
+
+def test_shipped_model_is_the_default_and_retrain_is_a_flag(tmp_path: Path) -> None:
+    d = demo.Demo(demo.DemoConfig())
+    assert d.steps == demo.SHIPPED_STEPS and not d.cfg.retrain
+    assert d.shipped_model().resolve() == (demo.REPO / "models" / "tcfd_sim.onnx").resolve()
+    missing = demo.Demo(dataclasses.replace(demo.DemoConfig(), model=str(tmp_path / "none.onnx")))
+    with pytest.raises(TcfdError, match=r"none\.onnx.*--retrain"):
+        missing.shipped_model()
+    assert demo.Demo(dataclasses.replace(demo.DemoConfig(), retrain=True)).steps == demo.RETRAIN_STEPS
+    with pytest.raises(TcfdError, match="shipped model's data set"):
+        dataclasses.replace(demo.DemoConfig(), bag_seed=demo.DemoConfig().model_seed).validate()

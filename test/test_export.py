@@ -67,3 +67,18 @@ def test_engine_build_fp16_and_parity(checkpoint, tmp_path):
     ref = make_embedder("torch", checkpoint)
     x = [np.random.default_rng(i).integers(0, 2, (5, 64, 64), dtype=np.uint8) * 255 for i in range(4)]
     np.testing.assert_allclose(trt.embed(x, "2d"), ref.embed(x, "2d"), atol=5e-2)
+
+
+def test_track_level_calibration_travels_into_onnx_and_the_embedders(tmp_path):
+    """open_set_threshold_track and both genuine-accept rates (training.calibrate) reach the recognizer's
+    ``embedder.metadata`` through the checkpoint and the ONNX metadata_props."""
+    cfg = tiny_model_config(num_classes=3)
+    cfg = dataclasses.replace(cfg, gmtd=dataclasses.replace(cfg.gmtd, cache_dir=str(tmp_path / "cache")))
+    cal = {"open_set_threshold": 0.31, "open_set_threshold_track": 0.27,
+           "genuine_accept_rate_tracklet": 0.55, "genuine_accept_rate_track": 0.83}
+    ck = save_checkpoint(tmp_path / "cal.pt", TCFDNet(cfg).eval(), metadata=cal)
+    out = tmp_path / "cal.onnx"
+    assert main(["export", "--checkpoint", str(ck), "--format", "onnx", "--out", str(out)]) == 0
+    for emb in (make_embedder("onnx", out, threads=1), make_embedder("torch", ck, threads=1)):
+        for k, v in cal.items():
+            assert emb.metadata[k] == pytest.approx(v), (emb, k)

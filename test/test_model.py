@@ -260,3 +260,46 @@ def test_clip_weights_file_is_loaded(tmp_path):
     for (k, a), (_, b) in zip(src.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
     assert all(not p.requires_grad for p in loaded.parameters()) and not loaded.training
+
+
+def test_clip_pretrained_tag_offline_fails_in_one_line(monkeypatch):
+    """An open_clip tag is looked up in the cache first, then downloaded; offline it fails in one line
+    naming the file, its source and where to put it (no network is touched: the hub call is faked)."""
+    from tcfd_ros.model import clip_encoder
+
+    calls = []
+
+    def offline(repo_id, filename, local_only):
+        calls.append((repo_id, filename, local_only))
+        raise OSError("no route to huggingface.co")
+
+    monkeypatch.setattr(clip_encoder, "_hf_download", offline)
+    cfg = ClipConfig(variant="ViT-B-16", weights="laion2b_s34b_b88k")
+    with pytest.raises(MissingWeightsError) as e:
+        clip_encoder.resolve_weights_path(cfg)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "laion2b_s34b_b88k" in msg and "ViT-B-16" in msg
+    assert "https://huggingface.co/laion/CLIP-ViT-B-16-laion2B-s34B-b88K/resolve/main/" in msg
+    assert "models/clip/open_clip_pytorch_model.bin" in msg
+    assert calls[0][2] is True and any(not local for _, _, local in calls)  # cache first, then download
+
+
+def test_clip_pretrained_tag_uses_the_cached_file(monkeypatch, tmp_path):
+    from tcfd_ros.model import clip_encoder
+
+    cached = tmp_path / "open_clip_model.safetensors"
+    cached.write_bytes(b"x")
+
+    def from_cache(repo_id, filename, local_only):
+        assert local_only, "a cached file must not trigger a download"
+        assert repo_id == "timm/vit_base_patch16_clip_224.openai"
+        return str(cached)
+
+    monkeypatch.setattr(clip_encoder, "_hf_download", from_cache)
+    cfg = ClipConfig(variant="ViT-B-16", weights="openai")
+    assert clip_encoder.resolve_weights_path(cfg) == cached
+    assert clip_encoder.pretrained_tag_config(cfg)["quick_gelu"] is True  # OpenAI's weights use QuickGELU
+    for not_a_tag in ("random", "models/clip/openai", "openai.safetensors"):
+        assert clip_encoder.pretrained_tag_config(ClipConfig(variant="ViT-B-16", weights=not_a_tag)) is None
+    assert clip_encoder.pretrained_tag_config(ClipConfig(variant="tcfd-tiny", weights="openai")) is None

@@ -60,9 +60,16 @@ def test_train_then_evaluate_writes_tables_and_plots(tmp_path, capsys):
     assert main(["train", "--config", str(cfg), "--resume", "--no-progress"]) == 0  # already at the end
     out = tmp_path / "eval"
     assert main(["evaluate", "--checkpoint", str(ckpt), "--dataset", str(root), "--partition", str(part),
-                 "--direction", "both", "--out", str(out)]) == 0
+                 "--direction", "both", "--out", str(out), "--open-set"]) == 0
+    printed = capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
     assert set(res["directions"]) == {"2d3d", "3d2d"}
+    # open-set rates per tracklet and per track, at 1 % FMR here and at the checkpoint's thresholds
+    op = res["open_set"]
+    assert "open set: " in printed and op["tracklet_frames"] == 10
+    assert 0.0 <= op["at_target_fmr"]["genuine_accept_rate_track"] <= 1.0
+    assert set(op["at_checkpoint_thresholds"]) == {"tracklet", "track"}
+    assert op["at_checkpoint_thresholds"]["track"]["pairs"]["impostor"] > 0
     overall = res["directions"]["3d2d"]["overall"]
     assert overall["num_pairs"] == 6 and 0.0 <= overall["rank1"] <= 100.0
     assert "bag" in res["directions"]["2d3d"]["conditions"]

@@ -92,6 +92,11 @@ def test_run_writes_calibrated_checkpoint_and_baseline(data, tmp_path):
     assert isinstance(thr, float) and 0.0 <= thr <= 2.0
     assert ck.metadata["calibration_identities"] == 2
     assert ck.metadata["open_set_measured_fmr"] <= 0.1
+    # the track level (aggregated tracklets, as the recognizer decides) is calibrated beside it
+    assert isinstance(ck.metadata["open_set_threshold_track"], float)
+    for k in ("genuine_accept_rate_tracklet", "genuine_accept_rate_track"):
+        assert 0.0 <= ck.metadata[k] <= 1.0
+    assert ck.metadata["calibration_tracks"] == 2 * 4  # 2 held-out people x 2 seq types x 2 views
     small = BaselineConfig(channels=(8, 8, 16, 16), dim=16, bins=(1, 2))
     bpath = Trainer(_cfg(data, tmp_path, name="b", architecture="baseline", baseline=small),
                     show_progress=False).run()

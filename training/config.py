@@ -53,11 +53,16 @@ class CalibrationConfig:
     """Open-set threshold: the cross-modal distance below which the recogniser accepts a match."""
 
     target_fmr: float = 0.01  # false-match rate on held-out identities' impostor pairs
-    max_frames: int = 30  # frames per held-out sequence embedded for calibration (0 = all)
+    max_frames: int = 30  # first frames of each held-out sequence used for calibration (0 = all)
+    tracklet_frames: int = 10  # frames per calibration tracklet (perception's TrackletConfig.frames)
+    tracklet_hop: int = 5  # frames between tracklet starts (perception's TrackletConfig.hop)
 
     def validate(self) -> None:
         if not 0.0 < self.target_fmr < 1.0:
             raise ConfigError(f"calibration.target_fmr = {self.target_fmr} must lie in (0, 1)")
+        if self.tracklet_frames < 1 or self.tracklet_hop < 1 or self.max_frames < 0:
+            raise ConfigError(f"calibration.tracklet_frames ({self.tracklet_frames}) and tracklet_hop "
+                              f"({self.tracklet_hop}) must be >= 1, max_frames ({self.max_frames}) >= 0")
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,13 @@ class TrainConfig:
     clip_cache: bool = False  # cache frozen-CLIP tokens of every training frame (needs no patch exchange)
     threads: int = 0  # torch intra-op threads (0 = torch's default)
     checkpoint_every: int = 1000
+    snapshot_every: int = 0  # also write an uncalibrated model_it<N>.pt every N iterations (0 = never)
     log_every: int = 10
     out_dir: str = "out/train"  # run directory = out_dir/name
 
     def validate(self) -> None:
+        if self.snapshot_every < 0:
+            raise ConfigError(f"snapshot_every = {self.snapshot_every} must be >= 0 (0 = no snapshots)")
         if self.iterations < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ConfigError(f"iterations ({self.iterations}), checkpoint_every ({self.checkpoint_every}) "
                               f"and log_every ({self.log_every}) must be >= 1")

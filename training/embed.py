@@ -21,7 +21,6 @@ def evenly_spaced(length: int, max_frames: int) -> np.ndarray:
     return np.unique(np.rint(np.linspace(0, length - 1, max_frames)).astype(np.int64))
 
 
-@torch.no_grad()
 def embed_sequences(model: nn.Module, ds: GaitDataset, indices: Sequence[int], modality: str,
                     max_frames: int = 0, batch_sequences: int = 16, device: torch.device | str = "cpu"
                     ) -> np.ndarray:
@@ -29,12 +28,23 @@ def embed_sequences(model: nn.Module, ds: GaitDataset, indices: Sequence[int], m
 
     Sequences are grouped by (sampled) length so a batch never pads or truncates a sequence.
     """
+    windows = [[evenly_spaced(ds.load_modality(int(i), modality).shape[0], max_frames)] for i in indices]
+    return embed_tracklets(model, ds, indices, modality, windows, batch_sequences, device)
+
+
+@torch.no_grad()
+def embed_tracklets(model: nn.Module, ds: GaitDataset, indices: Sequence[int], modality: str,
+                    windows: Sequence[Sequence[np.ndarray]], batch_sequences: int = 16,
+                    device: torch.device | str = "cpu") -> np.ndarray:
+    """Embeddings (M, parts, d) of the tracklets ``windows[j]`` (frame-index arrays) of record
+    ``indices[j]``, in order: record 0's tracklets first. Batched by tracklet length like
+    ``embed_sequences``."""
     was_training = model.training
     model.eval()
     clips = []
-    for i in indices:
+    for i, wins in zip(indices, windows):
         frames = ds.load_modality(int(i), modality)
-        clips.append(frames_to_input(frames[evenly_spaced(frames.shape[0], max_frames)], modality))
+        clips.extend(frames_to_input(frames[w], modality) for w in wins)
     out: list[np.ndarray | None] = [None] * len(clips)
     by_len: dict[int, list[int]] = {}
     for j, c in enumerate(clips):

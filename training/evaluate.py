@@ -17,7 +17,8 @@ from torch import nn
 
 from tcfd_ros.errors import DatasetError
 from training.datasets import FreeGait, GaitDataset
-from training.embed import embed_sequences
+from training.calibrate import calibrate_levels, rates_at_thresholds, tracklet_windows
+from training.embed import embed_sequences, embed_tracklets
 from training.evaluator import (SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE, evaluate_cross_modal,
                                 evaluate_open)
 
@@ -64,3 +65,23 @@ def evaluate_model(model: nn.Module, ds: GaitDataset, directions: Sequence[Liter
             results["directions"][d] = evaluate_cross_modal(p_side, g_side, exclude_same_view=True,
                                                             condition_groups=SUSTECH1K_CONDITIONS)
     return results
+
+
+def evaluate_open_set(model: nn.Module, ds: GaitDataset, thresholds: dict[str, float | None],
+                      target_fmr: float = 0.01, tracklet_frames: int = 10, tracklet_hop: int = 5,
+                      batch_sequences: int = 16, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Open-set rates on a test split, tracklets and tracks formed as in ``training.calibrate``:
+    ``at_target_fmr`` = threshold and genuine accept rate at ``target_fmr`` measured on these
+    identities; ``at_checkpoint_thresholds`` = FMR and genuine accept rate of the checkpoint's own
+    calibrated thresholds (how the calibration on validation identities transfers)."""
+    idx = list(range(len(ds)))
+    windows, labels, seq_of = [], [], []
+    for i in idx:
+        wins = tracklet_windows(ds.load_pair(i)[0].shape[0], tracklet_frames, tracklet_hop)
+        windows.append(wins)
+        labels += [ds.records[i].subject] * len(wins)
+        seq_of += [i] * len(wins)
+    f2, f3 = (embed_tracklets(model, ds, idx, m, windows, batch_sequences, device) for m in ("2d", "3d"))
+    return {"at_target_fmr": calibrate_levels(f2, f3, labels, seq_of, target_fmr),
+            "at_checkpoint_thresholds": rates_at_thresholds(f2, f3, labels, seq_of, thresholds),
+            "tracklet_frames": tracklet_frames, "tracklet_hop": tracklet_hop}

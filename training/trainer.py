@@ -32,11 +32,11 @@ from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.model.preprocess import frames_to_input
 from tcfd_ros.progress import progress
 from training.augment import patch_exchange
-from training.calibrate import calibrate_threshold
+from training.calibrate import calibrate_levels, tracklet_windows
 from training.checkpoints import save_trained
 from training.config import TrainConfig
 from training.datasets import FreeGait, GaitDataset, SUSTech1K
-from training.embed import embed_sequences
+from training.embed import embed_tracklets
 from training.losses import total_loss
 from training.sampler import CrossModalPKSampler, frame_indices
 
@@ -84,6 +84,24 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def calibrate_model(model: nn.Module, ds: GaitDataset, val_idx: list[int], cfg: TrainConfig,
+                    device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Embed the held-out records' tracklets in both modalities and calibrate both levels."""
+    c = cfg.calibration
+    windows, labels, seq_of = [], [], []
+    for i in val_idx:
+        length = ds.load_pair(i)[0].shape[0]
+        if c.max_frames > 0:
+            length = min(length, c.max_frames)
+        wins = tracklet_windows(length, c.tracklet_frames, c.tracklet_hop)
+        windows.append(wins)
+        labels += [ds.records[i].subject] * len(wins)
+        seq_of += [i] * len(wins)
+    f2, f3 = (embed_tracklets(model, ds, val_idx, m, windows, cfg.eval.batch_sequences, device)
+              for m in ("2d", "3d"))
+    return calibrate_levels(f2, f3, labels, seq_of, c.target_fmr)
 
 
 class Trainer:
@@ -153,6 +171,14 @@ class Trainer:
         tmp = self.run_dir / (STATE_FILE + ".tmp")
         torch.save(self._state(iteration), tmp)
         tmp.replace(self.run_dir / STATE_FILE)  # atomic: a crash never leaves a half-written state
+
+    def _save_snapshot(self, iteration: int) -> None:
+        """model_it<N>.pt: the network at iteration N for learning curves (no calibrated threshold)."""
+        if self.rank != 0:
+            return
+        meta = {"train_iterations": iteration, "experiment": self.cfg.name, "snapshot": True,
+                "train_identities": self.num_classes}
+        save_trained(self.run_dir / f"model_it{iteration}.pt", self.model, self.cfg, meta)
 
     def _load_state(self) -> None:
         path = self.run_dir / STATE_FILE
@@ -258,6 +284,8 @@ class Trainer:
                                 lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
             if done % cfg.checkpoint_every == 0 or done == end:
                 self._save_state(done)
+            if cfg.snapshot_every and done % cfg.snapshot_every == 0 and done < cfg.iterations:
+                self._save_snapshot(done)
             self.start_iteration = done
         bar.close()
         return diag
@@ -280,18 +308,13 @@ class Trainer:
             w.writerows(rows)
 
     def calibrate(self) -> dict[str, Any]:
-        """Open-set threshold on the held-out identities (empty dict when none are held out)."""
+        """Open-set thresholds per tracklet and per track on the held-out identities (empty dict when
+        none are held out); ``training.calibrate`` says how tracklets and tracks are formed."""
         if not self.val_idx:
             logger.warning("data.val_identities = 0: no held-out identities, the checkpoint gets no "
                            "calibrated open-set threshold")
             return {}
-        c = self.cfg.calibration
-        f2 = embed_sequences(self.model, self.ds, self.val_idx, "2d", c.max_frames,
-                             self.cfg.eval.batch_sequences, self.device)
-        f3 = embed_sequences(self.model, self.ds, self.val_idx, "3d", c.max_frames,
-                             self.cfg.eval.batch_sequences, self.device)
-        labels = np.array([self.ds.records[i].subject for i in self.val_idx])
-        return calibrate_threshold(f2, f3, labels, c.target_fmr)
+        return calibrate_model(self.model, self.ds, self.val_idx, self.cfg, self.device)
 
     def run(self) -> Path | None:
         """Set up, train to the end, calibrate and write the final checkpoint (rank 0)."""

@@ -10,6 +10,7 @@ from tcfd_ros.graph import TopicNames, as_dict, default_config_path
 
 EPILOG = """\
 examples:
+  tcfd-ros bringup                    # shipped reference model models/tcfd_sim.onnx (models/MODEL_CARD.md)
   tcfd-ros bringup --param recognizer.model_path=models/tcfd.onnx
   tcfd-ros bringup --config config/crossmodal.yaml --use-sim-time \\
       --param recognizer.model_path=models/tcfd.pt --param recognizer.backend=torch \\

@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="evenly spaced frames per sequence (0 = all)")
     p.add_argument("--native", action="store_true", help="SUSTech1K: native-rate files instead of sync")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--open-set", action="store_true",
+                   help="also measure open-set rates per tracklet (10 frames, hop 5) and per track "
+                        "(aggregated tracklets of a sequence): genuine accept rate at 1%% FMR on this split "
+                        "and the FMR / genuine accept rate of the checkpoint's calibrated thresholds")
     p.set_defaults(func=run)
 
 
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from training.checkpoints import load_trained
     from training.datasets import FreeGait, SUSTech1K
-    from training.evaluate import evaluate_model
+    from training.evaluate import evaluate_model, evaluate_open_set
     from training.report import markdown_table, write_report
 
     if args.threads > 0:
@@ -49,8 +53,16 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate_model(model, ds, directions, max_frames=args.max_frames)
     results.update({"checkpoint": str(args.checkpoint), "architecture": kind, "dataset": str(args.dataset),
                     "open_set_threshold": meta.get("open_set_threshold")})
+    if args.open_set:
+        thresholds = {"tracklet": meta.get("open_set_threshold"),
+                      "track": meta.get("open_set_threshold_track")}
+        results["open_set"] = evaluate_open_set(model, ds, thresholds)
     paths = write_report(results, args.out, title=f"{kind} {args.checkpoint}")
     print(markdown_table(results))
+    if args.open_set:
+        import json
+
+        print("open set: " + json.dumps(results["open_set"], sort_keys=True))
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model: {path}")
         from training.checkpoints import load_trained
         _, meta, _ = load_trained(path)
-        keys = ("open_set_threshold", "open_set_measured_fmr", "open_set_genuine_accept_rate",
-                "train_seconds_this_run")
+        keys = ("open_set_threshold", "open_set_threshold_track", "open_set_measured_fmr",
+                "genuine_accept_rate_tracklet", "genuine_accept_rate_track", "train_seconds_this_run")
         print(json.dumps({k: meta.get(k) for k in keys}))
     return 0

@@ -83,10 +83,18 @@ def empty_output(parts: int, dim: int) -> np.ndarray:
 
 def make_embedder(backend: str, path: str | Path, threads: int = 2, *, max_frames: int = DEFAULT_MAX_FRAMES,
                   max_batch: int = DEFAULT_MAX_BATCH) -> Embedder:
-    """``torch`` (a checkpoint .pt), ``onnx`` (an exported .onnx) or ``tensorrt`` (a built .engine)."""
+    """``torch`` (a checkpoint .pt), ``onnx`` (an exported .onnx) or ``tensorrt`` (a built .engine).
+
+    A relative ``path`` is resolved by ``model_files.resolve_model_path`` (working directory, source
+    tree, installed share directory)."""
     if threads < 1 or max_frames < 1 or max_batch < 1:
         raise ConfigError(f"make_embedder: threads {threads}, max_frames {max_frames}, max_batch "
                           f"{max_batch} must be >= 1")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: {backend!r} is not one of {list(BACKENDS)}")
+    from tcfd_ros.inference.model_files import resolve_model_path
+
+    path = resolve_model_path(path)
     if backend == "torch":
         from tcfd_ros.inference.torch_backend import TorchEmbedder
 

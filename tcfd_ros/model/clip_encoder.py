@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,59 @@ TINY_CLIP_CFG: dict[str, Any] = {
 }
 
 _HASH_CHUNK = 1 << 20
+_HF_DEFAULT_FILE = "open_clip_pytorch_model.bin"  # open_clip's name when a hub entry names no file
+_HF_SAFE_FILE = "open_clip_model.safetensors"  # the safetensors twin open_clip tries first
+
+
+def pretrained_tag_config(cfg: ClipConfig) -> dict[str, Any] | None:
+    """open_clip's pretrained entry when ``clip.weights`` is one of its tags for ``clip.variant``
+    (``openai``, ``laion2b_s34b_b88k``, ... see ``open_clip.list_pretrained_tags_by_model``), else None."""
+    if cfg.is_random or cfg.variant == TINY_CLIP_VARIANT or Path(cfg.weights).suffix or "/" in cfg.weights:
+        return None
+    if cfg.weights not in open_clip.list_pretrained_tags_by_model(cfg.variant):
+        return None
+    return open_clip.get_pretrained_cfg(cfg.variant, cfg.weights)
+
+
+def _hf_download(repo_id: str, filename: str, local_only: bool) -> str:
+    """One file of a Hugging Face repo into open_clip's (= the hub's) cache, through the downloader
+    open_clip itself uses (its huggingface_hub dependency); a seam for tests."""
+    from open_clip import pretrained
+
+    if pretrained.hf_hub_download is None:
+        raise MissingWeightsError("clip.weights: open_clip pretrained tags need huggingface_hub "
+                                  "(pip install huggingface_hub)")
+    return pretrained.hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=local_only)
+
+
+def resolve_pretrained_tag(cfg: ClipConfig, tag_cfg: dict[str, Any]) -> Path:
+    """The cached file of an open_clip pretrained tag, downloaded on first use when online.
+
+    Offline (or any failed download) raises MissingWeightsError in one line naming the file, where it
+    comes from and how to point ``clip.weights`` at it instead.
+    """
+    # 'org/repo/file.bin', or 'org/repo/' meaning open_clip's default file name
+    model_id, filename = os.path.split(str(tag_cfg.get("hf_hub", "")))
+    filename = filename or _HF_DEFAULT_FILE
+    if not model_id:
+        raise MissingWeightsError(f"clip.weights: open_clip tag {cfg.weights!r} of {cfg.variant} has no "
+                                  "Hugging Face file; download it yourself and set clip.weights to its path")
+    names = [_HF_SAFE_FILE, filename] if filename == _HF_DEFAULT_FILE else [filename]
+    for local_only in (True, False):
+        last: Exception | None = None
+        for name in names:
+            try:
+                return Path(_hf_download(model_id, name, local_only))
+            except Exception as e:  # hub errors: not cached, offline, HTTP, ...; reported below
+                last = e
+        if local_only:
+            LOG.info("clip.weights: %s (%s) not cached; downloading from huggingface.co/%s", cfg.weights,
+                     cfg.variant, model_id)
+    raise MissingWeightsError(
+        f"clip.weights: open_clip tag {cfg.weights!r} for {cfg.variant} is not in open_clip's cache and "
+        f"could not be downloaded ({type(last).__name__}); on a machine that is online run once, or fetch "
+        f"https://huggingface.co/{model_id}/resolve/main/{filename} and put it at "
+        f"models/clip/{filename} with clip.weights: models/clip/{filename}")
 
 
 def _build_architecture(cfg: ClipConfig) -> nn.Module:
@@ -45,18 +99,26 @@ def _build_architecture(cfg: ClipConfig) -> nn.Module:
                 f"clip.variant: {cfg.variant!r} is not an open_clip model name nor {TINY_CLIP_VARIANT!r}; "
                 f"known: {', '.join(open_clip.list_models()[:12])}, ..."
             )
-        return open_clip.create_model(cfg.variant, pretrained=None, force_image_size=cfg.image_size)
+        tag = pretrained_tag_config(cfg)
+        quick_gelu = bool(tag and tag.get("quick_gelu", False))  # OpenAI's weights need QuickGELU
+        return open_clip.create_model(cfg.variant, pretrained=None, force_image_size=cfg.image_size,
+                                      force_quick_gelu=quick_gelu)
 
 
 def resolve_weights_path(cfg: ClipConfig) -> Path:
-    """The CLIP weights file; MissingWeightsError saying what to put where if it is absent."""
+    """The CLIP weights file (a path, or an open_clip pretrained tag resolved through its cache);
+    MissingWeightsError saying what to put where if it is absent."""
+    tag = pretrained_tag_config(cfg)
+    if tag is not None:
+        return resolve_pretrained_tag(cfg, tag)
     path = Path(cfg.weights).expanduser()
     if not path.is_file():
         raise MissingWeightsError(
             f"clip.weights: {str(path)!r} not found (cwd {Path.cwd()}). Put an open_clip {cfg.variant} "
             "checkpoint there: a .safetensors or a .bin/.pt holding a plain state dict, e.g. "
             "open_clip_model.safetensors from the Hugging Face repo laion/CLIP-ViT-B-16-laion2B-s34B-b88K "
-            "for ViT-B-16. Or set clip.weights: random to use an untrained CLIP on purpose."
+            "for ViT-B-16, or name an open_clip pretrained tag (clip.weights: openai or laion2b_s34b_b88k "
+            "for ViT-B-16). Or set clip.weights: random to use an untrained CLIP on purpose."
         )
     return path
 
@@ -92,8 +154,11 @@ def clip_identity(cfg: ClipConfig) -> dict[str, Any]:
         return {"variant": cfg.variant, "weights": "random", "seed": cfg.seed,
                 "image_size": cfg.image_size, "open_clip": open_clip.__version__}
     path = resolve_weights_path(cfg)
-    return {"variant": cfg.variant, "weights": str(path), "sha256": file_sha256(path),
-            "image_size": cfg.image_size}
+    ident = {"variant": cfg.variant, "weights": str(path), "sha256": file_sha256(path),
+             "image_size": cfg.image_size}
+    if pretrained_tag_config(cfg) is not None:
+        ident["pretrained_tag"] = cfg.weights
+    return ident
 
 
 def build_clip(cfg: ClipConfig, load_weights: bool = True) -> nn.Module:

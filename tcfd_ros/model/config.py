@@ -31,7 +31,10 @@ class ClipConfig:
     ViT-B-16 is the paper's natural choice (METHOD.md)."""
     weights: str = "models/clip/open_clip_model.safetensors"
     """Local open_clip checkpoint (.safetensors, or .bin/.pt holding a plain state dict) for
-    ``variant``; relative paths are resolved against the working directory. ``random`` builds an
+    ``variant``; relative paths are resolved against the working directory. Or an open_clip
+    pretrained tag of ``variant`` (``openai``, ``laion2b_s34b_b88k`` for ViT-B-16): downloaded into
+    open_clip's (Hugging Face) cache on first use when online; offline a missing file fails in one
+    line that says which file to put where. ``random`` builds an
     untrained CLIP on purpose (logged as a warning, recorded in every checkpoint). Our default path."""
     image_size: int = 64
     """Input side in pixels; open_clip ``force_image_size=64`` resizes the positional embedding to a

@@ -128,7 +128,9 @@ class RecognizerNodeConfig:
 
     backend: Literal["torch", "onnx", "tensorrt"] = field(default="onnx",
                                                           metadata=meta("embedding runtime", True))
-    model_path: str = field(default="", metadata=meta("exported model (tcfd-ros export); required", True))
+    model_path: str = field(default="models/tcfd_sim.onnx", metadata=meta(
+        "exported model (tcfd-ros export); default: the shipped reference model; a relative path is "
+        "looked up in the working dir, the source tree, the share dir", True))
     threads: int = field(default=2, metadata=meta("CPU threads of the runtime", True, 1, 256))
     camera_namespaces: tuple[str, ...] = field(default=("camera",), metadata=meta(
         "one camera pipeline (segmenter + tracker) per namespace", True))

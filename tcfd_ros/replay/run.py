@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tcfd_ros import graph as g
-from tcfd_ros.errors import BagError
+from tcfd_ros.errors import BagError, CheckpointError
+from tcfd_ros.inference.model_files import resolve_model_path
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ReplayConfig, load_replay_config
 from tcfd_ros.replay.dds import replay_profile
@@ -71,7 +72,13 @@ def _model_of(opts: ReplayOptions) -> tuple[Path | None, str]:
         return opts.model, opts.backend
     p = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER)
     path = p.get("model_path") or ""
-    return (Path(path) if path else None), str(p.get("backend", opts.backend))
+    backend = str(p.get("backend", opts.backend))
+    if not path:
+        return None, backend
+    try:  # relative to the working directory, the source tree or the share dir, as the recognizer does
+        return resolve_model_path(path), backend
+    except CheckpointError:
+        return Path(path), backend
 
 
 def read_ground_truth(source: BagSource, topic: str) -> tuple[list[dict[str, Any]], str | None]:
