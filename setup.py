@@ -25,7 +25,7 @@ NODE_EXECUTABLES = {
 # files and caches under models/ stay out (they are git-ignored and written at run time).
 SHARE_PATTERNS = {
     "launch": ("*.launch.py",),
-    "config": ("*.yaml",),
+    "config": ("*.yaml", "*.json", "*.rviz"),     # params files, Foxglove layout, RViz config
     "models": ("*.yaml", "*.md", "*.json"),
 }
 

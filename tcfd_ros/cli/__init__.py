@@ -21,9 +21,16 @@ SUBCOMMANDS = ("simulate", "train", "evaluate", "ablate", "export", "bringup", "
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tcfd_ros.cli.examples import FORMATTER, examples
+
     parser = argparse.ArgumentParser(
         prog="tcfd-ros",
         description="LiDAR-camera cross-modal gait recognition (TCFDNet) for ROS 2.",
+        epilog=examples("tcfd-ros simulate bag --out out/sim.bag --people 2 --duration 3 --seed 7",
+                        "tcfd-ros bringup --check",
+                        "tcfd-ros replay out/sim.bag --fast --model models/my_model.onnx --out out/replay",
+                        note="`tcfd-ros COMMAND --help` explains each command, with examples."),
+        formatter_class=FORMATTER,
     )
     parser.add_argument("--version", action="version", version=f"tcfd-ros {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

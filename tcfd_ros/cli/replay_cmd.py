@@ -74,5 +74,9 @@ def run(args: argparse.Namespace) -> int:
     result = replay(opts, raise_on_damage=False)
     print("\n".join(result.summary))
     print(f"report: {result.report} (and {result.report.with_suffix('.html')})")
+    if args.record is not None:
+        print(f"recording: {args.record} (Foxglove layout: config/foxglove_layout.json)")
+    if args.video is not None:
+        print(f"video: {args.video}")
     raise_if_damaged(result)
     return 0
