@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 RUNNABLE_FENCE = "```bash runnable"
 BLOCK_TIMEOUT_S = 240
+MAX_PICTURE_BYTES = 300_000
 
 
 def _text() -> str:
@@ -108,3 +109,12 @@ def test_license_is_apache_2_as_package_xml_says_and_citation_parses() -> None:
 @pytest.mark.parametrize("block", ["tcfd-ros --version\n"])
 def test_runnable_block_extraction(block: str) -> None:
     assert runnable_blocks(f"x\n{RUNNABLE_FENCE}\n{block}```\n```bash\nmake demo\n```\n") == [block]
+
+
+def test_readme_pictures_exist_and_are_small() -> None:
+    text = _text()
+    pictures = re.findall(r"\]\((docs/img/[^)]+\.png)\)", text)
+    assert {"docs/img/timeline.png", "docs/img/latency.png", "docs/img/cmc.png"} <= set(pictures)
+    for rel in pictures:
+        size = (REPO / rel).stat().st_size
+        assert 0 < size < MAX_PICTURE_BYTES, (rel, size)

@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 BAG_SEED = 4711                  # a seed of this test's own
 PARAMS = ("recognizer.identity.open_set_threshold=0.2", "recognizer.threads=1")
+GRAPH_READY_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,10 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subp
                     "--duration", "3", "--seed", str(BAG_SEED), "--layout", "overlap"], cwd=REPO, check=True,
                    stdin=subprocess.DEVNULL, timeout=300, capture_output=True, env=env)
     out = root / "report"
+    slow_host = root / "replay.yaml"        # a loaded CI host can take minutes to start five nodes
+    slow_host.write_text(f"replay:\n  flow:\n    graph_ready_timeout_s: {GRAPH_READY_TIMEOUT_S}\n")
     cmd = [sys.executable, "-m", "tcfd_ros", "replay", str(bag), "--fast", "--model", str(model),
+           "--replay-config", str(slow_host),
            "--backend", "torch", "--out", str(out), "--record", str(out / "outputs.mcap"),
            "--video", str(out / "replay.mp4"), "--no-progress"]
     for p in PARAMS:

@@ -182,3 +182,49 @@ def test_video_composer_writes_one_frame_per_camera_frame(tmp_path: Path) -> Non
     view = TopDownView.around((0.0, 10.0, -2.0, 2.0), 400)
     px = view.pixels(np.array([[view.cx, view.cy], [view.cx + 1.0, view.cy]]))
     assert tuple(px[0]) == (200, 200) and px[1][1] < 200, "x forward is up in the picture"
+
+
+def test_viewer_configs_name_the_topics_replay_records() -> None:
+    import yaml
+
+    from tcfd_ros import graph as g
+    from tcfd_ros.replay.player import annotated_topics, output_topics
+
+    spec = g.graph_from_config(g.default_config_path())
+    recorded = set(output_topics(spec)) | set(annotated_topics(spec))
+    layout = json.loads((REPO / "config" / "foxglove_layout.json").read_text())
+    panels = set(layout["configById"])
+    text = json.dumps(layout)
+
+    def leaves(node):
+        return [node] if isinstance(node, str) else leaves(node["first"]) + leaves(node["second"])
+    assert set(leaves(layout["layout"])) == panels, "every panel is placed, every placed panel exists"
+    for topic in ("/camera/annotated", "/markers", "/matches", "/lidar/clusters", "/diagnostics"):
+        assert f'"{topic}' in text and topic in recorded, topic
+    rviz = yaml.safe_load((REPO / "config" / "tcfd_ros.rviz").read_text())
+    topics = {d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"] if "Topic" in d}
+    assert topics == {"/markers", "/lidar/clusters", "/camera/annotated"} and topics <= recorded
+
+
+def test_annotation_labels_have_no_placeholder_global_id() -> None:
+    from tcfd_ros.perception.annotate import Annotation, _label
+
+    assert _label(Annotation((0, 0, 1, 1), track_id=3)) == "T3"
+    assert _label(Annotation((0, 0, 1, 1), track_id=3, global_id=7, distance=0.25)) == "G7 T3 0.25"
+    assert _label(Annotation((0, 0, 1, 1))) == "person"
+
+
+def test_a_rosbag2_folder_named_dot_bag_opens(tmp_path: Path) -> None:
+    """``tcfd-ros simulate bag --out x.bag`` makes a folder; rosbags alone takes ``.bag`` for ROS 1."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from tcfd_ros.replay.reader import BagSource
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    with Writer(tmp_path / "x.bag", version=9, storage_plugin=StoragePlugin.SQLITE3) as w:
+        c = w.add_connection("/matches", "std_msgs/msg/String", typestore=ts)
+        w.write(c, 1, ts.serialize_cdr(ts.types["std_msgs/msg/String"](data="a"), "std_msgs/msg/String"))
+    with BagSource(tmp_path / "x.bag") as b:
+        assert b.topics["/matches"].count == 1
+        assert b.deserialize(next(b.messages())).data == "a"

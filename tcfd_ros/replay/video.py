@@ -140,7 +140,7 @@ class TopDownView:
             c, r = self.pixels(np.array([[x, y]]))[0]
             colour = id_colour_bgr(gid)
             cv2.circle(img, (int(c), int(r)), TRACK_RADIUS_PX, colour, -1, cv2.LINE_AA)
-            label = f"G{gid} T{tid}" if gid is not None else f"G- T{tid}"
+            label = f"G{gid} T{tid}" if gid is not None else f"T{tid}"
             cv2.putText(img, label, (int(c) + TRACK_RADIUS_PX + 2, int(r) + 4), FONT, 0.45, colour, 1,
                         cv2.LINE_AA)
         cv2.putText(img, f"LiDAR from above, frame '{frame_id}', grid {GRID_STEP_M:g} m", (5, 15), FONT, 0.42,
