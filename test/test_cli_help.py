@@ -114,3 +114,13 @@ def test_reference_write_round_trips(tmp_path: Path) -> None:
     reference.write(readme, tmp_path / "cli.md")
     text = readme.read_text()
     assert text.endswith("\n\n## next\n") and "| old |" not in text and "`tcfd-ros replay`" in text
+
+
+@pytest.mark.parametrize("argv, command, needle", [
+    (("replay",), "replay", "required: bag"),
+    (("gallery", "--db", "x.sqlite", "erase"), "gallery erase", "one of the arguments"),
+    (("simulate", "bag", "--out", "o", "--people", "many"), "simulate bag", "invalid int value"),
+])
+def test_usage_errors_are_one_line(argv: tuple[str, ...], command: str, needle: str) -> None:
+    line = _one_line_error(_run(*argv), command)
+    assert needle in line and line.endswith("--help)")
