@@ -45,6 +45,9 @@ GRID_BGR = (70, 70, 70)
 POINT_BGR = (150, 150, 150)
 TEXT_BGR = (235, 235, 235)
 KEY_FRAME_JPEG_QUALITY = 85
+# A key frame is taken this long after the link formed: the annotated image carries the ids the camera
+# segmenter knew when that frame's tracks arrived, so the new id shows a few frames later.
+KEY_FRAME_DELAY_S = 0.5
 
 
 class TrackHistory:
@@ -256,8 +259,9 @@ def write_video(pictures: ReplayPictures, out: Path, fps: float) -> int:
 
 
 def write_key_frames(pictures: ReplayPictures, moments: Sequence[tuple[float, str]], out_dir: Path,
-                     prefix: str = "handoff") -> list[Path]:
-    """One PNG per (bag time s, title): the first camera frame at or after that time."""
+                     prefix: str = "handoff", delay_s: float = KEY_FRAME_DELAY_S) -> list[Path]:
+    """One JPEG per (bag time s, title): the first camera frame ``delay_s`` after that time (or the
+    last camera frame of the bag)."""
     if not moments:
         return []
     stamps: list[int] = []
@@ -269,7 +273,7 @@ def write_key_frames(pictures: ReplayPictures, moments: Sequence[tuple[float, st
         return []
     chosen = []
     for t, _ in moments:
-        i = min(bisect.bisect_left(stamps, int(round(t * NS_PER_S))), len(stamps) - 1)
+        i = min(bisect.bisect_left(stamps, int(round((t + delay_s) * NS_PER_S))), len(stamps) - 1)
         chosen.append(stamps[i])
     paths: list[Path] = [out_dir / f"{prefix}_{k + 1}.jpg" for k in range(len(moments))]
     by_stamp: dict[int, list[int]] = {}
