@@ -26,7 +26,7 @@ NODE_EXECUTABLES = {
 # out (they are git-ignored and written at run time).
 SHARE_PATTERNS = {
     "launch": ("*.launch.py",),
-    "config": ("*.yaml",),
+    "config": ("*.yaml", "*.json", "*.rviz"),     # params files, Foxglove layout, RViz config
     "models": ("*.yaml", "*.md", "*.json", "tcfd_sim.onnx"),  # + the shipped reference model
 }
 

@@ -214,7 +214,14 @@ def test_cli_list_export_erase(tmp_path, capsys):
     data = json.loads(exp.read_text())
     assert data["schema"] == "tcfd_ros/gallery" and data["version"] == SCHEMA_VERSION
     np.testing.assert_allclose(data["identities"][0]["embeddings"][0]["vector"], _emb(0), rtol=1e-6)
-    assert cli_main(["gallery", "--db", str(path), "erase", str(b), "999"]) == 1
+    capsys.readouterr()
+    assert cli_main(["gallery", "--db", str(path), "erase", str(b), "999"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no identity 999" in err and "nothing erased" in err
+    with Gallery(path) as g:
+        assert len(g.list_identities()) == 2
+    assert cli_main(["gallery", "--db", str(path), "erase", str(b)]) == 0
+    assert "erased 1 identity from" in capsys.readouterr().out
     assert cli_main(["gallery", "--db", str(path), "erase", "--all"]) == 0
     with Gallery(path) as g:
         assert g.list_identities() == []

@@ -147,6 +147,7 @@ def test_resource_marker_and_share_data_files(setup_kwargs: dict) -> None:
     assert data_files[f"share/{PACKAGE}"] == {"package.xml"}
     installed = {f for files in data_files.values() for f in files}
     expected = [p for p in (REPO / "launch").glob("*.launch.py")] + list((REPO / "config").rglob("*.yaml"))
+    expected += list((REPO / "config").glob("*.json")) + list((REPO / "config").glob("*.rviz"))
     expected += [p for p in (REPO / "models").rglob("*.yaml") if "cache" not in p.parts]
     for path in expected:
         rel = path.relative_to(REPO).as_posix()

@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import logging
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
@@ -20,10 +20,24 @@ from tcfd_ros.errors import TcfdError
 SUBCOMMANDS = ("simulate", "train", "evaluate", "ablate", "export", "bringup", "replay", "gallery")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit code 2), like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from tcfd_ros.cli.examples import FORMATTER, examples
+
+    parser = OneLineErrorParser(
         prog="tcfd-ros",
         description="LiDAR-camera cross-modal gait recognition (TCFDNet) for ROS 2.",
+        epilog=examples("tcfd-ros simulate bag --out out/sim.bag --people 2 --duration 3 --seed 7",
+                        "tcfd-ros bringup --check",
+                        "tcfd-ros replay out/sim.bag --fast --model models/my_model.onnx --out out/replay",
+                        note="`tcfd-ros COMMAND --help` explains each command, with examples."),
+        formatter_class=FORMATTER,
     )
     parser.add_argument("--version", action="version", version=f"tcfd-ros {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -46,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except TcfdError as e:
-        print(f"tcfd-ros {args.command}: error: {e}", file=sys.stderr)
+    except (TcfdError, OSError) as e:
+        # one line, whatever the message holds (an OSError: a file that is missing or not writable)
+        text = " ".join(str(e).split())
+        print(f"tcfd-ros {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tcfd-ros {args.command}: interrupted", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tcfd_ros.cli.examples import FORMATTER, examples
+
 DEFAULT_OUT = Path("out/ablation")
 
 
@@ -14,7 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the experiment of --config as is and once per switch with that component "
                     "off (model.ablation.<switch>: false; run name <name>_no_<switch>), evaluate each on "
                     "the test split in both directions and write ablation.md / ablation.json into --out "
-                    "(rows like the paper's ablation table).")
+                    "(rows like the paper's ablation table).",
+        epilog=examples("tcfd-ros ablate --config training/configs/sim_cpu.yaml --out out/ablation",
+                        "tcfd-ros ablate --config training/configs/sim_cpu.yaml --switches gmtd,tfd --reuse"),
+        formatter_class=FORMATTER)
     p.add_argument("--config", type=Path, required=True, help="experiment YAML (architecture: tcfdnet)")
     p.add_argument("--switches", default="gmtd,resnet_bypass,sw,mf,fse,tfd",
                    help="comma-separated switches (default: all six)")

@@ -11,9 +11,9 @@ from tcfd_ros.graph import TopicNames, as_dict, default_config_path
 EPILOG = """\
 examples:
   tcfd-ros bringup                    # shipped reference model models/tcfd_sim.onnx (models/MODEL_CARD.md)
-  tcfd-ros bringup --param recognizer.model_path=models/tcfd.onnx
+  tcfd-ros bringup --param recognizer.model_path=models/my_model.onnx
   tcfd-ros bringup --config config/crossmodal.yaml --use-sim-time \\
-      --param recognizer.model_path=models/tcfd.pt --param recognizer.backend=torch \\
+      --param recognizer.model_path=out/train/demo_cpu/model.pt --param recognizer.backend=torch \\
       --param recognizer.gallery_path=out/gallery.sqlite \\
       --param camera.camera_segmenter.segmenter.min_area_px=80
   tcfd-ros bringup --check            # validate the config, print the node graph, start nothing
@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bringup", help="run the ROS 2 node graph (same graph and config as the launch file)",
         description="Run camera_segmenter, lidar_segmenter, trackers and the recognizer in one process "
-                    "(single-threaded executor; each node works on its own thread), or one process per node with "
+                    "(single-threaded executor; each node works on its own thread), or one process per node "
+                    "with "
                     "--processes, from the same graph description (tcfd_ros/graph.py) "
                     "and params file as launch/crossmodal.launch.py.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tcfd_ros.cli.examples import FORMATTER, examples
+
 DEFAULT_OUT = Path("out/eval")
 
 
@@ -15,13 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "FreeGait) with --checkpoint and write results.json, results.md, cmc.png and "
                     "rank1_views_<direction>.png into --out. SUSTech1K: gallery 00-nm, Rank-k per "
                     "(probe view, gallery view) pair without same-view pairs, averaged over non-empty "
-                    "pairs, per condition; FreeGait: PROBE_SET vs the rest, Rank-k, mAP, mINP.")
+                    "pairs, per condition; FreeGait: PROBE_SET vs the rest, Rank-k, mAP, mINP.",
+        epilog=examples("tcfd-ros evaluate --checkpoint out/train/demo_cpu/model.pt "
+                        "--dataset out/sim_dataset --out out/eval/demo",
+                        "tcfd-ros evaluate --checkpoint model.pt --dataset /data/FreeGait --format freegait"),
+        formatter_class=FORMATTER)
     p.add_argument("--checkpoint", type=Path, required=True, help="model.pt written by tcfd-ros train")
     p.add_argument("--dataset", type=Path, required=True, help="data set root")
     p.add_argument("--partition", type=Path, default=None,
                    help="partition JSON (default DATASET/partition.json)")
     p.add_argument("--format", choices=("sustech1k", "freegait"), default="sustech1k", help="on-disk layout")
-    p.add_argument("--direction", choices=("2d3d", "3d2d", "both"), default="both")
+    p.add_argument("--direction", choices=("2d3d", "3d2d", "both"), default="both",
+                   help="2d3d: camera queries vs LiDAR gallery; 3d2d: the reverse; both (default)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
     p.add_argument("--max-frames", type=int, default=0, help="evenly spaced frames per sequence (0 = all)")
     p.add_argument("--native", action="store_true", help="SUSTech1K: native-rate files instead of sync")

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tcfd_ros.cli.examples import FORMATTER, examples
 from tcfd_ros.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a TCFDNet checkpoint to ONNX or a TensorRT engine",
-                              description=__doc__)
+                              description=__doc__,
+                              epilog=examples(
+                                  "tcfd-ros export --checkpoint out/train/demo_cpu/model.pt --format onnx "
+                                  "--out models/my_model.onnx",
+                                  "tcfd-ros export --checkpoint out/train/demo_cpu/model.pt "
+                                  "--format engine --fp16   # GPU + TensorRT"),
+                              formatter_class=FORMATTER)
     p.add_argument("--checkpoint", required=True, type=Path, help="TCFDNet checkpoint (.pt) written by "
                                                                   "training")
     p.add_argument("--format", required=True, choices=("onnx", "engine"), dest="fmt",

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tcfd_ros.cli.examples import FORMATTER, examples
 from tcfd_ros.errors import ConfigError
 
 DEFAULT_OUT = Path("out/replay")
+RECORD_NOTE = """\
+--record writes the graph's outputs (annotated image, markers, tracks, tracklets, matches, clusters,
+/diagnostics) and the bag's /tf_static to one mcap file for Foxglove (layout config/foxglove_layout.json)
+or RViz (config/tcfd_ros.rviz). --video writes the annotated camera stream beside a top-down LiDAR view,
+one video frame per camera frame of the bag (MPEG-4 Part 2, 'mp4v'; OpenCV's wheel has no H.264 encoder).
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(tcfd-ros bringup, started here with sim time), record matches, markers, tracks and "
                     "/diagnostics, score them against /ground_truth when the bag has it, and write "
                     "report.md / report.html with plots into --out.",
+        epilog=examples(
+            "tcfd-ros replay out/sim.bag --fast --model models/my_model.onnx --out out/replay",
+            "tcfd-ros replay out/sim.bag --fast --model models/my_model.onnx --out out/replay \\",
+            "    --record out/replay/outputs.mcap --video out/replay/replay.mp4",
+            "tcfd-ros replay out/sim.bag --rate 0.5 --config my.yaml "
+            "--param recognizer.identity.open_set_threshold=0.3",
+            note=RECORD_NOTE),
+        formatter_class=FORMATTER,
     )
     p.add_argument("bag", type=Path, help="rosbag2 directory (or .mcap / .db3 file)")
     pace = p.add_mutually_exclusive_group()
@@ -34,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="embedding runtime for --model (default onnx)")
     p.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE",
                    help="extra graph parameter override passed to bringup (repeatable)")
+    p.add_argument("--record", type=Path, default=None, metavar="OUT.mcap",
+                   help="also write the graph's outputs to this mcap bag (Foxglove, RViz, ros2 bag play)")
+    p.add_argument("--video", type=Path, default=None, metavar="OUT.mp4",
+                   help="also write an MP4: annotated camera image beside a top-down LiDAR view")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--one-process", action="store_true",
                    help="run the graph in one process (default: one process per node, as launch does)")
@@ -50,10 +69,14 @@ def run(args: argparse.Namespace) -> int:
         bag=args.bag, out_dir=args.out, graph_config=args.config or default_config_path(),
         rate=None if args.fast else args.rate, replay_config=args.replay_config, model=args.model,
         backend=args.backend, params=tuple(args.param), progress=not args.no_progress,
-        graph_processes=not args.one_process,
+        graph_processes=not args.one_process, record=args.record, video=args.video,
     )
     result = replay(opts, raise_on_damage=False)
     print("\n".join(result.summary))
     print(f"report: {result.report} (and {result.report.with_suffix('.html')})")
+    if args.record is not None:
+        print(f"recording: {args.record} (Foxglove layout: config/foxglove_layout.json)")
+    if args.video is not None:
+        print(f"video: {args.video}")
     raise_if_damaged(result)
     return 0

@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tcfd_ros.cli.examples import FORMATTER, examples
 from tcfd_ros.errors import ConfigError
 
 
@@ -50,12 +51,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     ss.required = True
     lidars = sorted(LIDAR_MODELS)
 
-    b = ss.add_parser("bag", help="write a rosbag2 bag (camera, LiDAR, tf_static, ground truth)")
+    b = ss.add_parser("bag", help="write a rosbag2 bag (camera, LiDAR, tf_static, ground truth)",
+                      description="Write a rosbag2 bag of people walking past a camera and a LiDAR, with "
+                                  "/tf_static and per-frame /ground_truth.",
+                      epilog=examples("tcfd-ros simulate bag --out out/sim.bag --people 2 --duration 3 "
+                                      "--seed 7",
+                                      "tcfd-ros simulate bag --out out/robot.bag --storage mcap "
+                                      "--mount robot --layout overlap --lidar vlp16"),
+                      formatter_class=FORMATTER)
     b.add_argument("--out", type=Path, required=True, help="bag folder to create")
     b.add_argument("--storage", default="sqlite3", help="sqlite3 or mcap (default sqlite3)")
     b.add_argument("--people", type=int, default=5, help="number of walkers (default 5)")
     b.add_argument("--duration", type=float, default=60.0, help="seconds of simulated time (default 60)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0,
+                   help="world seed: people, clothing, paths (same seed = same bytes; default 0)")
     b.add_argument("--lidar", default="hdl64", help=f"beam pattern: {', '.join(lidars)} (default hdl64)")
     b.add_argument("--condition", type=_csv("condition"), default=("nm",),
                    help=f"condition(s), comma-separated, assigned to people in turn: {' '.join(CONDITIONS)}")
@@ -73,7 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--force", action="store_true", help="replace an existing output")
     b.set_defaults(func=run_bag)
 
-    d = ss.add_parser("dataset", help="write a data set in SUSTech1K's layout plus partition.json")
+    d = ss.add_parser("dataset", help="write a data set in SUSTech1K's layout plus partition.json",
+                      description="Write a SUSTech1K-layout data set of simulated identities "
+                                  "(silhouettes, depth maps, points) and partition.json.",
+                      epilog=examples("tcfd-ros simulate dataset --out out/sim_dataset --identities 32 "
+                                      "--views 0,90,180,270 --conditions nm,bg --frames 20"),
+                      formatter_class=FORMATTER)
     d.add_argument("--out", type=Path, required=True, help="data set root to create")
     d.add_argument("--identities", type=int, required=True, help="number of people")
     d.add_argument("--views", type=_views, default=(0, 45, 90, 135, 180, 225, 270, 315),
@@ -82,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"probe conditions besides the 00-nm gallery: {' '.join(CONDITIONS)} "
                         "(default nm,bg,cl)")
     d.add_argument("--frames", type=int, default=30, help="LiDAR frames (10 Hz) per sequence (default 30)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="world seed: which people (default 0)")
     d.add_argument("--lidar", default="os128", help=f"beam pattern: {', '.join(lidars)} (default os128)")
     d.add_argument("--camera-hz", type=float, default=None,
                    help="free-running camera rate; default: one camera frame per LiDAR revolution "
@@ -92,13 +106,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--force", action="store_true", help="replace an existing output")
     d.set_defaults(func=run_dataset)
 
-    v = ss.add_parser("preview", help="PNG contact sheet of silhouettes and depth maps")
+    v = ss.add_parser("preview", help="PNG contact sheet of silhouettes and depth maps",
+                      description="Draw silhouettes and depth maps of a few simulated identities on one PNG.",
+                      epilog=examples("tcfd-ros simulate preview --out out/preview.png --identities 2 "
+                                      "--conditions nm,bg,cl,ub"),
+                      formatter_class=FORMATTER)
     v.add_argument("--out", type=Path, required=True, help="PNG file to write")
     v.add_argument("--identities", type=int, default=2, help="how many identities (default 2)")
     v.add_argument("--views", type=_views, default=(0, 90), help="views (default 0,90)")
-    v.add_argument("--conditions", type=_csv("conditions"), default=("nm", "bg", "cl", "ub"))
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--lidar", default="os128")
+    v.add_argument("--conditions", type=_csv("conditions"), default=("nm", "bg", "cl", "ub"),
+                   help=f"conditions, one column group each: {' '.join(CONDITIONS)} (default nm,bg,cl,ub)")
+    v.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    v.add_argument("--lidar", default="os128", help=f"beam pattern: {', '.join(lidars)} (default os128)")
     v.add_argument("--force", action="store_true", help="replace an existing PNG")
     v.set_defaults(func=run_preview)
 

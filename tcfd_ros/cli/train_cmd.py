@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tcfd_ros.cli.examples import FORMATTER, examples
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,7 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the experiment described by --config (training/configs/*.yaml), checkpointing "
                     "every checkpoint_every iterations into out_dir/name; --resume continues exactly "
                     "from the last checkpoint. At the end the open-set threshold is calibrated on the "
-                    "held-out identities and stored in out_dir/name/model.pt.")
+                    "held-out identities and stored in out_dir/name/model.pt.",
+        epilog=examples("tcfd-ros train --config training/configs/demo_cpu.yaml   "
+                        "# out/train/demo_cpu/model.pt",
+                        "tcfd-ros train --config training/configs/demo_cpu.yaml --resume",
+                        "torchrun --nproc_per_node 2 -m tcfd_ros train "
+                        "--config training/configs/sim_cpu.yaml"),
+        formatter_class=FORMATTER)
     p.add_argument("--config", type=Path, required=True, help="experiment YAML")
     p.add_argument("--resume", action="store_true", help="continue from out_dir/name/train_state.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

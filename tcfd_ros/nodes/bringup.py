@@ -34,7 +34,8 @@ from tcfd_ros.errors import ConfigError
 from tcfd_ros.graph import NODE_NAMES, REPLAY_OVERRIDES, GraphSpec, NodeSpec, TopicNames, build_graph
 from tcfd_ros.nodes.config_file import validate_params_file
 from tcfd_ros.nodes.node_configs import node_defaults
-from tcfd_ros.nodes.params import param_specs
+from tcfd_ros.nodes.params import ROS_BUILTIN_PARAMETERS, param_specs
+from tcfd_ros.wording import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def parse_param(text: str) -> ParamOverride:
     parts = name.split(".")
     idx = next((i for i, p in enumerate(parts) if p in NODE_NAMES), None)
     if idx is None or idx == len(parts) - 1:
-        raise ConfigError(f"--param {text!r}: no node name among {list(NODE_NAMES)} followed by a key")
+        hint = next((h for h in (did_you_mean(p, NODE_NAMES) for p in parts[:-1]) if h), "")
+        raise ConfigError(f"--param {text!r}: no node name among {', '.join(NODE_NAMES)} followed by a "
+                          f"key{hint}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
@@ -116,6 +119,10 @@ def plan(config: Path, overrides: Sequence[ParamOverride], namespace: str = "",
     """Validate the file + overrides and build the graph (sensor namespaces from the recognizer config)."""
     per_node: dict[str, dict[str, Any]] = {}
     for o in overrides:
+        known = [s.name for s in param_specs(node_defaults()[o.node])]
+        if o.key not in known and o.key not in ROS_BUILTIN_PARAMETERS:
+            raise ConfigError(f"--param {o.node}.{o.key}: {o.node} has no parameter {o.key!r}"
+                              f"{did_you_mean(o.key, known)}")
         per_node.setdefault(o.node, {})[o.key] = _typed(o.node, o.key, o.value)
     configs = validate_params_file(config, per_node)
     rec = configs["recognizer"]

@@ -7,7 +7,8 @@ API::
     id_colour_bgr(global_id) -> (b, g, r)   # stable colour per id (markers can use the same)
 
 The input image is not modified; a new (H, W, 3) uint8 image is returned. Masks are blended with
-``MASK_ALPHA``; labels read ``G<global id> T<track id> <distance>`` (``?`` for unknown people).
+``MASK_ALPHA``; labels read ``G<global id> T<track id> <distance>`` (``?`` for unknown people; no ``G`` part
+before the recognizer has named the track, whose grey colour says so).
 """
 
 from __future__ import annotations
@@ -51,14 +52,15 @@ def id_colour_bgr(global_id: int | None) -> tuple[int, int, int]:
 
 
 def _label(a: Annotation) -> str:
-    parts = [f"G{a.global_id}" if a.global_id is not None else "G-"]
+    # no global id yet: the grey colour says so; "G-" read as a broken label
+    parts = [f"G{a.global_id}"] if a.global_id is not None else []
     if a.track_id is not None:
         parts.append(f"T{a.track_id}")
     if a.distance is not None:
         parts.append(f"{a.distance:.2f}")
     if a.known is False:
         parts.append("?")
-    return " ".join(parts)
+    return " ".join(parts) or "person"
 
 
 def draw_annotations(bgr: np.ndarray, annotations: Sequence[Annotation]) -> np.ndarray:

@@ -104,6 +104,8 @@ def _bev(ax, title: str, pts: np.ndarray, seg: LidarSegmenter, clusters: list) -
     ax.set_ylim(-BEV_HALF_M, BEV_HALF_M)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=6)
+    ax.set_xlabel("x, forward (m)", fontsize=7)
+    ax.set_ylabel("y, left (m)", fontsize=7)
 
 
 def _rect(x: float, y: float, w: float, h: float):

@@ -80,10 +80,37 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class TargetConfig:
+    """What a replay must reach to pass: the verdict table at the top of the report.
+
+    Defaults are the project's acceptance bars for a disjoint or overlapping bag (issues 12 and 13:
+    hand-off >= 67 % with at most one false link, camera precision >= 0.8, CMC rank-1 >= 60 %).
+    """
+
+    handoff_accuracy_min: float = 0.67       # people seen by both sensors who share one global id
+    false_links_max: int = 1                 # cross-sensor links between different people, whole bag
+    cmc_rank1_min: float = 0.60              # camera tracks whose person is the nearest LiDAR track
+    detection_precision_min: float = 0.80    # per sensor
+    detection_recall_min: float = 0.70       # per sensor
+    idf1_min: float = 0.60                   # per sensor
+    real_time_factor_min: float = 1.0        # bag seconds per wall second: keeps up with the sensors
+
+    def validate(self) -> None:
+        for name in ("handoff_accuracy_min", "cmc_rank1_min", "detection_precision_min",
+                     "detection_recall_min", "idf1_min"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"targets.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.false_links_max < 0 or self.real_time_factor_min < 0:
+            raise ConfigError("targets.false_links_max and targets.real_time_factor_min must be >= 0, got "
+                              f"{self.false_links_max}, {self.real_time_factor_min}")
+
+
+@dataclass(frozen=True)
 class ReplayConfig:
     bag: BagTopics = field(default_factory=BagTopics)
     flow: FlowConfig = field(default_factory=FlowConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    targets: TargetConfig = field(default_factory=TargetConfig)
 
 
 def load_replay_config(path: str | Path | None) -> ReplayConfig:

@@ -26,6 +26,7 @@ from tcfd_ros.replay.config import ReplayConfig
 from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.progress import progress as progress_bar
 from tcfd_ros.replay.losses import stage_flows
+from tcfd_ros.replay.output_bag import OutputBag
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.records import StageLatency
 from tcfd_ros.replay.recording import (NS_PER_S, Received, Recording, convert_clusters, convert_detections,
@@ -80,6 +81,19 @@ def output_topics(spec: g.GraphSpec, names: g.TopicNames = g.TopicNames()) -> di
     return out
 
 
+def annotated_topics(spec: g.GraphSpec) -> dict[str, str]:
+    """Each camera's annotated image topic -> its sensor (subscribed only to record it)."""
+    def t(*parts: str) -> str:
+        return "/" + "/".join(p.strip("/") for p in (spec.namespace, *parts) if p.strip("/"))
+    return {t(c, g.ANNOTATED): c for c in spec.cameras}
+
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+# Outputs written to --record besides every recorded one; the label image is left out (the annotated
+# image shows the same masks, and at 600 KB a frame it would double the file).
+NOT_RECORDED_KINDS = ("detections",)
+
+
 def _msg_class(msgtype: str) -> Any:
     """'sensor_msgs/msg/Image' -> the rclpy message class; ImportError/AttributeError when not installed."""
     pkg, _, name = msgtype.split("/")
@@ -113,8 +127,10 @@ def recognizer_dropped(status: list[dict[str, Any]]) -> int | None:
 class _Recorder:
     """Subscription callbacks: convert, stamp with arrival time, signal acknowledgements."""
 
-    def __init__(self, rec: Recording, stage_sensor: dict[str, str]) -> None:
+    def __init__(self, rec: Recording, stage_sensor: dict[str, str], sink: OutputBag | None = None) -> None:
         self.rec = rec
+        self.sink = sink
+        self.clock_ns = 0                 # latest /clock published: log time of unstamped outputs
         self.stage_sensor = stage_sensor
         self.cond = threading.Condition()
         self.acked: dict[str, set[int]] = {s: set() for s in stage_sensor.values()}
@@ -130,10 +146,18 @@ class _Recorder:
         """Tracklets the recognizer has not answered yet (call with ``cond`` held)."""
         return self.tracklets_seen - self.matches - self.recognizer_dropped
 
-    def callback(self, topic: str, kind: str,
-                 convert: Callable[[Any], dict[str, Any]]) -> Callable[[Any], None]:
+    def callback(self, topic: str, kind: str, convert: Callable[[Any], dict[str, Any]],
+                 msgtype: str = "") -> Callable[[Any], None]:
+        """Subscription callback; with ``msgtype`` it takes the raw CDR (``raw=True`` subscriptions),
+        deserializes it for ``convert`` and writes the bytes unchanged to the ``--record`` bag."""
+        cls = _msg_class(msgtype) if msgtype else None
+
         def on_msg(msg: Any) -> None:
             wall = time.monotonic()
+            raw = None
+            if cls is not None:
+                from rclpy.serialization import deserialize_message
+                raw, msg = msg, deserialize_message(msg, cls)
             header = getattr(msg, "header", None)
             st = stamp_ns(header.stamp) if header is not None else None
             try:
@@ -147,6 +171,8 @@ class _Recorder:
                 st = int(s.get("sec", 0)) * NS_PER_S + int(s.get("nanosec", 0))
             if topic.endswith("/" + g.TRACKLETS) and isinstance(d, dict) and "track_id" in d:
                 self.rec.tracklets[(str(d.get("sensor")), int(d["track_id"]))] = msg.data
+            if self.sink is not None and raw is not None and kind not in NOT_RECORDED_KINDS:
+                self.sink.write(topic, msgtype, st if st is not None else self.clock_ns, raw)
             with self.cond:
                 self.rec.received.append(Received(topic, kind, wall, st, payload))
                 self.rec.info.received[topic] = self.rec.info.received.get(topic, 0) + 1
@@ -167,15 +193,32 @@ class _Recorder:
                 self.cond.notify_all()
         return on_msg
 
+    def annotated_callback(self, topic: str) -> Callable[[bytes], None]:
+        """Raw annotated images: written to the ``--record`` bag as they are, counted, not decoded."""
+        def on_msg(raw: bytes) -> None:
+            try:
+                st = header_stamp_ns(raw, topic)
+            except BagError as e:
+                self.errors.setdefault(topic, str(e))
+                return
+            if self.sink is not None:
+                self.sink.write(topic, IMAGE_TYPE, st, raw)
+            with self.cond:
+                self.rec.info.received[topic] = self.rec.info.received.get(topic, 0) + 1
+        return on_msg
+
 
 def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | None, rec: Recording,
-         graph: GraphProcess, progress: bool = True, platform: Any = None) -> list[StageLatency]:
+         graph: GraphProcess, progress: bool = True, platform: Any = None,
+         sink: OutputBag | None = None) -> list[StageLatency]:
     """Publish the bag into the running graph; fill ``rec``; return per-stage latencies.
 
     ``platform`` (a ``replay.calibration.PlatformPose``): /tf's platform transforms are published as
     ``geometry_msgs/PoseStamped`` on its pose topic, in bag order with the sensor messages.
 
-    ``rate`` None means ``--fast``. A damaged bag stops publishing at the damage; the error is kept in
+    ``rate`` None means ``--fast``. With ``sink`` every output (and each camera's annotated image) is
+    also written there, with the bag's ``/tf_static`` so that viewers can place the sensor frames.
+    A damaged bag stops publishing at the damage; the error is kept in
     ``rec.info.bag_error`` and the graph is drained so the report covers what was read.
     """
     import rclpy
@@ -187,7 +230,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
     rec.sensors = {s.sensor: s.modality for s in sensors}
     frame_sensor = {s.frame_topic: s.sensor for s in sensors}
     stage_sensor = {s.stage: s.sensor for s in sensors}
-    recorder = _Recorder(rec, stage_sensor)
+    recorder = _Recorder(rec, stage_sensor, sink)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("tcfd_replay", context=ctx)
@@ -221,9 +264,14 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
             pubs[platform.tf_topic] = None
 
         from diagnostic_msgs.msg import DiagnosticArray
+        diag_type = "diagnostic_msgs/msg/DiagnosticArray"
         node.create_subscription(DiagnosticArray, g.DIAGNOSTICS,
-                                 recorder.callback(g.DIAGNOSTICS, "diagnostics", convert_diagnostics),
-                                 QoSProfile(depth=OUTPUT_QUEUE_DEPTH))
+                                 recorder.callback(g.DIAGNOSTICS, "diagnostics", convert_diagnostics,
+                                                   diag_type),
+                                 QoSProfile(depth=OUTPUT_QUEUE_DEPTH), raw=True)
+        if sink is not None and cfg.bag.tf_static in source.topics:
+            for m in source.messages([cfg.bag.tf_static]):
+                sink.write(m.topic, m.msgtype, m.stamp_ns, m.data)
         _wait_for_graph(node, graph, recorder, [s.frame_topic for s in sensors],
                         cfg.flow.graph_ready_timeout_s)
         _subscribe_outputs(node, spec, recorder, QoSProfile, ReliabilityPolicy)
@@ -245,6 +293,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                     if delay > 0:
                         time.sleep(delay)
                 clock_ns = max(clock_ns, m.stamp_ns)
+                recorder.clock_ns = clock_ns
                 clock_pub.publish(_clock_msg(Clock, clock_ns))
                 sensor = frame_sensor.get(m.topic)
                 if rate is None and sensor is not None:
@@ -380,7 +429,17 @@ def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSPro
                          reliability=(ReliabilityPolicy.RELIABLE if reliable
                                       else ReliabilityPolicy.BEST_EFFORT))
         kind, conv = kind_conv
-        node.create_subscription(_msg_class(types[0]), topic, recorder.callback(topic, kind, conv), qos)
+        node.create_subscription(_msg_class(types[0]), topic, recorder.callback(topic, kind, conv, types[0]),
+                                 qos, raw=True)
+    if recorder.sink is None:
+        return
+    for topic in annotated_topics(spec):
+        if IMAGE_TYPE not in advertised.get(topic, []):
+            log.warning("graph does not publish %s; the recording and video have no annotated image", topic)
+            continue
+        node.create_subscription(_msg_class(IMAGE_TYPE), topic, recorder.annotated_callback(topic),
+                                 QoSProfile(depth=OUTPUT_QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE),
+                                 raw=True)
 
 
 def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: ReplayConfig) -> None:

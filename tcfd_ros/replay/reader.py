@@ -57,7 +57,7 @@ class BagSource:
         # Set when the bag could only be read in part; the player reports it after replaying the rest.
         self.damage: str | None = None
         try:
-            self._reader = AnyReader([self.path], default_typestore=self._typestore)
+            self._reader = _any_reader(self.path, self._typestore)
             self._reader.open()
         except _READ_ERRORS as e:
             cause = f"{type(e).__name__}: {e}"
@@ -158,6 +158,23 @@ class BagSource:
         except _READ_ERRORS as e:
             raise BagError(f"bag {self.path}: message on {msg.topic} at {msg.stamp_ns} ns does not "
                            f"deserialize as {msg.msgtype}: {e}") from e
+
+
+def _any_reader(path: Path, typestore: object) -> AnyReader:
+    """rosbags' AnyReader, also for a rosbag2 folder named ``*.bag`` (``tcfd-ros simulate bag --out
+    x.bag`` makes one): AnyReader takes any ``.bag`` path for a ROS 1 bag file, so such a folder is
+    opened through a link without the suffix (kept in a temporary folder, removed at exit)."""
+    if path.is_dir() and path.suffix == ".bag":
+        import atexit
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="tcfd_bag_"))
+        atexit.register(shutil.rmtree, tmp, True)
+        link = tmp / path.stem
+        link.symlink_to(path.resolve(), target_is_directory=True)
+        return AnyReader([link], default_typestore=typestore)
+    return AnyReader([path], default_typestore=typestore)
 
 
 def _mcap_file(path: Path) -> Path | None:

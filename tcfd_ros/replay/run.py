@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tcfd_ros import graph as g
-from tcfd_ros.errors import BagError, CheckpointError
+from tcfd_ros.errors import BagError, CheckpointError, ConfigError
 from tcfd_ros.inference.model_files import resolve_model_path
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ReplayConfig, load_replay_config
 from tcfd_ros.replay.dds import replay_profile
 from tcfd_ros.replay.graph_process import GraphProcess
+from tcfd_ros.replay.output_bag import OutputBag
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import RunInfo, StageLatency
-from tcfd_ros.replay.report import summary_lines, write_report
+from tcfd_ros.replay.report import ReportExtras, summary_lines, write_report
 from tcfd_ros.replay.scoring import Score, score_run
+from tcfd_ros.wording import count
+from tcfd_ros.replay.verdict import ModelIdentity, handoff_events, load_model_identity, verdict_rows
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ class ReplayOptions:
     progress: bool = True
     # One process per node, as ``ros2 launch`` runs them (False: the one-process bringup graph).
     graph_processes: bool = True
+    record: Path | None = None            # --record OUT.mcap: the graph's outputs for Foxglove / RViz
+    video: Path | None = None             # --video OUT.mp4: annotated camera beside the LiDAR top-down
 
 
 @dataclass
@@ -99,16 +104,46 @@ def read_ground_truth(source: BagSource, topic: str) -> tuple[list[dict[str, Any
     return out, None
 
 
+VIDEO_OUTPUTS_NAME = ".video_outputs.mcap"   # --video without --record: outputs recorded here, then removed
+
+
+def check_options(opts: ReplayOptions, cfg: ReplayConfig) -> None:
+    """Everything that can be checked before anything is written: output names, model file, params."""
+    from tcfd_ros.nodes.bringup import parse_param, plan
+
+    if opts.record is not None and opts.record.suffix != ".mcap":
+        raise ConfigError(f"--record {opts.record}: expected a file name ending in .mcap")
+    if opts.video is not None and opts.video.suffix != ".mp4":
+        raise ConfigError(f"--video {opts.video}: expected a file name ending in .mp4")
+    if opts.model is not None and not opts.model.is_file():
+        raise ConfigError(f"--model {opts.model}: no such file")
+    plan(opts.graph_config, [parse_param(p) for p in _graph_params(opts, cfg)])
+
+
 def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
-    """Replay, score and report; a damaged bag raises BagError after the report (unless told not to)."""
+    """Replay, score and report; a damaged bag raises BagError after the report (unless told not to).
+
+    A replay that fails before it has anything to report leaves no output folder behind.
+    """
+    cfg: ReplayConfig = load_replay_config(opts.replay_config)
+    check_options(opts, cfg)
+    created = not opts.out_dir.exists()
+    try:
+        return _replay(opts, cfg, raise_on_damage)
+    except BaseException:
+        if created and opts.out_dir.is_dir() and not any(opts.out_dir.iterdir()):
+            opts.out_dir.rmdir()
+        raise
+
+
+def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> ReplayResult:
     from tcfd_ros.replay.player import play, sensor_topics
 
-    cfg: ReplayConfig = load_replay_config(opts.replay_config)
     spec = g.graph_from_config(opts.graph_config)
     sensors = sensor_topics(spec)
-    opts.out_dir.mkdir(parents=True, exist_ok=True)
     with BagSource(opts.bag) as source:
         source.require_topics([s.frame_topic for s in sensors])
+        opts.out_dir.mkdir(parents=True, exist_ok=True)
         info = RunInfo(str(opts.bag), source.duration_s, {t: i.count for t, i in source.topics.items()},
                        mode="fast" if opts.rate is None else f"rate {opts.rate:g}")
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
@@ -118,20 +153,30 @@ def replay(opts: ReplayOptions, raise_on_damage: bool = True) -> ReplayResult:
         graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg, calibration),
                              opts.out_dir / "graph.log", processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
+        outputs_path = opts.record or (opts.out_dir / VIDEO_OUTPUTS_NAME if opts.video else None)
+        sink = OutputBag(outputs_path) if outputs_path is not None else None
         with ExitStack() as stack:
             if cfg.flow.dds_heartbeat_ms > 0:
                 stack.enter_context(replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms))
             graph.start()
             try:
-                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress, platform)
+                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress, platform, sink)
+            except BaseException:
+                if sink is not None:
+                    sink.abort()
+                raise
             finally:
                 code = graph.stop(cfg.flow.shutdown_timeout_s)
                 log.info("graph exited with %s", code)
+        if sink is not None:
+            sink.close()
         if gt_error and not info.bag_error:
             info.bag_error = gt_error
         t0 = source.start_ns / NS_PER_S
     rec.save(opts.out_dir / "recording.jsonl")
-    result = _evaluate(opts, cfg, spec, rec, latencies, t0)
+    result = _evaluate(opts, cfg, spec, rec, latencies, t0, outputs_path)
+    if opts.video is not None and opts.record is None and outputs_path is not None:
+        outputs_path.unlink(missing_ok=True)
     if raise_on_damage:
         raise_if_damaged(result)
     return result
@@ -175,7 +220,7 @@ def raise_if_damaged(result: ReplayResult) -> None:
 
 
 def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Recording,
-              latencies: Sequence[StageLatency], t0: float) -> ReplayResult:
+              latencies: Sequence[StageLatency], t0: float, outputs_path: Path | None = None) -> ReplayResult:
     from tcfd_ros.replay.player import output_topics, sensor_topics
 
     sensors = sensor_topics(spec)
@@ -195,16 +240,62 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
     }
     score = None
     notes: list[str] = []
+    model, backend = _model_of(opts)
+    identity: ModelIdentity | None = None
+    if model is not None and model.exists():
+        try:
+            identity = load_model_identity(model, backend)
+        except Exception as e:  # the report still says which file it was and why it is not described
+            notes.append(f"Model {model} could not be described: {type(e).__name__}: {e}")
     if gt:
         score = score_run(gt, rec.sensors, det, trk, matches, latencies, rec.info.bag_duration_s, cfg.scoring)
-        model, backend = _model_of(opts)
         if model is not None and model.exists():
             from tcfd_ros.replay.cmc import tracklet_cmc
             start = time.monotonic()
-            score.cmc, score.cmc_queries, score.cmc_gallery = tracklet_cmc(
+            score.cmc, score.cmc_queries, score.cmc_gallery, score.cmc_chance = tracklet_cmc(
                 rec.tracklets, rec.sensors, score.tracking, model, backend, cfg.scoring.cmc_max_rank)
             log.info("CMC over %d queries in %.1f s", score.cmc_queries, time.monotonic() - start)
         else:
             notes.append(f"CMC not computed: no model file ({model}).")
-    report = write_report(opts.out_dir, rec.info, score, gt, trk, matches, latencies, seen, t0, notes)
-    return ReplayResult(report, summary_lines(rec.info, score, seen), score, rec.info)
+    verdict = verdict_rows(score, rec.info, cfg.targets)
+    tracking = score.tracking if score is not None else {}
+    events = handoff_events(matches, tracking, rec.sensors)
+    extras = ReportExtras(verdict=verdict, model=identity, events=events,
+                          track_to_person={s: dict(t.track_to_person) for s, t in tracking.items()})
+    pictures = _pictures(opts, spec, trk, matches, outputs_path, int(round(t0 * NS_PER_S)))
+    if pictures is not None:
+        from tcfd_ros.replay.video import write_key_frames
+        extras.key_frames = write_key_frames(pictures, [
+            (e.stamp_s, f"G{e.global_id}: {'hand-off' if e.correct else 'FALSE link'}") for e in events],
+            opts.out_dir)
+        if opts.video is not None:
+            from tcfd_ros.replay.video import camera_fps, write_video
+            with BagSource(opts.bag) as src:
+                fps = camera_fps(src, pictures.image_topic)
+            frames = write_video(pictures, opts.video, fps)
+            extras.outputs["video"] = f"{opts.video} ({count(frames, 'frame')}, {fps:.1f} fps)"
+    if opts.record is not None:
+        extras.outputs["recording (mcap)"] = str(opts.record)
+    report = write_report(opts.out_dir, rec.info, score, gt, trk, matches, latencies, seen, t0, notes, extras)
+    return ReplayResult(report, summary_lines(rec.info, score, seen, verdict), score, rec.info)
+
+
+def _pictures(opts: ReplayOptions, spec: g.GraphSpec, trk: dict, matches: Sequence[Any],
+              outputs_path: Path | None, t0_ns: int) -> Any:
+    """What the video and the key frames are drawn from: the first camera and the first LiDAR."""
+    from tcfd_ros.replay.player import annotated_topics, sensor_topics
+    from tcfd_ros.replay.video import ReplayPictures, TrackHistory, annotated_jpegs
+
+    sensors = sensor_topics(spec)
+    cam = next((s for s in sensors if s.modality == "2d"), None)
+    lid = next((s for s in sensors if s.modality == "3d"), None)
+    if cam is None:
+        return None
+    annotated: dict[int, bytes] = {}
+    if outputs_path is not None and outputs_path.is_file():
+        topic = next(t for t, c in annotated_topics(spec).items() if c == cam.sensor)
+        annotated = annotated_jpegs(outputs_path, topic)
+    return ReplayPictures(opts.bag, cam.frame_topic, lid.frame_topic if lid else None,
+                          TrackHistory(trk.get(cam.sensor, ()), matches, cam.sensor),
+                          TrackHistory(trk.get(lid.sensor, ()), matches, lid.sensor) if lid else None,
+                          annotated, t0_ns)

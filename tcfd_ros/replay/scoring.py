@@ -77,6 +77,7 @@ class Score:
     cmc_queries: int                      # LiDAR tracks are the gallery; see tcfd_ros.replay.cmc
     latency: dict[str, dict[str, float]]  # stage -> {"n", "p50", "p90", "p99"} in ms
     cmc_gallery: int = 0                  # LiDAR tracks ranked for each query (chance rank-1 = 1 / this)
+    cmc_chance: list[float] = field(default_factory=list)   # CMC of a random ranking of the same tracks
 
 
 def _visible(p: GTPerson, modality: str, cfg: ScoringConfig) -> bool:

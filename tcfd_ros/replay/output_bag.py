@@ -1,0 +1,80 @@
+"""``tcfd-ros replay --record OUT.mcap``: the graph's outputs as one mcap file for Foxglove and RViz.
+
+Messages are written as the graph serialized them (raw CDR from the subscriptions, no re-encoding),
+with the bag time they belong to (their header stamp, or the JSON ``stamp`` of tcfd_ros String
+messages) as log time, so the file plays in step with the input bag. rosbags writes a bag folder; the
+one ``.mcap`` inside it is moved to ``OUT.mcap`` when the file is complete, so an interrupted replay
+never leaves a file that looks whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+from tcfd_ros.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BAG_FORMAT_VERSION = 9          # rosbag2 metadata version rosbags writes (as tcfd-ros simulate bag)
+
+
+class OutputBag:
+    """Thread-safe writer of (topic, type, log time, CDR) into ``path`` (an .mcap file)."""
+
+    def __init__(self, path: Path) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+
+        if path.suffix != ".mcap":
+            raise ConfigError(f"--record {path}: expected a file name ending in .mcap")
+        self.path = path
+        self._tmp = path.with_name(path.name + ".partial")
+        if self._tmp.exists():
+            shutil.rmtree(self._tmp)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._typestore = get_typestore(Stores.ROS2_KILTED)
+        self._writer = Writer(self._tmp, version=BAG_FORMAT_VERSION, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._connections: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.errors: dict[str, str] = {}
+
+    def write(self, topic: str, msgtype: str, log_time_ns: int, data: bytes) -> None:
+        """Append one serialized message; a type rosbags does not know is reported once, not raised."""
+        with self._lock:
+            conn = self._connections.get(topic)
+            if conn is None:
+                try:
+                    conn = self._writer.add_connection(topic, msgtype, typestore=self._typestore)
+                except Exception as e:  # unknown type: keep recording the rest, say what is missing
+                    self.errors.setdefault(topic, f"{msgtype}: {e}")
+                    return
+                self._connections[topic] = conn
+            self._writer.write(conn, int(log_time_ns), bytes(data))
+            self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def close(self) -> Path:
+        """Finish the file and move it to ``path``; returns ``path``."""
+        with self._lock:
+            self._writer.close()
+            inner = sorted(self._tmp.glob("*.mcap"))
+            if len(inner) != 1:
+                raise ConfigError(f"--record: expected one .mcap in {self._tmp}, found {len(inner)}")
+            inner[0].replace(self.path)
+            shutil.rmtree(self._tmp)
+        log.info("recorded %d messages on %d topics to %s", sum(self.counts.values()), len(self.counts),
+                 self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file (a failed replay leaves nothing behind)."""
+        with self._lock:
+            try:
+                self._writer.close()
+            except Exception:  # already broken; the folder is removed either way
+                pass
+            shutil.rmtree(self._tmp, ignore_errors=True)

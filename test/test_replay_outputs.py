@@ -1,0 +1,114 @@
+"""``tcfd-ros replay --record OUT.mcap --video OUT.mp4`` end to end on a short simulated bag: the mcap
+holds the graph's outputs (annotated image, markers, matches, ...), the MP4 decodes with OpenCV to one
+frame per camera frame, and the report opens with the verdict table and states chance levels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+BAG_SEED = 4711                  # a seed of this test's own
+PARAMS = ("recognizer.identity.open_set_threshold=0.2", "recognizer.threads=1")
+GRAPH_READY_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    import torch
+
+    from tcfd_ros.model import TCFDNet, tiny_model_config
+    from tcfd_ros.model.checkpoint import save_checkpoint
+
+    root = tmp_path_factory.mktemp("outputs")
+    torch.manual_seed(0)
+    model = root / "tiny.pt"
+    save_checkpoint(model, TCFDNet(tiny_model_config()).eval())
+    bag = root / "walk"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", CI="true")
+    subprocess.run([sys.executable, "-m", "tcfd_ros", "simulate", "bag", "--out", str(bag), "--people", "2",
+                    "--duration", "3", "--seed", str(BAG_SEED), "--layout", "overlap"], cwd=REPO, check=True,
+                   stdin=subprocess.DEVNULL, timeout=300, capture_output=True, env=env)
+    out = root / "report"
+    slow_host = root / "replay.yaml"        # a loaded CI host can take minutes to start five nodes
+    slow_host.write_text(f"replay:\n  flow:\n    graph_ready_timeout_s: {GRAPH_READY_TIMEOUT_S}\n")
+    cmd = [sys.executable, "-m", "tcfd_ros", "replay", str(bag), "--fast", "--model", str(model),
+           "--replay-config", str(slow_host),
+           "--backend", "torch", "--out", str(out), "--record", str(out / "outputs.mcap"),
+           "--video", str(out / "replay.mp4"), "--no-progress"]
+    for p in PARAMS:
+        cmd += ["--param", p]
+    r = subprocess.run(cmd, cwd=REPO, stdin=subprocess.DEVNULL, timeout=600, capture_output=True, text=True,
+                       env=env, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return bag, out, r
+
+
+def test_record_holds_the_graphs_outputs(replayed) -> None:
+    from tcfd_ros.replay.reader import BagSource
+
+    bag, out, _ = replayed
+    with BagSource(out / "outputs.mcap") as rec, BagSource(bag) as src:
+        topics = {t: i.msgtype for t, i in rec.topics.items()}
+        assert topics["/camera/annotated"] == "sensor_msgs/msg/Image"
+        assert topics["/markers"] == "visualization_msgs/msg/MarkerArray"
+        assert topics["/matches"] == "std_msgs/msg/String"
+        for t in ("/camera/tracks", "/lidar/tracks", "/diagnostics", "/tf_static"):
+            assert t in topics, t
+        # every camera frame was answered by an annotated image, stamped as its input
+        assert rec.topics["/camera/annotated"].count == src.topics["/camera/image_raw"].count
+        m = next(rec.messages(["/matches"]))
+        assert json.loads(rec.deserialize(m).data)["schema"] == "tcfd_ros/match"
+        first = next(rec.messages(["/camera/annotated"]))
+        img = rec.deserialize(first)
+        assert img.encoding == "bgr8" and img.width == 640
+    assert not list(out.glob("*.partial"))
+
+
+def test_video_has_one_frame_per_camera_frame(replayed) -> None:
+    from tcfd_ros.replay.reader import BagSource
+
+    bag, out, _ = replayed
+    with BagSource(bag) as src:
+        expected = src.topics["/camera/image_raw"].count
+    cap = cv2.VideoCapture(str(out / "replay.mp4"))
+    assert cap.isOpened()
+    frames = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames += 1
+        assert frame.shape[1] > 640, "camera and top-down view side by side"
+    assert frames == expected
+
+
+def test_report_opens_with_the_verdict_and_chance_levels(replayed) -> None:
+    _, out, r = replayed
+    md = (out / "report.md").read_text()
+    lines = md.splitlines()
+    assert lines[0] == "# Replay of walk"
+    assert lines[2].startswith(("**PASS", "**FAIL", "**NO VERDICT"))
+    assert lines[4].startswith("| metric | value | target | chance | result |")
+    assert "| hand-off accuracy |" in md and "| real-time factor |" in md
+    assert "chance" in md and "![" in md.split("## Model")[0], "timeline before the model section"
+    page = (out / "report.html").read_text()
+    assert "class='verdict" in page and ("<tr class='fail'>" in page or "<tr class='pass'>" in page)
+    assert page.index("timeline.png") < page.index("<h2>Model</h2>")
+    dump = json.loads((out / "score.json").read_text())
+    assert dump["model"]["clip"].startswith("random") and len(dump["model"]["sha256"]) == 24
+    if dump["score"]["cmc"]:
+        assert len(dump["score"]["cmc"]) <= dump["score"]["cmc_gallery"]
+        assert len(dump["score"]["cmc_chance"]) == len(dump["score"]["cmc"])
+    for i, _ in enumerate(dump["handoffs"]):
+        assert (out / f"handoff_{i + 1}.jpg").stat().st_size > 0
+    assert r.stdout.splitlines()[0].startswith(("PASS", "FAIL", "NO VERDICT"))
+    assert "video: " in r.stdout and "recording: " in r.stdout
