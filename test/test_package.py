@@ -25,7 +25,7 @@ ROSDEP_KEYS = {
     "launch": "launch", "launch_ros": "launch_ros", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
     "std_srvs": "std_srvs", "geometry_msgs": "geometry_msgs", "visualization_msgs": "visualization_msgs",
     "diagnostic_msgs": "diagnostic_msgs", "rosgraph_msgs": "rosgraph_msgs", "tf2_msgs": "tf2_msgs",
-    "builtin_interfaces": "builtin_interfaces",
+    "tf2_ros": "tf2_ros", "builtin_interfaces": "builtin_interfaces",
     "numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml", "cv2": "python3-opencv",
     "matplotlib": "python3-matplotlib", "tqdm": "python3-tqdm", "torch": "python3-torch",
     "torchvision": "python3-torchvision", "onnxruntime": "python3-onnxruntime-pip",
