@@ -208,7 +208,8 @@ def main() -> int:
     ap.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     ap.add_argument("--processes", action="store_true", help="bringup --processes (one process per node)")
     ap.add_argument("--threads", type=int, default=1,
-                    help="one-process graph: executor threads (bringup --threads; 1 = single-threaded, the default)")
+                    help="one-process graph: executor threads "
+                         "(bringup --threads; 1 = single-threaded, the default)")
     ap.add_argument("--domain", type=int, default=91, help="ROS_DOMAIN_ID used (isolated, localhost only)")
     args = ap.parse_args()
     load_before = os.getloadavg()

@@ -68,7 +68,8 @@ class DemoConfig:
     def validate(self) -> None:
         if self.bag_seed == self.dataset_seed or self.bag_first_id < self.dataset_identities:
             raise TcfdError(f"bag_seed {self.bag_seed} / bag_first_id {self.bag_first_id} overlap the "
-                            f"training data (seed {self.dataset_seed}, ids 0..{self.dataset_identities - 1}): "
+                            f"training data (seed {self.dataset_seed}, "
+                            f"ids 0..{self.dataset_identities - 1}): "
                             "the demo bag's people must never have been seen in training")
 
 

@@ -95,7 +95,8 @@ class TCFDNet(nn.Module):
             if ab.gmtd:
                 if load_frozen:
                     text = text_features(gmtd, self.clip_identity,
-                                         lambda texts: encode_texts(full_clip, cfg.clip.variant, texts),
+                                         lambda texts, clip=full_clip: encode_texts(clip, cfg.clip.variant,
+                                                                                    texts),
                                          cfg.gmtd.cache_dir)
                 else:
                     text = torch.zeros(len(GMTD_MODALITIES), entries, c_clip)

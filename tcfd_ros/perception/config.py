@@ -51,14 +51,14 @@ class CameraSegmenterConfig:
     bg_learning_rate: float = -1.0        # -1: OpenCV's automatic rate (1 / history)
     warmup_frames: int = 20               # frames fed to the model before detections are reported
     bg_scale: float = 1.0                 # background model at this fraction of the resolution (speed);
-                                          # the mask is scaled back (nearest) before components
+    # (bg_scale, continued) the mask is scaled back (nearest) before components
     morph_open_px: int = 3                # opening kernel (removes speckle); 0 disables
     morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
     # splitting side-by-side people merged into one foreground blob (background backend)
     split_groups: bool = True
     split_min_width_over_height: float = 0.55  # only blobs at least this wide are candidates
     split_valley_ratio: float = 0.5       # split where the upper body's column profile drops below
-                                          # this fraction of the smaller of the two peaks
+    # (split_valley_ratio, continued) this fraction of the smaller of the two peaks
     # person-size gate (both backends)
     min_height_px: int = 24
     max_height_px: int = 2000
@@ -243,5 +243,3 @@ class IdentityConfig:
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s",
                   "geometric_gate_m", "geometric_max_dt_s", "confidence_temperature")
-
-

@@ -156,8 +156,8 @@ def degrade_mask(mask: np.ndarray, rng: np.random.Generator, strength: float) ->
     return out
 
 
-def simulate_sequence(spec: DatasetSpec, rig: Rig, pid: int, seq_idx: int, seq: str, cond: str, view: int
-                       ) -> dict[str, object]:
+def simulate_sequence(spec: DatasetSpec, rig: Rig, pid: int, seq_idx: int, seq: str, cond: str,
+                      view: int) -> dict[str, object]:
     key = seq_idx * 1000 + view
     ident = sample_identity(pid, spec.seed)
     var = sample_variation(ident, cond, spec.seed, key)
