@@ -25,7 +25,7 @@ from tcfd_ros.model.preprocess import ModelInputError
 from tcfd_ros.model.resnet9 import ResNet9
 from tcfd_ros.model.tfd import TextGuidedDisentanglement
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 PROTOTYPE_INIT_STD = 0.02
 """Init std of the learned prototype bank used when the ``gmtd`` switch is off (our choice, as ViT
