@@ -12,7 +12,7 @@ INSTALL_INPUTS := requirements.txt constraints.txt setup.py setup.cfg package.xm
 PIP := $(PY) -m pip --no-input --disable-pip-version-check
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test demo model bench clean-venv
+.PHONY: setup test lint demo model bench clean-venv
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): $(INSTALL_INPUTS) | $(PY)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# flake8 with setup.cfg's settings (110 columns), as test/test_lint.py and ament_flake8 run it.
+lint: setup
+	$(PY) -m flake8 tcfd_ros training launch test benchmarks
 
 demo: setup
 	$(PY) -m tcfd_ros.demo

@@ -44,29 +44,34 @@ def main() -> int:
         bag = args.out / f"bag-{lidar}-{condition}"
         t0 = time.monotonic()
         if not (bag / "metadata.yaml").is_file():
-            subprocess.run([sys.executable, "-m", "tcfd_ros", "simulate", "bag", "--out", str(bag), "--storage",
-                            "mcap", "--people", str(args.people), "--duration", f"{args.duration:g}", "--seed",
-                            str(cfg.bag_seed), "--first-id", str(cfg.bag_first_id), "--lidar", lidar,
+            subprocess.run([sys.executable, "-m", "tcfd_ros", "simulate", "bag", "--out", str(bag),
+                            "--storage", "mcap", "--people", str(args.people),
+                            "--duration", f"{args.duration:g}", "--seed", str(cfg.bag_seed),
+                            "--first-id", str(cfg.bag_first_id), "--lidar", lidar,
                             "--condition", condition, "--layout", cfg.bag_layout, "--force"],
                            cwd=REPO, check=True, env=env, stdin=subprocess.DEVNULL)
         t_bag = time.monotonic() - t0
         out = args.out / f"report-{lidar}-{condition}"
         t1 = time.monotonic()
         subprocess.run([sys.executable, "-m", "tcfd_ros", "replay", str(bag), "--fast", "--model", str(model),
-                        "--out", str(out), "--no-progress"], cwd=REPO, check=True, env=env, stdin=subprocess.DEVNULL)
+                        "--out", str(out), "--no-progress"], cwd=REPO, check=True, env=env,
+                       stdin=subprocess.DEVNULL)
         t_replay = time.monotonic() - t1
         d = json.loads((out / "score.json").read_text())
         s, info = d["score"], d["info"]
         row = {
             "lidar": lidar, "condition": condition, "bag_s": info["bag_duration_s"], "people": args.people,
-            "simulate_s": round(t_bag, 1), "replay_cmd_s": round(t_replay, 1), "play_wall_s": round(info["wall_s"], 1),
+            "simulate_s": round(t_bag, 1), "replay_cmd_s": round(t_replay, 1),
+            "play_wall_s": round(info["wall_s"], 1),
             "rtf": round(info["bag_duration_s"] / info["wall_s"], 2) if info["wall_s"] else None,
             **{f"{k}_{m}": s["detection"][k][m] for k in s["detection"] for m in ("precision", "recall")},
             **{f"{k}_{m}": s["tracking"][k][m] for k in s["tracking"] for m in ("mota", "idf1")},
             "people_both": s["handoff"]["people_both"], "handed_off": s["handoff"]["handed_off"],
-            "false_links": s["handoff"]["false_links"], "false_per_hour": s["handoff"]["false_matches_per_hour"],
+            "false_links": s["handoff"]["false_links"],
+            "false_per_hour": s["handoff"]["false_matches_per_hour"],
             "time_to_match_s": s["handoff"]["time_to_match_s"],
-            "cmc_rank1": s["cmc"][0] if s["cmc"] else None, "cmc_queries": s["cmc_queries"], "cmc_gallery": s.get("cmc_gallery"),
+            "cmc_rank1": s["cmc"][0] if s["cmc"] else None, "cmc_queries": s["cmc_queries"],
+            "cmc_gallery": s.get("cmc_gallery"),
             "matches_p50_ms": s["latency"].get("/matches", {}).get("p50"),
             "matches_p90_ms": s["latency"].get("/matches", {}).get("p90"),
             "model": str(model.relative_to(REPO)),

@@ -61,8 +61,8 @@ def main() -> None:
     step(None)  # warm-up
     plain = min(step(None) for _ in range(a.steps))
     cached = min(step(feats) for _ in range(a.steps))
-    print(json.dumps({"variant": a.variant, "clip_weights": "random", "batch_clips": 2 * n, "frames": a.frames,
-                      "threads": a.threads, "step_s_clip_in_step": round(plain, 3),
+    print(json.dumps({"variant": a.variant, "clip_weights": "random", "batch_clips": 2 * n,
+                      "frames": a.frames, "threads": a.threads, "step_s_clip_in_step": round(plain, 3),
                       "step_s_cached_tokens": round(cached, 3), "token_precompute_s": round(token_s, 3),
                       "speedup": round(plain / cached, 2), "machine": platform.machine(),
                       "loadavg_1min": os.getloadavg()[0]}))

@@ -182,6 +182,12 @@ def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, pr
         "graph_cpu_s_incl_startup": round(graph_cpu_s, 2),
         "camera_dropped": key("/camera/camera_segmenter", "image_raw: dropped"),
         "lidar_dropped": key("/lidar/lidar_segmenter", "points: dropped"),
+        # CPU seconds per stage: each input handler's thread (``<input>: cpu_s``) and each node's
+        # process (``process_cpu_s``; the same process for all nodes without --processes)
+        "stage_cpu_s": {f"{n} {k[:-len(': cpu_s')]}": float(v) for n, d in sorted(diag.items())
+                        for k, v in d.items() if k.endswith(": cpu_s")},
+        "process_cpu_s": {n: float(d["process_cpu_s"]) for n, d in sorted(diag.items())
+                          if "process_cpu_s" in d},
         # median over the run of each node's 5-s-window p50 (queue wait + processing)
         "latency_ms_p50": {f"{n} {k.split(':')[0]}": round(sorted(v)[len(v) // 2], 1)
                            for (n, k), v in p50s.items()},
@@ -208,7 +214,8 @@ def main() -> int:
     ap.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     ap.add_argument("--processes", action="store_true", help="bringup --processes (one process per node)")
     ap.add_argument("--threads", type=int, default=1,
-                    help="one-process graph: executor threads (bringup --threads; 1 = single-threaded, the default)")
+                    help="one-process graph: executor threads "
+                         "(bringup --threads; 1 = single-threaded, the default)")
     ap.add_argument("--domain", type=int, default=91, help="ROS_DOMAIN_ID used (isolated, localhost only)")
     args = ap.parse_args()
     load_before = os.getloadavg()

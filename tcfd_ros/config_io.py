@@ -69,7 +69,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if args and len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args or [Any] * len(value))))
+        kinds = args or [Any] * len(value)
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, kinds)))
     if origin in (list,):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -119,7 +120,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         path = f"{where}.{name}" if where else name
         if name in data:
             kwargs[name] = _coerce(data[name], hints[name], path)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+        elif (f.default is dataclasses.MISSING
+              and f.default_factory is dataclasses.MISSING):  # type: ignore[misc]
             raise ConfigError(f"missing required key {path} for {cls.__name__}")
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)

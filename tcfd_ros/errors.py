@@ -38,5 +38,9 @@ class BagError(TcfdError):
     """A rosbag2 bag is missing, truncated, corrupt or lacks the expected topics."""
 
 
+class GeometryError(TcfdError, ValueError):
+    """Input to a projection or alignment has the wrong shape, is empty, or a parameter is out of range."""
+
+
 class GalleryError(TcfdError):
     """The SQLite gallery is corrupt or has an unexpected schema."""

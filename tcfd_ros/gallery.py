@@ -63,12 +63,12 @@ from typing import Any, Literal
 import numpy as np
 
 from tcfd_ros.errors import GalleryError
+from tcfd_ros.modalities import MODALITIES
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 EXPORT_SCHEMA = "tcfd_ros/gallery"
-MODALITIES = ("2d", "3d")
 SQLITE_MAGIC = b"SQLite format 3\x00"   # the first 16 bytes of every SQLite 3 database file
 MAX_ROWID_GAP = 100_000                 # recovery stops probing after this many missing rowids in a row
 

@@ -37,3 +37,16 @@ def real_data() -> Path:
     if not SHARED_REAL.is_dir():
         pytest.skip(f"real recordings not present at {SHARED_REAL}")
     return SHARED_REAL
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init tiny TCFDNet checkpoint (seed 0, open-set threshold 0.5), written once per run."""
+    import torch
+
+    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny_random.pt"
+    save_checkpoint(path, TCFDNet(tiny_model_config()).eval(), metadata={"open_set_threshold": 0.5})
+    return path

@@ -44,18 +44,6 @@ def bag(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import torch
-
-    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_random.pt"
-    save_checkpoint(path, TCFDNet(tiny_model_config()).eval(), metadata={"open_set_threshold": 0.5})
-    return path
-
-
-@pytest.fixture(scope="module")
 def onnx_model(model) -> Path:
     from tcfd_ros.inference.export import export_onnx
 

@@ -323,7 +323,7 @@ DTYPES = st.sampled_from([np.uint8, np.int8, np.uint16, np.int16, np.int32, np.f
 @given(DTYPES.flatmap(lambda dt: hnp.arrays(
     dt, st.tuples(st.integers(1, 5), st.integers(1, 5), st.sampled_from([0, 1, 2, 3, 4])).map(
         lambda s: s[:2] if s[2] == 0 else s))),
-    st.integers(0, 9), st.booleans())
+       st.integers(0, 9), st.booleans())
 def test_passthrough_round_trip_is_bit_exact_with_any_padding_and_byte_order(array, pad, big) -> None:
     if big:
         array = array.astype(array.dtype.newbyteorder(">"))

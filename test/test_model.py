@@ -91,7 +91,7 @@ def test_shapes_both_modalities_train_and_eval(model, t):
             ev = model(x, m)
         assert ev.embeddings.shape == (3, cfg.parts, cfg.dim)
         assert all(getattr(ev, f) is None for f in ("bnneck_logits", "bnneck_features", "shared", "specific",
-                                                     "text", "retrieved"))
+                                                    "text", "retrieved"))
         assert torch.isfinite(ev.embeddings).all()
 
 

@@ -95,6 +95,7 @@ def test_wrong_format_and_version(saved, tmp_path):
 def test_state_dict_not_matching_config(saved, tmp_path):
     _, path, _ = saved
     # config says 2 fusion layers, weights have 1 -> missing tensors named
+
     def more_layers(b):
         b["model_config"]["mf"]["layers"] = 2
     with pytest.raises(CheckpointError, match="missing"):

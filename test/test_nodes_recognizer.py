@@ -28,18 +28,6 @@ CONFIG = Path(__file__).resolve().parents[1] / "config" / "crossmodal.yaml"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import torch
-
-    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, TCFDNet(tiny_model_config()).eval(), metadata={"open_set_threshold": 0.5})
-    return path
-
-
-@pytest.fixture(scope="module")
 def rec(model, tmp_path_factory):
     gallery = tmp_path_factory.mktemp("gallery") / "g.sqlite"
     spec = next(s for s in build_graph().nodes if s.name == "recognizer")

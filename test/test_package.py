@@ -34,8 +34,12 @@ ROSDEP_KEYS = {
 }
 # Imported module -> pip distribution, for libraries with no rosdep key (named in package.xml's comment).
 PIP_ONLY = {"onnx": "onnx", "open_clip": "open_clip_torch", "safetensors": "open_clip_torch",
-            "motmetrics": "motmetrics", "tensorrt": "tensorrt", "mcap": "mcap",
-            "tensorboard": "tensorboard"}
+            "motmetrics": "motmetrics", "tensorrt": "tensorrt", "mcap": "mcap"}
+# requirements.txt entries no module imports, and what uses them instead.
+NOT_IMPORTED = {"pytest-timeout": "pytest plugin (setup.cfg: timeout)",
+                "flake8": "run by test/test_lint.py and `make lint`",
+                "opencv-python-headless": "imported as cv2", "open_clip_torch": "imported as open_clip",
+                "torchvision": "pinned with torch: open_clip and ultralytics import it"}
 # Optional accelerators, imported only where present (their tests skip): not installable here.
 OPTIONAL = {"tensorrt", "pycuda", "cuda"}
 LOCAL = {"tcfd_ros", "training", "test", "conftest"}
@@ -208,3 +212,32 @@ def test_colcon_style_install_layout(tmp_path: Path) -> None:
     assert list((share / "launch").glob("*.launch.py"))
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / PACKAGE / "point_cloud2.py").is_file() and (site / "training" / "__init__.py").is_file()
+
+
+def test_every_requirement_is_used() -> None:
+    """Nothing in requirements.txt is installed for nothing (tensorboard, pytest-benchmark were)."""
+    code = [p for d in ("tcfd_ros", "training", "launch", "test", "benchmarks")
+            for p in (REPO / d).rglob("*.py")]
+    imported = {m.lower() for m in _imports(code)}
+    unused = []
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        dist = re.split(r"[\[=<> ]", line.strip())[0]
+        if not dist or dist.startswith("#") or dist.startswith("ros-kilted-") or dist in NOT_IMPORTED:
+            continue
+        module = {"pyyaml": "yaml"}.get(dist.lower(), dist.lower().replace("-", "_"))
+        if module not in imported:
+            unused.append(dist)
+    assert not unused, f"requirements.txt lists packages nothing imports: {unused}"
+
+
+def test_ultralytics_is_imported_only_for_the_yolo_backend() -> None:
+    import subprocess
+    code = ("import sys\n"
+            "from tcfd_ros.perception.config import CameraSegmenterConfig\n"
+            "from tcfd_ros.perception.segment_camera import CameraSegmenter\n"
+            "import tcfd_ros.nodes.camera_segmenter_node, tcfd_ros.cli\n"
+            "CameraSegmenter(CameraSegmenterConfig())\n"
+            "print('ultralytics' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "False"

@@ -21,12 +21,14 @@ N_FRAMES = 120
 def _cloud(i: int) -> object:
     T = TS.types
     import numpy as np
-    hdr = T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=100 + i // 10, nanosec=(i % 10) * 10**8 + 7),
-                                   frame_id="lidar")
-    fields = [T["sensor_msgs/msg/PointField"](name=n, offset=4 * k, datatype=7, count=1) for k, n in enumerate("xyz")]
+    stamp = T["builtin_interfaces/msg/Time"](sec=100 + i // 10, nanosec=(i % 10) * 10**8 + 7)
+    hdr = T["std_msgs/msg/Header"](stamp=stamp, frame_id="lidar")
+    fields = [T["sensor_msgs/msg/PointField"](name=n, offset=4 * k, datatype=7, count=1)
+              for k, n in enumerate("xyz")]
     data = np.arange(300, dtype=np.float32).view(np.uint8)
-    return T["sensor_msgs/msg/PointCloud2"](header=hdr, height=1, width=100, fields=fields, is_bigendian=False,
-                                            point_step=12, row_step=1200, data=data, is_dense=True)
+    return T["sensor_msgs/msg/PointCloud2"](header=hdr, height=1, width=100, fields=fields,
+                                            is_bigendian=False, point_step=12, row_step=1200, data=data,
+                                            is_dense=True)
 
 
 def make_bag(path: Path, storage: StoragePlugin, with_gt: bool = True, lidar: bool = True) -> Path:
@@ -96,7 +98,8 @@ def test_truncated_mcap_bag_salvages_complete_messages(tmp_path: Path) -> None:
         assert 0 < n < N_FRAMES
         got = list(src.messages(["/lidar/points"]))
         assert len(got) == n and header_stamp_ns(got[-1].data) == got[-1].stamp_ns
-        assert f"read its {2 * n - 1} complete messages" in src.damage or f"read its {2 * n} complete" in src.damage
+        assert (f"read its {2 * n - 1} complete messages" in src.damage
+                or f"read its {2 * n} complete" in src.damage)
 
 
 def test_corrupt_chunk_mid_bag_keeps_what_was_read(tmp_path: Path) -> None:

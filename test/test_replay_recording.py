@@ -26,7 +26,8 @@ def test_label_image_becomes_boxes() -> None:
 
 def test_cluster_cloud_becomes_centroids() -> None:
     from std_msgs.msg import Header
-    fields = [FieldSpec(n, 4 * i, FLOAT32, 1) for i, n in enumerate("xyz")] + [FieldSpec("cluster", 12, UINT16, 1)]
+    fields = ([FieldSpec(n, 4 * i, FLOAT32, 1) for i, n in enumerate("xyz")]
+              + [FieldSpec("cluster", 12, UINT16, 1)])
     pts = [(1.0, 2.0, 0.0, 1), (3.0, 2.0, 1.0, 1), (-5.0, 0.5, 0.2, 2)]
     msg = create_cloud(Header(frame_id="lidar"), fields, pts)
     out = convert_clusters(msg)["objects"]
@@ -51,7 +52,8 @@ def test_diagnostics_values() -> None:
 
 def test_recording_round_trip(tmp_path: Path) -> None:
     rec = Recording(RunInfo("b", 2.0, {"/lidar/points": 3}), [("lidar", 5, 0.5)],
-                    [Received("/matches", "string", 1.0, 5, {"json": {"a": 1}})], [{"schema": "x"}], {"lidar": "3d"})
+                    [Received("/matches", "string", 1.0, 5, {"json": {"a": 1}})], [{"schema": "x"}],
+                    {"lidar": "3d"})
     rec.save(tmp_path / "r.jsonl")
     back = Recording.load(tmp_path / "r.jsonl")
     assert back.info == rec.info and back.received == rec.received and back.published == [("lidar", 5, 0.5)]

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from tcfd_ros.replay.config import ScoringConfig
-from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame, RunInfo, StageLatency
+from tcfd_ros.replay.records import (GTFrame, GTPerson, MatchEvent, Observation, OutputFrame, RunInfo,
+                                     StageLatency)
 from tcfd_ros.replay.report import write_report
-from tcfd_ros.replay.scoring import (cmc_curve, latency_percentiles, score_detection, score_handoff, score_run,
-                                     score_tracking)
+from tcfd_ros.replay.scoring import (cmc_curve, latency_percentiles, score_detection, score_handoff,
+                                     score_run, score_tracking)
 
 CFG = ScoringConfig()
 
@@ -34,10 +35,12 @@ def lid_obs(tid: int, x: float) -> Observation:
 
 
 def test_detection_counts_with_dont_care() -> None:
-    gt = [GTFrame("camera", 1.0, (cam_person(1, 0), cam_person(2, 200), cam_person(3, 400, detectable=False))),
+    gt = [GTFrame("camera", 1.0, (cam_person(1, 0), cam_person(2, 200),
+                                  cam_person(3, 400, detectable=False))),
           GTFrame("camera", 2.0, (cam_person(1, 10),))]
-    out = [OutputFrame("camera", 1.0, (cam_obs(-1, 2), cam_obs(-1, 402), cam_obs(-1, 600))),  # TP, don't care, FP
-           OutputFrame("camera", 2.0, ())]                                                  # FN
+    # TP, don't care, FP; then FN
+    out = [OutputFrame("camera", 1.0, (cam_obs(-1, 2), cam_obs(-1, 402), cam_obs(-1, 600))),
+           OutputFrame("camera", 2.0, ())]
     s = score_detection(gt, out, "2d", CFG)
     assert (s.frames, s.true_positives, s.false_positives, s.false_negatives) == (2, 1, 1, 2)
     assert s.precision == pytest.approx(0.5) and s.recall == pytest.approx(1 / 3)
@@ -56,7 +59,8 @@ def test_tracking_perfect_and_with_a_switch() -> None:
     s = score_tracking(gt, perfect, "3d", CFG)
     assert s.mota == pytest.approx(1.0) and s.idf1 == pytest.approx(1.0)
     assert s.track_to_person == {7: 1, 8: 2}
-    switched = [OutputFrame("lidar", float(t), (lid_obs(7 if t < 3 else 9, t), lid_obs(8, t + 3))) for t in range(6)]
+    switched = [OutputFrame("lidar", float(t), (lid_obs(7 if t < 3 else 9, t), lid_obs(8, t + 3)))
+                for t in range(6)]
     s2 = score_tracking(gt, switched, "3d", CFG)
     assert s2.id_switches == 1
     assert s2.mota == pytest.approx(1 - 1 / 12)
@@ -66,10 +70,12 @@ def test_tracking_perfect_and_with_a_switch() -> None:
 def _world(both: bool) -> tuple[dict, dict]:
     """Person 1 walks past the camera then the LiDAR; person 2 only the LiDAR (or the camera only)."""
     cam = [GTFrame("camera", float(t), (cam_person(1, 10 * t),)) for t in range(5)]
-    lid = [GTFrame("lidar", float(t), (lid_person(2, t),) + ((lid_person(1, t + 4),) if both and t >= 2 else ()))
+    lid = [GTFrame("lidar", float(t),
+                   (lid_person(2, t),) + ((lid_person(1, t + 4),) if both and t >= 2 else ()))
            for t in range(5)]
     trk_cam = [OutputFrame("camera", float(t), (cam_obs(1, 10 * t),)) for t in range(5)]
-    trk_lid = [OutputFrame("lidar", float(t), (lid_obs(5, t),) + ((lid_obs(6, t + 4),) if both and t >= 2 else ()))
+    trk_lid = [OutputFrame("lidar", float(t),
+                           (lid_obs(5, t),) + ((lid_obs(6, t + 4),) if both and t >= 2 else ()))
                for t in range(5)]
     return {"camera": cam, "lidar": lid}, {"camera": trk_cam, "lidar": trk_lid}
 
@@ -78,7 +84,8 @@ def test_handoff_correct_and_time_to_match() -> None:
     gt, trk = _world(both=True)
     mods = {"camera": "2d", "lidar": "3d"}
     tracking = {s: score_tracking(gt[s], trk[s], mods[s], CFG) for s in gt}
-    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(1.0, "lidar", 5, 101, math.nan, False),
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False),
+               MatchEvent(1.0, "lidar", 5, 101, math.nan, False),
                MatchEvent(3.5, "lidar", 6, 100, 0.2, True)]
     h = score_handoff(gt, mods, tracking, matches, 3600.0, CFG)
     assert (h.people_both, h.handed_off, h.cross_links, h.false_links) == (1, 1, 1, 0)
@@ -91,7 +98,8 @@ def test_handoff_false_link_counts_per_hour() -> None:
     mods = {"camera": "2d", "lidar": "3d"}
     tracking = {s: score_tracking(gt[s], trk[s], mods[s], CFG) for s in gt}
     # the camera person is wrongly linked to LiDAR track 5 (person 2)
-    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(1.5, "lidar", 5, 100, 0.3, True),
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False),
+               MatchEvent(1.5, "lidar", 5, 100, 0.3, True),
                MatchEvent(3.0, "lidar", 6, 102, math.nan, False)]
     h = score_handoff(gt, mods, tracking, matches, 1800.0, CFG)
     assert (h.handed_off, h.cross_links, h.false_links) == (0, 1, 1)
@@ -102,7 +110,8 @@ def test_people_seen_by_one_sensor_only() -> None:
     gt, trk = _world(both=False)
     mods = {"camera": "2d", "lidar": "3d"}
     tracking = {s: score_tracking(gt[s], trk[s], mods[s], CFG) for s in gt}
-    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(1.0, "lidar", 5, 101, math.nan, False)]
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False),
+               MatchEvent(1.0, "lidar", 5, 101, math.nan, False)]
     h = score_handoff(gt, mods, tracking, matches, 5.0, CFG)
     assert h.people_both == 0 and h.cross_links == 0 and math.isnan(h.accuracy)
 
@@ -124,7 +133,8 @@ def test_latency_percentiles_in_ms() -> None:
 def test_report_files_and_content(tmp_path: Path) -> None:
     gt, trk = _world(both=True)
     mods = {"camera": "2d", "lidar": "3d"}
-    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False), MatchEvent(3.5, "lidar", 6, 100, 0.2, True)]
+    matches = [MatchEvent(1.0, "camera", 1, 100, math.nan, False),
+               MatchEvent(3.5, "lidar", 6, 100, 0.2, True)]
     lat = [StageLatency("/lidar/clusters", 0.01 * k) for k in range(1, 20)]
     score = score_run(gt, mods, trk, trk, matches, lat, 5.0, CFG)
     score.cmc, score.cmc_queries = [1.0] * 10, 1

@@ -151,16 +151,14 @@ def test_arbitrary_bytes_only_ever_raise_the_data_error(data):
 
 
 @pytest.mark.slow
-def test_a_pickle_bomb_in_a_data_set_ends_evaluate_with_one_line_and_exit_2(tmp_path, capsys):
+def test_a_pickle_bomb_in_a_data_set_ends_evaluate_with_one_line_and_exit_2(tmp_path, capsys, model):
     from tcfd_ros.cli import main
-    from tcfd_ros.model import TCFDNet, save_checkpoint, tiny_model_config
     from training_fixtures import write_sustech
     root = tmp_path / "ds"
     part = write_sustech(root, subjects=("0000", "0001"), seq_types=("00-nm", "01-nm"), views=("000",))
     for f in root.rglob("*.pkl"):
         f.write_bytes(BOMBS["bytearray_size"])
-    ckpt = save_checkpoint(tmp_path / "m.pt", TCFDNet(tiny_model_config()).eval())
-    assert main(["evaluate", "--checkpoint", str(ckpt), "--dataset", str(root), "--partition", str(part),
+    assert main(["evaluate", "--checkpoint", str(model), "--dataset", str(root), "--partition", str(part),
                  "--out", str(tmp_path / "eval")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("tcfd-ros evaluate: error: ") and "bytearray(...) refused" in err[-1]

@@ -16,7 +16,7 @@ from training.config import TrainConfig
 from training.evaluate import evaluate_model
 from training.trainer import MODEL_FILE, Trainer, build_dataset
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SWITCH_LABELS = {"gmtd": "w/o GMTD", "resnet_bypass": "w/o ResNet bypass", "sw": "w/o SW", "mf": "w/o MF",
                  "fse": "w/o FSE", "tfd": "w/o TFD"}
@@ -62,7 +62,7 @@ def run_ablation(cfg: TrainConfig, switches: Sequence[str], out_dir: Path, reuse
             o = r["overall"] if "overall" in r else r
             row.update({f"{d}_rank1": o["rank1"], f"{d}_rank5": o["rank5"], f"{d}_mAP": o["mAP"]})
         rows.append(row)
-        logger.info("%s: %s", label, row)
+        log.info("%s: %s", label, row)
         write_table(rows, out_dir)
     return rows
 

@@ -30,7 +30,7 @@ import numpy as np
 from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.errors import DatasetError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 RANKS: tuple[int, ...] = (1, 5, 10)
 # SUSTech1K probe conditions: group name -> substrings of the seq-type folder name (OpenGait's list).
@@ -177,8 +177,8 @@ def evaluate_cross_modal(probe: Mapping[str, Any], gallery: Mapping[str, Any], e
             result["cmc"] = (np.mean(cmcs, axis=0) if cmcs else np.zeros(cmc_max_rank)).tolist()
     result["overall"] = result["conditions"].pop("overall")
     if result["overall"]["num_pairs"] == 0:
-        logger.warning("no non-empty (probe view, gallery view) pair: probe views %s, gallery views %s",
-                       pviews, gviews)
+        log.warning("no non-empty (probe view, gallery view) pair: probe views %s, gallery views %s",
+                    pviews, gviews)
     return result
 
 

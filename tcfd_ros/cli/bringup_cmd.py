@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bringup", help="run the ROS 2 node graph (same graph and config as the launch file)",
         description="Run camera_segmenter, lidar_segmenter, trackers and the recognizer in one process "
-                    "(single-threaded executor; each node works on its own thread), or one process per node "
-                    "with "
+                    "(single-threaded executor; each node works on its own thread), or one process per "
+                    "node with "
                     "--processes, from the same graph description (tcfd_ros/graph.py) "
                     "and params file as launch/crossmodal.launch.py.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -6,15 +6,9 @@ replay, so that training data and live data go through exactly the same code.
 
 from __future__ import annotations
 
-from tcfd_ros.errors import TcfdError
-
-
-class GeometryError(TcfdError, ValueError):
-    """Input to a projection or alignment has the wrong shape, is empty, or a parameter is out of range."""
-
-
-from tcfd_ros.geometry.align import align_silhouette, align_to_square  # noqa: E402
-from tcfd_ros.geometry.range_view import (  # noqa: E402
+from tcfd_ros.errors import GeometryError
+from tcfd_ros.geometry.align import align_silhouette, align_to_square
+from tcfd_ros.geometry.range_view import (
     RangeViewConfig,
     depth_to_jet,
     points_to_depth_map,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tcfd_ros.errors import GeometryError
+
 #: Binary threshold applied to a bicubically resized silhouette (0..255) to return {0, 255}.
 SILHOUETTE_THRESHOLD = 127
 #: Zero columns kept on each side of the occupied extent before resizing, so that the bicubic
@@ -19,8 +21,6 @@ _COLUMN_MARGIN_PX = 2
 
 
 def _check_size(size: int) -> None:
-    from tcfd_ros.geometry import GeometryError
-
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
         raise GeometryError(f"size must be an integer >= 2, got {size!r}")
 
@@ -34,8 +34,6 @@ def align_to_square(image: np.ndarray, occupancy: np.ndarray, size: int = 64) ->
     margin, which avoids resizing empty columns and makes the result translation invariant). The horizontal
     centre is where the cumulative column mass of the resized image passes half its total.
     """
-    from tcfd_ros.geometry import GeometryError
-
     _check_size(size)
     img = np.asarray(image)
     occ = np.asarray(occupancy)
@@ -78,8 +76,6 @@ def align_to_square(image: np.ndarray, occupancy: np.ndarray, size: int = 64) ->
 
 def align_silhouette(mask: np.ndarray, size: int = 64) -> np.ndarray:
     """Binary person mask (H, W) (bool or 0/255) -> aligned (size, size) uint8 silhouette in {0, 255}."""
-    from tcfd_ros.geometry import GeometryError
-
     m = np.asarray(mask)
     if m.ndim != 2:
         raise GeometryError(f"mask must be 2-D (H, W), got shape {m.shape}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tcfd_ros.errors import GeometryError
 from tcfd_ros.geometry.align import align_to_square
 
 # matplotlib's ``jet`` segment data (x, value) per channel; evaluated with np.interp so the colours
@@ -44,8 +45,6 @@ class RangeViewConfig:
     vfov_max_deg: float = 15.0   # highest elevation kept (top row)
 
     def validate(self) -> None:
-        from tcfd_ros.geometry import GeometryError
-
         if not (self.hres_deg > 0 and self.vres_deg > 0):
             raise GeometryError(
                 f"hres_deg and vres_deg must be > 0, got {self.hres_deg!r}, {self.vres_deg!r}")
@@ -66,8 +65,6 @@ class RangeViewConfig:
 
 
 def _check_points(points_xyz: np.ndarray) -> np.ndarray:
-    from tcfd_ros.geometry import GeometryError
-
     pts = np.asarray(points_xyz)
     if pts.ndim != 2 or pts.shape[1] < 3:
         raise GeometryError(f"points_xyz must be (N, 3), got shape {pts.shape}")
@@ -116,8 +113,6 @@ def depth_to_jet(range_img: np.ndarray) -> np.ndarray:
     Values are min-max normalised over the frame's valid pixels (nearest = 1 = dark red, farthest
     = 0 = dark blue); a frame with a single depth maps to the top colour.
     """
-    from tcfd_ros.geometry import GeometryError
-
     img = np.asarray(range_img, dtype=np.float32)
     if img.ndim != 2:
         raise GeometryError(f"range_img must be 2-D (H, W), got shape {img.shape}")
@@ -141,8 +136,6 @@ def points_to_depth_map(points_xyz: np.ndarray, cfg: RangeViewConfig = RangeView
     360-degree image, which is mostly empty); a cluster straddling the +-180 degree seam is unwrapped.
     Raises GeometryError when no point falls inside the vertical field of view.
     """
-    from tcfd_ros.geometry import GeometryError
-
     row, col, val = range_view_pixels(points_xyz, cfg)
     if row.size == 0:
         raise GeometryError(

@@ -24,7 +24,7 @@ from tcfd_ros.model.checkpoint import Checkpoint, load_checkpoint
 from tcfd_ros.model.clip_encoder import file_sha256
 from tcfd_ros.model.tcfdnet import TCFDNet
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ONNX_FORMAT = "tcfd_ros/embedder-onnx"
 ONNX_FORMAT_VERSION = "1"
@@ -107,7 +107,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = DEFAULT_OP
     onnx.save(proto, str(tmp))
     onnx.checker.check_model(str(tmp))
     tmp.replace(out)
-    LOG.info("exported %s -> %s (parts %d, dim %d, opset %d)", checkpoint, out, ck.config.parts,
+    log.info("exported %s -> %s (parts %d, dim %d, opset %d)", checkpoint, out, ck.config.parts,
              ck.config.dim, opset)
     return out
 

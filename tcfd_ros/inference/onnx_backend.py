@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcfd_ros.errors import CheckpointError
-from tcfd_ros.inference.embedder import batches, empty_output
+from tcfd_ros.inference.batching import batches, empty_output
 from tcfd_ros.inference.export import ONNX_FORMAT, ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from tcfd_ros.config_io import to_dict
-from tcfd_ros.inference.embedder import batches, empty_output
+from tcfd_ros.inference.batching import batches, empty_output
 from tcfd_ros.model.checkpoint import load_checkpoint
 
 

@@ -32,7 +32,7 @@ from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.model.config import ModelConfig
 from tcfd_ros.model.tcfdnet import TCFDNet
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "tcfd_ros/tcfdnet-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -163,7 +163,7 @@ def load_checkpoint(path: str | Path, expect_config: ModelConfig | None = None) 
     model.gmtd_version = str(gmtd.get("version", ""))
     model.eval()
     if model.clip_identity.get("weights") == "random":
-        LOG.warning("checkpoint %s was trained on a RANDOM (untrained) CLIP %s", p,
+        log.warning("checkpoint %s was trained on a RANDOM (untrained) CLIP %s", p,
                     model.clip_identity.get("variant"))
     metadata = dict(DEFAULT_METADATA)
     metadata.update(blob["metadata"] or {})

@@ -22,7 +22,7 @@ import torch
 from tcfd_ros.config_io import load_yaml
 from tcfd_ros.errors import ConfigError
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 GMTD_MODALITIES = ("2d", "3d")  # same order as tcfd_ros.model.MODALITIES
 GMTD_VIEWS_DEG = (0, 45, 90, 135, 180, 225, 270, 315)
@@ -156,11 +156,11 @@ def text_features(
             want = (len(GMTD_MODALITIES), gmtd.entries_per_modality)
             if blob.get("format") == CACHE_FORMAT and blob.get("key") == key \
                     and isinstance(feats, torch.Tensor) and feats.shape[:2] == want:
-                LOG.debug("GMTD text embeddings from cache %s", cache_file)
+                log.debug("GMTD text embeddings from cache %s", cache_file)
                 return feats
-            LOG.warning("GMTD cache %s does not match (key/shape); recomputing", cache_file)
+            log.warning("GMTD cache %s does not match (key/shape); recomputing", cache_file)
         except Exception as e:  # a half-written or foreign cache file is recomputed, never trusted
-            LOG.warning("GMTD cache %s unreadable (%s); recomputing", cache_file, e)
+            log.warning("GMTD cache %s unreadable (%s); recomputing", cache_file, e)
     feats = torch.stack([encode(gmtd.flat(m)) for m in GMTD_MODALITIES])  # [2, 8l, c_clip]
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -169,5 +169,5 @@ def text_features(
         torch.save({"format": CACHE_FORMAT, "key": key, "gmtd_version": gmtd.version,
                     "clip": json.dumps(clip_identity, sort_keys=True), "features": feats}, tmp)
         tmp.replace(cache_file)
-        LOG.info("GMTD text embeddings cached at %s", cache_file)
+        log.info("GMTD text embeddings cached at %s", cache_file)
     return feats

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from tcfd_ros.errors import TcfdError
+from tcfd_ros.modalities import FRAME_SIZE, MODALITIES
 
-MODALITIES = ("2d", "3d")  # tensor index 0 = camera silhouettes, 1 = LiDAR depth maps
-FRAME_SIZE = 64
+__all__ = ["FRAME_SIZE", "MODALITIES"]  # re-exported: tcfd_ros.modalities defines them
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)  # OpenAI CLIP
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 

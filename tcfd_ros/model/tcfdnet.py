@@ -25,7 +25,7 @@ from tcfd_ros.model.preprocess import ModelInputError
 from tcfd_ros.model.resnet9 import ResNet9
 from tcfd_ros.model.tfd import TextGuidedDisentanglement
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 PROTOTYPE_INIT_STD = 0.02
 """Init std of the learned prototype bank used when the ``gmtd`` switch is off (our choice, as ViT
@@ -95,7 +95,8 @@ class TCFDNet(nn.Module):
             if ab.gmtd:
                 if load_frozen:
                     text = text_features(gmtd, self.clip_identity,
-                                         lambda texts: encode_texts(full_clip, cfg.clip.variant, texts),
+                                         lambda texts, clip=full_clip: encode_texts(clip, cfg.clip.variant,
+                                                                                    texts),
                                          cfg.gmtd.cache_dir)
                 else:
                     text = torch.zeros(len(GMTD_MODALITIES), entries, c_clip)

@@ -73,6 +73,7 @@ class CountingPublisher:
         self._pub = pub
         self._health = health
         self._topic = topic
+        health.published.setdefault(topic, 0)   # reported from the start: 0 published is information
 
     def publish(self, msg: Any) -> None:
         self._pub.publish(msg)

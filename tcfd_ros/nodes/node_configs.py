@@ -74,8 +74,8 @@ class CameraSegmenterNodeConfig:
 
     frame_id: str = field(default="", metadata=meta("overrides the image's frame_id when not empty", True))
     queue_size: int = field(default=2, metadata=meta("images waiting for the segmenter", True, 1, 1000))
-    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort",
-                                                                 metadata=INPUT_RELIABILITY)
+    input_reliability: Literal["best_effort", "reliable"] = field(
+        default="best_effort", metadata=INPUT_RELIABILITY)
     publish_annotated: bool = True        # draw masks, tracks and global ids on ``annotated``
     annotation_cache_frames: int = field(default=30, metadata=meta("images kept until their tracks arrive",
                                                                    lo=1, hi=1000))
@@ -92,8 +92,8 @@ class LidarSegmenterNodeConfig:
 
     frame_id: str = field(default="", metadata=meta("overrides the cloud's frame_id when not empty", True))
     queue_size: int = field(default=2, metadata=meta("clouds waiting for the segmenter", True, 1, 1000))
-    input_reliability: Literal["best_effort", "reliable"] = field(default="best_effort",
-                                                                 metadata=INPUT_RELIABILITY)
+    input_reliability: Literal["best_effort", "reliable"] = field(
+        default="best_effort", metadata=INPUT_RELIABILITY)
     segmenter: LidarSegmenterConfig = field(default_factory=LidarSegmenterConfig)
 
     def validate(self) -> None:

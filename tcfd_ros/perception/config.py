@@ -66,7 +66,7 @@ class CameraSegmenterConfig:
     split_groups: bool = True
     split_min_width_over_height: float = 0.55  # only blobs at least this wide are candidates
     split_valley_ratio: float = 0.5       # split where the upper body's column profile drops below
-                                          # this fraction of the smaller of the two peaks
+    # (split_valley_ratio, continued) this fraction of the smaller of the two peaks
     # person-size gate (both backends)
     min_height_px: int = 24
     max_height_px: int = 2000

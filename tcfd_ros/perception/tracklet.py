@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tcfd_ros.errors import ConfigError, MessageFormatError
+from tcfd_ros.modalities import FRAME_SIZE
 from tcfd_ros.perception.config import TrackletConfig
 
 log = logging.getLogger(__name__)
 
-FRAME_SIZE = 64
 FRAME_SHAPES = {"2d": (FRAME_SIZE, FRAME_SIZE), "3d": (3, FRAME_SIZE, FRAME_SIZE)}
 
 

@@ -38,7 +38,7 @@ from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_p
 from tcfd_ros.sim.shapes import box
 from tcfd_ros.sim.walker import Polyline, Walker
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Actor id of a condition-``oc`` occluder (never a person id).
 OCCLUDER_ID = -3
@@ -156,8 +156,8 @@ def degrade_mask(mask: np.ndarray, rng: np.random.Generator, strength: float) ->
     return out
 
 
-def simulate_sequence(spec: DatasetSpec, rig: Rig, pid: int, seq_idx: int, seq: str, cond: str, view: int
-                       ) -> dict[str, object]:
+def simulate_sequence(spec: DatasetSpec, rig: Rig, pid: int, seq_idx: int, seq: str, cond: str,
+                      view: int) -> dict[str, object]:
     key = seq_idx * 1000 + view
     ident = sample_identity(pid, spec.seed)
     var = sample_variation(ident, cond, spec.seed, key)
@@ -339,7 +339,7 @@ def write_dataset(spec: DatasetSpec, progress: bool = False) -> dict[str, object
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info("wrote %s: %s", out, summary)
+    log.info("wrote %s: %s", out, summary)
     return summary
 
 

@@ -12,12 +12,10 @@ from typing import Any, Callable
 import numpy as np
 
 from tcfd_ros.errors import DatasetError
+from tcfd_ros.modalities import FRAME_SIZE, MODALITIES
 from tcfd_ros.safe_pickle import safe_load
 
-logger = logging.getLogger(__name__)
-
-FRAME_SIZE = 64  # both data sets store 64x64 frames
-MODALITIES = ("2d", "3d")  # same order as tcfd_ros.model.MODALITIES: 0 = camera, 1 = LiDAR
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

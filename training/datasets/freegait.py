@@ -22,7 +22,7 @@ import numpy as np
 from tcfd_ros.errors import DatasetError
 from training.datasets.common import GaitDataset, SequenceRecord, read_partition
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SIL_STEM = "image"
 DEPTH_STEM = "range_pkl"
@@ -71,8 +71,8 @@ class FreeGait(GaitDataset):
             raise DatasetError(f"no sequences found under {self.root} for the {split} split")
         unknown = self.probe_keys - {probe_key(r) for r in records}
         if split != "train" and unknown:
-            logger.warning("%d PROBE_SET keys have no sequence on disk, e.g. %s", len(unknown),
-                           sorted(unknown)[:3])
+            log.warning("%d PROBE_SET keys have no sequence on disk, e.g. %s", len(unknown),
+                        sorted(unknown)[:3])
         super().__init__(records, cache_size)
         self.split = split
 

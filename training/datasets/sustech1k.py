@@ -18,7 +18,7 @@ from typing import Literal
 from tcfd_ros.errors import DatasetError
 from training.datasets.common import GaitDataset, SequenceRecord, read_partition
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DEPTH_SUFFIX = "LiDAR-PCDs_depths.pkl"
 SIL_SUFFIX = "Camera-Sils_aligned.pkl"
@@ -72,5 +72,5 @@ class SUSTech1K(GaitDataset):
             raise DatasetError(f"no sequences found under {self.root} for the {split} split")
         super().__init__(records, cache_size)
         self.split = split
-        logger.info("SUSTech1K %s: %d subjects, %d sequences from %s", split, len(subjects), len(records),
-                    self.root)
+        log.info("SUSTech1K %s: %d subjects, %d sequences from %s", split, len(subjects), len(records),
+                 self.root)
