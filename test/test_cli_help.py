@@ -124,3 +124,16 @@ def test_reference_write_round_trips(tmp_path: Path) -> None:
 def test_usage_errors_are_one_line(argv: tuple[str, ...], command: str, needle: str) -> None:
     line = _one_line_error(_run(*argv), command)
     assert needle in line and line.endswith("--help)")
+
+
+@pytest.mark.parametrize("argv, command, made", [
+    (("evaluate", "--checkpoint", "nope.pt", "--dataset", "nope", "--out", "o/eval"), "evaluate", "o"),
+    (("export", "--checkpoint", "nope.pt", "--format", "onnx", "--out", "o/m.onnx"), "export", "o"),
+    (("ablate", "--config", "nope.yaml", "--out", "o/ab"), "ablate", "o"),
+    (("gallery", "--db", "nope.sqlite", "export", "--out", "o/g.json"), "gallery", "o"),
+    (("simulate", "preview", "--out", "o/p.png", "--identities", "0"), "simulate", "o"),
+])
+def test_failed_commands_leave_no_output_folder(tmp_path: Path, argv: tuple[str, ...], command: str,
+                                                made: str) -> None:
+    _one_line_error(_run(*argv, cwd=tmp_path), command)
+    assert not (tmp_path / made).exists()

@@ -151,12 +151,12 @@ class _Recorder:
         """Subscription callback; with ``msgtype`` it takes the raw CDR (``raw=True`` subscriptions),
         deserializes it for ``convert`` and writes the bytes unchanged to the ``--record`` bag."""
         cls = _msg_class(msgtype) if msgtype else None
+        from rclpy.serialization import deserialize_message
 
         def on_msg(msg: Any) -> None:
             wall = time.monotonic()
             raw = None
             if cls is not None:
-                from rclpy.serialization import deserialize_message
                 raw, msg = msg, deserialize_message(msg, cls)
             header = getattr(msg, "header", None)
             st = stamp_ns(header.stamp) if header is not None else None

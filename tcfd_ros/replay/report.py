@@ -271,7 +271,7 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
                      + (f", MOTA {_fmt(t.mota)} IDF1 {_fmt(t.idf1)}" if t else ""))
     h = score.handoff
     chance = f", chance {100 / score.cmc_gallery:.1f}%" if score.cmc_gallery else ""
-    lines.append(f"hand-off: {h.handed_off}/{h.people_both} {'person' if h.people_both == 1 else 'people'} "
+    lines.append(f"hand-off: {h.handed_off}/{h.people_both} people "
                  f"seen by both sensors share a global id ({_fmt(h.accuracy)}{chance}); "
                  f"false matches {h.false_links} ({_fmt(h.false_matches_per_hour)}/h)"
                  + (f"; links by {', '.join(f'{k} {v}' for k, v in sorted(h.links_by.items()))}"

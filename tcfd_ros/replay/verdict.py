@@ -7,7 +7,6 @@ Plain data and arithmetic (no plotting, no ROS), so it is tested on hand-made sc
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from math import comb
@@ -191,7 +190,3 @@ def verdict_line(rows: Sequence[VerdictRow]) -> str:
     if missed:
         return f"FAIL: {len(missed)} of {len(judged)} targets missed ({', '.join(missed)})"
     return f"PASS: all {len(judged)} targets met"
-
-
-def rows_json(rows: Sequence[VerdictRow]) -> str:
-    return json.dumps([r.__dict__ for r in rows], default=str)
