@@ -9,7 +9,8 @@ from tcfd_ros.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export", help="export a TCFDNet checkpoint to ONNX or a TensorRT engine",
+    p = subparsers.add_parser("export", help="export a TCFDNet (or ResNet-9 baseline) checkpoint to ONNX or "
+                                             "a TensorRT engine",
                               description=__doc__)
     p.add_argument("--checkpoint", required=True, type=Path, help="TCFDNet checkpoint (.pt) written by "
                                                                   "training")
