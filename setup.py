@@ -22,8 +22,8 @@ NODE_EXECUTABLES = {
 }
 
 # Files installed to share/tcfd_ros/<folder>, sub-folders kept: text files and the committed reference
-# model models/tcfd_sim.onnx (the recognizer's default). Other generated weights, ONNX/TensorRT files and caches under models/ stay
-# out (they are git-ignored and written at run time).
+# model models/tcfd_sim.onnx (the recognizer's default). Other generated weights, ONNX/TensorRT files and
+# caches under models/ stay out (they are git-ignored and written at run time).
 SHARE_PATTERNS = {
     "launch": ("*.launch.py",),
     "config": ("*.yaml", "*.json", "*.rviz"),     # params files, Foxglove layout, RViz config

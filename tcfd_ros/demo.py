@@ -10,10 +10,10 @@ By default the demo uses the shipped reference model (``models/tcfd_sim.onnx``, 
 layout) from the synthetic world and trains the quick CPU recipe (``training/configs/demo_cpu.yaml``)
 on it, exporting to ONNX, then runs the two steps above with that model.
 
-The data set, model and bag are cached under ``out/demo/`` keyed by a hash of their configuration
-and of the code they depend on, so a second run goes straight to the replay. Every step runs the real ``tcfd-ros``
-subcommand in a child process (its progress bar shows), and a step whose subcommand is not built yet
-stops the demo saying so: nothing is faked.
+The data set, model and bag are cached under ``out/demo/`` keyed by a hash of their configuration and
+of the code they depend on, so a second run goes straight to the replay. Every step runs the real
+``tcfd-ros`` subcommand in a child process (its progress bar shows), and a step whose subcommand is not
+built yet stops the demo saying so: nothing is faked.
 """
 
 from __future__ import annotations

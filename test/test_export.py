@@ -82,3 +82,26 @@ def test_track_level_calibration_travels_into_onnx_and_the_embedders(tmp_path):
     for emb in (make_embedder("onnx", out, threads=1), make_embedder("torch", ck, threads=1)):
         for k, v in cal.items():
             assert emb.metadata[k] == pytest.approx(v), (emb, k)
+
+
+def test_baseline_checkpoint_exports_and_runs_like_tcfdnet(tmp_path):
+    """The ResNet-9 baseline (training/checkpoints.py format) exports to the same ONNX interface, so the
+    recognizer can run whichever architecture recognises people better."""
+    from training.baseline import ResNet9Baseline
+    from training.checkpoints import save_trained
+    from training.config import BaselineConfig, TrainConfig
+
+    cfg = TrainConfig("b", architecture="baseline",
+                      baseline=BaselineConfig(channels=(8, 8, 16, 16), dim=16, bins=(1, 2)))
+    torch.manual_seed(0)
+    model = ResNet9Baseline(cfg.baseline, 3).eval()
+    ck = save_trained(tmp_path / "b.pt", model, cfg,
+                      {"open_set_threshold": 0.2, "open_set_threshold_track": 0.1})
+    out = tmp_path / "b.onnx"
+    assert main(["export", "--checkpoint", str(ck), "--format", "onnx", "--out", str(out)]) == 0
+    emb = make_embedder("onnx", out, threads=1)
+    assert (emb.parts, emb.dim) == (3, 16) and emb.metadata["open_set_threshold_track"] == 0.1
+    x = [np.full((n, 64, 64), 255, np.uint8) for n in (2, 5)]
+    from tcfd_ros.model.preprocess import frames_to_input
+    ref = model(torch.from_numpy(frames_to_input(x[1], "2d"))[None]).embeddings[0].detach().numpy()
+    np.testing.assert_allclose(emb.embed(x, "2d")[1], ref, atol=1e-4)

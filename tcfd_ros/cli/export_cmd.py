@@ -10,7 +10,8 @@ from tcfd_ros.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export", help="export a TCFDNet checkpoint to ONNX or a TensorRT engine",
+    p = subparsers.add_parser("export", help="export a TCFDNet (or ResNet-9 baseline) checkpoint to ONNX or "
+                                             "a TensorRT engine",
                               description=__doc__,
                               epilog=examples(
                                   "tcfd-ros export --checkpoint out/train/demo_cpu/model.pt --format onnx "

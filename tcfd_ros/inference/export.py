@@ -1,4 +1,5 @@
-"""Export a TCFDNet checkpoint to ONNX (dynamic batch and frame axes, provenance in metadata_props).
+"""Export a TCFDNet checkpoint (or the training ResNet-9 baseline's) to ONNX (dynamic batch and frame
+axes, provenance in metadata_props).
 
 The exported graph is the eval-mode embedding path only: inputs ``frames`` [N, T, 3, 64, 64] float32
 (CLIP-normalised, see ``model.preprocess``) and ``modality`` [N] int64; output ``embeddings``
@@ -13,6 +14,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 import torch
@@ -33,6 +35,7 @@ ONNX_OUTPUT = "embeddings"
 DEFAULT_OPSET = 17
 """Our choice: opset 17 has LayerNormalization and is supported by ORT >= 1.14 and TensorRT >= 8.6."""
 EXAMPLE_BATCH, EXAMPLE_FRAMES = 2, 3  # trace shapes; both axes are exported as dynamic
+BASELINE_IMAGE_SIZE = 64  # the baseline sees the same 64 x 64 inputs as TCFDNet (model.preprocess)
 REQUIRED_METADATA = ("format", "format_version", "parts", "dim", "model_config", "open_set_threshold",
                      "metadata", "clip", "gmtd")
 
@@ -40,12 +43,38 @@ REQUIRED_METADATA = ("format", "format_version", "parts", "dim", "model_config",
 class EmbeddingGraph(nn.Module):
     """The deployable path: (frames, modality) -> embeddings, always in eval mode."""
 
-    def __init__(self, model: TCFDNet) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, frames: Tensor, modality: Tensor) -> Tensor:
-        return self.model(frames, modality).embeddings
+        emb = self.model(frames, modality).embeddings
+        if not isinstance(self.model, TCFDNet):
+            # the ResNet-9 baseline shares its weights across modalities and ignores `modality`; keep the
+            # input in the graph (x 0) so every export has the same two inputs
+            emb = emb + 0.0 * modality.to(emb.dtype)[:, None, None]
+        return emb
+
+
+def _baseline_checkpoint(path: str | Path) -> Checkpoint | None:
+    """The ResNet-9 baseline of ``training`` (its own checkpoint format) as a ``Checkpoint``-like
+    record for export, or None when ``path`` is not a baseline checkpoint."""
+    try:
+        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # unreadable: load_checkpoint reports it
+        return None
+    from training.checkpoints import BASELINE_FORMAT, load_trained
+
+    if not isinstance(blob, dict) or blob.get("format") != BASELINE_FORMAT:
+        return None
+    model, meta, _ = load_trained(path)
+    cfg = SimpleNamespace(parts=model.parts, dim=model.dim,
+                          clip=SimpleNamespace(image_size=BASELINE_IMAGE_SIZE))
+    return Checkpoint(model=model, config=cfg, metadata=meta,  # type: ignore[arg-type]
+                      clip={"variant": None, "weights": "none: the ResNet-9 baseline has no CLIP"},
+                      gmtd={"entries": 0}, extra={"architecture": "baseline",
+                                                  "baseline_config": to_dict(model.cfg)},
+                      path=str(path))
 
 
 @contextlib.contextmanager
@@ -62,12 +91,16 @@ def _exportable_attention() -> Iterator[None]:
 def onnx_metadata(ck: Checkpoint, source_sha256: str = "") -> dict[str, str]:
     meta = dict(ck.metadata)
     threshold = meta.pop("open_set_threshold", None)
+    if isinstance(ck.model, TCFDNet):
+        model_config = to_dict(ck.config)
+    else:  # the baseline: its own config, plus the input size readers take from clip.image_size
+        model_config = {**ck.extra, "clip": {"image_size": BASELINE_IMAGE_SIZE}}
     return {
         "format": ONNX_FORMAT,
         "format_version": ONNX_FORMAT_VERSION,
         "parts": str(ck.config.parts),
         "dim": str(ck.config.dim),
-        "model_config": json.dumps(to_dict(ck.config), sort_keys=True),
+        "model_config": json.dumps(model_config, sort_keys=True),
         "open_set_threshold": json.dumps(threshold),
         "metadata": json.dumps(meta, sort_keys=True, default=str),
         "clip": json.dumps(ck.clip, sort_keys=True),
@@ -81,7 +114,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = DEFAULT_OP
     """Checkpoint -> ONNX file with dynamic N and T; checked with onnx.checker before returning."""
     import onnx
 
-    ck = load_checkpoint(checkpoint)
+    ck = _baseline_checkpoint(checkpoint) or load_checkpoint(checkpoint)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     graph = EmbeddingGraph(ck.model).eval()
