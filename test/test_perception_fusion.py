@@ -158,3 +158,18 @@ def test_transit_prior_rejects_implausible_gait_links():
     off = _mgr(track_timeout_s=2.0)                    # off by default: the quick one links
     (a2,) = off.update([cam(0.0, 1, 0)])
     assert off.update([lid(2.5, 7, 0)])[0].global_id == a2.global_id
+
+
+def test_a_veto_sticks_when_a_track_later_follows_the_other_person():
+    g = GroundTracks(IdentityConfig())
+    for k in range(40):                    # 4 s: camera track 1 and LiDAR track 2 walk 6 m apart ...
+        g.add(("camera", 1), k * 0.1, "map", (0.0, 6.0, 0.0), 0.3)
+        g.add(("lidar", 2), k * 0.1, "map", (0.0, 0.0, 0.0), 0.1)
+    assert g.relation(("camera", 1), ("lidar", 2)) == Relation.VETO
+    for k in range(40, 200):               # ... then, after a tracker swap, the same place for 16 s
+        g.add(("camera", 1), k * 0.1, "map", (0.0, 0.0, 0.0), 0.3)
+        g.add(("lidar", 2), k * 0.1, "map", (0.0, 0.0, 0.0), 0.1)
+    assert g.evidence(("camera", 1), ("lidar", 2)).apart == 0       # the far samples left the history
+    assert g.relation(("camera", 1), ("lidar", 2)) == Relation.VETO  # the veto did not
+    g.forget(("lidar", 2))
+    assert g.relation(("camera", 1), ("lidar", 2)) == Relation.UNKNOWN

@@ -104,6 +104,11 @@ def test_handoff_false_link_counts_per_hour() -> None:
     h = score_handoff(gt, mods, tracking, matches, 1800.0, CFG)
     assert (h.handed_off, h.cross_links, h.false_links) == (0, 1, 1)
     assert h.false_matches_per_hour == pytest.approx(2.0)
+    assert h.unscored_links == 0 and h.links_by == {"none": 1} and h.false_links_by == {"none": 1}  # v1
+    # match v2 says what decided each link: the later joiner's reason
+    matches[1] = MatchEvent(1.5, "lidar", 5, 100, 0.3, True, "gait")
+    h = score_handoff(gt, mods, tracking, matches, 1800.0, CFG)
+    assert h.links_by == {"gait": 1} and h.false_links_by == {"gait": 1}
 
 
 def test_people_seen_by_one_sensor_only() -> None:

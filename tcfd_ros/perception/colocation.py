@@ -11,9 +11,10 @@ each sample of the sparser track, the other track's sample nearest in time, if w
 
 The relation of two tracks (``relation``):
 
-- ``VETO``: at least ``geometry_veto_samples`` simultaneous samples were apart (and apart samples are
-  at least as many as co-located ones): one person cannot be in two places at once, so no gait score
-  links them.
+- ``VETO``: at least ``geometry_veto_samples`` simultaneous samples were apart: one person cannot be
+  in two places at once, so no gait score links them. A veto sticks for the two tracks' lives, also
+  once the samples leave the history and even if they are co-located later: a track that follows two
+  people in turn (a tracker swap) must not merge their identities.
 - ``LINK``: at least ``geometry_link_samples`` simultaneous co-located samples spanning at least
   ``geometry_link_span_s``, forming ``geometry_link_fraction`` of all simultaneous samples, none
   apart, AND no other track of either sensor passes the same co-location test with either of them
@@ -72,6 +73,7 @@ class GroundTracks:
     def __init__(self, cfg: IdentityConfig) -> None:
         self.cfg = cfg
         self._h: dict[TrackKey, _History] = {}
+        self._vetoed: set[frozenset] = set()     # pairs of tracks once seen apart at the same moment
 
     def add(self, key: TrackKey, stamp_s: float, frame: str, ground: Iterable[float],
             sigma_m: float | None) -> bool:
@@ -104,10 +106,11 @@ class GroundTracks:
 
     def expire(self, now_s: float, timeout_s: float) -> None:
         for key in [k for k, h in self._h.items() if not h.stamps or now_s - h.stamps[-1] > timeout_s]:
-            del self._h[key]
+            self.forget(key)
 
     def forget(self, key: TrackKey) -> None:
         self._h.pop(key, None)
+        self._vetoed = {p for p in self._vetoed if key not in p}
 
     def position(self, key: TrackKey, at_s: float | None = None,
                  max_dt_s: float = math.inf) -> tuple[np.ndarray, float, str] | None:
@@ -164,19 +167,23 @@ class GroundTracks:
         return e.colocated >= max(2, c.geometry_link_samples // 3) and e.colocated >= 0.5 * e.simultaneous
 
     def vetoed(self, a: TrackKey, b: TrackKey) -> bool:
-        e = self.evidence(a, b)
-        return e.apart >= self.cfg.geometry_veto_samples and e.apart >= e.colocated
+        """True once the two tracks were seen apart on ``geometry_veto_samples`` simultaneous samples."""
+        pair = frozenset((a, b))
+        if pair in self._vetoed:
+            return True
+        if self.evidence(a, b).apart >= self.cfg.geometry_veto_samples:
+            self._vetoed.add(pair)
+            return True
+        return False
 
     def relation(self, a: TrackKey, b: TrackKey) -> Relation:
         """VETO, LINK or UNKNOWN for two tracks (of different sensors); see module docstring."""
         if a[0] == b[0]:
             return Relation.UNKNOWN
-        e = self.evidence(a, b)
-        if e.simultaneous == 0:
-            return Relation.UNKNOWN
-        if e.apart >= self.cfg.geometry_veto_samples and e.apart >= e.colocated:
+        if self.vetoed(a, b):
             return Relation.VETO
-        if not self._colocated(e, strict=True):
+        e = self.evidence(a, b)
+        if e.simultaneous == 0 or not self._colocated(e, strict=True):
             return Relation.UNKNOWN
         for other in self._h:
             if other in (a, b):

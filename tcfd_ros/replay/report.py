@@ -387,6 +387,7 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
              1.0 / score.cmc_gallery if score.cmc_gallery else float("nan")),
             ("cross-sensor links", h.cross_links),
             ("false links (different people)", h.false_links),
+            ("... of which a track matched no ground-truth person", h.unscored_links),
             ("links decided by (geometry / gait / both / other)",
              " / ".join(str(h.links_by.get(k, 0)) for k in ("geometry", "gait", "both"))
              + f" / {sum(v for k, v in h.links_by.items() if k not in ('geometry', 'gait', 'both'))}"),

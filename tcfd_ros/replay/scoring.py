@@ -58,6 +58,7 @@ class HandoffScore:
     handed_off: int = 0                   # ... whose camera and LiDAR tracks carry the same global id
     cross_links: int = 0                  # (camera track, LiDAR track) pairs sharing a global id
     false_links: int = 0                  # ... of which belong to different people
+    unscored_links: int = 0               # ... of those, where a track matched no person (still false)
     false_matches_per_hour: float = float("nan")
     time_to_match_s: list[float] = field(default_factory=list)    # per handed-off person
     links_by: dict[str, int] = field(default_factory=dict)        # cross links by what decided them
@@ -239,6 +240,7 @@ def score_handoff(gt: dict[str, Sequence[GTFrame]], modality_of: dict[str, str],
             s.links_by[why] = s.links_by.get(why, 0) + 1
             if pc is None or pl is None or pc != pl:
                 s.false_links += 1
+                s.unscored_links += pc is None or pl is None
                 s.false_links_by[why] = s.false_links_by.get(why, 0) + 1
     for person in both:
         cam = {(g, t) for p, g, t, _ in tracks["2d"] if p == person}
