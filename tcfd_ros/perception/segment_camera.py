@@ -244,6 +244,9 @@ class _BackgroundBackend:
         scale = self.cfg.bg_scale
         small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale,
                                                       interpolation=cv2.INTER_AREA)
+        if self.cfg.bg_blur_px > 1:
+            k = self.cfg.bg_blur_px | 1
+            small = cv2.GaussianBlur(small, (k, k), 0)
         if self.cfg.bg_gain_compensation:
             mean = float(np.mean(cv2.mean(small)[: 1 if mono else 3]))
             if self._ref_mean is None:
