@@ -69,6 +69,8 @@ class CameraSegmenterConfig:
     split_min_width_over_height: float = 0.55  # only blobs at least this wide are candidates
     split_valley_ratio: float = 0.5       # split where the upper body's column profile drops below
                                           # this fraction of the smaller of the two peaks
+    split_stack_height_ratio: float = 1.45  # a blob taller than this many times the person height
+                                          # learnt for its foot row is split into stacked people; 0 off
     # person-size gate (both backends)
     min_height_px: int = 24
     max_height_px: int = 2000
@@ -91,7 +93,7 @@ class CameraSegmenterConfig:
                   "min_height_px", "max_height_px",
                   "min_aspect_h_over_w", "max_aspect_h_over_w", "max_detections", "yolo_imgsz")
         _positive(self, "split_min_width_over_height")
-        _non_negative(self, "stack_max_gap_fraction")
+        _non_negative(self, "stack_max_gap_fraction", "split_stack_height_ratio")
         _require(0.0 < self.stack_min_overlap <= 1.0, c, "stack_min_overlap", self.stack_min_overlap,
                  "0 < value <= 1")
         _require(0.0 < self.split_valley_ratio < 1.0, c, "split_valley_ratio", self.split_valley_ratio,
