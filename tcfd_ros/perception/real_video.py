@@ -90,7 +90,8 @@ def run_video(path: Path, max_frames: int | None = None, sheet: Path | None = No
     stats = VideoStats(path.name, fps=fps, warmup=cfg.warmup_frames)
     seg = CameraSegmenter(cfg)
     trk = MultiTargetTracker(camera_tracker_config())
-    show = set(np.linspace(cfg.warmup_frames + 1, max(n - 1, cfg.warmup_frames + 1), SHEET_FRAMES).astype(int))
+    first = cfg.warmup_frames + 1
+    show = set(np.linspace(first, max(n - 1, first), SHEET_FRAMES).astype(int))
     tiles = []
     i = 0
     try:
