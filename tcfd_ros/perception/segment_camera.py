@@ -65,6 +65,7 @@ MONO_CHECK_STRIDE = 16          # pixels between the samples that decide whether
 MIN_REFERENCE_MEAN = 2.0        # grey levels: a black frame does not set an infinite gain
 MAX_GAIN_COMPENSATION = 8.0     # the gain compensation never scales a frame by more (or 1 / this)
 GAIN_DEADBAND = 0.02            # gains this close to 1 are not applied (saves the scaling pass)
+GAIN_GRID_STRIDE = 4            # pixels between the samples of the brightness estimate
 # the person-height model (PersonScale): samples kept, needed, refit period, what counts as a sample
 SCALE_SAMPLES = 400
 SCALE_MIN_SAMPLES = 30
@@ -271,7 +272,7 @@ class _BackgroundBackend:
         self.cfg = cfg
         self._shape: tuple[int, int] | None = None
         self._mono: bool | None = None
-        self._ref_mean: float | None = None   # mean grey level the model learnt the scene at
+        self._ref_mean: float | None = None   # median grey level the model learnt the scene at
         self.gain = 1.0                       # last gain compensation applied
         self.restarts = 0
         self._frames = 0
@@ -328,7 +329,10 @@ class _BackgroundBackend:
             k = self.cfg.bg_blur_px | 1
             small = cv2.GaussianBlur(small, (k, k), 0)
         if self.cfg.bg_gain_compensation:
-            mean = float(np.mean(cv2.mean(small)[: 1 if mono else 3]))
+            # the median of a sparse grid: robust to people covering part of the image (a mean is not:
+            # a person walking in would darken the whole compensated frame), and cheap
+            grid = small[::GAIN_GRID_STRIDE, ::GAIN_GRID_STRIDE]
+            mean = float(np.median(grid if mono else grid.mean(axis=2)))
             if self._ref_mean is None:
                 self._ref_mean = max(mean, MIN_REFERENCE_MEAN)
             gain = self._ref_mean / max(mean, MIN_REFERENCE_MEAN)
