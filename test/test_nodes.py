@@ -135,6 +135,22 @@ def test_pipeline_publishes_detections_tracks_tracklets_and_annotated(graph):
     assert float(lid["process_cpu_s"]) >= float(lid["points: cpu_s"])
 
 
+def test_camera_segmenter_takes_mono8_as_an_ir_camera_publishes_it(graph):
+    """A mono8 stream (an IR camera at night) is segmented as grey: the colour -> mono switch restarts
+    the background model, and after its warm-up the walking block is found again."""
+    h, nodes, probe = graph
+    before = probe.n("/camera/detections")
+    for i in range(50):
+        t = 1100.0 + i / 10          # after the pipeline test's stamps, before the bad-input test's
+        grey = np.ascontiguousarray(_image(i)[:, :, 0])
+        probe.image.publish(cv2_to_imgmsg(grey, "mono8", header=_header(t, "camera_optical")))
+        time.sleep(0.06)
+    wait_for(lambda: probe.n("/camera/detections") >= before + 40, timeout_s=15)
+    late = [m for m in probe.got["/camera/detections"][before:] if m.header.stamp.sec >= 1104]
+    assert late and all(m.encoding == "mono16" and (m.width, m.height) == (320, 240) for m in late)
+    assert any(np.frombuffer(bytes(m.data), np.uint16).max() >= 1 for m in late)
+
+
 def _cloud_missing_z(t: float) -> PointCloud2:
     msg = create_cloud_xyz32(_header(t, "lidar"), np.zeros((10, 3), np.float32))
     msg.fields = [f for f in msg.fields if f.name != "z"]

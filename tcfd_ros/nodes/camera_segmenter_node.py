@@ -1,6 +1,7 @@
 """camera_segmenter: ``image_raw`` (+ ``camera_info``) -> ``detections`` (mono16 labels) and ``annotated``.
 
-Thin: decodes the image with ``tcfd_ros.image_conversions`` (cv_bridge semantics), calls
+Thin: decodes the image with ``tcfd_ros.image_conversions`` (cv_bridge semantics; ``mono8``/``mono16``
+stay one grey channel, as an IR camera at night publishes them, everything else becomes bgr8), calls
 ``CameraSegmenter``, publishes the instance-label image with the input header. For ``annotated`` it
 keeps the last few images by stamp; when the camera tracker's ``tracks`` for that stamp arrive, the
 masks, track boxes and the recognizer's global ids (from ``matches``) are drawn by
@@ -16,6 +17,7 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
+import cv2
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
@@ -30,6 +32,8 @@ from tcfd_ros.perception.annotate import Annotation, draw_annotations
 from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
 
 IMAGE = "image_raw"
+#: Encodings segmented as one grey channel (IR / night cameras); the rest are decoded to bgr8.
+MONO_ENCODINGS = ("mono8", "mono16")
 CAMERA_INFO = "camera_info"
 # Global ids remembered per track; a bound so a long run cannot grow the map without limit.
 MAX_REMEMBERED_TRACKS = 4096
@@ -86,17 +90,18 @@ class CameraSegmenterNode(TcfdNode):
         if cfg.require_camera_info and (self.info is None or self.info[:2] != (msg.width, msg.height)):
             raise Dropped("no_camera_info", f"image {msg.width}x{msg.height}, last CameraInfo "
                           f"{'none' if self.info is None else f'{self.info[0]}x{self.info[1]}'}")
-        bgr = imgmsg_to_cv2(msg, "bgr8")
-        detections = self.segmenter.segment(bgr)
-        labels = label_image(detections, bgr.shape[:2])
+        image = imgmsg_to_cv2(msg, "mono8" if msg.encoding in MONO_ENCODINGS else "bgr8")
+        detections = self.segmenter.segment(image)
+        labels = label_image(detections, image.shape[:2])
         header = msg.header
         if cfg.frame_id:
             header.frame_id = cfg.frame_id
         self.det_pub.publish(cv2_to_imgmsg(labels, "mono16", header=header))
         self.health.values["people_last_frame"] = str(len(detections))
         self.health.values["warming_up"] = str(self.segmenter.warming_up)
+        self.health.values["background_restarts"] = str(self.segmenter.restarts)
         if cfg.publish_annotated:
-            self.cache[_key(header.stamp)] = (bgr, labels, header)
+            self.cache[_key(header.stamp)] = (image, labels, header)
             while len(self.cache) > cfg.annotation_cache_frames:
                 self.cache.popitem(last=False)
 
@@ -118,7 +123,8 @@ class CameraSegmenterNode(TcfdNode):
                 self.health.values["annotation_cache_misses"] = str(
                     int(self.health.values.get("annotation_cache_misses", "0")) + 1)
             return
-        bgr, labels, header = cached
+        image, labels, header = cached
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
         notes = []
         for t in tracks:
             m = self.global_ids.get(t.track_id)

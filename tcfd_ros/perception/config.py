@@ -52,6 +52,8 @@ class CameraSegmenterConfig:
     warmup_frames: int = 20               # frames fed to the model before detections are reported
     bg_scale: float = 1.0                 # background model at this fraction of the resolution (speed);
                                           # the mask is scaled back (nearest) before components
+    bg_blur_px: int = 0                   # Gaussian pre-blur (odd kernel, pixels of the modelled image)
+                                          # against sensor noise in low light; 0 or 1 disables
     bg_gain_compensation: bool = True     # scale each frame to the mean brightness the model learnt
                                           # (dusk, automatic gain, IR level changes)
     bg_reset_foreground_fraction: float = 0.5  # more foreground than this share of the image at once
@@ -60,13 +62,15 @@ class CameraSegmenterConfig:
     morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
     # joining a person's pieces: components stacked vertically (head / torso / legs cut apart where
     # they match the background) are one person (background backend)
-    stack_max_gap_fraction: float = 0.15  # largest vertical gap, as a fraction of the joint height; 0 off
+    stack_max_gap_fraction: float = 0.3   # largest vertical gap, as a fraction of the joint height; 0 off
     stack_min_overlap: float = 0.5        # columns shared, as a fraction of the narrower component
     # splitting side-by-side people merged into one foreground blob (background backend)
     split_groups: bool = True
     split_min_width_over_height: float = 0.55  # only blobs at least this wide are candidates
     split_valley_ratio: float = 0.5       # split where the upper body's column profile drops below
     # (split_valley_ratio, continued) this fraction of the smaller of the two peaks
+    split_stack_height_ratio: float = 1.45  # a blob taller than this many times the person height
+    # (split_stack_height_ratio, continued) learnt for its foot row is split into stacked people; 0 off
     # person-size gate (both backends)
     min_height_px: int = 24
     max_height_px: int = 2000
@@ -89,12 +93,12 @@ class CameraSegmenterConfig:
                   "min_height_px", "max_height_px",
                   "min_aspect_h_over_w", "max_aspect_h_over_w", "max_detections", "yolo_imgsz")
         _positive(self, "split_min_width_over_height")
-        _non_negative(self, "stack_max_gap_fraction")
+        _non_negative(self, "stack_max_gap_fraction", "split_stack_height_ratio")
         _require(0.0 < self.stack_min_overlap <= 1.0, c, "stack_min_overlap", self.stack_min_overlap,
                  "0 < value <= 1")
         _require(0.0 < self.split_valley_ratio < 1.0, c, "split_valley_ratio", self.split_valley_ratio,
                  "0 < value < 1")
-        _non_negative(self, "warmup_frames", "morph_open_px", "morph_close_px", "min_area_px",
+        _non_negative(self, "warmup_frames", "bg_blur_px", "morph_open_px", "morph_close_px", "min_area_px",
                       "min_fill_ratio", "yolo_person_class")
         _ordered(self, "min_height_px", "max_height_px")
         _ordered(self, "min_aspect_h_over_w", "max_aspect_h_over_w")

@@ -40,6 +40,7 @@ naming the value; the node drops that frame.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -64,6 +65,16 @@ MONO_CHECK_STRIDE = 16          # pixels between the samples that decide whether
 MIN_REFERENCE_MEAN = 2.0        # grey levels: a black frame does not set an infinite gain
 MAX_GAIN_COMPENSATION = 8.0     # the gain compensation never scales a frame by more (or 1 / this)
 GAIN_DEADBAND = 0.02            # gains this close to 1 are not applied (saves the scaling pass)
+GAIN_GRID_STRIDE = 4            # pixels between the samples of the brightness estimate
+# the person-height model (PersonScale): samples kept, needed, refit period, what counts as a sample
+SCALE_SAMPLES = 400
+SCALE_MIN_SAMPLES = 30
+SCALE_REFIT_EVERY = 25
+SCALE_MIN_ASPECT = 1.8          # height / width of one upright person
+SCALE_MAX_ASPECT = 4.5
+SCALE_MIN_FILL = 0.35
+SCALE_MIN_ROW_SPREAD_PX = 20.0  # foot rows must spread this much for a line to mean anything
+SCALE_OUTLIER_FRACTION = 0.25   # samples this far off the first fit are left out of the second
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,73 @@ def label_image(detections: Sequence[CameraDetection], shape: tuple[int, int]) -
             raise MessageFormatError(f"detection {k} mask shape {det.mask.shape} != image {out.shape}")
         out[det.mask] = k
     return out
+
+
+class PersonScale:
+    """How tall a person is in the image as a function of the row their feet are on, learnt online.
+
+    For a static camera over flat ground a person's image height is close to linear in their foot
+    row (zero at the horizon). Single, upright, well-filled detections that do not touch the image
+    border are the samples; a least-squares line is refitted every ``SCALE_REFIT_EVERY`` samples,
+    once with all of them and once without those more than ``SCALE_OUTLIER_FRACTION`` off the first
+    line (merged pairs and fragments). ``expected_height`` is None until ``SCALE_MIN_SAMPLES``
+    samples and a line that grows downwards exist."""
+
+    def __init__(self) -> None:
+        self._rows: deque[float] = deque(maxlen=SCALE_SAMPLES)
+        self._heights: deque[float] = deque(maxlen=SCALE_SAMPLES)
+        self._since_fit = 0
+        self.line: tuple[float, float] | None = None   # height_px = a * foot_row + b
+
+    def observe(self, foot_row: int, height: int, width: int, fill: float, shape: tuple[int, int]) -> None:
+        aspect = height / max(width, 1)
+        if not (SCALE_MIN_ASPECT <= aspect <= SCALE_MAX_ASPECT and fill >= SCALE_MIN_FILL):
+            return
+        if foot_row >= shape[0] - 1 or foot_row - height <= 0:
+            return                           # cut by the image border: not the full height
+        self._rows.append(float(foot_row))
+        self._heights.append(float(height))
+        self._since_fit += 1
+        due = self.line is None or self._since_fit >= SCALE_REFIT_EVERY
+        if len(self._rows) >= SCALE_MIN_SAMPLES and due:
+            self._fit()
+
+    def _fit(self) -> None:
+        self._since_fit = 0
+        r, h = np.asarray(self._rows), np.asarray(self._heights)
+        if np.ptp(r) < SCALE_MIN_ROW_SPREAD_PX:
+            return
+        a, b = np.polyfit(r, h, 1)
+        keep = np.abs(h - (a * r + b)) <= SCALE_OUTLIER_FRACTION * np.maximum(a * r + b, 1.0)
+        if keep.sum() >= SCALE_MIN_SAMPLES // 2 and np.ptp(r[keep]) >= SCALE_MIN_ROW_SPREAD_PX:
+            a, b = np.polyfit(r[keep], h[keep], 1)
+        self.line = (float(a), float(b)) if a > 0 else None
+
+    def expected_height(self, foot_row: float) -> float | None:
+        if self.line is None:
+            return None
+        h = self.line[0] * foot_row + self.line[1]
+        return float(h) if h > 0 else None
+
+
+def split_rows(blob: np.ndarray, top: int, scale: PersonScale, cfg: CameraSegmenterConfig
+               ) -> list[tuple[int, int]]:
+    """Row ranges of the people in a blob whose top row in the image is ``top``: a blob much taller
+    than a person standing on its foot row is a near person with a farther one above (a camera
+    looking down sees the far person's feet behind the near one's head); the near one is cut off at
+    the expected height, the rest is looked at again from its own foot row."""
+    rows = np.flatnonzero(blob.any(axis=1))
+    if cfg.split_stack_height_ratio <= 0 or rows.size == 0:
+        return [(0, blob.shape[0])]
+    bottom = int(rows[-1]) + 1
+    expected = scale.expected_height(top + bottom)
+    if expected is None or bottom - int(rows[0]) <= cfg.split_stack_height_ratio * expected:
+        return [(0, blob.shape[0])]
+    cut = int(round(bottom - expected))
+    upper = rows[rows < cut]
+    if upper.size == 0 or int(upper[-1]) + 1 - int(upper[0]) < cfg.min_height_px:
+        return [(0, blob.shape[0])]
+    return split_rows(blob[:cut], top, scale, cfg) + [(cut, blob.shape[0])]
 
 
 def split_columns(mask: np.ndarray, cfg: CameraSegmenterConfig) -> list[tuple[int, int]]:
@@ -194,11 +272,12 @@ class _BackgroundBackend:
         self.cfg = cfg
         self._shape: tuple[int, int] | None = None
         self._mono: bool | None = None
-        self._ref_mean: float | None = None   # mean grey level the model learnt the scene at
+        self._ref_mean: float | None = None   # median grey level the model learnt the scene at
         self.gain = 1.0                       # last gain compensation applied
         self.restarts = 0
         self._frames = 0
         self._model: cv2.BackgroundSubtractor | None = None   # made on the first frame (colour or mono)
+        self.scale = PersonScale()
         self._open = self._kernel(round(cfg.morph_open_px * cfg.bg_scale))
         self._close = self._kernel(round(cfg.morph_close_px * cfg.bg_scale))
 
@@ -225,6 +304,8 @@ class _BackgroundBackend:
         self._frames = 0
         self._ref_mean = None
         self.restarts += 1
+        if why == "image size changed":
+            self.scale = PersonScale()
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         """Grey for monochrome input, downscaled by ``bg_scale``, gain-compensated to the model's mean."""
@@ -244,8 +325,14 @@ class _BackgroundBackend:
         scale = self.cfg.bg_scale
         small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale,
                                                       interpolation=cv2.INTER_AREA)
+        if self.cfg.bg_blur_px > 1:
+            k = self.cfg.bg_blur_px | 1
+            small = cv2.GaussianBlur(small, (k, k), 0)
         if self.cfg.bg_gain_compensation:
-            mean = float(np.mean(cv2.mean(small)[: 1 if mono else 3]))
+            # the median of a sparse grid: robust to people covering part of the image (a mean is not:
+            # a person walking in would darken the whole compensated frame), and cheap
+            grid = small[::GAIN_GRID_STRIDE, ::GAIN_GRID_STRIDE]
+            mean = float(np.median(grid if mono else grid.mean(axis=2)))
             if self._ref_mean is None:
                 self._ref_mean = max(mean, MIN_REFERENCE_MEAN)
             gain = self._ref_mean / max(mean, MIN_REFERENCE_MEAN)
@@ -290,20 +377,28 @@ class _BackgroundBackend:
                 continue
             sub = labels[y:y + h, x:x + w]
             blob = sub == group[0] if len(group) == 1 else np.isin(sub, group)
-            for c0, c1 in split_columns(blob, self.cfg):
-                part = blob[:, c0:c1]
-                rows = np.flatnonzero(part.any(axis=1))
-                cols = np.flatnonzero(part.any(axis=0))
-                if rows.size == 0:
-                    continue
-                r0, r1, q0, q1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-                pw, ph, parea = q1 - q0, r1 - r0, int(part.sum())
-                if not _passes_gate(self.cfg, pw, ph, parea):
-                    continue
-                mask = np.zeros(labels.shape, dtype=bool)
-                mask[y + r0:y + r1, x + c0 + q0:x + c0 + q1] = part[r0:r1, q0:q1]
-                bbox = (float(x + c0 + q0), float(y + r0), float(x + c0 + q1), float(y + r1))
-                dets.append(CameraDetection(mask, bbox, score=float(min(1.0, parea / (pw * ph)))))
+            stacked = split_rows(blob, y, self.scale, self.cfg)
+            for b0, b1 in stacked:
+                rows_blob = blob[b0:b1]
+                splits = split_columns(rows_blob, self.cfg)
+                for c0, c1 in splits:
+                    part = rows_blob[:, c0:c1]
+                    rows = np.flatnonzero(part.any(axis=1))
+                    cols = np.flatnonzero(part.any(axis=0))
+                    if rows.size == 0:
+                        continue
+                    r0, r1, q0, q1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+                    pw, ph, parea = q1 - q0, r1 - r0, int(part.sum())
+                    if not _passes_gate(self.cfg, pw, ph, parea):
+                        continue
+                    top, left = y + b0 + r0, x + c0 + q0
+                    mask = np.zeros(labels.shape, dtype=bool)
+                    mask[top:top + ph, left:left + pw] = part[r0:r1, q0:q1]
+                    fill = parea / (pw * ph)
+                    if len(stacked) == 1 and len(splits) == 1:
+                        self.scale.observe(top + ph, ph, pw, fill, labels.shape)
+                    dets.append(CameraDetection(mask, (float(left), float(top), float(left + pw),
+                                                       float(top + ph)), score=float(min(1.0, fill))))
         dets.sort(key=lambda d: -float(d.mask.sum()))
         return dets[: self.cfg.max_detections]
 
