@@ -100,6 +100,15 @@ def test_bottom_gate_is_waived_for_a_person_behind_a_low_wall():
     seg = _seg(occluded_bottom_min_points=0)
     assert seg.segment(pts, ring=ring) == []
     assert seg.last_stats.rejected["bottom"] == 1
+    # also once the wall has been learned as static (its cells are no longer clustered)
+    seg = _seg()
+    for k in range(60):
+        seg.segment(*cast_scene_with_rings(SceneSpec(beams=64, elev_min_deg=-24.8, elev_max_deg=2.0,
+                                                     azimuth_steps=1875, sensor_height_m=2.2, boxes=(wall,),
+                                                     seed=k)))
+    clusters = seg.segment(pts, ring=ring)
+    assert seg.last_stats.n_static_cells > 0
+    assert len(clusters) == 1 and _found(clusters, (11.0, 0.0))
 
 
 def test_static_object_filter_flags_what_stays_and_never_a_walker():
