@@ -215,3 +215,14 @@ def test_simulated_sparse_lidars_with_the_shipped_config(lidar, min_recall):
     assert total > 20
     assert found / total >= min_recall, (found, total)
     assert false <= 0.1 * max(found, 1), (false, found)
+
+
+def test_beam_model_of_the_real_nuscenes_hdl32(real_data):
+    """The real HDL-32E sweep interleaves its 32 rings point by point: every ring must be measured."""
+    (binf,) = (real_data / "lidar" / "nuscenes_n015").glob("*LIDAR_TOP*.pcd.bin")
+    rec = np.fromfile(binf, dtype=np.float32).reshape(-1, 5)            # x y z intensity ring
+    bm = beam_model_from_ring(rec[:, :3].astype(np.float64), rec[:, 4].astype(np.uint16))
+    assert bm is not None and bm.n_beams == 32
+    assert abs(math.degrees(bm.vres_rad) - 1.33) < 0.03          # HDL-32E: -30.67..+10.67 deg
+    assert abs(math.degrees(bm.hres_rad) - 0.33) < 0.02          # 20 Hz
+    assert abs(math.degrees(bm.elevations_rad[0]) + 30.67) < 0.3

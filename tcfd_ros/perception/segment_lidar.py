@@ -76,8 +76,9 @@ PLANE_DECIMALS = 9
 RING_MIN_RANGE_M = 1.0
 RING_MIN_POINTS = 20
 RING_MAX_BEAMS = 512
-#: Points sampled (strided) to average each beam's elevation.
+#: Points sampled to average each beam's elevation, spread by the golden ratio's fractional multiples.
 RING_SAMPLE_POINTS = 16384
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def config_beam_model(cfg: LidarSegmenterConfig) -> BeamModel:
 def beam_model_from_ring(xyz: np.ndarray, ring: np.ndarray) -> BeamModel | None:
     """Beam elevations (mean per ring) and column step (median azimuth gap in the fullest ring).
 
-    Elevations are averaged over a strided sample of at most RING_SAMPLE_POINTS points (a beam's
+    Elevations are averaged over a sample of at most RING_SAMPLE_POINTS points (a beam's
     elevation is the same at every azimuth); the gap needs the fullest ring's every point. None when
     the ring field does not look like a spinning LiDAR's (fewer than 2 trusted rings, more than
     RING_MAX_BEAMS, or no azimuth gap).
@@ -144,8 +145,13 @@ def beam_model_from_ring(xyz: np.ndarray, ring: np.ndarray) -> BeamModel | None:
     ring = ring.astype(np.int64)
     if ring.min() < 0 or ring.max() >= RING_MAX_BEAMS:
         return None
-    stride = max(1, ring.size // RING_SAMPLE_POINTS)
-    s_xyz, s_ring = xyz[::stride], ring[::stride]
+    # a golden-ratio sample, not a stride: clouds interleave the rings (a stride of 2 would see only
+    # every other ring of a 32-beam sensor)
+    n_sample = min(ring.size, RING_SAMPLE_POINTS)
+    pick = np.unique((np.mod(np.arange(n_sample) * GOLDEN, 1.0) * ring.size).astype(np.int64)) \
+        if n_sample < ring.size else np.arange(ring.size)
+    stride = ring.size / pick.size
+    s_xyz, s_ring = xyz[pick], ring[pick]
     rxy = np.hypot(s_xyz[:, 0], s_xyz[:, 1])
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(s_xyz).all(axis=1) & (rxy >= RING_MIN_RANGE_M)
@@ -154,7 +160,7 @@ def beam_model_from_ring(xyz: np.ndarray, ring: np.ndarray) -> BeamModel | None:
         return None
     counts = np.bincount(r)
     sums = np.bincount(r, weights=np.arctan2(s_xyz[ok, 2], rxy[ok]))
-    trusted = np.flatnonzero(counts >= max(2, RING_MIN_POINTS // stride))
+    trusted = np.flatnonzero(counts >= max(2, int(RING_MIN_POINTS / stride)))
     if trusted.size < 2:
         return None
     elev = np.sort(sums[trusted] / counts[trusted])
