@@ -100,6 +100,15 @@ def test_bottom_gate_is_waived_for_a_person_behind_a_low_wall():
     seg = _seg(occluded_bottom_min_points=0)
     assert seg.segment(pts, ring=ring) == []
     assert seg.last_stats.rejected["bottom"] == 1
+    # also once the wall has been learned as static (its cells are no longer clustered)
+    seg = _seg()
+    for k in range(60):
+        seg.segment(*cast_scene_with_rings(SceneSpec(beams=64, elev_min_deg=-24.8, elev_max_deg=2.0,
+                                                     azimuth_steps=1875, sensor_height_m=2.2, boxes=(wall,),
+                                                     seed=k)))
+    clusters = seg.segment(pts, ring=ring)
+    assert seg.last_stats.n_static_cells > 0
+    assert len(clusters) == 1 and _found(clusters, (11.0, 0.0))
 
 
 def test_static_object_filter_flags_what_stays_and_never_a_walker():
@@ -206,3 +215,14 @@ def test_simulated_sparse_lidars_with_the_shipped_config(lidar, min_recall):
     assert total > 20
     assert found / total >= min_recall, (found, total)
     assert false <= 0.1 * max(found, 1), (false, found)
+
+
+def test_beam_model_of_the_real_nuscenes_hdl32(real_data):
+    """The real HDL-32E sweep interleaves its 32 rings point by point: every ring must be measured."""
+    (binf,) = (real_data / "lidar" / "nuscenes_n015").glob("*LIDAR_TOP*.pcd.bin")
+    rec = np.fromfile(binf, dtype=np.float32).reshape(-1, 5)            # x y z intensity ring
+    bm = beam_model_from_ring(rec[:, :3].astype(np.float64), rec[:, 4].astype(np.uint16))
+    assert bm is not None and bm.n_beams == 32
+    assert abs(math.degrees(bm.vres_rad) - 1.33) < 0.03          # HDL-32E: -30.67..+10.67 deg
+    assert abs(math.degrees(bm.hres_rad) - 0.33) < 0.02          # 20 Hz
+    assert abs(math.degrees(bm.elevations_rad[0]) + 30.67) < 0.3

@@ -76,6 +76,9 @@ PLANE_DECIMALS = 9
 RING_MIN_RANGE_M = 1.0
 RING_MIN_POINTS = 20
 RING_MAX_BEAMS = 512
+#: Points sampled to average each beam's elevation, spread by the golden ratio's fractional multiples.
+RING_SAMPLE_POINTS = 16384
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 @dataclass(frozen=True)
@@ -131,27 +134,40 @@ def config_beam_model(cfg: LidarSegmenterConfig) -> BeamModel:
 def beam_model_from_ring(xyz: np.ndarray, ring: np.ndarray) -> BeamModel | None:
     """Beam elevations (mean per ring) and column step (median azimuth gap in the fullest ring).
 
-    None when the ring field does not look like a spinning LiDAR's (fewer than 2 trusted rings, more
-    than RING_MAX_BEAMS, or no azimuth gap).
+    Elevations are averaged over a sample of at most RING_SAMPLE_POINTS points (a beam's
+    elevation is the same at every azimuth); the gap needs the fullest ring's every point. None when
+    the ring field does not look like a spinning LiDAR's (fewer than 2 trusted rings, more than
+    RING_MAX_BEAMS, or no azimuth gap).
     """
-    rxy = np.hypot(xyz[:, 0], xyz[:, 1])
+    ring = np.asarray(ring).reshape(-1)
+    if ring.size == 0 or not np.issubdtype(ring.dtype, np.integer) and not np.all(ring == np.round(ring)):
+        return None
+    ring = ring.astype(np.int64)
+    if ring.min() < 0 or ring.max() >= RING_MAX_BEAMS:
+        return None
+    # a golden-ratio sample, not a stride: clouds interleave the rings (a stride of 2 would see only
+    # every other ring of a 32-beam sensor)
+    n_sample = min(ring.size, RING_SAMPLE_POINTS)
+    pick = np.unique((np.mod(np.arange(n_sample) * GOLDEN, 1.0) * ring.size).astype(np.int64)) \
+        if n_sample < ring.size else np.arange(ring.size)
+    stride = ring.size / pick.size
+    s_xyz, s_ring = xyz[pick], ring[pick]
+    rxy = np.hypot(s_xyz[:, 0], s_xyz[:, 1])
     with np.errstate(invalid="ignore"):
-        ok = np.isfinite(xyz).all(axis=1) & (rxy >= RING_MIN_RANGE_M)
-    r = np.asarray(ring)[ok]
-    if r.size == 0 or not np.issubdtype(r.dtype, np.integer) and not np.all(r == np.round(r)):
+        ok = np.isfinite(s_xyz).all(axis=1) & (rxy >= RING_MIN_RANGE_M)
+    r = s_ring[ok]
+    if r.size == 0:
         return None
-    r = r.astype(np.int64)
-    if r.min() < 0 or r.max() >= RING_MAX_BEAMS:
-        return None
-    el = np.arctan2(xyz[ok, 2], rxy[ok])
     counts = np.bincount(r)
-    sums = np.bincount(r, weights=el)
-    trusted = np.flatnonzero(counts >= RING_MIN_POINTS)
+    sums = np.bincount(r, weights=np.arctan2(s_xyz[ok, 2], rxy[ok]))
+    trusted = np.flatnonzero(counts >= max(2, int(RING_MIN_POINTS / stride)))
     if trusted.size < 2:
         return None
     elev = np.sort(sums[trusted] / counts[trusted])
-    fullest = int(trusted[np.argmax(counts[trusted])])
-    az = np.sort(np.arctan2(xyz[ok, 1], xyz[ok, 0])[r == fullest])
+    fullest = xyz[ring == int(trusted[np.argmax(counts[trusted])])]
+    with np.errstate(invalid="ignore"):
+        fullest = fullest[np.isfinite(fullest).all(axis=1)]
+    az = np.sort(np.arctan2(fullest[:, 1], fullest[:, 0]))
     gaps = np.diff(az)
     gaps = gaps[gaps > 1e-6]
     if gaps.size == 0:
@@ -422,32 +438,42 @@ class LidarSegmenter:
         return out
 
     def _feet_hidden(self, pv: np.ndarray, lab: np.ndarray, starts: np.ndarray, ask: np.ndarray,
-                     r: np.ndarray, e_foot: np.ndarray, bottom_z: np.ndarray) -> np.ndarray:
+                     r: np.ndarray, e_foot: np.ndarray, bottom_z: np.ndarray, band: np.ndarray) -> np.ndarray:
         """(ncl,) True for the ``ask`` clusters whose lower part was hidden by something in front.
 
-        Counts band points (``pv``, sorted by label ``lab``) in front of the cluster, within its
-        azimuth span, whose elevation lies between the cluster's feet and its lowest point: beams that
-        would have reached the lower body were stopped there (a low wall, a bollard, a car).
+        Counts band points (``band``: every above-ground point, clustered or not, static or not) in
+        front of the cluster (``pv[a:b]``, points sorted by label ``lab``), within its azimuth span,
+        whose elevation lies between the cluster's feet and its lowest point: beams that would have
+        reached the lower body were stopped there (a low wall, a bollard, a car).
         """
         out = np.zeros(ask.size, dtype=bool)
         need = self.cfg.occluded_bottom_min_points
         if need <= 0 or not ask.any():
             return out
-        rxy = np.hypot(pv[:, 0], pv[:, 1])
-        az = np.arctan2(pv[:, 1], pv[:, 0])
-        el = np.arctan2(pv[:, 2], rxy)
+        rxy = np.hypot(band[:, 0], band[:, 1])
+        az = np.arctan2(band[:, 1], band[:, 0])
+        by_az = np.argsort(az, kind="stable")             # window look-ups instead of full scans
+        az_sorted = az[by_az]
         ends = np.r_[starts[1:], lab.size]
         for a, b in zip(starts, ends):
             k = int(lab[a])
             if not ask[k]:
                 continue
             az_c = math.atan2(float(pv[a:b, 1].mean()), float(pv[a:b, 0].mean()))
-            d_az = (az - az_c + math.pi) % (2 * math.pi) - math.pi
-            half = float(np.abs(d_az[a:b]).max())
+            own_az = np.arctan2(pv[a:b, 1], pv[a:b, 0])
+            half = float(np.abs((own_az - az_c + math.pi) % (2 * math.pi) - math.pi).max())
+            lo, hi = az_c - half, az_c + half
+            rows = [by_az[np.searchsorted(az_sorted, max(lo, -math.pi)):
+                          np.searchsorted(az_sorted, min(hi, math.pi), side="right")]]
+            if lo < -math.pi:                              # the window wraps around +-pi
+                rows.append(by_az[np.searchsorted(az_sorted, lo + 2 * math.pi):])
+            if hi > math.pi:
+                rows.append(by_az[:np.searchsorted(az_sorted, hi - 2 * math.pi, side="right")])
+            w = np.concatenate(rows)
+            w = w[rxy[w] < float(np.hypot(pv[a:b, 0], pv[a:b, 1]).min()) - OCCLUDER_GAP_M]
+            el = np.arctan2(band[w, 2], rxy[w])
             e_bot = math.atan2(float(bottom_z[k]), float(r[k]))
-            front = ((np.abs(d_az) <= half) & (rxy < float(rxy[a:b].min()) - OCCLUDER_GAP_M)
-                     & (el > float(e_foot[k])) & (el < e_bot))
-            out[k] = int(front.sum()) >= need
+            out[k] = int(((el > float(e_foot[k])) & (el < e_bot)).sum()) >= need
         return out
 
     def _cluster(self, centres: np.ndarray) -> np.ndarray:
@@ -500,11 +526,8 @@ class LidarSegmenter:
             below = beams.next_below(np.arctan2(bottom - sensor_h, r))
             upper = np.where(np.isfinite(above), sensor_h + r * np.tan(np.clip(above, -1.5, 1.5)), np.inf)
             lower = np.where(np.isfinite(below), sensor_h + r * np.tan(np.clip(below, -1.5, 1.5)), -np.inf)
-            # expected points of a nominal person at this range: beams crossing 0..1.7 m x columns
             e_foot = np.arctan2(-sensor_h, r)
-            n_beams = beams.beams_between(e_foot, np.arctan2(NOMINAL_PERSON_HEIGHT_M - sensor_h, r))
-        need = np.maximum(c.min_points,
-                          c.min_point_fraction * n_beams * NOMINAL_PERSON_WIDTH_M / (r * beams.hres_rad))
+            e_head = np.arctan2(NOMINAL_PERSON_HEIGHT_M - sensor_h, r)
         lo = np.full((ncl, 2), np.inf)
         hi = np.full((ncl, 2), -np.inf)
         lo[ids] = np.minimum.reduceat(pv[:, :2], starts, axis=0)
@@ -515,17 +538,27 @@ class LidarSegmenter:
             # height, and its highest point is not above one's
             "height": (upper >= c.min_height_m) & (top <= c.max_height_m),
             "range": rng2 <= c.max_person_range_m ** 2,
-            "points": n_pts >= need,
             # an axis-aligned extent is at most sqrt(2) times the principal one
             "footprint_coarse": aabb <= c.max_footprint_m * math.sqrt(2.0),
             "bottom": lower <= c.max_bottom_m,
+            "points": None,
             # a walker's cells were empty a moment ago (see static_objects.StaticCellMap)
             "static_cells": mean_occ <= c.static_max_cell_occupancy,
         }
         passed = np.ones(ncl, dtype=bool)
+        hidden = np.zeros(ncl, dtype=bool)
         for name, m in checks.items():
             if name == "bottom":
-                m = m | self._feet_hidden(pv, lab, starts, passed & ~m, r, e_foot, bottom - sensor_h)
+                hidden = self._feet_hidden(pv, lab, starts, passed & ~m, r, e_foot, bottom - sensor_h, p)
+                m = m | hidden
+            elif name == "points":
+                # expected points of a nominal person at this range: beams crossing 0..1.7 m (from the
+                # lowest visible point where something in front hid the feet) x columns across 0.5 m
+                e_lo = np.where(hidden, np.arctan2(bottom - sensor_h, r) - 1e-6, e_foot)
+                n_beams = beams.beams_between(e_lo, e_head)
+                need = np.maximum(c.min_points, c.min_point_fraction * n_beams * NOMINAL_PERSON_WIDTH_M
+                                  / (r * beams.hres_rad))
+                m = n_pts >= need
             st.rejected[name] = int((passed & ~m).sum())
             st.rejected_at.extend((float(centre_xy[k, 0]), float(centre_xy[k, 1]), name)
                                   for k in np.flatnonzero(passed & ~m & (n_pts >= c.min_points)))
