@@ -146,3 +146,19 @@ def test_replay_switches_a_robot_bag_to_the_moving_platform_mode():
     # sensors on poles (parent = the fixed frame): nothing changes
     pole = [SensorCalibration(c.sensor, c.tracker, c.frame, "map", c.transform) for c in (cam, lid)]
     assert moving_platform_overrides(pole, spec, "map") == ([], [])
+
+
+def test_clusters_are_moved_to_the_image_stamp_at_their_velocity():
+    from tcfd_ros.perception.segment_camera_guided import predict_clusters
+
+    rng = np.random.default_rng(5)
+    walker = rng.normal([8.0, 0.0, -0.3], [0.15, 0.15, 0.4], (150, 3))
+    pole = rng.normal([5.0, 3.0, 0.0], [0.05, 0.05, 0.5], (80, 3))
+    prev = [walker, pole]
+    latest = [pole, walker + [0.14, -0.07, 0.02]]          # 0.1 s later: the walker moved, the pole did not
+    moved = predict_clusters(prev, 10.0, latest, 10.1, 10.15)
+    np.testing.assert_allclose(moved[0], pole)
+    np.testing.assert_allclose(moved[1].mean(axis=0), walker.mean(axis=0) + [0.21, -0.105, 0.02], atol=1e-9)
+    far = [walker + [3.0, 0.0, 0.0]]                        # no previous cluster within 1 m: not moved
+    np.testing.assert_allclose(predict_clusters(prev, 10.0, far, 10.1, 10.2)[0], far[0])
+    np.testing.assert_allclose(predict_clusters([], 0.0, latest, 10.1, 10.2)[1], latest[1])   # no history

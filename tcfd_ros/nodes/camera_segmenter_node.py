@@ -37,7 +37,7 @@ from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations
 from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
-from tcfd_ros.perception.segment_camera_guided import projection_matrix, segment_guided
+from tcfd_ros.perception.segment_camera_guided import predict_clusters, projection_matrix, segment_guided
 from tcfd_ros.point_cloud2 import read_points
 
 IMAGE = "image_raw"
@@ -130,14 +130,18 @@ class CameraSegmenterNode(TcfdNode):
         if self.intrinsics is None or (self.intrinsics.width, self.intrinsics.height) != bgr.shape[1::-1]:
             raise Dropped("no_camera_info", f"image {bgr.shape[1]}x{bgr.shape[0]}: guided segmentation "
                           "needs the camera's CameraInfo")
-        near = min(self.guide_clusters, key=lambda c: abs(c[0] - stamp_s), default=None)
-        if near is None or abs(near[0] - stamp_s) > guide.max_offset_s:
+        buf = list(self.guide_clusters)
+        i = min(range(len(buf)), key=lambda n: abs(buf[n][0] - stamp_s), default=None)
+        if i is None or abs(buf[i][0] - stamp_s) > guide.max_offset_s:
             v = self.health.values
             v["guide_no_clusters"] = str(int(v.get("guide_no_clusters", "0")) + 1)
             return []
-        self.health.values["guide_offset_ms"] = f"{1000 * (near[0] - stamp_s):.0f}"
+        self.health.values["guide_offset_ms"] = f"{1000 * (buf[i][0] - stamp_s):.0f}"
+        clusters = buf[i][1]
+        if i > 0 and guide.predict:         # move the clusters to the image stamp (constant velocity)
+            clusters = predict_clusters(buf[i - 1][1], buf[i - 1][0], clusters, buf[i][0], stamp_s)
         T = RigidTransform.from_xyz_quat(guide.translation_m, guide.rotation_xyzw)
-        return segment_guided(bgr, near[1], projection_matrix(self.intrinsics.K, T.R, T.t), guide)
+        return segment_guided(bgr, clusters, projection_matrix(self.intrinsics.K, T.R, T.t), guide)
 
     def on_image(self, msg: Image) -> None:
         cfg: CameraSegmenterNodeConfig = self.config

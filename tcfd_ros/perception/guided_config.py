@@ -18,7 +18,7 @@ from typing import Literal
 
 from tcfd_ros.errors import ConfigError
 
-GUIDE_MODES = ("off", "lidar")
+GUIDE_MODES = ("segmenter", "lidar")
 
 
 def _check(cond: bool, name: str, value: object, expected: str) -> None:
@@ -30,16 +30,17 @@ def _check(cond: bool, name: str, value: object, expected: str) -> None:
 class GuidedSegmenterConfig:
     """Where the LiDAR clusters come from, how they map into the image and how the silhouette is cut."""
 
-    mode: Literal["off", "lidar"] = field(default="off", metadata={
-        "description": "off: the segmenter backend (background subtraction needs a static camera; yolo "
-                       "works anywhere); lidar: LiDAR-guided segmentation for moving platforms",
+    mode: Literal["segmenter", "lidar"] = field(default="segmenter", metadata={
+        "description": "segmenter: the segmenter backend (background subtraction needs a static camera; "
+                       "yolo works anywhere); lidar: LiDAR-guided segmentation for moving platforms",
         "read_only": True})
     clusters_topic: str = field(default="/lidar/clusters", metadata={
         "description": "the LiDAR segmenter's person clusters (PointCloud2 with a cluster field)",
         "read_only": True})
     translation_m: tuple[float, ...] = (0.0, 0.0, 0.0)  # LiDAR origin in the camera optical frame, metres
     rotation_xyzw: tuple[float, ...] = (0.0, 0.0, 0.0, 1.0)  # LiDAR orientation in the optical frame
-    max_offset_s: float = 0.15            # use the clusters whose stamp is nearest the image, within this
+    max_offset_s: float = 0.25            # use the clusters whose stamp is nearest the image, within this
+    predict: bool = True                  # move them to the image stamp at their centroids' velocity
     min_points: int = 5                   # projected cluster points inside the image to try a person
     person_height_m: float = 2.0          # region above the cluster's lowest point (LiDAR misses heads)
     footprint_margin_m: float = 0.1       # horizontal margin around the cluster's points
@@ -54,7 +55,7 @@ class GuidedSegmenterConfig:
 
     def validate(self) -> None:
         _check(self.mode in GUIDE_MODES, "mode", self.mode, f"one of {GUIDE_MODES}")
-        _check(self.mode == "off" or bool(self.clusters_topic), "clusters_topic", self.clusters_topic,
+        _check(self.mode != "lidar" or bool(self.clusters_topic), "clusters_topic", self.clusters_topic,
                "a topic name when mode is 'lidar'")
         _check(len(self.translation_m) == 3 and all(math.isfinite(v) for v in self.translation_m),
                "translation_m", self.translation_m, "3 finite numbers (x, y, z) in metres")

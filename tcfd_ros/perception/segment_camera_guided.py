@@ -150,6 +150,39 @@ def _silhouette(bgr: np.ndarray, region: GuidedRegion, taken: np.ndarray, cfg: G
     return mask
 
 
+def predict_clusters(previous: Sequence[np.ndarray], previous_s: float, latest: Sequence[np.ndarray],
+                     latest_s: float, target_s: float, max_jump_m: float = 1.0) -> list[np.ndarray]:
+    """The latest clusters moved to ``target_s`` at the velocity their centroids had since ``previous``.
+
+    An image is paired with the newest clusters that have arrived, often a scan 50-150 ms older (people
+    walk 10-20 cm in that time, and on a robot the whole scene shifts). Each latest cluster is matched
+    to the nearest previous centroid within ``max_jump_m``; unmatched clusters are not moved. Both
+    messages are in the (moving) LiDAR frame, so the velocity includes the platform's own motion, which
+    is what the projection into the rigidly mounted camera needs.
+    """
+    dt = latest_s - previous_s
+    ahead = target_s - latest_s
+    if not previous or dt <= 0 or ahead == 0:
+        return [np.asarray(c, float) for c in latest]
+    prev_c = np.array([np.mean(c, axis=0) for c in previous if len(c)]).reshape(-1, 3)
+    out = []
+    for c in latest:
+        c = np.asarray(c, float)
+        if len(c) == 0 or len(prev_c) == 0:
+            out.append(c)
+            continue
+        cen = c.mean(axis=0)
+        d = np.hypot(*(prev_c[:, :2] - cen[:2]).T)
+        k = int(np.argmin(d))
+        if d[k] > max_jump_m:
+            out.append(c)
+            continue
+        v = (cen - prev_c[k]) / dt
+        v[2] = 0.0                      # people and platforms move on the ground
+        out.append(c + v * ahead)
+    return out
+
+
 def segment_guided(bgr: np.ndarray, clusters: Sequence[np.ndarray], P: np.ndarray,
                    cfg: GuidedSegmenterConfig = GuidedSegmenterConfig()) -> list[CameraDetection]:
     """One detection per cluster that lands in the image and yields a person-sized silhouette.

@@ -5,7 +5,7 @@ found a moving parent for both), background subtraction cannot work, so ``tcfd-r
 overrides of ``config/robot.yaml`` as ``--param``: the camera segmenter is guided by that LiDAR's
 clusters, with ``camera <- LiDAR`` composed from the bag's /tf_static, and the LiDAR static background
 stays off. The user's own ``--param`` come later and still win; ``--param
-camera.camera_segmenter.guide.mode=off`` keeps background subtraction.
+camera.camera_segmenter.guide.mode=segmenter`` keeps background subtraction.
 """
 
 from __future__ import annotations
