@@ -69,6 +69,13 @@ def cluster_region(P: np.ndarray, xyz: np.ndarray, shape: tuple[int, int], cfg: 
     if int(ok.sum()) < cfg.min_points:
         return None
     c = np.median(xyz[:, :2], axis=0)
+    if cfg.min_footprint_m > 0:                # a pole or sign post: thinner than a person seen from any side
+        d = xyz[:, :2] - c
+        _, vecs = np.linalg.eigh(d.T @ d)
+        proj = d @ vecs
+        extent = float((np.percentile(proj, 95, axis=0) - np.percentile(proj, 5, axis=0)).max())
+        if extent < cfg.min_footprint_m:
+            return None
     r = float(np.percentile(np.hypot(*(xyz[:, :2] - c).T), 90)) + cfg.footprint_margin_m
     z_lo = float(xyz[:, 2].min()) - 0.1
     z_hi = max(float(xyz[:, 2].max()), z_lo + cfg.person_height_m)
