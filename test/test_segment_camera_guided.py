@@ -162,3 +162,15 @@ def test_clusters_are_moved_to_the_image_stamp_at_their_velocity():
     far = [walker + [3.0, 0.0, 0.0]]                        # no previous cluster within 1 m: not moved
     np.testing.assert_allclose(predict_clusters(prev, 10.0, far, 10.1, 10.2)[0], far[0])
     np.testing.assert_allclose(predict_clusters([], 0.0, latest, 10.1, 10.2)[1], latest[1])   # no history
+
+
+def test_a_pole_the_lidar_took_for_a_person_is_not_cut_out(robot):
+    P = _projection(robot)
+    img = robot.camera_frame(30)[0]
+    rng = np.random.default_rng(2)
+    height = rng.uniform(-0.9, 0.4, 300)
+    pole = np.column_stack([rng.normal(7.0, 0.03, 300), rng.normal(0.5, 0.03, 300), height])
+    person = np.column_stack([rng.normal(7.0, 0.12, 300), rng.normal(0.5, 0.15, 300), height])
+    assert cluster_region(P, pole, img.shape[:2], CFG) is None
+    assert cluster_region(P, person, img.shape[:2], CFG) is not None
+    assert cluster_region(P, pole, img.shape[:2], GuidedSegmenterConfig(mode="lidar", min_footprint_m=0.0))
