@@ -9,27 +9,38 @@ masks, track boxes and the recognizer's global ids (from ``matches``) are drawn 
 
 Dropped and counted: undecodable images and wrong encodings (``malformed``), stamps going backwards,
 and, with ``require_camera_info``, images without a CameraInfo of their size (``no_camera_info``).
+
+``guide.mode`` ``lidar`` (moving platforms, ``config/robot.yaml``): instead of the segmenter backend,
+the LiDAR person clusters on ``guide.clusters_topic`` are projected with ``camera_info``'s K and the
+``guide`` extrinsics and cut out of the image (``tcfd_ros.perception.segment_camera_guided``); the image
+is paired with the clusters whose stamp is nearest, within ``guide.max_offset_s``. Images without a
+CameraInfo (``no_camera_info``) are dropped; images without clusters near them are answered with no
+detections and counted (``/diagnostics`` value ``guide_no_clusters``). ``/diagnostics`` says the mode.
 """
 
 from __future__ import annotations
 
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
+from tcfd_ros.geometry import GeometryError
+from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
 from tcfd_ros.graph import ANNOTATED, CAMERA_SEGMENTER, DETECTIONS, MATCHES, TRACKS
 from tcfd_ros.image_conversions import cv2_to_imgmsg, imgmsg_to_cv2
-from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single
+from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.nodes.json_messages import MatchMsg, tracks_from_json
 from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations
 from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
+from tcfd_ros.perception.segment_camera_guided import predict_clusters, projection_matrix, segment_guided
+from tcfd_ros.point_cloud2 import read_points
 
 IMAGE = "image_raw"
 #: Encodings segmented as one grey channel (IR / night cameras); the rest are decoded to bgr8.
@@ -37,6 +48,20 @@ MONO_ENCODINGS = ("mono8", "mono16")
 CAMERA_INFO = "camera_info"
 # Global ids remembered per track; a bound so a long run cannot grow the map without limit.
 MAX_REMEMBERED_TRACKS = 4096
+GUIDE_CLUSTERS = "guide_clusters"
+# Cluster messages kept for pairing with images (1 s of a 10 Hz LiDAR).
+GUIDE_BUFFER = 10
+
+
+def clusters_from_cloud(msg: PointCloud2) -> list[np.ndarray]:
+    """(N_k, 3) float points per cluster number of a ``clusters`` cloud (DESIGN.md layout)."""
+    pts = read_points(msg).reshape(-1)
+    names = pts.dtype.names or ()
+    if not {"x", "y", "z", "cluster"} <= set(names):
+        raise Dropped("malformed", f"clusters cloud fields {list(names)}: expected x, y, z and cluster")
+    xyz = np.stack([pts["x"], pts["y"], pts["z"]], axis=1).astype(np.float64)
+    ids = pts["cluster"]
+    return [xyz[ids == k] for k in np.unique(ids)]
 
 
 def _key(stamp: Any) -> tuple[int, int]:
@@ -52,6 +77,19 @@ class CameraSegmenterNode(TcfdNode):
         self.cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray, Any]] = OrderedDict()
         self.global_ids: OrderedDict[int, MatchMsg] = OrderedDict()
         self.sensor = self.get_namespace().strip("/").split("/")[-1]
+        self.intrinsics: CameraIntrinsics | None = None
+        self.guide_clusters: deque[tuple[float, list[np.ndarray]]] = deque(maxlen=GUIDE_BUFFER)
+        guide = self.config.guide
+        self.health.values["mode"] = ("lidar_guided (moving platform)" if guide.mode == "lidar"
+                                      else f"{self.config.segmenter.backend} (static camera)"
+                                      if self.config.segmenter.backend == "background"
+                                      else self.config.segmenter.backend)
+        if guide.mode == "lidar":
+            self.create_subscription(PointCloud2, guide.clusters_topic,
+                                     lambda m: self.process_now(GUIDE_CLUSTERS, self.on_guide_clusters, m),
+                                     OUTPUT_QOS)
+            self.health.watch(GUIDE_CLUSTERS)
+            self.get_logger().info(f"LiDAR-guided segmentation: clusters from {guide.clusters_topic}")
         self.det_pub = self.create_publisher(Image, DETECTIONS, OUTPUT_QOS)
         self.ann_pub = self.create_publisher(Image, ANNOTATED, OUTPUT_QOS)
         for topic in (IMAGE, CAMERA_INFO):
@@ -81,6 +119,33 @@ class CameraSegmenterNode(TcfdNode):
         if msg.width <= 0 or msg.height <= 0:
             raise Dropped("malformed", f"CameraInfo width = {msg.width}, height = {msg.height}: expected > 0")
         self.info = (int(msg.width), int(msg.height), msg.header.frame_id)
+        if self.config.guide.mode == "lidar":
+            try:
+                self.intrinsics = CameraIntrinsics.from_camera_info(msg)
+            except GeometryError as e:
+                raise Dropped("malformed", f"CameraInfo: {e}") from e
+
+    def on_guide_clusters(self, msg: PointCloud2) -> None:
+        self.guide_clusters.append((stamp_seconds(msg.header.stamp), clusters_from_cloud(msg)))
+
+    def _segment_guided(self, bgr: np.ndarray, stamp_s: float) -> list:
+        """LiDAR-guided detections for the image at ``stamp_s`` (see the module docstring)."""
+        guide = self.config.guide
+        if self.intrinsics is None or (self.intrinsics.width, self.intrinsics.height) != bgr.shape[1::-1]:
+            raise Dropped("no_camera_info", f"image {bgr.shape[1]}x{bgr.shape[0]}: guided segmentation "
+                          "needs the camera's CameraInfo")
+        buf = list(self.guide_clusters)
+        i = min(range(len(buf)), key=lambda n: abs(buf[n][0] - stamp_s), default=None)
+        if i is None or abs(buf[i][0] - stamp_s) > guide.max_offset_s:
+            v = self.health.values
+            v["guide_no_clusters"] = str(int(v.get("guide_no_clusters", "0")) + 1)
+            return []
+        self.health.values["guide_offset_ms"] = f"{1000 * (buf[i][0] - stamp_s):.0f}"
+        clusters = buf[i][1]
+        if i > 0 and guide.predict:         # move the clusters to the image stamp (constant velocity)
+            clusters = predict_clusters(buf[i - 1][1], buf[i - 1][0], clusters, buf[i][0], stamp_s)
+        T = RigidTransform.from_xyz_quat(guide.translation_m, guide.rotation_xyzw)
+        return segment_guided(bgr, clusters, projection_matrix(self.intrinsics.K, T.R, T.t), guide)
 
     def on_image(self, msg: Image) -> None:
         cfg: CameraSegmenterNodeConfig = self.config
@@ -91,14 +156,18 @@ class CameraSegmenterNode(TcfdNode):
             raise Dropped("no_camera_info", f"image {msg.width}x{msg.height}, last CameraInfo "
                           f"{'none' if self.info is None else f'{self.info[0]}x{self.info[1]}'}")
         image = imgmsg_to_cv2(msg, "mono8" if msg.encoding in MONO_ENCODINGS else "bgr8")
-        detections = self.segmenter.segment(image)
+        if cfg.guide.mode == "lidar":   # GrabCut wants colour; an IR (mono) frame is replicated
+            bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            detections = self._segment_guided(bgr, stamp_seconds(msg.header.stamp))
+        else:
+            detections = self.segmenter.segment(image)
         labels = label_image(detections, image.shape[:2])
         header = msg.header
         if cfg.frame_id:
             header.frame_id = cfg.frame_id
         self.det_pub.publish(cv2_to_imgmsg(labels, "mono16", header=header))
         self.health.values["people_last_frame"] = str(len(detections))
-        self.health.values["warming_up"] = str(self.segmenter.warming_up)
+        self.health.values["warming_up"] = str(cfg.guide.mode != "lidar" and self.segmenter.warming_up)
         self.health.values["background_restarts"] = str(self.segmenter.restarts)
         if cfg.publish_annotated:
             self.cache[_key(header.stamp)] = (image, labels, header)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.perception.calibration_config import CalibrationConfig
+from tcfd_ros.perception.guided_config import GuidedSegmenterConfig
 from tcfd_ros.perception.config import (
     CameraSegmenterConfig,
     IdentityConfig,
@@ -81,9 +82,11 @@ class CameraSegmenterNodeConfig:
                                                                    lo=1, hi=1000))
     require_camera_info: bool = False     # drop images until a CameraInfo of the same size arrived
     segmenter: CameraSegmenterConfig = field(default_factory=CameraSegmenterConfig)
+    guide: GuidedSegmenterConfig = field(default_factory=GuidedSegmenterConfig)
 
     def validate(self) -> None:
         _positive(self, "queue_size", "annotation_cache_frames")
+        self.guide.validate()
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,12 @@ def _bag_calibration(source: BagSource, spec: g.GraphSpec, opts: ReplayOptions, 
         log.warning("%s", n)
     fixed = platform.fixed_frame if platform else ""
     params = [p for c in sensors for p in c.params(fixed or c.parent)]
+    from tcfd_ros.replay.platform_mode import moving_platform_overrides
+    moving, moving_notes = moving_platform_overrides(sensors, spec, fixed)
+    params += moving
+    for n in moving_notes:
+        log.info("%s", n)
+    notes = notes + moving_notes
     taken = "; ".join([f"{c.sensor} ({c.frame}) in {c.parent}" for c in sensors] + notes)
     info.skipped_topics[cfg.bag.tf_static] = f"read into the trackers' calibration parameters: {taken}"
     if platform is not None:

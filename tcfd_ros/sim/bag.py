@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,10 @@ DETECT_MAX_OCCLUDED = 0.5
 DETECT_MIN_LIDAR_POINTS = 20
 #: People start walking staggered by up to this many seconds.
 MAX_START_DELAY_S = 8.0
+#: Robot mount: threads that cast the static world from the next poses while the current frame is
+#: rendered (numpy releases the GIL in its kernels, so a second core overlaps them; results are the
+#: same, as each cast reads only fixed state).
+PREFETCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,27 @@ class BagSimulation:
         self.camera = CameraRenderer(self.cam_model, *self.camera_world_pose(0.0), self.world)
         self.rng_lidar = np.random.default_rng([spec.seed, 12])
         self.rng_cam = np.random.default_rng([spec.seed, 13])
+        self._pool: ThreadPoolExecutor | None = None
+        self._views: dict[tuple[str, int], Future] = {}
+        if spec.mount == "robot":
+            self._pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="static-cast")
+
+    def close(self) -> None:
+        """Stop the prefetch threads (robot mount); the simulation stays usable without them."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._views.clear()
+
+    def _move(self, sensor: str, i: int) -> None:
+        """Pose sensor ``sensor`` for its frame ``i`` and start casting its frame ``i + 1`` (robot mount)."""
+        dev, stamps, pose = ((self.scanner, self.lidar_t, self.lidar_world_pose) if sensor == "lidar"
+                             else (self.camera, self.cam_t, self.camera_world_pose))
+        fut = self._views.pop((sensor, i), None)
+        view = fut.result() if fut is not None else dev.static_view(*pose(float(stamps[i])))
+        dev.use_view(view)
+        if self._pool is not None and i + 1 < len(stamps) and (sensor, i + 1) not in self._views:
+            self._views[(sensor, i + 1)] = self._pool.submit(dev.static_view, *pose(float(stamps[i + 1])))
 
     def base_pose(self, t_rel: float) -> tuple[np.ndarray, np.ndarray]:
         """World-from-base_link at simulated time ``t_rel`` (identity for pole mounts)."""
@@ -279,7 +305,7 @@ class BagSimulation:
 
     def lidar_frame(self, j: int) -> tuple[np.ndarray, dict]:
         if self.mount == "robot":
-            self.scanner.set_pose(*self.lidar_world_pose(float(self.lidar_t[j])))
+            self._move("lidar", j)
         pts, label = self.scanner.scan(self._actors(j), self.rng_lidar)
         counts = {w.person_id: int((label == w.person_id).sum()) for w in self.walkers}
         people = []
@@ -299,7 +325,7 @@ class BagSimulation:
     def camera_frame(self, k: int) -> tuple[np.ndarray, dict]:
         i = len(self.lidar_t) + k
         if self.mount == "robot":
-            self.camera.set_pose(*self.camera_world_pose(float(self.cam_t[k])))
+            self._move("camera", k)
         lighting = lighting_at(self.spec.conditions, float(self.cam_t[k]), self.spec.duration_s)
         frame = self.camera.render(self._actors(i), self.rng_cam, lighting=lighting)
         people = []
@@ -360,6 +386,7 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
     out = Path(spec.out)
     tmpdir = prepare_output(out, spec.force)
     bag_dir = tmpdir / out.name
+    sim: BagSimulation | None = None
     try:
         sim = BagSimulation(spec)
         ts = get_typestore(Stores.ROS2_KILTED)
@@ -416,6 +443,8 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 put("gt", t_abs, mk.string(text), "std_msgs/msg/String")
         commit_output(bag_dir, out)
     finally:
+        if sim is not None:
+            sim.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
     summary = {"out": str(out), "storage": spec.storage,
                "messages": {TOPICS[k]: v for k, v in counts.items() if v},

@@ -101,24 +101,33 @@ class LidarScanner:
 
     def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
         """Move the sensor (a robot mount): recast the static world from the new world-from-sensor pose."""
-        self.R = np.asarray(R, float)
-        self.t = np.asarray(t, float)
-        self.dirs_world = self.dirs_sensor @ self.R.T
-        world = self.world
-        level = bool(np.allclose(self.R[:, 2], [0.0, 0.0, 1.0], atol=1e-9))   # the culler's bounds need it
-        select = lidar_selector(self.R, self.t, self.azim, self.elev) if level else None
-        self.t_static, self.part_static, prim = _static_hits(self.t, self.dirs_world, world, select)
-        self.intensity_static = np.zeros(self.t_static.shape, np.float32)
-        hit = np.isfinite(self.t_static)
-        if world is not None and hit.any():
-            pts = self.t + self.dirs_world[hit] * self.t_static[hit, None]
-            nrm = _static_normals(pts, self.part_static[hit], prim[hit], world)
-            cos = np.abs(np.einsum("ij,ij->i", nrm, self.dirs_world[hit]))
-            refl = self._refl_table(hit)
-            self.intensity_static[hit] = (255.0 * refl * (0.25 + 0.75 * cos)).astype(np.float32)
+        self.use_view(self.static_view(R, t))
 
-    def _refl_table(self, hit: np.ndarray) -> np.ndarray:
-        parts = self.part_static[hit]
+    def use_view(self, view: dict[str, np.ndarray]) -> None:
+        """Take a pose and its static-world cast computed by ``static_view`` (possibly in another thread)."""
+        self.__dict__.update(view)
+
+    def static_view(self, R: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        """The pose and its static-world ranges, parts and intensities; pure (reads only fixed state)."""
+        R = np.asarray(R, float)
+        t = np.asarray(t, float)
+        dirs_world = self.dirs_sensor @ R.T
+        world = self.world
+        level = bool(np.allclose(R[:, 2], [0.0, 0.0, 1.0], atol=1e-9))   # the culler's bounds need it
+        select = lidar_selector(R, t, self.azim, self.elev) if level else None
+        t_static, part_static, prim = _static_hits(t, dirs_world, world, select)
+        intensity_static = np.zeros(t_static.shape, np.float32)
+        hit = np.isfinite(t_static)
+        if world is not None and hit.any():
+            pts = t + dirs_world[hit] * t_static[hit, None]
+            nrm = _static_normals(pts, part_static[hit], prim[hit], world)
+            cos = np.abs(np.einsum("ij,ij->i", nrm, dirs_world[hit]))
+            refl = self._refl_table(part_static[hit])
+            intensity_static[hit] = (255.0 * refl * (0.25 + 0.75 * cos)).astype(np.float32)
+        return {"R": R, "t": t, "dirs_world": dirs_world, "t_static": t_static, "part_static": part_static,
+                "intensity_static": intensity_static}
+
+    def _refl_table(self, parts: np.ndarray) -> np.ndarray:
         refl = np.full(parts.shape, self.world.ground_reflectivity)
         refl[parts >= 0] = 0.3
         for p, r in self.world.reflectivity.items():
@@ -246,17 +255,23 @@ class CameraRenderer:
 
     def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
         """Move the camera (a robot mount): re-render the static background and its depth."""
-        self.R = np.asarray(R, float)
-        self.t = np.asarray(t, float)
+        self.use_view(self.static_view(R, t))
+
+    def use_view(self, view: dict[str, np.ndarray]) -> None:
+        """Take a pose and its static background computed by ``static_view`` (possibly in another thread)."""
+        self.__dict__.update(view)
+
+    def static_view(self, R: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        """The pose, its rays, static depth and background image; pure (reads only fixed state)."""
+        R = np.asarray(R, float)
+        t = np.asarray(t, float)
         world = self.world
         model = self.model
-        self.rays_world = self.rays_opt @ self.R.T
+        rays_world = self.rays_opt @ R.T
         h, w = model.height, model.width
-        flat = self.rays_world.reshape(-1, 3)
-        ts, part, prim = _static_hits(self.t, flat, world, camera_selector(self.R, self.t, model.K, w, h))
-        self.zbuf = ts.reshape(h, w)
-        self._static_part = part
-        self._background_ir: np.ndarray | None = None   # made on the first IR frame at this pose
+        flat = rays_world.reshape(-1, 3)
+        ts, part, prim = _static_hits(t, flat, world, camera_selector(R, t, model.K, w, h))
+        zbuf = ts.reshape(h, w)
         bg = np.empty((h * w, 3))
         # each pixel class is shaded on its own index set: a moving camera redoes this every frame
         sky = np.flatnonzero(np.isinf(ts))
@@ -265,10 +280,10 @@ class CameraRenderer:
         if world is not None:
             gi = np.flatnonzero(part == GROUND_PART)
             ground_shade = AMBIENT + (1 - AMBIENT) * np.clip(SUN_DIR[2], 0, 1)     # the ground faces up
-            bg[gi] = _ground_texture(self.t + flat[gi] * ts[gi, None]) * ground_shade
+            bg[gi] = _ground_texture(t + flat[gi] * ts[gi, None]) * ground_shade
             oi = np.flatnonzero(part >= 0)
             if oi.size:
-                po = self.t + flat[oi] * ts[oi, None]
+                po = t + flat[oi] * ts[oi, None]
                 obj_parts = part[oi]
                 uniq = np.unique(obj_parts)
                 table = np.array([world.colours.get(int(p), (0.5, 0.5, 0.5)) for p in uniq])
@@ -279,7 +294,9 @@ class CameraRenderer:
                 nrm = hit_normals(po, prim[oi], world.shapes)
                 shade = AMBIENT + (1 - AMBIENT) * np.clip(nrm @ SUN_DIR, 0, 1)
                 bg[oi] = col * shade[:, None]
-        self.background = bg.reshape(h, w, 3).astype(np.float32)
+        # _background_ir is made on the first IR frame at this pose (lighting.py)
+        return {"R": R, "t": t, "rays_world": rays_world, "zbuf": zbuf, "_static_part": part,
+                "_static_prim": prim, "_background_ir": None, "background": bg.reshape(h, w, 3).astype(np.float32)}
 
     def _window(self, shapes: Shapes) -> tuple[int, int, int, int] | None:
         corners = (shapes.corners() - self.t) @ self.R
@@ -345,7 +362,7 @@ class CameraRenderer:
             if self.world is not None and hit.any():
                 part = self._static_part[hit]
                 pts = self.t + flat[hit] * ts[hit, None]
-                nrm = _static_normals(pts, part, self.world)
+                nrm = _static_normals(pts, part, self._static_prim[hit], self.world)
                 table = self.world.reflectivity
                 refl = np.where(part == GROUND_PART, self.world.ground_reflectivity,
                                 np.array([table.get(int(p), 0.3) for p in part]) if part.size else 0.0)
