@@ -225,3 +225,15 @@ def test_a_reacquired_person_gets_their_identity_back_from_a_lost_fragment():
     # but two LiDAR tracks delivering tracklets at the same time are two people
     (c,) = m.update([lid(3.2, 11, 0, seed=5)])
     assert c.global_id != a.global_id
+
+
+def test_gait_compares_across_modalities_only_unless_asked():
+    """The threshold is calibrated on camera-LiDAR pairs: a camera track is not matched to an identity
+    that only camera tracks support (a stranger would pass the same threshold more easily)."""
+    for same, expect_same_id in ((False, False), (True, True)):
+        m = _mgr(gait_same_modality=same)
+        (a,) = m.update([cam(0.0, 1, 0)])
+        (b,) = m.update([cam(3.0, 2, 0)])          # a later camera track of the same person
+        assert (b.global_id == a.global_id) == expect_same_id
+        (c,) = m.update([lid(3.1, 7, 0)])          # a LiDAR track links across modalities either way
+        assert c.global_id in (a.global_id, b.global_id) and c.known

@@ -263,6 +263,9 @@ class IdentityConfig:
     open_set_threshold: float | None = None  # None: model's open_set_threshold_track, else open_set_threshold
     track_evidence_tracklets: int = 8     # newest tracklet embeddings per track that form its evidence
     gait_min_tracklets: int = 2           # tracklets a track needs before gait may link it to an identity
+    gait_same_modality: bool = False      # gait also compares camera-camera and LiDAR-LiDAR embeddings
+    # (gait_same_modality, continued) off: the model's threshold is calibrated on camera-LiDAR pairs,
+    # and same-modality distances are smaller, so that threshold would accept strangers
     switch_margin: float = 0.1            # another identity must be this much closer to take a track
     switch_patience: int = 3              # ... on this many consecutive tracklets
     max_embeddings_per_identity: int = 8  # per modality, oldest dropped (memory bound)

@@ -243,7 +243,8 @@ class IdentityManager:
 
     def _candidates(self, o: TrackObservation, ev: _Evidence, agg: np.ndarray) -> _Candidates:
         gids = list(self.store.ids)
-        gait, own = self.store.distances(agg, o.key, gids)
+        same = None if self.cfg.gait_same_modality else o.modality
+        gait, own = self.store.distances(agg, o.key, gids, exclude_modality=same)
         links: dict[int, list[TrackKey]] = {}
         vetoed: set[int] = set()
         if self.cfg.use_geometry and self.ground.last_stamp(o.key) is not None:

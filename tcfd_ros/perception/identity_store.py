@@ -123,8 +123,13 @@ class IdentityStore:
             else:
                 self.gallery.touch(ident.gid, stamp_s)
 
-    def distances(self, emb: np.ndarray, own: TrackKey, gids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(distance to each identity using other tracks' embeddings, distance using own only)."""
+    def distances(self, emb: np.ndarray, own: TrackKey, gids: list[int], exclude_modality: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """(distance to each identity using other tracks' embeddings, distance using own only).
+
+        ``exclude_modality``: other tracks' embeddings of that modality are not compared (the
+        recognizer passes the track's own modality unless ``gait_same_modality``).
+        """
         other = np.full(len(gids), np.inf)
         mine = np.full(len(gids), np.inf)
         bank = self.bank
@@ -138,6 +143,8 @@ class IdentityStore:
         col = order[pos]
         is_own = np.fromiter((src == own for src in bank.source), dtype=bool, count=bank.size)
         sel = known & ~is_own
+        if exclude_modality is not None:
+            sel &= np.fromiter((m != exclude_modality for m in bank.modality), dtype=bool, count=bank.size)
         np.minimum.at(other, col[sel], d[sel])
         sel = known & is_own
         np.minimum.at(mine, col[sel], d[sel])
