@@ -95,8 +95,8 @@ def measure(rec: Recording) -> dict[str, dict]:
             if best is None:
                 continue
             counts[sensor]["paired"] += 1
-            seen[int(best["id"])][modality].append((t, np.array(tr["ground"][:2]),
-                                                     float(tr["ground_sigma_m"])))
+            sample = (t, np.array(tr["ground"][:2]), float(tr["ground_sigma_m"]))
+            seen[int(best["id"])][modality].append(sample)
             truth = np.array(best["position_world"][:2])
             err = float(np.linalg.norm(np.array(tr["ground"][:2]) - truth))
             sensor_xy = np.array(best["position_world"][:2]) - _sensor_offset(best, kind)

@@ -73,7 +73,8 @@ def main() -> None:
     kitti = REAL / "lidar" / "kitti_000008" / "000008.bin"
     if kitti.is_file():
         k = np.fromfile(kitti, dtype=np.float32).reshape(-1, 4)
-        result["kitti_000008"] = {"points": int(k.shape[0]), **_time(lambda: LidarSegmenter().segment(k), args.repeats)}
+        result["kitti_000008"] = {"points": int(k.shape[0]),
+                                  **_time(lambda: LidarSegmenter().segment(k), args.repeats)}
         # real street clutter at full-frame size: the camera-FOV scan rotated to KITTI_COPIES headings
         copies = []
         for i in range(KITTI_COPIES):
@@ -84,8 +85,8 @@ def main() -> None:
             copies.append(c)
         big = np.concatenate(copies)
         result["kitti_000008_rotated_x7"] = {"points": int(big.shape[0]),
-                                            "people_found": len(LidarSegmenter().segment(big)),
-                                            **_time(lambda: LidarSegmenter().segment(big), args.repeats)}
+                                             "people_found": len(LidarSegmenter().segment(big)),
+                                             **_time(lambda: LidarSegmenter().segment(big), args.repeats)}
     result["within_budget"] = all(v["p95_ms"] <= BUDGET_MS for v in result.values()
                                   if isinstance(v, dict) and v.get("points", 0) >= 100_000)
     result["load_avg_1m_end"] = round(os.getloadavg()[0], 2)

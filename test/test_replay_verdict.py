@@ -86,8 +86,8 @@ def test_handoff_events_are_links_with_their_moment_and_truth() -> None:
 def test_model_identity_says_whether_clip_is_pretrained(tmp_path: Path) -> None:
     f = tmp_path / "m.onnx"
     f.write_bytes(b"model")
-    ident = model_identity(f, "onnx", {"open_set_threshold": 0.3, "clip": {"weights": "random",
-                                                                            "variant": "tcfd-tiny"},
+    clip = {"weights": "random", "variant": "tcfd-tiny"}
+    ident = model_identity(f, "onnx", {"open_set_threshold": 0.3, "clip": clip,
                                        "model_config": {"clip": {"variant": "tcfd-tiny"}, "dim": 64,
                                                         "parts": 15}})
     rows = dict(ident.rows())

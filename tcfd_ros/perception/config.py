@@ -51,13 +51,13 @@ class CameraSegmenterConfig:
     bg_learning_rate: float = -1.0        # -1: OpenCV's automatic rate (1 / history)
     warmup_frames: int = 20               # frames fed to the model before detections are reported
     bg_scale: float = 1.0                 # background model at this fraction of the resolution (speed);
-                                          # the mask is scaled back (nearest) before components
+    # (bg_scale, continued) the mask is scaled back (nearest) before components
     bg_blur_px: int = 0                   # Gaussian pre-blur (odd kernel, pixels of the modelled image)
-                                          # against sensor noise in low light; 0 or 1 disables
+    # (bg_blur_px, continued) against sensor noise in low light; 0 or 1 disables
     bg_gain_compensation: bool = True     # scale each frame to the mean brightness the model learnt
-                                          # (dusk, automatic gain, IR level changes)
+    # (bg_gain_compensation, continued) (dusk, automatic gain, IR level changes)
     bg_reset_foreground_fraction: float = 0.5  # more foreground than this share of the image at once
-                                          # (IR switching on, lights, camera moved): restart the model
+    # (bg_reset_foreground_fraction, continued) (IR switching on, lights, camera moved): restart the model
     morph_open_px: int = 3                # opening kernel (removes speckle); 0 disables
     morph_close_px: int = 7               # closing kernel (joins limbs to torso); 0 disables
     # joining a person's pieces: components stacked vertically (head / torso / legs cut apart where
@@ -144,11 +144,11 @@ class LidarSegmenterConfig:
     # and where the next beam above (which passed over it) crosses its range; its bottom between its
     # lowest point and where the next beam below crosses (lower still where something in front hid it).
     min_height_m: float = 1.2             # the highest it can be (next beam above its top) reaches this
-                                          # (people >= 1.2 m; a 1 m bollard seen by a dense sensor cannot)
+    # (min_height_m, continued) (people >= 1.2 m; a 1 m bollard seen by a dense sensor cannot)
     max_height_m: float = 2.2             # its highest point must not exceed this
     max_bottom_m: float = 0.35            # the lowest it can reach must be near the ground (people stand)
     occluded_bottom_min_points: int = 5   # points in front that hid a cluster's feet waive the bottom gate
-                                          # (a person behind a low wall); 0 never waives it
+    # (occluded_bottom_min_points, continued) (a person behind a low wall); 0 never waives it
     max_footprint_m: float = 1.3          # largest horizontal extent (a walking stride fits)
     max_person_range_m: float = 30.0      # farther clusters are too sparse for gait: not reported
     min_footprint_m: float = 0.22         # thinner than this is a pole, post or wall edge
@@ -173,10 +173,10 @@ class LidarSegmenterConfig:
     static_gate_m: float = 1.0            # frame-to-frame association distance of candidates
     static_forget_frames: int = 600       # a static place not confirmed for this many frames is forgotten
     static_cell_frames: int = 20          # pillar-cell occupancy time constant (frames); 0 disables
-                                          # cells occupied ~always (walls, bollards) are left out before
-                                          # clustering so passers-by do not merge with them
+    # (static_cell_frames, continued) cells occupied ~always (walls, bollards) are left out before
+    # (static_cell_frames, continued) clustering so passers-by do not merge with them
     static_max_cell_occupancy: float = 0.6  # clusters whose cells were occupied more are not walkers
-                                          # (a car's remains, a learned bollard)
+    # (static_max_cell_occupancy, continued) (a car's remains, a learned bollard)
     # static background (fixed poles): voxels occupied in most of the first N frames are removed
     background_learning_frames: int = 0   # 0 disables background subtraction
     background_voxel_m: float = 0.25
@@ -307,5 +307,3 @@ class IdentityConfig:
         _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",
                  self.geometry_veto_floor_m, "more than geometry_gate_floor_m")
         _ordered(self, "transit_min_s", "transit_max_s")
-
-

@@ -43,7 +43,7 @@ class GuidedSegmenterConfig:
     predict: bool = True                  # move them to the image stamp at their centroids' velocity
     min_points: int = 5                   # projected cluster points inside the image to try a person
     person_height_m: float = 2.0          # region above the cluster's lowest point (LiDAR misses heads)
-    min_footprint_m: float = 0.3          # clusters narrower than this in the ground plane (poles) are skipped
+    min_footprint_m: float = 0.3          # clusters narrower than this on the ground (poles) are skipped
     footprint_margin_m: float = 0.1       # horizontal margin around the cluster's points
     context_fraction: float = 0.15        # background context added around the region, per side
     work_height_px: int = 64              # the region is cut at this height (cost ~ its square)

@@ -211,8 +211,8 @@ def segment_guided(bgr: np.ndarray, clusters: Sequence[np.ndarray], P: np.ndarra
         if xs.size < max(1, cfg.min_area_px):
             continue
         x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-        if y1 - y0 < cfg.min_height_px or not (cfg.min_aspect_h_over_w <= (y1 - y0) / (x1 - x0)
-                                                 <= cfg.max_aspect_h_over_w):
+        aspect = (y1 - y0) / (x1 - x0)
+        if y1 - y0 < cfg.min_height_px or not cfg.min_aspect_h_over_w <= aspect <= cfg.max_aspect_h_over_w:
             continue
         taken |= mask
         score = float(min(1.0, xs.size / ((x1 - x0) * (y1 - y0))))

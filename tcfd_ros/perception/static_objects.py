@@ -131,7 +131,6 @@ class StaticObjectFilter:
         return False
 
 
-
 class StaticCellMap:
     """Pillar cells that are occupied nearly all the time (walls, bollards, parked cars).
 

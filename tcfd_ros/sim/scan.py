@@ -296,7 +296,8 @@ class CameraRenderer:
                 bg[oi] = col * shade[:, None]
         # _background_ir is made on the first IR frame at this pose (lighting.py)
         return {"R": R, "t": t, "rays_world": rays_world, "zbuf": zbuf, "_static_part": part,
-                "_static_prim": prim, "_background_ir": None, "background": bg.reshape(h, w, 3).astype(np.float32)}
+                "_static_prim": prim, "_background_ir": None,
+                "background": bg.reshape(h, w, 3).astype(np.float32)}
 
     def _window(self, shapes: Shapes) -> tuple[int, int, int, int] | None:
         corners = (shapes.corners() - self.t) @ self.R
