@@ -31,7 +31,9 @@ class BagTopics:
 class FlowConfig:
     """Pacing and shutdown of the graph during a replay."""
 
-    graph_ready_timeout_s: float = 60.0      # wait for the graph's input subscriptions to appear
+    # wait for the graph's input subscriptions to appear: ~15 s on 2 quiet cores, but 80 s and more on a
+    # loaded 2-core host (five processes importing torch and ONNX Runtime at once); only failures wait it out
+    graph_ready_timeout_s: float = 240.0
     fast_ack_timeout_s: float = 3.0          # --fast: longest wait for a frame's first-stage output
     fast_max_backlog: int = 8                # --fast: tracklets the recognizer may have left unanswered
     fast_backlog_timeout_s: float = 30.0     # --fast: longest wait for the recognizer to catch up
