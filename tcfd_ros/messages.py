@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tcfd_ros.errors import MessageFormatError
+from tcfd_ros.modalities import MODALITIES  # noqa: F401 (re-exported for readers of this schema)
 
 MATCH_SCHEMA = "tcfd_ros/match"
 MATCH_VERSION = 2                         # what the recognizer writes
 MATCH_VERSIONS_READ = (1, 2)              # what readers accept
-MODALITIES = ("2d", "3d")
 # what decided the link of a track to its identity (``decided_by``); None: nothing (a new person)
 DECIDED_BY = ("geometry", "gait", "both")
 

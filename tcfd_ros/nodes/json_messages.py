@@ -24,6 +24,8 @@ import numpy as np
 from tcfd_ros.errors import MessageFormatError
 # the matches schema lives in tcfd_ros.messages (one MATCH_SCHEMA); re-exported for old imports
 from tcfd_ros.messages import MATCH_SCHEMA, MATCH_VERSIONS_READ, MatchMsg  # noqa: F401
+from tcfd_ros.messages import load_object, stamp_dict, stamp_to_seconds  # noqa: F401
+from tcfd_ros.messages import require as _require
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
 TRACKS_SCHEMA = "tcfd_ros/tracks"
@@ -34,29 +36,8 @@ READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: (1, 2), T
 MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 
-def stamp_dict(sec: int, nanosec: int) -> dict[str, int]:
-    return {"sec": int(sec), "nanosec": int(nanosec)}
-
-
-def stamp_to_seconds(stamp: dict[str, int]) -> float:
-    return float(stamp["sec"]) + 1e-9 * float(stamp["nanosec"])
-
-
 def _load(text: str, schema: str) -> dict[str, Any]:
-    versions = READABLE_VERSIONS[schema]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MessageFormatError(f"data: not JSON ({e}); expected a {schema} v{versions[-1]} object") from e
-    if not isinstance(data, dict):
-        raise MessageFormatError(f"data: expected a JSON object, got {type(data).__name__}")
-    if data.get("schema") != schema:
-        raise MessageFormatError(f"schema = {data.get('schema')!r}: expected {schema!r}")
-    version = data.get("version")
-    if isinstance(version, bool) or version not in versions:
-        raise MessageFormatError(f"version = {version!r}: this reader understands "
-                                 f"{' and '.join(str(v) for v in versions)}")
-    return data
+    return load_object(text, schema, READABLE_VERSIONS[schema])
 
 
 def _ground(d: dict[str, Any], where: str) -> tuple[tuple[float, float, float] | None, float | None]:
@@ -85,15 +66,6 @@ def _fixed_frame(d: dict[str, Any]) -> str:
 def _ground_json(ground: Sequence[float] | None, sigma: float | None) -> dict[str, Any]:
     return {"ground": None if ground is None else [float(v) for v in ground],
             "ground_sigma_m": None if sigma is None else float(sigma)}
-
-
-def _require(data: dict[str, Any], key: str, types: type | tuple[type, ...]) -> Any:
-    """``data[key]`` if present and of ``types`` (a bool never counts as a number)."""
-    value = data.get(key)
-    wanted = types if isinstance(types, tuple) else (types,)
-    if key not in data or not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
-        raise MessageFormatError(f"{key} = {value!r}: expected {' or '.join(t.__name__ for t in wanted)}")
-    return value
 
 
 @dataclass(frozen=True)
