@@ -77,7 +77,7 @@ class CameraSegmenterNodeConfig:
     queue_size: int = field(default=2, metadata=meta("images waiting for the segmenter", True, 1, 1000))
     input_reliability: Literal["best_effort", "reliable"] = field(
         default="best_effort", metadata=INPUT_RELIABILITY)
-    publish_annotated: bool = True        # draw masks, tracks and global ids on ``annotated``
+    publish_annotated: bool = True        # draw masks, tracks, global ids on ``annotated`` (while subscribed)
     annotation_cache_frames: int = field(default=30, metadata=meta("images kept until their tracks arrive",
                                                                    lo=1, hi=1000))
     require_camera_info: bool = False     # drop images until a CameraInfo of the same size arrived
