@@ -26,20 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from tcfd_ros.replay.recording import Recording
+from tcfd_ros.replay.scoring import box_iou
 
 STAMP_TOLERANCE_S = 0.001
 CAMERA_IOU_MIN = 0.5
 LIDAR_DISTANCE_MAX_M = 0.5
 DISTANCE_BINS_M = (0.0, 6.0, 10.0, 15.0, 25.0, 60.0)
 CROSS_MAX_DT_S = 0.05               # camera and LiDAR states of one person compared this close in time
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _gt_index(rec: Recording) -> dict[str, list[tuple[float, dict]]]:
@@ -84,7 +77,7 @@ def measure(rec: Recording) -> dict[str, dict]:
             best, score = None, 0.0
             for p in frame["people"]:
                 if modality == "2d" and p.get("image_box"):
-                    s = _iou(tr["box"], p["image_box"])
+                    s = box_iou(tr["box"], p["image_box"])
                     if s >= CAMERA_IOU_MIN and s > score:
                         best, score = p, s
                 elif modality == "3d" and p.get("box3d"):

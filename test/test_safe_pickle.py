@@ -15,6 +15,16 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.safe_pickle import safe_load, safe_loads
 
 
+def _run_single_threaded(code: str, timeout_s: float) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter on this checkout, one BLAS/OpenMP thread; it must exit 0."""
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                       timeout=timeout_s, env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1",
+                                               "OPENBLAS_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_numpy_arrays_and_containers_round_trip(protocol):
     obj = {"a": np.arange(12, dtype=np.uint8).reshape(3, 4), "b": [np.float32(1.5), (1, "x")], "c": {1, 2}}
@@ -135,11 +145,7 @@ def test_mutated_pickles_only_ever_raise_the_data_error():
         "    data = t._mutate(t._MUTATION_SEEDS[k % len(t._MUTATION_SEEDS)], rng)\n"
         "    s = time.process_time(); t._load_or_refuse(data); worst = max(worst, time.process_time() - s)\n"
         "print('ok', worst)\n")
-    repo = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1",
-                            "OPENBLAS_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _run_single_threaded(code, timeout_s=300)
     assert r.stdout.startswith("ok") and float(r.stdout.split()[1]) < 1.0
 
 
@@ -184,10 +190,6 @@ def test_loading_a_bomb_from_a_data_set_is_fast_and_small(tmp_path):
         "    ds.load_pair(0)\n"
         "except DatasetError as e:\n"
         "    print(time.perf_counter() - t0, e)\n")
-    repo = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1",
-                            "OPENBLAS_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _run_single_threaded(code, timeout_s=120)
     seconds, message = r.stdout.split(" ", 1)
     assert float(seconds) < 1.0 and "refused" in message

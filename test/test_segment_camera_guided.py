@@ -13,17 +13,10 @@ from tcfd_ros.geometry.calibration import RigidTransform
 from tcfd_ros.perception.guided_config import GuidedSegmenterConfig
 from tcfd_ros.perception.segment_camera_guided import cluster_region, projection_matrix, segment_guided
 from tcfd_ros.sim.bag import BagSimulation, BagSpec
+from tcfd_ros.replay.scoring import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = GuidedSegmenterConfig(mode="lidar")
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +73,13 @@ def test_guided_silhouettes_find_the_people_the_lidar_sees_while_the_robot_drive
         boxes = [p["image_box"] for p in gt["people"] if p["detectable"] and p["id"] in clusters]
         others = [p["image_box"] for p in gt["people"] if p["image_box"] and not p["detectable"]]
         for b in boxes:
-            best = max((_iou(d.bbox_xyxy, b) for d in dets), default=0.0)
+            best = max((box_iou(d.bbox_xyxy, b) for d in dets), default=0.0)
             hits += best >= 0.5
             misses += best < 0.5
             ious.append(best)
         n_dets += len(dets)
         phantoms += sum(1 for d in dets
-                        if max((_iou(d.bbox_xyxy, b) for b in boxes + others), default=0) < 0.1)
+                        if max((box_iou(d.bbox_xyxy, b) for b in boxes + others), default=0) < 0.1)
         for d in dets:
             assert d.mask.shape == img.shape[:2] and d.mask.any() and d.silhouette().shape == (64, 64)
     assert hits + misses >= 10, "the patrol should meet people"

@@ -85,7 +85,8 @@ def _visible(p: GTPerson, modality: str, cfg: ScoringConfig) -> bool:
     return p.detectable
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two [x0, y0, x1, y1] pixel boxes (the replay's camera detection criterion)."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -100,7 +101,7 @@ def _cost(people: Sequence[GTPerson], obs: Sequence[Observation], modality: str,
     for i, p in enumerate(people):
         for j, o in enumerate(obs):
             if modality == "2d" and p.image_box is not None and o.image_box is not None:
-                iou = _iou(p.image_box, o.image_box)
+                iou = box_iou(p.image_box, o.image_box)
                 if iou >= cfg.camera_iou_min:
                     cost[i, j] = 1.0 - iou
             elif modality == "3d" and p.position is not None and o.position is not None:

@@ -81,7 +81,23 @@ def _static_normals(points: np.ndarray, part: np.ndarray, prim: np.ndarray, worl
     return n
 
 
-class LidarScanner:
+class _MovableSensor:
+    """A sensor whose pose-dependent state (the static world seen from it) comes from its ``static_view``.
+
+    ``static_view(R, t)`` is pure, so the next pose's view can be computed in another thread while the
+    current frame renders (robot mounts); ``use_view`` takes it over.
+    """
+
+    def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
+        """Move the sensor (a robot mount): recompute the static world seen from world-from-sensor (R, t)."""
+        self.use_view(self.static_view(R, t))
+
+    def use_view(self, view: dict[str, np.ndarray]) -> None:
+        """Take a pose and its static view computed by ``static_view`` (possibly in another thread)."""
+        self.__dict__.update(view)
+
+
+class LidarScanner(_MovableSensor):
     """A LiDAR at world-from-sensor (R, t) (``set_pose`` moves it); ``scan`` gives points and actor labels."""
 
     def __init__(self, model: LidarModel, R: np.ndarray, t: np.ndarray, world: StaticWorld | None):
@@ -98,14 +114,6 @@ class LidarScanner:
         self.world = world
         self.last_stats: dict[int, tuple[int, int]] = {}
         self.set_pose(R, t)
-
-    def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
-        """Move the sensor (a robot mount): recast the static world from the new world-from-sensor pose."""
-        self.use_view(self.static_view(R, t))
-
-    def use_view(self, view: dict[str, np.ndarray]) -> None:
-        """Take a pose and its static-world cast computed by ``static_view`` (possibly in another thread)."""
-        self.__dict__.update(view)
 
     def static_view(self, R: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """The pose and its static-world ranges, parts and intensities; pure (reads only fixed state)."""
@@ -244,7 +252,7 @@ def _ground_texture(points: np.ndarray) -> np.ndarray:
     return np.stack([base * 0.95, base, base * 1.02], -1)
 
 
-class CameraRenderer:
+class CameraRenderer(_MovableSensor):
     """A pinhole camera at world-from-optical (R, t) (``set_pose`` moves it) rendering BGR and labels."""
 
     def __init__(self, model: CameraModel, R: np.ndarray, t: np.ndarray, world: StaticWorld | None):
@@ -252,14 +260,6 @@ class CameraRenderer:
         self.world = world
         self.rays_opt = model.pixel_rays()                                     # (H, W, 3)
         self.set_pose(R, t)
-
-    def set_pose(self, R: np.ndarray, t: np.ndarray) -> None:
-        """Move the camera (a robot mount): re-render the static background and its depth."""
-        self.use_view(self.static_view(R, t))
-
-    def use_view(self, view: dict[str, np.ndarray]) -> None:
-        """Take a pose and its static background computed by ``static_view`` (possibly in another thread)."""
-        self.__dict__.update(view)
 
     def static_view(self, R: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """The pose, its rays, static depth and background image; pure (reads only fixed state)."""
