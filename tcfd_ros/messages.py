@@ -68,16 +68,22 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def read_ground(d: dict[str, Any]) -> tuple[tuple[float, float, float] | None, float | None]:
-    """(``ground`` [x, y, z] metres or None, ``ground_sigma_m`` or None) of a v2 object."""
+def read_ground(d: dict[str, Any], where: str = "") -> tuple[tuple[float, float, float] | None, float | None]:
+    """(``ground`` [x, y, z] metres or None, ``ground_sigma_m`` or None) of a v2 object.
+
+    Each field is checked on its own (either may be null); ``where`` prefixes the field name in errors,
+    e.g. ``"tracks[3]."``. Shared by the matches, tracks and tracklet readers.
+    """
     ground, sigma = d.get("ground"), d.get("ground_sigma_m")
-    if ground is None:
-        return None, None
-    if not isinstance(ground, list) or len(ground) != 3 or not all(_number(v) for v in ground):
-        raise MessageFormatError(f"ground = {ground!r}: expected [x, y, z] finite metres or null")
-    if sigma is not None and (not _number(sigma) or sigma < 0):
-        raise MessageFormatError(f"ground_sigma_m = {sigma!r}: expected a finite value >= 0 or null")
-    return (float(ground[0]), float(ground[1]), float(ground[2])), None if sigma is None else float(sigma)
+    if ground is not None:
+        if not isinstance(ground, list) or len(ground) != 3 or not all(_number(v) for v in ground):
+            raise MessageFormatError(f"{where}ground = {ground!r}: expected [x, y, z] finite metres or null")
+        ground = (float(ground[0]), float(ground[1]), float(ground[2]))
+    if sigma is not None:
+        if not _number(sigma) or sigma < 0:
+            raise MessageFormatError(f"{where}ground_sigma_m = {sigma!r}: expected metres >= 0 or null")
+        sigma = float(sigma)
+    return ground, sigma
 
 
 @dataclass(frozen=True)

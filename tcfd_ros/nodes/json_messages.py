@@ -24,7 +24,7 @@ import numpy as np
 from tcfd_ros.errors import MessageFormatError
 # the matches schema lives in tcfd_ros.messages (one MATCH_SCHEMA); re-exported for old imports
 from tcfd_ros.messages import MATCH_SCHEMA, MATCH_VERSIONS_READ, MatchMsg  # noqa: F401
-from tcfd_ros.messages import load_object, stamp_dict, stamp_to_seconds  # noqa: F401
+from tcfd_ros.messages import load_object, read_ground, stamp_dict, stamp_to_seconds  # noqa: F401
 from tcfd_ros.messages import require as _require
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
@@ -38,22 +38,6 @@ MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 def _load(text: str, schema: str) -> dict[str, Any]:
     return load_object(text, schema, READABLE_VERSIONS[schema])
-
-
-def _ground(d: dict[str, Any], where: str) -> tuple[tuple[float, float, float] | None, float | None]:
-    """``ground`` ([x, y, z] or null) and ``ground_sigma_m`` (number or null) of a v2 object."""
-    g, s = d.get("ground"), d.get("ground_sigma_m")
-    if g is not None:
-        if (not isinstance(g, list) or len(g) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in g)
-                or not all(math.isfinite(v) for v in g)):
-            raise MessageFormatError(f"{where}ground = {g!r}: expected [x, y, z] finite metres or null")
-        g = (float(g[0]), float(g[1]), float(g[2]))
-    if s is not None:
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
-            raise MessageFormatError(f"{where}ground_sigma_m = {s!r}: expected metres >= 0 or null")
-        s = float(s)
-    return g, s
 
 
 def _fixed_frame(d: dict[str, Any]) -> str:
@@ -122,7 +106,7 @@ class TrackletMsg:
         if len(stamps) != shape[0]:
             raise MessageFormatError(f"frame_stamps: {len(stamps)} stamps for {shape[0]} frames")
         stamp = _require(d, "stamp", dict)
-        ground, sigma = _ground(d, "")
+        ground, sigma = read_ground(d)
         return TrackletMsg(stamp_dict(stamp.get("sec", 0), stamp.get("nanosec", 0)),
                            str(d.get("frame_id", "")),
                            _require(d, "sensor", str), modality, int(_require(d, "track_id", int)), stamps,
@@ -166,7 +150,7 @@ def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
         if not isinstance(t, dict):
             raise MessageFormatError(f"tracks[{i}] = {t!r}: expected an object")
         try:
-            ground, sigma = _ground(t, f"tracks[{i}].")
+            ground, sigma = read_ground(t, f"tracks[{i}].")
             out.append(TrackState(int(t["track_id"]), tuple(float(v) for v in t["position"]),
                                   tuple(float(v) for v in t["box"]), int(t.get("detection", -1)),
                                   ground, sigma))
