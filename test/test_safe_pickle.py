@@ -193,3 +193,31 @@ def test_loading_a_bomb_from_a_data_set_is_fast_and_small(tmp_path):
     r = _run_single_threaded(code, timeout_s=120)
     seconds, message = r.stdout.split(" ", 1)
     assert float(seconds) < 1.0 and "refused" in message
+
+
+def test_a_bomb_anywhere_in_the_split_ends_evaluate_before_torch_and_the_model(tmp_path):
+    """The real ``tcfd-ros evaluate`` in a fresh interpreter, a bomb in the last file it reads: exit 2,
+    one error line, and no torch, no model, peak RSS under 200 MB (issue 15: under a second, 200 MB)."""
+    from training.datasets import SUSTech1K
+    from training_fixtures import write_sustech
+    root = tmp_path / "ds"
+    part = write_sustech(root, subjects=("0000", "0001"), seq_types=("00-nm", "01-nm"), views=("000", "090"))
+    SUSTech1K(root, part, split="test").records[-1].depth_path.write_bytes(BOMBS["bytearray_size"])
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not read: the data set is refused first")
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--dataset", str(root), "--partition", str(part),
+            "--out", str(tmp_path / "eval")]
+    code = (
+        "import sys\n"
+        "from tcfd_ros.cli import main\n"
+        f"rc = main({argv!r})\n"
+        # VmHWM, not getrusage: ru_maxrss carries the forking parent's peak (pytest's, torch's) over exec
+        "peak_kb = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:')][0]\n"
+        "print(rc, 'torch' in sys.modules, peak_kb / 1024)\n")
+    r = _run_single_threaded(code, timeout_s=120)
+    rc, torch_imported, peak_mb = r.stdout.split()
+    assert (rc, torch_imported) == ("2", "False")
+    assert float(peak_mb) < 200
+    errors = [line for line in r.stderr.splitlines() if "error" in line.lower() or "Traceback" in line]
+    assert len(errors) == 1 and errors[0].startswith("tcfd-ros evaluate: error: ")
+    assert "bytearray(...) refused" in errors[0] and "LiDAR-PCDs_depths.pkl" in errors[0]

@@ -73,6 +73,20 @@ def test_freegait_layout_probe_set_and_pairing(tmp_path):
     assert probe_key(ds.records[int(np.flatnonzero(ds.probe_mask())[0])]) == "0001-devid_1-seq_01_new"
     sil, dep = ds.load_pair(0)  # 15 silhouettes, 10 depth frames -> paired by relative time
     assert sil.shape == (10, 64, 64) and dep.shape == (10, 3, 64, 64)
+    counts = ds.frame_counts(("2d", "3d"))
+    assert (counts["2d"][0], counts["3d"][0]) == (15, 10) and ds.pair_length(0, 15, 10) == 10
+
+
+def test_frame_counts_read_every_file_of_the_modalities_asked(tmp_path):
+    part = write_sustech(tmp_path / "sus")
+    ds = SUSTech1K(tmp_path / "sus", part, split="train")
+    assert ds.frame_counts(("3d",)) == {"3d": [9] * len(ds)}
+    ds.records[-1].sil_path.write_bytes(pickle.dumps(np.zeros((4, 32, 32), np.uint8)))
+    assert ds.frame_counts(("3d",)) == {"3d": [9] * len(ds)}  # silhouettes not asked for: not read
+    with pytest.raises(DatasetError, match="expected silhouettes uint8"):
+        ds.frame_counts(("3d", "2d"))
+    with pytest.raises(DatasetError, match="equal length"):
+        ds.pair_length(0, 9, 8)
 
 
 def _labels():

@@ -22,13 +22,17 @@ def evenly_spaced(length: int, max_frames: int) -> np.ndarray:
 
 
 def embed_sequences(model: nn.Module, ds: GaitDataset, indices: Sequence[int], modality: str,
-                    max_frames: int = 0, batch_sequences: int = 16, device: torch.device | str = "cpu"
-                    ) -> np.ndarray:
+                    max_frames: int = 0, batch_sequences: int = 16, device: torch.device | str = "cpu",
+                    lengths: Sequence[int] | None = None) -> np.ndarray:
     """Embeddings (N, parts, d) float32 of the records ``indices`` in one modality, model in eval mode.
 
     Sequences are grouped by (sampled) length so a batch never pads or truncates a sequence.
+    ``lengths``: the records' frame counts in this modality where known (``GaitDataset.frame_counts``),
+    otherwise each file is read once to count them.
     """
-    windows = [[evenly_spaced(ds.load_modality(int(i), modality).shape[0], max_frames)] for i in indices]
+    if lengths is None:
+        lengths = [ds.load_modality(int(i), modality).shape[0] for i in indices]
+    windows = [[evenly_spaced(n, max_frames)] for n in lengths]
     return embed_tracklets(model, ds, indices, modality, windows, batch_sequences, device)
 
 

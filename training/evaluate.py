@@ -19,12 +19,10 @@ from tcfd_ros.errors import DatasetError
 from training.datasets import FreeGait, GaitDataset
 from training.calibrate import calibrate_levels, rates_at_thresholds, tracklet_windows
 from training.embed import embed_sequences, embed_tracklets
-from training.evaluator import (SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE, evaluate_cross_modal,
-                                evaluate_open)
+from training.evaluator import (DIRECTIONS, SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE,
+                                evaluate_cross_modal, evaluate_open, needed_modalities)
 
 logger = logging.getLogger(__name__)
-
-DIRECTIONS: dict[str, tuple[str, str]] = {"2d3d": ("2d", "3d"), "3d2d": ("3d", "2d")}
 
 
 def _side(ds: GaitDataset, idx: np.ndarray, feats: np.ndarray) -> dict[str, Any]:
@@ -47,13 +45,17 @@ def probe_gallery_split(ds: GaitDataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_model(model: nn.Module, ds: GaitDataset, directions: Sequence[Literal["2d3d", "3d2d"]],
-                   max_frames: int = 0, batch_sequences: int = 16, device: str | torch.device = "cpu"
-                   ) -> dict[str, Any]:
-    """Embed every test sequence in the modalities needed and score each direction."""
+                   max_frames: int = 0, batch_sequences: int = 16, device: str | torch.device = "cpu",
+                   counts: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """Embed every test sequence in the modalities needed and score each direction.
+
+    ``counts``: frame counts per modality from ``ds.frame_counts`` where the caller checked the files
+    first (``tcfd-ros evaluate`` does, before it loads the model)."""
     probe, gallery = probe_gallery_split(ds)
-    needed = sorted({m for d in directions for m in DIRECTIONS[d]})
-    feats = {m: embed_sequences(model, ds, range(len(ds)), m, max_frames, batch_sequences, device)
-             for m in needed}
+    counts = counts or {}
+    feats = {m: embed_sequences(model, ds, range(len(ds)), m, max_frames, batch_sequences, device,
+                                lengths=counts.get(m))
+             for m in needed_modalities(directions)}
     results: dict[str, Any] = {"num_probe_sequences": int(probe.size),
                                "num_gallery_sequences": int(gallery.size), "directions": {}}
     for d in directions:
@@ -69,15 +71,21 @@ def evaluate_model(model: nn.Module, ds: GaitDataset, directions: Sequence[Liter
 
 def evaluate_open_set(model: nn.Module, ds: GaitDataset, thresholds: dict[str, float | None],
                       target_fmr: float = 0.01, tracklet_frames: int = 10, tracklet_hop: int = 5,
-                      batch_sequences: int = 16, device: str | torch.device = "cpu") -> dict[str, Any]:
+                      batch_sequences: int = 16, device: str | torch.device = "cpu",
+                      counts: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """Open-set rates on a test split, tracklets and tracks formed as in ``training.calibrate``:
     ``at_target_fmr`` = threshold and genuine accept rate at ``target_fmr`` measured on these
     identities; ``at_checkpoint_thresholds`` = FMR and genuine accept rate of the checkpoint's own
-    calibrated thresholds (how the calibration on validation identities transfers)."""
+    calibrated thresholds (how the calibration on validation identities transfers). ``counts``: frame
+    counts of both modalities from ``ds.frame_counts`` where known (spares reading every file once)."""
     idx = list(range(len(ds)))
     windows, labels, seq_of = [], [], []
     for i in idx:
-        wins = tracklet_windows(ds.load_pair(i)[0].shape[0], tracklet_frames, tracklet_hop)
+        if counts and {"2d", "3d"} <= counts.keys():
+            length = ds.pair_length(i, counts["2d"][i], counts["3d"][i])
+        else:
+            length = ds.load_pair(i)[0].shape[0]
+        wins = tracklet_windows(length, tracklet_frames, tracklet_hop)
         windows.append(wins)
         labels += [ds.records[i].subject] * len(wins)
         seq_of += [i] * len(wins)

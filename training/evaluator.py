@@ -46,6 +46,8 @@ SUSTECH1K_CONDITIONS: dict[str, tuple[str, ...]] = {
     "overall": ("01", "02", "03", "04"),
 }
 SUSTECH1K_GALLERY_TYPE = "00-nm"
+# Direction -> (probe modality, gallery modality): 2d3d = camera queries against a LiDAR gallery.
+DIRECTIONS: dict[str, tuple[str, str]] = {"2d3d": ("2d", "3d"), "3d2d": ("3d", "2d")}
 _REQUIRED = ("features", "labels", "conditions", "views")
 
 
@@ -55,6 +57,11 @@ class _Side:
     labels: np.ndarray  # [n] str
     conditions: np.ndarray  # [n] str
     views: np.ndarray  # [n] str
+
+
+def needed_modalities(directions: Sequence[str]) -> list[str]:
+    """The modalities the ``directions`` embed, e.g. ``['2d', '3d']`` for either direction."""
+    return sorted({m for d in directions for m in DIRECTIONS[d]})
 
 
 def _side(name: str, data: Mapping[str, Any]) -> _Side:

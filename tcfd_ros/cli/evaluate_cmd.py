@@ -41,29 +41,38 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from training.checkpoints import load_trained
+    # Everything up to the model is torch-free: a missing checkpoint or a broken or hostile data file
+    # anywhere in the split ends the command before torch is imported (well under a second, <100 MB).
+    from tcfd_ros.errors import CheckpointError
     from training.datasets import FreeGait, SUSTech1K
-    from training.evaluate import evaluate_model, evaluate_open_set
-    from training.report import markdown_table, write_report
+    from training.evaluator import needed_modalities
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    if not args.checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {args.checkpoint}: file not found (tcfd-ros train writes one)")
     partition = args.partition or args.dataset / "partition.json"
     if args.format == "sustech1k":
         ds = SUSTech1K(args.dataset, partition, split="test", sync=not args.native)
     else:
         ds = FreeGait(args.dataset, partition, split="test")
-    model, meta, kind = load_trained(args.checkpoint)
     directions = ("2d3d", "3d2d") if args.direction == "both" else (args.direction,)
-    results = evaluate_model(model, ds, directions, max_frames=args.max_frames)
+    counts = ds.frame_counts(("2d", "3d") if args.open_set else needed_modalities(directions))
+
+    import torch
+
+    from training.checkpoints import load_trained
+    from training.evaluate import evaluate_model, evaluate_open_set
+    from training.report import markdown_table, write_report
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    model, meta, kind = load_trained(args.checkpoint)
+    results = evaluate_model(model, ds, directions, max_frames=args.max_frames, counts=counts)
     results.update({"checkpoint": str(args.checkpoint), "architecture": kind, "dataset": str(args.dataset),
                     "open_set_threshold": meta.get("open_set_threshold")})
     if args.open_set:
         thresholds = {"tracklet": meta.get("open_set_threshold"),
                       "track": meta.get("open_set_threshold_track")}
-        results["open_set"] = evaluate_open_set(model, ds, thresholds)
+        results["open_set"] = evaluate_open_set(model, ds, thresholds, counts=counts)
     paths = write_report(results, args.out, title=f"{kind} {args.checkpoint}")
     print(markdown_table(results))
     if args.open_set:

@@ -80,6 +80,10 @@ class FreeGait(GaitDataset):
         """True for records listed in PROBE_SET (the probes); the rest of the test split is the gallery."""
         return np.array([probe_key(r) in self.probe_keys for r in self.records], dtype=bool)
 
+    def pair_length(self, index: int, n_sil: int, n_depth: int) -> int:
+        """``load_pair`` pairs every depth frame with a silhouette: the depth file's length."""
+        return n_depth
+
     def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         sil = self.load_modality(index, "2d")
         dep = self.load_modality(index, "3d")
