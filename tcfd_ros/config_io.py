@@ -19,6 +19,22 @@ from tcfd_ros.errors import ConfigError
 T = TypeVar("T")
 
 
+def param(default: Any, description: str, lo: float | None = None, hi: float | None = None,
+          read_only: bool = False) -> Any:
+    """A config field that is also a ROS parameter: its default, what it means and its inclusive range.
+
+    The one source of a parameter's documentation: ``nodes.params`` builds each node's
+    ``ParameterDescriptor`` from this metadata and ``config/*.yaml`` are rendered from it.
+    ``read_only`` fields fix a node's wiring or model and cannot change while it runs.
+    """
+    meta: dict[str, Any] = {"description": description, "read_only": read_only}
+    if lo is not None:
+        meta["min"] = lo
+    if hi is not None:
+        meta["max"] = hi
+    return dataclasses.field(default=default, metadata=meta)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file or a non-mapping top level raises ConfigError."""
     p = Path(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import math
 from pathlib import Path
@@ -90,6 +91,34 @@ def test_config_file_has_every_parameter_and_validates():
     lines = [ln for ln in CONFIG.read_text().splitlines() if ":" in ln and not ln.strip().startswith("#")
              and not ln.rstrip().endswith(":")]
     assert all("  # " in ln for ln in lines)
+
+
+def test_every_parameter_is_described_from_its_field_and_the_files_are_rendered_from_them():
+    """One source (issue 15): descriptions and ranges live on the dataclass fields (config_io.param),
+    the ROS descriptors and both committed params files are built from them, no source is parsed."""
+    from tcfd_ros.nodes.params import descriptor
+    from tcfd_ros.nodes.robot_config import render_robot_params
+
+    for name, default in node_defaults().items():
+        for spec in param_specs(default):
+            d = descriptor(spec)
+            assert d.description.strip() and d.description == spec.description, f"{name}: {spec.name}"
+    specs = {s.name: s for s in param_specs(node_defaults()["camera_segmenter"])}
+    # a description that took two comment lines arrives whole (the comment parser kept only the first)
+    assert specs["segmenter.bg_scale"].description.endswith("scaled back (nearest) before components")
+    assert (specs["segmenter.yolo_conf"].min, specs["segmenter.yolo_conf"].max) == (0.0, 1.0)
+    with pytest.raises(ConfigError, match="has no description"):
+        param_specs(_Undescribed())
+    regenerate = "regenerate it (README, section nodes)"
+    assert CONFIG.read_text() == render_params_file() + "\n", regenerate
+    assert (ROOT / "config" / "robot.yaml").read_text() == render_robot_params() + "\n", regenerate
+    for path in (ROOT / "tcfd_ros").rglob("*.py"):
+        assert "getsource" not in path.read_text(), f"{path}: parameters are documented by their fields"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Undescribed:
+    threshold: float = 0.5
 
 
 def test_rendered_file_matches_committed_defaults_where_untouched():

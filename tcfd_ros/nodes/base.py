@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
@@ -23,7 +23,6 @@ from rclpy.node import Node
 
 from tcfd_ros.errors import MessageFormatError, TcfdError
 from tcfd_ros.nodes.diagnostics import NodeHealth, to_array
-from tcfd_ros.nodes.node_configs import PARAM_RANGES
 from tcfd_ros.nodes.params import ParameterBinding
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 
@@ -111,7 +110,7 @@ class TcfdNode(Node):
     """A node with a config dataclass as parameters, health counters and one worker thread."""
 
     def __init__(self, name: str, default_config: Any, *, read_only: Sequence[str] = (),
-                 ranges: Mapping[str, tuple[float, float]] = PARAM_RANGES, **node_kwargs: Any) -> None:
+                 **node_kwargs: Any) -> None:
         super().__init__(name, **node_kwargs)
         # Set before anything that can raise: destroy_node() runs on a half-built node at shutdown.
         self._queue: deque = deque()
@@ -121,7 +120,7 @@ class TcfdNode(Node):
         self.health = NodeHealth(self.get_fully_qualified_name(), self.get_logger().warning)
         if callable(default_config):  # a factory that may read parameters declared ahead (tracker modality)
             default_config = default_config(self)
-        self.params = ParameterBinding(self, default_config, read_only=read_only, ranges=ranges,
+        self.params = ParameterBinding(self, default_config, read_only=read_only,
                                        on_change=self._config_changed)
         self._queue_size = int(self.config.queue_size)
         self._waiting: dict[str, int] = {}

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from tcfd_ros.config_io import load_yaml
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.graph import NODE_NAMES, RECOGNIZER
-from tcfd_ros.nodes.node_configs import PARAM_RANGES, node_defaults
+from tcfd_ros.nodes.node_configs import node_defaults
 from tcfd_ros.nodes.params import ParamSpec, config_from_params_file, param_specs
 
 HEADER = """\
@@ -70,7 +70,7 @@ def render_params_file(overrides: Mapping[str, Mapping[str, Any]] | None = None)
     overrides = overrides or {}
     out = [HEADER, GLOBAL]
     for name, default in node_defaults().items():
-        specs = param_specs(default, ranges=PARAM_RANGES)
+        specs = param_specs(default)
         if any(len(s.name.split(".")) > 2 for s in specs):
             raise ConfigError(f"{name}: parameters nested deeper than one level cannot be rendered")
         out.append(_render_node(name, specs, overrides.get(name, {})))

@@ -1,7 +1,8 @@
 """Each node's parameters as one frozen dataclass (node settings + the library config it wraps).
 
-These are the single definition of every ROS parameter: ``params.ParameterBinding`` declares them with
-descriptors (the trailing comment is the description), ``config/crossmodal.yaml`` sets them, and
+These are the single definition of every ROS parameter: each field is declared with
+``config_io.param(default, description, lo=, hi=, read_only=)``, ``params.ParameterBinding`` declares
+the parameters with descriptors built from that, ``config/crossmodal.yaml`` is rendered from it, and
 ``tcfd-ros bringup`` validates that file against them before starting anything. Fields marked
 ``read_only`` fix the node's wiring or its loaded model and cannot change at run time; everything
 else (thresholds, gates) can, with ``ros2 param set`` or ``SetParameters``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tcfd_ros.config_io import param
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.perception.calibration_config import CalibrationConfig
 from tcfd_ros.perception.guided_config import GuidedSegmenterConfig
@@ -24,28 +26,6 @@ from tcfd_ros.perception.config import (
     camera_tracker_config,
 )
 
-# Ranges (inclusive) of library config fields, by dotted parameter name, for their ROS descriptors;
-# the dataclasses' own validate() still decides (strict bounds, cross-field rules).
-PARAM_RANGES: dict[str, tuple[float, float]] = {
-    "segmenter.yolo_conf": (0.0, 1.0),
-    "segmenter.yolo_iou": (0.0, 1.0),
-    "segmenter.min_fill_ratio": (0.0, 1.0),
-    "segmenter.bg_learning_rate": (-1.0, 1.0),
-    "segmenter.ground_max_tilt_deg": (0.0, 90.0),
-    "segmenter.ground_candidate_quantile": (0.0, 1.0),
-    "segmenter.background_min_occupancy": (0.0, 1.0),
-    "tracker.size_smoothing": (0.0, 1.0),
-    "tracker.min_hits": (1, 1000),
-    "tracklet.frames": (1, 1000),
-    "tracklet.stride": (1, 1000),
-    "tracklet.hop": (1, 1000),
-    "identity.switch_margin": (0.0, 2.0),
-    "identity.switch_patience": (1, 1000),
-    "calibration.pixel_sigma_px": (0.0, 1000.0),
-    "calibration.lidar_sigma_m": (0.0, 100.0),
-    "calibration.max_ground_range_m": (0.0, 10000.0),
-}
-
 
 def _positive(obj: object, *names: str) -> None:
     for n in names:
@@ -54,33 +34,22 @@ def _positive(obj: object, *names: str) -> None:
             raise ConfigError(f"{type(obj).__name__}.{n} = {v!r}: expected a value > 0")
 
 
-def meta(description: str, read_only: bool = False, lo: float | None = None,
-         hi: float | None = None) -> dict:
-    """Field metadata read by ``params.param_specs``: description, read-only, inclusive range."""
-    out: dict = {"description": description, "read_only": read_only}
-    if lo is not None:
-        out["min"] = lo
-    if hi is not None:
-        out["max"] = hi
-    return out
-
-
-INPUT_RELIABILITY = meta("sensor input QoS: best_effort (live sensors) or reliable (bag replay of "
-                         "large messages)", read_only=True)
+INPUT_RELIABILITY = ("sensor input QoS: best_effort (live sensors) or reliable (bag replay of large "
+                     "messages)")
 
 
 @dataclass(frozen=True)
 class CameraSegmenterNodeConfig:
     """camera_segmenter: Image (+ CameraInfo) -> ``detections`` (mono16 labels) and ``annotated``."""
 
-    frame_id: str = field(default="", metadata=meta("overrides the image's frame_id when not empty", True))
-    queue_size: int = field(default=2, metadata=meta("images waiting for the segmenter", True, 1, 1000))
-    input_reliability: Literal["best_effort", "reliable"] = field(
-        default="best_effort", metadata=INPUT_RELIABILITY)
-    publish_annotated: bool = True        # draw masks, tracks, global ids on ``annotated`` (while subscribed)
-    annotation_cache_frames: int = field(default=30, metadata=meta("images kept until their tracks arrive",
-                                                                   lo=1, hi=1000))
-    require_camera_info: bool = False     # drop images until a CameraInfo of the same size arrived
+    frame_id: str = param("", "overrides the image's frame_id when not empty", read_only=True)
+    queue_size: int = param(2, "images waiting for the segmenter", lo=1, hi=1000, read_only=True)
+    input_reliability: Literal["best_effort", "reliable"] = param("best_effort", INPUT_RELIABILITY,
+                                                                  read_only=True)
+    publish_annotated: bool = param(True, "draw masks, tracks, global ids on ``annotated`` (while "
+                                    "subscribed)")
+    annotation_cache_frames: int = param(30, "images kept until their tracks arrive", lo=1, hi=1000)
+    require_camera_info: bool = param(False, "drop images until a CameraInfo of the same size arrived")
     segmenter: CameraSegmenterConfig = field(default_factory=CameraSegmenterConfig)
     guide: GuidedSegmenterConfig = field(default_factory=GuidedSegmenterConfig)
 
@@ -93,10 +62,10 @@ class CameraSegmenterNodeConfig:
 class LidarSegmenterNodeConfig:
     """lidar_segmenter: PointCloud2 -> ``clusters`` (person points with a ``cluster`` field)."""
 
-    frame_id: str = field(default="", metadata=meta("overrides the cloud's frame_id when not empty", True))
-    queue_size: int = field(default=2, metadata=meta("clouds waiting for the segmenter", True, 1, 1000))
-    input_reliability: Literal["best_effort", "reliable"] = field(
-        default="best_effort", metadata=INPUT_RELIABILITY)
+    frame_id: str = param("", "overrides the cloud's frame_id when not empty", read_only=True)
+    queue_size: int = param(2, "clouds waiting for the segmenter", lo=1, hi=1000, read_only=True)
+    input_reliability: Literal["best_effort", "reliable"] = param("best_effort", INPUT_RELIABILITY,
+                                                                  read_only=True)
     segmenter: LidarSegmenterConfig = field(default_factory=LidarSegmenterConfig)
 
     def validate(self) -> None:
@@ -107,11 +76,11 @@ class LidarSegmenterNodeConfig:
 class TrackerNodeConfig:
     """tracker (one per sensor): detections/clusters -> Kalman tracks -> ``tracks`` and ``tracklets``."""
 
-    modality: Literal["2d", "3d"] = field(default="3d", metadata=meta(
-        "2d: camera detections (pixels), 3d: LiDAR clusters (metres)", True))
-    sensor: str = field(default="", metadata=meta(
-        "sensor name in tracklets and matches; empty = the node's namespace", True))
-    queue_size: int = field(default=4, metadata=meta("inputs waiting for the tracker", True, 1, 1000))
+    modality: Literal["2d", "3d"] = param("3d", "2d: camera detections (pixels), 3d: LiDAR clusters (metres)",
+                                          read_only=True)
+    sensor: str = param("", "sensor name in tracklets and matches; empty = the node's namespace",
+                        read_only=True)
+    queue_size: int = param(4, "inputs waiting for the tracker", lo=1, hi=1000, read_only=True)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tracklet: TrackletConfig = field(default_factory=TrackletConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
@@ -129,28 +98,26 @@ def camera_tracker_node_config() -> TrackerNodeConfig:
 class RecognizerNodeConfig:
     """recognizer: every sensor's tracklets -> embeddings -> global identities -> ``matches``, ``markers``."""
 
-    backend: Literal["torch", "onnx", "tensorrt"] = field(default="onnx",
-                                                          metadata=meta("embedding runtime", True))
-    model_path: str = field(default="models/tcfd_sim.onnx", metadata=meta(
-        "exported model (tcfd-ros export); default: the shipped reference model; a relative path is "
-        "looked up in the working dir, the source tree, the share dir", True))
-    threads: int = field(default=2, metadata=meta("CPU threads of the runtime", True, 1, 256))
-    camera_namespaces: tuple[str, ...] = field(default=("camera",), metadata=meta(
-        "one camera pipeline (segmenter + tracker) per namespace", True))
-    lidar_namespaces: tuple[str, ...] = field(default=("lidar",), metadata=meta(
-        "one LiDAR pipeline (segmenter + tracker) per namespace", True))
-    batch_size: int = field(default=8, metadata=meta("tracklets embedded in one call", lo=1, hi=1024))
-    queue_size: int = field(default=64, metadata=meta("tracklets waiting; oldest dropped", True, 1, 100000))
-    gallery_path: str = field(default="", metadata=meta(
-        "SQLite gallery file; empty = identities in memory only, nothing kept", True))
-    gallery_retention_days: float = field(default=30.0, metadata=meta(
-        "identities unseen this long before the newest stamp go; 0 = keep forever", lo=0.0, hi=36500.0))
-    marker_lifetime_s: float = field(default=1.0, metadata=meta("markers vanish unless refreshed",
-                                                                lo=0.0, hi=3600.0))
-    marker_frame_id: str = ""             # frame of markers; empty = the fixed frame (else the LiDAR frame)
-    enrol_target: str = ""                # ~/enrol: 'sensor:track_id' to enrol; empty = the latest match
-    enrol_label: str = ""                 # ~/enrol: name of the enrolled identity; empty = none
-    erase_global_id: int = field(default=0, metadata=meta("~/erase: the identity to erase", lo=0))
+    backend: Literal["torch", "onnx", "tensorrt"] = param("onnx", "embedding runtime", read_only=True)
+    model_path: str = param("models/tcfd_sim.onnx", "exported model (tcfd-ros export); default: the shipped "
+                            "reference model; a relative path is looked up in the working dir, the source "
+                            "tree, the share dir", read_only=True)
+    threads: int = param(2, "CPU threads of the runtime", lo=1, hi=256, read_only=True)
+    camera_namespaces: tuple[str, ...] = param(("camera",), "one camera pipeline (segmenter + tracker) per "
+                                               "namespace", read_only=True)
+    lidar_namespaces: tuple[str, ...] = param(("lidar",), "one LiDAR pipeline (segmenter + tracker) per "
+                                              "namespace", read_only=True)
+    batch_size: int = param(8, "tracklets embedded in one call", lo=1, hi=1024)
+    queue_size: int = param(64, "tracklets waiting; oldest dropped", lo=1, hi=100000, read_only=True)
+    gallery_path: str = param("", "SQLite gallery file; empty = identities in memory only, nothing kept",
+                              read_only=True)
+    gallery_retention_days: float = param(30.0, "identities unseen this long before the newest stamp go; 0 = "
+                                          "keep forever", lo=0.0, hi=36500.0)
+    marker_lifetime_s: float = param(1.0, "markers vanish unless refreshed", lo=0.0, hi=3600.0)
+    marker_frame_id: str = param("", "frame of markers; empty = the fixed frame (else the LiDAR frame)")
+    enrol_target: str = param("", "~/enrol: 'sensor:track_id' to enrol; empty = the latest match")
+    enrol_label: str = param("", "~/enrol: name of the enrolled identity; empty = none")
+    erase_global_id: int = param(0, "~/erase: the identity to erase", lo=0)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
 
     def validate(self) -> None:

@@ -1,9 +1,9 @@
 """ROS parameters built from the project's frozen config dataclasses, one way for every node.
 
 Every (nested) dataclass field becomes one parameter with a dotted name (``segmenter.min_area_px``) and
-a ``ParameterDescriptor``: the description is the field's ``metadata["description"]`` or its trailing
-``# comment`` in the source, ranges come from ``metadata["min"]/["max"]`` or the node's ``ranges`` table,
-and ``read_only`` marks what cannot change without rebuilding the node (model path, backend, topics).
+a ``ParameterDescriptor`` built from the field's own metadata, written by ``config_io.param``: the
+description, the inclusive range (``min``/``max``) and ``read_only`` (what cannot change without
+rebuilding the node: model path, backend, topics). A field without a description is an error.
 A candidate change is validated by building the whole dataclass with ``config_io.from_dict`` (types,
 ranges, the dataclass's own ``validate()``); a rejection carries that error as its reason.
 """
@@ -11,9 +11,7 @@ ranges, the dataclass's own ``validate()``); a rejection carries that error as i
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
-import re
 import types
 import typing
 from dataclasses import dataclass
@@ -27,8 +25,6 @@ from tcfd_ros.config_io import from_dict
 from tcfd_ros.errors import ConfigError, TcfdError
 
 T = TypeVar("T")
-
-_COMMENT_RE = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -44,32 +40,6 @@ class ParamSpec:
     max: float | None = None
     choices: tuple[str, ...] = ()
     optional: bool = False      # the dataclass accepts None, encoded as "" (strings) or NaN (numbers)
-
-
-def _field_comments(cls: type) -> dict[str, str]:
-    """Trailing ``# comments`` of a dataclass's fields, the project's way of documenting config keys."""
-    try:
-        src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    out: dict[str, str] = {}
-    section = ""
-    for line in src.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            section = stripped.lstrip("# ").strip()   # a group comment above several fields
-            continue
-        if not stripped or stripped.startswith(("def ", '"""')):
-            section = ""
-            continue
-        m = _COMMENT_RE.match(line)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2)
-        else:
-            fm = re.match(r"^\s+(\w+)\s*:", line)
-            if fm and section and fm.group(1) not in out:
-                out[fm.group(1)] = section
-    return out
 
 
 def _strip_optional(tp: Any) -> tuple[Any, bool]:
@@ -104,19 +74,20 @@ def _ros_type(tp: Any, where: str) -> tuple[Parameter.Type, tuple[str, ...]]:
                       "Literal[str] or a homogeneous tuple/list of those)")
 
 
-def param_specs(cfg: Any, prefix: str = "", read_only: Sequence[str] = (),
-                ranges: Mapping[str, tuple[float, float]] | None = None) -> list[ParamSpec]:
+def param_specs(cfg: Any, prefix: str = "", read_only: Sequence[str] = ()) -> list[ParamSpec]:
     """Parameter specs for every leaf field of dataclass instance ``cfg`` (values are its defaults)."""
-    ranges = dict(ranges or {})
     hints = typing.get_type_hints(type(cfg))
-    comments = _field_comments(type(cfg))
     out: list[ParamSpec] = []
     for f in dataclasses.fields(cfg):
         name = f"{prefix}{f.name}"
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
-            out += param_specs(value, name + ".", read_only, ranges)
+            out += param_specs(value, name + ".", read_only)
             continue
+        desc = f.metadata.get("description")
+        if not desc:
+            raise ConfigError(f"{name}: {type(cfg).__name__}.{f.name} has no description; declare it with "
+                              "tcfd_ros.config_io.param(default, description, ...)")
         tp, optional = _strip_optional(hints[f.name])
         ptype, choices = _ros_type(tp, name)
         if optional and ptype not in (Parameter.Type.STRING, Parameter.Type.DOUBLE):
@@ -125,8 +96,7 @@ def param_specs(cfg: Any, prefix: str = "", read_only: Sequence[str] = (),
             value = "" if ptype == Parameter.Type.STRING else math.nan
         elif isinstance(value, tuple):
             value = list(value)
-        lo, hi = ranges.get(name, (f.metadata.get("min"), f.metadata.get("max")))
-        desc = f.metadata.get("description") or comments.get(f.name) or f"{type(cfg).__name__}.{f.name}"
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if choices:
             desc += f" (one of {', '.join(choices)})"
         if optional:
@@ -186,11 +156,10 @@ class ParameterBinding:
     """
 
     def __init__(self, node: Node, default: T, read_only: Sequence[str] = (),
-                 ranges: Mapping[str, tuple[float, float]] | None = None,
                  on_change: Callable[[Any, set[str]], None] | None = None) -> None:
         self._node = node
         self._cls = type(default)
-        self.specs = param_specs(default, read_only=read_only, ranges=ranges)
+        self.specs = param_specs(default, read_only=read_only)
         self._on_change = on_change
         for s in self.specs:
             if not node.has_parameter(s.name):  # a subclass may declare one ahead (e.g. to pick defaults)

@@ -17,9 +17,10 @@ is importable) the whole chain comes from tf2 instead and these numbers are not 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from tcfd_ros.config_io import param
 from tcfd_ros.errors import ConfigError
 
 CALIBRATION_SOURCES = ("auto", "params", "tf2")
@@ -34,27 +35,33 @@ def _check(cond: bool, name: str, value: object, expected: str) -> None:
 class CalibrationConfig:
     """Extrinsics of one sensor and how its detections become fixed-frame ground positions."""
 
-    source: Literal["auto", "params", "tf2"] = field(default="auto", metadata={
-        "description": "where the extrinsics come from: tf2, params (the numbers below) or auto (tf2 where "
-                       "tf2_ros is importable, else params)", "read_only": True})
-    fixed_frame: str = "map"              # REP-105 frame of every ground position; "" disables them
-    base_frame: str = "base_link"         # the moving platform's frame (its pose arrives on pose_topic)
-    sensor_frame: str = ""                # the sensor's frame; "" = the frame_id of its messages
-    parent_frame: str = ""                # frame of the extrinsics: fixed_frame, base_frame or "" (none)
-    translation_m: tuple[float, ...] = (0.0, 0.0, 0.0)  # the sensor's origin in parent_frame, metres
-    rotation_xyzw: tuple[float, ...] = (0.0, 0.0, 0.0, 1.0)  # its orientation in parent_frame (x, y, z, w)
-    pose_topic: str = field(default="/platform_pose", metadata={
-        "description": "geometry_msgs/PoseStamped of base_frame in fixed_frame (remap your localisation "
-                       "output here); subscribed when parent_frame is base_frame", "read_only": True})
-    pose_max_extrapolation_s: float = 0.1  # a stamp this far outside the received poses holds the nearest
-    pose_max_gap_s: float = 1.0           # refuse to interpolate across a longer gap between poses
-    ground_z_m: float = 0.0               # height of the ground plane in fixed_frame
-    pixel_sigma_px: float = 3.0           # 1-sigma noise of a camera detection's foot point, pixels
-    max_ground_range_m: float = 60.0      # camera foot points meeting the ground farther away: no position
-    foot_offset_m: float = 0.1            # box bottom = the nearer foot; the person stands this much farther
-    lidar_sigma_m: float = 0.1            # 1-sigma of a LiDAR cluster's ground position, metres
-    lidar_offset_m: float = 0.08          # a cluster is the near surface; the centre is this much farther
-    lidar_track_in_fixed_frame: bool = True  # LiDAR Kalman filter runs in fixed_frame (outputs: sensor frame)
+    source: Literal["auto", "params", "tf2"] = param(
+        "auto", "where the extrinsics come from: tf2, params (the numbers below) or auto (tf2 where tf2_ros "
+        "is importable, else params)", read_only=True)
+    fixed_frame: str = param("map", "REP-105 frame of every ground position; \"\" disables them")
+    base_frame: str = param("base_link", "the moving platform's frame (its pose arrives on pose_topic)")
+    sensor_frame: str = param("", "the sensor's frame; \"\" = the frame_id of its messages")
+    parent_frame: str = param("", "frame of the extrinsics: fixed_frame, base_frame or \"\" (none)")
+    translation_m: tuple[float, ...] = param((0.0, 0.0, 0.0), "the sensor's origin in parent_frame, metres")
+    rotation_xyzw: tuple[float, ...] = param(
+        (0.0, 0.0, 0.0, 1.0), "its orientation in parent_frame (x, y, z, w)")
+    pose_topic: str = param("/platform_pose", "geometry_msgs/PoseStamped of base_frame in fixed_frame (remap "
+                            "your localisation output here); subscribed when parent_frame is base_frame",
+                            read_only=True)
+    pose_max_extrapolation_s: float = param(
+        0.1, "a stamp this far outside the received poses holds the nearest")
+    pose_max_gap_s: float = param(1.0, "refuse to interpolate across a longer gap between poses")
+    ground_z_m: float = param(0.0, "height of the ground plane in fixed_frame")
+    pixel_sigma_px: float = param(
+        3.0, "1-sigma noise of a camera detection's foot point, pixels", lo=0.0, hi=1000.0)
+    max_ground_range_m: float = param(
+        60.0, "camera foot points meeting the ground farther away: no position", lo=0.0, hi=10000.0)
+    foot_offset_m: float = param(0.1, "box bottom = the nearer foot; the person stands this much farther")
+    lidar_sigma_m: float = param(
+        0.1, "1-sigma of a LiDAR cluster's ground position, metres", lo=0.0, hi=100.0)
+    lidar_offset_m: float = param(0.08, "a cluster is the near surface; the centre is this much farther")
+    lidar_track_in_fixed_frame: bool = param(
+        True, "LiDAR Kalman filter runs in fixed_frame (outputs: sensor frame)")
 
     def extrinsics(self):
         """``parent_frame <- sensor`` as a RigidTransform (None without ``parent_frame``)."""

@@ -13,9 +13,10 @@ while the robot drives.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from tcfd_ros.config_io import param
 from tcfd_ros.errors import ConfigError
 
 GUIDE_MODES = ("segmenter", "lidar")
@@ -30,29 +31,28 @@ def _check(cond: bool, name: str, value: object, expected: str) -> None:
 class GuidedSegmenterConfig:
     """Where the LiDAR clusters come from, how they map into the image and how the silhouette is cut."""
 
-    mode: Literal["segmenter", "lidar"] = field(default="segmenter", metadata={
-        "description": "segmenter: the segmenter backend (background subtraction needs a static camera; "
-                       "yolo works anywhere); lidar: LiDAR-guided segmentation for moving platforms",
-        "read_only": True})
-    clusters_topic: str = field(default="/lidar/clusters", metadata={
-        "description": "the LiDAR segmenter's person clusters (PointCloud2 with a cluster field)",
-        "read_only": True})
-    translation_m: tuple[float, ...] = (0.0, 0.0, 0.0)  # LiDAR origin in the camera optical frame, metres
-    rotation_xyzw: tuple[float, ...] = (0.0, 0.0, 0.0, 1.0)  # LiDAR orientation in the optical frame
-    max_offset_s: float = 0.25            # use the clusters whose stamp is nearest the image, within this
-    predict: bool = True                  # move them to the image stamp at their centroids' velocity
-    min_points: int = 5                   # projected cluster points inside the image to try a person
-    person_height_m: float = 2.0          # region above the cluster's lowest point (LiDAR misses heads)
-    min_footprint_m: float = 0.3          # clusters narrower than this on the ground (poles) are skipped
-    footprint_margin_m: float = 0.1       # horizontal margin around the cluster's points
-    context_fraction: float = 0.15        # background context added around the region, per side
-    work_height_px: int = 64              # the region is cut at this height (cost ~ its square)
-    grabcut_iterations: int = 2           # GrabCut iterations per person
-    min_height_px: int = 24               # smaller silhouettes are dropped
-    min_area_px: int = 120                # smaller silhouettes (pixels) are dropped
-    min_aspect_h_over_w: float = 1.0      # people stand: taller than wide
-    max_aspect_h_over_w: float = 5.0      # thinner (a pole the LiDAR took for a person) is dropped
-    core_fraction: float = 0.3            # seeds this near the centre column (x their spread) are sure person
+    mode: Literal["segmenter", "lidar"] = param(
+        "segmenter", "segmenter: the segmenter backend (background subtraction needs a static camera; yolo "
+        "works anywhere); lidar: LiDAR-guided segmentation for moving platforms", read_only=True)
+    clusters_topic: str = param("/lidar/clusters", "the LiDAR segmenter's person clusters (PointCloud2 with "
+                                "a cluster field)", read_only=True)
+    translation_m: tuple[float, ...] = param(
+        (0.0, 0.0, 0.0), "LiDAR origin in the camera optical frame, metres")
+    rotation_xyzw: tuple[float, ...] = param((0.0, 0.0, 0.0, 1.0), "LiDAR orientation in the optical frame")
+    max_offset_s: float = param(0.25, "use the clusters whose stamp is nearest the image, within this")
+    predict: bool = param(True, "move them to the image stamp at their centroids' velocity")
+    min_points: int = param(5, "projected cluster points inside the image to try a person")
+    person_height_m: float = param(2.0, "region above the cluster's lowest point (LiDAR misses heads)")
+    min_footprint_m: float = param(0.3, "clusters narrower than this on the ground (poles) are skipped")
+    footprint_margin_m: float = param(0.1, "horizontal margin around the cluster's points")
+    context_fraction: float = param(0.15, "background context added around the region, per side")
+    work_height_px: int = param(64, "the region is cut at this height (cost ~ its square)")
+    grabcut_iterations: int = param(2, "GrabCut iterations per person")
+    min_height_px: int = param(24, "smaller silhouettes are dropped")
+    min_area_px: int = param(120, "smaller silhouettes (pixels) are dropped")
+    min_aspect_h_over_w: float = param(1.0, "people stand: taller than wide")
+    max_aspect_h_over_w: float = param(5.0, "thinner (a pole the LiDAR took for a person) is dropped")
+    core_fraction: float = param(0.3, "seeds this near the centre column (x their spread) are sure person")
 
     def validate(self) -> None:
         _check(self.mode in GUIDE_MODES, "mode", self.mode, f"one of {GUIDE_MODES}")
