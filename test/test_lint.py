@@ -31,3 +31,12 @@ def test_flake8_reads_the_project_settings() -> None:
     finally:
         probe.unlink(missing_ok=True)
     assert r.stdout.count("E501") == 1 and ":2:111: E501" in r.stdout, r.stdout + r.stderr
+
+
+def test_module_loggers_have_one_name() -> None:
+    """docs/DESIGN.md: ``log = logging.getLogger(__name__)`` in the library; nodes use ``get_logger()``."""
+    odd = [f"{p.relative_to(REPO)}:{n}: {line.strip()}"
+           for top in ("tcfd_ros", "training") for p in sorted((REPO / top).rglob("*.py"))
+           for n, line in enumerate(p.read_text().splitlines(), 1)
+           if "getLogger(" in line and line.strip() != "log = logging.getLogger(__name__)"]
+    assert not odd, "\n".join(odd)

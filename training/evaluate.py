@@ -8,7 +8,6 @@ probes as camera silhouettes and the gallery as LiDAR depth maps, ``3d2d`` the r
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -21,8 +20,6 @@ from training.calibrate import calibrate_levels, rates_at_thresholds, tracklet_w
 from training.embed import embed_sequences, embed_tracklets
 from training.evaluator import (DIRECTIONS, SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE,
                                 evaluate_cross_modal, evaluate_open, needed_modalities)
-
-logger = logging.getLogger(__name__)
 
 
 def _side(ds: GaitDataset, idx: np.ndarray, feats: np.ndarray) -> dict[str, Any]:

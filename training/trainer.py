@@ -40,7 +40,7 @@ from training.embed import embed_tracklets
 from training.losses import total_loss
 from training.sampler import CrossModalPKSampler, frame_indices
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
@@ -200,7 +200,7 @@ class Trainer:
         torch.set_rng_state(rng["torch"].cpu())
         random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
         self.start_iteration = int(st["iteration"])
-        logger.info("resumed %s at iteration %d", self.run_dir, self.start_iteration)
+        log.info("resumed %s at iteration %d", self.run_dir, self.start_iteration)
 
     # ---- batches -----------------------------------------------------------------------------------
     def _clip_tokens(self, ds_index: int, modality: str, frames: np.ndarray) -> np.ndarray:
@@ -311,8 +311,8 @@ class Trainer:
         """Open-set thresholds per tracklet and per track on the held-out identities (empty dict when
         none are held out); ``training.calibrate`` says how tracklets and tracks are formed."""
         if not self.val_idx:
-            logger.warning("data.val_identities = 0: no held-out identities, the checkpoint gets no "
-                           "calibrated open-set threshold")
+            log.warning("data.val_identities = 0: no held-out identities, the checkpoint gets no "
+                        "calibrated open-set threshold")
             return {}
         return calibrate_model(self.model, self.ds, self.val_idx, self.cfg, self.device)
 
@@ -331,7 +331,7 @@ class Trainer:
             meta.update(self.calibrate())
             path = self.run_dir / MODEL_FILE
             save_trained(path, self.model, self.cfg, meta)
-            logger.info("wrote %s (%.1f s training)", path, train_s)
+            log.info("wrote %s (%.1f s training)", path, train_s)
         if self.world_size > 1:
             dist.barrier()
             dist.destroy_process_group()

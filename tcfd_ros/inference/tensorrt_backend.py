@@ -23,7 +23,7 @@ from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.inference.batching import batches, empty_output
 from tcfd_ros.inference.export import ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ENGINE_FORMAT = "tcfd_ros/embedder-engine"
 MIN_TENSORRT_MAJOR = 10  # int64 inputs (modality) and execute_async_v3 / set_tensor_address
@@ -82,7 +82,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, fp16: bool = False,
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     if fp16:
         if not builder.platform_has_fast_fp16:
-            LOG.warning("this GPU has no fast FP16; building FP16 anyway as requested")
+            log.warning("this GPU has no fast FP16; building FP16 anyway as requested")
         config.set_flag(trt.BuilderFlag.FP16)
     cache_file = Path(timing_cache) if timing_cache is not None else out.with_suffix(".timing_cache")
     cache = config.create_timing_cache(cache_file.read_bytes() if cache_file.is_file() else b"")
@@ -104,7 +104,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, fp16: bool = False,
     sidecar = {"format": ENGINE_FORMAT, "tensorrt_version": str(trt.__version__), "fp16": fp16,
                "profile": asdict(profile), "onnx": str(onnx_path), "onnx_metadata": meta}
     sidecar_path(out).write_text(json.dumps(sidecar, indent=2, sort_keys=True))
-    LOG.info("built TensorRT %s engine %s (fp16=%s, timing cache %s)", trt.__version__, out, fp16, cache_file)
+    log.info("built TensorRT %s engine %s (fp16=%s, timing cache %s)", trt.__version__, out, fp16, cache_file)
     return out
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from tcfd_ros.errors import CheckpointError, ConfigError, MissingWeightsError
 from tcfd_ros.model.config import TINY_CLIP_VARIANT, ClipConfig
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Our small CLIP (2 layers, width 64) for CPU tests and quick training; random weights only.
 TINY_CLIP_CFG: dict[str, Any] = {
@@ -77,7 +77,7 @@ def resolve_pretrained_tag(cfg: ClipConfig, tag_cfg: dict[str, Any]) -> Path:
             except Exception as e:  # hub errors: not cached, offline, HTTP, ...; reported below
                 last = e
         if local_only:
-            LOG.info("clip.weights: %s (%s) not cached; downloading from huggingface.co/%s", cfg.weights,
+            log.info("clip.weights: %s (%s) not cached; downloading from huggingface.co/%s", cfg.weights,
                      cfg.variant, model_id)
     raise MissingWeightsError(
         f"clip.weights: open_clip tag {cfg.weights!r} for {cfg.variant} is not in open_clip's cache and "
@@ -172,9 +172,9 @@ def build_clip(cfg: ClipConfig, load_weights: bool = True) -> nn.Module:
             model.load_state_dict(sd, strict=True)
         except RuntimeError as e:
             raise CheckpointError(f"clip.weights: {path} does not fit variant {cfg.variant}: {e}") from e
-        LOG.info("loaded CLIP %s weights from %s", cfg.variant, path)
+        log.info("loaded CLIP %s weights from %s", cfg.variant, path)
     elif load_weights:
-        LOG.warning(
+        log.warning(
             "clip.weights: random -- CLIP %s is UNTRAINED (seed %d); results are recorded as such",
             cfg.variant, cfg.seed,
         )

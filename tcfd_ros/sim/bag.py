@@ -30,7 +30,7 @@ from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_p
 from tcfd_ros.sim.walker import Polyline, Walker, yaw_matrix
 from tcfd_ros.sim.world import LAYOUTS, person_path, sensor_layout, static_world
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 GT_SCHEMA = "tcfd_ros/ground_truth"
 GT_VERSION = 1
@@ -450,5 +450,5 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                "messages": {TOPICS[k]: v for k, v in counts.items() if v},
                "people": spec.people, "duration_s": spec.duration_s, "layout": spec.layout,
                "lidar": spec.lidar}
-    logger.info("wrote bag %s", summary)
+    log.info("wrote bag %s", summary)
     return summary
