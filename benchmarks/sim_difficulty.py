@@ -2,7 +2,7 @@
 
 Templates: the mean aligned silhouette (camera, file 06/14), the mean jet depth map (LiDAR, 01/09)
 and the mean LiDAR silhouette (occupancy of the depth maps, 02/10) of each sequence. Protocol as for
-SUSTech1K (training/evaluator.py): test identities, gallery ``00-nm``, probes ``01-*``, cross-view
+SUSTech1K (training/retrieval_metrics.py): test identities, gallery ``00-nm``, probes ``01-*``, cross-view
 (same-view pairs excluded), cosine distance. Cross-modal: camera silhouette templates against LiDAR
 silhouette templates (both binary shape maps, so nearest neighbour between them is meaningful).
 Usage:
@@ -20,7 +20,7 @@ import numpy as np
 from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.safe_pickle import safe_load
 from tcfd_ros.sim.dataset import GALLERY_SEQ, file_names
-from training.evaluator import SUSTECH1K_CONDITIONS, evaluate_cross_modal
+from training.retrieval_metrics import SUSTECH1K_CONDITIONS, evaluate_cross_modal
 
 
 def templates(root: Path, ids: list[str]) -> dict[str, dict[str, np.ndarray]]:

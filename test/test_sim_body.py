@@ -7,7 +7,7 @@ import pytest
 
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.sim import body as B
-from tcfd_ros.sim.identity import sample_identity, sample_variation
+from tcfd_ros.sim.person import sample_identity, sample_variation
 
 
 def test_identities_are_deterministic_distinct_and_human():

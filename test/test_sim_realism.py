@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from tcfd_ros.geometry import points_to_depth_map
-from tcfd_ros.sim.identity import sample_identity, sample_variation
+from tcfd_ros.sim.person import sample_identity, sample_variation
 from tcfd_ros.sim.scan import LidarScanner
 from tcfd_ros.sim.sensors import lidar_model, lidar_pose
 from tcfd_ros.sim.walker import Polyline, Walker

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from tcfd_ros.errors import ConfigError
 from training.checkpoints import load_trained
 from training.config import TrainConfig
-from training.evaluate import evaluate_model
+from training.split_evaluation import evaluate_model
 from training.trainer import MODEL_FILE, Trainer, build_dataset
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     # anywhere in the split ends the command before torch is imported (well under a second, <100 MB).
     from tcfd_ros.errors import CheckpointError
     from training.datasets import FreeGait, SUSTech1K
-    from training.evaluator import needed_modalities
+    from training.retrieval_metrics import needed_modalities
 
     if not args.checkpoint.is_file():
         raise CheckpointError(f"checkpoint {args.checkpoint}: file not found (tcfd-ros train writes one)")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from training.checkpoints import load_trained
-    from training.evaluate import evaluate_model, evaluate_open_set
+    from training.split_evaluation import evaluate_model, evaluate_open_set
     from training.report import markdown_table, write_report
 
     if args.threads > 0:

@@ -40,7 +40,7 @@ def _views(text: str) -> tuple[int, ...]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from tcfd_ros.sim.identity import CONDITIONS
+    from tcfd_ros.sim.person import CONDITIONS
     from tcfd_ros.sim.sensors import LIDAR_MODELS
 
     p = sub.add_parser("simulate", help="synthetic walkers seen by a camera and a LiDAR (bags, data sets)",

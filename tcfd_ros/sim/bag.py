@@ -22,7 +22,7 @@ import numpy as np
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.image_conversions import pack_image
 from tcfd_ros.point_cloud2 import pack_cloud
-from tcfd_ros.sim.identity import CONDITIONS, sample_identity, sample_variation
+from tcfd_ros.sim.person import CONDITIONS, sample_identity, sample_variation
 from tcfd_ros.sim.lighting import lighting_at
 from tcfd_ros.sim.output import commit_output, prepare_output
 from tcfd_ros.sim.scan import CameraRenderer, LidarScanner

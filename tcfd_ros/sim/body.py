@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tcfd_ros.sim.identity import HARMONIC_ORDERS, Identity, SequenceVariation
+from tcfd_ros.sim.person import HARMONIC_ORDERS, Identity, SequenceVariation
 from tcfd_ros.sim.shapes import Shapes
 
 # Part / material ids (index into the per-sequence colour and reflectivity tables).

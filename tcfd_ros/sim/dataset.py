@@ -31,7 +31,7 @@ import numpy as np
 
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.geometry import RangeViewConfig, align_silhouette, points_to_depth_map
-from tcfd_ros.sim.identity import CONDITIONS, sample_identity, sample_variation
+from tcfd_ros.sim.person import CONDITIONS, sample_identity, sample_variation
 from tcfd_ros.sim.output import commit_output, prepare_output
 from tcfd_ros.sim.scan import Actor, CameraRenderer, LidarScanner
 from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_pose

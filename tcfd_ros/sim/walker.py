@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tcfd_ros.sim.body import PosedSequence, part_colours, part_reflectivity, pose_sequence
-from tcfd_ros.sim.identity import Identity, SequenceVariation
+from tcfd_ros.sim.person import Identity, SequenceVariation
 from tcfd_ros.sim.scan import Actor
 
 

@@ -4,7 +4,7 @@ range_pkl,smpl}.pkl`` with a partition JSON holding TRAIN_SET, TEST_SET and PROB
 Files are chosen by name (``image`` = camera silhouettes, ``range_pkl`` = LiDAR range/depth images),
 never by position. Protocol: probe = the sequences listed in PROBE_SET (keys
 ``<id>-devid_<k>-seq_<xx>_new``), gallery = every other test sequence; no view exclusion
-(``training.evaluator.evaluate_open``). The device folder plays the role of the view.
+(``training.retrieval_metrics.evaluate_open``). The device folder plays the role of the view.
 
 The two FreeGait modalities are not frame-synchronised copies like SUSTech1K's ``sync`` files; when
 their lengths differ, ``load_pair`` pairs each depth frame with the silhouette at the same relative

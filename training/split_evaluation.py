@@ -1,7 +1,7 @@
 """Evaluate a trained network on a data set's test split in one or both cross-modal directions.
 
 SUSTech1K layout (and the synthetic set): probes are the sequences whose seq-type is not ``00-nm``,
-the gallery is ``00-nm`` (DATASETS.md); cross-view protocol of ``training.evaluator``. FreeGait:
+the gallery is ``00-nm`` (DATASETS.md); cross-view protocol of ``training.retrieval_metrics``. FreeGait:
 probes are PROBE_SET, gallery the rest of the test split; open protocol. Direction ``2d3d`` embeds
 probes as camera silhouettes and the gallery as LiDAR depth maps, ``3d2d`` the reverse.
 """
@@ -18,8 +18,8 @@ from tcfd_ros.errors import DatasetError
 from training.datasets import FreeGait, GaitDataset
 from training.calibrate import calibrate_levels, rates_at_thresholds, tracklet_windows
 from training.embed import embed_sequences, embed_tracklets
-from training.evaluator import (DIRECTIONS, SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE,
-                                evaluate_cross_modal, evaluate_open, needed_modalities)
+from training.retrieval_metrics import (DIRECTIONS, SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE,
+                                        evaluate_cross_modal, evaluate_open, needed_modalities)
 
 
 def _side(ds: GaitDataset, idx: np.ndarray, feats: np.ndarray) -> dict[str, Any]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tcfd_ros.errors import DatasetError
-from training.evaluator import SUSTECH1K_CONDITIONS, evaluate_cross_modal, evaluate_open
+from training.retrieval_metrics import SUSTECH1K_CONDITIONS, evaluate_cross_modal, evaluate_open
 
 
 def _unit(deg):
