@@ -63,3 +63,19 @@ def test_calibration_needs_two_people():
     f2, f3, labels, seq_of = _synthetic(rng, people=1)
     with pytest.raises(DatasetError, match="2 held-out"):
         calibrate_levels(f2, f3, labels, seq_of, 0.01)
+
+
+def test_a_track_can_be_the_newest_tracklets_as_the_recognizer_keeps_them():
+    rng = np.random.default_rng(5)
+    f2, f3, labels, seq_of = _synthetic(rng, per_track=4)
+    r = calibrate_levels(f2, f3, labels, seq_of, target_fmr=0.05, track_tracklets=2)
+    assert r["calibration_tracklets_per_track"] == 2.0
+    idx = np.array(seq_of)
+    seqs = sorted(set(seq_of))
+    t2 = np.stack([aggregate_track_embedding(f2[np.flatnonzero(idx == s)[-2:]]) for s in seqs])
+    t3 = np.stack([aggregate_track_embedding(f3[np.flatnonzero(idx == s)[-2:]]) for s in seqs])
+    person = np.array([labels[seq_of.index(s)] for s in seqs])
+    impostor = cross_modal_distance(t2, t3)[person[:, None] != person[None, :]]
+    assert r["open_set_threshold_track"] == pytest.approx(float(np.quantile(impostor, 0.05, method="lower")))
+    whole = calibrate_levels(f2, f3, labels, seq_of, 0.05)
+    assert r["open_set_threshold_track"] != whole["open_set_threshold_track"]

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.model import load_checkpoint, tiny_model_config
 from training.checkpoints import load_trained
-from training.config import BaselineConfig, DataConfig, TrainConfig
+from training.config import BaselineConfig, CalibrationConfig, DataConfig, TrainConfig
 from training.sampler import SamplerConfig
 from training.trainer import Trainer
 from training_fixtures import write_sustech
@@ -104,6 +104,29 @@ def test_run_writes_calibrated_checkpoint_and_baseline(data, tmp_path):
     assert kind == "baseline" and meta["open_set_threshold"] is not None
     x = torch.zeros(2, 3, 3, 64, 64)
     assert model(x).embeddings.shape == (2, 3, 16)
+
+
+def test_calibrate_only_recalibrates_a_finished_run_on_a_separate_set(data, tmp_path):
+    path = Trainer(_cfg(data, tmp_path), show_progress=False).run()
+    before = load_checkpoint(path)
+    cal_root = tmp_path / "cal"
+    cal_part = write_sustech(cal_root, subjects=("0100", "0101", "0102", "0103"),
+                             seq_types=("00-nm", "01-nm"), views=("000", "090"), t_sync=24, seed=3)
+    cal = CalibrationConfig(root=str(cal_root), partition=str(cal_part), track_tracklets=2, max_frames=0)
+    path2 = Trainer(_cfg(data, tmp_path, calibration=cal), show_progress=False).calibrate_only()
+    after = load_checkpoint(path2)
+    assert path2 == path
+    m = after.metadata
+    # its TRAIN_SET: 3 people x 2 walks x 2 views, each 24 frames = 4 tracklets of 10 (hop 5), the newest
+    # 2 form a track
+    assert m["calibration_identities"] == 3 and m["calibration_tracks"] == 12
+    assert m["calibration_tracklets_per_track"] == 2.0 and m["calibration_track_tracklets"] == 2
+    assert m["calibration_data"] == str(cal_root)
+    assert m["train_iterations"] == before.metadata["train_iterations"]   # training metadata kept
+    for k, v in before.model.state_dict().items():                     # weights untouched
+        assert torch.equal(v, after.model.state_dict()[k])
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(_cfg(data, tmp_path, seed=7, calibration=cal), show_progress=False).calibrate_only()
 
 
 def _free_port():

@@ -9,7 +9,10 @@ in both modalities. Two levels are calibrated on the same embeddings:
 * tracklet: every 2D tracklet against every 3D tracklet;
 * track: a sequence's tracklets in one modality aggregated with
   ``tcfd_ros.distance.aggregate_track_embedding`` (per part, the L2-normalised mean of the L2-normalised
-  tracklet embeddings), i.e. the evidence a whole track through one sensor's zone delivers.
+  tracklet embeddings), i.e. the evidence a whole track through one sensor's zone delivers. With
+  ``track_tracklets`` = N > 0 only the newest N tracklets of a sequence form its track, as the
+  recogniser keeps the newest ``identity.track_evidence_tracklets``: calibrate on sequences at least
+  ``frames + (N - 1) * hop`` frames long to get the recogniser's decision level exactly.
 
 Pairs of different people are impostors; pairs of the same person from *different* sequences are
 genuine (the same sequence's 2D and 3D come from one synchronised walk, which a hand-off between
@@ -51,13 +54,21 @@ def _at_fmr(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float) -> dic
             "pairs": {"genuine": int(genuine.size), "impostor": int(impostor.size)}}
 
 
+def _track_rows(seq: np.ndarray, s: int, track_tracklets: int) -> np.ndarray:
+    """Rows of sequence ``s``'s tracklets that form its track: the newest ``track_tracklets`` (0: all)."""
+    rows = np.flatnonzero(seq == s)
+    return rows[-track_tracklets:] if track_tracklets > 0 else rows
+
+
 def _pair_distances(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labels: Sequence[str],
-                    sequence_of: Sequence[int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                    sequence_of: Sequence[int], track_tracklets: int = 0
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Genuine and impostor distances per level ('tracklet', 'track'), pairs as in the module doc."""
     labels_a, seq = np.asarray(labels), np.asarray(sequence_of)
     seqs = sorted(set(seq.tolist()))
-    t2 = np.stack([aggregate_track_embedding(tracklets_2d[seq == s]) for s in seqs])
-    t3 = np.stack([aggregate_track_embedding(tracklets_3d[seq == s]) for s in seqs])
+    rows = [_track_rows(seq, s, track_tracklets) for s in seqs]
+    t2 = np.stack([aggregate_track_embedding(tracklets_2d[r]) for r in rows])
+    t3 = np.stack([aggregate_track_embedding(tracklets_3d[r]) for r in rows])
     seq_labels, seq_ids = np.array([labels_a[seq == s][0] for s in seqs]), np.array(seqs)
     out = {}
     for level, d, lab, sid in (("tracklet", cross_modal_distance(tracklets_2d, tracklets_3d), labels_a, seq),
@@ -69,12 +80,13 @@ def _pair_distances(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labels: 
 
 
 def rates_at_thresholds(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labels: Sequence[str],
-                        sequence_of: Sequence[int], thresholds: dict[str, float | None]) -> dict[str, Any]:
+                        sequence_of: Sequence[int], thresholds: dict[str, float | None],
+                        track_tracklets: int = 0) -> dict[str, Any]:
     """Measured FMR and genuine accept rate of given thresholds ({'tracklet': t, 'track': t}) on other
     identities (e.g. a test split): how a checkpoint's calibration transfers."""
     out: dict[str, Any] = {}
-    for level, (genuine, impostor) in _pair_distances(tracklets_2d, tracklets_3d, labels,
-                                                      sequence_of).items():
+    for level, (genuine, impostor) in _pair_distances(tracklets_2d, tracklets_3d, labels, sequence_of,
+                                                      track_tracklets).items():
         thr = thresholds.get(level)
         if thr is None:
             continue
@@ -85,19 +97,21 @@ def rates_at_thresholds(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labe
 
 
 def calibrate_levels(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labels: Sequence[str],
-                     sequence_of: Sequence[int], target_fmr: float) -> dict[str, Any]:
+                     sequence_of: Sequence[int], target_fmr: float, track_tracklets: int = 0
+                     ) -> dict[str, Any]:
     """Tracklet embeddings (M, p, d) of the same M tracklets in both modalities, each tracklet's person
-    and sequence -> per-tracklet and per-track thresholds with their measured rates (checkpoint metadata)."""
+    and sequence -> per-tracklet and per-track thresholds with their measured rates (checkpoint metadata);
+    a track is the newest ``track_tracklets`` tracklets of a sequence (0: all of them)."""
     labels_a = np.asarray(labels)
     seq = np.asarray(sequence_of)
     if len(set(labels_a.tolist())) < 2:
         raise DatasetError(f"open-set calibration needs at least 2 held-out identities, got "
                            f"{len(set(labels_a.tolist()))}: raise data.val_identities")
-    levels = _pair_distances(tracklets_2d, tracklets_3d, labels_a, seq)
+    levels = _pair_distances(tracklets_2d, tracklets_3d, labels_a, seq, track_tracklets)
     tl = _at_fmr(*levels["tracklet"], target_fmr)
     tr = _at_fmr(*levels["track"], target_fmr)
     seqs = sorted(set(seq.tolist()))
-    per_track = float(np.mean([np.sum(seq == s) for s in seqs]))
+    per_track = float(np.mean([len(_track_rows(seq, s, track_tracklets)) for s in seqs]))
     return {
         "open_set_threshold": tl["threshold"],
         "open_set_threshold_track": tr["threshold"],

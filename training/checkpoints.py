@@ -64,3 +64,16 @@ def load_trained(path: str | Path) -> tuple[nn.Module, dict[str, Any], str]:
         raise CheckpointError(f"checkpoint {p}: baseline does not rebuild: {e}") from e
     model.eval()
     return model, dict(blob["metadata"]), "baseline"
+
+
+def trained_config(path: str | Path) -> dict[str, Any]:
+    """The training config (as a dict) recorded in a file written by ``save_trained``; {} if none."""
+    p = Path(path)
+    try:
+        blob = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt/truncated files raise many types
+        raise CheckpointError(f"checkpoint {p}: unreadable ({type(e).__name__}: {e})") from e
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"checkpoint {p}: holds {type(blob).__name__}, expected a dict")
+    found = blob.get("train_config") or (blob.get("extra") or {}).get("train_config")
+    return dict(found) if isinstance(found, dict) else {}

@@ -56,13 +56,22 @@ class CalibrationConfig:
     max_frames: int = 30  # first frames of each held-out sequence used for calibration (0 = all)
     tracklet_frames: int = 10  # frames per calibration tracklet (perception's TrackletConfig.frames)
     tracklet_hop: int = 5  # frames between tracklet starts (perception's TrackletConfig.hop)
+    track_tracklets: int = 0  # newest tracklets of a sequence that form a track (the recognizer's
+    # identity.track_evidence_tracklets); 0 = all of them
+    root: str = ""  # a separate calibration data set (SUSTech1K layout, its TRAIN_SET); "" = the
+    # data.val_identities held out of the training set
+    partition: str = ""  # its partition JSON ("" = root/partition.json)
 
     def validate(self) -> None:
         if not 0.0 < self.target_fmr < 1.0:
             raise ConfigError(f"calibration.target_fmr = {self.target_fmr} must lie in (0, 1)")
-        if self.tracklet_frames < 1 or self.tracklet_hop < 1 or self.max_frames < 0:
+        if (self.tracklet_frames < 1 or self.tracklet_hop < 1 or self.max_frames < 0
+                or self.track_tracklets < 0):
             raise ConfigError(f"calibration.tracklet_frames ({self.tracklet_frames}) and tracklet_hop "
-                              f"({self.tracklet_hop}) must be >= 1, max_frames ({self.max_frames}) >= 0")
+                              f"({self.tracklet_hop}) must be >= 1, max_frames ({self.max_frames}) and "
+                              f"track_tracklets ({self.track_tracklets}) >= 0")
+        if self.partition and not self.root:
+            raise ConfigError("calibration.partition is set but calibration.root is not")
 
 
 @dataclass(frozen=True)

@@ -69,12 +69,14 @@ def evaluate_model(model: nn.Module, ds: GaitDataset, directions: Sequence[Liter
 def evaluate_open_set(model: nn.Module, ds: GaitDataset, thresholds: dict[str, float | None],
                       target_fmr: float = 0.01, tracklet_frames: int = 10, tracklet_hop: int = 5,
                       batch_sequences: int = 16, device: str | torch.device = "cpu",
-                      counts: dict[str, list[int]] | None = None) -> dict[str, Any]:
+                      counts: dict[str, list[int]] | None = None, track_tracklets: int = 0
+                      ) -> dict[str, Any]:
     """Open-set rates on a test split, tracklets and tracks formed as in ``training.calibrate``:
     ``at_target_fmr`` = threshold and genuine accept rate at ``target_fmr`` measured on these
     identities; ``at_checkpoint_thresholds`` = FMR and genuine accept rate of the checkpoint's own
     calibrated thresholds (how the calibration on validation identities transfers). ``counts``: frame
-    counts of both modalities from ``ds.frame_counts`` where known (spares reading every file once)."""
+    counts of both modalities from ``ds.frame_counts`` where known (spares reading every file once);
+    ``track_tracklets``: a track is the newest N tracklets of a sequence (0 = all)."""
     idx = list(range(len(ds)))
     windows, labels, seq_of = [], [], []
     for i in idx:
@@ -87,6 +89,8 @@ def evaluate_open_set(model: nn.Module, ds: GaitDataset, thresholds: dict[str, f
         labels += [ds.records[i].subject] * len(wins)
         seq_of += [i] * len(wins)
     f2, f3 = (embed_tracklets(model, ds, idx, m, windows, batch_sequences, device) for m in ("2d", "3d"))
-    return {"at_target_fmr": calibrate_levels(f2, f3, labels, seq_of, target_fmr),
-            "at_checkpoint_thresholds": rates_at_thresholds(f2, f3, labels, seq_of, thresholds),
-            "tracklet_frames": tracklet_frames, "tracklet_hop": tracklet_hop}
+    return {"at_target_fmr": calibrate_levels(f2, f3, labels, seq_of, target_fmr, track_tracklets),
+            "at_checkpoint_thresholds": rates_at_thresholds(f2, f3, labels, seq_of, thresholds,
+                                                            track_tracklets),
+            "tracklet_frames": tracklet_frames, "tracklet_hop": tracklet_hop,
+            "track_tracklets": track_tracklets}

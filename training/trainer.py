@@ -101,7 +101,19 @@ def calibrate_model(model: nn.Module, ds: GaitDataset, val_idx: list[int], cfg: 
         seq_of += [i] * len(wins)
     f2, f3 = (embed_tracklets(model, ds, val_idx, m, windows, cfg.eval.batch_sequences, device)
               for m in ("2d", "3d"))
-    return calibrate_levels(f2, f3, labels, seq_of, c.target_fmr)
+    out = calibrate_levels(f2, f3, labels, seq_of, c.target_fmr, c.track_tracklets)
+    out["calibration_data"] = c.root or f"{cfg.data.root}: last {cfg.data.val_identities} training identities"
+    out["calibration_track_tracklets"] = c.track_tracklets
+    return out
+
+
+def calibration_set(cfg: TrainConfig) -> GaitDataset:
+    """The separate calibration data set of ``cfg.calibration.root`` (its TRAIN_SET identities)."""
+    c = cfg.calibration
+    partition = c.partition or str(Path(c.root) / "partition.json")
+    if cfg.data.format == "sustech1k":
+        return SUSTech1K(c.root, partition, split="train", sync=True, cache_size=0)
+    return FreeGait(c.root, partition, split="train", cache_size=0)
 
 
 class Trainer:
@@ -308,13 +320,44 @@ class Trainer:
             w.writerows(rows)
 
     def calibrate(self) -> dict[str, Any]:
-        """Open-set thresholds per tracklet and per track on the held-out identities (empty dict when
-        none are held out); ``training.calibrate`` says how tracklets and tracks are formed."""
+        """Open-set thresholds per tracklet and per track on ``calibration.root``'s identities or else the
+        held-out training identities (empty dict when neither exists); ``training.calibrate`` says how
+        tracklets and tracks are formed."""
+        if self.cfg.calibration.root:
+            ds = calibration_set(self.cfg)
+            return calibrate_model(self.model, ds, list(range(len(ds))), self.cfg, self.device)
         if not self.val_idx:
             log.warning("data.val_identities = 0: no held-out identities, the checkpoint gets no "
                         "calibrated open-set threshold")
             return {}
         return calibrate_model(self.model, self.ds, self.val_idx, self.cfg, self.device)
+
+    def calibrate_only(self) -> Path:
+        """Recalibrate the finished run's model.pt with this config's ``calibration`` section, no training.
+
+        The run must have been trained with this config apart from ``calibration`` (checked)."""
+        from training.checkpoints import load_trained, trained_config
+
+        path = self.run_dir / MODEL_FILE
+        model, meta, _ = load_trained(path)
+        trained = trained_config(path)
+        ours = to_dict(self.cfg)
+        if {k: v for k, v in trained.items() if k != "calibration"} != \
+                {k: v for k, v in ours.items() if k != "calibration"}:
+            raise ConfigError(f"--calibrate-only: {path} was trained with a different config (only the "
+                              "calibration section may differ)")
+        if self.cfg.threads > 0:
+            torch.set_num_threads(self.cfg.threads)
+        self.model = model
+        if not self.cfg.calibration.root:
+            self.ds = build_dataset(self.cfg, "train")
+            self.val_idx = split_held_out(self.ds, self.cfg.data.val_identities)[1]
+        stale = ("open_set_", "genuine_accept_rate", "calibration_")
+        keep = {k: v for k, v in meta.items() if not k.startswith(stale)}
+        keep.update(self.calibrate())
+        save_trained(path, model, self.cfg, keep)
+        log.info("recalibrated %s", path)
+        return path
 
     def run(self) -> Path | None:
         """Set up, train to the end, calibrate and write the final checkpoint (rank 0)."""

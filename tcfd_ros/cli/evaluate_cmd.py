@@ -37,16 +37,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also measure open-set rates per tracklet (10 frames, hop 5) and per track "
                         "(aggregated tracklets of a sequence): genuine accept rate at 1%% FMR on this split "
                         "and the FMR / genuine accept rate of the checkpoint's calibrated thresholds")
+    p.add_argument("--track-tracklets", type=int, default=None,
+                   help="with --open-set: a track is the newest N tracklets of a sequence, as the "
+                        "recognizer keeps identity.track_evidence_tracklets (0 = all; default: the level "
+                        "the checkpoint was calibrated at, else 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Everything up to the model is torch-free: a missing checkpoint or a broken or hostile data file
     # anywhere in the split ends the command before torch is imported (well under a second, <100 MB).
-    from tcfd_ros.errors import CheckpointError
+    from tcfd_ros.errors import CheckpointError, ConfigError
     from training.datasets import FreeGait, SUSTech1K
     from training.retrieval_metrics import needed_modalities
 
+    if args.track_tracklets is not None and args.track_tracklets < 0:
+        raise ConfigError(f"--track-tracklets {args.track_tracklets}: expected >= 0")
     if not args.checkpoint.is_file():
         raise CheckpointError(f"checkpoint {args.checkpoint}: file not found (tcfd-ros train writes one)")
     partition = args.partition or args.dataset / "partition.json"
@@ -72,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if args.open_set:
         thresholds = {"tracklet": meta.get("open_set_threshold"),
                       "track": meta.get("open_set_threshold_track")}
-        results["open_set"] = evaluate_open_set(model, ds, thresholds, counts=counts)
+        per_track = args.track_tracklets
+        if per_track is None:
+            per_track = int(meta.get("calibration_track_tracklets") or 0)
+        results["open_set"] = evaluate_open_set(model, ds, thresholds, counts=counts,
+                                                track_tracklets=per_track)
     paths = write_report(results, args.out, title=f"{kind} {args.checkpoint}")
     print(markdown_table(results))
     if args.open_set:

@@ -24,10 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "# out/train/demo_cpu/model.pt",
                         "tcfd-ros train --config training/configs/demo_cpu.yaml --resume",
                         "torchrun --nproc_per_node 2 -m tcfd_ros train "
-                        "--config training/configs/sim_cpu.yaml"),
+                        "--config training/configs/sim_cpu.yaml",
+                        "tcfd-ros train --config training/configs/reference_cpu.yaml --calibrate-only"),
         formatter_class=FORMATTER)
     p.add_argument("--config", type=Path, required=True, help="experiment YAML")
     p.add_argument("--resume", action="store_true", help="continue from out_dir/name/train_state.pt")
+    p.add_argument("--calibrate-only", action="store_true",
+                   help="no training: recalibrate the finished run's model.pt with the config's "
+                        "calibration section (the rest of the config must be the one it was trained with)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -38,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_train_config(args.config)
     trainer = Trainer(cfg, resume=args.resume, show_progress=False if args.no_progress else None)
-    path = trainer.run()
+    path = trainer.calibrate_only() if args.calibrate_only else trainer.run()
     if path is not None:
         print(f"model: {path}")
         from training.checkpoints import load_trained
         _, meta, _ = load_trained(path)
         keys = ("open_set_threshold", "open_set_threshold_track", "open_set_measured_fmr",
-                "genuine_accept_rate_tracklet", "genuine_accept_rate_track", "train_seconds_this_run")
+                "genuine_accept_rate_tracklet", "genuine_accept_rate_track", "calibration_track_tracklets",
+                "train_seconds_this_run")
         print(json.dumps({k: meta.get(k) for k in keys}))
     return 0
