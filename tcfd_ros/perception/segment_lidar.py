@@ -26,7 +26,9 @@ Pipeline, vectorised numpy + scipy:
    ``background_min_occupancy`` of them are static and their points are removed from later frames.
 4. Voxel downsampling into pillar voxels: the occupied ground-plane cells (``cell_size_m``) of the
    remaining points (a wall becomes a line of cells instead of a surface of voxels: this is what
-   keeps a 120k-point frame within budget).
+   keeps a 120k-point frame within budget). With ``segment(..., fixed_from_sensor=pose)`` (a moving
+   platform) the cells are those of the fixed frame, so the static cell map and the static-object
+   memory (``static_objects``) see what stands still in the world as still.
 5. Euclidean clustering of the cell centres: radius graph on a scipy ``cKDTree``
    (``cluster_radius_m``), connected components, at least ``min_cluster_cells`` cells.
 6. Person gate per cluster (on its original points): height above ground, bottom near the ground,
