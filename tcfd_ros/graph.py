@@ -16,7 +16,7 @@ camera_segmenter (c)   image_raw, camera_info,         detections (mono16 labels
 camera_tracker (c)     detections, camera_info         tracks, tracklets
 lidar_segmenter (l)    points                          clusters
 lidar_tracker (l)      clusters                        tracks, tracklets
-(both trackers)        /platform_pose (moving base)
+(trackers, lidar_seg.)  /platform_pose (moving base)
 recognizer (top)       <c>/tracklets, <l>/tracklets,   matches, markers
                        <l>/tracks
 =====================  ==============================  ==========================================

@@ -3,6 +3,11 @@
 Thin: decodes the cloud with ``tcfd_ros.point_cloud2``, calls ``LidarSegmenter``, packs the people's
 points back with the input header. Malformed clouds, clouds without x/y/z, empty clouds and stamps
 that go backwards are dropped and counted (``/diagnostics``).
+
+On a moving platform (``calibration``: extrinsics on ``base_frame`` with the platform pose topic, or tf2)
+the sensor's pose in the fixed frame at each cloud's stamp goes to the segmenter, which keeps its static
+memories there; a cloud whose pose is missing is still segmented, without them (counted as
+``static_memory_skipped`` in ``/diagnostics``).
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from sensor_msgs.msg import PointCloud2
 
 from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.graph import CLUSTERS, LIDAR_SEGMENTER
-from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single
+from tcfd_ros.geometry.calibration import RigidTransform
+from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.nodes.node_configs import LidarSegmenterNodeConfig
+from tcfd_ros.nodes.placement import make_placement
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
+from tcfd_ros.perception.ground import NoTransform
 from tcfd_ros.perception.segment_lidar import LidarCluster, LidarSegmenter
 from tcfd_ros.point_cloud2 import create_cloud, dtype_to_fields, read_points
 
@@ -48,6 +56,8 @@ class LidarSegmenterNode(TcfdNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(LIDAR_SEGMENTER, LidarSegmenterNodeConfig(), **kwargs)
         self.segmenter = LidarSegmenter(self.config.segmenter)
+        self.placement = make_placement(self, self.config.calibration)
+        self.memory_skipped = 0
         self.order = StampOrder()
         self.pub = self.create_publisher(PointCloud2, CLUSTERS, OUTPUT_QOS)
         self.health.watch(POINTS)
@@ -57,9 +67,33 @@ class LidarSegmenterNode(TcfdNode):
         self.start()
 
     def on_config_change(self, config: LidarSegmenterNodeConfig, changed: set[str]) -> None:
-        if any(n.startswith("segmenter.") for n in changed):
+        if any(n.startswith("calibration.") for n in changed):
+            poses = self.placement.poses     # the received platform poses stay (as in the tracker)
+            self.placement = type(self.placement)(config.calibration, self.placement.lookup)
+            if poses is not None and self.placement.poses is not None:
+                self.placement.poses = poses
+        if any(n.startswith(("segmenter.", "calibration.")) for n in changed):
             # A new segmenter: gates apply from the next cloud; a learned static background restarts.
             self.segmenter = LidarSegmenter(config.segmenter)
+
+    def sensor_pose(self, frame_id: str, stamp_s: float) -> RigidTransform | None:
+        """fixed frame <- sensor at the cloud's stamp on a moving platform; None for a fixed sensor.
+
+        A sensor with static extrinsics (or none) keeps the segmenter's memories in its own frame, which
+        is fixed already. On a platform whose pose is missing at this stamp: None, counted.
+        """
+        p = self.placement
+        if p.poses is None and p.lookup is None:
+            return None
+        try:
+            return p.fixed_from_sensor(frame_id, stamp_s)
+        except NoTransform as e:
+            self.memory_skipped += 1
+            self.health.values["static_memory_skipped"] = str(self.memory_skipped)
+            if self.memory_skipped == 1:
+                self.get_logger().warning(f"no platform pose for a cloud: segmented without the static "
+                                          f"memories ({e})")
+            return None
 
     def on_cloud(self, msg: PointCloud2) -> None:
         if self.check_order(self.order, msg.header.stamp) == "reset":
@@ -75,12 +109,15 @@ class LidarSegmenterNode(TcfdNode):
         points = points.reshape(-1)
         xyz = np.stack([points["x"], points["y"], points["z"]], axis=1)
         # the ring field (beam number) lets the segmenter measure the sensor's beams (16, 32, 64...)
-        clusters = self.segmenter.segment(xyz, ring=points["ring"] if "ring" in names else None)
+        pose = self.sensor_pose(msg.header.frame_id, stamp_seconds(msg.header.stamp))
+        clusters = self.segmenter.segment(xyz, ring=points["ring"] if "ring" in names else None,
+                                          fixed_from_sensor=pose)
         out = create_cloud(msg.header, dtype_to_fields(CLUSTER_DTYPE), clusters_to_points(points, clusters))
         if self.config.frame_id:
             out.header.frame_id = self.config.frame_id
         self.pub.publish(out)
         self.health.values["people_last_frame"] = str(len(clusters))
+        self.health.values["static_memory_frame"] = self.segmenter.last_stats.memory_frame
 
 
 def main(args: list[str] | None = None) -> int:

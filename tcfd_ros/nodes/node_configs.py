@@ -67,9 +67,14 @@ class LidarSegmenterNodeConfig:
     input_reliability: Literal["best_effort", "reliable"] = param("best_effort", INPUT_RELIABILITY,
                                                                   read_only=True)
     segmenter: LidarSegmenterConfig = field(default_factory=LidarSegmenterConfig)
+    # where the LiDAR sits; on a moving platform (parent_frame = base_frame, or tf2) the static memories
+    # (bollards, walls) are kept in the fixed frame from the pose at each cloud's stamp; a fixed sensor
+    # (no extrinsics, or extrinsics to the fixed frame itself) keeps them in the sensor frame
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def validate(self) -> None:
         _positive(self, "queue_size")
+        self.calibration.validate()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ Pipeline, vectorised numpy + scipy:
    ``background_min_occupancy`` of them are static and their points are removed from later frames.
 4. Voxel downsampling into pillar voxels: the occupied ground-plane cells (``cell_size_m``) of the
    remaining points (a wall becomes a line of cells instead of a surface of voxels: this is what
-   keeps a 120k-point frame within budget).
+   keeps a 120k-point frame within budget). With ``segment(..., fixed_from_sensor=pose)`` (a moving
+   platform) the cells are those of the fixed frame, so the static cell map and the static-object
+   memory (``static_objects``) see what stands still in the world as still.
 5. Euclidean clustering of the cell centres: radius graph on a scipy ``cKDTree``
    (``cluster_radius_m``), connected components, at least ``min_cluster_cells`` cells.
 6. Person gate per cluster (on its original points): height above ground, bottom near the ground,
@@ -53,6 +55,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from tcfd_ros.errors import MessageFormatError
+from tcfd_ros.geometry.calibration import RigidTransform
 from tcfd_ros.geometry.range_view import RangeViewConfig, points_to_depth_map
 from tcfd_ros.perception.config import LidarSegmenterConfig
 from tcfd_ros.perception.static_objects import StaticCellMap, StaticObjectFilter
@@ -70,6 +73,10 @@ OCCLUDER_GAP_M = 0.2
 #: The fitted ground plane is rounded to this many decimals (1e-9: far below any threshold in metres).
 PLANE_DECIMALS = 9
 
+
+#: Frames the static memories can be kept in (``LidarSegmenter.memory_frame``).
+SENSOR_FRAME = "sensor"
+FIXED_FRAME = "fixed"
 
 #: Ring-field beam measurement: points nearer than this (m, horizontal) are skipped (housing, noise),
 #: rings with fewer points than this are not trusted, and more rings than this are not a spinning LiDAR.
@@ -211,6 +218,7 @@ class LidarFrameStats:
     n_static: int = 0           # person-shaped clusters dropped as static objects (never moved)
     n_static_cells: int = 0     # pillar cells left out as a learned static object's
     beams: str = "config"       # where the beam model came from: "config" or "ring"
+    memory_frame: str = ""      # static memories' frame this call: "sensor", "fixed" or "skipped" (no pose)
     ground_plane: tuple[float, float, float, float] | None = None  # n . p + d = height, n_z > 0
     rejected: dict[str, int] = field(default_factory=dict)          # gate name -> clusters rejected
     # (x, y, gate) of each rejected cluster with at least min_points points (diagnostics, scoring)
@@ -309,10 +317,36 @@ class LidarSegmenter:
         self._static_keys: np.ndarray | None = None
         self._ring_count = 0
         self.beams = config_beam_model(cfg)
+        self._reset_memories()
+        #: The frame the static memories (objects, cells) are kept in: None until the first frame,
+        #: SENSOR_FRAME, or FIXED_FRAME (clouds came with the sensor's pose in a fixed frame).
+        self.memory_frame: str | None = None
+
+    def _reset_memories(self) -> None:
+        cfg = self.cfg
         self._static_objects = StaticObjectFilter(cfg.static_after_frames, cfg.static_radius_m,
                                                   cfg.static_gate_m, cfg.static_forget_frames) \
             if cfg.static_after_frames > 0 else None
         self._static_cells = StaticCellMap(cfg.static_cell_frames) if cfg.static_cell_frames > 0 else None
+
+    def _memory_pose(self, fixed_from_sensor: RigidTransform | None) -> tuple[bool, RigidTransform | None]:
+        """(use the static memories this frame, the transform of their frame <- sensor or None).
+
+        The memories stay in the frame of the first cloud: with a pose, the fixed frame (a moving
+        platform: what stands still in the world stands still there); without, the sensor frame (a fixed
+        sensor). A cloud with a pose after sensor-frame ones restarts them in the fixed frame; a cloud
+        without a pose while they are in the fixed frame neither uses nor updates them (it cannot be
+        placed), so a short gap in the pose stream does not mix frames.
+        """
+        frame = FIXED_FRAME if fixed_from_sensor is not None else SENSOR_FRAME
+        if self.memory_frame is None or (self.memory_frame == SENSOR_FRAME and frame == FIXED_FRAME):
+            if self.memory_frame is not None:
+                log.info("platform pose available: static memories restart in the fixed frame")
+                self._reset_memories()
+            self.memory_frame = frame
+        if frame != self.memory_frame:
+            return False, None
+        return True, fixed_from_sensor
 
     @property
     def background_ready(self) -> bool:
@@ -359,12 +393,20 @@ class LidarSegmenter:
             log.info("beam model from the ring field: %d beams, %.2f deg vertical (median), %.3f deg "
                      "horizontal", model.n_beams, math.degrees(model.vres_rad), math.degrees(model.hres_rad))
 
-    def segment(self, points: np.ndarray, ring: np.ndarray | None = None) -> list[LidarCluster]:
-        """People clusters of one cloud, nearest first. ``ring``: the cloud's beam number per point."""
+    def segment(self, points: np.ndarray, ring: np.ndarray | None = None,
+                fixed_from_sensor: RigidTransform | None = None) -> list[LidarCluster]:
+        """People clusters of one cloud, nearest first. ``ring``: the cloud's beam number per point.
+
+        ``fixed_from_sensor``: the sensor's pose in a fixed frame at the cloud's stamp, on a moving
+        platform; the static memories (objects, cells) are then kept in that frame. Outputs stay in the
+        sensor frame.
+        """
         c = self.cfg
         xyz = check_points(points)
         st = LidarFrameStats(n_input=int(xyz.shape[0]))
         self.last_stats = st
+        use_memory, to_memory = self._memory_pose(fixed_from_sensor)
+        st.memory_frame = self.memory_frame if use_memory else "skipped"
         self._update_beams(xyz, ring)
         st.beams = self.beams.source
         x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
@@ -398,8 +440,9 @@ class LidarSegmenter:
         if sel.size == 0:
             return []
         bp, bh = pts[sel], h[sel]
-        # pillar voxels: occupied (x, y) cells of the height band
-        cell = np.floor(bp[:, :2] / c.cell_size_m).astype(np.int64) + _KEY_OFFSET
+        # pillar voxels: occupied (x, y) cells of the height band, in the static memories' frame
+        mxy = bp[:, :2] if to_memory is None else bp @ to_memory.R[:2].T + to_memory.t[:2]
+        cell = np.floor(mxy / c.cell_size_m).astype(np.int64) + _KEY_OFFSET
         ckeys, inverse, counts = np.unique((cell[:, 0] << _KEY_BITS) | cell[:, 1], return_inverse=True,
                                            return_counts=True)
         inverse = inverse.ravel()
@@ -409,7 +452,7 @@ class LidarSegmenter:
         # cells occupied nearly all the time (walls, bollards) are left out, so a walker beside one is
         # not merged with it
         live, cell_occ = None, None
-        if self._static_cells is not None:
+        if self._static_cells is not None and use_memory:
             static_cell, cell_occ = self._static_cells.update(ckeys)
             live = ~static_cell
         if live is None or live.all():
@@ -429,8 +472,11 @@ class LidarSegmenter:
             out.append(LidarCluster(points=p.astype(np.float32), indices=idx[sel[m]],
                                     centroid=p.mean(axis=0), box=np.stack([p.min(0), p.max(0)]),
                                     height_m=height, bottom_m=bottom, footprint_m=foot))
-        if self._static_objects is not None:
-            static = self._static_objects.update(np.array([cl.centroid[:2] for cl in out]).reshape(-1, 2))
+        if self._static_objects is not None and use_memory:
+            centres = np.array([cl.centroid for cl in out]).reshape(-1, 3)
+            if to_memory is not None:
+                centres = to_memory.apply(centres)
+            static = self._static_objects.update(centres[:, :2])
             st.n_static = int(static.sum())
             out = [cl for cl, s in zip(out, static) if not s]
         out.sort(key=lambda cl: float(np.hypot(cl.centroid[0], cl.centroid[1])))

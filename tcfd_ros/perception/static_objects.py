@@ -10,8 +10,10 @@ it has moved ``radius_m``: a person who steps out from behind a bollard is repor
 
 Limits (documented in the README): a person who stands still for ``after_frames`` frames is not
 reported until they move (gait needs walking anyway); single scans (KITTI, nuScenes) are unaffected
-(no track is old enough); on a moving platform fixed objects move in the sensor frame and are not
-suppressed (no harm, no help).
+(no track is old enough). On a moving platform fixed objects move in the sensor frame: there the
+segmenter passes positions (and cell keys) in the fixed frame, from the platform pose at each cloud's
+stamp, so that what stands still in the world is still here (``LidarSegmenter.segment``'s
+``fixed_from_sensor``).
 
 A second, coarser memory (``StaticCellMap``) learns which pillar cells are occupied nearly all the
 time (walls, bollards, parked cars); the segmenter leaves those cells out before clustering, so a
@@ -65,7 +67,7 @@ class StaticObjectFilter:
 
     @property
     def places(self) -> np.ndarray:
-        """(P, 2) remembered static places (sensor frame, x, y)."""
+        """(P, 2) remembered static places (x, y in the frame of the positions given to ``update``)."""
         return self._places.copy()
 
     def _near_place(self, p: np.ndarray) -> int:

@@ -47,10 +47,11 @@ class SensorCalibration:
     parent: str                    # fixed frame or the moving base
     transform: RigidTransform      # parent <- frame
 
-    def params(self, fixed_frame: str) -> list[str]:
-        """``--param`` texts for this sensor's tracker."""
+    def params(self, fixed_frame: str, node: str = "") -> list[str]:
+        """``--param`` texts for this sensor's tracker (or another ``node`` of the sensor with a
+        ``calibration`` section: the LiDAR segmenter on a moving platform)."""
         t, q = self.transform.t, self.transform.quaternion()
-        pre = f"{self.sensor}.{self.tracker}.calibration."
+        pre = f"{self.sensor}.{node or self.tracker}.calibration."
         out = [f"{pre}parent_frame={self.parent}",
                f"{pre}translation_m=[{', '.join(repr(float(v)) for v in t)}]",
                f"{pre}rotation_xyzw=[{', '.join(repr(float(v)) for v in q)}]"]

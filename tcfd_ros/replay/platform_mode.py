@@ -4,7 +4,9 @@ When the bag's /tf moves the frame a camera and a LiDAR are mounted on (``tcfd_r
 found a moving parent for both), background subtraction cannot work, so ``tcfd-ros replay`` passes the
 overrides of ``config/robot.yaml`` as ``--param``: the camera segmenter is guided by that LiDAR's
 clusters, with ``camera <- LiDAR`` composed from the bag's /tf_static, and the LiDAR static background
-stays off. The user's own ``--param`` come later and still win; ``--param
+stays off. Every LiDAR on a moving frame also gets its calibration in its segmenter, so that the
+segmenter keeps its static memories (bollards, poles, walls) in the fixed frame from the platform pose.
+The user's own ``--param`` come later and still win; ``--param
 camera.camera_segmenter.guide.mode=segmenter`` keeps background subtraction.
 """
 
@@ -49,4 +51,10 @@ def moving_platform_overrides(sensors: Sequence[Any], spec: g.GraphSpec, fixed_f
             params += [f"{ns}.{node}.{k}={_value(v)}" for k, v in values.items()]
         notes.append(f"{cam} and {lidar.sensor} ride {c.parent}: moving-platform mode (LiDAR-guided camera "
                      "segmentation, no LiDAR static background)")
+    for lid in spec.lidars:
+        c = by_ns.get(lid)
+        if c is None or not fixed_frame or c.parent == fixed_frame:
+            continue
+        params += c.params(fixed_frame, node=g.LIDAR_SEGMENTER)
+        notes.append(f"{lid} rides {c.parent}: its segmenter keeps static objects in {fixed_frame}")
     return params, notes
