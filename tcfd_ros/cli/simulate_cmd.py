@@ -39,6 +39,14 @@ def _views(text: str) -> tuple[int, ...]:
             f"views: expected comma-separated degrees like 0,45,90, got {text!r}") from None
 
 
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX in metres like 6,9.5, got {text!r}") from None
+    return lo, hi
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from tcfd_ros.sim.person import CONDITIONS
     from tcfd_ros.sim.sensors import LIDAR_MODELS
@@ -102,6 +110,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="free-running camera rate; default: one camera frame per LiDAR revolution "
                         "(triggered)")
     d.add_argument("--train-fraction", type=float, default=0.5, help="share of identities in TRAIN_SET")
+    d.add_argument("--lidar-height", type=float, default=1.0,
+                   help="LiDAR height above the ground, m (default 1.0, SUSTech1K's rig; poles: 2-3)")
+    d.add_argument("--camera-height", type=float, default=1.15, help="camera height, m (default 1.15)")
+    d.add_argument("--camera-tilt", type=float, default=4.0,
+                   help="camera tilt downwards, degrees (default 4; a camera 4.5 m up: ~20)")
+    d.add_argument("--distance", type=_range, default=(6.0, 9.5),
+                   help="MIN,MAX distance of the walk from the sensors, m (default 6,9.5)")
     d.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     d.add_argument("--force", action="store_true", help="replace an existing output")
     d.set_defaults(func=run_dataset)
@@ -140,7 +155,9 @@ def run_dataset(args: argparse.Namespace) -> int:
                        conditions=tuple(args.conditions), frames=args.frames, seed=args.seed,
                        lidar=args.lidar,
                        camera_hz=args.camera_hz, train_fraction=args.train_fraction, workers=args.workers,
-                       force=args.force)
+                       lidar_height_m=args.lidar_height, camera_height_m=args.camera_height,
+                       camera_tilt_deg=args.camera_tilt, min_distance_m=args.distance[0],
+                       max_distance_m=args.distance[1], force=args.force)
     print(json.dumps(write_dataset(spec)))
     return 0
 

@@ -70,8 +70,9 @@ class DatasetSpec:
     camera_width: int = 640
     camera_height: int = 480
     camera_hfov_deg: float = 50.0
-    lidar_height_m: float = 1.0
+    lidar_height_m: float = 1.0      # SUSTech1K's rig; a pole LiDAR is ~2-3 m up
     camera_height_m: float = 1.15
+    camera_tilt_deg: float = 4.0     # downwards; a pole camera 4.5 m up looks ~20 deg down
     min_distance_m: float = 6.0
     max_distance_m: float = 9.5
     train_fraction: float = 0.5
@@ -101,6 +102,14 @@ class DatasetSpec:
             raise ConfigError(f"camera_hz must be > 0, got {self.camera_hz}")
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if not (0.2 <= self.lidar_height_m <= 10.0 and 0.2 <= self.camera_height_m <= 10.0):
+            raise ConfigError(f"sensor heights must lie in 0.2..10 m, got LiDAR {self.lidar_height_m}, "
+                              f"camera {self.camera_height_m}")
+        if not -10.0 <= self.camera_tilt_deg <= 60.0:
+            raise ConfigError(f"camera_tilt_deg must lie in -10..60, got {self.camera_tilt_deg}")
+        if not 1.0 <= self.min_distance_m < self.max_distance_m:
+            raise ConfigError(f"distances must satisfy 1 <= min < max, got {self.min_distance_m}.."
+                              f"{self.max_distance_m} m")
 
 
 def sequence_types(conditions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -132,7 +141,7 @@ class Rig:
         self.cam_model = camera_model(spec.camera_width, spec.camera_height, spec.camera_hfov_deg,
                                       spec.camera_hz or self.lidar_model.rate_hz, noise_sigma=0.0)
         R_l, t_l = lidar_pose([0.0, 0.0, spec.lidar_height_m], 0.0)
-        R_c, t_c = camera_pose([0.0, 0.0, spec.camera_height_m], 0.0, np.deg2rad(4.0))
+        R_c, t_c = camera_pose([0.0, 0.0, spec.camera_height_m], 0.0, np.deg2rad(spec.camera_tilt_deg))
         self.lidar = LidarScanner(self.lidar_model, R_l, t_l, world=None)
         self.camera = CameraRenderer(self.cam_model, R_c, t_c, world=None)
 
