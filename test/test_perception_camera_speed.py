@@ -50,3 +50,54 @@ def test_label_image_writes_each_mask_whole():
     for k, d in enumerate(dets, start=1):
         ref[d.mask] = k
     assert np.array_equal(label_image(dets, (40, 50)), ref)
+
+
+def _align_with_np_pad(image: np.ndarray, occupancy: np.ndarray, size: int) -> np.ndarray:
+    """align_to_square as it was written with np.pad (the reference for the direct writes)."""
+    img, occ = np.asarray(image), np.asarray(occupancy).astype(bool)
+    rows, cols = np.flatnonzero(occ.any(axis=1)), np.flatnonzero(occ.any(axis=0))
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    occ_crop = occ[top:bottom, left:right]
+    crop = np.where(occ_crop[:, :, None] if img.ndim == 3 else occ_crop, img[top:bottom, left:right], 0)
+    work = np.pad(crop.astype(np.float32), [(0, 0), (2, 2)] + ([(0, 0)] if img.ndim == 3 else []))
+    height, width = work.shape[:2]
+    new_w = max(1, int(round(width * size / height)))
+    interp = cv2.INTER_CUBIC if size >= height else cv2.INTER_AREA
+    resized = cv2.resize(work, (new_w, size), interpolation=interp)
+    if resized.ndim == 2 and img.ndim == 3:
+        resized = resized[:, :, None]
+    csum = np.cumsum(resized.reshape(size, new_w, -1).clip(min=0).sum(axis=(0, 2)), dtype=np.float64)
+    x_center = int(np.argmax(csum > csum[-1] / 2)) if csum[-1] > 0 else new_w // 2
+    pad = [(0, 0), (size // 2, size - size // 2)] + ([(0, 0)] if resized.ndim == 3 else [])
+    padded = np.pad(resized, pad)
+    out = padded[:, x_center:x_center + size]
+    info = np.iinfo(img.dtype)
+    return np.clip(np.rint(out), info.min, info.max).astype(img.dtype)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_align_to_square_is_the_padded_version(seed):
+    from tcfd_ros.geometry.align import align_to_square
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        h, w = int(rng.integers(1, 200)), int(rng.integers(1, 120))
+        occ = rng.random((h, w)) < rng.uniform(0.05, 1.0)
+        occ[rng.integers(0, h), rng.integers(0, w)] = True
+        img = rng.integers(0, 256, (h, w, 3) if seed % 2 else (h, w)).astype(np.uint8)
+        size = int(rng.choice([8, 33, 64]))
+        assert np.array_equal(align_to_square(img, occ, size), _align_with_np_pad(img, occ, size))
+
+
+def test_camera_measurements_find_every_label_in_the_window():
+    from scipy import ndimage
+
+    from tcfd_ros.perception.sensor_tracking import camera_measurements
+    rng = np.random.default_rng(5)
+    labels = np.zeros((120, 160), np.uint16)
+    labels[30:70, 101:121] = 1
+    labels[13:50, 41:52] = 3                        # label 2 absent: find_objects gives None for it
+    labels[rng.random(labels.shape) < 0.002] = 3
+    got = camera_measurements(labels)
+    boxes = [(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in ndimage.find_objects(labels) if s]
+    assert [m.payload[1] for m in got] == boxes and [m.payload[2] for m in got] == [1, 3]
+    assert camera_measurements(np.zeros((10, 10), np.uint16)) == []
