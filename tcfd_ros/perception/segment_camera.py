@@ -15,9 +15,9 @@ API (used by the camera_segmenter node)::
 Backends:
 - ``background``: MOG2 or KNN background model, shadows dropped, opening + closing, connected
   components, side-by-side people merged into one blob split at deep valleys of the upper body's
-  column profile (``split_groups``), person-size gate. ``bg_scale`` < 1 runs the model and
-  morphology on a downscaled image (about ``bg_scale``^2 of the cost, and averaging pixels lowers
-  sensor noise by 1 / ``bg_scale``) and scales the mask back before the components. Needs a static
+  column profile (``split_groups``), person-size gate. ``bg_scale`` < 1 runs the model on a
+  downscaled image (about ``bg_scale``^2 of its cost, and averaging pixels lowers sensor noise by
+  1 / ``bg_scale``) and scales its mask back before the morphology and the components. Needs a static
   camera and no weights. The first ``warmup_frames`` frames only train the model; ``segment``
   returns ``[]`` for them. People who stand still fade into the background model (over about
   ``bg_history_frames``).
@@ -335,8 +335,8 @@ class _BackgroundBackend:
         self._frames = 0
         self._model: cv2.BackgroundSubtractor | None = None   # made on the first frame (colour or mono)
         self.scale = PersonScale()
-        self._open = self._kernel(round(cfg.morph_open_px * cfg.bg_scale))
-        self._close = self._kernel(round(cfg.morph_close_px * cfg.bg_scale))
+        self._open = self._kernel(cfg.morph_open_px)      # full-resolution pixels at any bg_scale
+        self._close = self._kernel(cfg.morph_close_px)
 
     @staticmethod
     def _kernel(px: int) -> np.ndarray | None:
@@ -411,12 +411,14 @@ class _BackgroundBackend:
             self._model.apply(small, learningRate=1.0)   # the new scene is this frame
             self._frames = 1
             fg[:] = 0
+        if self.cfg.bg_scale != 1.0:
+            # back to full resolution before the morphology: its 3 and 7 px kernels at full scale keep
+            # what they keep at bg_scale 1 (scaled down to 1-2 and 3-4 px they did not: RESULTS.md)
+            fg = cv2.resize(fg, (self._shape[1], self._shape[0]), interpolation=cv2.INTER_NEAREST)
         if self._open is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
         if self._close is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close)
-        if self.cfg.bg_scale != 1.0:
-            fg = cv2.resize(fg, (self._shape[1], self._shape[0]), interpolation=cv2.INTER_NEAREST)
         return fg
 
     def segment(self, image: np.ndarray) -> list[CameraDetection]:
