@@ -95,6 +95,15 @@ def main() -> int:
     from tcfd_ros.point_cloud2 import create_cloud, dtype_to_fields, read_points
     from tcfd_ros.replay.reader import BagSource
 
+    try:        # the node's x/y/z as it takes them (this tree's node module, if it says how)
+        from tcfd_ros.nodes.lidar_segmenter_node import structured_to_unstructured
+
+        def xyz_of(p: np.ndarray) -> np.ndarray:
+            return structured_to_unstructured(p[["x", "y", "z"]], copy=False)
+    except ImportError:
+        def xyz_of(p: np.ndarray) -> np.ndarray:
+            return np.stack([p["x"], p["y"], p["z"]], axis=1)
+
     cam = CameraSegmenter(CameraSegmenterConfig())
     lidar = LidarSegmenter(LidarSegmenterConfig())
     cam_mtt = MultiTargetTracker(camera_tracker_node_config().tracker)
@@ -115,7 +124,7 @@ def main() -> int:
     def lidar_stage(raw: bytes) -> bytes:
         msg = st.run("lidar", "deserialize", deserialize_message, raw, PointCloud2)
         pts = st.run("lidar", "decode", lambda m: read_points(m).reshape(-1), msg)
-        xyz = st.run("lidar", "xyz", lambda p: np.stack([p["x"], p["y"], p["z"]], axis=1), pts)
+        xyz = st.run("lidar", "xyz", xyz_of, pts)
         ring = pts["ring"] if "ring" in (pts.dtype.names or ()) else None
         clusters = st.run("lidar", "segment", lidar.segment, xyz, ring)
         rows = st.run("lidar", "pack", clusters_to_points, pts, clusters)
