@@ -8,7 +8,7 @@ tracker (``camera_tracker_config``) runs on the same boxes for MOTA / IDF1. Segm
 per frame (one thread) is reported too. A quick tool for iterating; RESULTS.md numbers come from
 ``tcfd-ros replay --fast``.
 
-    .venv/bin/python benchmarks/camera_bag_eval.py out/bags/nt_7311 [more bags]
+    .venv/bin/python benchmarks/camera_bag_eval.py out/bags/nt_7311 [more bags] [--param bg_scale=0.5]
 
 Prints one JSON line per bag.
 """
@@ -21,17 +21,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from tcfd_ros.image_conversions import imgmsg_to_cv2  # noqa: E402
-from tcfd_ros.perception.config import camera_tracker_config  # noqa: E402
+from tcfd_ros.perception.config import CameraSegmenterConfig, camera_tracker_config  # noqa: E402
 from tcfd_ros.perception.segment_camera import CameraSegmenter  # noqa: E402
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker  # noqa: E402
 from tcfd_ros.replay.adapters import ground_truth_frames  # noqa: E402
@@ -40,8 +42,8 @@ from tcfd_ros.replay.records import Observation, OutputFrame  # noqa: E402
 from tcfd_ros.replay.scoring import score_detection, score_tracking  # noqa: E402
 
 
-def evaluate(bag: str, max_frames: int | None = None) -> dict:
-    seg = CameraSegmenter()
+def evaluate(bag: str, max_frames: int | None = None, overrides: dict | None = None) -> dict:
+    seg = CameraSegmenter(dataclasses.replace(CameraSegmenterConfig(), **(overrides or {})))
     trk = MultiTargetTracker(camera_tracker_config())
     det_frames, trk_frames, gt_msgs, cpu = [], [], [], []
     encodings = set()
@@ -84,7 +86,7 @@ def evaluate(bag: str, max_frames: int | None = None) -> dict:
     d = score_detection(gt, det_frames, "2d", cfg)
     t = score_tracking(gt, trk_frames, "2d", cfg)
     ms = np.array(cpu[seg.cfg.warmup_frames:]) * 1000.0
-    return {"bag": bag, "encoding": sorted(encodings), "frames": d.frames,
+    return {"bag": bag, "overrides": overrides or {}, "encoding": sorted(encodings), "frames": d.frames,
             "precision": round(d.precision, 3), "recall": round(d.recall, 3),
             "tp": d.true_positives, "fp": d.false_positives, "fn": d.false_negatives,
             "mota": round(t.mota, 3), "idf1": round(t.idf1, 3), "id_switches": t.id_switches,
@@ -96,10 +98,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bags", nargs="+")
     p.add_argument("--frames", type=int, default=None, help="only the first N camera frames")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="CameraSegmenterConfig field override, e.g. bg_scale=0.5 (YAML value; repeatable)")
     args = p.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.param)}
     cv2.setNumThreads(1)
     for bag in args.bags:
-        print(json.dumps(evaluate(bag, args.frames)), flush=True)
+        print(json.dumps(evaluate(bag, args.frames, overrides)), flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import numpy as np
+from numpy.lib.recfunctions import structured_to_unstructured
 from sensor_msgs.msg import PointCloud2
 
 from tcfd_ros.errors import MessageFormatError
@@ -107,7 +108,8 @@ class LidarSegmenterNode(TcfdNode):
             raise Dropped("empty_cloud",
                           f"cloud with width = {msg.width}, height = {msg.height} has no points")
         points = points.reshape(-1)
-        xyz = np.stack([points["x"], points["y"], points["z"]], axis=1)
+        # a view of the x, y, z fields where they are adjacent and of one type (no copy of the cloud)
+        xyz = structured_to_unstructured(points[["x", "y", "z"]], copy=False)
         # the ring field (beam number) lets the segmenter measure the sensor's beams (16, 32, 64...)
         pose = self.sensor_pose(msg.header.frame_id, stamp_seconds(msg.header.stamp))
         clusters = self.segmenter.segment(xyz, ring=points["ring"] if "ring" in names else None,

@@ -70,6 +70,12 @@ NOMINAL_PERSON_HEIGHT_M = 1.7
 NOMINAL_PERSON_WIDTH_M = 0.5
 #: An occluder must be at least this much nearer than the cluster it hides (m).
 OCCLUDER_GAP_M = 0.2
+#: Occluder search (``_feet_hidden``): a cluster's azimuth wedge narrower than this (half-angle, rad) is
+#: pre-selected by two dot products per band point, widened by the margin (far above rounding error).
+WEDGE_MAX_HALF_RAD = 1.0
+WEDGE_MARGIN_RAD = 1e-6
+#: ... and the band points nearer than the farthest asking cluster by a squared range, widened by this (m).
+NEAR_MARGIN_M = 1e-6
 #: The fitted ground plane is rounded to this many decimals (1e-9: far below any threshold in metres).
 PLANE_DECIMALS = 9
 
@@ -236,6 +242,82 @@ def check_points(points: object) -> np.ndarray:
     return points[:, :3].astype(np.float64, copy=False)
 
 
+def _columns(points: object) -> np.ndarray:
+    """(3, N) float64, C order: x, y and z each contiguous, checked as ``check_points`` does.
+
+    One conversion pass; the per-point masks and the plane distance then read contiguous memory
+    (about three times faster than the strided columns of an (N, 3) array), with the same values.
+    """
+    check_points(points[:0] if isinstance(points, np.ndarray) and points.ndim == 2 else points)
+    cols = np.empty((3, points.shape[0]))
+    for i in range(3):           # one strided read per column (faster than a transposing copy)
+        cols[i] = points[:, i]
+    return cols
+
+
+def _lowest(z: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` lowest ``z``, ties to the lower index, ascending: exactly
+    ``np.sort(np.argsort(z, kind="stable")[:k])`` without sorting all of ``z``.
+
+    The k-th smallest value is the same whatever algorithm finds it (np.partition's SIMD kernels
+    differ between CPUs only in the order they leave); the set is then fixed by comparisons and
+    index order, so it is machine-independent as the stable sort was.
+    """
+    v = np.partition(z, k - 1)[k - 1]
+    take = z < v
+    ties = np.flatnonzero(z == v)[: k - int(np.count_nonzero(take))]
+    take[ties] = True
+    return np.flatnonzero(take)
+
+
+def _in_roi(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: LidarSegmenterConfig) -> np.ndarray:
+    """(N,) True inside the ROI box and beyond ``min_range_m`` (NaN rows fail every comparison).
+
+    The same comparisons as one expression would make, written in place (fewer temporaries)."""
+    with np.errstate(invalid="ignore"):
+        keep = x * x
+        keep += y * y
+        keep = keep >= c.min_range_m ** 2
+        scratch = np.empty_like(keep)
+        for v, lo, hi in ((x, c.roi_x_min_m, c.roi_x_max_m), (y, c.roi_y_min_m, c.roi_y_max_m),
+                          (z, c.roi_z_min_m, c.roi_z_max_m)):
+            keep &= np.greater_equal(v, lo, out=scratch)
+            keep &= np.less(v, hi, out=scratch)
+    return keep
+
+
+def _plane_height(x: np.ndarray, y: np.ndarray, z: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """Signed distance of points given as columns to ``plane`` (a, b, c, d): the same operations in
+    the same order as ``_plane_distance`` (so the same rounding on every machine), on contiguous
+    columns."""
+    return (x * plane[0] + y * plane[1]) + z * plane[2] + plane[3]
+
+
+#: The dense cell grid of ``_cell_keys`` is used up to this many cells per band point (else np.unique).
+DENSE_CELLS_PER_POINT = 16
+
+
+def _cell_keys(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique packed keys of (M, 2) int64 cell indices and each row's position among them:
+    ``np.unique(keys, return_inverse=True)`` of ``(cell[:, 0] << _KEY_BITS) | cell[:, 1]``.
+
+    Counting on the dense grid spanned by this frame's cells instead of sorting M keys: the grid's
+    row-major order is the packed keys' order, so keys and positions are the same.
+    """
+    cx, cy = cell[:, 0], cell[:, 1]
+    x0, y0 = int(cx.min()), int(cy.min())
+    nx, ny = int(cx.max()) - x0 + 1, int(cy.max()) - y0 + 1
+    if nx * ny > DENSE_CELLS_PER_POINT * cell.shape[0] + 4096:
+        keys, inverse = np.unique((cx << _KEY_BITS) | cy, return_inverse=True)
+        return keys, inverse.ravel()
+    flat = (cx - x0) * ny + (cy - y0)
+    occupied = np.bincount(flat, minlength=nx * ny) > 0
+    rank = np.cumsum(occupied) - 1
+    cells = np.flatnonzero(occupied)
+    keys = ((cells // ny + x0) << _KEY_BITS) | (cells % ny + y0)
+    return keys, rank[flat]
+
+
 def _voxel_keys(xyz: np.ndarray, size: float) -> np.ndarray:
     """Pack floor(xyz / size) into one int64 per point (ROI keeps indices inside +-2^20)."""
     v = np.floor(xyz / size).astype(np.int64) + _KEY_OFFSET
@@ -254,12 +336,19 @@ def fit_ground_plane(points: np.ndarray, cfg: LidarSegmenterConfig, rng: np.rand
         return None
     sample = points if n <= cfg.ground_sample_points else \
         points[rng.integers(0, n, size=cfg.ground_sample_points)]
+    return fit_ground_sample(sample, cfg, rng)
+
+
+def fit_ground_sample(sample: np.ndarray, cfg: LidarSegmenterConfig, rng: np.random.Generator
+                      ) -> np.ndarray | None:
+    """``fit_ground_plane`` on an already drawn (S, 3) sample (S >= 3)."""
     z = sample[:, 2]
     k = max(3, int(math.ceil(cfg.ground_candidate_quantile * sample.shape[0])))
     # The candidates are the k lowest points in sample order. np.argpartition returns them in an order
     # (and, at tied z, a choice) that depends on the CPU's SIMD sort kernel, and the RANSAC triples are
-    # drawn by index into this array: a stable sort makes the plane the same on every machine.
-    cand = sample[np.sort(np.argsort(z, kind="stable")[:k])] if k < sample.shape[0] else sample
+    # drawn by index into this array: ties go to the lower index, which makes the plane the same on
+    # every machine (``_lowest``: the stable sort's choice, without the sort).
+    cand = sample[_lowest(z, k)] if k < sample.shape[0] else sample
     min_nz = math.cos(math.radians(cfg.ground_max_tilt_deg))
     tri = cand[rng.integers(0, cand.shape[0], size=(cfg.ground_ransac_iterations, 3))]  # (K, 3, 3)
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])                   # (K, 3)
@@ -272,9 +361,13 @@ def fit_ground_plane(points: np.ndarray, cfg: LidarSegmenterConfig, rng: np.rand
         return None
     normals, tri = normals[ok], tri[ok]
     offsets = -np.einsum("kc,kc->k", normals, tri[:, 0])
-    inliers = np.abs(_plane_distance(cand, normals.T, offsets)) < cfg.ground_distance_m  # (S, K)
-    best = int(np.argmax(inliers.sum(axis=0)))
-    inl = cand[inliers[:, best]]
+    # (K, S): each hypothesis' distances in one contiguous row; the same products and sums, in the
+    # same order, as _plane_distance(cand, normals.T, offsets).T
+    cx, cy, cz = (np.ascontiguousarray(cand[:, i]) for i in range(3))
+    dist = (normals[:, 0:1] * cx + normals[:, 1:2] * cy) + normals[:, 2:3] * cz + offsets[:, None]
+    inliers = np.abs(dist, out=dist) < cfg.ground_distance_m
+    best = int(np.argmax(np.count_nonzero(inliers, axis=1)))
+    inl = cand[inliers[best]]
     plane = np.append(normals[best], offsets[best])
     if inl.shape[0] >= 3:  # least-squares refinement: normal = smallest singular vector
         centre = inl.mean(axis=0)
@@ -402,50 +495,53 @@ class LidarSegmenter:
         sensor frame.
         """
         c = self.cfg
-        xyz = check_points(points)
+        cols = _columns(points)                 # (3, N): the per-point work reads contiguous columns
+        xyz = cols.T
         st = LidarFrameStats(n_input=int(xyz.shape[0]))
         self.last_stats = st
         use_memory, to_memory = self._memory_pose(fixed_from_sensor)
         st.memory_frame = self.memory_frame if use_memory else "skipped"
         self._update_beams(xyz, ring)
         st.beams = self.beams.source
-        x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-        with np.errstate(invalid="ignore"):
-            keep = ((x >= c.roi_x_min_m) & (x < c.roi_x_max_m) & (y >= c.roi_y_min_m)
-                    & (y < c.roi_y_max_m) & (z >= c.roi_z_min_m) & (z < c.roi_z_max_m)
-                    & (x * x + y * y >= c.min_range_m ** 2))  # NaN compares False: dropped here
-        st.n_nonfinite = int(xyz.shape[0] - np.isfinite(xyz).all(axis=1).sum()) if not keep.all() else 0
+        x, y, z = cols
+        keep = _in_roi(x, y, z, c)              # NaN compares False: dropped here
+        if not keep.all():
+            st.n_nonfinite = int(x.size - np.count_nonzero(np.isfinite(x) & np.isfinite(y) & np.isfinite(z)))
         idx = np.flatnonzero(keep)
         st.n_roi = int(idx.size)
         if idx.size < 3:
             return []
-        pts = xyz[idx]
-        plane = fit_ground_plane(pts, c, self._rng)
+        # the ground sample as fit_ground_plane draws it from the ROI points (same generator calls)
+        pick = idx[self._rng.integers(0, idx.size, size=c.ground_sample_points)] \
+            if idx.size > c.ground_sample_points else idx
+        plane = fit_ground_sample(np.stack([x[pick], y[pick], z[pick]], axis=1), c, self._rng)
         if plane is None:
             log.debug("no acceptable ground plane in a frame of %d points", idx.size)
             return []
         st.ground_plane = tuple(float(v) for v in plane)
-        h = _plane_distance(pts, plane[:3, None], plane[3])[:, 0]
-        band = (h >= c.ground_distance_m) & (h <= c.clip_above_ground_m)
-        st.n_ground = int((h < c.ground_distance_m).sum())
+        # heights of every input point (cheaper than gathering the ROI's first); outside the ROI they
+        # are masked out below
+        with np.errstate(invalid="ignore", over="ignore"):
+            h = _plane_height(x, y, z, plane)
+            band = (h >= c.ground_distance_m) & (h <= c.clip_above_ground_m)
+            band &= keep
+            st.n_ground = int(np.count_nonzero((h < c.ground_distance_m) & keep))
         if c.background_learning_frames > 0:
             if self._static_keys is None:
-                self._learn_background(pts[band])
+                self._learn_background(np.stack([x[band], y[band], z[band]], axis=1))
             else:
                 sel = np.flatnonzero(band)
-                static = self._static(pts[sel])
+                static = self._static(np.stack([x[sel], y[sel], z[sel]], axis=1))
                 st.n_background = int(static.sum())
                 band[sel[static]] = False
-        sel = np.flatnonzero(band)
+        sel = np.flatnonzero(band)              # rows of the input
         if sel.size == 0:
             return []
-        bp, bh = pts[sel], h[sel]
+        bp, bh = np.stack([x[sel], y[sel], z[sel]]).T, h[sel]   # (M, 3) view of contiguous columns
         # pillar voxels: occupied (x, y) cells of the height band, in the static memories' frame
         mxy = bp[:, :2] if to_memory is None else bp @ to_memory.R[:2].T + to_memory.t[:2]
         cell = np.floor(mxy / c.cell_size_m).astype(np.int64) + _KEY_OFFSET
-        ckeys, inverse, counts = np.unique((cell[:, 0] << _KEY_BITS) | cell[:, 1], return_inverse=True,
-                                           return_counts=True)
-        inverse = inverse.ravel()
+        ckeys, inverse = _cell_keys(cell)
         st.n_cells = int(ckeys.size)
         centres = (np.stack([ckeys >> _KEY_BITS, ckeys & ((1 << _KEY_BITS) - 1)], axis=1)
                    - _KEY_OFFSET + 0.5) * c.cell_size_m
@@ -469,7 +565,7 @@ class LidarSegmenter:
         for lab, height, bottom, foot in people:
             m = np.flatnonzero(label == lab)
             p = bp[m]
-            out.append(LidarCluster(points=p.astype(np.float32), indices=idx[sel[m]],
+            out.append(LidarCluster(points=p.astype(np.float32), indices=sel[m],
                                     centroid=p.mean(axis=0), box=np.stack([p.min(0), p.max(0)]),
                                     height_m=height, bottom_m=bottom, footprint_m=foot))
         if self._static_objects is not None and use_memory:
@@ -496,11 +592,15 @@ class LidarSegmenter:
         need = self.cfg.occluded_bottom_min_points
         if need <= 0 or not ask.any():
             return out
-        rxy = np.hypot(band[:, 0], band[:, 1])
-        az = np.arctan2(band[:, 1], band[:, 0])
-        by_az = np.argsort(az, kind="stable")             # window look-ups instead of full scans
-        az_sorted = az[by_az]
+        bx, by, bz = np.ascontiguousarray(band[:, :3].T)   # segment passes (3, M) columns' view
+        # only band points nearer than the farthest asking cluster can hide anyone's feet
         ends = np.r_[starts[1:], lab.size]
+        r_near = max(float(np.hypot(pv[a:b, 0], pv[a:b, 1]).min())
+                     for a, b in zip(starts, ends) if ask[int(lab[a])]) - OCCLUDER_GAP_M
+        if r_near <= 0.0:
+            return out
+        near = np.flatnonzero(bx * bx + by * by < (r_near + NEAR_MARGIN_M) ** 2)
+        bx, by, bz = bx[near], by[near], bz[near]
         for a, b in zip(starts, ends):
             k = int(lab[a])
             if not ask[k]:
@@ -509,17 +609,28 @@ class LidarSegmenter:
             own_az = np.arctan2(pv[a:b, 1], pv[a:b, 0])
             half = float(np.abs((own_az - az_c + math.pi) % (2 * math.pi) - math.pi).max())
             lo, hi = az_c - half, az_c + half
-            rows = [by_az[np.searchsorted(az_sorted, max(lo, -math.pi)):
-                          np.searchsorted(az_sorted, min(hi, math.pi), side="right")]]
-            if lo < -math.pi:                              # the window wraps around +-pi
-                rows.append(by_az[np.searchsorted(az_sorted, lo + 2 * math.pi):])
-            if hi > math.pi:
-                rows.append(by_az[:np.searchsorted(az_sorted, hi - 2 * math.pi, side="right")])
-            w = np.concatenate(rows)
-            w = w[rxy[w] < float(np.hypot(pv[a:b, 0], pv[a:b, 1]).min()) - OCCLUDER_GAP_M]
-            el = np.arctan2(band[w, 2], rxy[w])
+            if half < WEDGE_MAX_HALF_RAD:
+                # the band points within the wedge (a superset: WEDGE_MARGIN_RAD wider), without an
+                # arctan2 of every band point; the exact azimuth test below decides
+                ux, uy = math.cos(az_c), math.sin(az_c)
+                along = bx * ux + by * uy
+                w = np.flatnonzero((along > 0.0) & (np.abs(by * ux - bx * uy)
+                                                    <= along * math.tan(half + WEDGE_MARGIN_RAD)))
+            else:
+                w = np.arange(bx.size)
+            az = np.arctan2(by[w], bx[w])
+            rxy = np.hypot(bx[w], by[w])
+            el = np.arctan2(bz[w], rxy)
             e_bot = math.atan2(float(bottom_z[k]), float(r[k]))
-            out[k] = int(((el > float(e_foot[k])) & (el < e_bot)).sum()) >= need
+            hides = ((rxy < float(np.hypot(pv[a:b, 0], pv[a:b, 1]).min()) - OCCLUDER_GAP_M)
+                     & (el > float(e_foot[k])) & (el < e_bot))
+            # azimuth window [lo, hi]; where it wraps around +-pi its other end counts too
+            n = np.count_nonzero(hides & (az >= max(lo, -math.pi)) & (az <= min(hi, math.pi)))
+            if lo < -math.pi:
+                n += np.count_nonzero(hides & (az >= lo + 2 * math.pi))
+            if hi > math.pi:
+                n += np.count_nonzero(hides & (az <= hi - 2 * math.pi))
+            out[k] = int(n) >= need
         return out
 
     def _cluster(self, centres: np.ndarray) -> np.ndarray:
@@ -543,7 +654,7 @@ class LidarSegmenter:
         ``occupancy``: per point, how often its pillar cell was occupied before this frame (0..1).
         """
         c = self.cfg
-        ok = labels >= 0
+        ok = np.flatnonzero(labels >= 0)       # few of the band's points: index, do not mask
         lab = labels[ok]
         if lab.size == 0:
             return []

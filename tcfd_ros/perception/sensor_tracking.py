@@ -15,6 +15,8 @@ also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -38,9 +40,14 @@ SILHOUETTE_SIZE = 64
 def camera_measurements(labels: np.ndarray) -> list[Measurement]:
     """One Measurement per instance label k >= 1: box centre (px), box size, aligned silhouette payload."""
     out: list[Measurement] = []
-    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+    # find_objects scans every pixel it is given: give it the labelled pixels' bounding box only
+    wx, wy, ww, wh = cv2.boundingRect((labels > 0).view(np.uint8)) if labels.ndim == 2 else (0, 0, 0, 0)
+    window = labels[wy:wy + wh, wx:wx + ww] if ww else labels
+    oy, ox = (wy, wx) if ww else (0, 0)
+    for k, sl in enumerate(ndimage.find_objects(window), start=1):
         if sl is None:
             continue
+        sl = (slice(sl[0].start + oy, sl[0].stop + oy), slice(sl[1].start + ox, sl[1].stop + ox))
         crop = (labels[sl] == k).astype(np.uint8) * 255
         y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
         out.append(Measurement(position=((x0 + x1) / 2.0, (y0 + y1) / 2.0), size=(x1 - x0, y1 - y0),
