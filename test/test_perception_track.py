@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -216,3 +218,100 @@ def test_real_video_segment_track_and_buffer(real_data):
     for tl in tracklets:
         assert tl.frames.shape == (10, 64, 64) and tl.frames.dtype == np.uint8
         assert np.all(np.diff(tl.stamps) > 0) and tl.frames.any()
+
+
+# --- camera: people crossing in the image at different depths (issue 12) ---------------------------
+
+FPS = 15.0
+
+
+def _box(foot_x: float, foot_y: float, w: float, h: float) -> tuple[float, float, float, float]:
+    return (foot_x - w / 2, foot_y - h, foot_x + w / 2, foot_y)
+
+
+def _measurement(box) -> Measurement:
+    x0, y0, x1, y1 = box
+    return Measurement(((x0 + x1) / 2, (y0 + y1) / 2), size=(x1 - x0, y1 - y0))
+
+
+def _cross_at_depths(cfg, seconds=6.0, seed=3):
+    """A far person (small box, feet higher in the image) walks right behind a near one walking left.
+
+    While their boxes overlap, a background-subtraction segmenter sees one blob: the union box.
+    Returns the tracker's outputs per frame and each frame's true boxes (far, near).
+    """
+    rng = np.random.default_rng(seed)
+    trk = MultiTargetTracker(cfg)
+    hist, truth = [], []
+    for i in range(int(seconds * FPS)):
+        t = i / FPS
+        far = _box(300 + 20 * t + rng.normal(0, 0.7), 200 + rng.normal(0, 0.7), 20, 50)
+        near = _box(420 - 20 * t + rng.normal(0, 0.7), 260 + rng.normal(0, 0.7), 30, 80)
+        overlap = far[0] < near[2] and near[0] < far[2]
+        boxes = [(min(far[0], near[0]), min(far[1], near[1]), max(far[2], near[2]), max(far[3], near[3]))] \
+            if overlap else [far, near]
+        hist.append(trk.update(t, [_measurement(b) for b in boxes]))
+        truth.append((far, near))
+    return hist, truth
+
+
+def _ids_by_side(tracks, truth):
+    """track id -> 'far' / 'near': whichever true box the track's box centre is closer to."""
+    out = {}
+    for tr in tracks:
+        d = [np.hypot(tr.position[0] - (b[0] + b[2]) / 2, tr.position[1] - (b[1] + b[3]) / 2) for b in truth]
+        out[tr.track_id] = "far" if d[0] < d[1] else "near"
+    return out
+
+
+def test_camera_people_crossing_at_different_depths_keep_their_ids():
+    cfg = camera_tracker_config()
+    hist, truth = _cross_at_depths(cfg)
+    merged = [i for i, (far, near) in enumerate(truth) if far[0] < near[2] and near[0] < far[2]]
+    assert len(merged) > cfg.max_missed_frames + 5       # longer than a plain miss may last
+    before = _ids_by_side(hist[merged[0] - 5], truth[merged[0] - 5])
+    after = _ids_by_side(hist[-1], truth[-1])
+    assert sorted(before.values()) == ["far", "near"]
+    assert after == before                                # same two ids, each on its own person
+    during = hist[merged[len(merged) // 2]]
+    hidden = [t for t in during if t.hidden]
+    assert [before[t.track_id] for t in hidden] == ["far"]      # the far one waits behind the near one
+    near = next(t for t in during if before.get(t.track_id) == "near")
+    assert abs(near.size[1] - 80) < 5                     # the merged blob did not inflate its box
+    foot_y = near.position[1] + near.size[1] / 2
+    assert abs(foot_y - 260) < 4                          # its feet stayed where they were
+
+
+def test_camera_box_centre_tracking_loses_the_far_person_in_the_same_crossing():
+    """The failure the camera defaults fix: box centres, no occlusion handling, Mahalanobis cost."""
+    old = dataclasses.replace(camera_tracker_config(), process_accel_std=200.0, box_point_y=0.5,
+                              occlusion_coverage=0.0, likelihood_cost=False)
+    hist, truth = _cross_at_depths(old)
+    merged = [i for i, (far, near) in enumerate(truth) if far[0] < near[2] and near[0] < far[2]]
+    before = _ids_by_side(hist[merged[0] - 5], truth[merged[0] - 5])
+    assert _ids_by_side(hist[-1], truth[-1]) != before
+
+
+def test_hidden_track_dies_by_age_and_positions_are_box_centres():
+    cfg = dataclasses.replace(camera_tracker_config(), min_hits=1, max_missed_frames=2, max_age_s=1.0)
+    trk = MultiTargetTracker(cfg)
+    big, small = _box(200, 300, 40, 100), _box(200, 250, 16, 40)
+    (a,) = trk.update(0.0, [_measurement(small)])
+    np.testing.assert_allclose(a.position, (200, 230))      # the centre, though the filter holds the foot
+    tracks = trk.update(0.1, [_measurement(small), _measurement(big)])
+    for i in range(2, 10):                                   # 0.8 s inside the big box: not dead
+        tracks = trk.update(i / 10, [_measurement(big)])
+        hid = [t for t in tracks if t.track_id == a.track_id]
+        assert hid and hid[0].hidden and hid[0].missed == 0
+    tracks = trk.update(1.2, [_measurement(big)])            # 1.1 s unseen > max_age_s
+    assert a.track_id not in {t.track_id for t in tracks}
+
+
+def test_lidar_tracker_defaults_are_unchanged():
+    c = TrackerConfig()
+    assert (c.box_point_y, c.occlusion_coverage, c.likelihood_cost, c.process_accel_std) == \
+        (0.5, 0.0, False, 2.0)
+    with pytest.raises(ConfigError, match="occlusion_coverage"):
+        MultiTargetTracker(TrackerConfig(occlusion_coverage=1.5))
+    with pytest.raises(ConfigError, match="box_point_y"):
+        MultiTargetTracker(TrackerConfig(box_point_y=-0.1))

@@ -237,6 +237,20 @@ class TrackerConfig:
     max_age_s: float = param(2.0, "seconds without a measurement before a track dies")
     size_smoothing: float = param(0.5, "exponential smoothing of box sizes (0: no memory)", lo=0.0, hi=1.0)
     max_tracks: int = param(256, "hard cap on live tracks (bounded memory)")
+    box_point_y: float = param(
+        0.5, "the point of a measurement's box the filter tracks, as a fraction of its height (size[1]) from "
+             "the top: 0.5 the centre; camera 1.0, the foot point, which stays on the person in front when "
+             "two people at different depths merge into one blob (positions in and out stay box centres)",
+        lo=0.0, hi=1.0)
+    occlusion_coverage: float = param(
+        0.0, "a track that gets no measurement while at least this fraction of its predicted box lies inside "
+             "a box assigned to another track is hidden behind that person: it coasts until max_age_s "
+             "instead of dying after max_missed_frames (0: off)", lo=0.0, hi=1.0)
+    likelihood_cost: bool = param(
+        False, "assignment cost is the Gaussian negative log-likelihood (squared Mahalanobis distance + "
+               "ln det S) instead of the bare Mahalanobis distance, so a coasting track, whose grown "
+               "uncertainty makes every measurement look close, does not win a detection from a track seen "
+               "a frame ago")
 
     def validate(self) -> None:
         _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
@@ -244,12 +258,23 @@ class TrackerConfig:
         _non_negative(self, "max_missed_frames")
         _require(0.0 <= self.size_smoothing < 1.0, type(self).__name__, "size_smoothing",
                  self.size_smoothing, "0 <= value < 1")
+        _require(0.0 <= self.box_point_y <= 1.0, type(self).__name__, "box_point_y", self.box_point_y,
+                 "0 <= value <= 1")
+        _require(0.0 <= self.occlusion_coverage <= 1.0, type(self).__name__, "occlusion_coverage",
+                 self.occlusion_coverage, "0 <= value <= 1")
 
 
 def camera_tracker_config() -> TrackerConfig:
-    """Defaults for image-plane tracking of box centres in pixels at ~15 Hz."""
-    return TrackerConfig(process_accel_std=200.0, measurement_std=4.0, initial_velocity_std=80.0,
-                         max_gate_distance=80.0)
+    """Defaults for image-plane tracking of person boxes in pixels at ~15 Hz.
+
+    Filters the foot point (box bottom centre), keeps a person hidden behind another alive while inside
+    that person's blob, and assigns by likelihood (a long-coasting track does not win by its own
+    uncertainty): people crossing in the image at different depths kept swapping identities with box
+    centres (RESULTS.md, "Camera tracker identity swaps").
+    """
+    return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
+                         max_gate_distance=80.0, box_point_y=1.0, occlusion_coverage=0.5,
+                         likelihood_cost=True)
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,34 @@ API (used by the tracker node, one tracker per sensor)::
     trk = MultiTargetTracker(camera_tracker_config())    # camera image plane, pixels
     tracks: list[Track] = trk.update(stamp_s, [Measurement(position=(x, y), size=(w, h)), ...])
     t.track_id           # int, unique per tracker, never reused
-    t.position, t.velocity  # (2,) filtered state, units and units/s
+    t.position, t.velocity  # (2,) filtered box centre and its velocity, units and units/s
     t.size               # (2,) smoothed box size or None (camera: w, h in pixels)
     t.measurement_index  # index into this update's measurements, or -1 if coasting
-    t.hits, t.missed, t.confirmed, t.last_stamp_s
+    t.hidden             # coasting inside a box assigned to another track (``occlusion_coverage``)
+    t.hits, t.missed, t.confirmed, t.last_stamp_s   # missed: updates without a measurement, not hidden
 
 ``update`` returns the confirmed tracks (``min_hits`` updates) that are alive after this step, both
 updated and coasting; a node uses ``measurement_index`` to find the mask/cluster of a track.
 
 Rules:
 - Predict every track to ``stamp_s`` (state x, y, vx, vy; white-noise acceleration
-  ``process_accel_std``), cost = squared Mahalanobis distance of each measurement to each prediction,
-  pairs beyond ``gate_mahalanobis2`` or ``max_gate_distance`` are forbidden, then
+  ``process_accel_std``), cost = squared Mahalanobis distance of each measurement to each prediction
+  (plus ln det S with ``likelihood_cost``), pairs beyond ``gate_mahalanobis2`` or ``max_gate_distance``
+  are forbidden, then
   ``scipy.optimize.linear_sum_assignment``.
+- The filtered point is ``box_point_y`` of the way down the box (camera: 1.0, the foot point); a
+  measurement's position and a track's ``position`` are box centres either way. Why the foot: when two
+  people at different depths overlap in the image, the segmenter returns one blob whose box spans both;
+  its centre lies between them and drags whichever track takes it, but its bottom edge is the nearer
+  person's feet (the one in front is lower in the image), so the nearer track keeps its place and the
+  hidden one is not pulled onto it.
 - Birth: every unassigned measurement starts a tentative track (zero velocity, ``initial_velocity_std``).
   A track is confirmed after ``min_hits`` assigned updates; a tentative track that misses once dies.
 - Death: a confirmed track dies after ``max_missed_frames`` updates without a measurement or
-  ``max_age_s`` seconds since its last one. At most ``max_tracks`` live tracks (the stalest go first).
+  ``max_age_s`` seconds since its last one; updates in which a track is ``hidden`` (at least
+  ``occlusion_coverage`` of its predicted box inside a box assigned to another track: a person walking
+  behind another) do not count as missed, so only ``max_age_s`` ends a long occlusion.
+  At most ``max_tracks`` live tracks (the stalest go first).
 - Time: ``stamp_s`` going backwards raises ``MessageFormatError`` and leaves the tracker unchanged
   (the node drops that message); equal stamps are allowed (dt = 0). Non-finite measurements raise
   ``MessageFormatError`` before any state changes.
@@ -71,14 +82,31 @@ class Track:
     confirmed: bool = False
     measurement_index: int = -1
     payload: Any = field(default=None, repr=False)
+    box_point_y: float = 0.5      # where in the box (fraction of its height from the top) ``x`` is
+    hidden: bool = False
 
     @property
     def position(self) -> np.ndarray:
-        return self.x[:2].copy()
+        """The box centre (the filtered point moved by the smoothed size)."""
+        return _point_to_centre(self.x[:2], self.size, self.box_point_y)
 
     @property
     def velocity(self) -> np.ndarray:
         return self.x[2:].copy()
+
+
+def _point_to_centre(p: np.ndarray, size: np.ndarray | None, box_point_y: float) -> np.ndarray:
+    """Box centre from the tracked point ``box_point_y`` of the way down a box of ``size``."""
+    out = np.array(p, dtype=np.float64)
+    if size is not None:
+        out[1] += (0.5 - box_point_y) * size[1]
+    return out
+
+
+def _box(p: np.ndarray, size: np.ndarray, box_point_y: float) -> np.ndarray:
+    """(x0, y0, x1, y1) of a box of ``size`` whose point ``box_point_y`` down is ``p``."""
+    return np.array([p[0] - size[0] / 2, p[1] - box_point_y * size[1],
+                     p[0] + size[0] / 2, p[1] + (1.0 - box_point_y) * size[1]])
 
 
 def _check_measurements(measurements: Sequence[Measurement]) -> tuple[np.ndarray, list[np.ndarray | None]]:
@@ -99,6 +127,15 @@ def _check_measurements(measurements: Sequence[Measurement]) -> tuple[np.ndarray
                     f"measurements[{i}].size = {m.size!r}: expected 2 finite numbers >= 0")
             sizes.append(s)
     return pos, sizes
+
+
+def _to_point(pos: np.ndarray, sizes: list[np.ndarray | None], box_point_y: float) -> np.ndarray:
+    """Measured box centres -> the tracked point of each box (unchanged without a size)."""
+    out = pos.copy()
+    for i, s in enumerate(sizes):
+        if s is not None:
+            out[i, 1] += (box_point_y - 0.5) * s[1]
+    return out
 
 
 def _snapshot(t: Track) -> Track:
@@ -145,19 +182,25 @@ class MultiTargetTracker:
                 f"stamp_s = {stamp_s:.6f} is earlier than the previous update {self._last_stamp:.6f}: "
                 f"timestamps must not go backwards (message dropped; restart the tracker after a bag loop)")
         pos, sizes = _check_measurements(measurements)
+        pos = _to_point(pos, sizes, self.cfg.box_point_y)
         dt = 0.0 if self._last_stamp is None else stamp_s - self._last_stamp
         self._last_stamp = float(stamp_s)
         for t in self._tracks:
             self._predict(t, dt)
             t.measurement_index = -1
         assigned = self._assign(pos)
-        used = set()
-        for ti, mi in assigned:
-            self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload)
-            used.add(ti)
+        used = {ti for ti, _ in assigned}
+        merged = set()          # measurements that cover a hidden track: two people in one blob
         for ti, t in enumerate(self._tracks):
+            t.hidden = False
             if ti not in used:
-                t.missed += 1
+                cover = self._covering(t, pos, sizes, [mi for _, mi in assigned])
+                t.hidden = cover >= 0
+                t.missed += not t.hidden
+                merged.add(cover)
+        for ti, mi in assigned:
+            self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload,
+                          mi in merged)
         self._prune(stamp_s)
         taken = {mi for _, mi in assigned}
         for mi in range(len(measurements)):
@@ -173,24 +216,52 @@ class MultiTargetTracker:
     def _assign(self, pos: np.ndarray) -> list[tuple[int, int]]:
         if not self._tracks or pos.shape[0] == 0:
             return []
+        cfg = self.cfg
         cost = np.full((len(self._tracks), pos.shape[0]), _FORBIDDEN)
         for i, t in enumerate(self._tracks):
             S = self._H @ t.P @ self._H.T + self._R
             d = pos - t.x[:2]
             m2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d)
-            near = np.hypot(d[:, 0], d[:, 1]) <= self.cfg.max_gate_distance
-            ok = (m2 <= self.cfg.gate_mahalanobis2) & near
-            cost[i, ok] = m2[ok]
+            near = np.hypot(d[:, 0], d[:, 1]) <= cfg.max_gate_distance
+            ok = (m2 <= cfg.gate_mahalanobis2) & near
+            cost[i, ok] = m2[ok] + (math.log(np.linalg.det(S)) if cfg.likelihood_cost else 0.0)
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
 
+    def _covering(self, t: Track, pos: np.ndarray, sizes: list[np.ndarray | None], taken: list[int]) -> int:
+        """The measurement in ``taken`` whose box holds ``occlusion_coverage`` of the track's predicted box.
+
+        -1 if none (or the check is off, or the track is tentative or has no size).
+        """
+        cov = self.cfg.occlusion_coverage
+        if cov <= 0 or not t.confirmed or t.size is None or t.size[0] * t.size[1] <= 0:
+            return -1
+        a = _box(t.x[:2], t.size, self.cfg.box_point_y)
+        area = t.size[0] * t.size[1]
+        for mi in taken:
+            s = sizes[mi]
+            if s is None:
+                continue
+            b = _box(pos[mi], s, self.cfg.box_point_y)
+            inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            if inter >= cov * area:
+                return mi
+        return -1
+
     def _correct(self, t: Track, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int,
-                 payload: Any) -> None:
-        S = self._H @ t.P @ self._H.T + self._R
+                 payload: Any, merged: bool = False) -> None:
+        """Kalman update. A ``merged`` blob (it also covers a hidden track) gives the track its box row
+        (``box_point_y``: the nearer person's feet) but not its column, which can be anywhere in the extra
+        width, nor its size: x noise grows by half the extra width and the size is kept."""
+        R = self._R
+        if merged and size is not None and t.size is not None:
+            R = R.copy()
+            R[0, 0] += (max(0.0, size[0] - t.size[0]) / 2) ** 2
+        S = self._H @ t.P @ self._H.T + R
         K = t.P @ self._H.T @ np.linalg.inv(S)
         t.x = t.x + K @ (z - t.x[:2])
         t.P = (np.eye(4) - K @ self._H) @ t.P
-        if size is not None:
+        if size is not None and not (merged and t.size is not None):
             a = self.cfg.size_smoothing
             t.size = size.copy() if t.size is None else a * t.size + (1 - a) * size
         t.hits += 1
@@ -215,7 +286,8 @@ class MultiTargetTracker:
     def _birth(self, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int, payload: Any) -> None:
         P = np.diag([self.cfg.measurement_std ** 2] * 2 + [self.cfg.initial_velocity_std ** 2] * 2)
         t = Track(track_id=self._next_id, x=np.array([z[0], z[1], 0.0, 0.0]), P=P, last_stamp_s=float(stamp),
-                  size=None if size is None else size.copy(), measurement_index=mi, payload=payload)
+                  size=None if size is None else size.copy(), measurement_index=mi, payload=payload,
+                  box_point_y=self.cfg.box_point_y)
         t.confirmed = self.cfg.min_hits <= 1
         self._next_id += 1
         self._tracks.append(t)
