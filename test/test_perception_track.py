@@ -264,8 +264,8 @@ def _ids_by_side(tracks, truth):
     return out
 
 
-def test_camera_people_crossing_at_different_depths_keep_their_ids():
-    cfg = camera_tracker_config()
+def test_camera_people_crossing_at_different_depths_keep_their_ids_with_the_foot_point():
+    cfg = dataclasses.replace(camera_tracker_config(), box_point_y=1.0)
     hist, truth = _cross_at_depths(cfg)
     merged = [i for i, (far, near) in enumerate(truth) if far[0] < near[2] and near[0] < far[2]]
     assert len(merged) > cfg.max_missed_frames + 5       # longer than a plain miss may last

@@ -238,9 +238,10 @@ class TrackerConfig:
     size_smoothing: float = param(0.5, "exponential smoothing of box sizes (0: no memory)", lo=0.0, hi=1.0)
     max_tracks: int = param(256, "hard cap on live tracks (bounded memory)")
     box_point_y: float = param(
-        0.5, "the point of a measurement's box the filter tracks, as a fraction of its height (size[1]) from "
-             "the top: 0.5 the centre; camera 1.0, the foot point, which stays on the person in front when "
-             "two people at different depths merge into one blob (positions in and out stay box centres)",
+        0.5, "the point of a measurement's box the filter tracks, as a fraction of its height (size[1]) "
+             "from the top: 0.5 the centre; 1.0 the foot point, which stays on the person in front when two "
+             "people at different depths merge into one blob, but jumps when a segmenter loses the legs "
+             "(positions in and out stay box centres)",
         lo=0.0, hi=1.0)
     occlusion_coverage: float = param(
         0.0, "a track that gets no measurement while at least this fraction of its predicted box lies inside "
@@ -267,13 +268,15 @@ class TrackerConfig:
 def camera_tracker_config() -> TrackerConfig:
     """Defaults for image-plane tracking of person boxes in pixels at ~15 Hz.
 
-    Filters the foot point (box bottom centre), keeps a person hidden behind another alive while inside
-    that person's blob, and assigns by likelihood (a long-coasting track does not win by its own
-    uncertainty): people crossing in the image at different depths kept swapping identities with box
-    centres (RESULTS.md, "Camera tracker identity swaps").
+    Keeps a person hidden behind another alive while inside that person's blob, and assigns by
+    likelihood (a long-coasting track does not win by its own uncertainty): people crossing in the image
+    at different depths kept swapping identities (RESULTS.md, "Camera tracker identity swaps"). The
+    filtered point stays the box centre (``box_point_y`` 0.5): the foot point helped the overlap bags but
+    broke tracks in the disjoint one, where the segmenter sometimes loses a person's legs and the box
+    bottom jumps by more than the gate.
     """
     return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
-                         max_gate_distance=80.0, box_point_y=1.0, occlusion_coverage=0.5,
+                         max_gate_distance=80.0, box_point_y=0.5, occlusion_coverage=0.5,
                          likelihood_cost=True)
 
 

@@ -21,12 +21,14 @@ Rules:
   (plus ln det S with ``likelihood_cost``), pairs beyond ``gate_mahalanobis2`` or ``max_gate_distance``
   are forbidden, then
   ``scipy.optimize.linear_sum_assignment``.
-- The filtered point is ``box_point_y`` of the way down the box (camera: 1.0, the foot point); a
-  measurement's position and a track's ``position`` are box centres either way. Why the foot: when two
+- The filtered point is ``box_point_y`` of the way down the box (default 0.5, the centre; 1.0 the foot
+  point); a measurement's position and a track's ``position`` are box centres either way. Why the foot
+  can help: when two
   people at different depths overlap in the image, the segmenter returns one blob whose box spans both;
   its centre lies between them and drags whichever track takes it, but its bottom edge is the nearer
   person's feet (the one in front is lower in the image), so the nearer track keeps its place and the
-  hidden one is not pulled onto it.
+  hidden one is not pulled onto it. Why it is not the camera default: where the segmenter loses a
+  person's legs the bottom edge jumps by more than the gate and the track breaks (the disjoint bags).
 - Birth: every unassigned measurement starts a tentative track (zero velocity, ``initial_velocity_std``).
   A track is confirmed after ``min_hits`` assigned updates; a tentative track that misses once dies.
 - Death: a confirmed track dies after ``max_missed_frames`` updates without a measurement or
