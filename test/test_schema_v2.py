@@ -91,4 +91,4 @@ def test_tracker_params_carry_calibration():
             "calibration.fixed_frame", "calibration.pose_topic"} <= set(names)
     assert names["calibration.source"].read_only and not names["calibration.translation_m"].read_only
     text = render_params_file()
-    assert text.count("    calibration:") == 2   # camera_tracker and lidar_tracker
+    assert text.count("    calibration:") == 3   # camera_tracker, lidar_tracker, lidar_segmenter
