@@ -81,6 +81,16 @@ def test_onnx_matches_torch_and_ranks_identically(artefacts):
     assert np.array_equal(np.argsort(d_ref, axis=1, kind="stable"), np.argsort(d_ort, axis=1, kind="stable"))
 
 
+def test_onnx_worker_threads_do_not_spin_between_operators(artefacts):
+    """The recognizer shares a few cores with the segmenters: ORT's busy-waiting intra-op threads are off."""
+    from tcfd_ros.inference.onnx_backend import ORT_SPIN_OPTION
+
+    _, onnx_path = artefacts
+    emb = make_embedder("onnx", onnx_path, threads=2)
+    assert emb.session.get_session_options().get_session_config_entry(ORT_SPIN_OPTION) == "0"
+    assert emb.embed(_tracklets(2, "2d", seed=4), "2d").shape[0] == 2
+
+
 def test_variable_length_batching_is_exact(artefacts):
     ckpt, onnx_path = artefacts
     for emb in (make_embedder("torch", ckpt, threads=1), make_embedder("onnx", onnx_path, threads=1)):

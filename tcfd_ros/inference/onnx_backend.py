@@ -13,8 +13,13 @@ from tcfd_ros.inference.batching import batches, empty_output
 from tcfd_ros.inference.export import ONNX_FORMAT, ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
 
 
+#: ONNX Runtime session option: intra-op worker threads busy-wait for work between operators unless it
+#: is "0". On a robot's few cores that spinning takes CPU from the segmenters beside the recognizer.
+ORT_SPIN_OPTION = "session.intra_op.allow_spinning"
+
+
 class OnnxEmbedder:
-    """CPU ONNX Runtime session with ``threads`` intra-op threads (sequential execution)."""
+    """CPU ONNX Runtime session with ``threads`` intra-op threads (sequential execution, no spinning)."""
 
     def __init__(self, path: str | Path, threads: int, max_frames: int, max_batch: int) -> None:
         import onnxruntime as ort
@@ -24,6 +29,7 @@ class OnnxEmbedder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        opts.add_session_config_entry(ORT_SPIN_OPTION, "0")
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
