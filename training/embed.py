@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from tcfd_ros.model.preprocess import frames_to_input
+from training.calibrate import tracklet_windows
 from training.datasets import GaitDataset
 
 _MODALITY_INDEX = {"2d": 0, "3d": 1}
@@ -65,3 +66,27 @@ def embed_tracklets(model: nn.Module, ds: GaitDataset, indices: Sequence[int], m
     if not clips:
         return np.zeros((0, 0, 0), np.float32)
     return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
+
+
+def embed_pair_tracklets(model: nn.Module, ds: GaitDataset, indices: Sequence[int], frames: int, hop: int,
+                         max_frames: int = 0, batch_sequences: int = 16, device: torch.device | str = "cpu",
+                         counts: dict[str, list[int]] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
+    """Both modalities' embeddings of the tracklets perception would cut from the records ``indices``
+    (``frames`` every ``hop``, from the first ``max_frames`` frames; 0 = all), with each tracklet's
+    person and record: (f2, f3, labels, record_of). ``counts``: frame counts per modality of every
+    record of ``ds`` where known (``GaitDataset.frame_counts``), otherwise each pair is read to count."""
+    windows, labels, record_of = [], [], []
+    for i in indices:
+        if counts and {"2d", "3d"} <= counts.keys():
+            length = ds.pair_length(i, counts["2d"][i], counts["3d"][i])
+        else:
+            length = ds.load_pair(i)[0].shape[0]
+        if max_frames > 0:
+            length = min(length, max_frames)
+        wins = tracklet_windows(length, frames, hop)
+        windows.append(wins)
+        labels += [ds.records[i].subject] * len(wins)
+        record_of += [i] * len(wins)
+    f2, f3 = (embed_tracklets(model, ds, indices, m, windows, batch_sequences, device) for m in ("2d", "3d"))
+    return f2, f3, labels, record_of

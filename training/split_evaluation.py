@@ -16,8 +16,8 @@ from torch import nn
 
 from tcfd_ros.errors import DatasetError
 from training.datasets import FreeGait, GaitDataset
-from training.calibrate import calibrate_levels, rates_at_thresholds, tracklet_windows
-from training.embed import embed_sequences, embed_tracklets
+from training.calibrate import calibrate_levels, rates_at_thresholds
+from training.embed import embed_pair_tracklets, embed_sequences
 from training.retrieval_metrics import (DIRECTIONS, SUSTECH1K_CONDITIONS, SUSTECH1K_GALLERY_TYPE,
                                         evaluate_cross_modal, evaluate_open, needed_modalities)
 
@@ -77,18 +77,8 @@ def evaluate_open_set(model: nn.Module, ds: GaitDataset, thresholds: dict[str, f
     calibrated thresholds (how the calibration on validation identities transfers). ``counts``: frame
     counts of both modalities from ``ds.frame_counts`` where known (spares reading every file once);
     ``track_tracklets``: a track is the newest N tracklets of a sequence (0 = all)."""
-    idx = list(range(len(ds)))
-    windows, labels, seq_of = [], [], []
-    for i in idx:
-        if counts and {"2d", "3d"} <= counts.keys():
-            length = ds.pair_length(i, counts["2d"][i], counts["3d"][i])
-        else:
-            length = ds.load_pair(i)[0].shape[0]
-        wins = tracklet_windows(length, tracklet_frames, tracklet_hop)
-        windows.append(wins)
-        labels += [ds.records[i].subject] * len(wins)
-        seq_of += [i] * len(wins)
-    f2, f3 = (embed_tracklets(model, ds, idx, m, windows, batch_sequences, device) for m in ("2d", "3d"))
+    f2, f3, labels, seq_of = embed_pair_tracklets(model, ds, list(range(len(ds))), tracklet_frames,
+                                                  tracklet_hop, 0, batch_sequences, device, counts)
     return {"at_target_fmr": calibrate_levels(f2, f3, labels, seq_of, target_fmr, track_tracklets),
             "at_checkpoint_thresholds": rates_at_thresholds(f2, f3, labels, seq_of, thresholds,
                                                             track_tracklets),

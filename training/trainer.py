@@ -32,11 +32,11 @@ from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.model.preprocess import frames_to_input
 from tcfd_ros.progress import progress
 from training.augment import patch_exchange
-from training.calibrate import calibrate_levels, tracklet_windows
+from training.calibrate import calibrate_levels
 from training.checkpoints import save_trained
 from training.config import TrainConfig
 from training.datasets import FreeGait, GaitDataset, SUSTech1K
-from training.embed import embed_tracklets
+from training.embed import embed_pair_tracklets
 from training.losses import total_loss
 from training.sampler import CrossModalPKSampler, frame_indices
 
@@ -47,13 +47,18 @@ MODEL_FILE = "model.pt"
 LOG_FILE = "log.csv"
 
 
+def open_dataset(fmt: str, root: str, partition: str, split: str, sync: bool, cache_size: int) -> GaitDataset:
+    """A data set in SUSTech1K's layout (which the synthetic set uses too) or FreeGait's."""
+    if fmt == "sustech1k":
+        return SUSTech1K(root, partition, split=split,  # type: ignore[arg-type]
+                         sync=sync, cache_size=cache_size)
+    return FreeGait(root, partition, split=split, cache_size=cache_size)  # type: ignore[arg-type]
+
+
 def build_dataset(cfg: TrainConfig, split: str, sync: bool = True) -> GaitDataset:
-    """The configured data set (SUSTech1K layout, which the synthetic set uses too, or FreeGait)."""
+    """The configured data set (``cfg.data``)."""
     d = cfg.data
-    if d.format == "sustech1k":
-        return SUSTech1K(d.root, d.partition, split=split,  # type: ignore[arg-type]
-                         sync=sync, cache_size=d.cache_size)
-    return FreeGait(d.root, d.partition, split=split, cache_size=d.cache_size)  # type: ignore[arg-type]
+    return open_dataset(d.format, d.root, d.partition, split, sync, d.cache_size)
 
 
 def split_held_out(ds: GaitDataset, val_identities: int) -> tuple[list[int], list[int]]:
@@ -90,17 +95,8 @@ def calibrate_model(model: nn.Module, ds: GaitDataset, val_idx: list[int], cfg: 
                     device: torch.device | str = "cpu") -> dict[str, Any]:
     """Embed the held-out records' tracklets in both modalities and calibrate both levels."""
     c = cfg.calibration
-    windows, labels, seq_of = [], [], []
-    for i in val_idx:
-        length = ds.load_pair(i)[0].shape[0]
-        if c.max_frames > 0:
-            length = min(length, c.max_frames)
-        wins = tracklet_windows(length, c.tracklet_frames, c.tracklet_hop)
-        windows.append(wins)
-        labels += [ds.records[i].subject] * len(wins)
-        seq_of += [i] * len(wins)
-    f2, f3 = (embed_tracklets(model, ds, val_idx, m, windows, cfg.eval.batch_sequences, device)
-              for m in ("2d", "3d"))
+    f2, f3, labels, seq_of = embed_pair_tracklets(model, ds, val_idx, c.tracklet_frames, c.tracklet_hop,
+                                                  c.max_frames, cfg.eval.batch_sequences, device)
     out = calibrate_levels(f2, f3, labels, seq_of, c.target_fmr, c.track_tracklets)
     out["calibration_data"] = c.root or f"{cfg.data.root}: last {cfg.data.val_identities} training identities"
     out["calibration_track_tracklets"] = c.track_tracklets
@@ -111,9 +107,7 @@ def calibration_set(cfg: TrainConfig) -> GaitDataset:
     """The separate calibration data set of ``cfg.calibration.root`` (its TRAIN_SET identities)."""
     c = cfg.calibration
     partition = c.partition or str(Path(c.root) / "partition.json")
-    if cfg.data.format == "sustech1k":
-        return SUSTech1K(c.root, partition, split="train", sync=True, cache_size=0)
-    return FreeGait(c.root, partition, split="train", cache_size=0)
+    return open_dataset(cfg.data.format, c.root, partition, "train", sync=True, cache_size=0)
 
 
 class Trainer:
