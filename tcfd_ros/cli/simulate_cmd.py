@@ -117,6 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="camera tilt downwards, degrees (default 4; a camera 4.5 m up: ~20)")
     d.add_argument("--distance", type=_range, default=(6.0, 9.5),
                    help="MIN,MAX distance of the walk from the sensors, m (default 6,9.5)")
+    d.add_argument("--mixed-mounting", type=float, default=0.0, metavar="SHARE",
+                   help="share of sequences (0..1) seen from a random pole / robot mounting instead: "
+                        "LiDAR 0.8-2.8 m, camera 1-5 m aimed at the walk, 6-13 m away (default 0)")
     d.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     d.add_argument("--force", action="store_true", help="replace an existing output")
     d.set_defaults(func=run_dataset)
@@ -157,7 +160,8 @@ def run_dataset(args: argparse.Namespace) -> int:
                        camera_hz=args.camera_hz, train_fraction=args.train_fraction, workers=args.workers,
                        lidar_height_m=args.lidar_height, camera_height_m=args.camera_height,
                        camera_tilt_deg=args.camera_tilt, min_distance_m=args.distance[0],
-                       max_distance_m=args.distance[1], force=args.force)
+                       max_distance_m=args.distance[1], mixed_mounting=args.mixed_mounting,
+                       force=args.force)
     print(json.dumps(write_dataset(spec)))
     return 0
 

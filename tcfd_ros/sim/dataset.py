@@ -53,6 +53,16 @@ MIN_MASK_PIXELS = 20
 DAY_MASK_NOISE = 0.25
 NIGHT_MASK_NOISE = 0.7
 PICKLE_PROTOCOL = 4
+#: Ranges of a mixed mounting (``DatasetSpec.mixed_mounting``): the poles and robots of the bags carry
+#: the LiDAR 0.8-2.8 m and the camera 1.0-5.0 m up, and watch people 6-13 m away.
+MIXED_LIDAR_HEIGHT_M = (0.8, 2.8)
+MIXED_CAMERA_HEIGHT_M = (1.0, 5.0)
+MIXED_DISTANCE_M = (6.0, 13.0)
+#: A mixed-mounting camera aims at this height of the walk's middle, give or take the jitter.
+AIM_HEIGHT_M = 1.0
+AIM_JITTER_DEG = 3.0
+#: Half-width of the walk-distance band around a mixed mounting's sampled distance.
+MIXED_DISTANCE_BAND_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class DatasetSpec:
     camera_tilt_deg: float = 4.0     # downwards; a pole camera 4.5 m up looks ~20 deg down
     min_distance_m: float = 6.0
     max_distance_m: float = 9.5
+    mixed_mounting: float = 0.0      # share of sequences seen from a random pole / robot mounting
     train_fraction: float = 0.5
     workers: int = 2
     force: bool = False
@@ -110,6 +121,45 @@ class DatasetSpec:
         if not 1.0 <= self.min_distance_m < self.max_distance_m:
             raise ConfigError(f"distances must satisfy 1 <= min < max, got {self.min_distance_m}.."
                               f"{self.max_distance_m} m")
+        if not 0.0 <= self.mixed_mounting <= 1.0:
+            raise ConfigError(f"mixed_mounting must lie in 0..1, got {self.mixed_mounting}")
+
+
+@dataclass(frozen=True)
+class Mounting:
+    """Where one sequence's sensors stand: heights (m), camera tilt (deg down), walk distances (m)."""
+
+    lidar_height_m: float
+    camera_height_m: float
+    camera_tilt_deg: float
+    min_distance_m: float
+    max_distance_m: float
+
+
+def spec_mounting(spec: DatasetSpec) -> Mounting:
+    """The data set's own (fixed) mounting."""
+    return Mounting(spec.lidar_height_m, spec.camera_height_m, spec.camera_tilt_deg, spec.min_distance_m,
+                    spec.max_distance_m)
+
+
+def sequence_mounting(spec: DatasetSpec, pid: int, key: int) -> Mounting:
+    """The spec's mounting, or for a ``mixed_mounting`` share of the sequences a random pole / robot one.
+
+    Drawn from a stream of its own, so the sequences that keep the spec's mounting are the same as in a
+    data set without mixing; the camera looks down at the middle of the walk, as an installer aims it.
+    """
+    if spec.mixed_mounting <= 0.0:
+        return spec_mounting(spec)
+    rng = np.random.default_rng([spec.seed, 5, pid, key])
+    if rng.random() >= spec.mixed_mounting:
+        return spec_mounting(spec)
+    lidar_h = rng.uniform(*MIXED_LIDAR_HEIGHT_M)
+    cam_h = rng.uniform(*MIXED_CAMERA_HEIGHT_M)
+    band = MIXED_DISTANCE_BAND_M
+    dist = rng.uniform(MIXED_DISTANCE_M[0] + band, MIXED_DISTANCE_M[1] - band)
+    tilt = np.rad2deg(np.arctan2(cam_h - AIM_HEIGHT_M, dist)) + rng.uniform(-AIM_JITTER_DEG, AIM_JITTER_DEG)
+    return Mounting(float(lidar_h), float(cam_h), float(tilt), float(dist - MIXED_DISTANCE_BAND_M),
+                    float(dist + MIXED_DISTANCE_BAND_M))
 
 
 def sequence_types(conditions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -134,14 +184,16 @@ def file_names(view: str) -> dict[str, str]:
 
 
 class Rig:
-    """The fixed LiDAR + camera pair of the data set (sensor frames coincide in yaw, camera above)."""
+    """A standing LiDAR + camera pair (sensor frames coincide in yaw, camera above)."""
 
-    def __init__(self, spec: DatasetSpec):
+    def __init__(self, spec: DatasetSpec, mounting: Mounting | None = None):
+        m = mounting or spec_mounting(spec)
+        self.mounting = m
         self.lidar_model = lidar_model(spec.lidar)
         self.cam_model = camera_model(spec.camera_width, spec.camera_height, spec.camera_hfov_deg,
                                       spec.camera_hz or self.lidar_model.rate_hz, noise_sigma=0.0)
-        R_l, t_l = lidar_pose([0.0, 0.0, spec.lidar_height_m], 0.0)
-        R_c, t_c = camera_pose([0.0, 0.0, spec.camera_height_m], 0.0, np.deg2rad(spec.camera_tilt_deg))
+        R_l, t_l = lidar_pose([0.0, 0.0, m.lidar_height_m], 0.0)
+        R_c, t_c = camera_pose([0.0, 0.0, m.camera_height_m], 0.0, np.deg2rad(m.camera_tilt_deg))
         self.lidar = LidarScanner(self.lidar_model, R_l, t_l, world=None)
         self.camera = CameraRenderer(self.cam_model, R_c, t_c, world=None)
 
@@ -181,7 +233,7 @@ def simulate_sequence(spec: DatasetSpec, rig: Rig, pid: int, seq_idx: int, seq: 
         n_cam = int(np.floor((duration - cam_offset) * spec.camera_hz)) + 1
         cam_t = cam_offset + np.arange(n_cam) / spec.camera_hz + rng.normal(0.0, 0.002, n_cam)
     times = np.concatenate([lidar_t, cam_t])
-    dist = rng.uniform(spec.min_distance_m, spec.max_distance_m)
+    dist = rng.uniform(rig.mounting.min_distance_m, rig.mounting.max_distance_m)
     centre = np.array([dist, rng.uniform(-0.6, 0.6)])
     heading = np.deg2rad(180.0 + view + var.heading_jitter_deg)
     direction = np.array([np.cos(heading), np.sin(heading)])
@@ -257,6 +309,9 @@ def _write_pickle(path: Path, obj: object) -> None:
 
 def _write_sequence(spec: DatasetSpec, rig: Rig, root: Path, pid: int, seq_idx: int, seq: str, cond: str,
                     view: int) -> dict[str, int]:
+    mounting = sequence_mounting(spec, pid, seq_idx * 1000 + view)
+    if mounting != rig.mounting:
+        rig = Rig(spec, mounting)
     res = simulate_sequence(spec, rig, pid, seq_idx, seq, cond, view)
     vname = f"{view:03d}"
     folder = root / f"{pid:04d}" / seq / vname
@@ -294,7 +349,8 @@ def _write_sequence(spec: DatasetSpec, rig: Rig, root: Path, pid: int, seq_idx: 
     _write_pickle(folder / names["sync_sil_raw"],
                   np.stack([res["sils_raw"][j] for j in ci]) if len(ci) else empty_s)
     return {"lidar_frames": len(depths), "camera_frames": len(sils), "sync_frames": int(li.size),
-            "empty_lidar_frames": int((~lidar_ok).sum())}
+            "empty_lidar_frames": int((~lidar_ok).sum()),
+            "mixed_mounting": int(mounting != spec_mounting(spec))}
 
 
 _WORKER: dict[str, object] = {}
@@ -343,6 +399,7 @@ def write_dataset(spec: DatasetSpec, progress: bool = False) -> dict[str, object
             "camera_frames": int(sum(s["camera_frames"] for s in stats)),
             "sync_frames": int(sum(s["sync_frames"] for s in stats)),
             "empty_lidar_frames": int(sum(s["empty_lidar_frames"] for s in stats)),
+            "mixed_mounting_sequences": int(sum(s["mixed_mounting"] for s in stats)),
         }
         commit_output(tmp, out)
     except BaseException:
