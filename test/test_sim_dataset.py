@@ -98,6 +98,7 @@ def test_loads_through_the_training_sustech1k_loader(dataset):
     (dict(lidar_height_m=0.0), "sensor heights"),
     (dict(camera_tilt_deg=80.0), "camera_tilt_deg"),
     (dict(min_distance_m=9.0, max_distance_m=6.0), "distances"),
+    (dict(mixed_mounting=1.5), "mixed_mounting"),
 ])
 def test_bad_arguments_raise_and_leave_nothing(tmp_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -171,3 +172,42 @@ def test_free_running_camera_pairs_within_20_ms_and_occlusion_hides_points(tmp_p
     n_nm = np.mean([p.shape[0] for p in res["pcds"]])
     n_oc = np.mean([p.shape[0] for p in occluded["pcds"]])
     assert n_oc < 0.85 * n_nm
+
+
+def test_mixed_mounting_changes_a_share_of_the_sequences_and_keeps_the_others(tmp_path):
+    """Mixed sequences see the person from a pole / robot mounting; the rest are the plain data set's."""
+    from tcfd_ros.sim.dataset import (AIM_JITTER_DEG, MIXED_CAMERA_HEIGHT_M, MIXED_LIDAR_HEIGHT_M, Rig,
+                                      sequence_mounting,
+                                      simulate_sequence, spec_mounting)
+
+    plain = DatasetSpec(out=tmp_path / "unused", identities=40, views=(0, 90, 180, 270), frames=4, seed=3)
+    mixed = DatasetSpec(**{**plain.__dict__, "mixed_mounting": 0.5})
+    keys = [(pid, si * 1000 + v) for pid in range(40) for si in range(3) for v in plain.views]
+    mounts = [sequence_mounting(mixed, pid, key) for pid, key in keys]
+    assert all(sequence_mounting(plain, pid, key) == spec_mounting(plain) for pid, key in keys)
+    assert mounts == [sequence_mounting(mixed, pid, key) for pid, key in keys]     # deterministic
+    moved = [m for m in mounts if m != spec_mounting(mixed)]
+    assert 0.4 < len(moved) / len(mounts) < 0.6
+    for m in moved:
+        assert MIXED_LIDAR_HEIGHT_M[0] <= m.lidar_height_m <= MIXED_LIDAR_HEIGHT_M[1]
+        assert MIXED_CAMERA_HEIGHT_M[0] <= m.camera_height_m <= MIXED_CAMERA_HEIGHT_M[1]
+        # aimed at the walk: higher cameras look further down
+        assert -AIM_JITTER_DEG <= m.camera_tilt_deg < 40.0
+    high = max(moved, key=lambda m: m.camera_height_m)
+    low = min(moved, key=lambda m: m.camera_height_m)
+    assert high.camera_tilt_deg > low.camera_tilt_deg
+
+    kept = next(i for i, m in enumerate(mounts) if m == spec_mounting(mixed))
+    pid, key = keys[kept]
+    si, view = divmod(key, 1000)
+    a = simulate_sequence(plain, Rig(plain), pid, si, "x", "nm", view)
+    b = simulate_sequence(mixed, Rig(mixed), pid, si, "x", "nm", view)
+    assert all(np.array_equal(x, y) for x, y in zip(a["sils"], b["sils"]))
+    moved_i = next(i for i, m in enumerate(mounts) if m.lidar_height_m > 2.0)
+    pid, key = keys[moved_i]
+    si, view = divmod(key, 1000)
+    up = simulate_sequence(mixed, Rig(mixed, mounts[moved_i]), pid, si, "x", "nm", view)
+    level = simulate_sequence(plain, Rig(plain), pid, si, "x", "nm", view)
+    z_up = np.median(np.concatenate([p[:, 2] for p in up["pcds"]]))
+    z_level = np.median(np.concatenate([p[:, 2] for p in level["pcds"]]))
+    assert z_up < z_level - 0.5         # sensor frame: the person is further below a higher LiDAR
