@@ -248,3 +248,22 @@ def test_a_new_partner_joins_the_identity_the_person_had_first():
     assert f.global_id != first and f.switched
     (g,) = m.update([lid(9.1, 7, 3)])
     assert g.global_id == first and m.binding("camera", 1) == first
+
+
+def test_two_people_one_camera_box_covers_make_a_link_ambiguous_while_they_do():
+    """LiDAR 8 walks up behind LiDAR 7's person along the camera's ray (one merged camera box at nearly
+    equal depth): while both are near the camera track, neither links with it."""
+    g = GroundTracks(IdentityConfig())
+    for k in range(40):                    # 4 s: camera 1 on LiDAR 7's person, LiDAR 8 4 m away ...
+        t = k * 0.1
+        near = k >= 32                     # ... for the last 0.8 s 0.8 m behind them
+        g.add(("camera", 1), t, "map", (10.0, 0.0, 0.0), 0.4)
+        g.add(("lidar", 7), t, "map", (10.0, 0.0, 0.0), 0.1)
+        g.add(("lidar", 8), t, "map", (10.8 if near else 10.0, 0.0 if near else 4.0, 0.0), 0.1)
+        if k == 31:
+            assert g.relation(("camera", 1), ("lidar", 7)) == Relation.LINK
+    assert g.evidence(("camera", 1), ("lidar", 8)).colocated < 0.5 * 40    # not over the history
+    assert g.relation(("camera", 1), ("lidar", 7)) == Relation.UNKNOWN
+    assert g.relation(("camera", 1), ("lidar", 8)) == Relation.VETO          # it was 4 m away before
+    e = g.evidence(("camera", 1), ("lidar", 8), since_s=3.2)
+    assert e.simultaneous == 8 and e.colocated == 8

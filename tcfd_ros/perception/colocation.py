@@ -22,8 +22,10 @@ The relation of two tracks (``relation``):
 - ``LINK``: at least ``geometry_link_samples`` simultaneous co-located samples spanning at least
   ``geometry_link_span_s``, forming ``geometry_link_fraction`` of all simultaneous samples, no veto,
   AND no other track of either sensor, seen while its own sensor's track of the pair was, passes
-  the same co-location test with either of them (two people walking together are left to gait; an
-  earlier fragment of the same person's track is no competitor).
+  the same co-location test with either of them, over the history or over its last
+  ``geometry_ambiguous_s`` (two people walking together, or two people one camera box covers at
+  nearly the same depth, are left to gait; an earlier fragment of the same person's track is no
+  competitor).
 - ``UNKNOWN``: anything else, in particular tracks never seen at the same moment (disjoint fields):
   geometry never links what the sensors did not both see.
 
@@ -150,14 +152,18 @@ class GroundTracks:
                 return None
         return h.xyz[i].copy(), float(h.sigma[i]), h.frame
 
-    def evidence(self, a: TrackKey, b: TrackKey) -> PairEvidence:
-        """Compare two tracks on their simultaneous samples."""
+    def evidence(self, a: TrackKey, b: TrackKey, since_s: float = -math.inf) -> PairEvidence:
+        """Compare two tracks on their simultaneous samples (those stamped ``since_s`` or later)."""
         ha, hb = self._h.get(a), self._h.get(b)
         if ha is None or hb is None or ha.frame != hb.frame or not ha.stamps or not hb.stamps:
             return PairEvidence()
         if len(ha.stamps) > len(hb.stamps):
             ha, hb = hb, ha                        # iterate over the sparser track
         ta = np.fromiter(ha.stamps, np.float64, len(ha.stamps))
+        first = int(np.searchsorted(ta, since_s)) if math.isfinite(since_s) else 0
+        if first >= len(ta):
+            return PairEvidence()
+        ta = ta[first:]
         tb = np.fromiter(hb.stamps, np.float64, len(hb.stamps))
         k = np.clip(np.searchsorted(tb, ta), 1, max(len(tb) - 1, 1))
         lo = np.maximum(k - 1, 0)
@@ -168,10 +174,10 @@ class GroundTracks:
             return PairEvidence()
         ia = np.flatnonzero(sync)
         jb = j[sync]
-        xa = np.asarray(ha.xyz)[ia, :2]
+        xa = np.asarray(ha.xyz)[first:][ia, :2]
         xb = np.asarray(hb.xyz)[jb, :2]
         d = np.linalg.norm(xa - xb, axis=1)
-        s = np.hypot(np.asarray(ha.sigma)[ia], np.asarray(hb.sigma)[jb])
+        s = np.hypot(np.asarray(ha.sigma)[first:][ia], np.asarray(hb.sigma)[jb])
         c = self.cfg
         near = d <= np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
         far = d > np.maximum(c.geometry_veto_floor_m, c.geometry_veto_sigmas * s)
@@ -212,18 +218,25 @@ class GroundTracks:
         e = self.evidence(a, b)
         if e.simultaneous == 0 or not self._colocated(e, strict=True):
             return Relation.UNKNOWN
+        recent = min(self._h[a].stamps[-1], self._h[b].stamps[-1]) - self.cfg.geometry_ambiguous_s
         for other in self._h:
             if other in (a, b):
                 continue
             # a competitor is another person there at the same time: an earlier fragment of the same
             # sensor's track (the tracker lost the person and started again) is not one
             if (other[0] == b[0] and self._overlap(other, b)
-                    and self._colocated(self.evidence(a, other), strict=False)):
+                    and self._competes(self.evidence(a, other), self.evidence(a, other, recent))):
                 return Relation.UNKNOWN          # a has two candidates on b's sensor
             if (other[0] == a[0] and self._overlap(other, a)
-                    and self._colocated(self.evidence(other, b), strict=False)):
+                    and self._competes(self.evidence(other, b), self.evidence(other, b, recent))):
                 return Relation.UNKNOWN          # b has two candidates on a's sensor
         return Relation.LINK
+
+    def _competes(self, whole: PairEvidence, recent: PairEvidence) -> bool:
+        """A competitor: co-located over the history, or now (two people one camera box covers at
+        nearly the same depth: the camera's position cannot tell which of them it is)."""
+        return self._colocated(whole, strict=False) or (
+            recent.colocated >= 2 and recent.colocated >= 0.5 * recent.simultaneous)
 
     def _overlap(self, a: TrackKey, b: TrackKey) -> bool:
         """Whether the two tracks' histories overlap in time (within ``geometry_sync_s``)."""
