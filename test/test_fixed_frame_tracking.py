@@ -12,7 +12,7 @@ from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
 from tcfd_ros.perception.calibration_config import CalibrationConfig
 from tcfd_ros.perception.config import TrackletConfig, camera_tracker_config
 from tcfd_ros.perception.config import TrackerConfig
-from tcfd_ros.perception.ground import NoTransform, SensorPlacement, camera_ground
+from tcfd_ros.perception.ground import NoTransform, SensorPlacement, camera_ground, feet_hidden
 from tcfd_ros.perception.sensor_tracking import SensorTracking
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker
 from tcfd_ros.perception.tracklet import TrackletBuffer
@@ -119,9 +119,26 @@ def test_camera_tracks_get_ground_positions_that_grow_uncertain_with_distance():
 def test_camera_box_cut_off_at_the_bottom_has_no_ground():
     cam = CameraIntrinsics(np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]]), np.zeros(5), 640, 480)
     map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 3.0), 0.0, math.radians(12)))
-    g = camera_ground(np.array([[300, 200, 340, 400.0], [300, 200, 340, 480.0]]), cam, map_from_cam,
+    g = camera_ground(np.array([[300, 200, 340, 400.0], [400, 200, 440, 480.0]]), cam, map_from_cam,
                       CalibrationConfig())
     assert g.valid.tolist() == [True, False]
+
+
+def test_camera_box_whose_feet_a_nearer_person_hides_has_no_ground():
+    """A person behind another is cut off at the nearer one's outline: that bottom edge is no foot point."""
+    cam = CameraIntrinsics(np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]]), np.zeros(5), 640, 480)
+    map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 4.0), 0.0, math.radians(18)))
+    far = [300, 180, 320, 232.0]      # legs hidden: its bottom lies on the near person's box ...
+    near = [305, 210, 345, 330.0]     # ... which reaches lower in the image
+    aside = [400, 180, 420, 240.0]    # a third person, not behind anyone
+    g = camera_ground(np.array([far, near, aside]), cam, map_from_cam, CalibrationConfig())
+    assert g.valid.tolist() == [False, True, True]
+    assert feet_hidden(np.array([far, aside])).tolist() == [False, False]     # alone, the same box is a foot
+    grazing = [280, 180, 306, 232.0]  # shares 1 px of 26 with the near box: its feet are beside it
+    assert feet_hidden(np.array([grazing, near])).tolist() == [False, False]
+    below = [300, 180, 320, 340.0]    # reaching below the other: it is the nearer one
+    assert feet_hidden(np.array([below, near])).tolist() == [False, True]
+    assert feet_hidden(np.zeros((0, 4))).tolist() == []
 
 
 # ---- the simulator's bags: tf as calibration, ground truth as the reference -----------------------------

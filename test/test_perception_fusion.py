@@ -173,3 +173,97 @@ def test_a_veto_sticks_when_a_track_later_follows_the_other_person():
     assert g.relation(("camera", 1), ("lidar", 2)) == Relation.VETO  # the veto did not
     g.forget(("lidar", 2))
     assert g.relation(("camera", 1), ("lidar", 2)) == Relation.UNKNOWN
+
+
+def test_a_short_run_of_far_samples_between_colocated_ones_is_no_veto():
+    """A camera box whose feet another person hides puts its foot point metres too far for a few frames."""
+    g = GroundTracks(IdentityConfig())
+    for k in range(60):                    # 6 s together, with a 0.2 s excursion of 3 m at 3.0-3.2 s
+        far = 30 <= k < 33
+        g.add(("camera", 1), k * 0.1, "map", (3.0 if far else 0.0, 0.0, 0.0), 0.3)
+        g.add(("lidar", 2), k * 0.1, "map", (0.0, 0.0, 0.0), 0.1)
+    e = g.evidence(("camera", 1), ("lidar", 2))
+    assert e.apart == 3 and e.apart_run == 3 and e.apart_run_span_s == pytest.approx(0.2)
+    assert g.relation(("camera", 1), ("lidar", 2)) == Relation.LINK    # 57 of 60 co-located, no veto
+    for k in range(60, 66):                # then 0.5 s apart without a break: two people after all
+        g.add(("camera", 1), k * 0.1, "map", (0.0, 4.0, 0.0), 0.3)
+        g.add(("lidar", 2), k * 0.1, "map", (0.0, 0.0, 0.0), 0.1)
+    assert g.relation(("camera", 1), ("lidar", 2)) == Relation.VETO
+
+
+def test_far_samples_interleaved_with_colocated_ones_do_not_add_up_to_a_veto():
+    g = GroundTracks(IdentityConfig())
+    for k in range(40):                    # every fourth sample far (a flickering foot point)
+        g.add(("camera", 1), k * 0.1, "map", (3.0 if k % 4 == 0 else 0.0, 0.0, 0.0), 0.3)
+        g.add(("lidar", 2), k * 0.1, "map", (0.0, 0.0, 0.0), 0.1)
+    assert g.evidence(("camera", 1), ("lidar", 2)).apart == 10
+    assert g.relation(("camera", 1), ("lidar", 2)) != Relation.VETO
+
+
+def test_a_coasting_track_predicts_no_position_for_geometry():
+    """A track without a detection this frame drifts on its filter's velocity: no link, no veto on it."""
+    m = _mgr()
+    here = lambda t: (5.0 + t, 2.0)                            # noqa: E731
+    walk(m, 0.0, 2.5, {1: here}, {7: here})
+    a, b = m.update([cam(2.5, 1, 0), lid(2.5, 7, 3)])
+    assert a.global_id == b.global_id and b.decided_by == "geometry"
+    for t in np.arange(2.5, 4.5, 1.0 / CAMERA_HZ):             # the camera track coasts away, 2 m/s
+        drift = (5.0 + t, 2.0 + 2.0 * (t - 2.5), 0.0)
+        m.observe_positions("camera", float(t), "map", [(1, drift, 0.3, False)])
+    for t in np.arange(2.5, 4.5, 1.0 / LIDAR_HZ):
+        m.observe_positions("lidar", float(t), "map", [(7, (*here(t), 0.0), 0.1, True)])
+    assert m.ground.evidence(("camera", 1), ("lidar", 7)).apart == 0
+    (c,) = m.update([lid(4.5, 7, 3)])
+    assert c.global_id == a.global_id and not c.switched
+    # the same positions as measurements are a veto: the LiDAR track, the later joiner, leaves
+    m2 = _mgr()
+    walk(m2, 0.0, 2.5, {1: here}, {7: here})
+    a2, _ = m2.update([cam(2.5, 1, 0), lid(2.5, 7, 3)])
+    walk(m2, 2.5, 4.5, {1: lambda t: (5.0 + t, 2.0 + 2.0 * (t - 2.5))}, {7: here})
+    (c2,) = m2.update([lid(4.5, 7, 3)])
+    assert c2.global_id != a2.global_id and c2.switched
+
+
+def test_a_new_partner_joins_the_identity_the_person_had_first():
+    """Camera track 1 and LiDAR track 7 link; camera 1 ends; camera 2 (a new fragment of the person) links
+    with LiDAR 7: camera 2 moves to the person's first identity, LiDAR 7 stays, so when camera 2 later
+    follows someone else, it is camera 2 that leaves and the first hand-off still holds."""
+    m = _mgr(track_timeout_s=30.0)
+    here = lambda t: (5.0 + 0.5 * t, 2.0)                      # noqa: E731
+    walk(m, 0.0, 2.5, {1: here}, {7: here})
+    a, b = m.update([cam(2.5, 1, 0), lid(2.5, 7, 3)])
+    assert a.global_id == b.global_id and b.decided_by == "geometry"
+    first = a.global_id
+    walk(m, 2.5, 5.0, {}, {7: here})                           # camera 1 ends at 2.5 s
+    (c,) = m.update([cam(5.0, 2, 1)])                          # a new camera track: a new identity
+    assert c.global_id != first
+    walk(m, 5.0, 7.5, {2: here}, {7: here})
+    (d,) = m.update([lid(7.5, 7, 3)])                          # LiDAR 7 first: it stays where it is
+    assert d.global_id == first and not d.switched
+    (e,) = m.update([cam(7.6, 2, 1)])                          # camera 2 comes to the first identity
+    assert e.global_id == first and e.switched and e.decided_by == "geometry"
+    assert len(m.identities()) == 1                            # camera 2's own identity is gone
+    walk(m, 7.6, 9.0, {2: lambda t: (5.0 + 0.5 * t, 8.0)}, {7: here})    # camera 2 swaps to someone else
+    (f,) = m.update([cam(9.0, 2, 1)])
+    assert f.global_id != first and f.switched
+    (g,) = m.update([lid(9.1, 7, 3)])
+    assert g.global_id == first and m.binding("camera", 1) == first
+
+
+def test_two_people_one_camera_box_covers_make_a_link_ambiguous_while_they_do():
+    """LiDAR 8 walks up behind LiDAR 7's person along the camera's ray (one merged camera box at nearly
+    equal depth): while both are near the camera track, neither links with it."""
+    g = GroundTracks(IdentityConfig())
+    for k in range(40):                    # 4 s: camera 1 on LiDAR 7's person, LiDAR 8 4 m away ...
+        t = k * 0.1
+        near = k >= 32                     # ... for the last 0.8 s 0.8 m behind them
+        g.add(("camera", 1), t, "map", (10.0, 0.0, 0.0), 0.4)
+        g.add(("lidar", 7), t, "map", (10.0, 0.0, 0.0), 0.1)
+        g.add(("lidar", 8), t, "map", (10.8 if near else 10.0, 0.0 if near else 4.0, 0.0), 0.1)
+        if k == 31:
+            assert g.relation(("camera", 1), ("lidar", 7)) == Relation.LINK
+    assert g.evidence(("camera", 1), ("lidar", 8)).colocated < 0.5 * 40    # not over the history
+    assert g.relation(("camera", 1), ("lidar", 7)) == Relation.UNKNOWN
+    assert g.relation(("camera", 1), ("lidar", 8)) == Relation.VETO          # it was 4 m away before
+    e = g.evidence(("camera", 1), ("lidar", 8), since_s=3.2)
+    assert e.simultaneous == 8 and e.colocated == 8

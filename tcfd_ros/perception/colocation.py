@@ -11,14 +11,21 @@ each sample of the sparser track, the other track's sample nearest in time, if w
 
 The relation of two tracks (``relation``):
 
-- ``VETO``: at least ``geometry_veto_samples`` simultaneous samples were apart: one person cannot be
-  in two places at once, so no gait score links them. A veto sticks for the two tracks' lives, also
-  once the samples leave the history and even if they are co-located later: a track that follows two
-  people in turn (a tracker swap) must not merge their identities.
+- ``VETO``: at least ``geometry_veto_samples`` consecutive simultaneous samples, spanning at least
+  ``geometry_veto_span_s``, were apart: one person cannot be in two places at once, so no gait score
+  links them. Consecutive and sustained, because a short run of far samples between co-located ones
+  is a measurement that went wrong (a camera box whose feet another person hides, its foot point then
+  lands metres too far), not two people; a tracker that follows someone else stays apart. A veto
+  sticks for the two tracks' lives, also once the samples leave the history and even if they are
+  co-located later: a track that follows two people in turn (a tracker swap) must not merge their
+  identities.
 - ``LINK``: at least ``geometry_link_samples`` simultaneous co-located samples spanning at least
-  ``geometry_link_span_s``, forming ``geometry_link_fraction`` of all simultaneous samples, none
-  apart, AND no other track of either sensor passes the same co-location test with either of them
-  (two people walking together are left to gait).
+  ``geometry_link_span_s``, forming ``geometry_link_fraction`` of all simultaneous samples, no veto,
+  AND no other track of either sensor, seen while its own sensor's track of the pair was, passes
+  the same co-location test with either of them, over the history or over its last
+  ``geometry_ambiguous_s`` (two people walking together, or two people one camera box covers at
+  nearly the same depth, are left to gait; an earlier fragment of the same person's track is no
+  competitor).
 - ``UNKNOWN``: anything else, in particular tracks never seen at the same moment (disjoint fields):
   geometry never links what the sensors did not both see.
 
@@ -57,6 +64,8 @@ class PairEvidence:
     apart: int = 0
     span_s: float = 0.0           # time between the first and the last co-located sample
     mean_distance_m: float = math.nan
+    apart_run: int = 0            # the longest run of consecutive apart samples
+    apart_run_span_s: float = 0.0  # its duration (first to last sample of the run)
 
 
 @dataclass
@@ -65,6 +74,21 @@ class _History:
     stamps: deque
     xyz: deque
     sigma: deque
+
+
+def longest_run(stamps: np.ndarray, flags: np.ndarray) -> tuple[int, float]:
+    """(length, duration) of the longest run of consecutive True ``flags`` (samples at ``stamps``)."""
+    best, best_span, start = 0, 0.0, -1
+    for i, f in enumerate(flags):
+        if not f:
+            start = -1
+            continue
+        if start < 0:
+            start = i
+        n = i - start + 1
+        if n > best or (n == best and stamps[i] - stamps[start] > best_span):
+            best, best_span = n, float(stamps[i] - stamps[start])
+    return best, best_span
 
 
 class GroundTracks:
@@ -128,14 +152,18 @@ class GroundTracks:
                 return None
         return h.xyz[i].copy(), float(h.sigma[i]), h.frame
 
-    def evidence(self, a: TrackKey, b: TrackKey) -> PairEvidence:
-        """Compare two tracks on their simultaneous samples."""
+    def evidence(self, a: TrackKey, b: TrackKey, since_s: float = -math.inf) -> PairEvidence:
+        """Compare two tracks on their simultaneous samples (those stamped ``since_s`` or later)."""
         ha, hb = self._h.get(a), self._h.get(b)
         if ha is None or hb is None or ha.frame != hb.frame or not ha.stamps or not hb.stamps:
             return PairEvidence()
         if len(ha.stamps) > len(hb.stamps):
             ha, hb = hb, ha                        # iterate over the sparser track
         ta = np.fromiter(ha.stamps, np.float64, len(ha.stamps))
+        first = int(np.searchsorted(ta, since_s)) if math.isfinite(since_s) else 0
+        if first >= len(ta):
+            return PairEvidence()
+        ta = ta[first:]
         tb = np.fromiter(hb.stamps, np.float64, len(hb.stamps))
         k = np.clip(np.searchsorted(tb, ta), 1, max(len(tb) - 1, 1))
         lo = np.maximum(k - 1, 0)
@@ -146,21 +174,24 @@ class GroundTracks:
             return PairEvidence()
         ia = np.flatnonzero(sync)
         jb = j[sync]
-        xa = np.asarray(ha.xyz)[ia, :2]
+        xa = np.asarray(ha.xyz)[first:][ia, :2]
         xb = np.asarray(hb.xyz)[jb, :2]
         d = np.linalg.norm(xa - xb, axis=1)
-        s = np.hypot(np.asarray(ha.sigma)[ia], np.asarray(hb.sigma)[jb])
+        s = np.hypot(np.asarray(ha.sigma)[first:][ia], np.asarray(hb.sigma)[jb])
         c = self.cfg
         near = d <= np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
         far = d > np.maximum(c.geometry_veto_floor_m, c.geometry_veto_sigmas * s)
         t_near = ta[ia][near]
         span = float(t_near[-1] - t_near[0]) if t_near.size else 0.0
-        return PairEvidence(int(d.size), int(near.sum()), int(far.sum()), span, float(d.mean()))
+        run, run_span = longest_run(ta[ia], far)
+        return PairEvidence(int(d.size), int(near.sum()), int(far.sum()), span, float(d.mean()), run,
+                            run_span)
 
     def _colocated(self, e: PairEvidence, strict: bool) -> bool:
         c = self.cfg
         if strict:
-            return (e.apart == 0 and e.colocated >= c.geometry_link_samples
+            # far samples that do not make a veto (checked first) are bounded by the fraction
+            return (e.colocated >= c.geometry_link_samples
                     and e.span_s >= c.geometry_link_span_s
                     and e.colocated >= c.geometry_link_fraction * e.simultaneous)
         # a competitor: co-located on most of its simultaneous samples, over a few of them
@@ -171,7 +202,9 @@ class GroundTracks:
         pair = frozenset((a, b))
         if pair in self._vetoed:
             return True
-        if self.evidence(a, b).apart >= self.cfg.geometry_veto_samples:
+        e = self.evidence(a, b)
+        c = self.cfg
+        if e.apart_run >= c.geometry_veto_samples and e.apart_run_span_s >= c.geometry_veto_span_s:
             self._vetoed.add(pair)
             return True
         return False
@@ -185,14 +218,33 @@ class GroundTracks:
         e = self.evidence(a, b)
         if e.simultaneous == 0 or not self._colocated(e, strict=True):
             return Relation.UNKNOWN
+        recent = min(self._h[a].stamps[-1], self._h[b].stamps[-1]) - self.cfg.geometry_ambiguous_s
         for other in self._h:
             if other in (a, b):
                 continue
-            if other[0] == b[0] and self._colocated(self.evidence(a, other), strict=False):
+            # a competitor is another person there at the same time: an earlier fragment of the same
+            # sensor's track (the tracker lost the person and started again) is not one
+            if (other[0] == b[0] and self._overlap(other, b)
+                    and self._competes(self.evidence(a, other), self.evidence(a, other, recent))):
                 return Relation.UNKNOWN          # a has two candidates on b's sensor
-            if other[0] == a[0] and self._colocated(self.evidence(other, b), strict=False):
+            if (other[0] == a[0] and self._overlap(other, a)
+                    and self._competes(self.evidence(other, b), self.evidence(other, b, recent))):
                 return Relation.UNKNOWN          # b has two candidates on a's sensor
         return Relation.LINK
+
+    def _competes(self, whole: PairEvidence, recent: PairEvidence) -> bool:
+        """A competitor: co-located over the history, or now (two people one camera box covers at
+        nearly the same depth: the camera's position cannot tell which of them it is)."""
+        return self._colocated(whole, strict=False) or (
+            recent.colocated >= 2 and recent.colocated >= 0.5 * recent.simultaneous)
+
+    def _overlap(self, a: TrackKey, b: TrackKey) -> bool:
+        """Whether the two tracks' histories overlap in time (within ``geometry_sync_s``)."""
+        ha, hb = self._h.get(a), self._h.get(b)
+        if ha is None or hb is None or not ha.stamps or not hb.stamps:
+            return False
+        sync = self.cfg.geometry_sync_s
+        return ha.stamps[0] <= hb.stamps[-1] + sync and hb.stamps[0] <= ha.stamps[-1] + sync
 
     def fuse(self, keys: Iterable[TrackKey], at_s: float) -> tuple[np.ndarray, float, str] | None:
         """Inverse-variance mean of the tracks' positions nearest ``at_s`` (one frame), with its sigma."""

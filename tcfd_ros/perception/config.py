@@ -325,9 +325,15 @@ class IdentityConfig:
         5.0, "apart: beyond this many combined sigmas (and geometry_veto_floor_m)")
     geometry_veto_floor_m: float = param(
         2.0, "apart: beyond geometry_veto_sigmas combined sigmas and beyond this many metres")
-    geometry_veto_samples: int = param(3, "simultaneous far-apart samples that veto a link")
+    geometry_veto_samples: int = param(3, "consecutive simultaneous far-apart samples that veto a link")
+    geometry_veto_span_s: float = param(
+        0.5, "the far-apart samples of a veto span at least this long (a shorter run is a bad measurement)",
+        lo=0.0, hi=10.0)
     geometry_link_samples: int = param(10, "simultaneous co-located samples a geometric link needs")
     geometry_link_span_s: float = param(1.5, "a geometric link's co-located samples span at least this long")
+    geometry_ambiguous_s: float = param(
+        1.0, "another track co-located with either of a pair over this last stretch makes their link "
+             "ambiguous (no new link now)", lo=0.0, hi=10.0)
     geometry_link_fraction: float = param(
         0.8, "a geometric link's co-located samples form at least this share of the simultaneous samples")
     transit_prior: bool = param(False, "gait links across sensors only after a plausible transit time")

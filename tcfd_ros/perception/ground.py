@@ -9,7 +9,8 @@ the base's pose at that stamp (a :class:`PoseBuffer` filled from the pose topic)
   plane, with a 1-sigma that grows with distance (``calibration.pixels_to_ground``), then moved
   ``foot_offset_m`` away from the camera (the box's bottom is the nearer foot's edge, the person stands
   behind it: measured on simulated bags, -0.10 m along the viewing ray without it); a box touching the
-  image's bottom edge has no visible foot and gets no position;
+  image's bottom edge, or whose bottom edge lies on a nearer person's box (``feet_hidden``), has no
+  visible foot and gets no position;
 - LiDAR: the cluster centroid's x, y in the fixed frame, moved ``lidar_offset_m`` away from the sensor
   (the points are the near surface of the body: -0.09 m along the ray without it, simulated bags), with
   the ground's z; 1-sigma ``lidar_sigma_m``.
@@ -37,6 +38,8 @@ from tcfd_ros.perception.calibration_config import CalibrationConfig
 
 #: A box whose bottom is this close to the image's bottom edge (pixels) is cut off: its foot is unseen.
 BOTTOM_EDGE_MARGIN_PX = 2.0
+#: A box whose bottom edge lies on a nearer person's box over this share of its width has its feet hidden.
+HIDDEN_FEET_OVERLAP = 0.25
 
 #: ``lookup(target_frame, source_frame, stamp_s) -> target_from_source`` (tf2's argument order).
 TransformLookup = Callable[[str, str, float], RigidTransform]
@@ -144,6 +147,26 @@ def foot_points(boxes: np.ndarray) -> np.ndarray:
     return np.column_stack([0.5 * (b[:, 0] + b[:, 2]), b[:, 3]])
 
 
+def feet_hidden(boxes: np.ndarray) -> np.ndarray:
+    """(N,) bool: the box's bottom edge lies on another, nearer person's box, so it is where that person
+    hides this one, not where this one stands.
+
+    A person standing behind another is cut off at the nearer one's outline: the box ends above the feet
+    and its "foot point" lands metres too far (seen on simulated pole bags: 2-2.5 m at 11-14 m, for a
+    second at a time). The nearer person is the box reaching lower in the image; the bottom edge is on
+    it when it lies between that box's top (less ``BOTTOM_EDGE_MARGIN_PX``) and bottom, and the two
+    boxes share at least ``HIDDEN_FEET_OVERLAP`` of this box's width.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = (b[:, i][:, None] for i in range(4))       # this box (rows)
+    ox0, oy0, ox1, oy1 = (b[:, i][None, :] for i in range(4))   # the other box (columns)
+    overlap = np.clip(np.minimum(x1, ox1) - np.maximum(x0, ox0), 0.0, None)
+    width = np.maximum(x1 - x0, 1e-6)
+    on_it = (oy1 > y1) & (y1 >= oy0 - BOTTOM_EDGE_MARGIN_PX) & (overlap >= HIDDEN_FEET_OVERLAP * width)
+    np.fill_diagonal(on_it, False)
+    return on_it.any(axis=1)
+
+
 def camera_ground(boxes: np.ndarray, camera: CameraIntrinsics, fixed_from_camera: RigidTransform,
                   cfg: CalibrationConfig) -> GroundPositions:
     """Ground positions of camera boxes (see the module docstring)."""
@@ -152,7 +175,7 @@ def camera_ground(boxes: np.ndarray, camera: CameraIntrinsics, fixed_from_camera
         return GroundPositions.none(0)
     hits: GroundHits = pixels_to_ground(foot_points(b), camera, fixed_from_camera, cfg.ground_z_m,
                                         cfg.pixel_sigma_px, cfg.max_ground_range_m)
-    valid = hits.valid & (b[:, 3] < camera.height - BOTTOM_EDGE_MARGIN_PX)
+    valid = hits.valid & (b[:, 3] < camera.height - BOTTOM_EDGE_MARGIN_PX) & ~feet_hidden(b)
     # from the nearer foot's edge to where the person stands
     points = push_away(hits.points, fixed_from_camera.t, cfg.foot_offset_m)
     return GroundPositions(points, hits.sigma_m, valid)

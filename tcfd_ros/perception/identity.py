@@ -4,7 +4,7 @@ This is the recognizer's logic without ROS (assignment and hysteresis; what is r
 is ``identity_store.IdentityStore``, the geometry is ``colocation.GroundTracks``). API::
 
     mgr = IdentityManager(IdentityConfig(), gallery=Gallery(path) | None, model_metadata=embedder.metadata)
-    mgr.observe_positions(sensor, stamp_s, fixed_frame, [(track_id, ground_xyz, sigma_m), ...])  # tracks
+    mgr.observe_positions(sensor, stamp_s, fixed_frame, [(track_id, ground_xyz, sigma_m, measured), ...])
     matches: list[IdentityMatch] = mgr.update([TrackObservation(stamp_s, sensor, modality, track_id,
                                                                 embedding (p, d), position=None), ...])
     mgr.enrol(sensor, track_id, label=None) -> global_id    # the "enrol the current track" service
@@ -167,13 +167,19 @@ class IdentityManager:
 
     # ---- positions -------------------------------------------------------------------------
     def observe_positions(self, sensor: str, stamp_s: float, fixed_frame: str,
-                          tracks: Iterable[tuple[int, Sequence[float] | None, float | None]]) -> int:
-        """Record one frame of a sensor's track positions (``tracks`` v2); returns how many were kept."""
+                          tracks: Iterable[tuple[Any, ...]]) -> int:
+        """Record one frame of a sensor's track positions (``tracks`` v2); returns how many were kept.
+
+        ``tracks``: ``(track_id, ground, sigma)`` or ``(track_id, ground, sigma, measured)``. A track
+        that coasted this frame (``measured`` False: no detection, ``tracks`` ``detection`` -1) gives
+        its filter's prediction, not a position: geometry neither links nor vetoes on predictions (a
+        track coasting behind an occluder drifts on, metres from where its person is).
+        """
         if not self.cfg.use_geometry or not fixed_frame:
             return 0
         kept = 0
-        for track_id, ground, sigma in tracks:
-            if ground is not None:
+        for track_id, ground, sigma, *measured in tracks:
+            if ground is not None and (not measured or measured[0]):
                 kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
         return kept
 
@@ -349,9 +355,14 @@ class IdentityManager:
             ident = self.store.ids[cand.gids[j]] if j >= 0 else self.store.create(o.stamp_s, o.key,
                                                                                   self._bound())
             return self._decide(o, ident, cand, agg, switched=True)
-        # a geometric link to an identity with a lower id: join it (the partner keeps its id)
+        # a geometric link to an identity with a lower id: join it (the partner keeps its id); to a higher
+        # one while nothing else holds this track: the partner joins this identity on its next tracklet
+        # (the person keeps the identity they had first, so a later veto against a third track moves
+        # that one, not this pair), unless it cannot, then this track joins the partner's
         linked = [g for g in cand.links if g != st.gid]
-        if linked and (st.gid not in cand.links) and (min(linked) < st.gid or cand.support(cur) is None):
+        if linked and (st.gid not in cand.links) and (
+                min(linked) < st.gid or (cand.support(cur) is None
+                                         and not self._can_join(cand.links[min(linked)], st.gid))):
             target = min(linked)
             log.info("%s track %d: co-located with %s; identity %d -> %d", o.sensor, o.track_id,
                      cand.links[target], st.gid, target)
@@ -373,6 +384,22 @@ class IdentityManager:
                      o.track_id, st.gid, cand.gids[j], cand.gait[j], cand.gait[cur], st.contrary)
             return self._decide(o, self.store.ids[cand.gids[j]], cand, agg, switched=True)
         return self._decide(o, self.store.ids[st.gid], cand, agg)
+
+    def _can_join(self, keys: list[TrackKey], gid: int) -> bool:
+        """Whether every one of ``keys`` may move to identity ``gid``: no track bound to it was seen apart
+        from them, and none of their own sensor holds it now."""
+        for key in keys:
+            ks = self._tracks.get(key)
+            stamp = ks.last_stamp_s if ks is not None else self.ground.last_stamp(key)
+            for other, ost in self._tracks.items():
+                if other == key or ost.gid != gid:
+                    continue
+                if other[0] == key[0] and (stamp is None or abs(stamp - ost.last_stamp_s)
+                                           <= self.cfg.concurrent_window_s):
+                    return False
+                if other[0] != key[0] and self.ground.vetoed(key, other):
+                    return False
+        return True
 
     def _vetoed_by_elder(self, o: TrackObservation, st: _TrackState) -> bool:
         """True if a track bound to ``o``'s identity earlier was seen far from ``o`` (or a same-sensor
