@@ -10,7 +10,7 @@ import numpy as np
 
 from tcfd_ros.errors import CheckpointError
 from tcfd_ros.inference.batching import batches, empty_output
-from tcfd_ros.inference.export import ONNX_FORMAT, ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
+from tcfd_ros.inference.onnx_format import ONNX_FORMAT, ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
 
 
 #: ONNX Runtime session option: intra-op worker threads busy-wait for work between operators unless it
