@@ -43,7 +43,11 @@ def main() -> int:
     from rclpy.serialization import deserialize_message
     from std_msgs.msg import String
 
-    from tcfd_ros.inference.embedder import embed_tracks, make_embedder
+    from tcfd_ros.inference.embedder import make_embedder
+    try:
+        from tcfd_ros.inference.embedder import embed_tracks
+    except ImportError:   # a tree from before the frame cache (for before / after comparisons)
+        embed_tracks, args.whole = None, True
     from tcfd_ros.messages import stamp_to_seconds
     from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
     from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
