@@ -186,3 +186,24 @@ def test_real_silhouettes_through_onnx(artefacts, real_data):
     emb = make_embedder("onnx", onnx_path, threads=1).embed([frames, frames[::-1]], "2d")
     assert emb.shape == (2, 7, 32) and np.isfinite(emb).all()
     np.testing.assert_allclose(emb[0], emb[1], atol=2e-5)  # temporal max pooling is order-invariant
+
+
+def test_onnx_recognizer_starts_without_torch(artefacts):
+    """The recognizer's ONNX path never imports torch (its import alone was ~5 CPU-s per start on 2 cores)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "import tcfd_ros.nodes.recognizer_node\n"
+        "from tcfd_ros.inference.embedder import make_embedder\n"
+        f"e = make_embedder('onnx', {str(artefacts[1])!r}, threads=1)\n"
+        "out = e.embed([np.zeros((3, 64, 64), np.uint8)], '2d')\n"
+        "assert out.shape[0] == 1, out.shape\n"
+        "print('torch' in sys.modules)\n")
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "False", "torch was imported on the ONNX recognizer path"

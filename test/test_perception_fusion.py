@@ -267,3 +267,40 @@ def test_two_people_one_camera_box_covers_make_a_link_ambiguous_while_they_do():
     assert g.relation(("camera", 1), ("lidar", 8)) == Relation.VETO          # it was 4 m away before
     e = g.evidence(("camera", 1), ("lidar", 8), since_s=3.2)
     assert e.simultaneous == 8 and e.colocated == 8
+
+
+def _replayed(adds: list, cfg: IdentityConfig) -> GroundTracks:
+    g = GroundTracks(cfg)
+    for a in adds:
+        g.add(*a)
+    return g
+
+
+def test_kept_evidence_equals_a_fresh_comparison_after_every_change():
+    """evidence() is kept per pair until either history changes (or the config does): a fresh
+    GroundTracks fed the same samples gives the same answer after adds, trimming, forget and re-use."""
+    rng = np.random.default_rng(11)
+    cfg = IdentityConfig(geometry_history_s=2.0)
+    g, adds = GroundTracks(cfg), []
+    keys = [("camera", 1), ("camera", 2), ("lidar", 1), ("lidar", 2)]
+    for step in range(120):
+        t = step * 0.05
+        for key in keys:
+            if rng.random() < 0.7:
+                a = (key, t + rng.uniform(0, 0.01), "map", (*rng.normal(0, 0.4, 2), 0.0), 0.2)
+                adds.append(a)
+                g.add(*a)
+        if step == 60:                       # a track ends; its id comes back as another person
+            g.forget(("lidar", 2))
+            adds = [a for a in adds if a[0] != ("lidar", 2)]
+        fresh = _replayed(adds, cfg)
+        for a in keys:
+            for b in keys:
+                assert g.evidence(a, b) == fresh.evidence(a, b), (step, a, b)
+                assert g.evidence(a, b) == fresh.evidence(a, b)      # and the kept answer
+    before = [g.evidence(a, b) for a in keys for b in keys]
+    looser = IdentityConfig(geometry_history_s=2.0, geometry_gate_floor_m=5.0)
+    g.cfg = looser                         # new thresholds: nothing kept applies
+    fresh = _replayed(adds, looser)
+    after = [g.evidence(a, b) for a in keys for b in keys]
+    assert after == [fresh.evidence(a, b) for a in keys for b in keys] and after != before

@@ -92,3 +92,25 @@ def test_tracker_params_carry_calibration():
     assert names["calibration.source"].read_only and not names["calibration.translation_m"].read_only
     text = render_params_file()
     assert text.count("    calibration:") == 3   # camera_tracker, lidar_tracker, lidar_segmenter
+
+
+@pytest.mark.parametrize("modality, shape, ground", [("2d", (10, 64, 64), (1.5, -2.0, 0.0)),
+                                                     ("3d", (7, 3, 64, 64), None)])
+def test_tracklet_json_is_what_json_dumps_of_the_whole_object_gives(modality, shape, ground):
+    """to_json splices the base64 frames in after the header; the text must be json.dumps' own."""
+    import base64
+
+    frames = np.random.default_rng(5).integers(0, 256, size=shape, dtype=np.uint8)
+    msg = TrackletMsg({"sec": 3, "nanosec": 4}, "cam\"era", "camera", modality, 12,
+                      tuple(0.1 * k for k in range(shape[0])), (1.0, 2.0), frames, ground,
+                      None if ground is None else 0.25, "map" if ground else "")
+    reference = json.dumps({
+        "schema": "tcfd_ros/tracklet", "version": 2, "stamp": {"sec": 3, "nanosec": 4},
+        "frame_id": "cam\"era", "fixed_frame": "map" if ground else "", "sensor": "camera",
+        "modality": modality, "track_id": 12, "frame_stamps": [0.1 * k for k in range(shape[0])],
+        "position": [1.0, 2.0], "ground": None if ground is None else list(ground),
+        "ground_sigma_m": None if ground is None else 0.25, "shape": list(shape), "dtype": "uint8",
+        "frames": base64.b64encode(frames.tobytes()).decode("ascii")})
+    assert msg.to_json() == reference
+    back = TrackletMsg.from_json(msg.to_json())
+    assert np.array_equal(back.frames, frames) and back.frame_id == "cam\"era"

@@ -11,7 +11,7 @@ what it was batched with; the ONNX and TensorRT graphs keep a dynamic frame axis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Hashable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -67,4 +67,16 @@ def make_embedder(backend: str, path: str | Path, threads: int = 2, *, max_frame
     raise ConfigError(f"backend: {backend!r} is not one of {list(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "Embedder", "MODALITIES", "batches", "make_embedder"]
+def embed_tracks(embedder: Embedder, tracklets: Sequence[np.ndarray], modality: str,
+                 tracks: Sequence[Hashable], stamps: Sequence[Sequence[float]]) -> np.ndarray:
+    """``embedder.embed`` for tracklets of known tracks (``tracks[i]``, e.g. ``(sensor, track_id)``, and
+    ``stamps[i]``, one stamp per frame): a backend that caches per-frame features (ONNX Runtime,
+    ``frame_cache.py``) embeds a frame seen in an earlier tracklet of the track only once; the result is
+    the same."""
+    cached = getattr(embedder, "embed_tracks", None)
+    if cached is None:
+        return embedder.embed(tracklets, modality)
+    return cached(tracklets, modality, tracks, stamps)
+
+
+__all__ = ["BACKENDS", "Embedder", "MODALITIES", "batches", "embed_tracks", "make_embedder"]

@@ -21,23 +21,25 @@ import torch
 from torch import Tensor, nn
 
 from tcfd_ros.config_io import to_dict
-from tcfd_ros.errors import CheckpointError
 from tcfd_ros.model.checkpoint import Checkpoint, load_checkpoint
 from tcfd_ros.model.clip_encoder import file_sha256
 from tcfd_ros.model.tcfdnet import TCFDNet
+# the format's names and its reader live in a torch-free module (the recognizer loads models without torch)
+from tcfd_ros.inference.onnx_format import (  # noqa: F401 - re-exported
+    ONNX_FORMAT,
+    ONNX_FORMAT_VERSION,
+    ONNX_INPUTS,
+    ONNX_OUTPUT,
+    REQUIRED_METADATA,
+    read_onnx_metadata,
+)
 
 log = logging.getLogger(__name__)
 
-ONNX_FORMAT = "tcfd_ros/embedder-onnx"
-ONNX_FORMAT_VERSION = "1"
-ONNX_INPUTS = ("frames", "modality")
-ONNX_OUTPUT = "embeddings"
 DEFAULT_OPSET = 17
 """Our choice: opset 17 has LayerNormalization and is supported by ORT >= 1.14 and TensorRT >= 8.6."""
 EXAMPLE_BATCH, EXAMPLE_FRAMES = 2, 3  # trace shapes; both axes are exported as dynamic
 BASELINE_IMAGE_SIZE = 64  # the baseline sees the same 64 x 64 inputs as TCFDNet (model.preprocess)
-REQUIRED_METADATA = ("format", "format_version", "parts", "dim", "model_config", "open_set_threshold",
-                     "metadata", "clip", "gmtd")
 
 
 class EmbeddingGraph(nn.Module):
@@ -143,30 +145,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = DEFAULT_OP
     log.info("exported %s -> %s (parts %d, dim %d, opset %d)", checkpoint, out, ck.config.parts,
              ck.config.dim, opset)
     return out
-
-
-def read_onnx_metadata(path: str | Path) -> dict[str, str]:
-    """metadata_props of an exported model, checked for our format tag and required keys."""
-    import onnx
-
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"onnx model {p}: file not found (export one with: tcfd-ros export --format "
-                              f"onnx)")
-    try:
-        proto = onnx.load(str(p), load_external_data=False)
-    except Exception as e:  # protobuf DecodeError and friends
-        raise CheckpointError(f"onnx model {p}: unreadable (corrupt or truncated?): {e}") from e
-    meta = {m.key: m.value for m in proto.metadata_props}
-    if meta.get("format") != ONNX_FORMAT or meta.get("format_version") != ONNX_FORMAT_VERSION:
-        raise CheckpointError(f"onnx model {p}: format {meta.get('format')!r} "
-                              f"v{meta.get('format_version')!r}, "
-                              f"expected {ONNX_FORMAT!r} v{ONNX_FORMAT_VERSION} (export with tcfd-ros "
-                              f"export)")
-    missing = [k for k in REQUIRED_METADATA if k not in meta]
-    if missing:
-        raise CheckpointError(f"onnx model {p}: metadata_props lack {missing}")
-    return meta
 
 
 __all__ = ["EmbeddingGraph", "export_onnx", "read_onnx_metadata", "ONNX_INPUTS", "ONNX_OUTPUT"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from tcfd_ros.errors import CheckpointError, ConfigError
 from tcfd_ros.inference.batching import batches, empty_output
-from tcfd_ros.inference.export import ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
+from tcfd_ros.inference.onnx_format import ONNX_INPUTS, ONNX_OUTPUT, read_onnx_metadata
 
 log = logging.getLogger(__name__)
 

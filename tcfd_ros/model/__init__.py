@@ -2,15 +2,35 @@
 
 Public contract (docs/DESIGN.md): ``MODALITIES``, ``ModelConfig``, ``TCFDNet``, ``TCFDOutput``,
 ``ClipFeatures``, ``save_checkpoint`` / ``load_checkpoint``, ``preprocess.frames_to_input``.
+
+The names are imported on first use (PEP 562): ``tcfd_ros.model.preprocess`` and ``tcfd_ros.model.config``
+are numpy-only, and importing them must not load torch (the ONNX recognizer runs without it).
 """
 
-from tcfd_ros.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from tcfd_ros.model.config import ModelConfig, tiny_model_config
-from tcfd_ros.model.preprocess import MODALITIES, ModelInputError, frames_to_input
-from tcfd_ros.model.resnet9 import ResNet9
-from tcfd_ros.model.tcfdnet import ClipFeatures, TCFDNet, TCFDOutput
+from __future__ import annotations
 
-__all__ = [
-    "MODALITIES", "Checkpoint", "ClipFeatures", "ModelConfig", "ModelInputError", "ResNet9", "TCFDNet",
-    "TCFDOutput", "frames_to_input", "load_checkpoint", "save_checkpoint", "tiny_model_config",
-]
+import importlib
+from typing import Any
+
+_SOURCES = {
+    "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "ModelConfig": "config", "tiny_model_config": "config",
+    "MODALITIES": "preprocess", "ModelInputError": "preprocess", "frames_to_input": "preprocess",
+    "ResNet9": "resnet9",
+    "ClipFeatures": "tcfdnet", "TCFDNet": "tcfdnet", "TCFDOutput": "tcfdnet",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCES))

@@ -70,7 +70,7 @@ class TrackletMsg:
 
     def to_json(self) -> str:
         frames = np.ascontiguousarray(self.frames, dtype=np.uint8)
-        return json.dumps({
+        head = json.dumps({
             "schema": TRACKLET_SCHEMA, "version": TRACKLET_VERSION, "stamp": self.stamp,
             "frame_id": self.frame_id, "fixed_frame": self.fixed_frame,
             "sensor": self.sensor, "modality": self.modality, "track_id": int(self.track_id),
@@ -78,8 +78,10 @@ class TrackletMsg:
             "position": [float(v) for v in self.position],
             **_ground_json(self.ground, self.ground_sigma_m),
             "shape": list(frames.shape), "dtype": "uint8",
-            "frames": base64.b64encode(frames.tobytes()).decode("ascii"),
         })
+        # "frames" last, spliced in: base64 needs no JSON escaping, so the text is what json.dumps of
+        # the whole object gives, without json.dumps scanning 55-165 kB of it (0.45 ms per tracklet)
+        return f'{head[:-1]}, "frames": "{base64.b64encode(frames.tobytes()).decode("ascii")}"}}'
 
     @staticmethod
     def from_json(text: str) -> "TrackletMsg":

@@ -31,7 +31,7 @@ from visualization_msgs.msg import MarkerArray
 from tcfd_ros.errors import ConfigError, MessageFormatError, TcfdError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.graph import MARKERS, MATCHES, RECOGNIZER, TRACKLETS, TRACKS
-from tcfd_ros.inference.embedder import make_embedder
+from tcfd_ros.inference.embedder import embed_tracks, make_embedder
 from tcfd_ros.nodes.base import TcfdNode, run_single
 from tcfd_ros.messages import MatchMsg, stamp_to_seconds
 from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
@@ -110,7 +110,8 @@ class RecognizerNode(TcfdNode):
             group = [t for t in batch if t.modality == modality]
             if not group:
                 continue
-            emb = self.embedder.embed([t.frames for t in group], modality)
+            emb = embed_tracks(self.embedder, [t.frames for t in group], modality,
+                               [(t.sensor, t.track_id) for t in group], [t.frame_stamps for t in group])
             if emb.shape[0] != len(group) or not np.isfinite(emb).all():
                 raise MessageFormatError(f"embedder returned shape {emb.shape} "
                                          f"(finite: {np.isfinite(emb).all()}) "
@@ -129,6 +130,10 @@ class RecognizerNode(TcfdNode):
             self.matches_pub.publish(String(data=match.to_json()))
             self.last_match = match
         self.health.values["identities"] = str(len(self.identity.identities()))
+        cache = getattr(self.embedder, "frame_cache", None)
+        if cache is not None:   # frames embedded once, reused by the track's next tracklet
+            self.health.values["frames_embedded"] = str(cache.frames_computed)
+            self.health.values["frames_reused"] = str(cache.frames_reused)
 
     # ---- tracks -> positions, markers --------------------------------------------------------
     def on_tracks(self, msg: String) -> None:

@@ -35,6 +35,7 @@ Positions in different fixed frames are never compared. Pure numpy; no ROS.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from tcfd_ros.perception.config import IdentityConfig
 TrackKey = tuple[str, int]
 DEFAULT_SIGMA_M = 0.3          # used when a sensor gives a position without its uncertainty
 MAX_SAMPLES_PER_TRACK = 512    # memory bound per track (8 s at 15 Hz is 120)
+_VERSIONS = itertools.count(1)  # history versions, unique over all histories (a new one never matches)
 
 
 class Relation(enum.IntEnum):
@@ -74,6 +76,21 @@ class _History:
     stamps: deque
     xyz: deque
     sigma: deque
+    version: int = 0                # a new number from _VERSIONS on every change: keys the caches below
+    _arrays: tuple | None = None    # (stamps, xyz, sigma) as arrays, built once per version
+
+    def changed(self) -> None:
+        self.version = next(_VERSIONS)
+        self._arrays = None
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The deques as arrays (the same values), built once per change instead of once per comparison:
+        the recognizer compares every pair of tracks several times per tracklet."""
+        if self._arrays is None:
+            n = len(self.stamps)
+            self._arrays = (np.fromiter(self.stamps, np.float64, n), np.asarray(self.xyz),
+                            np.asarray(self.sigma))
+        return self._arrays
 
 
 def longest_run(stamps: np.ndarray, flags: np.ndarray) -> tuple[int, float]:
@@ -98,6 +115,8 @@ class GroundTracks:
         self.cfg = cfg
         self._h: dict[TrackKey, _History] = {}
         self._vetoed: set[frozenset] = set()     # pairs of tracks once seen apart at the same moment
+        # evidence(a, b) with the two histories' versions and the config it was computed with
+        self._evidence: dict[tuple[TrackKey, TrackKey], tuple[int, int, IdentityConfig, PairEvidence]] = {}
 
     def add(self, key: TrackKey, stamp_s: float, frame: str, ground: Iterable[float],
             sigma_m: float | None) -> bool:
@@ -119,6 +138,7 @@ class GroundTracks:
             h.stamps.popleft()
             h.xyz.popleft()
             h.sigma.popleft()
+        h.changed()
         return True
 
     def keys(self) -> list[TrackKey]:
@@ -135,6 +155,7 @@ class GroundTracks:
     def forget(self, key: TrackKey) -> None:
         self._h.pop(key, None)
         self._vetoed = {p for p in self._vetoed if key not in p}
+        self._evidence = {k: v for k, v in self._evidence.items() if key not in k}
 
     def position(self, key: TrackKey, at_s: float | None = None,
                  max_dt_s: float = math.inf) -> tuple[np.ndarray, float, str] | None:
@@ -146,25 +167,37 @@ class GroundTracks:
         if at_s is None:
             i = len(h.stamps) - 1
         else:
-            st = np.fromiter(h.stamps, dtype=np.float64, count=len(h.stamps))
+            st = h.arrays()[0]
             i = int(np.argmin(np.abs(st - at_s)))
             if abs(st[i] - at_s) > max_dt_s:
                 return None
         return h.xyz[i].copy(), float(h.sigma[i]), h.frame
 
     def evidence(self, a: TrackKey, b: TrackKey, since_s: float = -math.inf) -> PairEvidence:
-        """Compare two tracks on their simultaneous samples (those stamped ``since_s`` or later)."""
+        """Compare two tracks on their simultaneous samples (those stamped ``since_s`` or later); the
+        whole-history comparison is kept until either history changes."""
         ha, hb = self._h.get(a), self._h.get(b)
         if ha is None or hb is None or ha.frame != hb.frame or not ha.stamps or not hb.stamps:
             return PairEvidence()
+        if math.isfinite(since_s):                 # a recent stretch: asked with a moving start, not kept
+            return self._compare(ha, hb, since_s)
+        key = (a, b)
+        hit = self._evidence.get(key)
+        if hit is not None and hit[0] == ha.version and hit[1] == hb.version and hit[2] is self.cfg:
+            return hit[3]
+        e = self._compare(ha, hb, since_s)
+        self._evidence[key] = (ha.version, hb.version, self.cfg, e)
+        return e
+
+    def _compare(self, ha: _History, hb: _History, since_s: float) -> PairEvidence:
         if len(ha.stamps) > len(hb.stamps):
             ha, hb = hb, ha                        # iterate over the sparser track
-        ta = np.fromiter(ha.stamps, np.float64, len(ha.stamps))
+        ta, xyz_a, sigma_a = ha.arrays()
         first = int(np.searchsorted(ta, since_s)) if math.isfinite(since_s) else 0
         if first >= len(ta):
             return PairEvidence()
-        ta = ta[first:]
-        tb = np.fromiter(hb.stamps, np.float64, len(hb.stamps))
+        ta, xyz_a, sigma_a = ta[first:], xyz_a[first:], sigma_a[first:]
+        tb, xyz_b, sigma_b = hb.arrays()
         k = np.clip(np.searchsorted(tb, ta), 1, max(len(tb) - 1, 1))
         lo = np.maximum(k - 1, 0)
         hi = np.minimum(k, len(tb) - 1)
@@ -174,10 +207,10 @@ class GroundTracks:
             return PairEvidence()
         ia = np.flatnonzero(sync)
         jb = j[sync]
-        xa = np.asarray(ha.xyz)[first:][ia, :2]
-        xb = np.asarray(hb.xyz)[jb, :2]
+        xa = xyz_a[ia, :2]
+        xb = xyz_b[jb, :2]
         d = np.linalg.norm(xa - xb, axis=1)
-        s = np.hypot(np.asarray(ha.sigma)[first:][ia], np.asarray(hb.sigma)[jb])
+        s = np.hypot(sigma_a[ia], sigma_b[jb])
         c = self.cfg
         near = d <= np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
         far = d > np.maximum(c.geometry_veto_floor_m, c.geometry_veto_sigmas * s)
