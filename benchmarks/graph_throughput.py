@@ -82,6 +82,8 @@ def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, pr
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
     from std_msgs.msg import String
 
+    from tcfd_ros.replay.sim_clock import ClockThinner
+
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     log = Path(tempfile.mkdtemp(prefix="tcfd_bench_")) / "graph.log"
@@ -141,13 +143,15 @@ def run_rate(rate: float, msgs: list, model: Path, backend: str, domain: int, pr
         if not msgs:  # start-up cost only
             raise _StartupOnly
         t0_wall, t0_bag = time.monotonic(), msgs[0][0]
+        thin = ClockThinner()            # /clock as the replay publishes it
         for stamp_ns, topic, _, raw in msgs:
             delay = (stamp_ns - t0_bag) * 1e-9 / rate - (time.monotonic() - t0_wall)
             if delay > 0:
                 time.sleep(delay)
-            c = Clock()
-            c.clock.sec, c.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
-            clock.publish(c)
+            if thin.due(stamp_ns):
+                c = Clock()
+                c.clock.sec, c.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
+                clock.publish(c)
             pubs[topic].publish(raw)
             if topic in sent:
                 sent[topic] += 1

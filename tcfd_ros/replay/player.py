@@ -25,6 +25,7 @@ from tcfd_ros.errors import BagError
 from tcfd_ros.replay.config import ReplayConfig
 from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.progress import progress as progress_bar
+from tcfd_ros.replay.sim_clock import ClockThinner
 from tcfd_ros.replay.losses import stage_flows
 from tcfd_ros.replay.output_bag import OutputBag
 from tcfd_ros.replay.reader import BagSource
@@ -282,6 +283,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         total = sum(source.topics[t].count for t in pubs)
         t0_ns = source.start_ns
         clock_ns = t0_ns
+        clock = ClockThinner()
         wall0 = time.monotonic()
         bar = progress_bar(total=total, unit="msg", desc="replay", disable=not progress, dynamic_ncols=True)
         last_bar = 0.0
@@ -294,7 +296,8 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                         time.sleep(delay)
                 clock_ns = max(clock_ns, m.stamp_ns)
                 recorder.clock_ns = clock_ns
-                clock_pub.publish(_clock_msg(Clock, clock_ns))
+                if clock.due(clock_ns):
+                    clock_pub.publish(_clock_msg(Clock, clock_ns))
                 sensor = frame_sensor.get(m.topic)
                 if rate is None and sensor is not None:
                     _wait_fast(recorder, sensor, last_frame.get(sensor), cfg)
