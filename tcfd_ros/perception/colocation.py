@@ -7,7 +7,11 @@ each sample of the sparser track, the other track's sample nearest in time, if w
 ``geometry_sync_s``. With the combined 1-sigma ``s = sqrt(sa^2 + sb^2)``:
 
 - co-located: distance <= max(``geometry_gate_floor_m``, ``geometry_gate_sigmas`` * s);
-- apart: distance > max(``geometry_veto_floor_m``, ``geometry_veto_sigmas`` * s).
+- apart: distance > max(``geometry_veto_floor_m``, ``geometry_veto_sigmas`` * s);
+- uninformative: neither apart nor a co-location radius within ``geometry_gate_max_m``. Such a sample
+  (a camera foot point 30 m away has s of metres) would call every track within many metres
+  co-located, and so make strangers look like competitors or partners: it is left out, as if the two
+  tracks had not been seen at that moment.
 
 The relation of two tracks (``relation``):
 
@@ -151,11 +155,18 @@ class GroundTracks:
         d = np.linalg.norm(xa - xb, axis=1)
         s = np.hypot(np.asarray(ha.sigma)[ia], np.asarray(hb.sigma)[jb])
         c = self.cfg
-        near = d <= np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
+        radius = np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
+        near = d <= radius
         far = d > np.maximum(c.geometry_veto_floor_m, c.geometry_veto_sigmas * s)
+        # a sample too uncertain to tell neighbours apart is no evidence of co-location (nor against it)
+        informative = (radius <= c.geometry_gate_max_m) | far
+        near &= informative
         t_near = ta[ia][near]
         span = float(t_near[-1] - t_near[0]) if t_near.size else 0.0
-        return PairEvidence(int(d.size), int(near.sum()), int(far.sum()), span, float(d.mean()))
+        if not informative.any():
+            return PairEvidence()
+        return PairEvidence(int(informative.sum()), int(near.sum()), int(far.sum()), span,
+                            float(d[informative].mean()))
 
     def _colocated(self, e: PairEvidence, strict: bool) -> bool:
         c = self.cfg
