@@ -9,7 +9,11 @@ with a calibrated sensor and ``calibration.lidar_track_in_fixed_frame`` the Kalm
 fixed frame, so a moving platform's own motion (its turns sweep every person sideways in the sensor
 frame) is not mistaken for the people's; the published ``position`` and ``box`` are then moved back
 into the sensor frame at the frame's stamp, so they keep their v1 meaning. Every track and tracklet
-also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``).
+also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``). A camera on a moving
+platform (``calibration.camera_ego_motion``) stays in pixels, but before each update every track is
+moved by the image motion of its foot point between the camera's previous and current pose, so the
+image-plane filter models the people's motion, not the robot's turns; a coasting camera track's
+``ground_sigma_m`` comes from its filter's spread (:func:`pixel_sigma`).
 """
 
 from __future__ import annotations
