@@ -67,3 +67,25 @@ def test_certain_samples_are_unchanged_by_the_cap():
 def test_the_cap_is_validated():
     with pytest.raises(ConfigError, match="geometry_gate_max_m"):
         IdentityConfig(geometry_gate_max_m=0.2).validate()       # below geometry_gate_floor_m (0.5)
+
+
+def _fragments(cam_second_start: float) -> GroundTracks:
+    """One LiDAR track follows a person for 4 s; the camera follows the same person with track 1 (0-1 s)
+    and then track 2 (from ``cam_second_start``)."""
+    g = GroundTracks(IdentityConfig())
+    person = lambda t: (6.0 + 0.8 * t, 1.0)                        # noqa: E731
+    near = lambda t: (person(t)[0] + 0.15, 1.05)                   # noqa: E731
+    feed(g, ("lidar", 7), 0.0, 4.0, LIDAR_HZ, person, 0.1)
+    feed(g, ("camera", 1), 0.0, 1.0, CAMERA_HZ, near, NEAR_SIGMA_M)
+    feed(g, ("camera", 2), cam_second_start, 4.0, CAMERA_HZ, near, NEAR_SIGMA_M)
+    return g
+
+
+def test_an_earlier_fragment_of_the_same_person_is_not_a_second_candidate():
+    g = _fragments(1.1)                            # the camera tracker lost and re-acquired the person
+    assert g.relation(("camera", 2), ("lidar", 7)) == Relation.LINK
+
+
+def test_a_concurrent_second_camera_track_on_the_same_place_is_ambiguous():
+    g = _fragments(0.0)                            # two camera tracks at once: two people, or a duplicate
+    assert g.relation(("camera", 2), ("lidar", 7)) == Relation.UNKNOWN

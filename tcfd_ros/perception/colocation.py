@@ -21,8 +21,9 @@ The relation of two tracks (``relation``):
   people in turn (a tracker swap) must not merge their identities.
 - ``LINK``: at least ``geometry_link_samples`` simultaneous co-located samples spanning at least
   ``geometry_link_span_s``, forming ``geometry_link_fraction`` of all simultaneous samples, none
-  apart, AND no other track of either sensor passes the same co-location test with either of them
-  (two people walking together are left to gait).
+  apart, AND no other track of either sensor that was alive at the same time as the one of its own
+  sensor passes the same co-location test with the other one (two people walking together are left
+  to gait; an earlier or later fragment of the same person's track is not a second candidate).
 - ``UNKNOWN``: anything else, in particular tracks never seen at the same moment (disjoint fields):
   geometry never links what the sensors did not both see.
 
@@ -199,11 +200,23 @@ class GroundTracks:
         for other in self._h:
             if other in (a, b):
                 continue
-            if other[0] == b[0] and self._colocated(self.evidence(a, other), strict=False):
+            if (other[0] == b[0] and self._concurrent(other, b)
+                    and self._colocated(self.evidence(a, other), strict=False)):
                 return Relation.UNKNOWN          # a has two candidates on b's sensor
-            if other[0] == a[0] and self._colocated(self.evidence(other, b), strict=False):
+            if (other[0] == a[0] and self._concurrent(other, a)
+                    and self._colocated(self.evidence(other, b), strict=False)):
                 return Relation.UNKNOWN          # b has two candidates on a's sensor
         return Relation.LINK
+
+    def _concurrent(self, x: TrackKey, y: TrackKey) -> bool:
+        """Whether two tracks of one sensor were alive at the same time (their histories overlap). Two
+        tracks one after the other are the sensor's tracker losing and re-acquiring one person (a
+        fragment), not a second candidate."""
+        hx, hy = self._h[x], self._h[y]
+        if not hx.stamps or not hy.stamps:
+            return False
+        sync = self.cfg.geometry_sync_s
+        return hx.stamps[0] <= hy.stamps[-1] + sync and hy.stamps[0] <= hx.stamps[-1] + sync
 
     def fuse(self, keys: Iterable[TrackKey], at_s: float) -> tuple[np.ndarray, float, str] | None:
         """Inverse-variance mean of the tracks' positions nearest ``at_s`` (one frame), with its sigma."""
