@@ -342,11 +342,13 @@ def _intersect(rays_fixed: np.ndarray, origin: np.ndarray, ground_z: float) -> t
 
 
 def pixels_to_ground(uv: np.ndarray, camera: CameraIntrinsics, fixed_from_camera: RigidTransform,
-                     ground_z: float = 0.0, pixel_sigma_px: float = 2.0, max_range_m: float = 60.0,
+                     ground_z: float = 0.0, pixel_sigma_px: float | np.ndarray = 2.0,
+                     max_range_m: float = 60.0,
                      floor_sigma_m: float = 0.0) -> GroundHits:
     """Intersect the rays of pixels ``uv`` (N, 2) with the plane ``z = ground_z`` of the fixed frame.
 
-    The uncertainty is the pixel noise ``pixel_sigma_px`` (isotropic, 1-sigma) carried through the ray
+    The uncertainty is the pixel noise ``pixel_sigma_px`` (isotropic, 1-sigma; one value, or one per
+    pixel) carried through the ray
     geometry (central differences of the intersection over one pixel in u and in v), so it grows with
     the squared distance and with the ray's grazing angle; ``sigma_m`` is the square root of the larger
     eigenvalue of the horizontal covariance (the worst direction), never below ``floor_sigma_m``. A hit
@@ -366,13 +368,40 @@ def pixels_to_ground(uv: np.ndarray, camera: CameraIntrinsics, fixed_from_camera
     ju = (pts[:, 1, :2] - pts[:, 2, :2]) / (2 * h)        # d(x, y)/du, metres per pixel
     jv = (pts[:, 3, :2] - pts[:, 4, :2]) / (2 * h)
     J = np.stack([ju, jv], axis=-1)                        # (N, 2, 2)
-    cov = pixel_sigma_px ** 2 * J @ np.swapaxes(J, 1, 2)
+    px = np.broadcast_to(np.asarray(pixel_sigma_px, dtype=np.float64), (len(uv),))[:, None, None]
+    cov = px ** 2 * J @ np.swapaxes(J, 1, 2)
     with np.errstate(invalid="ignore"):
         sigma = np.sqrt(np.linalg.eigvalsh(np.nan_to_num(cov, nan=0.0))[:, -1].clip(0))
         horizontal = np.linalg.norm(centre[:, :2] - origin[:2], axis=1)
     ok &= np.nan_to_num(horizontal, nan=np.inf) <= max_range_m
     sigma = np.maximum(sigma, floor_sigma_m)
     return GroundHits(np.where(ok[:, None], centre, np.nan), np.where(ok, sigma, np.nan), ok)
+
+
+def reproject_ground_pixels(uv: np.ndarray, camera: CameraIntrinsics, before: RigidTransform,
+                            after: RigidTransform, ground_z: float = 0.0, max_range_m: float = 60.0
+                            ) -> np.ndarray:
+    """Where pixels ``uv`` (N, 2) of a camera at pose ``before`` (fixed_from_camera) appear once the
+    camera is at ``after``, for points that stand still: the pixel's ground point where its ray meets
+    the ground within ``max_range_m`` (a person's foot), else a point at infinity along the ray (only the
+    camera's rotation moves it). Why: on a moving platform the image moves under every tracked person;
+    an image-plane tracker that is told this motion keeps its constant-velocity model for the person's
+    own motion. Rows that end behind the camera keep their pixel.
+    """
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    if len(uv) == 0:
+        return uv.copy()
+    hits = pixels_to_ground(uv, camera, before, ground_z, 0.0, max_range_m)
+    rays_fixed = before.rotate(camera.rays(uv))
+    inv = after.inverse()
+    out = uv.copy()
+    pts = inv.apply(np.where(hits.valid[:, None], hits.points, 0.0))
+    dirs = inv.rotate(rays_fixed)
+    cam = np.where(hits.valid[:, None], pts, dirs)
+    front = cam[:, 2] > MIN_DEPTH_M
+    if front.any():
+        out[front] = camera.project(cam[front])[0]
+    return out
 
 
 # ---- platform pose over time ----------------------------------------------------------------------------

@@ -62,6 +62,10 @@ class CalibrationConfig:
     lidar_offset_m: float = param(0.08, "a cluster is the near surface; the centre is this much farther")
     lidar_track_in_fixed_frame: bool = param(
         True, "LiDAR Kalman filter runs in fixed_frame (outputs: sensor frame)")
+    camera_ego_motion: bool = param(
+        True, "camera tracker: move every track by the image motion the camera's own motion causes (its pose "
+              "in fixed_frame between frames; tracks' foot points assumed on the ground), so the image-plane "
+              "filter models only the people's motion; no effect on a sensor that does not move")
 
     def extrinsics(self):
         """``parent_frame <- sensor`` as a RigidTransform (None without ``parent_frame``)."""

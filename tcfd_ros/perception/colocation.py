@@ -7,7 +7,11 @@ each sample of the sparser track, the other track's sample nearest in time, if w
 ``geometry_sync_s``. With the combined 1-sigma ``s = sqrt(sa^2 + sb^2)``:
 
 - co-located: distance <= max(``geometry_gate_floor_m``, ``geometry_gate_sigmas`` * s);
-- apart: distance > max(``geometry_veto_floor_m``, ``geometry_veto_sigmas`` * s).
+- apart: distance > max(``geometry_veto_floor_m``, ``geometry_veto_sigmas`` * s);
+- uninformative: neither apart nor a co-location radius within ``geometry_gate_max_m``. Such a sample
+  (a camera foot point 30 m away has s of metres) would call every track within many metres
+  co-located, and so make strangers look like competitors or partners: it is left out, as if the two
+  tracks had not been seen at that moment.
 
 The relation of two tracks (``relation``):
 
@@ -24,8 +28,8 @@ The relation of two tracks (``relation``):
   AND no other track of either sensor, seen while its own sensor's track of the pair was, passes
   the same co-location test with either of them, over the history or over its last
   ``geometry_ambiguous_s`` (two people walking together, or two people one camera box covers at
-  nearly the same depth, are left to gait; an earlier fragment of the same person's track is no
-  competitor).
+  nearly the same depth, are left to gait; an earlier or later fragment of the same person's track
+  is no competitor).
 - ``UNKNOWN``: anything else, in particular tracks never seen at the same moment (disjoint fields):
   geometry never links what the sensors did not both see.
 
@@ -212,13 +216,19 @@ class GroundTracks:
         d = np.linalg.norm(xa - xb, axis=1)
         s = np.hypot(sigma_a[ia], sigma_b[jb])
         c = self.cfg
-        near = d <= np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
+        radius = np.maximum(c.geometry_gate_floor_m, c.geometry_gate_sigmas * s)
+        near = d <= radius
         far = d > np.maximum(c.geometry_veto_floor_m, c.geometry_veto_sigmas * s)
+        # a sample too uncertain to tell neighbours apart is no evidence of co-location (nor against it)
+        informative = (radius <= c.geometry_gate_max_m) | far
+        near &= informative
         t_near = ta[ia][near]
         span = float(t_near[-1] - t_near[0]) if t_near.size else 0.0
+        if not informative.any():
+            return PairEvidence()
         run, run_span = longest_run(ta[ia], far)
-        return PairEvidence(int(d.size), int(near.sum()), int(far.sum()), span, float(d.mean()), run,
-                            run_span)
+        return PairEvidence(int(informative.sum()), int(near.sum()), int(far.sum()), span,
+                            float(d[informative].mean()), run, run_span)
 
     def _colocated(self, e: PairEvidence, strict: bool) -> bool:
         c = self.cfg

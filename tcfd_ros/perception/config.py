@@ -252,6 +252,11 @@ class TrackerConfig:
                "ln det S) instead of the bare Mahalanobis distance, so a coasting track, whose grown "
                "uncertainty makes every measurement look close, does not win a detection from a track seen "
                "a frame ago")
+    overlap_rescue_iou: float = param(
+        0.0, "after the assignment, a confirmed track left without a measurement takes a measurement no "
+             "track took whose box overlaps its predicted box by at least this IoU, rather than a new track "
+             "being born on it: a near person's box (hundreds of pixels, e.g. passed by a robot) moves more "
+             "between frames than the pixel noise model allows (0: off)", lo=0.0, hi=1.0)
 
     def validate(self) -> None:
         _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
@@ -263,6 +268,12 @@ class TrackerConfig:
                  "0 <= value <= 1")
         _require(0.0 <= self.occlusion_coverage <= 1.0, type(self).__name__, "occlusion_coverage",
                  self.occlusion_coverage, "0 <= value <= 1")
+        _require(0.0 <= self.overlap_rescue_iou <= 1.0, type(self).__name__, "overlap_rescue_iou",
+                 self.overlap_rescue_iou, "0 <= value <= 1")
+
+
+#: The camera tracker's ``overlap_rescue_iou``: boxes of one person in consecutive frames at 15 Hz.
+OVERLAP_RESCUE_IOU = 0.5
 
 
 def camera_tracker_config() -> TrackerConfig:
@@ -273,11 +284,13 @@ def camera_tracker_config() -> TrackerConfig:
     at different depths kept swapping identities (RESULTS.md, "Camera tracker identity swaps"). The
     filtered point stays the box centre (``box_point_y`` 0.5): the foot point helped the overlap bags but
     broke tracks in the disjoint one, where the segmenter sometimes loses a person's legs and the box
-    bottom jumps by more than the gate.
+    bottom jumps by more than the gate. A track that lost its measurement to the gate keeps a measurement
+    that plainly overlaps its predicted box (``overlap_rescue_iou``): a person the robot passes at 2-3 m
+    spans half the image and moves tens of pixels a frame.
     """
     return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
                          max_gate_distance=80.0, box_point_y=0.5, occlusion_coverage=0.5,
-                         likelihood_cost=True)
+                         likelihood_cost=True, overlap_rescue_iou=OVERLAP_RESCUE_IOU)
 
 
 @dataclass(frozen=True)
@@ -321,6 +334,10 @@ class IdentityConfig:
         3.0, "co-located: within this many combined sigmas (or geometry_gate_floor_m)")
     geometry_gate_floor_m: float = param(0.5, "co-located: within geometry_gate_sigmas combined sigmas or "
                                               "this many metres, whichever is larger")
+    geometry_gate_max_m: float = param(
+        3.0, "a simultaneous sample whose co-location radius (geometry_gate_sigmas combined sigmas) "
+             "exceeds this is no evidence either way unless apart (a far camera foot point: its metres of "
+             "uncertainty would make every track nearby co-located)")
     geometry_veto_sigmas: float = param(
         5.0, "apart: beyond this many combined sigmas (and geometry_veto_floor_m)")
     geometry_veto_floor_m: float = param(
@@ -354,10 +371,13 @@ class IdentityConfig:
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",
-                  "geometry_veto_sigmas", "geometry_veto_floor_m", "geometry_veto_samples",
-                  "geometry_link_samples", "geometry_link_span_s", "confidence_temperature")
+                  "geometry_gate_max_m", "geometry_veto_sigmas", "geometry_veto_floor_m",
+                  "geometry_veto_samples", "geometry_link_samples", "geometry_link_span_s",
+                  "confidence_temperature")
         _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",
                  self.geometry_link_fraction, "0 < value <= 1")
         _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",
                  self.geometry_veto_floor_m, "more than geometry_gate_floor_m")
+        _require(self.geometry_gate_max_m >= self.geometry_gate_floor_m, c, "geometry_gate_max_m",
+                 self.geometry_gate_max_m, "at least geometry_gate_floor_m")
         _ordered(self, "transit_min_s", "transit_max_s")

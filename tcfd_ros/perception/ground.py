@@ -6,7 +6,8 @@ the base's pose at that stamp (a :class:`PoseBuffer` filled from the pose topic)
 (tf2, given by the node). Then:
 
 - camera: the foot point of a box (bottom centre) through the intrinsics and extrinsics onto the ground
-  plane, with a 1-sigma that grows with distance (``calibration.pixels_to_ground``), then moved
+  plane, with a 1-sigma that grows with distance (``calibration.pixels_to_ground``; the pixel noise is
+  ``pixel_sigma_px``, or for a coasting track its filter's position spread when larger), then moved
   ``foot_offset_m`` away from the camera (the box's bottom is the nearer foot's edge, the person stands
   behind it: measured on simulated bags, -0.10 m along the viewing ray without it); a box touching the
   image's bottom edge, or whose bottom edge lies on a nearer person's box (``feet_hidden``), has no
@@ -168,13 +169,15 @@ def feet_hidden(boxes: np.ndarray) -> np.ndarray:
 
 
 def camera_ground(boxes: np.ndarray, camera: CameraIntrinsics, fixed_from_camera: RigidTransform,
-                  cfg: CalibrationConfig) -> GroundPositions:
-    """Ground positions of camera boxes (see the module docstring)."""
+                  cfg: CalibrationConfig, pixel_sigma_px: np.ndarray | None = None) -> GroundPositions:
+    """Ground positions of camera boxes (see the module docstring); ``pixel_sigma_px`` (N,) replaces
+    ``cfg.pixel_sigma_px`` per box (a coasting track's foot is as uncertain as its filter says)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if len(b) == 0:
         return GroundPositions.none(0)
+    px = cfg.pixel_sigma_px if pixel_sigma_px is None else np.asarray(pixel_sigma_px, dtype=np.float64)
     hits: GroundHits = pixels_to_ground(foot_points(b), camera, fixed_from_camera, cfg.ground_z_m,
-                                        cfg.pixel_sigma_px, cfg.max_ground_range_m)
+                                        px, cfg.max_ground_range_m)
     valid = hits.valid & (b[:, 3] < camera.height - BOTTOM_EDGE_MARGIN_PX) & ~feet_hidden(b)
     # from the nearer foot's edge to where the person stands
     points = push_away(hits.points, fixed_from_camera.t, cfg.foot_offset_m)

@@ -9,11 +9,16 @@ with a calibrated sensor and ``calibration.lidar_track_in_fixed_frame`` the Kalm
 fixed frame, so a moving platform's own motion (its turns sweep every person sideways in the sensor
 frame) is not mistaken for the people's; the published ``position`` and ``box`` are then moved back
 into the sensor frame at the frame's stamp, so they keep their v1 meaning. Every track and tracklet
-also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``).
+also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``). A camera on a moving
+platform (``calibration.camera_ego_motion``) stays in pixels, but before each update every track is
+moved by the image motion of its foot point between the camera's previous and current pose, so the
+image-plane filter models the people's motion, not the robot's turns; a coasting camera track's
+``ground_sigma_m`` comes from its filter's spread (:func:`pixel_sigma`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -21,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from tcfd_ros.geometry.align import align_silhouette
-from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
+from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform, reproject_ground_pixels
 from tcfd_ros.geometry.range_view import points_to_depth_map
 from tcfd_ros.nodes.json_messages import TrackState
 from tcfd_ros.perception.ground import (
@@ -35,6 +40,8 @@ from tcfd_ros.perception.track import Measurement, MultiTargetTracker, Track
 from tcfd_ros.perception.tracklet import Tracklet, TrackletBuffer
 
 SILHOUETTE_SIZE = 64
+#: Camera poses closer than this (rotation entries, metres) are the same pose: nothing moved.
+EGO_MOTION_EPS = 1e-9
 
 
 def camera_measurements(labels: np.ndarray) -> list[Measurement]:
@@ -76,6 +83,15 @@ def lidar_measurements(points: np.ndarray) -> list[Measurement]:
     return out
 
 
+def pixel_sigma(track: Track, measured_px: float) -> float:
+    """1-sigma of a camera track's foot point, pixels: ``measured_px`` while it is measured; a coasting
+    track's filtered position spread (the larger axis of its covariance) when that is larger, so a
+    prediction that drifts on does not pose as a measured position in the fusion."""
+    if track.measurement_index >= 0:
+        return measured_px
+    return max(measured_px, math.sqrt(max(float(np.linalg.eigvalsh(track.P[:2, :2])[-1]), 0.0)))
+
+
 def to_fixed(measurements: list[Measurement], fixed_from_sensor: RigidTransform) -> list[Measurement]:
     """LiDAR measurements with their position in the fixed frame's ground plane (payload unchanged)."""
     out = []
@@ -115,6 +131,7 @@ class SensorTracking:
         self.extents: dict[int, tuple[float, ...]] = {}
         self.in_fixed_frame = (modality == "3d" and placement.enabled
                                and placement.cfg.lidar_track_in_fixed_frame)
+        self._camera_pose: RigidTransform | None = None   # the camera's pose at the previous frame
 
     def step(self, t: float, frame_id: str, measurements: list[Measurement],
              camera: CameraIntrinsics | None = None) -> StepResult:
@@ -137,6 +154,8 @@ class SensorTracking:
         if self.modality == "2d" and T is not None and camera is None:
             error, T = "no camera_info received yet", None
         tracked = to_fixed(measurements, T) if self.in_fixed_frame and T is not None else measurements
+        if self.modality == "2d":
+            self._follow_camera(T, camera)
         tracks = self.tracker.update(t, tracked)
         states: list[TrackState] = []
         pending: list[tuple[Track, Tracklet]] = []
@@ -154,7 +173,7 @@ class SensorTracking:
                 ready = self.buffer.push(tr.track_id, t, payload[0], np.asarray(position))
                 if ready is not None:
                     pending.append((tr, ready))
-        ground = self._ground(states, T, camera)
+        ground = self._ground(states, T, camera, tracks)
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i))
                   for i, s in enumerate(states)]
         by_id = {s.track_id: s for s in states}
@@ -170,14 +189,31 @@ class SensorTracking:
         self.buffer.prune(t)
         return StepResult(states, out, self.placement.fixed_frame if T is not None else "", error)
 
+    def _follow_camera(self, T: RigidTransform | None, camera: CameraIntrinsics | None) -> None:
+        """Shift every live track by the image motion of its foot point between the previous camera pose
+        and ``T`` (``calibration.camera_ego_motion``). A camera that did not move (a pole) shifts nothing;
+        a frame without a pose breaks the chain (the next frame shifts nothing)."""
+        before, self._camera_pose = self._camera_pose, T
+        if (T is None or before is None or camera is None or not self.placement.cfg.camera_ego_motion
+                or np.allclose(before.matrix(), T.matrix(), rtol=0.0, atol=EGO_MOTION_EPS)):
+            return
+        live = [tr for tr in self.tracker.tracks if tr.size is not None]
+        if not live:
+            return
+        feet = np.array([(tr.position[0], tr.position[1] + 0.5 * tr.size[1]) for tr in live])
+        cfg = self.placement.cfg
+        moved = reproject_ground_pixels(feet, camera, before, T, cfg.ground_z_m, cfg.max_ground_range_m)
+        self.tracker.translate({tr.track_id: moved[i] - feet[i] for i, tr in enumerate(live)})
+
     def _ground(self, states: list[TrackState], T: RigidTransform | None,
-                camera: CameraIntrinsics | None) -> GroundPositions:
+                camera: CameraIntrinsics | None, tracks: list[Track]) -> GroundPositions:
         if T is None or not states:
             return GroundPositions.none(len(states))
         cfg = self.placement.cfg
         if self.modality == "2d":
             assert camera is not None
-            return camera_ground(np.array([s.box for s in states]), camera, T, cfg)
+            return camera_ground(np.array([s.box for s in states]), camera, T, cfg,
+                                 np.array([pixel_sigma(tr, cfg.pixel_sigma_px) for tr in tracks]))
         return lidar_ground(np.array([s.position for s in states]), T, cfg)
 
     def _state(self, tr: Track, detection: int, T: RigidTransform | None) -> TrackState:

@@ -11,6 +11,7 @@ API (used by the tracker node, one tracker per sensor)::
     t.measurement_index  # index into this update's measurements, or -1 if coasting
     t.hidden             # coasting inside a box assigned to another track (``occlusion_coverage``)
     t.hits, t.missed, t.confirmed, t.last_stamp_s   # missed: updates without a measurement, not hidden
+    trk.translate({track_id: (dx, dy)})                  # the sensor moved: shift tracks (before update)
 
 ``update`` returns the confirmed tracks (``min_hits`` updates) that are alive after this step, both
 updated and coasting; a node uses ``measurement_index`` to find the mask/cluster of a track.
@@ -20,7 +21,9 @@ Rules:
   ``process_accel_std``), cost = squared Mahalanobis distance of each measurement to each prediction
   (plus ln det S with ``likelihood_cost``), pairs beyond ``gate_mahalanobis2`` or ``max_gate_distance``
   are forbidden, then
-  ``scipy.optimize.linear_sum_assignment``.
+  ``scipy.optimize.linear_sum_assignment``. With ``overlap_rescue_iou`` a confirmed track left without a
+  measurement then takes a free measurement whose box overlaps its predicted box by that IoU (a near
+  person's box moves more between frames than the noise model allows, yet plainly overlaps).
 - The filtered point is ``box_point_y`` of the way down the box (default 0.5, the centre; 1.0 the foot
   point); a measurement's position and a track's ``position`` are box centres either way. Why the foot
   can help: when two
@@ -47,7 +50,7 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -111,6 +114,13 @@ def _box(p: np.ndarray, size: np.ndarray, box_point_y: float) -> np.ndarray:
                      p[0] + size[0] / 2, p[1] + (1.0 - box_point_y) * size[1]])
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes (0 for empty ones)."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def _check_measurements(measurements: Sequence[Measurement]) -> tuple[np.ndarray, list[np.ndarray | None]]:
     pos = np.zeros((len(measurements), 2))
     sizes: list[np.ndarray | None] = []
@@ -163,6 +173,23 @@ class MultiTargetTracker:
         """Snapshots of all live tracks, tentative included."""
         return [_snapshot(t) for t in self._tracks]
 
+    def translate(self, shifts: Mapping[int, Sequence[float] | np.ndarray]) -> None:
+        """Move live tracks (``track_id -> (dx, dy)``) without touching velocity or covariance.
+
+        For a sensor whose own motion moved every target in its frame (a camera on a moving platform):
+        the filter's constant-velocity model then sees only the targets' motion. Unknown ids are ignored;
+        non-finite shifts raise ``MessageFormatError`` before any track moves.
+        """
+        moves = {}
+        for tid, d in shifts.items():
+            v = np.asarray(d, dtype=np.float64).ravel()
+            if v.shape != (2,) or not np.isfinite(v).all():
+                raise MessageFormatError(f"shift of track {tid} = {d!r}: expected 2 finite numbers")
+            moves[int(tid)] = v
+        for t in self._tracks:
+            if t.track_id in moves:
+                t.x[:2] += moves[t.track_id]
+
     def _predict(self, t: Track, dt: float) -> None:
         F = np.eye(4)
         F[0, 2] = F[1, 3] = dt
@@ -191,6 +218,7 @@ class MultiTargetTracker:
             self._predict(t, dt)
             t.measurement_index = -1
         assigned = self._assign(pos)
+        assigned += self._rescue(pos, sizes, assigned)
         used = {ti for ti, _ in assigned}
         merged = set()          # measurements that cover a hidden track: two people in one blob
         for ti, t in enumerate(self._tracks):
@@ -229,6 +257,30 @@ class MultiTargetTracker:
             cost[i, ok] = m2[ok] + (math.log(np.linalg.det(S)) if cfg.likelihood_cost else 0.0)
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
+
+    def _rescue(self, pos: np.ndarray, sizes: list[np.ndarray | None],
+                assigned: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Confirmed tracks left without a measurement take free measurements that overlap their predicted
+        box by ``overlap_rescue_iou`` (IoU; Hungarian on it, the largest overlap first)."""
+        thr = self.cfg.overlap_rescue_iou
+        if thr <= 0:
+            return []
+        used_t = {ti for ti, _ in assigned}
+        used_m = {mi for _, mi in assigned}
+        tracks = [ti for ti, t in enumerate(self._tracks)
+                  if ti not in used_t and t.confirmed and t.size is not None]
+        free = [mi for mi in range(len(pos)) if mi not in used_m and sizes[mi] is not None]
+        if not tracks or not free:
+            return []
+        bpy = self.cfg.box_point_y
+        iou = np.zeros((len(tracks), len(free)))
+        for r, ti in enumerate(tracks):
+            t = self._tracks[ti]
+            a = _box(t.x[:2], t.size, bpy)
+            for c, mi in enumerate(free):
+                iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
+        rows, cols = linear_sum_assignment(-iou)
+        return [(tracks[r], free[c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
 
     def _covering(self, t: Track, pos: np.ndarray, sizes: list[np.ndarray | None], taken: list[int]) -> int:
         """The measurement in ``taken`` whose box holds ``occlusion_coverage`` of the track's predicted box.
