@@ -267,19 +267,20 @@ class GroundTracks:
                 continue
             # a competitor is another person there at the same time: an earlier fragment of the same
             # sensor's track (the tracker lost the person and started again) is not one
-            if (other[0] == b[0] and self._overlap(other, b)
-                    and self._competes(self.evidence(a, other), self.evidence(a, other, recent))):
+            if other[0] == b[0] and self._overlap(other, b) and self._competes(a, other, recent):
                 return Relation.UNKNOWN          # a has two candidates on b's sensor
-            if (other[0] == a[0] and self._overlap(other, a)
-                    and self._competes(self.evidence(other, b), self.evidence(other, b, recent))):
+            if other[0] == a[0] and self._overlap(other, a) and self._competes(other, b, recent):
                 return Relation.UNKNOWN          # b has two candidates on a's sensor
         return Relation.LINK
 
-    def _competes(self, whole: PairEvidence, recent: PairEvidence) -> bool:
-        """A competitor: co-located over the history, or now (two people one camera box covers at
-        nearly the same depth: the camera's position cannot tell which of them it is)."""
-        return self._colocated(whole, strict=False) or (
-            recent.colocated >= 2 and recent.colocated >= 0.5 * recent.simultaneous)
+    def _competes(self, x: TrackKey, y: TrackKey, recent_s: float) -> bool:
+        """A competitor: co-located over the history (cached), or since ``recent_s`` (two people one
+        camera box covers at nearly the same depth: the camera's position cannot tell which of them
+        it is); the recent stretch is compared only when the history does not already decide."""
+        if self._colocated(self.evidence(x, y), strict=False):
+            return True
+        recent = self.evidence(x, y, recent_s)
+        return recent.colocated >= 2 and recent.colocated >= 0.5 * recent.simultaneous
 
     def _overlap(self, a: TrackKey, b: TrackKey) -> bool:
         """Whether the two tracks' histories overlap in time (within ``geometry_sync_s``)."""
