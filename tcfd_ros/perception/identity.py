@@ -232,10 +232,16 @@ class IdentityManager:
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
         return ev
 
+    def _concurrent_on_sensor(self, key: TrackKey, stamp_s: float | None, other: TrackKey,
+                              other_state: _TrackState) -> bool:
+        """``other`` is another track of ``key``'s sensor, seen within ``concurrent_window_s`` of
+        ``stamp_s`` (at any time when None): one sensor sees two people at once as two tracks."""
+        return other[0] == key[0] and other != key and (
+            stamp_s is None or abs(stamp_s - other_state.last_stamp_s) <= self.cfg.concurrent_window_s)
+
     def _blocked_same_sensor(self, o: TrackObservation, gid: int) -> bool:
-        window = self.cfg.concurrent_window_s
-        return any(st.gid == gid and key[0] == o.sensor and key != o.key
-                   and abs(o.stamp_s - st.last_stamp_s) <= window for key, st in self._tracks.items())
+        return any(st.gid == gid and self._concurrent_on_sensor(o.key, o.stamp_s, key, st)
+                   for key, st in self._tracks.items())
 
     def _transit_ok(self, o: TrackObservation, ev: _Evidence, gid: int) -> bool:
         if not self.cfg.transit_prior:
@@ -394,8 +400,7 @@ class IdentityManager:
             for other, ost in self._tracks.items():
                 if other == key or ost.gid != gid:
                     continue
-                if other[0] == key[0] and (stamp is None or abs(stamp - ost.last_stamp_s)
-                                           <= self.cfg.concurrent_window_s):
+                if self._concurrent_on_sensor(key, stamp, other, ost):
                     return False
                 if other[0] != key[0] and self.ground.vetoed(key, other):
                     return False
@@ -407,7 +412,7 @@ class IdentityManager:
         for key, other in self._tracks.items():
             if key == o.key or other.gid != st.gid:
                 continue
-            if key[0] == o.sensor and abs(o.stamp_s - other.last_stamp_s) <= self.cfg.concurrent_window_s:
+            if self._concurrent_on_sensor(o.key, o.stamp_s, key, other):
                 if other.joined_s <= st.joined_s:
                     return True
             elif key[0] != o.sensor and self.ground.vetoed(o.key, key) and other.joined_s <= st.joined_s:
