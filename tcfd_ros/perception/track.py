@@ -114,9 +114,14 @@ def _box(p: np.ndarray, size: np.ndarray, box_point_y: float) -> np.ndarray:
                      p[0] + size[0] / 2, p[1] + (1.0 - box_point_y) * size[1]])
 
 
+def _intersection(a: np.ndarray, b: np.ndarray) -> float:
+    """Area shared by two (x0, y0, x1, y1) boxes."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes (0 for empty ones)."""
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = _intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
 
@@ -297,8 +302,7 @@ class MultiTargetTracker:
             if s is None:
                 continue
             b = _box(pos[mi], s, self.cfg.box_point_y)
-            inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-            if inter >= cov * area:
+            if _intersection(a, b) >= cov * area:
                 return mi
         return -1
 
