@@ -94,16 +94,13 @@ class FrameFeatureCache:
             for i, (_, _, fr) in enumerate(todo_frames):
                 fr.features = tuple(o[0, i] for o in outs)
         frame_of = [fr for _, _, fr in todo_frames]
-        pooled_rows = []
-        for plan in plans:
-            feats = [p if isinstance(p, _Frame) else frame_of[p] for p in plan]
-            pooled_rows.append([np.max(np.stack([f.features[j] for f in feats]), axis=0)
-                                for j in range(len(feats[0].features))])
+        resolved = [[p if isinstance(p, _Frame) else frame_of[p] for p in plan] for plan in plans]
+        pooled_rows = [[np.max(np.stack([f.features[j] for f in feats]), axis=0)
+                        for j in range(len(feats[0].features))] for feats in resolved]
         pooled = [np.ascontiguousarray(np.stack([row[j] for row in pooled_rows]))
                   for j in range(len(pooled_rows[0]))] if pooled_rows else []
         out = self.head_fn(pooled, np.full(len(plans), m, dtype=np.int64)) if plans else None
-        for plan, key, ts in zip(plans, tracks, stamps):   # keep each track's newest tracklet's frames
-            feats = [p if isinstance(p, _Frame) else frame_of[p] for p in plan]
+        for feats, key, ts in zip(resolved, tracks, stamps):   # keep each track's newest tracklet's frames
             self._tracks[key] = {float(t): f for t, f in zip(ts, feats)}
             self._tracks.move_to_end(key)
         while len(self._tracks) > self.max_tracks:
