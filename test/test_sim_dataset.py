@@ -182,10 +182,10 @@ def test_mixed_mounting_changes_a_share_of_the_sequences_and_keeps_the_others(tm
 
     plain = DatasetSpec(out=tmp_path / "unused", identities=40, views=(0, 90, 180, 270), frames=4, seed=3)
     mixed = DatasetSpec(**{**plain.__dict__, "mixed_mounting": 0.5})
-    keys = [(pid, si * 1000 + v) for pid in range(40) for si in range(3) for v in plain.views]
-    mounts = [sequence_mounting(mixed, pid, key) for pid, key in keys]
-    assert all(sequence_mounting(plain, pid, key) == spec_mounting(plain) for pid, key in keys)
-    assert mounts == [sequence_mounting(mixed, pid, key) for pid, key in keys]     # deterministic
+    keys = [(pid, si, v) for pid in range(40) for si in range(3) for v in plain.views]
+    mounts = [sequence_mounting(mixed, *key) for key in keys]
+    assert all(sequence_mounting(plain, *key) == spec_mounting(plain) for key in keys)
+    assert mounts == [sequence_mounting(mixed, *key) for key in keys]     # deterministic
     moved = [m for m in mounts if m != spec_mounting(mixed)]
     assert 0.4 < len(moved) / len(mounts) < 0.6
     for m in moved:
@@ -198,14 +198,12 @@ def test_mixed_mounting_changes_a_share_of_the_sequences_and_keeps_the_others(tm
     assert high.camera_tilt_deg > low.camera_tilt_deg
 
     kept = next(i for i, m in enumerate(mounts) if m == spec_mounting(mixed))
-    pid, key = keys[kept]
-    si, view = divmod(key, 1000)
+    pid, si, view = keys[kept]
     a = simulate_sequence(plain, Rig(plain), pid, si, "x", "nm", view)
     b = simulate_sequence(mixed, Rig(mixed), pid, si, "x", "nm", view)
     assert all(np.array_equal(x, y) for x, y in zip(a["sils"], b["sils"]))
     moved_i = next(i for i, m in enumerate(mounts) if m.lidar_height_m > 2.0)
-    pid, key = keys[moved_i]
-    si, view = divmod(key, 1000)
+    pid, si, view = keys[moved_i]
     up = simulate_sequence(mixed, Rig(mixed, mounts[moved_i]), pid, si, "x", "nm", view)
     level = simulate_sequence(plain, Rig(plain), pid, si, "x", "nm", view)
     z_up = np.median(np.concatenate([p[:, 2] for p in up["pcds"]]))

@@ -142,7 +142,12 @@ def spec_mounting(spec: DatasetSpec) -> Mounting:
                     spec.max_distance_m)
 
 
-def sequence_mounting(spec: DatasetSpec, pid: int, key: int) -> Mounting:
+def sequence_key(seq_idx: int, view: int) -> int:
+    """One number per (sequence type, view) of a person: it seeds the sequence's random streams."""
+    return seq_idx * 1000 + view
+
+
+def sequence_mounting(spec: DatasetSpec, pid: int, seq_idx: int, view: int) -> Mounting:
     """The spec's mounting, or for a ``mixed_mounting`` share of the sequences a random pole / robot one.
 
     Drawn from a stream of its own, so the sequences that keep the spec's mounting are the same as in a
@@ -150,7 +155,7 @@ def sequence_mounting(spec: DatasetSpec, pid: int, key: int) -> Mounting:
     """
     if spec.mixed_mounting <= 0.0:
         return spec_mounting(spec)
-    rng = np.random.default_rng([spec.seed, 5, pid, key])
+    rng = np.random.default_rng([spec.seed, 5, pid, sequence_key(seq_idx, view)])
     if rng.random() >= spec.mixed_mounting:
         return spec_mounting(spec)
     lidar_h = rng.uniform(*MIXED_LIDAR_HEIGHT_M)
@@ -158,8 +163,7 @@ def sequence_mounting(spec: DatasetSpec, pid: int, key: int) -> Mounting:
     band = MIXED_DISTANCE_BAND_M
     dist = rng.uniform(MIXED_DISTANCE_M[0] + band, MIXED_DISTANCE_M[1] - band)
     tilt = np.rad2deg(np.arctan2(cam_h - AIM_HEIGHT_M, dist)) + rng.uniform(-AIM_JITTER_DEG, AIM_JITTER_DEG)
-    return Mounting(float(lidar_h), float(cam_h), float(tilt), float(dist - MIXED_DISTANCE_BAND_M),
-                    float(dist + MIXED_DISTANCE_BAND_M))
+    return Mounting(float(lidar_h), float(cam_h), float(tilt), float(dist - band), float(dist + band))
 
 
 def sequence_types(conditions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -219,7 +223,7 @@ def degrade_mask(mask: np.ndarray, rng: np.random.Generator, strength: float) ->
 
 def simulate_sequence(spec: DatasetSpec, rig: Rig, pid: int, seq_idx: int, seq: str, cond: str,
                       view: int) -> dict[str, object]:
-    key = seq_idx * 1000 + view
+    key = sequence_key(seq_idx, view)
     ident = sample_identity(pid, spec.seed)
     var = sample_variation(ident, cond, spec.seed, key)
     rng = np.random.default_rng([spec.seed, 3, pid, key])
@@ -309,7 +313,7 @@ def _write_pickle(path: Path, obj: object) -> None:
 
 def _write_sequence(spec: DatasetSpec, rig: Rig, root: Path, pid: int, seq_idx: int, seq: str, cond: str,
                     view: int) -> dict[str, int]:
-    mounting = sequence_mounting(spec, pid, seq_idx * 1000 + view)
+    mounting = sequence_mounting(spec, pid, seq_idx, view)
     if mounting != rig.mounting:
         rig = Rig(spec, mounting)
     res = simulate_sequence(spec, rig, pid, seq_idx, seq, cond, view)
