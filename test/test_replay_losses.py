@@ -27,3 +27,18 @@ def test_unaccounted_losses_are_what_was_sent_but_neither_received_nor_reported(
     assert (trk.sent, trk.received, trk.dds_lost, trk.unaccounted) == (60, 50, 4, 6)
     rec = flows[("/recognizer", "/camera/tracklets")]       # nobody reports publishing it: unknown
     assert rec.sent is None and rec.unaccounted is None
+
+
+def test_an_input_the_node_stopped_taking_on_purpose_is_not_a_loss():
+    """The camera segmenter drops ``tracks`` while no one reads ``annotated``: not lost in DDS."""
+    last = {
+        "/camera/camera_tracker": _status({"/camera/tracks: published": 600}),
+        "/camera/camera_segmenter": _status({
+            "tracks: received": 5, "tracks: processed": 5, "tracks: topic": "/camera/tracks",
+            "tracks: unsubscribed": 1}),
+        "/recognizer": _status({"camera/tracks: received": 600, "camera/tracks: topic": "/camera/tracks"}),
+    }
+    flows = {(f.node, f.topic): f for f in stage_flows(last, {})}
+    seg = flows[("/camera/camera_segmenter", "/camera/tracks")]
+    assert seg.sent is None and seg.unaccounted is None
+    assert flows[("/recognizer", "/camera/tracks")].unaccounted == 0

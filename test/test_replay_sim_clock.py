@@ -13,13 +13,13 @@ def test_first_stamp_then_one_per_period_never_backwards():
     assert [s for s in stamps if c.due(s)] == [0, 50, 100, 250]
 
 
-def test_a_bag_of_cameras_and_lidar_gets_20_hz_of_clock():
-    """15 Hz images + their camera_info + 10 Hz clouds: 40 messages per bag-second, <= 20 /clock."""
+def test_a_bag_of_cameras_and_lidar_gets_5_hz_of_clock():
+    """15 Hz images + their camera_info + 10 Hz clouds: 40 messages per bag-second, 5 /clock."""
     ns = 1_000_000_000
     stamps = sorted([k * ns // 15 for k in range(150)] * 2 + [k * ns // 10 for k in range(100)])
     c = ClockThinner()
     published = [s for s in stamps if c.due(s)]
-    assert len(stamps) == 400 and 100 <= len(published) <= 200
+    assert len(stamps) == 400 and 40 <= len(published) <= 50
     assert all(b - a >= CLOCK_PERIOD_NS for a, b in zip(published, published[1:]))
     assert max(b - a for a, b in zip(published, published[1:])) < 2 * CLOCK_PERIOD_NS
 

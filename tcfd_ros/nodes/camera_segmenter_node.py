@@ -5,7 +5,11 @@ stay one grey channel, as an IR camera at night publishes them, everything else 
 ``CameraSegmenter``, publishes the instance-label image with the input header. For ``annotated`` it
 keeps the last few images by stamp; when the camera tracker's ``tracks`` for that stamp arrive, the
 masks, track boxes and the recognizer's global ids (from ``matches``) are drawn by
-``tcfd_ros.perception.annotation`` and published with the same header.
+``tcfd_ros.perception.annotation`` and published with the same header. ``tracks`` and ``matches`` feed
+only that drawing, so once images flow and no one subscribes to ``annotated`` (checked every second) the
+node unsubscribes from them, and subscribes again when someone does: each received message costs ~1 ms
+of rclpy CPU, and they were a third of this node's input (RESULTS.md "Graph CPU for slower machines").
+A viewer that subscribes late gets annotated images from about a second later on.
 
 Dropped and counted: undecodable images and wrong encodings (``malformed``), stamps going backwards,
 and, with ``require_camera_info``, images without a CameraInfo of their size (``no_camera_info``).
@@ -26,6 +30,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from rclpy.clock import Clock, ClockType
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
@@ -51,6 +56,8 @@ MAX_REMEMBERED_TRACKS = 4096
 GUIDE_CLUSTERS = "guide_clusters"
 # Cluster messages kept for pairing with images (1 s of a 10 Hz LiDAR).
 GUIDE_BUFFER = 10
+#: How often the node checks whether anyone subscribes to ``annotated`` (steady clock, seconds).
+ANNOTATION_CHECK_PERIOD_S = 1.0
 
 
 def clusters_from_cloud(msg: PointCloud2) -> list[np.ndarray]:
@@ -99,14 +106,43 @@ class CameraSegmenterNode(TcfdNode):
                                  event_callbacks=self.transport_losses(IMAGE))
         self.create_subscription(CameraInfo, CAMERA_INFO,
                                  lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
-        self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m),
-                                 OUTPUT_QOS)
-        self.create_subscription(String, MATCHES, lambda m: self.process_now(MATCHES, self.on_match, m),
-                                 OUTPUT_QOS)
-        self.health.watch(TRACKS)
-        self.health.watch(MATCHES, stale=False)  # matches come only while people are seen
+        self._annotation_subs: list[Any] = []
+        self._seen_image = False          # set by the worker; until then discovery may still be going on
+        self._subscribe_annotation_inputs()
+        self.create_timer(ANNOTATION_CHECK_PERIOD_S, self._follow_annotation_listeners,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.health.add_queue("annotation_cache", lambda: len(self.cache))
         self.start()
+
+    def _subscribe_annotation_inputs(self) -> None:
+        self._annotation_subs = [
+            self.create_subscription(String, TRACKS, lambda m: self.enqueue(TRACKS, self.on_tracks, m),
+                                     OUTPUT_QOS),
+            self.create_subscription(String, MATCHES, lambda m: self.process_now(MATCHES, self.on_match, m),
+                                     OUTPUT_QOS)]
+        self.health.watch(TRACKS)
+        self.health.watch(MATCHES, stale=False)  # matches come only while people are seen
+        self.health.values["annotation_inputs"] = "subscribed"
+
+    def _follow_annotation_listeners(self) -> None:
+        """Take ``tracks`` and ``matches`` only while they can be drawn on an ``annotated`` someone reads.
+
+        Nothing is dropped before the first image: a subscriber that started before the graph (a
+        replay's recorder) may not be discovered yet, and its first frames must be annotated too.
+        """
+        listened = not self._seen_image or self.ann_pub.get_subscription_count() > 0
+        want = self.config.publish_annotated and listened
+        if want and not self._annotation_subs:
+            self._subscribe_annotation_inputs()
+        elif not want and self._annotation_subs:
+            for sub in self._annotation_subs:
+                self.destroy_subscription(sub)
+            self._annotation_subs = []
+            self.health.unsubscribed(TRACKS)
+            self.health.unsubscribed(MATCHES)
+            self.health.values["annotation_inputs"] = ("not subscribed: nothing subscribes to annotated"
+                                                       if self.config.publish_annotated
+                                                       else "not subscribed: publish_annotated is false")
 
     def on_config_change(self, config: CameraSegmenterNodeConfig, changed: set[str]) -> None:
         if any(n.startswith("segmenter.") for n in changed):
@@ -149,6 +185,7 @@ class CameraSegmenterNode(TcfdNode):
 
     def on_image(self, msg: Image) -> None:
         cfg: CameraSegmenterNodeConfig = self.config
+        self._seen_image = True
         if self.check_order(self.order, msg.header.stamp) == "reset":
             self.segmenter = CameraSegmenter(cfg.segmenter)
             self.cache.clear()

@@ -38,6 +38,7 @@ class InputHealth:
     last_arrival: float | None = None
     last_drop_reason: str = ""
     cpu_s: float = 0.0                                 # handler CPU time (its thread), all messages
+    unsubscribed: int = 0                              # times the node stopped taking it on purpose
 
 
 def _locked(method: Callable) -> Callable:
@@ -93,6 +94,14 @@ class NodeHealth:
         self._input(topic)
         if stale:
             self.periodic.add(topic)
+
+    @_locked
+    def unsubscribed(self, topic: str) -> None:
+        """The node stopped taking ``topic`` on purpose: its silence is no longer a problem, and what
+        its publishers sent meanwhile was not lost (reported as ``<topic>: unsubscribed``, which replay's
+        loss count reads). ``watch`` it again when the node subscribes again."""
+        self.periodic.discard(topic)
+        self._input(topic).unsubscribed += 1
 
     @_locked
     def received(self, topic: str) -> None:
@@ -178,6 +187,8 @@ class NodeHealth:
             out.append((f"{t}: processed", str(h.processed)))
             out.append((f"{t}: dropped", str(sum(h.drops.values()))))
             out.append((f"{t}: cpu_s", f"{h.cpu_s:.3f}"))
+            if h.unsubscribed:
+                out.append((f"{t}: unsubscribed", str(h.unsubscribed)))
             if t in self.topic_names:
                 out.append((f"{t}: topic", self.topic_names[t]))
             for reason, n in sorted(h.drops.items()):

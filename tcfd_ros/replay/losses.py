@@ -9,6 +9,10 @@ computed here from the last ``/diagnostics`` of every node:
 
     unaccounted = sent - received - dropped.dds_lost
 
+An input the node stopped taking on purpose for a while (``<topic>: unsubscribed`` in its diagnostics:
+the camera segmenter takes ``tracks`` and ``matches`` only while ``annotated`` is read) has no
+``sent`` to compare with: what was published meanwhile was not meant to arrive.
+
 Plain module (no rclpy): the recorder's converted diagnostics in, ``StageFlow`` rows out.
 """
 
@@ -66,8 +70,9 @@ def stage_flows(last_status: Mapping[str, Mapping[str, Any]],
                 continue
             key = k[: -len(": received")]
             topic = values.get(f"{key}: topic", key)
+            partial = _int(values, f"{key}: unsubscribed") > 0
             rows.append(StageFlow(
-                node=name, topic=topic, sent=published.get(topic),
+                node=name, topic=topic, sent=None if partial else published.get(topic),
                 received=_int(values, f"{key}: received"), processed=_int(values, f"{key}: processed"),
                 dropped=_int(values, f"{key}: dropped"), dds_lost=_int(values, f"{key}: dropped.dds_lost"),
                 cpu_s=_float(values, f"{key}: cpu_s")))
