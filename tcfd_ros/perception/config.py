@@ -332,8 +332,11 @@ class IdentityConfig:
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")
     geometry_gate_sigmas: float = param(
         3.0, "co-located: within this many combined sigmas (or geometry_gate_floor_m)")
-    geometry_gate_floor_m: float = param(0.5, "co-located: within geometry_gate_sigmas combined sigmas or "
-                                              "this many metres, whichever is larger")
+    geometry_gate_floor_m: float = param(
+        0.75, "co-located: within geometry_gate_sigmas combined sigmas or this many metres, whichever is "
+              "larger (a camera foot point is the box's bottom centre, not the body centre a LiDAR cluster "
+              "gives; on robot bags 80-94 % of one person's measured camera samples lie within 0.5 m of "
+              "its LiDAR track, 88-99 % within 0.75 m)")
     geometry_gate_max_m: float = param(
         3.0, "a simultaneous sample whose co-location radius (geometry_gate_sigmas combined sigmas) "
              "exceeds this is no evidence either way unless apart (a far camera foot point: its metres of "
