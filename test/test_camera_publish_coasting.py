@@ -29,8 +29,8 @@ def _measurement(box, label: int = 1) -> Measurement:
 
 def _run(tracker: TrackerConfig) -> list[list[tuple[int, int]]]:
     """A walker crosses the image at 60 px/s, missed on frames MISSED; (track id, detection) per frame."""
-    trk = SensorTracking("2d", MultiTargetTracker(tracker), TrackletBuffer.from_config(TrackletConfig(), "2d"),
-                         SensorPlacement(CalibrationConfig()))
+    buffer = TrackletBuffer.from_config(TrackletConfig(), "2d")
+    trk = SensorTracking("2d", MultiTargetTracker(tracker), buffer, SensorPlacement(CalibrationConfig()))
     out = []
     for k in range(16):
         x = 100.0 + 4.0 * k

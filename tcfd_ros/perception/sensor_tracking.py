@@ -13,7 +13,9 @@ also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``). 
 platform (``calibration.camera_ego_motion``) stays in pixels, but before each update every track is
 moved by the image motion of its foot point between the camera's previous and current pose, so the
 image-plane filter models the people's motion, not the robot's turns; a coasting camera track's
-``ground_sigma_m`` comes from its filter's spread (:func:`pixel_sigma`).
+``ground_sigma_m`` comes from its filter's spread (:func:`pixel_sigma`). A track that has coasted more
+than ``tracker.publish_coasting_frames`` consecutive frames is left out of the published states (the
+camera: 0, only measured tracks; the LiDAR: -1, every live track); it lives on in the tracker.
 """
 
 from __future__ import annotations
