@@ -123,7 +123,8 @@ def rerun(rec: Recording, bag: Path, args: argparse.Namespace) -> None:
             msg = json.loads(tracks_to_json(stamp, frame, "camera", "2d", res.states, res.fixed_frame))
             kept.append(Received(TOPICS["camera"][1], "string", 0.0, r.stamp_ns, {"json": msg}))
             mgr.observe_positions("camera", s, msg["fixed_frame"],
-                                  [(x["track_id"], x["ground"], x["ground_sigma_m"]) for x in msg["tracks"]])
+                                  [(x["track_id"], x["ground"], x["ground_sigma_m"], x["detection"] >= 0)
+                                   for x in msg["tracks"]])
             for ready in res.ready:
                 recognize({"sensor": "camera", "modality": "2d", "track_id": ready.tracklet.track_id,
                            "ground": ready.ground, "ground_sigma_m": ready.ground_sigma_m,
@@ -131,8 +132,8 @@ def rerun(rec: Recording, bag: Path, args: argparse.Namespace) -> None:
         elif r.topic.endswith("/tracks"):
             d = r.payload["json"]
             mgr.observe_positions(d["sensor"], s, d.get("fixed_frame", ""),
-                                  [(x["track_id"], x.get("ground"), x.get("ground_sigma_m"))
-                                   for x in d["tracks"]])
+                                  [(x["track_id"], x.get("ground"), x.get("ground_sigma_m"),
+                                    x.get("detection", 0) >= 0) for x in d["tracks"]])
         else:
             recognize(r.payload["json"], r.stamp_ns)
     kept.sort(key=lambda r: r.stamp_ns or 0)

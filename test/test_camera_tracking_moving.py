@@ -31,6 +31,8 @@ def _tracking(ego_motion: bool, **tracker) -> SensorTracking:
     cfg = CalibrationConfig(source="params", parent_frame="base_link", translation_m=tuple(BASE_FROM_CAM.t),
                             rotation_xyzw=tuple(BASE_FROM_CAM.quaternion()), camera_ego_motion=ego_motion)
     buf = TrackletBuffer.from_config(TrackletConfig(frames=10, hop=5), "2d")
+    # every live track is published, coasting ones too: these tests follow the tracks themselves
+    tracker = {"publish_coasting_frames": -1, **tracker}
     return SensorTracking("2d", MultiTargetTracker(replace(camera_tracker_config(), **tracker)), buf,
                           SensorPlacement(cfg))
 

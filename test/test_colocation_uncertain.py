@@ -66,7 +66,7 @@ def test_certain_samples_are_unchanged_by_the_cap():
 
 def test_the_cap_is_validated():
     with pytest.raises(ConfigError, match="geometry_gate_max_m"):
-        IdentityConfig(geometry_gate_max_m=0.2).validate()       # below geometry_gate_floor_m (0.5)
+        IdentityConfig(geometry_gate_max_m=0.2).validate()       # below geometry_gate_floor_m (0.75)
 
 
 def _fragments(cam_second_start: float) -> GroundTracks:

@@ -167,3 +167,35 @@ def test_a_pole_the_lidar_took_for_a_person_is_not_cut_out(robot):
     assert cluster_region(P, pole, img.shape[:2], CFG) is None
     assert cluster_region(P, person, img.shape[:2], CFG) is not None
     assert cluster_region(P, pole, img.shape[:2], GuidedSegmenterConfig(mode="lidar", min_footprint_m=0.0))
+
+
+#: Frames of the fixture's patrol where a person a few metres ahead is cut off by the image's top edge
+#: (ground-truth box top at row 0), and that person's id.
+HEAD_ABOVE_IMAGE = ((66, 3), (68, 3), (226, 0), (230, 0))
+
+
+def test_a_near_person_whose_head_is_above_the_image_is_not_taken_for_a_pole(robot, monkeypatch):
+    import dataclasses
+
+    import tcfd_ros.perception.segment_camera_guided as guided
+
+    P = _projection(robot)
+
+    def best_iou() -> list[float]:
+        out = []
+        for k, pid in HEAD_ABOVE_IMAGE:
+            img, gt, clusters = _frame(robot, k)
+            (box,) = [p["image_box"] for p in gt["people"] if p["id"] == pid]
+            assert box[1] <= 0.5 and cluster_region(P, clusters[pid], img.shape[:2], CFG).top_clipped
+            dets = segment_guided(img, [clusters[pid]], P, CFG)
+            out.append(max((box_iou(d.bbox_xyxy, box) for d in dets), default=0.0))
+        return out
+
+    found = best_iou()
+    assert sum(iou >= 0.5 for iou in found) >= 3, found
+    # the rule before: a silhouette that reaches the region's top is a pole, also where the image cut it
+    region = guided.cluster_region
+    monkeypatch.setattr(guided, "cluster_region",
+                        lambda *a, **kw: (lambda r: r and dataclasses.replace(r, top_clipped=False))(
+                            region(*a, **kw)))
+    assert sum(iou >= 0.5 for iou in best_iou()) == 0

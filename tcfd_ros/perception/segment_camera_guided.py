@@ -11,7 +11,9 @@ see ``projection_matrix``) and the person's silhouette is cut out of the region 
    seeded with the projected cluster points as probable foreground, a context frame around the
    region as sure background and the rest as probable background;
 3. the component that holds most seed points, scaled back; nearer people are cut first and their
-   pixels are sure background for the people behind them.
+   pixels are sure background for the people behind them. A component that reaches the region's top
+   is taller than a person (a pole) and dropped, unless the image's top edge cut the region (a person
+   a few metres away whose head is above the image).
 
 The LiDAR frame's z axis is taken as up (a level LiDAR, as mounted on a robot or pole). Cost: about
 ``grabcut_iterations`` x 1.2 ms per person at 64 rows on one core (RESULTS.md).
@@ -43,6 +45,7 @@ class GuidedRegion:
     box: tuple[int, int, int, int]
     seeds_uv: np.ndarray          # (N, 2) projected cluster points inside the image
     range_m: float                # camera-to-cluster distance (nearer people are cut first)
+    top_clipped: bool = False     # the region's top lies above the image: the box's top is the image's
 
 
 def projection_matrix(K: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -86,11 +89,12 @@ def cluster_region(P: np.ndarray, xyz: np.ndarray, shape: tuple[int, int], cfg: 
         cuv = uv[ok]
     x0 = int(np.clip(np.floor(cuv[:, 0].min()), 0, w_img))
     x1 = int(np.clip(np.ceil(cuv[:, 0].max()), 0, w_img))
-    y0 = int(np.clip(np.floor(cuv[:, 1].min()), 0, h_img))
+    top = float(np.floor(cuv[:, 1].min()))
+    y0 = int(np.clip(top, 0, h_img))
     y1 = int(np.clip(np.ceil(cuv[:, 1].max()), 0, h_img))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
-    return GuidedRegion((x0, y0, x1, y1), uv[ok], float(np.median(z[ok])))
+    return GuidedRegion((x0, y0, x1, y1), uv[ok], float(np.median(z[ok])), top_clipped=top < 0)
 
 
 def _silhouette(bgr: np.ndarray, region: GuidedRegion, taken: np.ndarray, cfg: GuidedSegmenterConfig
@@ -149,7 +153,9 @@ def _silhouette(bgr: np.ndarray, region: GuidedRegion, taken: np.ndarray, cfg: G
     if votes[best] == 0:
         return None
     part = (labels == best).astype(np.uint8)
-    if part[ry0:ry0 + 2].any():                # reaches the region's top: taller than a person (a pole)
+    # reaches the region's top: taller than a person (a pole); unless the image cut the region off there
+    # (a person a few metres from the camera: head above the image, every silhouette reaches its top)
+    if not region.top_clipped and part[ry0:ry0 + 2].any():
         return None
     full = cv2.resize(part, (cw, ch), interpolation=cv2.INTER_NEAREST) > 0
     mask = np.zeros((h_img, w_img), bool)

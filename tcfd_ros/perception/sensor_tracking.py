@@ -13,7 +13,9 @@ also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``). 
 platform (``calibration.camera_ego_motion``) stays in pixels, but before each update every track is
 moved by the image motion of its foot point between the camera's previous and current pose, so the
 image-plane filter models the people's motion, not the robot's turns; a coasting camera track's
-``ground_sigma_m`` comes from its filter's spread (:func:`pixel_sigma`).
+``ground_sigma_m`` comes from its filter's spread (:func:`pixel_sigma`). A track that has coasted more
+than ``tracker.publish_coasting_frames`` consecutive frames is left out of the published states (the
+camera: 0, only measured tracks; the LiDAR: -1, every live track); it lives on in the tracker.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class SensorTracking:
         self.in_fixed_frame = (modality == "3d" and placement.enabled
                                and placement.cfg.lidar_track_in_fixed_frame)
         self._camera_pose: RigidTransform | None = None   # the camera's pose at the previous frame
+        self._coasting: dict[int, int] = {}   # track id -> consecutive frames without a measurement
 
     def step(self, t: float, frame_id: str, measurements: list[Measurement],
              camera: CameraIntrinsics | None = None) -> StepResult:
@@ -176,6 +179,7 @@ class SensorTracking:
         ground = self._ground(states, T, camera, tracks)
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i))
                   for i, s in enumerate(states)]
+        published = self._published(tracks)
         by_id = {s.track_id: s for s in states}
         out = []
         for tr, ready in pending:
@@ -186,8 +190,24 @@ class SensorTracking:
         for dead in [k for k in self.extents if k not in live]:
             del self.extents[dead]
             self.buffer.drop(dead)
+        for dead in [k for k in self._coasting if k not in live]:
+            del self._coasting[dead]
         self.buffer.prune(t)
+        states = [s for s, keep in zip(states, published) if keep]
         return StepResult(states, out, self.placement.fixed_frame if T is not None else "", error)
+
+    def _published(self, tracks: list[Track]) -> list[bool]:
+        """Which tracks this frame publishes: those coasting no longer than ``publish_coasting_frames``
+        (``tracker`` config) consecutive frames. A coasting camera track's box is the image-plane filter's
+        guess; on a robot it drifts off the person within a frame or two, so the camera publishes only
+        measured tracks; the track itself lives on, so the person keeps it when measured again."""
+        limit = self.tracker.cfg.publish_coasting_frames
+        keep = []
+        for tr in tracks:
+            n = 0 if tr.measurement_index >= 0 else self._coasting.get(tr.track_id, 0) + 1
+            self._coasting[tr.track_id] = n
+            keep.append(limit < 0 or n <= limit)
+        return keep
 
     def _follow_camera(self, T: RigidTransform | None, camera: CameraIntrinsics | None) -> None:
         """Shift every live track by the image motion of its foot point between the previous camera pose
