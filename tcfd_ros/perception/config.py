@@ -257,6 +257,19 @@ class TrackerConfig:
              "track took whose box overlaps its predicted box by at least this IoU, rather than a new track "
              "being born on it: a near person's box (hundreds of pixels, e.g. passed by a robot) moves more "
              "between frames than the pixel noise model allows (0: off)", lo=0.0, hi=1.0)
+    appearance_cost: float = param(
+        0.0, "camera: assignment cost added for clothing colour that differs completely (Bhattacharyya "
+             "distance 1 of the torso and leg colour histograms) at full colour weight, so two people who "
+             "part after crossing in the image keep their own tracks; scaled by the distance and by how "
+             "informative the colour is (saturation, brightness, pixels: low light weighs little, a "
+             "monochrome image nothing) (0: off)", lo=0.0, hi=1000.0)
+    appearance_memory: float = param(
+        0.9, "camera: share of a track's colour kept at each update that refreshes it (exponential moving "
+             "average; 0.9 at 15 Hz forgets in ~0.7 s)", lo=0.0, hi=0.99)
+    appearance_update_overlap: float = param(
+        0.1, "camera: a track's colour is refreshed only from a measurement whose box shares at most this "
+             "fraction of its area with another track's predicted box (a blob of two people, or a person "
+             "partly in front of another, mixes their colours)", lo=0.0, hi=1.0)
 
     def validate(self) -> None:
         _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
@@ -270,10 +283,21 @@ class TrackerConfig:
                  self.occlusion_coverage, "0 <= value <= 1")
         _require(0.0 <= self.overlap_rescue_iou <= 1.0, type(self).__name__, "overlap_rescue_iou",
                  self.overlap_rescue_iou, "0 <= value <= 1")
+        _non_negative(self, "appearance_cost")
+        for name in ("appearance_memory", "appearance_update_overlap"):
+            v = getattr(self, name)
+            _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
+        _require(self.appearance_memory < 1.0, type(self).__name__, "appearance_memory",
+                 self.appearance_memory, "0 <= value < 1")
 
 
 #: The camera tracker's ``overlap_rescue_iou``: boxes of one person in consecutive frames at 15 Hz.
 OVERLAP_RESCUE_IOU = 0.5
+#: The camera tracker's ``appearance_cost``: clothes of different colours (distance ~0.5 at weight ~0.7)
+#: cost about as much as a 2-sigma position error, so colour decides between people who part after
+#: crossing in the image but not against a clear motion prediction (RESULTS.md, "Camera tracker
+#: appearance").
+CAMERA_APPEARANCE_COST = 16.0
 
 
 def camera_tracker_config() -> TrackerConfig:
@@ -290,7 +314,8 @@ def camera_tracker_config() -> TrackerConfig:
     """
     return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
                          max_gate_distance=80.0, box_point_y=0.5, occlusion_coverage=0.5,
-                         likelihood_cost=True, overlap_rescue_iou=OVERLAP_RESCUE_IOU)
+                         likelihood_cost=True, overlap_rescue_iou=OVERLAP_RESCUE_IOU,
+                         appearance_cost=CAMERA_APPEARANCE_COST)
 
 
 @dataclass(frozen=True)
