@@ -35,7 +35,7 @@ def _person(img: np.ndarray, labels: np.ndarray, k: int, x0: int, top, bottom, s
 
 
 def _scene(people, seed=0):
-    img = np.empty((H, W, 3)) + np.asarray(SKY)
+    img = np.zeros((H, W, 3)) + np.asarray(SKY)
     labels = np.zeros((H, W), np.uint16)
     for k, (x0, top, bottom) in enumerate(people, start=1):
         _person(img, labels, k, x0, top, bottom, seed + k)
@@ -87,7 +87,7 @@ def test_low_light_weighs_less_and_monochrome_carries_no_colour():
 
 
 def test_tiny_silhouettes_have_no_colour():
-    img = _to_u8(np.empty((H, W, 3)) + np.asarray(RED))
+    img = _to_u8(np.zeros((H, W, 3)) + np.asarray(RED))
     mask = np.zeros((10, 4), bool)
     mask[2:8, 1:3] = True
     assert describe(img, mask, (10, 10, 14, 20)) is None

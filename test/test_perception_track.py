@@ -370,7 +370,8 @@ def test_people_in_different_clothes_who_meet_and_turn_back_keep_their_ids():
 def test_without_colours_the_same_people_swap():
     """The failure appearance fixes: by motion alone the two tracks carry on through each other."""
     for cfg, colours in ((camera_tracker_config(), False),
-                         (dataclasses.replace(camera_tracker_config(), appearance_cost=0.0), True)):
+                         (dataclasses.replace(camera_tracker_config(), appearance_cost=0.0,
+                                              appearance_reacquire_gate=1.0), True)):
         hist, truth = _meet_and_turn_back(cfg, colours)
         merged = [i for i, (lt, rt) in enumerate(truth) if lt[2] > rt[0]]
         before = _sides(hist[merged[0] - 3], truth[merged[0] - 3])
@@ -401,9 +402,35 @@ def test_colour_of_a_blob_of_two_people_is_not_learned():
     assert took.track_id in learned
 
 
+def _reappear(cfg):
+    """A red person walks right, vanishes for 4 frames (a segmenter miss), and where the track expects
+    them a person in blue appears: the tracks after that."""
+    trk = MultiTargetTracker(cfg)
+    red, blue = Appearance(_colour_hist(0), 0.9), Appearance(_colour_hist(5), 0.9)
+    for i in range(10):
+        box = _box(200 + 2 * i, 300, 30, 90)
+        trk.update(i / FPS, [dataclasses.replace(_measurement(box), appearance=red)])
+    first = {t.track_id for t in trk.tracks}
+    for i in range(10, 14):
+        trk.update(i / FPS, [])
+    out = trk.update(14 / FPS, [dataclasses.replace(_measurement(_box(228, 300, 30, 90)), appearance=blue)])
+    return first, out
+
+
+def test_a_track_does_not_take_back_a_person_in_other_clothes_after_a_miss():
+    first, out = _reappear(camera_tracker_config())
+    assert len(first) == 1
+    (old,) = [t for t in out if t.track_id in first]
+    assert old.measurement_index < 0                      # the red track coasts on
+    off = dataclasses.replace(camera_tracker_config(), appearance_reacquire_gate=1.0)
+    first, out = _reappear(off)
+    assert [t.measurement_index for t in out if t.track_id in first] == [0]   # without the gate: taken
+
+
 def test_appearance_config_is_checked_and_off_for_lidar():
     assert TrackerConfig().appearance_cost == 0.0 and camera_tracker_config().appearance_cost > 0
-    for kw in ({"appearance_cost": -1.0}, {"appearance_memory": 1.0},
+    assert TrackerConfig().appearance_reacquire_gate == 1.0
+    for kw in ({"appearance_cost": -1.0}, {"appearance_memory": 1.0}, {"appearance_reacquire_gate": 1.5},
                {"appearance_update_overlap": -0.1}):
         with pytest.raises(ConfigError, match=next(iter(kw))):
             MultiTargetTracker(TrackerConfig(**kw))

@@ -263,6 +263,11 @@ class TrackerConfig:
              "part after crossing in the image keep their own tracks; scaled by the distance and by how "
              "informative the colour is (saturation, brightness, pixels: low light weighs little, a "
              "monochrome image nothing) (0: off)", lo=0.0, hi=1000.0)
+    appearance_reacquire_gate: float = param(
+        1.0, "camera: a track that got no measurement in the previous update (coasting, or hidden behind "
+             "another person) does not take back a measurement whose colour distance times colour weight "
+             "exceeds this: after an occlusion or a merged blob, a person in other clothes is someone else "
+             "(a new track is born on it instead of a swap) (1: off)", lo=0.0, hi=1.0)
     appearance_memory: float = param(
         0.9, "camera: share of a track's colour kept at each update that refreshes it (exponential moving "
              "average; 0.9 at 15 Hz forgets in ~0.7 s)", lo=0.0, hi=0.99)
@@ -284,7 +289,7 @@ class TrackerConfig:
         _require(0.0 <= self.overlap_rescue_iou <= 1.0, type(self).__name__, "overlap_rescue_iou",
                  self.overlap_rescue_iou, "0 <= value <= 1")
         _non_negative(self, "appearance_cost")
-        for name in ("appearance_memory", "appearance_update_overlap"):
+        for name in ("appearance_reacquire_gate", "appearance_memory", "appearance_update_overlap"):
             v = getattr(self, name)
             _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
         _require(self.appearance_memory < 1.0, type(self).__name__, "appearance_memory",
@@ -298,12 +303,18 @@ OVERLAP_RESCUE_IOU = 0.5
 #: crossing in the image but not against a clear motion prediction (RESULTS.md, "Camera tracker
 #: appearance").
 CAMERA_APPEARANCE_COST = 16.0
+#: The camera tracker's ``appearance_reacquire_gate``: one person's colour distance is ~0.15 (up to ~0.3
+#: when partly hidden), two people's 0.4-0.9, at weights 0.4-0.9 (RESULTS.md, "Camera tracker appearance").
+CAMERA_APPEARANCE_REACQUIRE_GATE = 0.25
 
 
 def camera_tracker_config() -> TrackerConfig:
     """Defaults for image-plane tracking of person boxes in pixels at ~15 Hz.
 
-    Keeps a person hidden behind another alive while inside that person's blob, and assigns by
+    Weighs clothing colour (``appearance_cost``) and does not let a track that lost its person take back
+    someone in other clothes (``appearance_reacquire_gate``): people who part after crossing in the image
+    swapped tracks by motion alone. Keeps a person hidden behind another alive while inside that
+    person's blob, and assigns by
     likelihood (a long-coasting track does not win by its own uncertainty): people crossing in the image
     at different depths kept swapping identities (RESULTS.md, "Camera tracker identity swaps"). The
     filtered point stays the box centre (``box_point_y`` 0.5): the foot point helped the overlap bags but
@@ -315,7 +326,8 @@ def camera_tracker_config() -> TrackerConfig:
     return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
                          max_gate_distance=80.0, box_point_y=0.5, occlusion_coverage=0.5,
                          likelihood_cost=True, overlap_rescue_iou=OVERLAP_RESCUE_IOU,
-                         appearance_cost=CAMERA_APPEARANCE_COST)
+                         appearance_cost=CAMERA_APPEARANCE_COST,
+                         appearance_reacquire_gate=CAMERA_APPEARANCE_REACQUIRE_GATE)
 
 
 @dataclass(frozen=True)

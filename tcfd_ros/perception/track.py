@@ -230,7 +230,7 @@ class MultiTargetTracker:
         apps = [m.appearance for m in measurements]
         shared = self._overlaps(pos, sizes)
         assigned = self._assign(pos, apps)
-        assigned += self._rescue(pos, sizes, assigned)
+        assigned += self._rescue(pos, sizes, assigned, apps)
         clear = self._clear_of_others(shared, sizes, assigned)
         used = {ti for ti, _ in assigned}
         merged = set()          # measurements that cover a hidden track: two people in one blob
@@ -274,20 +274,27 @@ class MultiTargetTracker:
                     out[i, j] = _intersection(a, _box(pos[j], s, bpy)) > frac * s[0] * s[1]
         return out
 
-    def _appearance_cost(self, ti: int, apps: Sequence[Appearance | None]) -> np.ndarray:
-        """``appearance_cost`` x colour distance x colour weight of each measurement against track ``ti``
-        (0 where either has no colour)."""
+    def _appearance_terms(self, ti: int, apps: Sequence[Appearance | None]) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, forbidden) of each measurement's colour against track ``ti``: ``appearance_cost`` x
+        colour distance x colour weight (0 where either has no colour), and, for a track that got no
+        measurement in the previous update, whether that weighted distance exceeds
+        ``appearance_reacquire_gate``."""
         t = self._tracks[ti]
         cost = np.zeros(len(apps))
-        if t.appearance is None or self.cfg.appearance_cost <= 0:
-            return cost
+        forbid = np.zeros(len(apps), dtype=bool)
+        cfg = self.cfg
+        if t.appearance is None or (cfg.appearance_cost <= 0 and cfg.appearance_reacquire_gate >= 1.0):
+            return cost, forbid
+        coasting = t.missed > 0 or t.hidden
         for j, a in enumerate(apps):
             if a is None:
                 continue
             d = appearance_distance(t.appearance, a.hist)
             if d is not None:
-                cost[j] = self.cfg.appearance_cost * min(t.appearance_weight, a.weight) * d
-        return cost
+                wd = min(t.appearance_weight, a.weight) * d
+                cost[j] = cfg.appearance_cost * wd
+                forbid[j] = coasting and wd > cfg.appearance_reacquire_gate
+        return cost, forbid
 
     def _assign(self, pos: np.ndarray, apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
         if not self._tracks or pos.shape[0] == 0:
@@ -299,15 +306,15 @@ class MultiTargetTracker:
             d = pos - t.x[:2]
             m2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d)
             near = np.hypot(d[:, 0], d[:, 1]) <= cfg.max_gate_distance
-            app_cost = self._appearance_cost(i, apps)
-            ok = (m2 <= cfg.gate_mahalanobis2) & near
+            app_cost, app_forbid = self._appearance_terms(i, apps)
+            ok = (m2 <= cfg.gate_mahalanobis2) & near & ~app_forbid
             cost[i, ok] = (m2[ok] + (math.log(np.linalg.det(S)) if cfg.likelihood_cost else 0.0)
                            + app_cost[ok])
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
 
     def _rescue(self, pos: np.ndarray, sizes: list[np.ndarray | None],
-                assigned: list[tuple[int, int]]) -> list[tuple[int, int]]:
+                assigned: list[tuple[int, int]], apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
         """Confirmed tracks left without a measurement take free measurements that overlap their predicted
         box by ``overlap_rescue_iou`` (IoU; Hungarian on it, the largest overlap first)."""
         thr = self.cfg.overlap_rescue_iou
@@ -325,8 +332,10 @@ class MultiTargetTracker:
         for r, ti in enumerate(tracks):
             t = self._tracks[ti]
             a = _box(t.x[:2], t.size, bpy)
+            _, app_forbid = self._appearance_terms(ti, apps)
             for c, mi in enumerate(free):
-                iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
+                if not app_forbid[mi]:
+                    iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
         rows, cols = linear_sum_assignment(-iou)
         return [(tracks[r], free[c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
 
