@@ -6,7 +6,7 @@ silhouettes through ``align_silhouette``, depth maps through ``points_to_depth_m
 tracklets (JSON ``tcfd_ros/tracklet`` v2) and every frame's confirmed tracks (``tcfd_ros/tracks`` v2, for
 markers and annotation). Stamps are the input stamps. A camera tracker also reads ``camera_info`` (the
 intrinsics of its ground positions) and ``image_raw`` (the image with the detections' stamp gives each
-detection its clothing colour, ``perception.appearance``, when ``tracker.appearance_cost`` is on); where
+detection its clothing colour, ``perception.appearance``, when the tracker's appearance terms are on); where
 the sensor sits comes from ``nodes.placement`` (tf2, or the ``calibration`` parameters and the platform
 pose topic).
 """
@@ -123,7 +123,8 @@ class TrackerNode(TcfdNode):
     def _colour_image(self, header: Any) -> Any:
         """The bgr8 image with the detections' stamp, or None: appearance off, no colour image (mono8 or
         another encoding), or not received (best-effort loss; the step runs without colours)."""
-        if self.config.tracker.appearance_cost <= 0:
+        tcfg = self.config.tracker
+        if tcfg.appearance_cost <= 0 and tcfg.appearance_reacquire_gate >= 1.0:
             return None
         msg = self._images.get((header.stamp.sec, header.stamp.nanosec))
         self.health.values["appearance_image"] = "found" if msg is not None else "missing"
