@@ -4,9 +4,12 @@ Reads each bag's /camera/image_raw and /ground_truth directly (no DDS), segments
 the shipped ``CameraSegmenter`` config, and scores the per-frame boxes with the replay scorer's own
 functions (``tcfd_ros.replay.scoring``: IoU >= 0.5, Hungarian, non-detectable people are don't-care),
 so the numbers equal what ``tcfd-ros replay`` reports for the ``detections`` stage; the camera
-tracker (``camera_tracker_config``) runs on the same boxes for MOTA / IDF1. Segmentation CPU time
-per frame (one thread) is reported too. A quick tool for iterating; RESULTS.md numbers come from
-``tcfd-ros replay --fast``.
+tracker (``camera_tracker_config``, with each detection's clothing colour) runs on the same boxes for
+MOTA / IDF1, scored on every confirmed track as the tracker node publishes them (coasting ones too),
+which reproduces a pole replay's camera MOTA / IDF1 / ID switches exactly. Segmentation and colour CPU
+time per frame (one thread) are reported too; ``--tracker appearance_cost=0 --tracker
+appearance_reacquire_gate=1`` turns the colours off. A quick tool for iterating; RESULTS.md numbers
+come from ``tcfd-ros replay --fast``.
 
     .venv/bin/python benchmarks/camera_bag_eval.py out/bags/nt_7311 [more bags] [--param bg_scale=0.5]
 
@@ -82,8 +85,8 @@ def evaluate(bag: str, max_frames: int | None = None, overrides: dict | None = N
                     for d, a in zip(dets, apps)]
             tracks = trk.update(stamp, meas)
             obs = []
-            for t in tracks:
-                if t.measurement_index < 0 or t.size is None:
+            for t in tracks:             # coasting tracks too: the tracker node publishes them
+                if t.size is None:
                     continue
                 (cx, cy), (w, h) = t.position, t.size
                 box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
