@@ -51,6 +51,10 @@ FULL_VALUE = 70.0
 FULL_PIXELS = 400.0
 #: A part with fewer silhouette pixels than this has no histogram.
 MIN_PART_PIXELS = 20
+#: Typical distance of one person's detection from that person's smoothed colour (0.1-0.2 on the pole
+#: bags, RESULTS.md "Camera tracker appearance"): the tracker's colour cost counts from here, so a
+#: same-person match costs ~0 and a measurement or track without colour is neutral, not favoured.
+SAME_PERSON_DISTANCE = 0.15
 
 
 @dataclass(frozen=True)

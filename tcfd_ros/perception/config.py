@@ -260,9 +260,10 @@ class TrackerConfig:
     appearance_cost: float = param(
         0.0, "camera: assignment cost added for clothing colour that differs completely (Bhattacharyya "
              "distance 1 of the torso and leg colour histograms) at full colour weight, so two people who "
-             "part after crossing in the image keep their own tracks; scaled by the distance and by how "
-             "informative the colour is (saturation, brightness, pixels: low light weighs little, a "
-             "monochrome image nothing) (0: off)", lo=0.0, hi=1000.0)
+             "part after crossing in the image keep their own tracks; scaled by the distance (counted from "
+             "a same-person distance of 0.15) and by how informative the colour is (saturation, "
+             "brightness, pixels: low light weighs little, a monochrome image nothing) (0: off)",
+        lo=0.0, hi=1000.0)
     appearance_reacquire_gate: float = param(
         1.0, "camera: a track that got no measurement in the previous update (coasting, or hidden behind "
              "another person) does not take back a measurement whose colour distance times colour weight "

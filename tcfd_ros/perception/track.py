@@ -56,7 +56,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from tcfd_ros.errors import MessageFormatError
-from tcfd_ros.perception.appearance import Appearance, appearance_distance
+from tcfd_ros.perception.appearance import SAME_PERSON_DISTANCE, Appearance, appearance_distance
 from tcfd_ros.perception.config import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -276,9 +276,10 @@ class MultiTargetTracker:
 
     def _appearance_terms(self, ti: int, apps: Sequence[Appearance | None]) -> tuple[np.ndarray, np.ndarray]:
         """(cost, forbidden) of each measurement's colour against track ``ti``: ``appearance_cost`` x
-        colour distance x colour weight (0 where either has no colour), and, for a track that got no
-        measurement in the previous update, whether that weighted distance exceeds
-        ``appearance_reacquire_gate``."""
+        colour weight x (colour distance - ``SAME_PERSON_DISTANCE``), 0 where either has no colour (so a
+        track without a colour yet neither gains nor loses against one whose own person's colour is
+        noisy or mixed), and, for a track that got no measurement in the previous update, whether the
+        weighted distance exceeds ``appearance_reacquire_gate``."""
         t = self._tracks[ti]
         cost = np.zeros(len(apps))
         forbid = np.zeros(len(apps), dtype=bool)
@@ -291,9 +292,9 @@ class MultiTargetTracker:
                 continue
             d = appearance_distance(t.appearance, a.hist)
             if d is not None:
-                wd = min(t.appearance_weight, a.weight) * d
-                cost[j] = cfg.appearance_cost * wd
-                forbid[j] = coasting and wd > cfg.appearance_reacquire_gate
+                w = min(t.appearance_weight, a.weight)
+                cost[j] = cfg.appearance_cost * w * (d - SAME_PERSON_DISTANCE)
+                forbid[j] = coasting and w * d > cfg.appearance_reacquire_gate
         return cost, forbid
 
     def _assign(self, pos: np.ndarray, apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
