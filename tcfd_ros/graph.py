@@ -59,6 +59,7 @@ DIAGNOSTICS = "/diagnostics"
 # split into UDP fragments and lost whole when one fragment is; a bag player can afford retransmission.
 REPLAY_OVERRIDES: dict[str, dict[str, Any]] = {
     CAMERA_SEGMENTER: {"input_reliability": "reliable"},
+    CAMERA_TRACKER: {"input_reliability": "reliable"},
     LIDAR_SEGMENTER: {"input_reliability": "reliable"},
 }
 
@@ -144,8 +145,8 @@ def build_graph(
              (MATCHES, _join(ns, topics.matches) if not topics.matches.startswith("/") else topics.matches)),
             sensor=cam,
         ))
-        nodes.append(NodeSpec(CAMERA_TRACKER, "tracker", sns, (("camera_info", topics.camera_info),),
-                              sensor=cam))
+        nodes.append(NodeSpec(CAMERA_TRACKER, "tracker", sns,
+                              (("image_raw", topics.image), ("camera_info", topics.camera_info)), sensor=cam))
     for lid in lids:
         sns = _join(ns, lid)
         nodes.append(NodeSpec(LIDAR_SEGMENTER, "lidar_segmenter", sns, (("points", topics.points),),

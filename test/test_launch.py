@@ -107,7 +107,8 @@ def test_launch_and_bringup_run_the_same_nodes(monkeypatch, tmp_path, sensors, n
     assert [n.kwargs["parameters"][1].get("backend") for n in nodes].count("torch") == 1
     reliable = {n.kwargs["name"] for n in nodes
                 if n.kwargs["parameters"][1].get("input_reliability") == "reliable"}
-    assert reliable == {"camera_segmenter", "lidar_segmenter"}  # sim time = replay, as bringup does
+    # sim time = replay, as bringup does
+    assert reliable == {"camera_segmenter", "camera_tracker", "lidar_segmenter"}
     # bringup --processes runs each node with the command line launch_ros would build
     for n, spec in zip(nodes, graph.nodes):
         cmd = process_command(spec, config, tmp_path / "overrides.yaml")

@@ -54,10 +54,11 @@ def _scene(i: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _image(i: int) -> np.ndarray:
-    img = np.full((240, 320, 3), 90, np.uint8)
-    if i >= 25:  # after the background warm-up, a bright person-shaped block walks right
+    img = np.empty((240, 320, 3), np.uint8)
+    img[:] = (90, 96, 102)      # a colour scene (channels differ), so the segmenter is not in IR mode
+    if i >= 25:  # after the background warm-up, a bright blue person-shaped block walks right
         x = 40 + 4 * i
-        img[70:200, x:x + 36] = 235
+        img[70:200, x:x + 36] = (250, 230, 120)
     return img
 
 
@@ -124,6 +125,10 @@ def test_pipeline_publishes_detections_tracks_tracklets_and_annotated(graph):
     head, tracks = tracks_from_json(probe.got["/lidar/tracks"][-1].data)
     assert head["frame_id"] == "lidar" and len(tracks) == 1
     assert abs(tracks[0].position[0] - (5 + 0.1 * 44)) < 0.5
+    # the camera tracker read each detection's clothing colour from the image with the same stamp
+    tracked = [t for t in nodes["camera_tracker"].tracking.tracker.tracks if t.confirmed]
+    assert tracked and all(t.appearance is not None and t.appearance_weight > 0.5 for t in tracked)
+    wait_for(lambda: probe.diag("/camera/camera_tracker")[2].get("appearance_image") == "found")
     wait_for(lambda: probe.n("/camera/annotated") >= 1)
     ann = probe.got["/camera/annotated"][-1]
     assert ann.encoding == "bgr8" and (ann.width, ann.height) == (320, 240)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.perception.config import TrackerConfig, TrackletConfig, camera_tracker_config
+from tcfd_ros.perception.appearance import N_BINS, Appearance
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker
 from tcfd_ros.perception.tracklet import TrackletBuffer
 
@@ -315,3 +316,121 @@ def test_lidar_tracker_defaults_are_unchanged():
         MultiTargetTracker(TrackerConfig(occlusion_coverage=1.5))
     with pytest.raises(ConfigError, match="box_point_y"):
         MultiTargetTracker(TrackerConfig(box_point_y=-0.1))
+
+
+# --- clothing colour (appearance_cost): people who meet and part ---------------------------------------
+
+def _colour_hist(hue_bin: int) -> np.ndarray:
+    """Torso and legs both mostly one hue bin (a plain shirt and trousers of one colour)."""
+    h = np.full((2, N_BINS), 0.02)
+    h[:, hue_bin] = 1.0
+    return h / h.sum(axis=1, keepdims=True)
+
+
+def _meet_and_turn_back(cfg, colours: bool, seconds=4.0, seed=5):
+    """Two people at equal depth walk towards each other, merge into one blob, stop, and each walks back
+    the way it came: the motion model says they crossed, their clothes say they did not. Returns the
+    tracker outputs per frame and each frame's true boxes (left person, right person)."""
+    rng = np.random.default_rng(seed)
+    trk = MultiTargetTracker(cfg)
+    red, blue = Appearance(_colour_hist(0), 0.9), Appearance(_colour_hist(5), 0.9)
+    hist, truth = [], []
+    turn = seconds / 2
+    for i in range(int(seconds * FPS)):
+        t = i / FPS
+        gap = 8 + 40 * abs(t - turn)                           # centre distance, px: 88 -> 8 -> 88
+        left = _box(300 - gap / 2 + rng.normal(0, 0.5), 300 + rng.normal(0, 0.5), 30, 90)
+        right = _box(300 + gap / 2 + rng.normal(0, 0.5), 300 + rng.normal(0, 0.5), 30, 90)
+        if left[2] > right[0]:                                 # one blob: no colour of one person
+            blob = (left[0], min(left[1], right[1]), right[2], max(left[3], right[3]))
+            mixed = Appearance((red.hist + blue.hist) / 2, 0.9)
+            meas = [dataclasses.replace(_measurement(blob), appearance=mixed if colours else None)]
+        else:
+            meas = [dataclasses.replace(_measurement(left), appearance=red if colours else None),
+                    dataclasses.replace(_measurement(right), appearance=blue if colours else None)]
+        hist.append(trk.update(t, meas))
+        truth.append((left, right))
+    return hist, truth
+
+
+def _sides(tracks, truth):
+    """track id -> 'left' / 'right': the true box its centre is nearer to."""
+    return {k: ("left" if v == "far" else "right") for k, v in _ids_by_side(tracks, truth).items()}
+
+
+def test_people_in_different_clothes_who_meet_and_turn_back_keep_their_ids():
+    hist, truth = _meet_and_turn_back(camera_tracker_config(), colours=True)
+    merged = [i for i, (lt, rt) in enumerate(truth) if lt[2] > rt[0]]
+    assert merged and merged[-1] < len(truth) - 10
+    before = _sides(hist[merged[0] - 3], truth[merged[0] - 3])
+    assert sorted(before.values()) == ["left", "right"]
+    assert _sides(hist[-1], truth[-1]) == before
+
+
+def test_without_colours_the_same_people_swap():
+    """The failure appearance fixes: by motion alone the two tracks carry on through each other."""
+    for cfg, colours in ((camera_tracker_config(), False),
+                         (dataclasses.replace(camera_tracker_config(), appearance_cost=0.0,
+                                              appearance_reacquire_gate=1.0), True)):
+        hist, truth = _meet_and_turn_back(cfg, colours)
+        merged = [i for i, (lt, rt) in enumerate(truth) if lt[2] > rt[0]]
+        before = _sides(hist[merged[0] - 3], truth[merged[0] - 3])
+        after = _sides(hist[-1], truth[-1])
+        assert set(after) & set(before)
+        assert any(after[k] != before[k] for k in set(after) & set(before))
+
+
+def test_colour_of_a_blob_of_two_people_is_not_learned():
+    trk = MultiTargetTracker(dataclasses.replace(camera_tracker_config(), min_hits=1))
+    red, blue = Appearance(_colour_hist(0), 0.9), Appearance(_colour_hist(5), 0.9)
+    a, b = _box(200, 300, 30, 90), _box(240, 300, 30, 90)
+    trk.update(0.0, [dataclasses.replace(_measurement(a), appearance=red),
+                     dataclasses.replace(_measurement(b), appearance=blue)])
+    learned = {t.track_id: t.appearance.copy() for t in trk.tracks}
+    blob = (a[0], a[1], b[2], a[3])                           # one blob, both colours
+    mixed = Appearance((red.hist + blue.hist) / 2, 0.9)
+    (took,) = [t for t in trk.update(1 / FPS, [dataclasses.replace(_measurement(blob), appearance=mixed)])
+               if t.measurement_index == 0]
+    for t in trk.tracks:
+        np.testing.assert_array_equal(t.appearance, learned[t.track_id])
+    other = Appearance(_colour_hist(1), 0.9)                  # apart again: a clear box is learned
+    trk.update(2 / FPS, [dataclasses.replace(_measurement(a), appearance=other),
+                         dataclasses.replace(_measurement(b), appearance=blue)])
+    red_id = next(k for k, v in learned.items() if np.argmax(v[0]) == 0)
+    red_now = next(t for t in trk.tracks if t.track_id == red_id)
+    assert red_now.appearance[0, 1] > learned[red_id][0, 1] + 0.05
+    assert took.track_id in learned
+
+
+def _reappear(cfg):
+    """A red person walks right, vanishes for 4 frames (a segmenter miss), and where the track expects
+    them a person in blue appears: the tracks after that."""
+    trk = MultiTargetTracker(cfg)
+    red, blue = Appearance(_colour_hist(0), 0.9), Appearance(_colour_hist(5), 0.9)
+    for i in range(10):
+        box = _box(200 + 2 * i, 300, 30, 90)
+        trk.update(i / FPS, [dataclasses.replace(_measurement(box), appearance=red)])
+    first = {t.track_id for t in trk.tracks}
+    for i in range(10, 14):
+        trk.update(i / FPS, [])
+    out = trk.update(14 / FPS, [dataclasses.replace(_measurement(_box(228, 300, 30, 90)), appearance=blue)])
+    return first, out
+
+
+def test_a_track_does_not_take_back_a_person_in_other_clothes_after_a_miss():
+    first, out = _reappear(camera_tracker_config())
+    assert len(first) == 1
+    (old,) = [t for t in out if t.track_id in first]
+    assert old.measurement_index < 0                      # the red track coasts on
+    off = dataclasses.replace(camera_tracker_config(), appearance_reacquire_gate=1.0)
+    first, out = _reappear(off)
+    assert [t.measurement_index for t in out if t.track_id in first] == [0]   # without the gate: taken
+
+
+def test_appearance_config_is_checked_and_off_for_lidar():
+    assert TrackerConfig().appearance_cost == 0.0 and camera_tracker_config().appearance_cost > 0
+    assert TrackerConfig().appearance_reacquire_gate == 1.0
+    for kw in ({"appearance_cost": -1.0}, {"appearance_memory": 1.0}, {"appearance_reacquire_gate": 1.5},
+               {"appearance_update_overlap": -0.1}):
+        with pytest.raises(ConfigError, match=next(iter(kw))):
+            MultiTargetTracker(TrackerConfig(**kw))

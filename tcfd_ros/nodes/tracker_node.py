@@ -5,13 +5,16 @@ silhouettes through ``align_silhouette``, depth maps through ``points_to_depth_m
 ``SensorTracking`` (Kalman tracks, tracklet buffers, fixed-frame ground positions) and publishes ready
 tracklets (JSON ``tcfd_ros/tracklet`` v2) and every frame's confirmed tracks (``tcfd_ros/tracks`` v2, for
 markers and annotation). Stamps are the input stamps. A camera tracker also reads ``camera_info`` (the
-intrinsics of its ground positions); where the sensor sits comes from ``nodes.placement`` (tf2, or the
-``calibration`` parameters and the platform pose topic).
+intrinsics of its ground positions) and ``image_raw`` (the image with the detections' stamp gives each
+detection its clothing colour, ``perception.appearance``, when the tracker's appearance terms are on); where
+the sensor sits comes from ``nodes.placement`` (tf2, or the ``calibration`` parameters and the platform
+pose topic).
 """
 
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
@@ -27,7 +30,7 @@ from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp
 from tcfd_ros.nodes.json_messages import TrackletMsg, stamp_dict, tracks_to_json
 from tcfd_ros.nodes.node_configs import TrackerNodeConfig, camera_tracker_node_config
 from tcfd_ros.nodes.placement import make_placement
-from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
+from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS, sensor_qos
 from tcfd_ros.perception.ground import NoTransform
 from tcfd_ros.perception.sensor_tracking import (  # noqa: F401 - re-exported for callers of this module
     SILHOUETTE_SIZE,
@@ -40,6 +43,10 @@ from tcfd_ros.perception.tracklet import TrackletBuffer
 from tcfd_ros.point_cloud2 import read_points
 
 CAMERA_INFO = "camera_info"
+IMAGE = "image_raw"
+#: Camera images kept for the clothing colours of detections that arrive later (1 s at 15 Hz; the
+#: segmenter publishes a frame's detections well within that).
+IMAGES_KEPT = 15
 
 
 class TrackerNode(TcfdNode):
@@ -52,10 +59,13 @@ class TrackerNode(TcfdNode):
         self.tracklets_pub = self.create_publisher(String, TRACKLETS, OUTPUT_QOS)
         self.camera: CameraIntrinsics | None = None
         self._camera_key: tuple | None = None
+        self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
         if cfg.modality == "2d":
             self.input = DETECTIONS
             self.create_subscription(Image, DETECTIONS,
                                      lambda m: self.enqueue(DETECTIONS, self.on_detections, m), OUTPUT_QOS)
+            self.create_subscription(Image, IMAGE, lambda m: self.process_now(IMAGE, self.on_image, m),
+                                     sensor_qos(cfg.input_reliability))
             self.create_subscription(CameraInfo, CAMERA_INFO, lambda m: self.process_now(
                 CAMERA_INFO, self.on_camera_info, m), SENSOR_QOS)
         else:
@@ -104,11 +114,32 @@ class TrackerNode(TcfdNode):
                 raise MessageFormatError(f"camera_info: {e}") from e
             self._camera_key = key
 
+    def on_image(self, msg: Image) -> None:
+        """Keep the newest camera images (undecoded) for the clothing colours of their detections."""
+        self._images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        while len(self._images) > IMAGES_KEPT:
+            self._images.popitem(last=False)
+
+    def _colour_image(self, header: Any) -> Any:
+        """The bgr8 image with the detections' stamp, or None: appearance off, no colour image (mono8 or
+        another encoding), or not received (best-effort loss; the step runs without colours)."""
+        tcfg = self.config.tracker
+        if tcfg.appearance_cost <= 0 and tcfg.appearance_reacquire_gate >= 1.0:
+            return None
+        msg = self._images.get((header.stamp.sec, header.stamp.nanosec))
+        self.health.values["appearance_image"] = "found" if msg is not None else "missing"
+        if msg is None or msg.encoding not in ("bgr8", "rgb8"):
+            return None
+        try:
+            return imgmsg_to_cv2(msg, "bgr8")
+        except (MessageFormatError, ValueError):
+            return None
+
     def on_detections(self, msg: Image) -> None:
         if msg.encoding != "mono16":
             raise MessageFormatError(f"detections Image.encoding = {msg.encoding!r}: "
                                      "expected 'mono16' labels")
-        self._step(msg.header, camera_measurements(imgmsg_to_cv2(msg)))
+        self._step(msg.header, camera_measurements(imgmsg_to_cv2(msg), self._colour_image(msg.header)))
 
     def on_clusters(self, msg: PointCloud2) -> None:
         points = read_points(msg).reshape(-1)

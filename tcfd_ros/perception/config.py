@@ -261,6 +261,25 @@ class TrackerConfig:
              "track took whose box overlaps its predicted box by at least this IoU, rather than a new track "
              "being born on it: a near person's box (hundreds of pixels, e.g. passed by a robot) moves more "
              "between frames than the pixel noise model allows (0: off)", lo=0.0, hi=1.0)
+    appearance_cost: float = param(
+        0.0, "camera: assignment cost added for clothing colour that differs completely (Bhattacharyya "
+             "distance 1 of the torso and leg colour histograms) at full colour weight, so two people who "
+             "part after crossing in the image keep their own tracks; scaled by the distance (counted from "
+             "a same-person distance of 0.15) and by how informative the colour is (saturation, "
+             "brightness, pixels: low light weighs little, a monochrome image nothing) (0: off)",
+        lo=0.0, hi=1000.0)
+    appearance_reacquire_gate: float = param(
+        1.0, "camera: a track that got no measurement in the previous update (coasting, or hidden behind "
+             "another person) does not take back a measurement whose colour distance times colour weight "
+             "exceeds this: after an occlusion or a merged blob, a person in other clothes is someone else "
+             "(a new track is born on it instead of a swap) (1: off)", lo=0.0, hi=1.0)
+    appearance_memory: float = param(
+        0.9, "camera: share of a track's colour kept at each update that refreshes it (exponential moving "
+             "average; 0.9 at 15 Hz forgets in ~0.7 s)", lo=0.0, hi=0.99)
+    appearance_update_overlap: float = param(
+        0.1, "camera: a track's colour is refreshed only from a measurement whose box shares at most this "
+             "fraction of its area with another track's predicted box (a blob of two people, or a person "
+             "partly in front of another, mixes their colours)", lo=0.0, hi=1.0)
 
     def validate(self) -> None:
         _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
@@ -276,6 +295,12 @@ class TrackerConfig:
                  self.occlusion_coverage, "0 <= value <= 1")
         _require(0.0 <= self.overlap_rescue_iou <= 1.0, type(self).__name__, "overlap_rescue_iou",
                  self.overlap_rescue_iou, "0 <= value <= 1")
+        _non_negative(self, "appearance_cost")
+        for name in ("appearance_reacquire_gate", "appearance_memory", "appearance_update_overlap"):
+            v = getattr(self, name)
+            _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
+        _require(self.appearance_memory < 1.0, type(self).__name__, "appearance_memory",
+                 self.appearance_memory, "0 <= value < 1")
 
 
 #: The camera tracker's ``overlap_rescue_iou``: boxes of one person in consecutive frames at 15 Hz.
@@ -284,12 +309,23 @@ OVERLAP_RESCUE_IOU = 0.5
 #: robot bags 6-34 coasting outputs were on their person against 68-168 off it; RESULTS.md, "Robot patrol
 #: hand-off, more seeds").
 CAMERA_PUBLISH_COASTING_FRAMES = 0
+#: The camera tracker's ``appearance_cost``: clothes of different colours (distance ~0.5 at weight ~0.7)
+#: cost about as much as a 2-sigma position error, so colour decides between people who part after
+#: crossing in the image but not against a clear motion prediction (RESULTS.md, "Camera tracker
+#: appearance").
+CAMERA_APPEARANCE_COST = 16.0
+#: The camera tracker's ``appearance_reacquire_gate``: one person's colour distance is ~0.15 (up to ~0.3
+#: when partly hidden), two people's 0.4-0.9, at weights 0.4-0.9 (RESULTS.md, "Camera tracker appearance").
+CAMERA_APPEARANCE_REACQUIRE_GATE = 0.25
 
 
 def camera_tracker_config() -> TrackerConfig:
     """Defaults for image-plane tracking of person boxes in pixels at ~15 Hz.
 
-    Keeps a person hidden behind another alive while inside that person's blob, and assigns by
+    Weighs clothing colour (``appearance_cost``) and does not let a track that lost its person take back
+    someone in other clothes (``appearance_reacquire_gate``): people who part after crossing in the image
+    swapped tracks by motion alone. Keeps a person hidden behind another alive while inside that
+    person's blob, and assigns by
     likelihood (a long-coasting track does not win by its own uncertainty): people crossing in the image
     at different depths kept swapping identities (RESULTS.md, "Camera tracker identity swaps"). The
     filtered point stays the box centre (``box_point_y`` 0.5): the foot point helped the overlap bags but
@@ -301,7 +337,9 @@ def camera_tracker_config() -> TrackerConfig:
     return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
                          max_gate_distance=80.0, box_point_y=0.5, occlusion_coverage=0.5,
                          likelihood_cost=True, overlap_rescue_iou=OVERLAP_RESCUE_IOU,
-                         publish_coasting_frames=CAMERA_PUBLISH_COASTING_FRAMES)
+                         publish_coasting_frames=CAMERA_PUBLISH_COASTING_FRAMES,
+                         appearance_cost=CAMERA_APPEARANCE_COST,
+                         appearance_reacquire_gate=CAMERA_APPEARANCE_REACQUIRE_GATE)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from tcfd_ros.geometry.align import align_silhouette
 from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform, reproject_ground_pixels
 from tcfd_ros.geometry.range_view import points_to_depth_map
 from tcfd_ros.nodes.json_messages import TrackState
+from tcfd_ros.perception.appearance import describe
 from tcfd_ros.perception.ground import (
     GroundPositions,
     NoTransform,
@@ -46,8 +47,13 @@ SILHOUETTE_SIZE = 64
 EGO_MOTION_EPS = 1e-9
 
 
-def camera_measurements(labels: np.ndarray) -> list[Measurement]:
-    """One Measurement per instance label k >= 1: box centre (px), box size, aligned silhouette payload."""
+def camera_measurements(labels: np.ndarray, image: np.ndarray | None = None) -> list[Measurement]:
+    """One Measurement per instance label k >= 1: box centre (px), box size, aligned silhouette payload.
+
+    With the frame's ``image`` (bgr8, the labels' size) each measurement also carries its clothing colour
+    (``perception.appearance``; None on a monochrome image)."""
+    if image is not None and image.shape[:2] != labels.shape[:2]:
+        image = None
     out: list[Measurement] = []
     # find_objects scans every pixel it is given: give it the labelled pixels' bounding box only
     wx, wy, ww, wh = cv2.boundingRect((labels > 0).view(np.uint8)) if labels.ndim == 2 else (0, 0, 0, 0)
@@ -59,8 +65,10 @@ def camera_measurements(labels: np.ndarray) -> list[Measurement]:
         sl = (slice(sl[0].start + oy, sl[0].stop + oy), slice(sl[1].start + ox, sl[1].stop + ox))
         crop = (labels[sl] == k).astype(np.uint8) * 255
         y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        app = describe(image, crop > 0, (x0, y0, x1, y1)) if image is not None else None
         out.append(Measurement(position=((x0 + x1) / 2.0, (y0 + y1) / 2.0), size=(x1 - x0, y1 - y0),
-                               payload=(align_silhouette(crop, SILHOUETTE_SIZE), (x0, y0, x1, y1), k)))
+                               payload=(align_silhouette(crop, SILHOUETTE_SIZE), (x0, y0, x1, y1), k),
+                               appearance=app))
     return out
 
 

@@ -56,6 +56,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from tcfd_ros.errors import MessageFormatError
+from tcfd_ros.perception.appearance import SAME_PERSON_DISTANCE, Appearance, appearance_distance
 from tcfd_ros.perception.config import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Measurement:
     position: tuple[float, float] | np.ndarray
     size: tuple[float, float] | np.ndarray | None = None
     payload: Any = None  # anything the caller wants back (not used by the tracker)
+    appearance: Appearance | None = None   # clothing colour (camera; ``perception.appearance``)
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Track:
     payload: Any = field(default=None, repr=False)
     box_point_y: float = 0.5      # where in the box (fraction of its height from the top) ``x`` is
     hidden: bool = False
+    appearance: np.ndarray | None = None   # (2, N_BINS) smoothed colour histograms (``appearance_cost``)
+    appearance_weight: float = 0.0         # smoothed colour weight of the measurements behind it
 
     @property
     def position(self) -> np.ndarray:
@@ -157,7 +161,8 @@ def _to_point(pos: np.ndarray, sizes: list[np.ndarray | None], box_point_y: floa
 
 def _snapshot(t: Track) -> Track:
     """An independent copy: callers may keep returned tracks without seeing later updates."""
-    return dataclasses.replace(t, x=t.x.copy(), P=t.P.copy(), size=None if t.size is None else t.size.copy())
+    return dataclasses.replace(t, x=t.x.copy(), P=t.P.copy(), size=None if t.size is None else t.size.copy(),
+                               appearance=None if t.appearance is None else t.appearance.copy())
 
 
 class MultiTargetTracker:
@@ -222,8 +227,11 @@ class MultiTargetTracker:
         for t in self._tracks:
             self._predict(t, dt)
             t.measurement_index = -1
-        assigned = self._assign(pos)
-        assigned += self._rescue(pos, sizes, assigned)
+        apps = [m.appearance for m in measurements]
+        shared = self._overlaps(pos, sizes)
+        assigned = self._assign(pos, apps)
+        assigned += self._rescue(pos, sizes, assigned, apps)
+        clear = self._clear_of_others(shared, sizes, assigned)
         used = {ti for ti, _ in assigned}
         merged = set()          # measurements that cover a hidden track: two people in one blob
         for ti, t in enumerate(self._tracks):
@@ -236,11 +244,15 @@ class MultiTargetTracker:
         for ti, mi in assigned:
             self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload,
                           mi in merged)
+            if mi not in merged and mi in clear:
+                self._learn_appearance(self._tracks[ti], apps[mi])
         self._prune(stamp_s)
         taken = {mi for _, mi in assigned}
         for mi in range(len(measurements)):
             if mi not in taken:
                 self._birth(pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload)
+                if mi in clear:
+                    self._learn_appearance(self._tracks[-1], apps[mi])
         if len(self._tracks) > self.cfg.max_tracks:
             self._tracks.sort(key=lambda t: (t.last_stamp_s, t.hits), reverse=True)
             dropped = len(self._tracks) - self.cfg.max_tracks
@@ -248,7 +260,44 @@ class MultiTargetTracker:
             log.warning("track cap %d reached: dropped the %d stalest tracks", self.cfg.max_tracks, dropped)
         return [_snapshot(t) for t in self._tracks if t.confirmed]
 
-    def _assign(self, pos: np.ndarray) -> list[tuple[int, int]]:
+    def _overlaps(self, pos: np.ndarray, sizes: list[np.ndarray | None]) -> np.ndarray:
+        """(tracks, measurements) bool: the track's predicted box covers more than
+        ``appearance_update_overlap`` of the measurement's box."""
+        out = np.zeros((len(self._tracks), len(sizes)), dtype=bool)
+        frac, bpy = self.cfg.appearance_update_overlap, self.cfg.box_point_y
+        for i, t in enumerate(self._tracks):
+            if t.size is None:
+                continue
+            a = _box(t.x[:2], t.size, bpy)
+            for j, s in enumerate(sizes):
+                if s is not None and s[0] * s[1] > 0:
+                    out[i, j] = _intersection(a, _box(pos[j], s, bpy)) > frac * s[0] * s[1]
+        return out
+
+    def _appearance_terms(self, ti: int, apps: Sequence[Appearance | None]) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, forbidden) of each measurement's colour against track ``ti``: ``appearance_cost`` x
+        colour weight x (colour distance - ``SAME_PERSON_DISTANCE``), 0 where either has no colour (so a
+        track without a colour yet neither gains nor loses against one whose own person's colour is
+        noisy or mixed), and, for a track that got no measurement in the previous update, whether the
+        weighted distance exceeds ``appearance_reacquire_gate``."""
+        t = self._tracks[ti]
+        cost = np.zeros(len(apps))
+        forbid = np.zeros(len(apps), dtype=bool)
+        cfg = self.cfg
+        if t.appearance is None or (cfg.appearance_cost <= 0 and cfg.appearance_reacquire_gate >= 1.0):
+            return cost, forbid
+        coasting = t.missed > 0 or t.hidden
+        for j, a in enumerate(apps):
+            if a is None:
+                continue
+            d = appearance_distance(t.appearance, a.hist)
+            if d is not None:
+                w = min(t.appearance_weight, a.weight)
+                cost[j] = cfg.appearance_cost * w * (d - SAME_PERSON_DISTANCE)
+                forbid[j] = coasting and w * d > cfg.appearance_reacquire_gate
+        return cost, forbid
+
+    def _assign(self, pos: np.ndarray, apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
         if not self._tracks or pos.shape[0] == 0:
             return []
         cfg = self.cfg
@@ -258,13 +307,15 @@ class MultiTargetTracker:
             d = pos - t.x[:2]
             m2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d)
             near = np.hypot(d[:, 0], d[:, 1]) <= cfg.max_gate_distance
-            ok = (m2 <= cfg.gate_mahalanobis2) & near
-            cost[i, ok] = m2[ok] + (math.log(np.linalg.det(S)) if cfg.likelihood_cost else 0.0)
+            app_cost, app_forbid = self._appearance_terms(i, apps)
+            ok = (m2 <= cfg.gate_mahalanobis2) & near & ~app_forbid
+            cost[i, ok] = (m2[ok] + (math.log(np.linalg.det(S)) if cfg.likelihood_cost else 0.0)
+                           + app_cost[ok])
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
 
     def _rescue(self, pos: np.ndarray, sizes: list[np.ndarray | None],
-                assigned: list[tuple[int, int]]) -> list[tuple[int, int]]:
+                assigned: list[tuple[int, int]], apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
         """Confirmed tracks left without a measurement take free measurements that overlap their predicted
         box by ``overlap_rescue_iou`` (IoU; Hungarian on it, the largest overlap first)."""
         thr = self.cfg.overlap_rescue_iou
@@ -282,10 +333,44 @@ class MultiTargetTracker:
         for r, ti in enumerate(tracks):
             t = self._tracks[ti]
             a = _box(t.x[:2], t.size, bpy)
+            _, app_forbid = self._appearance_terms(ti, apps)
             for c, mi in enumerate(free):
-                iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
+                if not app_forbid[mi]:
+                    iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
         rows, cols = linear_sum_assignment(-iou)
         return [(tracks[r], free[c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
+
+    def _clear_of_others(self, shared: np.ndarray, sizes: list[np.ndarray | None],
+                         assigned: list[tuple[int, int]]) -> set[int]:
+        """Measurements whose colour belongs to one person: no other live track's predicted box covers more
+        than ``appearance_update_overlap`` of the measurement's box (``shared``; the track it went to is
+        not counted)."""
+        owner = {mi: ti for ti, mi in assigned}
+        out = set()
+        for mi in range(len(sizes)):
+            rows = shared[:, mi].copy() if len(shared) else np.zeros(0, dtype=bool)
+            if mi in owner:
+                rows[owner[mi]] = False
+            if not rows.any():
+                out.add(mi)
+        return out
+
+    def _learn_appearance(self, t: Track, app: Appearance | None) -> None:
+        """Blend a clear measurement's colour into the track's (``appearance_memory``); a part the track
+        lacks is taken as measured."""
+        if app is None:
+            return
+        if t.appearance is None:
+            t.appearance, t.appearance_weight = app.hist.copy(), app.weight
+            return
+        m = self.cfg.appearance_memory
+        new = t.appearance.copy()
+        for k in range(len(new)):
+            if app.hist[k].sum() <= 0:
+                continue
+            new[k] = app.hist[k] if new[k].sum() <= 0 else m * new[k] + (1 - m) * app.hist[k]
+        t.appearance = new
+        t.appearance_weight = m * t.appearance_weight + (1 - m) * app.weight
 
     def _covering(self, t: Track, pos: np.ndarray, sizes: list[np.ndarray | None], taken: list[int]) -> int:
         """The measurement in ``taken`` whose box holds ``occlusion_coverage`` of the track's predicted box.

@@ -62,6 +62,7 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
     params = []
     if cfg.flow.reliable_inputs:
         params += [f"{g.CAMERA_SEGMENTER}.input_reliability=reliable",
+                   f"{g.CAMERA_TRACKER}.input_reliability=reliable",
                    f"{g.LIDAR_SEGMENTER}.input_reliability=reliable"]
     params += list(calibration)
     params += list(opts.params)
