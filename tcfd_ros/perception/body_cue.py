@@ -38,7 +38,8 @@ def describe_cluster(xyz: np.ndarray, intensity: np.ndarray | None) -> np.ndarra
         return None
     z = xyz[:, 2]
     lo, hi = float(z.min()), float(z.max())
-    out = np.array([float(np.quantile(z, TOP_QUANTILE)), np.nan, np.nan])
+    k = int(TOP_QUANTILE * (len(z) - 1))
+    out = np.array([float(np.partition(z, k)[k]), np.nan, np.nan])   # np.quantile costs ~5x more
     if intensity is None or hi <= lo or not np.any(intensity):
         return out
     frac = (z - lo) / (hi - lo)
