@@ -32,6 +32,11 @@ Rules:
   person's feet (the one in front is lower in the image), so the nearer track keeps its place and the
   hidden one is not pulled onto it. Why it is not the camera default: where the segmenter loses a
   person's legs the bottom edge jumps by more than the gate and the track breaks (the disjoint bags).
+- LiDAR body cue (``Measurement.body``: cluster top, torso / leg intensity; ``body_*_gate``): a track that
+  got no measurement in the previous update may not take a measurement whose cue differs by more than a
+  gate; a track whose last measurement may have held two people (shared with another track's box, or a
+  cue off by more than ``BODY_LEARN_FRACTION`` of a gate) is held to that only while a matching one is
+  inside its position gate. The cue is learned like the colour, and only when it matches.
 - Birth: every unassigned measurement starts a tentative track (zero velocity, ``initial_velocity_std``).
   A track is confirmed after ``min_hits`` assigned updates; a tentative track that misses once dies.
 - Death: a confirmed track dies after ``max_missed_frames`` updates without a measurement or
