@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.perception.config import TrackerConfig, TrackletConfig, camera_tracker_config
 from tcfd_ros.perception.appearance import N_BINS, Appearance
+from tcfd_ros.perception.body_cue import describe_cluster
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker
 from tcfd_ros.perception.tracklet import TrackletBuffer
 
@@ -434,3 +435,73 @@ def test_appearance_config_is_checked_and_off_for_lidar():
                {"appearance_update_overlap": -0.1}):
         with pytest.raises(ConfigError, match=next(iter(kw))):
             MultiTargetTracker(TrackerConfig(**kw))
+
+
+# --- LiDAR body cue (body_height_gate_m, body_intensity_gate): people whose clusters merge and part ---
+
+_TALL_BRIGHT = np.array([1.80, 100.0, 60.0])     # top z (m), torso and leg mean intensity
+_SHORT_DARK = np.array([1.62, 50.0, 90.0])
+
+
+def _lidar_meet_and_turn_back(cfg, seed=3):
+    """Two people walk towards each other on one line at 1.2 m/s, their clusters merge into one (centroid
+    between them, cues mixed) while closer than 0.6 m, and they turn back where they met. Returns
+    {track id: side (-1 left, +1 right) before the merge} and the same after they parted."""
+    trk = MultiTargetTracker(cfg)
+    rng = np.random.default_rng(seed)
+    speed, meet_s, n = 1.2, 1.5, 36
+    sides_before: dict[int, int] = {}
+    out = []
+    for i in range(n):
+        t = i * DT
+        off = 1.8 - speed * (t if t <= meet_s else 2 * meet_s - t)   # half the distance between them
+        xs = [-off, off]
+        bodies = [c + rng.normal(0, [0.02, 2.0, 2.0]) for c in (_TALL_BRIGHT, _SHORT_DARK)]
+        if 2 * off < 0.6:
+            ms = [Measurement((rng.normal(0, 0.03), 0.0), size=(0.5 + 2 * off, 0.5),
+                              body=(bodies[0] + bodies[1]) / 2)]
+        else:
+            ms = [Measurement((x + rng.normal(0, 0.03), 0.0), size=(0.5, 0.5), body=b)
+                  for x, b in zip(xs, bodies)]
+        out = trk.update(t, ms)
+        if i == 8:
+            sides_before = {tr.track_id: int(np.sign(tr.position[0])) for tr in out}
+    after = {tr.track_id: int(np.sign(tr.position[0])) for tr in out if tr.measurement_index >= 0}
+    return sides_before, after
+
+
+def test_lidar_people_of_different_build_keep_their_tracks_through_a_merged_cluster():
+    before, after = _lidar_meet_and_turn_back(TrackerConfig())
+    assert sorted(before.values()) == [-1, 1]
+    kept = set(before) & set(after)
+    assert kept and all(after[k] == before[k] for k in kept)        # no track came out on the other person
+
+
+def test_without_the_body_gate_the_lidar_tracks_swap():
+    off = dataclasses.replace(TrackerConfig(), body_height_gate_m=0.0, body_intensity_gate=0.0)
+    before, after = _lidar_meet_and_turn_back(off)
+    assert any(after[k] != before[k] for k in set(before) & set(after))
+
+
+def test_body_cue_of_a_merged_lidar_cluster_is_not_learned():
+    trk = MultiTargetTracker(dataclasses.replace(TrackerConfig(), min_hits=1))
+    trk.update(0.0, [Measurement((-0.5, 0.0), size=(0.5, 0.5), body=_TALL_BRIGHT),
+                     Measurement((0.5, 0.0), size=(0.5, 0.5), body=_SHORT_DARK)])
+    learned = {t.track_id: t.body.copy() for t in trk.tracks}
+    trk.update(DT, [Measurement((0.0, 0.0), size=(1.5, 0.5), body=(_TALL_BRIGHT + _SHORT_DARK) / 2)])
+    for t in trk.tracks:
+        np.testing.assert_array_equal(t.body, learned[t.track_id])
+    assert camera_tracker_config().body_intensity_gate == 0.0 and TrackerConfig().body_intensity_gate > 0
+    with pytest.raises(ConfigError, match="body_height_gate_m"):
+        MultiTargetTracker(TrackerConfig(body_height_gate_m=-1.0))
+
+
+def test_body_cue_of_a_cluster():
+    rng = np.random.default_rng(4)
+    z = rng.uniform(0.0, 1.7, 400)
+    xyz = np.stack([rng.normal(5, 0.1, 400), rng.normal(0, 0.1, 400), z], axis=1)
+    intensity = np.where(z > 0.85, 100.0, 40.0) + rng.normal(0, 1, 400)     # bright shirt, dark trousers
+    top, torso, legs = describe_cluster(xyz, intensity)
+    assert 1.55 < top < 1.7 and abs(torso - 100) < 2 and abs(legs - 40) < 2
+    assert np.isnan(describe_cluster(xyz, np.zeros(400))[1:]).all()      # a cloud without intensity
+    assert describe_cluster(xyz[:5], intensity[:5]) is None

@@ -219,6 +219,15 @@ class LidarSegmenterConfig:
                  self.background_min_occupancy, "0 < value <= 1")
 
 
+#: The LiDAR tracker's ``body_height_gate_m``: one person's cluster tops scatter 0.03-0.09 m around their
+#: median (p50-p90; p99 0.16), two people's medians differ by 0.02-0.21 m on the pole bags, so height
+#: only catches gross mismatches (RESULTS.md, "LiDAR tracker re-acquisition (issue 12)").
+LIDAR_BODY_HEIGHT_GATE_M = 0.3
+#: The LiDAR tracker's ``body_intensity_gate``: one person's torso / leg mean intensity scatters 2-4 units
+#: around its median (p50; p90 4-8, p99 6-18), two people differ by 13-58 in at least one part.
+LIDAR_BODY_INTENSITY_GATE = 20.0
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     """Constant-velocity Kalman + Hungarian tracker over 2-D positions.
@@ -280,6 +289,20 @@ class TrackerConfig:
         0.1, "camera: a track's colour is refreshed only from a measurement whose box shares at most this "
              "fraction of its area with another track's predicted box (a blob of two people, or a person "
              "partly in front of another, mixes their colours)", lo=0.0, hi=1.0)
+    body_height_gate_m: float = param(
+        LIDAR_BODY_HEIGHT_GATE_M,
+        "LiDAR: a track that got no measurement in the previous update (its person merged into another's "
+        "cluster) does not take back a cluster whose top height (95 % z quantile) differs from the track's "
+        "by more than this, m: after two people part, someone else is not taken for the lost person (a new "
+        "track is born instead of a swap); a track whose last cluster may have held two people keeps to a "
+        "matching cluster where one is in its gate; learned only from clusters clear of other tracks whose "
+        "cue matches (0: off)",
+        lo=0.0, hi=10.0)
+    body_intensity_gate: float = param(
+        LIDAR_BODY_INTENSITY_GATE,
+        "LiDAR: the same for the mean intensity of the cluster's torso or leg points (the clothes' "
+        "reflectivity), in the cloud's intensity units (0: off; a cloud without intensity is never gated)",
+        lo=0.0, hi=1e6)
 
     def validate(self) -> None:
         _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
@@ -295,7 +318,7 @@ class TrackerConfig:
                  self.occlusion_coverage, "0 <= value <= 1")
         _require(0.0 <= self.overlap_rescue_iou <= 1.0, type(self).__name__, "overlap_rescue_iou",
                  self.overlap_rescue_iou, "0 <= value <= 1")
-        _non_negative(self, "appearance_cost")
+        _non_negative(self, "appearance_cost", "body_height_gate_m", "body_intensity_gate")
         for name in ("appearance_reacquire_gate", "appearance_memory", "appearance_update_overlap"):
             v = getattr(self, name)
             _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
@@ -339,7 +362,8 @@ def camera_tracker_config() -> TrackerConfig:
                          likelihood_cost=True, overlap_rescue_iou=OVERLAP_RESCUE_IOU,
                          publish_coasting_frames=CAMERA_PUBLISH_COASTING_FRAMES,
                          appearance_cost=CAMERA_APPEARANCE_COST,
-                         appearance_reacquire_gate=CAMERA_APPEARANCE_REACQUIRE_GATE)
+                         appearance_reacquire_gate=CAMERA_APPEARANCE_REACQUIRE_GATE,
+                         body_height_gate_m=0.0, body_intensity_gate=0.0)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform, repr
 from tcfd_ros.geometry.range_view import points_to_depth_map
 from tcfd_ros.nodes.json_messages import TrackState
 from tcfd_ros.perception.appearance import describe
+from tcfd_ros.perception.body_cue import describe_cluster
 from tcfd_ros.perception.ground import (
     GroundPositions,
     NoTransform,
@@ -75,21 +76,26 @@ def camera_measurements(labels: np.ndarray, image: np.ndarray | None = None) -> 
 def lidar_measurements(points: np.ndarray) -> list[Measurement]:
     """One Measurement per cluster number: ground-plane centroid (m, sensor frame), footprint, depth map.
 
-    Payload: (depth map, (xmin, ymin, zmin, xmax, ymax, zmax), cluster number, centroid (3,)).
+    Payload: (depth map, (xmin, ymin, zmin, xmax, ymax, zmax), cluster number, centroid (3,)). Each
+    measurement also carries the cluster's body cue (``perception.body_cue``: height, intensities).
     """
     out: list[Measurement] = []
     cluster = points["cluster"]
+    has_intensity = "intensity" in (points.dtype.names or ())
     for k in np.unique(cluster):
         sel = points[cluster == k]
         xyz = np.stack([sel["x"], sel["y"], sel["z"]], axis=1).astype(np.float64)
-        xyz = xyz[np.isfinite(xyz).all(axis=1)]
+        finite = np.isfinite(xyz).all(axis=1)
+        xyz = xyz[finite]
         if len(xyz) == 0:
             continue
         lo, hi = xyz.min(axis=0), xyz.max(axis=0)
         centroid = xyz.mean(axis=0)
         out.append(Measurement(position=(centroid[0], centroid[1]), size=(hi[0] - lo[0], hi[1] - lo[1]),
                                payload=(points_to_depth_map(xyz, size=SILHOUETTE_SIZE),
-                                        (*lo, *hi), int(k), centroid)))
+                                        (*lo, *hi), int(k), centroid),
+                               body=describe_cluster(xyz, sel["intensity"][finite] if has_intensity
+                                                     else None)))
     return out
 
 
@@ -107,7 +113,7 @@ def to_fixed(measurements: list[Measurement], fixed_from_sensor: RigidTransform)
     out = []
     for m in measurements:
         p = fixed_from_sensor.apply(np.asarray(m.payload[3], dtype=np.float64))
-        out.append(Measurement(position=(p[0], p[1]), size=m.size, payload=m.payload))
+        out.append(Measurement(position=(p[0], p[1]), size=m.size, payload=m.payload, body=m.body))
     return out
 
 

@@ -32,6 +32,11 @@ Rules:
   person's feet (the one in front is lower in the image), so the nearer track keeps its place and the
   hidden one is not pulled onto it. Why it is not the camera default: where the segmenter loses a
   person's legs the bottom edge jumps by more than the gate and the track breaks (the disjoint bags).
+- LiDAR body cue (``Measurement.body``: cluster top, torso / leg intensity; ``body_*_gate``): a track that
+  got no measurement in the previous update may not take a measurement whose cue differs by more than a
+  gate; a track whose last measurement may have held two people (shared with another track's box, or a
+  cue off by more than ``BODY_LEARN_FRACTION`` of a gate) is held to that only while a matching one is
+  inside its position gate. The cue is learned like the colour, and only when it matches.
 - Birth: every unassigned measurement starts a tentative track (zero velocity, ``initial_velocity_std``).
   A track is confirmed after ``min_hits`` assigned updates; a tentative track that misses once dies.
 - Death: a confirmed track dies after ``max_missed_frames`` updates without a measurement or
@@ -63,6 +68,13 @@ log = logging.getLogger(__name__)
 
 #: Cost given to forbidden (gated) pairs; larger than any allowed cost.
 _FORBIDDEN = 1e9
+#: A LiDAR body cue further than this fraction of a ``body_*_gate`` from the track's is not learned, and
+#: marks the track's cluster as possibly holding two people (one person's cue scatters within ~0.4 of
+#: the gates on the pole bags, RESULTS.md "LiDAR tracker re-acquisition (issue 12)").
+BODY_LEARN_FRACTION = 0.5
+#: ... unless it keeps differing for more than this many consecutive measurements (1.5 s at 10 Hz; two
+#: people's clusters stay merged for up to ~1 s on the pole bags): the track's cue was off, learn anew.
+BODY_RELEARN_FRAMES = 15
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class Measurement:
     size: tuple[float, float] | np.ndarray | None = None
     payload: Any = None  # anything the caller wants back (not used by the tracker)
     appearance: Appearance | None = None   # clothing colour (camera; ``perception.appearance``)
+    body: np.ndarray | None = None         # (3,) LiDAR body cue (``perception.body_cue``)
 
 
 @dataclass
@@ -93,6 +106,9 @@ class Track:
     hidden: bool = False
     appearance: np.ndarray | None = None   # (2, N_BINS) smoothed colour histograms (``appearance_cost``)
     appearance_weight: float = 0.0         # smoothed colour weight of the measurements behind it
+    body: np.ndarray | None = None         # (3,) smoothed LiDAR body cue (``body_*_gate``)
+    shared: bool = False                   # its last measurement may hold someone else too (``_body_doubt``)
+    body_doubt_frames: int = 0             # consecutive measurements whose body cue did not match
 
     @property
     def position(self) -> np.ndarray:
@@ -162,7 +178,8 @@ def _to_point(pos: np.ndarray, sizes: list[np.ndarray | None], box_point_y: floa
 def _snapshot(t: Track) -> Track:
     """An independent copy: callers may keep returned tracks without seeing later updates."""
     return dataclasses.replace(t, x=t.x.copy(), P=t.P.copy(), size=None if t.size is None else t.size.copy(),
-                               appearance=None if t.appearance is None else t.appearance.copy())
+                               appearance=None if t.appearance is None else t.appearance.copy(),
+                               body=None if t.body is None else t.body.copy())
 
 
 class MultiTargetTracker:
@@ -228,9 +245,10 @@ class MultiTargetTracker:
             self._predict(t, dt)
             t.measurement_index = -1
         apps = [m.appearance for m in measurements]
+        bodies = [None if m.body is None else np.asarray(m.body, dtype=np.float64) for m in measurements]
         shared = self._overlaps(pos, sizes)
-        assigned = self._assign(pos, apps)
-        assigned += self._rescue(pos, sizes, assigned, apps)
+        assigned = self._assign(pos, apps, bodies)
+        assigned += self._rescue(pos, sizes, assigned, apps, bodies)
         clear = self._clear_of_others(shared, sizes, assigned)
         used = {ti for ti, _ in assigned}
         merged = set()          # measurements that cover a hidden track: two people in one blob
@@ -244,15 +262,23 @@ class MultiTargetTracker:
         for ti, mi in assigned:
             self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload,
                           mi in merged)
+            t = self._tracks[ti]
+            doubt = self._body_doubt(t, bodies[mi])
+            t.body_doubt_frames = t.body_doubt_frames + 1 if doubt else 0
+            t.shared = mi in merged or mi not in clear or doubt
             if mi not in merged and mi in clear:
-                self._learn_appearance(self._tracks[ti], apps[mi])
+                # a cue that keeps differing for BODY_RELEARN_FRAMES is the person's own (the first ones
+                # learned were off, e.g. a half-hidden cluster): learn it again
+                relearn = t.body_doubt_frames > BODY_RELEARN_FRAMES
+                self._learn_appearance(t, apps[mi], bodies[mi] if not doubt or relearn else None)
         self._prune(stamp_s)
         taken = {mi for _, mi in assigned}
         for mi in range(len(measurements)):
             if mi not in taken:
                 self._birth(pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload)
+                self._tracks[-1].shared = mi not in clear
                 if mi in clear:
-                    self._learn_appearance(self._tracks[-1], apps[mi])
+                    self._learn_appearance(self._tracks[-1], apps[mi], bodies[mi])
         if len(self._tracks) > self.cfg.max_tracks:
             self._tracks.sort(key=lambda t: (t.last_stamp_s, t.hits), reverse=True)
             dropped = len(self._tracks) - self.cfg.max_tracks
@@ -273,6 +299,46 @@ class MultiTargetTracker:
                 if s is not None and s[0] * s[1] > 0:
                     out[i, j] = _intersection(a, _box(pos[j], s, bpy)) > frac * s[0] * s[1]
         return out
+
+    def _body_forbidden(self, ti: int, bodies: Sequence[np.ndarray | None],
+                        candidates: np.ndarray | None = None) -> np.ndarray:
+        """Measurements whose body cue differs from the track's by more than ``body_height_gate_m`` in
+        height or ``body_intensity_gate`` in torso or leg intensity, for a track that got no measurement in
+        the previous update (LiDAR: its person merged into another's cluster, or unseen). A track whose
+        last measurement was shared with another track's box (it held the merged cluster) is held to it
+        only where one of its ``candidates`` (measurements within its position gate) matches its cue: as
+        long as the two people stay merged it keeps the mixed cluster; when they part, it keeps its own."""
+        t = self._tracks[ti]
+        cfg = self.cfg
+        forbid = np.zeros(len(bodies), dtype=bool)
+        coasting = t.missed > 0 or t.hidden
+        if t.body is None or not (coasting or (t.shared and candidates is not None)):
+            return forbid
+        gates = np.array([cfg.body_height_gate_m, cfg.body_intensity_gate, cfg.body_intensity_gate])
+        on = gates > 0
+        if not on.any():
+            return forbid
+        for j, b in enumerate(bodies):
+            if b is not None:
+                d = np.abs(b - t.body)
+                forbid[j] = bool((on & np.isfinite(d) & (d > gates)).any())
+        if not coasting:
+            known = np.array([b is not None for b in bodies])
+            assert candidates is not None
+            if not (candidates & known & ~forbid).any():
+                forbid[:] = False
+        return forbid
+
+    def _body_doubt(self, t: Track, body: np.ndarray | None) -> bool:
+        """Whether a measured body cue differs from the track's by more than ``BODY_LEARN_FRACTION`` of a
+        gate (one person's cue scatters far less): a cluster holding two people mixes their cues, and a
+        LiDAR track whose lost neighbour has died sees that cluster as clear of others."""
+        if body is None or t.body is None:
+            return False
+        cfg = self.cfg
+        gates = np.array([cfg.body_height_gate_m, cfg.body_intensity_gate, cfg.body_intensity_gate])
+        d = np.abs(body - t.body)
+        return bool(((gates > 0) & np.isfinite(d) & (d > BODY_LEARN_FRACTION * gates)).any())
 
     def _appearance_terms(self, ti: int, apps: Sequence[Appearance | None]) -> tuple[np.ndarray, np.ndarray]:
         """(cost, forbidden) of each measurement's colour against track ``ti``: ``appearance_cost`` x
@@ -297,7 +363,8 @@ class MultiTargetTracker:
                 forbid[j] = coasting and w * d > cfg.appearance_reacquire_gate
         return cost, forbid
 
-    def _assign(self, pos: np.ndarray, apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
+    def _assign(self, pos: np.ndarray, apps: Sequence[Appearance | None],
+                bodies: Sequence[np.ndarray | None]) -> list[tuple[int, int]]:
         if not self._tracks or pos.shape[0] == 0:
             return []
         cfg = self.cfg
@@ -309,13 +376,15 @@ class MultiTargetTracker:
             near = np.hypot(d[:, 0], d[:, 1]) <= cfg.max_gate_distance
             app_cost, app_forbid = self._appearance_terms(i, apps)
             ok = (m2 <= cfg.gate_mahalanobis2) & near & ~app_forbid
+            ok &= ~self._body_forbidden(i, bodies, ok)
             cost[i, ok] = (m2[ok] + (math.log(np.linalg.det(S)) if cfg.likelihood_cost else 0.0)
                            + app_cost[ok])
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
 
     def _rescue(self, pos: np.ndarray, sizes: list[np.ndarray | None],
-                assigned: list[tuple[int, int]], apps: Sequence[Appearance | None]) -> list[tuple[int, int]]:
+                assigned: list[tuple[int, int]], apps: Sequence[Appearance | None],
+                bodies: Sequence[np.ndarray | None]) -> list[tuple[int, int]]:
         """Confirmed tracks left without a measurement take free measurements that overlap their predicted
         box by ``overlap_rescue_iou`` (IoU; Hungarian on it, the largest overlap first)."""
         thr = self.cfg.overlap_rescue_iou
@@ -334,6 +403,7 @@ class MultiTargetTracker:
             t = self._tracks[ti]
             a = _box(t.x[:2], t.size, bpy)
             _, app_forbid = self._appearance_terms(ti, apps)
+            app_forbid = app_forbid | self._body_forbidden(ti, bodies)
             for c, mi in enumerate(free):
                 if not app_forbid[mi]:
                     iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
@@ -355,9 +425,16 @@ class MultiTargetTracker:
                 out.add(mi)
         return out
 
-    def _learn_appearance(self, t: Track, app: Appearance | None) -> None:
-        """Blend a clear measurement's colour into the track's (``appearance_memory``); a part the track
-        lacks is taken as measured."""
+    def _learn_appearance(self, t: Track, app: Appearance | None, body: np.ndarray | None = None) -> None:
+        """Blend a clear measurement's colour and body cue into the track's (``appearance_memory``); a part
+        the track lacks is taken as measured."""
+        if body is not None:
+            m = self.cfg.appearance_memory
+            if t.body is None:
+                t.body = body.copy()
+            else:
+                mix = m * t.body + (1 - m) * body
+                t.body = np.where(np.isnan(t.body), body, np.where(np.isnan(body), t.body, mix))
         if app is None:
             return
         if t.appearance is None:
