@@ -19,6 +19,7 @@ import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 from tcfd_ros.errors import MessageFormatError, TcfdError
@@ -262,6 +263,21 @@ class TcfdNode(Node):
         super().destroy_node()
 
 
+def spin_until_shutdown(spin: Callable[[], None]) -> None:
+    """Run ``spin`` (an executor's) until Ctrl-C or shutdown.
+
+    rclpy's SIGINT handler shuts the context down from another thread; an executor that is rebuilding
+    its wait set at that moment raises ``RCLError`` ("the given context is not valid") instead of
+    ``ExternalShutdownException`` (seen once in a fresh clone's test run: bringup exited 1 on Ctrl-C).
+    Once the context is shut down that error *is* the shutdown; before it, it is a real error.
+    """
+    try:
+        spin()
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise
+
+
 def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """``main()`` of one node: init, spin until Ctrl-C/shutdown, clean up; 2 on a config error."""
     try:
@@ -272,7 +288,7 @@ def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> in
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             try:
-                rclpy.spin(node)
+                spin_until_shutdown(lambda: rclpy.spin(node))
             finally:
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -32,6 +32,7 @@ from rclpy.parameter import Parameter
 
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.graph import NODE_NAMES, REPLAY_OVERRIDES, GraphSpec, NodeSpec, TopicNames, build_graph
+from tcfd_ros.nodes.base import spin_until_shutdown
 from tcfd_ros.nodes.config_file import validate_params_file
 from tcfd_ros.nodes.node_configs import node_defaults
 from tcfd_ros.nodes.params import ROS_BUILTIN_PARAMETERS, param_specs
@@ -189,7 +190,7 @@ def run(config: Path, overrides: Sequence[ParamOverride], use_sim_time: bool = F
                     executor.add_node(n)
                 if on_ready is not None:
                     on_ready(graph)
-                executor.spin()
+                spin_until_shutdown(executor.spin)
             finally:
                 executor.shutdown()
                 for n in nodes:
