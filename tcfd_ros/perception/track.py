@@ -309,19 +309,12 @@ class MultiTargetTracker:
         only where one of its ``candidates`` (measurements within its position gate) matches its cue: as
         long as the two people stay merged it keeps the mixed cluster; when they part, it keeps its own."""
         t = self._tracks[ti]
-        cfg = self.cfg
         forbid = np.zeros(len(bodies), dtype=bool)
         coasting = t.missed > 0 or t.hidden
         if t.body is None or not (coasting or (t.shared and candidates is not None)):
             return forbid
-        gates = np.array([cfg.body_height_gate_m, cfg.body_intensity_gate, cfg.body_intensity_gate])
-        on = gates > 0
-        if not on.any():
-            return forbid
         for j, b in enumerate(bodies):
-            if b is not None:
-                d = np.abs(b - t.body)
-                forbid[j] = bool((on & np.isfinite(d) & (d > gates)).any())
+            forbid[j] = self._body_differs(t, b, 1.0)
         if not coasting:
             known = np.array([b is not None for b in bodies])
             assert candidates is not None
@@ -333,12 +326,21 @@ class MultiTargetTracker:
         """Whether a measured body cue differs from the track's by more than ``BODY_LEARN_FRACTION`` of a
         gate (one person's cue scatters far less): a cluster holding two people mixes their cues, and a
         LiDAR track whose lost neighbour has died sees that cluster as clear of others."""
+        return self._body_differs(t, body, BODY_LEARN_FRACTION)
+
+    def _body_gates(self) -> np.ndarray:
+        """(3,) gates of the body cue's parts (top height, torso and leg intensity); 0 = part off."""
+        cfg = self.cfg
+        return np.array([cfg.body_height_gate_m, cfg.body_intensity_gate, cfg.body_intensity_gate])
+
+    def _body_differs(self, t: Track, body: np.ndarray | None, fraction: float) -> bool:
+        """Whether ``body`` differs from track ``t``'s cue by more than ``fraction`` of a gate in any part
+        both have (parts whose gate is off, or NaN on either side, never differ)."""
         if body is None or t.body is None:
             return False
-        cfg = self.cfg
-        gates = np.array([cfg.body_height_gate_m, cfg.body_intensity_gate, cfg.body_intensity_gate])
+        gates = self._body_gates()
         d = np.abs(body - t.body)
-        return bool(((gates > 0) & np.isfinite(d) & (d > BODY_LEARN_FRACTION * gates)).any())
+        return bool(((gates > 0) & np.isfinite(d) & (d > fraction * gates)).any())
 
     def _appearance_terms(self, ti: int, apps: Sequence[Appearance | None]) -> tuple[np.ndarray, np.ndarray]:
         """(cost, forbidden) of each measurement's colour against track ``ti``: ``appearance_cost`` x
