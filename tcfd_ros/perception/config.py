@@ -310,20 +310,14 @@ class TrackerConfig:
         _non_negative(self, "max_missed_frames")
         _require(self.publish_coasting_frames >= -1, type(self).__name__, "publish_coasting_frames",
                  self.publish_coasting_frames, "-1 (while it lives) or >= 0")
-        _require(0.0 <= self.size_smoothing < 1.0, type(self).__name__, "size_smoothing",
-                 self.size_smoothing, "0 <= value < 1")
-        _require(0.0 <= self.box_point_y <= 1.0, type(self).__name__, "box_point_y", self.box_point_y,
-                 "0 <= value <= 1")
-        _require(0.0 <= self.occlusion_coverage <= 1.0, type(self).__name__, "occlusion_coverage",
-                 self.occlusion_coverage, "0 <= value <= 1")
-        _require(0.0 <= self.overlap_rescue_iou <= 1.0, type(self).__name__, "overlap_rescue_iou",
-                 self.overlap_rescue_iou, "0 <= value <= 1")
-        _non_negative(self, "appearance_cost", "body_height_gate_m", "body_intensity_gate")
-        for name in ("appearance_reacquire_gate", "appearance_memory", "appearance_update_overlap"):
+        for name in ("size_smoothing", "appearance_memory"):          # shares of memory: 1 never forgets
+            v = getattr(self, name)
+            _require(0.0 <= v < 1.0, type(self).__name__, name, v, "0 <= value < 1")
+        for name in ("box_point_y", "occlusion_coverage", "overlap_rescue_iou", "appearance_reacquire_gate",
+                     "appearance_update_overlap"):
             v = getattr(self, name)
             _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
-        _require(self.appearance_memory < 1.0, type(self).__name__, "appearance_memory",
-                 self.appearance_memory, "0 <= value < 1")
+        _non_negative(self, "appearance_cost", "body_height_gate_m", "body_intensity_gate")
 
 
 #: The camera tracker's ``overlap_rescue_iou``: boxes of one person in consecutive frames at 15 Hz.
