@@ -26,6 +26,7 @@ import numpy as np
 from tcfd_ros.perception.segment_camera import CameraSegmenter
 from tcfd_ros.perception.segment_lidar import LidarSegmenter
 from tcfd_ros.sim.bag import BagSimulation, BagSpec
+from tcfd_ros.sim.truth_match import detection_counts
 
 MATCH_M = 0.7
 MATCH_PX = 30.0
@@ -39,11 +40,8 @@ def _lidar(sim: BagSimulation, step: int) -> dict:
         pts, gt = sim.lidar_frame(j)
         centres = [c.centroid[:2] for c in seg.segment(np.stack([pts["x"], pts["y"], pts["z"]], axis=1))]
         truth = [np.array(p["box3d"]["center"][:2]) for p in gt["people"]]
-        for p, g in zip(gt["people"], truth):
-            if p["detectable"]:
-                total += 1
-                found += any(np.hypot(*(c - g)) < MATCH_M for c in centres)
-        false += sum(not any(np.hypot(*(c - g)) < MATCH_M for g in truth) for c in centres)
+        counts = detection_counts(centres, truth, [p["detectable"] for p in gt["people"]], MATCH_M)
+        found, total, false = found + counts[0], total + counts[1], false + counts[2]
     return {"found": found, "detectable": total, "false_positives": false}
 
 
@@ -55,15 +53,11 @@ def _camera(sim: BagSimulation, frames: int) -> dict:
         dets = seg.segment(img)
         if k < 2 * seg.cfg.warmup_frames:
             continue
-        boxes = [p["image_box"] for p in gt["people"] if p["image_box"] is not None]
-        centres = [np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) for b in boxes]
-        for p in gt["people"]:
-            if p["detectable"] and p["image_box"] is not None:
-                b = p["image_box"]
-                c = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
-                total += 1
-                found += any(np.hypot(*(d.centre_xy - c)) < MATCH_PX for d in dets)
-        false += sum(not any(np.hypot(*(d.centre_xy - c)) < MATCH_PX for c in centres) for d in dets)
+        boxed = [p for p in gt["people"] if p["image_box"] is not None]
+        truth = [np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) for b in (p["image_box"] for p in boxed)]
+        detectable = [p["detectable"] for p in boxed]
+        counts = detection_counts([d.centre_xy for d in dets], truth, detectable, MATCH_PX)
+        found, total, false = found + counts[0], total + counts[1], false + counts[2]
     return {"found": found, "detectable": total, "false_positives": false}
 
 

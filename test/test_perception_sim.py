@@ -14,6 +14,7 @@ from tcfd_ros.perception.segment_camera import CameraSegmenter
 from tcfd_ros.perception.segment_lidar import LidarSegmenter
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker
 from tcfd_ros.sim.bag import BagSimulation, BagSpec
+from tcfd_ros.sim.truth_match import detection_counts
 
 MATCH_M = 0.7      # a cluster within this of a person's box centre found them
 MATCH_PX = 30.0
@@ -36,11 +37,8 @@ def test_lidar_segmenter_finds_the_simulated_people_with_default_config(sim):
         clusters = seg.segment(xyz)
         centres = [c.centroid[:2] for c in clusters]
         truth = [np.array(p["box3d"]["center"][:2]) for p in gt["people"]]
-        for p, g in zip(gt["people"], truth):
-            if p["detectable"]:
-                total += 1
-                found += any(np.hypot(*(c - g)) < MATCH_M for c in centres)
-        false += sum(not any(np.hypot(*(c - g)) < MATCH_M for g in truth) for c in centres)
+        counts = detection_counts(centres, truth, [p["detectable"] for p in gt["people"]], MATCH_M)
+        found, total, false = found + counts[0], total + counts[1], false + counts[2]
         tracks = trk.update(float(sim.lidar_t[j]), [Measurement(c) for c in centres])
         confirmed_ids |= {t.track_id for t in tracks}
         for c in clusters:
