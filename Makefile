@@ -39,8 +39,8 @@ demo: setup
 # The shipped reference model (models/tcfd_sim.pt + .onnx, models/MODEL_CARD.md): simulate its data set
 # (257 people, half of the sequences from pole / robot mountings, ~19 CPU-min), train
 # training/configs/reference_cpu.yaml from scratch as two processes of one thread each (DDP over gloo,
-# ~72 CPU-min), calibrate, export. CPU only; RESULTS.md has the measured
-# time ("Reference model trained on mixed mountings").
+# ~105 CPU-min, ~1 h on 2 quiet cores; a progress line with the loss and the ETA every 15 s), calibrate,
+# export. CPU only; RESULTS.md has the measured time ("Reference model, longer schedule").
 REF_DATA := out/sim_reference
 REF_RUN := out/train/reference_cpu
 model: setup
@@ -49,7 +49,7 @@ model: setup
 		--workers 2 --force
 	rm -rf $(REF_RUN)
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m tcfd_ros train \
-		--config training/configs/reference_cpu.yaml --no-progress
+		--config training/configs/reference_cpu.yaml
 	cp $(REF_RUN)/model.pt models/tcfd_sim.pt
 	$(PY) -m tcfd_ros export --checkpoint models/tcfd_sim.pt --format onnx --out models/tcfd_sim.onnx
 
