@@ -54,14 +54,22 @@ MATCHES = "matches"
 MARKERS = "markers"
 DIAGNOSTICS = "/diagnostics"
 
-# Parameters implied by bag replay (use_sim_time), for launch and bringup alike: the segmenters'
-# sensor inputs become reliable, because best-effort samples of 1-2.5 MB (images, 64-beam clouds) are
-# split into UDP fragments and lost whole when one fragment is; a bag player can afford retransmission.
+# Parameters implied by bag replay (use_sim_time), for launch, bringup and replay alike: the segmenters'
+# and the camera tracker's sensor inputs become reliable, because best-effort samples of 1-2.5 MB
+# (images, 64-beam clouds) are split into UDP fragments and lost whole when one fragment is; a bag
+# player can afford retransmission.
 REPLAY_OVERRIDES: dict[str, dict[str, Any]] = {
     CAMERA_SEGMENTER: {"input_reliability": "reliable"},
     CAMERA_TRACKER: {"input_reliability": "reliable"},
     LIDAR_SEGMENTER: {"input_reliability": "reliable"},
 }
+
+
+def replay_override_params() -> list[str]:
+    """``REPLAY_OVERRIDES`` as ``--param`` texts (``node.key=value``), for bringup and replay."""
+    return [f"{node}.{key}={value}"
+            for node, params in REPLAY_OVERRIDES.items() for key, value in params.items()]
+
 
 _NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$")
 

@@ -31,7 +31,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from tcfd_ros.errors import ConfigError
-from tcfd_ros.graph import NODE_NAMES, REPLAY_OVERRIDES, GraphSpec, NodeSpec, TopicNames, build_graph
+from tcfd_ros.graph import NODE_NAMES, GraphSpec, NodeSpec, TopicNames, build_graph, replay_override_params
 from tcfd_ros.nodes.base import spin_until_shutdown
 from tcfd_ros.nodes.config_file import validate_params_file
 from tcfd_ros.nodes.node_configs import node_defaults
@@ -63,10 +63,7 @@ class ParamOverride:
 
 def replay_defaults(use_sim_time: bool) -> list[str]:
     """``--param`` texts implied by ``use_sim_time`` (graph.REPLAY_OVERRIDES), placed before the user's."""
-    if not use_sim_time:
-        return []
-    return [f"{node}.{key}={value}"
-            for node, params in REPLAY_OVERRIDES.items() for key, value in params.items()]
+    return replay_override_params() if use_sim_time else []
 
 
 def parse_param(text: str) -> ParamOverride:

@@ -40,7 +40,8 @@ class FlowConfig:
     drain_quiet_s: float = 3.0               # after the last message: stop once outputs are quiet this long
     drain_timeout_s: float = 60.0            # ... or after this long whatever happens
     shutdown_timeout_s: float = 10.0         # SIGINT -> wait -> SIGTERM -> wait -> SIGKILL
-    # Ask the segmenters for reliable input QoS (their `input_reliability` parameter): a best-effort
+    # Ask for reliable input QoS (graph.REPLAY_OVERRIDES: the segmenters' and the camera tracker's
+    # `input_reliability`, as `bringup --use-sim-time` does): a best-effort
     # sample split into UDP fragments (1 MB image, 2.5 MB cloud) is lost whole when one fragment is,
     # which on a loaded host is most of them; a bag player can afford retransmission.
     reliable_inputs: bool = True

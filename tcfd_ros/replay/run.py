@@ -61,9 +61,7 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
     """Overrides of the graph: reliable inputs, the bag's calibration, the user's, the model."""
     params = []
     if cfg.flow.reliable_inputs:
-        params += [f"{g.CAMERA_SEGMENTER}.input_reliability=reliable",
-                   f"{g.CAMERA_TRACKER}.input_reliability=reliable",
-                   f"{g.LIDAR_SEGMENTER}.input_reliability=reliable"]
+        params += g.replay_override_params()
     params += list(calibration)
     params += list(opts.params)
     if opts.model is not None:
