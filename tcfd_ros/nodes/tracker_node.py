@@ -123,8 +123,7 @@ class TrackerNode(TcfdNode):
     def _colour_image(self, header: Any) -> Any:
         """The bgr8 image with the detections' stamp, or None: appearance off, no colour image (mono8 or
         another encoding), or not received (best-effort loss; the step runs without colours)."""
-        tcfg = self.config.tracker
-        if tcfg.appearance_cost <= 0 and tcfg.appearance_reacquire_gate >= 1.0:
+        if not self.config.tracker.uses_appearance:
             return None
         msg = self._images.get((header.stamp.sec, header.stamp.nanosec))
         self.health.values["appearance_image"] = "found" if msg is not None else "missing"

@@ -319,6 +319,11 @@ class TrackerConfig:
             _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
         _non_negative(self, "appearance_cost", "body_height_gate_m", "body_intensity_gate")
 
+    @property
+    def uses_appearance(self) -> bool:
+        """Whether a colour term is on; when none is, measurements need no colours (no image to decode)."""
+        return self.appearance_cost > 0 or self.appearance_reacquire_gate < 1.0
+
 
 #: The camera tracker's ``overlap_rescue_iou``: boxes of one person in consecutive frames at 15 Hz.
 OVERLAP_RESCUE_IOU = 0.5

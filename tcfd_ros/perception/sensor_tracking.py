@@ -21,7 +21,7 @@ camera: 0, only measured tracks; the LiDAR: -1, every live track); it lives on i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -113,7 +113,7 @@ def to_fixed(measurements: list[Measurement], fixed_from_sensor: RigidTransform)
     out = []
     for m in measurements:
         p = fixed_from_sensor.apply(np.asarray(m.payload[3], dtype=np.float64))
-        out.append(Measurement(position=(p[0], p[1]), size=m.size, payload=m.payload, body=m.body))
+        out.append(replace(m, position=(p[0], p[1])))
     return out
 
 

@@ -249,7 +249,7 @@ class MultiTargetTracker:
         shared = self._overlaps(pos, sizes)
         assigned = self._assign(pos, apps, bodies)
         assigned += self._rescue(pos, sizes, assigned, apps, bodies)
-        clear = self._clear_of_others(shared, sizes, assigned)
+        clear = self._clear_of_others(shared, assigned)
         used = {ti for ti, _ in assigned}
         merged = set()          # measurements that cover a hidden track: two people in one blob
         for ti, t in enumerate(self._tracks):
@@ -352,7 +352,7 @@ class MultiTargetTracker:
         cost = np.zeros(len(apps))
         forbid = np.zeros(len(apps), dtype=bool)
         cfg = self.cfg
-        if t.appearance is None or (cfg.appearance_cost <= 0 and cfg.appearance_reacquire_gate >= 1.0):
+        if t.appearance is None or not cfg.uses_appearance:
             return cost, forbid
         coasting = t.missed > 0 or t.hidden
         for j, a in enumerate(apps):
@@ -412,20 +412,15 @@ class MultiTargetTracker:
         rows, cols = linear_sum_assignment(-iou)
         return [(tracks[r], free[c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
 
-    def _clear_of_others(self, shared: np.ndarray, sizes: list[np.ndarray | None],
-                         assigned: list[tuple[int, int]]) -> set[int]:
+    @staticmethod
+    def _clear_of_others(shared: np.ndarray, assigned: list[tuple[int, int]]) -> set[int]:
         """Measurements whose colour belongs to one person: no other live track's predicted box covers more
-        than ``appearance_update_overlap`` of the measurement's box (``shared``; the track it went to is
-        not counted)."""
-        owner = {mi: ti for ti, mi in assigned}
-        out = set()
-        for mi in range(len(sizes)):
-            rows = shared[:, mi].copy() if len(shared) else np.zeros(0, dtype=bool)
-            if mi in owner:
-                rows[owner[mi]] = False
-            if not rows.any():
-                out.add(mi)
-        return out
+        than ``appearance_update_overlap`` of the measurement's box (``shared``, tracks x measurements; the
+        track it went to is not counted)."""
+        others = shared.copy()
+        for ti, mi in assigned:
+            others[ti, mi] = False
+        return {int(mi) for mi in np.flatnonzero(~others.any(axis=0))}
 
     def _learn_appearance(self, t: Track, app: Appearance | None, body: np.ndarray | None = None) -> None:
         """Blend a clear measurement's colour and body cue into the track's (``appearance_memory``); a part
