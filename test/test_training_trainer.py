@@ -156,3 +156,23 @@ def test_two_process_gloo_ddp(data, tmp_path):
         assert torch.equal(r0[k], r1[k]), k
     assert (tmp_path / "t" / "model.pt").is_file()
     assert load_checkpoint(tmp_path / "t" / "model.pt").metadata["world_size"] == 2
+
+
+def test_init_from_fine_tunes_a_trained_model_and_refuses_one_that_does_not_fit(data, tmp_path):
+    path = Trainer(_cfg(data, tmp_path / "a"), show_progress=False).run()
+    ft = Trainer(_cfg(data, tmp_path / "b", init_from=str(path)), show_progress=False)
+    ft._setup()
+    trained = load_checkpoint(path).model.state_dict()
+    for k, v in ft.model.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+    ft.train_steps()  # and trains on from there
+    assert any(not torch.equal(v, trained[k]) for k, v in ft.model.state_dict().items())
+    small = BaselineConfig(channels=(8, 8, 16, 16), dim=16, bins=(1, 2))
+    with pytest.raises(ConfigError, match="is a tcfdnet checkpoint"):
+        Trainer(_cfg(data, tmp_path / "d", architecture="baseline", baseline=small, init_from=str(path)),
+                show_progress=False)._setup()
+    with pytest.raises(ConfigError, match="does not fit"):
+        Trainer(_cfg(data, tmp_path / "e", model=dataclasses.replace(tiny_model_config(), dim=24),
+                     init_from=str(path)), show_progress=False)._setup()
+    with pytest.raises(CheckpointError, match="file not found"):
+        Trainer(_cfg(data, tmp_path / "f", init_from=str(tmp_path / "none.pt")), show_progress=False)._setup()

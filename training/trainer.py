@@ -141,6 +141,8 @@ class Trainer:
                                            world_size=self.world_size)
         self.num_classes = len(self.sampler.classes)
         self.model = build_model(cfg, self.num_classes).to(self.device)
+        if cfg.init_from and not self.resume:
+            self._init_weights(Path(cfg.init_from))
         self.net: nn.Module = self.model
         if self.world_size > 1:
             self.net = nn.parallel.DistributedDataParallel(
@@ -155,6 +157,22 @@ class Trainer:
         self.start_iteration = 0
         if self.resume:
             self._load_state()
+
+    def _init_weights(self, path: Path) -> None:
+        """Copy a trained checkpoint's weights into the fresh model (a fine-tune of that model)."""
+        from training.checkpoints import load_trained
+
+        trained, meta, arch = load_trained(path)
+        if arch != self.cfg.architecture:
+            raise ConfigError(f"init_from: {path} is a {arch} checkpoint, this config trains a "
+                              f"{self.cfg.architecture}")
+        try:
+            self.model.load_state_dict(trained.state_dict(), strict=True)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0]
+            raise ConfigError(f"init_from: {path} does not fit this config's model (model section and "
+                              f"training identities must match): {first}") from e
+        log.info("initialised from %s (%s iterations)", path, meta.get("train_iterations", "?"))
 
     # ---- state -------------------------------------------------------------------------------------
     def _state(self, iteration: int) -> dict[str, Any]:
