@@ -10,7 +10,8 @@ minute instead of a full replay; the recognizer's batching differs (one tracklet
 numbers can differ slightly from a full replay's. Prints one JSON line; ``--events`` also prints every
 identity change. Not collected by pytest.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/recognizer_rerun.py out/replays/pole_7707 [--events]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/recognizer_rerun.py out/replays/pole_7707 [--events] \
+        [--identity open_set_threshold=0.012]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -98,10 +100,18 @@ def main() -> int:
     ap.add_argument("--hidden-feet", action="store_true",
                     help="drop the ground of camera boxes whose feet a nearer box hides (recordings made "
                          "before the camera tracker did so itself)")
+    ap.add_argument("--identity", action="append", default=[], metavar="NAME=VALUE",
+                    help="override an IdentityConfig field (YAML value), e.g. open_set_threshold=0.012")
     args = ap.parse_args()
+    overrides = {}
+    for item in args.identity:
+        name, _, value = item.partition("=")
+        overrides[name] = yaml.safe_load(value)
+    cfg = replace(IdentityConfig(), **overrides)
+    cfg.validate()
     rec = Recording.load(args.replay_dir / "recording.jsonl")
     inputs = recorded_inputs(args.mcap or args.replay_dir / "outputs.mcap")
-    matches = rerun(inputs, args.model, IdentityConfig(), args.events, args.hidden_feet)
+    matches = rerun(inputs, args.model, cfg, args.events, args.hidden_feet)
     scoring = ReplayConfig().scoring
     gt = adapters.ground_truth_frames(rec.ground_truth)
     trk = {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring)
