@@ -13,7 +13,7 @@ from tcfd_ros.perception.calibration_config import CalibrationConfig
 from tcfd_ros.perception.config import TrackletConfig, camera_tracker_config
 from tcfd_ros.perception.config import TrackerConfig
 from tcfd_ros.perception.ground import NoTransform, SensorPlacement, camera_ground, feet_hidden
-from tcfd_ros.perception.sensor_tracking import SensorTracking
+from tcfd_ros.perception.sensor_tracking import SensorTracking, lidar_measurements
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker
 from tcfd_ros.perception.tracklet import TrackletBuffer
 from tcfd_ros.sim.bag import BagSimulation, BagSpec, write_bag
@@ -225,3 +225,35 @@ def test_ground_truth_image_boxes_land_where_the_simulated_people_walk():
                 along.append(float((g.points[i, :2] - truth) @ ray))
     assert len(errors) >= 30
     assert np.median(errors) < 0.2 and abs(np.median(along)) < 0.08, (np.median(errors), np.median(along))
+
+
+def _cluster_points(centres_counts: list[tuple[np.ndarray, int]], rng: np.random.Generator) -> np.ndarray:
+    """A clusters PointCloud2's rows: a standing person's box of points per (centre, point count)."""
+    rows = np.zeros(sum(n for _, n in centres_counts),
+                    dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "f4"), ("cluster", "i4")])
+    i = 0
+    for k, (c, n) in enumerate(centres_counts):
+        pts = c + rng.uniform([-0.2, -0.2, -0.85], [0.2, 0.2, 0.85], (n, 3))
+        rows["x"][i:i + n], rows["y"][i:i + n], rows["z"][i:i + n] = pts.T
+        rows["intensity"][i:i + n] = 30.0
+        rows["cluster"][i:i + n] = k
+        i += n
+    return rows
+
+
+def test_a_sparse_far_cluster_is_tracked_but_gives_no_tracklet_frame():
+    """min_lidar_points: the far person keeps a track (hand-off by geometry, MOT) but no gait evidence."""
+    rng = np.random.default_rng(0)
+    trk = _tracking("3d", CalibrationConfig(source="params"), frames=3)
+    near, far = np.array([8.0, -2.0, -1.3]), np.array([25.0, 6.0, -1.3])
+    ready = []
+    for k in range(8):
+        meas = lidar_measurements(_cluster_points([(near, 250), (far, 40)], rng), min_frame_points=80)
+        assert meas[0].payload[0].shape == (3, 64, 64) and meas[1].payload[0] is None
+        res = trk.step(0.1 * k, "lidar", meas)
+        ready += res.ready
+    assert len(res.states) == 2                                   # both people are tracked
+    near_track = min(res.states, key=lambda s: s.position[0]).track_id
+    assert ready and {r.tracklet.track_id for r in ready} == {near_track}
+    every = lidar_measurements(_cluster_points([(far, 40)], rng))  # 0 = every cluster gives a frame
+    assert every[0].payload[0].shape == (3, 64, 64)

@@ -146,7 +146,7 @@ class TrackerNode(TcfdNode):
         missing = [f for f in ("x", "y", "z", "cluster") if f not in names]
         if missing:
             raise MessageFormatError(f"clusters PointCloud2.fields {list(names)}: missing {missing}")
-        self._step(msg.header, lidar_measurements(points))
+        self._step(msg.header, lidar_measurements(points, self.config.tracklet.min_lidar_points))
 
     def _step(self, header: Any, measurements: list) -> None:
         if self.check_order(self.order, header.stamp) == "reset":

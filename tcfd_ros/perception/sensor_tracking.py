@@ -73,11 +73,13 @@ def camera_measurements(labels: np.ndarray, image: np.ndarray | None = None) -> 
     return out
 
 
-def lidar_measurements(points: np.ndarray) -> list[Measurement]:
+def lidar_measurements(points: np.ndarray, min_frame_points: int = 0) -> list[Measurement]:
     """One Measurement per cluster number: ground-plane centroid (m, sensor frame), footprint, depth map.
 
     Payload: (depth map, (xmin, ymin, zmin, xmax, ymax, zmax), cluster number, centroid (3,)). Each
     measurement also carries the cluster's body cue (``perception.body_cue``: height, intensities).
+    A cluster of fewer than ``min_frame_points`` points is still tracked, but its depth map is None:
+    it gives no tracklet frame (``TrackletConfig.min_lidar_points``).
     """
     out: list[Measurement] = []
     cluster = points["cluster"]
@@ -92,7 +94,8 @@ def lidar_measurements(points: np.ndarray) -> list[Measurement]:
         lo, hi = xyz.min(axis=0), xyz.max(axis=0)
         centroid = xyz.mean(axis=0)
         out.append(Measurement(position=(centroid[0], centroid[1]), size=(hi[0] - lo[0], hi[1] - lo[1]),
-                               payload=(points_to_depth_map(xyz, size=SILHOUETTE_SIZE),
+                               payload=(points_to_depth_map(xyz, size=SILHOUETTE_SIZE)
+                                        if len(xyz) >= min_frame_points else None,
                                         (*lo, *hi), int(k), centroid),
                                body=describe_cluster(xyz, sel["intensity"][finite] if has_intensity
                                                      else None)))
@@ -183,7 +186,7 @@ class SensorTracking:
                 self.extents[tr.track_id] = payload[1]
                 detection = payload[2]
             states.append(self._state(tr, detection, T))
-            if tr.measurement_index >= 0:
+            if tr.measurement_index >= 0 and measurements[tr.measurement_index].payload[0] is not None:
                 payload = measurements[tr.measurement_index].payload
                 position = (tuple(float(v) for v in payload[3]) if self.modality == "3d"
                             else (float(tr.position[0]), float(tr.position[1])))
