@@ -145,8 +145,11 @@ def _ddp_worker(rank, cfg, port, out):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp(data, tmp_path):
-    cfg = _cfg(data, tmp_path, iterations=2, sampler=SamplerConfig(p=2, k=2, frames=3))
+@pytest.mark.parametrize("ablation", [{}, {"tfd": False, "resnet_bypass": False}], ids=["full", "ablated"])
+def test_two_process_gloo_ddp(data, tmp_path, ablation):
+    # DDP runs without the unused-parameter search: an ablated model, too, uses every parameter it has
+    cfg = _cfg(data, tmp_path, iterations=2, sampler=SamplerConfig(p=2, k=2, frames=3),
+               model=tiny_model_config(**ablation))
     mp.spawn(_ddp_worker, args=(cfg, _free_port(), str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)

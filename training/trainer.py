@@ -145,9 +145,11 @@ class Trainer:
             self._init_weights(Path(cfg.init_from))
         self.net: nn.Module = self.model
         if self.world_size > 1:
+            # every variant (ablations build only the modules they use) and the baseline use every
+            # parameter in every iteration, so DDP need not search the graph for unused ones
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True)  # ablation variants leave parts of the graph unused
+                find_unused_parameters=False)
         params = [p for p in self.model.parameters() if p.requires_grad]
         o = cfg.optim
         self.optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
