@@ -255,5 +255,6 @@ def test_a_sparse_far_cluster_is_tracked_but_gives_no_tracklet_frame():
     assert len(res.states) == 2                                   # both people are tracked
     near_track = min(res.states, key=lambda s: s.position[0]).track_id
     assert ready and {r.tracklet.track_id for r in ready} == {near_track}
+    assert 0 < trk.sparse_frames <= 8                             # the far track's detections, counted
     every = lidar_measurements(_cluster_points([(far, 40)], rng))  # 0 = every cluster gives a frame
     assert every[0].payload[0].shape == (3, 64, 64)

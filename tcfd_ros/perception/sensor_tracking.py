@@ -152,6 +152,7 @@ class SensorTracking:
                                and placement.cfg.lidar_track_in_fixed_frame)
         self._camera_pose: RigidTransform | None = None   # the camera's pose at the previous frame
         self._coasting: dict[int, int] = {}   # track id -> consecutive frames without a measurement
+        self.sparse_frames = 0   # detections of tracks that gave no tracklet frame (too few LiDAR points)
 
     def step(self, t: float, frame_id: str, measurements: list[Measurement],
              camera: CameraIntrinsics | None = None) -> StepResult:
@@ -186,7 +187,9 @@ class SensorTracking:
                 self.extents[tr.track_id] = payload[1]
                 detection = payload[2]
             states.append(self._state(tr, detection, T))
-            if tr.measurement_index >= 0 and measurements[tr.measurement_index].payload[0] is not None:
+            if tr.measurement_index >= 0 and measurements[tr.measurement_index].payload[0] is None:
+                self.sparse_frames += 1
+            elif tr.measurement_index >= 0:
                 payload = measurements[tr.measurement_index].payload
                 position = (tuple(float(v) for v in payload[3]) if self.modality == "3d"
                             else (float(tr.position[0]), float(tr.position[1])))
