@@ -181,21 +181,20 @@ class SensorTracking:
         states: list[TrackState] = []
         pending: list[tuple[Track, Tracklet]] = []
         for tr in tracks:
-            detection = -1
-            if tr.measurement_index >= 0:
-                payload = measurements[tr.measurement_index].payload
+            payload = measurements[tr.measurement_index].payload if tr.measurement_index >= 0 else None
+            if payload is not None:
                 self.extents[tr.track_id] = payload[1]
-                detection = payload[2]
-            states.append(self._state(tr, detection, T))
-            if tr.measurement_index >= 0 and measurements[tr.measurement_index].payload[0] is None:
+            states.append(self._state(tr, -1 if payload is None else payload[2], T))
+            if payload is None:
+                continue
+            if payload[0] is None:   # too few LiDAR points for a frame (lidar_measurements)
                 self.sparse_frames += 1
-            elif tr.measurement_index >= 0:
-                payload = measurements[tr.measurement_index].payload
-                position = (tuple(float(v) for v in payload[3]) if self.modality == "3d"
-                            else (float(tr.position[0]), float(tr.position[1])))
-                ready = self.buffer.push(tr.track_id, t, payload[0], np.asarray(position))
-                if ready is not None:
-                    pending.append((tr, ready))
+                continue
+            position = (tuple(float(v) for v in payload[3]) if self.modality == "3d"
+                        else (float(tr.position[0]), float(tr.position[1])))
+            ready = self.buffer.push(tr.track_id, t, payload[0], np.asarray(position))
+            if ready is not None:
+                pending.append((tr, ready))
         ground = self._ground(states, T, camera, tracks)
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i))
                   for i, s in enumerate(states)]
