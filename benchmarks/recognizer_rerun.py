@@ -55,6 +55,13 @@ def recorded_inputs(mcap: Path) -> list[tuple[int, int, str, str]]:
     return out
 
 
+def recorded_tracking(rec: Recording, gt: dict, scoring) -> dict:
+    """Per sensor, the replay scorer's ``score_tracking`` of a recording's tracks against ``gt``
+    (``adapters.ground_truth_frames``): its ``track_to_person`` labels the recorded tracklets."""
+    return {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring)
+            for s, m in rec.sensors.items()}
+
+
 def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityConfig,
           events: bool = False, hidden_feet: bool = False) -> list[MatchEvent]:
     embedder = make_embedder("onnx", str(model), threads=1)
@@ -114,8 +121,7 @@ def main() -> int:
     matches = rerun(inputs, args.model, cfg, args.events, args.hidden_feet)
     scoring = ReplayConfig().scoring
     gt = adapters.ground_truth_frames(rec.ground_truth)
-    trk = {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring)
-           for s, m in rec.sensors.items()}
+    trk = recorded_tracking(rec, gt, scoring)
     hand = score_handoff(gt, rec.sensors, trk, matches, rec.info.bag_duration_s, scoring)
     recorded = score_handoff(gt, rec.sensors, trk, adapters.match_events(rec, "/matches"),
                              rec.info.bag_duration_s, scoring)
