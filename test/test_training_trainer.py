@@ -13,7 +13,7 @@ from tcfd_ros.model import load_checkpoint, tiny_model_config
 from training.checkpoints import load_trained
 from training.config import BaselineConfig, CalibrationConfig, DataConfig, TrainConfig
 from training.sampler import SamplerConfig
-from training.trainer import Trainer
+from training.trainer import CLASSIFIER_KEYS, Trainer
 from training_fixtures import write_sustech
 
 SUBJECTS = tuple(f"{i:04d}" for i in range(6))
@@ -170,6 +170,15 @@ def test_init_from_fine_tunes_a_trained_model_and_refuses_one_that_does_not_fit(
         assert torch.equal(v, trained[k]), k
     ft.train_steps()  # and trains on from there
     assert any(not torch.equal(v, trained[k]) for k, v in ft.model.state_dict().items())
+    # other training identities (one fewer held out): all but the per-identity classifier carries over
+    other = Trainer(_cfg(dataclasses.replace(data, val_identities=1), tmp_path / "c", init_from=str(path)),
+                    show_progress=False)
+    other._setup()
+    for k, v in other.model.state_dict().items():
+        if k in CLASSIFIER_KEYS:
+            assert v.shape[-1] == trained[k].shape[-1] + 1, k
+        else:
+            assert torch.equal(v, trained[k]), k
     small = BaselineConfig(channels=(8, 8, 16, 16), dim=16, bins=(1, 2))
     with pytest.raises(ConfigError, match="is a tcfdnet checkpoint"):
         Trainer(_cfg(data, tmp_path / "d", architecture="baseline", baseline=small, init_from=str(path)),

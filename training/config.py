@@ -108,8 +108,8 @@ class TrainConfig:
     snapshot_every: int = 0  # also write an uncalibrated model_it<N>.pt every N iterations (0 = never)
     log_every: int = 10
     out_dir: str = "out/train"  # run directory = out_dir/name
-    init_from: str = ""  # start from this trained checkpoint's weights (same architecture, model config and
-    # training identities: a fine-tune); "" = random initialisation
+    init_from: str = ""  # start from this trained checkpoint's weights (same architecture and model config:
+    # a fine-tune; with other training identities the classifier starts anew); "" = random initialisation
 
     def validate(self) -> None:
         if self.snapshot_every < 0:

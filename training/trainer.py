@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
 LOG_FILE = "log.csv"
+#: Parameters sized by the number of training identities (BNNeck's classifier): a fine-tune on other
+#: identities (``init_from``) re-initialises them and takes every other weight from the checkpoint.
+CLASSIFIER_KEYS = ("bnneck.classifier.weight",)
 
 
 def open_dataset(fmt: str, root: str, partition: str, split: str, sync: bool, cache_size: int) -> GaitDataset:
@@ -168,12 +171,21 @@ class Trainer:
         if arch != self.cfg.architecture:
             raise ConfigError(f"init_from: {path} is a {arch} checkpoint, this config trains a "
                               f"{self.cfg.architecture}")
+        state = trained.state_dict()
+        ours = self.model.state_dict()
+        fresh = [k for k in CLASSIFIER_KEYS if k in state and k in ours and state[k].shape != ours[k].shape]
+        for k in fresh:  # other identities: the per-identity classifier cannot carry over, it starts anew
+            state[k] = ours[k]
         try:
-            self.model.load_state_dict(trained.state_dict(), strict=True)
+            self.model.load_state_dict(state, strict=True)
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0]
-            raise ConfigError(f"init_from: {path} does not fit this config's model (model section and "
-                              f"training identities must match): {first}") from e
+            raise ConfigError(f"init_from: {path} does not fit this config's model (the model section "
+                              f"must match): {first}") from e
+        if fresh:
+            log.info("init_from: %s was trained on %d identities, this data set has %d: the classifier "
+                     "starts from random weights", path, trained.state_dict()[fresh[0]].shape[-1],
+                     ours[fresh[0]].shape[-1])
         log.info("initialised from %s (%s iterations)", path, meta.get("train_iterations", "?"))
 
     # ---- state -------------------------------------------------------------------------------------
