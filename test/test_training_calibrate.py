@@ -56,6 +56,11 @@ def test_track_level_is_calibrated_on_aggregated_tracklets_and_accepts_more():
     person = np.array([labels[seq_of.index(s)] for s in seqs])
     impostor = d[person[:, None] != person[None, :]]
     assert r["open_set_threshold_track"] == pytest.approx(float(np.quantile(impostor, 0.05, method="lower")))
+    # the curve of thresholds over rates: only the rates its 270 impostor pairs resolve, rising
+    curve = r["open_set_fmr_curve_track"]
+    assert [f for f, _ in curve] == [0.01, 0.03, 0.1]
+    assert curve[1][1] == pytest.approx(float(np.quantile(impostor, 0.03, method="lower")))
+    assert curve[0][1] < curve[1][1] < curve[2][1]
 
 
 def test_calibration_needs_two_people():
@@ -77,5 +82,10 @@ def test_a_track_can_be_the_newest_tracklets_as_the_recognizer_keeps_them():
     person = np.array([labels[seq_of.index(s)] for s in seqs])
     impostor = cross_modal_distance(t2, t3)[person[:, None] != person[None, :]]
     assert r["open_set_threshold_track"] == pytest.approx(float(np.quantile(impostor, 0.05, method="lower")))
+    # the curve of thresholds over rates: only the rates its 270 impostor pairs resolve, rising
+    curve = r["open_set_fmr_curve_track"]
+    assert [f for f, _ in curve] == [0.01, 0.03, 0.1]
+    assert curve[1][1] == pytest.approx(float(np.quantile(impostor, 0.03, method="lower")))
+    assert curve[0][1] < curve[1][1] < curve[2][1]
     whole = calibrate_levels(f2, f3, labels, seq_of, 0.05)
     assert r["open_set_threshold_track"] != whole["open_set_threshold_track"]

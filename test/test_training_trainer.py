@@ -13,7 +13,7 @@ from tcfd_ros.model import load_checkpoint, tiny_model_config
 from training.checkpoints import load_trained
 from training.config import BaselineConfig, CalibrationConfig, DataConfig, TrainConfig
 from training.sampler import SamplerConfig
-from training.trainer import CLASSIFIER_KEYS, Trainer
+from training.trainer import CLASSIFIER_KEYS, Trainer, same_recipe
 from training_fixtures import write_sustech
 
 SUBJECTS = tuple(f"{i:04d}" for i in range(6))
@@ -127,6 +127,17 @@ def test_calibrate_only_recalibrates_a_finished_run_on_a_separate_set(data, tmp_
         assert torch.equal(v, after.model.state_dict()[k])
     with pytest.raises(ConfigError, match="different config"):
         Trainer(_cfg(data, tmp_path, seed=7, calibration=cal), show_progress=False).calibrate_only()
+
+
+def test_same_recipe_lets_fields_added_since_a_run_keep_their_defaults():
+    defaults = {"name": "t", "seed": 0, "init_from": "", "optim": {"lr": 0.001, "gamma": 0.1}}
+    trained = {"name": "t", "seed": 0, "optim": {"lr": 0.001}, "calibration": {"target_fmr": 0.01}}
+    ours = {"name": "t", "seed": 0, "init_from": "", "optim": {"lr": 0.001, "gamma": 0.1},
+            "calibration": {"target_fmr": 0.001}}
+    assert same_recipe(trained, ours, defaults)
+    assert not same_recipe(trained, {**ours, "init_from": "models/x.pt"}, defaults)   # not the default
+    assert not same_recipe(trained, {**ours, "optim": {"lr": 0.01, "gamma": 0.1}}, defaults)
+    assert not same_recipe({**trained, "removed": 1}, ours, defaults)               # ours lacks a field
 
 
 def _free_port():

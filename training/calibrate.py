@@ -18,7 +18,9 @@ Pairs of different people are impostors; pairs of the same person from *differen
 genuine (the same sequence's 2D and 3D come from one synchronised walk, which a hand-off between
 disjoint zones never sees, so they are left out). Each (2D, 3D) pair counts once: the distance is the
 same whichever side is the probe. A threshold is the ``target_fmr`` quantile of its impostor distances;
-the genuine accept rate at that threshold is reported beside it.
+the genuine accept rate at that threshold is reported beside it. The track level also records its curve
+of thresholds over false-match rates (``tcfd_ros.open_set``), along which the recogniser moves its
+decision when walking speed agrees or disagrees (``perception.walking_speed``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance
 from tcfd_ros.errors import DatasetError
+from tcfd_ros.open_set import CURVE_FMRS, curve_points
 
 
 def tracklet_windows(length: int, frames: int, hop: int) -> list[np.ndarray]:
@@ -115,6 +118,7 @@ def calibrate_levels(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labels:
     return {
         "open_set_threshold": tl["threshold"],
         "open_set_threshold_track": tr["threshold"],
+        "open_set_fmr_curve_track": curve_points(levels["track"][1], CURVE_FMRS),
         "open_set_target_fmr": float(target_fmr),
         "open_set_measured_fmr": tl["fmr"],
         "open_set_measured_fmr_track": tr["fmr"],

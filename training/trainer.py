@@ -86,6 +86,25 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return TCFDNet(mcfg)
 
 
+def same_recipe(trained: dict[str, Any], ours: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    """Whether config ``ours`` is the one a run was ``trained`` with, the calibration section aside. A key
+    the run's record lacks (a field added to the config since) matches when ours has its default."""
+    def same(t: dict[str, Any], o: dict[str, Any], d: dict[str, Any]) -> bool:
+        for k, v in o.items():
+            if k not in t:
+                if v != d.get(k):
+                    return False
+            elif isinstance(v, dict) and isinstance(t[k], dict):
+                if not same(t[k], v, d.get(k) if isinstance(d.get(k), dict) else {}):
+                    return False
+            elif t[k] != v:
+                return False
+        return set(t) <= set(o)
+    skip = ("calibration",)
+    return same({k: v for k, v in trained.items() if k not in skip},
+                {k: v for k, v in ours.items() if k not in skip}, defaults)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda requested but CUDA is not available; use device: cpu or auto")
@@ -366,10 +385,8 @@ class Trainer:
 
         path = self.run_dir / MODEL_FILE
         model, meta, _ = load_trained(path)
-        trained = trained_config(path)
-        ours = to_dict(self.cfg)
-        if {k: v for k, v in trained.items() if k != "calibration"} != \
-                {k: v for k, v in ours.items() if k != "calibration"}:
+        if not same_recipe(trained_config(path), to_dict(self.cfg),
+                           to_dict(TrainConfig(name=self.cfg.name))):
             raise ConfigError(f"--calibrate-only: {path} was trained with a different config (only the "
                               "calibration section may differ)")
         if self.cfg.threads > 0:
