@@ -48,6 +48,7 @@ from typing import Iterable
 import numpy as np
 
 from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.walking_speed import track_speed
 
 TrackKey = tuple[str, int]
 DEFAULT_SIGMA_M = 0.3          # used when a sensor gives a position without its uncertainty
@@ -82,6 +83,8 @@ class _History:
     sigma: deque
     version: int = 0                # a new number from _VERSIONS on every change: keys the caches below
     _arrays: tuple | None = None    # (stamps, xyz, sigma) as arrays, built once per version
+    speed: float | None = None      # walking speed (m/s) of version speed_version
+    speed_version: int = -1
 
     def changed(self) -> None:
         self.version = next(_VERSIONS)
@@ -176,6 +179,17 @@ class GroundTracks:
             if abs(st[i] - at_s) > max_dt_s:
                 return None
         return h.xyz[i].copy(), float(h.sigma[i]), h.frame
+
+    def speed(self, key: TrackKey) -> float | None:
+        """The track's walking speed over its history (``walking_speed.track_speed``), m/s, or None."""
+        h = self._h.get(key)
+        if h is None:
+            return None
+        if h.speed_version != h.version:
+            st, xyz, _ = h.arrays()
+            h.speed = track_speed(st, xyz, self.cfg.speed_baseline_s, self.cfg.speed_min_span_s)
+            h.speed_version = h.version
+        return h.speed
 
     def evidence(self, a: TrackKey, b: TrackKey, since_s: float = -math.inf) -> PairEvidence:
         """Compare two tracks on their simultaneous samples (those stamped ``since_s`` or later); the

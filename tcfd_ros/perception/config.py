@@ -7,6 +7,7 @@ classes' constructors, so a bad value raises ``ConfigError`` naming the field an
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -391,7 +392,9 @@ class IdentityConfig:
     # for TRACK-level embeddings (tcfd_ros.distance.aggregate_track_embedding), see identity.py
     open_set_threshold: float | None = param(
         None, "None: model's open_set_threshold_track, else open_set_threshold")
-    track_evidence_tracklets: int = param(8, "newest tracklet embeddings per track that form its evidence")
+    track_evidence_tracklets: int = param(
+        16, "newest tracklet embeddings per track that form its evidence (16: 5-8 s of a walk at the default "
+            "hop; RESULTS.md, \"Track evidence over 16 tracklets\")")
     gait_min_tracklets: int = param(2, "tracklets a track needs before gait may link it to an identity")
     gait_same_modality: bool = param(False, "gait also compares camera-camera and LiDAR-LiDAR embeddings; "
                                             "off: the model's threshold is calibrated on camera-LiDAR pairs, "
@@ -436,6 +439,19 @@ class IdentityConfig:
     transit_prior: bool = param(False, "gait links across sensors only after a plausible transit time")
     transit_min_s: float = param(0.0, "a person needs at least this long between the sensors' zones")
     transit_max_s: float = param(120.0, "a person needs at most this long between the sensors' zones")
+    speed_evidence: bool = param(
+        True, "walking speed measured by both sensors (fixed-frame positions) moves the gait threshold along "
+              "the model's false-match-rate curve (perception.walking_speed; off when the model metadata has "
+              "no open_set_fmr_curve_track)")
+    speed_within_sd_mps: float = param(
+        0.08, "SD of one person's speed difference between two sensors' tracks (change of pace plus "
+              "measurement), m/s", lo=0.01, hi=1.0)
+    speed_between_sd_mps: float = param(0.15, "SD of comfortable walking speed between people, m/s", lo=0.01,
+                                        hi=2.0)
+    speed_baseline_s: float = param(1.0, "a track's speed is the median of its displacements this far apart, "
+                                         "s", lo=0.1, hi=10.0)
+    speed_min_span_s: float = param(2.0, "a track's positions span at least this long before its speed "
+                                         "counts, s", lo=0.1, hi=60.0)
     persist_unenrolled_embeddings: bool = param(True, "False: only enrolled identities' embeddings are saved")
     max_identities: int = param(
         1000, "identities kept in memory; the least recently seen unbound, unenrolled ones go first (memory: "
@@ -453,7 +469,8 @@ class IdentityConfig:
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",
                   "geometry_gate_max_m", "geometry_veto_sigmas", "geometry_veto_floor_m",
                   "geometry_veto_samples", "geometry_link_samples", "geometry_link_span_s",
-                  "confidence_temperature")
+                  "confidence_temperature", "speed_within_sd_mps", "speed_between_sd_mps", "speed_baseline_s",
+                  "speed_min_span_s")
         _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",
                  self.geometry_link_fraction, "0 < value <= 1")
         _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",
@@ -461,3 +478,6 @@ class IdentityConfig:
         _require(self.geometry_gate_max_m >= self.geometry_gate_floor_m, c, "geometry_gate_max_m",
                  self.geometry_gate_max_m, "at least geometry_gate_floor_m")
         _ordered(self, "transit_min_s", "transit_max_s")
+        _require(self.speed_between_sd_mps * math.sqrt(2.0) > self.speed_within_sd_mps, c,
+                 "speed_within_sd_mps", self.speed_within_sd_mps,
+                 "below sqrt(2) x speed_between_sd_mps (else agreeing speeds would count against a match)")

@@ -71,11 +71,13 @@ from tcfd_ros.distance import aggregate_track_embedding
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.messages import MODALITIES
+from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
                                                 TrackObservation)
+from tcfd_ros.perception.walking_speed import speed_likelihood_ratio
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class _Candidates:
 
     gids: list[int]
     gait: np.ndarray            # gait distance to each identity (other tracks), inf if none
+    score: np.ndarray           # what decides: gait less the threshold's shift by walking speed
     own: np.ndarray             # distance to the track's own stored embedding
     admissible: np.ndarray      # bool: not blocked by a same-sensor track or a geometric veto
     gait_ok: np.ndarray         # bool: gait supports it
@@ -147,6 +150,11 @@ class IdentityManager:
         shape = (int(meta["parts"]), int(meta["dim"])) if "parts" in meta and "dim" in meta else None
         self.store = IdentityStore(cfg, gallery, shape)
         self.ground = GroundTracks(cfg)
+        self.fmr_curve = FmrCurve.from_metadata(meta.get("open_set_fmr_curve_track"))
+        if cfg.speed_evidence and self.fmr_curve is None:
+            log.info("identity.speed_evidence: the model metadata has no open_set_fmr_curve_track (a model "
+                     "calibrated before it existed); walking speed is not used")
+        self._speed_seen: dict[int, dict[str, tuple[float, float]]] = {}  # gid -> sensor -> (stamp, m/s)
         self._cfg = cfg
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._evidence: dict[TrackKey, _Evidence] = {}
@@ -175,7 +183,7 @@ class IdentityManager:
         its filter's prediction, not a position: geometry neither links nor vetoes on predictions (a
         track coasting behind an occluder drifts on, metres from where its person is).
         """
-        if not self.cfg.use_geometry or not fixed_frame:
+        if not (self.cfg.use_geometry or self._uses_speed()) or not fixed_frame:
             return 0
         kept = 0
         for track_id, ground, sigma, *measured in tracks:
@@ -226,7 +234,7 @@ class IdentityManager:
         ev.tracklets.append(np.asarray(o.embedding, dtype=np.float32).copy())
         ev.count += 1
         ev.last_stamp_s = o.stamp_s
-        if o.position is not None and self.cfg.use_geometry:
+        if o.position is not None and (self.cfg.use_geometry or self._uses_speed()):
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
@@ -273,10 +281,38 @@ class IdentityManager:
         admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
                                for g in gids], dtype=bool)
         enough = ev.count >= self.cfg.gait_min_tracklets
-        gait_ok = np.array([bool(admissible[j] and enough and gait[j] <= self.threshold
+        score = gait - self._speed_shift(o, gids)
+        gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
-        return _Candidates(gids, gait, own, admissible, gait_ok, links)
+        return _Candidates(gids, gait, score, own, admissible, gait_ok, links)
+
+    # ---- walking speed ---------------------------------------------------------------------
+    def _uses_speed(self) -> bool:
+        return self.cfg.speed_evidence and self.fmr_curve is not None
+
+    def _speed_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
+        """Per identity, how far walking speed moves the gait threshold (``walking_speed``): the threshold
+        at the base threshold's false-match rate times the speed likelihood ratio, less the base; 0 where
+        this track or the identity on another sensor has no speed yet."""
+        shift = np.zeros(len(gids))
+        v = self.ground.speed(o.key) if self._uses_speed() else None
+        if v is None or self.fmr_curve is None:
+            return shift
+        base_fmr = self.fmr_curve.fmr_at(self.threshold)
+        c = self.cfg
+        for j, g in enumerate(gids):
+            seen = [sv for sensor, sv in self._speed_seen.get(g, {}).items() if sensor != o.sensor]
+            if seen:
+                other = max(seen)[1]     # the newest other sensor's measurement
+                lr = speed_likelihood_ratio(abs(v - other), c.speed_within_sd_mps, c.speed_between_sd_mps)
+                shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - self.threshold
+        return shift
+
+    def _remember_speed(self, o: TrackObservation, gid: int) -> None:
+        v = self.ground.speed(o.key) if self._uses_speed() else None
+        if v is not None:
+            self._speed_seen.setdefault(gid, {})[o.sensor] = (o.stamp_s, v)
 
     # ---- the update ------------------------------------------------------------------------
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
@@ -315,16 +351,18 @@ class IdentityManager:
         else:
             st.last_stamp_s = o.stamp_s
         self.store.record(ident, o.modality, o.key, agg, o.stamp_s)
-        decided, d, partners = None, None, [o.key]
+        self._remember_speed(o, ident.gid)
+        decided, d, score, partners = None, None, None, [o.key]
         if cand is not None and ident.gid in cand.gids:
             j = cand.gids.index(ident.gid)
             decided = cand.support(j)
             d = cand.gait[j] if math.isfinite(cand.gait[j]) else (cand.own[j] if math.isfinite(cand.own[j])
                                                                   else None)
+            score = cand.score[j] if math.isfinite(cand.score[j]) else d
             partners += cand.links.get(ident.gid, [])
         # a link keeps the reason it was made while nothing contradicts it (e.g. the partner track ended)
         decided = st.reason = decided or st.reason
-        conf = self._confidence(d if decided != "geometry" else None)
+        conf = self._confidence(score if decided != "geometry" else None)
         if decided == "geometry":
             conf = 1.0
         fused = self.ground.fuse(partners, o.stamp_s) if self.cfg.use_geometry else None
@@ -345,7 +383,7 @@ class IdentityManager:
         if linked:
             return min(linked, key=lambda j: cand.gids[j])
         ok = [j for j, g in enumerate(cand.gids) if g != exclude and cand.gait_ok[j]]
-        return min(ok, key=lambda j: cand.gait[j]) if ok else -1
+        return min(ok, key=lambda j: cand.score[j]) if ok else -1
 
     def _update_bound(self, o: TrackObservation) -> IdentityMatch:
         st = self._tracks[o.key]
@@ -377,7 +415,7 @@ class IdentityManager:
         # the identity it founded has nothing to protect: its aggregate already is the evidence)
         held = cand.support(cur) is not None or not cand.admissible[cur]
         j = -1 if held else self._best_alternative(cand, st.gid)
-        against = j >= 0 and cand.gait[j] + self.cfg.switch_margin < cand.gait[cur]
+        against = j >= 0 and cand.score[j] + self.cfg.switch_margin < cand.score[cur]
         if against and st.contrary_gid == cand.gids[j]:
             st.contrary += 1
         elif against:
@@ -437,7 +475,7 @@ class IdentityManager:
                     if g in c.links:
                         cost[i, j] = _GEOMETRY_COST + (c.gait[j] if math.isfinite(c.gait[j]) else 1.0) * 1e-3
                     elif c.gait_ok[j]:
-                        cost[i, j] = c.gait[j]
+                        cost[i, j] = c.score[j]
             rows, cols = linear_sum_assignment(cost)
             for r, col in zip(rows, cols):
                 if cost[r, col] < _FORBIDDEN:
@@ -456,6 +494,7 @@ class IdentityManager:
         for key in [k for k, ev in self._evidence.items() if now_s - ev.last_stamp_s > timeout]:
             del self._evidence[key]
         self.ground.expire(now_s, timeout)
+        self._speed_seen = {g: v for g, v in self._speed_seen.items() if g in self.store.ids}
 
     # ---- services --------------------------------------------------------------------------
     def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:

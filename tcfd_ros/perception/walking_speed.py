@@ -1,0 +1,47 @@
+"""Walking speed as cross-sensor evidence: the one spatio-temporal gait parameter both sensors measure.
+
+Why: where only gait links two sensors' zones, the learned gait embedding is weak evidence on the
+pipeline's own tracklets (RESULTS.md, "Walking speed beside the gait embedding"). A person's walking
+speed is the classic clinical gait parameter; it differs between people (population SD of comfortable
+speed ~0.15-0.2 m/s) far more than within one walk, and both a LiDAR track and a calibrated camera's
+ground track measure it in metres per second. It is folded into the open-set decision as a likelihood
+ratio that moves the gait threshold along the model's calibrated false-match-rate curve, so that on
+average over strangers the false-match rate stays the calibrated one (the expected likelihood ratio
+under the impostor model is 1) while people walking at the speed of the identity gain a looser bar.
+
+API::
+
+    v = track_speed(stamps_s, xy_m, baseline_s=1.0, min_span_s=2.0)     # m/s or None
+    lr = speed_likelihood_ratio(abs(v_a - v_b), within_sd_mps, between_sd_mps)
+    threshold = curve.threshold_at(curve.fmr_at(base_threshold) * lr)   # tcfd_ros.open_set.FmrCurve
+
+Speed model: the difference of two speed measurements of one person is N(0, within_sd) (the person's
+change of pace between the zones plus both measurements' error); of two different people N(0,
+sqrt(2) between_sd) (two independent draws from the population).
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+
+
+def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_span_s: float) -> float | None:
+    """Median ground speed (m/s) over displacements ``baseline_s`` apart; None when the samples span less
+    than ``min_span_s``. The median ignores a bad foot point or a stop, and a 1 s baseline averages out
+    the sway of a walker's centre within a stride."""
+    t = np.asarray(stamps_s, dtype=np.float64)
+    p = np.asarray(xy_m, dtype=np.float64)[:, :2]
+    if t.size < 2 or t[-1] - t[0] < max(min_span_s, baseline_s):
+        return None
+    j = np.searchsorted(t, t + baseline_s)
+    i = np.flatnonzero(j < t.size)
+    j = j[i]
+    v = np.linalg.norm(p[j] - p[i], axis=1) / (t[j] - t[i])
+    return float(np.median(v))
+
+
+def speed_likelihood_ratio(dv_mps: float, within_sd_mps: float, between_sd_mps: float) -> float:
+    """p(speed difference | same person) / p(... | different people) for the module's Gaussian model."""
+    sg, si = within_sd_mps, math.sqrt(2.0) * between_sd_mps
+    return (si / sg) * math.exp(-0.5 * dv_mps * dv_mps * (1.0 / sg ** 2 - 1.0 / si ** 2))

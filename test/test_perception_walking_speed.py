@@ -1,0 +1,119 @@
+"""Walking speed beside the gait embedding: speed estimates, the likelihood ratio, the FMR curve, and the
+recognizer moving its gait threshold along the curve (perception.walking_speed, open_set)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tcfd_ros.errors import ConfigError
+from tcfd_ros.open_set import FmrCurve, curve_points
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+from tcfd_ros.perception.walking_speed import speed_likelihood_ratio, track_speed
+
+RATE_HZ = 10.0
+
+
+def _walk(speed_mps: float, t0: float, seconds: float, start_xy=(0.0, 0.0), noise_m: float = 0.0,
+          seed: int = 0):
+    t = t0 + np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    xy = np.stack([start_xy[0] + speed_mps * (t - t0), np.full_like(t, start_xy[1])], axis=1)
+    return t, xy + np.random.default_rng(seed).normal(0, noise_m, xy.shape)
+
+
+def test_track_speed_is_the_median_rate_of_one_second_displacements():
+    t, xy = _walk(1.3, 0.0, 4.0, noise_m=0.05, seed=1)
+    xy[17] += (3.0, 0.0)                                      # one bad foot point
+    assert track_speed(t, xy, 1.0, 2.0) == pytest.approx(1.3, abs=0.05)
+    assert track_speed(t[:15], xy[:15], 1.0, 2.0) is None     # 1.4 s of samples: too short to count
+    assert track_speed(t[:1], xy[:1], 1.0, 0.1) is None
+
+
+def test_agreeing_speeds_support_a_match_and_strangers_average_a_ratio_of_one():
+    within, between = 0.08, 0.15
+    assert speed_likelihood_ratio(0.0, within, between) == pytest.approx(math.sqrt(2) * between / within)
+    assert speed_likelihood_ratio(0.05, within, between) > 1.0 > speed_likelihood_ratio(0.2, within, between)
+    assert speed_likelihood_ratio(0.4, within, between) < 0.01
+    # over strangers' speed differences the ratio averages 1: moving the threshold to FMR x ratio keeps
+    # the calibrated false-match rate on average
+    dv = np.random.default_rng(0).normal(0.0, math.sqrt(2) * between, 100_000)
+    mean = np.mean([speed_likelihood_ratio(abs(x), within, between) for x in dv])
+    assert mean == pytest.approx(1.0, abs=0.03)
+
+
+def test_fmr_curve_interpolates_in_log_rate_and_refuses_malformed_metadata():
+    c = FmrCurve.from_metadata([[0.001, 0.1], [0.01, 0.5]])
+    assert c.threshold_at(0.001) == pytest.approx(0.1) and c.threshold_at(0.01) == pytest.approx(0.5)
+    assert c.threshold_at(math.sqrt(0.001 * 0.01)) == pytest.approx(0.3)
+    assert c.threshold_at(1e-9) == pytest.approx(0.1) and c.threshold_at(0.5) == pytest.approx(0.5)  # clamped
+    assert c.fmr_at(c.threshold_at(0.004)) == pytest.approx(0.004)
+    for bad in (None, "curve", [[0.001, 0.1]], [[0.01, 0.1], [0.001, 0.5]], [[0.001, 0.5], [0.01, 0.1]],
+                [[0.001, float("nan")], [0.01, 0.5]], [[0.0, 0.1], [0.01, 0.5]],
+                [[0.001, 0.1, 3], [0.01, 0.5, 3]], [["a", "b"], ["c", "d"]]):
+        assert FmrCurve.from_metadata(bad) is None, bad
+
+
+def test_curve_points_keep_the_rates_the_impostor_pairs_resolve():
+    imp = np.linspace(0.0, 1.0, 500)
+    pts = curve_points(imp, (0.0003, 0.001, 0.003, 0.01, 0.1))
+    assert [f for f, _ in pts] == [0.003, 0.01, 0.1]           # 500 pairs resolve 0.2 % and above
+    assert pts[1][1] == pytest.approx(float(np.quantile(imp, 0.01, method="lower")))
+
+
+# ---- the recognizer ------------------------------------------------------------------------------
+P, D = 3, 8
+BASE = 0.10                                           # the model's track threshold at 0.1 % FMR
+CURVE = [[0.001, BASE], [0.01, 0.5]]                  # at 2.65 x 0.1 %: threshold ~0.27
+PERSON = np.random.default_rng(5).normal(size=(P, D))
+
+
+def _at_distance(d: float) -> np.ndarray:
+    """An embedding at cross-modal distance ``d`` from PERSON (every part at cosine 1 - d)."""
+    out = np.empty((P, D))
+    rng = np.random.default_rng(9)
+    for p in range(P):
+        u = PERSON[p] / np.linalg.norm(PERSON[p])
+        w = rng.normal(size=D)
+        w -= w.dot(u) * u
+        w /= np.linalg.norm(w)
+        out[p] = (1 - d) * u + math.sqrt(1 - (1 - d) ** 2) * w
+    return out
+
+
+def _run(lidar_speed_mps: float, meta: dict, **cfg) -> tuple[int, int, bool]:
+    """A camera track walks at 1.2 m/s; later a LiDAR track, at distance 0.2 > BASE, at ``lidar_speed``."""
+    m = IdentityManager(IdentityConfig(**cfg), model_metadata={"open_set_threshold_track": BASE, **meta})
+    for sensor, modality, t0, v, emb, track in (("camera", "2d", 0.0, 1.2, PERSON, 1),
+                                                ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(0.2), 7)):
+        t, xy = _walk(v, t0, 3.0, start_xy=(0.0, 5.0 if sensor == "camera" else 40.0), noise_m=0.03)
+        for k in range(len(t)):
+            m.observe_positions(sensor, float(t[k]), "map", [(track, (xy[k, 0], xy[k, 1], 0.0), 0.1, True)])
+            if k % 5 == 4:
+                (out,) = m.update([TrackObservation(float(t[k]), sensor, modality, track, emb)])
+        if sensor == "camera":
+            cam_id = out.global_id
+    return cam_id, out.global_id, out.known
+
+
+def test_a_person_walking_at_the_identitys_speed_is_handed_off_at_a_looser_gait_distance():
+    cam, lid, known = _run(1.2, {"open_set_fmr_curve_track": CURVE})
+    assert lid == cam and known
+
+
+def test_another_walking_speed_or_no_curve_or_speed_off_keeps_the_calibrated_threshold():
+    cam, lid, known = _run(1.6, {"open_set_fmr_curve_track": CURVE})
+    assert lid != cam and not known
+    cam, lid, known = _run(1.2, {})                                   # a model calibrated before the curve
+    assert lid != cam and not known
+    cam, lid, known = _run(1.2, {"open_set_fmr_curve_track": CURVE}, speed_evidence=False)
+    assert lid != cam and not known
+
+
+def test_speed_config_is_checked():
+    with pytest.raises(ConfigError, match="speed_within_sd_mps"):
+        IdentityConfig(speed_within_sd_mps=0.3, speed_between_sd_mps=0.15).validate()
+    with pytest.raises(ConfigError, match="speed_baseline_s"):
+        IdentityConfig(speed_baseline_s=0.0).validate()
