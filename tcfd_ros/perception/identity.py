@@ -24,7 +24,12 @@ How identities are decided:
    ``open_set_threshold``. Gait supports an identity when the distance is within the threshold and
    the track has delivered at least ``gait_min_tracklets`` tracklets; with ``transit_prior`` also
    only if the person reached this sensor between ``transit_min_s`` and ``transit_max_s`` after the
-   identity was last seen by another sensor.
+   identity was last seen by another sensor. With ``speed_evidence`` and a model whose metadata has
+   ``open_set_fmr_curve_track``, walking speed moves that threshold per identity (``walking_speed.py``):
+   the track's ground speed against the speed the identity was last measured at on another sensor
+   gives a likelihood ratio, and the threshold is the curve's at the base threshold's false-match rate
+   times that ratio. What decides (gait support, assignment cost, hysteresis, confidence) is the gait
+   distance less that shift (``_Candidates.score``); matches report the gait distance itself.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
