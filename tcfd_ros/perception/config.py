@@ -448,6 +448,9 @@ class IdentityConfig:
               "measurement), m/s", lo=0.01, hi=1.0)
     speed_between_sd_mps: float = param(0.15, "SD of comfortable walking speed between people, m/s", lo=0.01,
                                         hi=2.0)
+    speed_min_walking_mps: float = param(
+        0.5, "speed counts only while both tracks walk at least this fast (people standing or loitering all "
+             "share a speed near 0, which says nothing of who they are), m/s", lo=0.0, hi=2.0)
     speed_baseline_s: float = param(1.0, "a track's speed is the median of its displacements this far apart, "
                                          "s", lo=0.1, hi=10.0)
     speed_min_span_s: float = param(2.0, "a track's positions span at least this long before its speed "
@@ -463,7 +466,7 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin", "transit_min_s")
+        _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",

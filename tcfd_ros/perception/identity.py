@@ -299,17 +299,17 @@ class IdentityManager:
     def _speed_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
         """Per identity, how far walking speed moves the gait threshold (``walking_speed``): the threshold
         at the base threshold's false-match rate times the speed likelihood ratio, less the base; 0 where
-        this track or the identity on another sensor has no speed yet."""
+        this track or the identity on another sensor has no speed yet, or either is not walking."""
         shift = np.zeros(len(gids))
+        c = self.cfg
         v = self.ground.speed(o.key) if self._uses_speed() else None
-        if v is None or self.fmr_curve is None:
+        if v is None or self.fmr_curve is None or v < c.speed_min_walking_mps:
             return shift
         base_fmr = self.fmr_curve.fmr_at(self.threshold)
-        c = self.cfg
         for j, g in enumerate(gids):
             seen = [sv for sensor, sv in self._speed_seen.get(g, {}).items() if sensor != o.sensor]
-            if seen:
-                other = max(seen)[1]     # the newest other sensor's measurement
+            other = max(seen)[1] if seen else None     # the newest other sensor's measurement
+            if other is not None and other >= c.speed_min_walking_mps:
                 lr = speed_likelihood_ratio(abs(v - other), c.speed_within_sd_mps, c.speed_between_sd_mps)
                 shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - self.threshold
         return shift
