@@ -83,12 +83,14 @@ def _at_distance(d: float) -> np.ndarray:
     return out
 
 
-def _run(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, **cfg) -> tuple[int, int, bool]:
-    """A camera track walks at ``camera_speed``; later a LiDAR track at gait distance 0.2 > BASE, at
+def _run(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, distance: float = 0.2,
+         **cfg) -> tuple[int, int, bool]:
+    """A camera track walks at ``camera_speed``; later a LiDAR track at gait ``distance`` (0.2 > BASE), at
     ``lidar_speed``."""
     m = IdentityManager(IdentityConfig(**cfg), model_metadata={"open_set_threshold_track": BASE, **meta})
-    for sensor, modality, t0, v, emb, track in (("camera", "2d", 0.0, camera_speed_mps, PERSON, 1),
-                                                ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(0.2), 7)):
+    walks = (("camera", "2d", 0.0, camera_speed_mps, PERSON, 1),
+             ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(distance), 7))
+    for sensor, modality, t0, v, emb, track in walks:
         t, xy = _walk(v, t0, 3.0, start_xy=(0.0, 5.0 if sensor == "camera" else 40.0), noise_m=0.03)
         for k in range(len(t)):
             m.observe_positions(sensor, float(t[k]), "map", [(track, (xy[k, 0], xy[k, 1], 0.0), 0.1, True)])
@@ -114,6 +116,15 @@ def test_another_walking_speed_or_no_curve_or_speed_off_keeps_the_calibrated_thr
     # people who stand or loiter share a speed near 0 that says nothing of who they are: no looser bar
     cam, lid, known = _run(0.1, {"open_set_fmr_curve_track": CURVE}, camera_speed_mps=0.1)
     assert lid != cam and not known
+
+
+def test_a_configured_threshold_beyond_the_curve_is_not_made_stricter_by_agreeing_speeds():
+    # 0.6 lies above the curve's last threshold (0.5): agreeing speeds cannot loosen it further, and must
+    # not tighten it to the curve's end either
+    # (gait may link only from the 5th tracklet, when the LiDAR track's speed is known)
+    cam, lid, known = _run(1.2, {"open_set_fmr_curve_track": CURVE}, distance=0.55, open_set_threshold=0.6,
+                           gait_min_tracklets=5)
+    assert lid == cam and known
 
 
 def test_speed_config_is_checked():

@@ -306,12 +306,13 @@ class IdentityManager:
         if v is None or self.fmr_curve is None or v < c.speed_min_walking_mps:
             return shift
         base_fmr = self.fmr_curve.fmr_at(self.threshold)
+        base = self.fmr_curve.threshold_at(base_fmr)   # the threshold itself unless beyond the curve's range
         for j, g in enumerate(gids):
             seen = [sv for sensor, sv in self._speed_seen.get(g, {}).items() if sensor != o.sensor]
             other = max(seen)[1] if seen else None     # the newest other sensor's measurement
             if other is not None and other >= c.speed_min_walking_mps:
                 lr = speed_likelihood_ratio(abs(v - other), c.speed_within_sd_mps, c.speed_between_sd_mps)
-                shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - self.threshold
+                shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - base
         return shift
 
     def _remember_speed(self, o: TrackObservation, gid: int) -> None:
