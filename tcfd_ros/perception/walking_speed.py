@@ -1,10 +1,12 @@
 """Walking speed as cross-sensor evidence: the one spatio-temporal gait parameter both sensors measure.
 
 Why: where only gait links two sensors' zones, the learned gait embedding is weak evidence on the
-pipeline's own tracklets (RESULTS.md, "Walking speed beside the gait embedding"). A person's walking
-speed is the classic clinical gait parameter; it differs between people (population SD of comfortable
-speed ~0.15-0.2 m/s) far more than within one walk, and both a LiDAR track and a calibrated camera's
-ground track measure it in metres per second. It is folded into the open-set decision as a likelihood
+pipeline's own tracklets (RESULTS.md, "Track evidence over 16 tracklets, and walking speed beside
+gait"). A person's walking speed is the classic clinical gait parameter; it differs between people
+(population SD of comfortable speed ~0.15-0.2 m/s) far more than within one walk (unless they change
+pace between the zones: the same section measures what that costs), and both a LiDAR track and a
+calibrated camera's ground track measure it in metres per second. It is folded into the open-set
+decision as a likelihood
 ratio that moves the gait threshold along the model's calibrated false-match-rate curve, so that on
 average over strangers the false-match rate stays the calibrated one (the expected likelihood ratio
 under the impostor model is 1) while people walking at the speed of the identity gain a looser bar.
