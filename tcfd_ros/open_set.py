@@ -58,7 +58,7 @@ class FmrCurve:
 def curve_points(impostor: np.ndarray, fmrs: Sequence[float]) -> list[list[float]]:
     """Calibration: ``[[fmr, threshold], ...]`` of impostor distances at ``fmrs``, keeping the rates that
     at least one impostor pair resolves and whose thresholds rise."""
-    imp = np.sort(np.asarray(impostor, dtype=np.float64))
+    imp = np.asarray(impostor, dtype=np.float64)
     out: list[list[float]] = []
     for f in sorted(fmrs):
         if f * imp.size < 1:

@@ -192,7 +192,8 @@ class Trainer:
                               f"{self.cfg.architecture}")
         state = trained.state_dict()
         ours = self.model.state_dict()
-        fresh = [k for k in CLASSIFIER_KEYS if k in state and k in ours and state[k].shape != ours[k].shape]
+        fresh = {k: state[k].shape[-1] for k in CLASSIFIER_KEYS
+                 if k in state and k in ours and state[k].shape != ours[k].shape}
         for k in fresh:  # other identities: the per-identity classifier cannot carry over, it starts anew
             state[k] = ours[k]
         try:
@@ -201,10 +202,9 @@ class Trainer:
             first = str(e).strip().splitlines()[0]
             raise ConfigError(f"init_from: {path} does not fit this config's model (the model section "
                               f"must match): {first}") from e
-        if fresh:
+        for k, theirs in fresh.items():
             log.info("init_from: %s was trained on %d identities, this data set has %d: the classifier "
-                     "starts from random weights", path, trained.state_dict()[fresh[0]].shape[-1],
-                     ours[fresh[0]].shape[-1])
+                     "starts from random weights", path, theirs, ours[k].shape[-1])
         log.info("initialised from %s (%s iterations)", path, meta.get("train_iterations", "?"))
 
     # ---- state -------------------------------------------------------------------------------------

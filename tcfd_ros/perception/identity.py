@@ -302,7 +302,7 @@ class IdentityManager:
         this track or the identity on another sensor has no speed yet, or either is not walking."""
         shift = np.zeros(len(gids))
         c = self.cfg
-        v = self.ground.speed(o.key) if self._uses_speed() else None
+        v = self._track_speed(o.key)
         if v is None or self.fmr_curve is None or v < c.speed_min_walking_mps:
             return shift
         base_fmr = self.fmr_curve.fmr_at(self.threshold)
@@ -315,8 +315,11 @@ class IdentityManager:
                 shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - base
         return shift
 
+    def _track_speed(self, key: TrackKey) -> float | None:
+        return self.ground.speed(key) if self._uses_speed() else None
+
     def _remember_speed(self, o: TrackObservation, gid: int) -> None:
-        v = self.ground.speed(o.key) if self._uses_speed() else None
+        v = self._track_speed(o.key)
         if v is not None:
             self._speed_seen.setdefault(gid, {})[o.sensor] = (o.stamp_s, v)
 

@@ -6,10 +6,10 @@ gait"). A person's walking speed is the classic clinical gait parameter; it diff
 (population SD of comfortable speed ~0.15-0.2 m/s) far more than within one walk (unless they change
 pace between the zones: the same section measures what that costs), and both a LiDAR track and a
 calibrated camera's ground track measure it in metres per second. It is folded into the open-set
-decision as a likelihood
-ratio that moves the gait threshold along the model's calibrated false-match-rate curve, so that on
-average over strangers the false-match rate stays the calibrated one (the expected likelihood ratio
-under the impostor model is 1) while people walking at the speed of the identity gain a looser bar.
+decision as a likelihood ratio that moves the gait threshold along the model's calibrated
+false-match-rate curve, so that on average over strangers the false-match rate stays the calibrated one
+(the expected likelihood ratio under the impostor model is 1) while people walking at the speed of the
+identity gain a looser bar.
 
 API::
 
@@ -25,6 +25,7 @@ sqrt(2) between_sd) (two independent draws from the population).
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 
