@@ -104,7 +104,8 @@ def main() -> int:
                 head, tracks = timed("decode_tracks", tracks_from_json, msg.data)
                 timed("observe_positions", identity.observe_positions, head["sensor"],
                       stamp_to_seconds(head["stamp"]), head["fixed_frame"],
-                      [(t.track_id, t.ground, t.ground_sigma_m) for t in tracks])
+                      [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0, t.stature_m)
+                       for t in tracks])
     if pending:
         recognize(pending)
     n = max(counts["tracklets"], 1)

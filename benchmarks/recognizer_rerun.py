@@ -77,7 +77,7 @@ def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityCon
                 hidden |= {(head["sensor"], t.track_id, stamp) for t, d in zip(tracks, drop) if d}
                 tracks = [replace(t, ground=None) if d else t for t, d in zip(tracks, drop)]
             mgr.observe_positions(head["sensor"], stamp_to_seconds(head["stamp"]), head["fixed_frame"],
-                                  [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0)
+                                  [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0, t.stature_m)
                                    for t in tracks])
             continue
         t = TrackletMsg.from_json(text)

@@ -95,11 +95,18 @@ def test_camera_tracks_carry_ground_from_camera_info_and_extrinsics(graph):
         pubs["det"].publish(msg)
     wait_for(lambda: any(json.loads(m.data)["tracks"] for m in got.get("/camera/tracks", [])), timeout_s=15)
     d = json.loads([m for m in got["/camera/tracks"] if json.loads(m.data)["tracks"]][-1].data)
-    assert d["version"] == 2 and d["fixed_frame"] == "map"
+    assert d["version"] == 3 and d["fixed_frame"] == "map"
     g = np.array(d["tracks"][0]["ground"])
     expected = foot_map + 0.1 * np.array([9.0, 1.0, 0.0]) / math.hypot(9.0, 1.0)   # foot_offset_m
     assert np.linalg.norm(g[:2] - expected[:2]) < 0.15, (g, expected)
     assert 0 < d["tracks"][0]["ground_sigma_m"] < 1.0
+    # stature: the height above the ground point whose projection is the box's top row (int(v) - 60)
+    heights = np.linspace(0.5, 2.5, 2001)
+    column = np.column_stack([np.full_like(heights, g[0]), np.full_like(heights, g[1]), heights])
+    rows = intr.project(MAP_FROM_CAM.inverse().apply(column))[0][:, 1]
+    top = int(v) - 60
+    expected_h = heights[np.argmin(np.abs(rows - top))]
+    assert abs(d["tracks"][0]["stature_m"] - expected_h) < 0.02, (d["tracks"][0]["stature_m"], expected_h)
 
 
 @pytest.mark.skipif(tf2_available(), reason="tf2_ros present: the nodes would take extrinsics from tf2")

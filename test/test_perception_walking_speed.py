@@ -84,16 +84,19 @@ def _at_distance(d: float) -> np.ndarray:
 
 
 def _run(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, distance: float = 0.2,
-         **cfg) -> tuple[int, int, bool]:
+         statures_m: tuple[float | None, float | None] = (None, None), **cfg) -> tuple[int, int, bool]:
     """A camera track walks at ``camera_speed``; later a LiDAR track at gait ``distance`` (0.2 > BASE), at
-    ``lidar_speed``."""
+    ``lidar_speed``; each sensor measures the stature in ``statures_m`` (frame noise 2 cm; None: none)."""
     m = IdentityManager(IdentityConfig(**cfg), model_metadata={"open_set_threshold_track": BASE, **meta})
-    walks = (("camera", "2d", 0.0, camera_speed_mps, PERSON, 1),
-             ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(distance), 7))
-    for sensor, modality, t0, v, emb, track in walks:
+    walks = (("camera", "2d", 0.0, camera_speed_mps, PERSON, 1, statures_m[0]),
+             ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(distance), 7, statures_m[1]))
+    rng = np.random.default_rng(3)
+    for sensor, modality, t0, v, emb, track, h in walks:
         t, xy = _walk(v, t0, 3.0, start_xy=(0.0, 5.0 if sensor == "camera" else 40.0), noise_m=0.03)
         for k in range(len(t)):
-            m.observe_positions(sensor, float(t[k]), "map", [(track, (xy[k, 0], xy[k, 1], 0.0), 0.1, True)])
+            h_k = None if h is None else h + rng.normal(0.0, 0.02)
+            m.observe_positions(sensor, float(t[k]), "map",
+                                [(track, (xy[k, 0], xy[k, 1], 0.0), 0.1, True, h_k)])
             if k % 5 == 4:
                 (out,) = m.update([TrackObservation(float(t[k]), sensor, modality, track, emb)])
         if sensor == "camera":
@@ -132,3 +135,26 @@ def test_speed_config_is_checked():
         IdentityConfig(speed_within_sd_mps=0.3, speed_between_sd_mps=0.15).validate()
     with pytest.raises(ConfigError, match="speed_baseline_s"):
         IdentityConfig(speed_baseline_s=0.0).validate()
+
+
+# ---- stature beside speed (perception.stature) ---------------------------------------------------
+NO_SPEED = {"open_set_fmr_curve_track": CURVE}
+
+
+def test_a_person_of_the_identitys_stature_is_handed_off_at_a_looser_gait_distance():
+    cam, lid, known = _run(1.6, NO_SPEED, statures_m=(1.70, 1.71), speed_evidence=False)
+    assert lid == cam and known
+
+
+def test_another_stature_or_stature_off_or_one_sensor_only_keeps_the_calibrated_threshold():
+    for statures, cfg in (((1.70, 1.90), {}), ((1.70, 1.71), {"stature_evidence": False}),
+                          ((1.70, None), {}), ((None, 1.70), {})):
+        cam, lid, known = _run(1.6, NO_SPEED, statures_m=statures, speed_evidence=False, **cfg)
+        assert lid != cam and not known, (statures, cfg)
+
+
+def test_a_stature_that_disagrees_outweighs_an_agreeing_walking_speed():
+    cam, lid, known = _run(1.2, NO_SPEED, statures_m=(1.62, 1.95))
+    assert lid != cam and not known
+    cam, lid, known = _run(1.2, NO_SPEED, statures_m=(1.62, 1.63))
+    assert lid == cam and known

@@ -1,4 +1,4 @@
-"""tracks / tracklet schema v2 (fixed-frame ``ground``) and the trackers' ``calibration`` parameters."""
+"""tracks / tracklet schema v2 (fixed-frame ``ground``), tracks v3 (``stature_m``) and the trackers' ``calibration`` parameters."""
 
 from __future__ import annotations
 
@@ -15,16 +15,21 @@ from tcfd_ros.perception.calibration_config import CalibrationConfig
 STAMP = {"sec": 5, "nanosec": 7}
 
 
-def test_tracks_v2_round_trip_and_v1_still_read():
-    tracks = [TrackState(1, (320.0, 200.0), (300.0, 100.0, 340.0, 300.0), 2, (4.0, -1.5, 0.0), 0.42),
+def test_tracks_v3_round_trip_and_v2_v1_still_read():
+    tracks = [TrackState(1, (320.0, 200.0), (300.0, 100.0, 340.0, 300.0), 2, (4.0, -1.5, 0.0), 0.42, 1.72),
               TrackState(2, (10.0, 20.0), (0.0, 0.0, 20.0, 40.0), -1)]
     text = tracks_to_json(STAMP, "camera_optical_frame", "camera", "2d", tracks, fixed_frame="map")
     d = json.loads(text)
-    assert d["version"] == 2 and d["fixed_frame"] == "map"
+    assert d["version"] == 3 and d["fixed_frame"] == "map"
     assert d["tracks"][0]["ground"] == [4.0, -1.5, 0.0] and d["tracks"][1]["ground"] is None
+    assert d["tracks"][0]["stature_m"] == 1.72 and d["tracks"][1]["stature_m"] is None
     header, back = tracks_from_json(text)
-    assert header["fixed_frame"] == "map" and header["version"] == 2
+    assert header["fixed_frame"] == "map" and header["version"] == 3
     assert back == tracks
+    for t in d["tracks"]:
+        del t["stature_m"]
+    header, back = tracks_from_json(json.dumps(dict(d, version=2)))
+    assert header["version"] == 2 and back[0].stature_m is None and back[0].ground == (4.0, -1.5, 0.0)
     v1 = {"schema": "tcfd_ros/tracks", "version": 1, "stamp": STAMP, "frame_id": "lidar", "sensor": "lidar",
           "modality": "3d", "tracks": [{"track_id": 3, "position": [1, 2, 0.9], "box": [0, 1, 0, 2, 3, 1.8],
                                         "detection": 0}]}
@@ -42,9 +47,17 @@ def test_tracks_v2_refuses_bad_ground(ground, sigma, match):
         tracks_from_json(json.dumps(d))
 
 
+@pytest.mark.parametrize("stature", [0.0, -1.7, "1.7", True, [1.7]])
+def test_tracks_v3_refuses_bad_stature(stature):
+    d = json.loads(tracks_to_json(STAMP, "c", "c", "2d", [TrackState(1, (0, 0), (0, 0, 1, 1))], "map"))
+    d["tracks"][0]["stature_m"] = stature
+    with pytest.raises(MessageFormatError, match="stature_m"):
+        tracks_from_json(json.dumps(d))
+
+
 def test_newer_versions_are_refused():
     d = json.loads(tracks_to_json(STAMP, "c", "c", "2d", [], "map"))
-    for v in (3, 0, True, "2"):
+    for v in (4, 0, True, "2"):
         with pytest.raises(MessageFormatError, match="version"):
             tracks_from_json(json.dumps(dict(d, version=v)))
 

@@ -29,10 +29,10 @@ from tcfd_ros.messages import require as _require
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
 TRACKS_SCHEMA = "tcfd_ros/tracks"
-TRACKS_VERSION = 2
+TRACKS_VERSION = 3
 TRACKLET_VERSION = 2
 #: Versions each reader accepts (older versions lack the fixed-frame fields, read as None / "").
-READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: (1, 2), TRACKLET_SCHEMA: (1, 2)}
+READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: (1, 2, 3), TRACKLET_SCHEMA: (1, 2)}
 MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 
@@ -126,25 +126,37 @@ class TrackState:
     detection: int = -1              # this frame's label in ``detections`` / ``clusters``; -1 coasting
     ground: tuple[float, float, float] | None = None  # where the person stands in the fixed frame, metres
     ground_sigma_m: float | None = None   # 1-sigma horizontal uncertainty of ``ground``, metres
+    stature_m: float | None = None        # v3: how tall the person is this frame (``perception.stature``)
 
 
 def tracks_to_json(stamp: dict[str, int], frame_id: str, sensor: str, modality: str,
                    tracks: Sequence[TrackState], fixed_frame: str = "") -> str:
-    """A ``tcfd_ros/tracks`` v2 message; ``fixed_frame`` names the frame of every track's ``ground``."""
+    """A ``tcfd_ros/tracks`` v3 message; ``fixed_frame`` names the frame of every track's ``ground``."""
     return json.dumps({
         "schema": TRACKS_SCHEMA, "version": TRACKS_VERSION, "stamp": stamp, "frame_id": frame_id,
         "fixed_frame": fixed_frame, "sensor": sensor, "modality": modality,
         "tracks": [{"track_id": int(t.track_id), "position": [float(v) for v in t.position],
                     "box": [float(v) for v in t.box], "detection": int(t.detection),
-                    **_ground_json(t.ground, t.ground_sigma_m)} for t in tracks],
+                    **_ground_json(t.ground, t.ground_sigma_m),
+                    "stature_m": None if t.stature_m is None else round(float(t.stature_m), 4)}
+                   for t in tracks],
     })
 
 
+def _stature(value: Any, i: int) -> float | None:
+    if value is None:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
+        raise MessageFormatError(f"tracks[{i}].stature_m = {value!r}: expected metres > 0 or null")
+    return float(value)
+
+
 def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
-    """(header fields, tracks) of a ``tcfd_ros/tracks`` v1 or v2 message.
+    """(header fields, tracks) of a ``tcfd_ros/tracks`` v1, v2 or v3 message.
 
     The header holds ``stamp``, ``frame_id``, ``sensor``, ``modality``, ``version`` and ``fixed_frame``
-    ("" for v1, whose tracks all have ``ground`` None).
+    ("" for v1, whose tracks all have ``ground`` None); tracks before v3 have ``stature_m`` None.
     """
     d = _load(text, TRACKS_SCHEMA)
     out = []
@@ -155,7 +167,7 @@ def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
             ground, sigma = read_ground(t, f"tracks[{i}].")
             out.append(TrackState(int(t["track_id"]), tuple(float(v) for v in t["position"]),
                                   tuple(float(v) for v in t["box"]), int(t.get("detection", -1)),
-                                  ground, sigma))
+                                  ground, sigma, _stature(t.get("stature_m"), i)))
         except (KeyError, TypeError, ValueError) as e:
             raise MessageFormatError(f"tracks[{i}] = {t!r}: {e}") from e
     header = {k: d[k] for k in ("stamp", "frame_id", "sensor", "modality")}

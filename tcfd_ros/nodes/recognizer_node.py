@@ -142,8 +142,8 @@ class RecognizerNode(TcfdNode):
         stamp = self.get_clock().now().to_msg()
         stamp.sec, stamp.nanosec = int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"])
         self.identity.observe_positions(head["sensor"], stamp_to_seconds(head["stamp"]), head["fixed_frame"],
-                                        [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0)
-                                         for t in tracks])
+                                        [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0,
+                                          t.stature_m) for t in tracks])
         sensor = head["sensor"]
         self.markers_pub.publish(build_markers(head, tracks, lambda tid: self.identity.binding(sensor, tid),
                                                stamp, cfg.marker_lifetime_s, cfg.marker_frame_id))

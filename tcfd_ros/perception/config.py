@@ -455,6 +455,21 @@ class IdentityConfig:
                                          "s", lo=0.1, hi=10.0)
     speed_min_span_s: float = param(2.0, "a track's positions span at least this long before its speed "
                                          "counts, s", lo=0.1, hi=60.0)
+    stature_evidence: bool = param(
+        True, "stature measured by both sensors (camera box top through the calibration, LiDAR cluster top) "
+              "moves the gait threshold along the model's false-match-rate curve, with walking speed "
+              "(perception.stature; off when the model metadata has no open_set_fmr_curve_track)")
+    stature_within_sd_m: float = param(
+        0.05, "SD of one person's stature difference between two sensors' tracks (both measurements' error, "
+              "posture), m", lo=0.005, hi=0.5)
+    stature_between_sd_m: float = param(0.09, "SD of stature between people (adults, men and women), m",
+                                        lo=0.01, hi=0.5)
+    stature_outlier_share: float = param(
+        0.1, "share of one person's track pairs whose statures disagree as strangers' do (a merged pair, "
+             "something carried on the head): the stature likelihood ratio never falls below it", lo=0.0,
+        hi=1.0)
+    stature_min_samples: int = param(10, "a track's stature counts once this many frames measured it", lo=1,
+                                     hi=10000)
     persist_unenrolled_embeddings: bool = param(True, "False: only enrolled identities' embeddings are saved")
     max_identities: int = param(
         1000, "identities kept in memory; the least recently seen unbound, unenrolled ones go first (memory: "
@@ -473,7 +488,7 @@ class IdentityConfig:
                   "geometry_gate_max_m", "geometry_veto_sigmas", "geometry_veto_floor_m",
                   "geometry_veto_samples", "geometry_link_samples", "geometry_link_span_s",
                   "confidence_temperature", "speed_within_sd_mps", "speed_between_sd_mps", "speed_baseline_s",
-                  "speed_min_span_s")
+                  "speed_min_span_s", "stature_within_sd_m", "stature_between_sd_m", "stature_min_samples")
         _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",
                  self.geometry_link_fraction, "0 < value <= 1")
         _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",
@@ -484,3 +499,8 @@ class IdentityConfig:
         _require(self.speed_between_sd_mps * math.sqrt(2.0) > self.speed_within_sd_mps, c,
                  "speed_within_sd_mps", self.speed_within_sd_mps,
                  "below sqrt(2) x speed_between_sd_mps (else agreeing speeds would count against a match)")
+        _require(self.stature_between_sd_m * math.sqrt(2.0) > self.stature_within_sd_m, c,
+                 "stature_within_sd_m", self.stature_within_sd_m,
+                 "below sqrt(2) x stature_between_sd_m (else agreeing statures would count against a match)")
+        _require(0.0 < self.stature_outlier_share < 1.0, c, "stature_outlier_share",
+                 self.stature_outlier_share, "0 < value < 1")

@@ -4,7 +4,8 @@ This is the recognizer's logic without ROS (assignment and hysteresis; what is r
 is ``identity_store.IdentityStore``, the geometry is ``colocation.GroundTracks``). API::
 
     mgr = IdentityManager(IdentityConfig(), gallery=Gallery(path) | None, model_metadata=embedder.metadata)
-    mgr.observe_positions(sensor, stamp_s, fixed_frame, [(track_id, ground_xyz, sigma_m, measured), ...])
+    mgr.observe_positions(sensor, stamp_s, fixed_frame,
+                          [(track_id, ground_xyz, sigma_m, measured, stature_m), ...])
     matches: list[IdentityMatch] = mgr.update([TrackObservation(stamp_s, sensor, modality, track_id,
                                                                 embedding (p, d), position=None), ...])
     mgr.enrol(sensor, track_id, label=None) -> global_id    # the "enrol the current track" service
@@ -24,12 +25,13 @@ How identities are decided:
    ``open_set_threshold``. Gait supports an identity when the distance is within the threshold and
    the track has delivered at least ``gait_min_tracklets`` tracklets; with ``transit_prior`` also
    only if the person reached this sensor between ``transit_min_s`` and ``transit_max_s`` after the
-   identity was last seen by another sensor. With ``speed_evidence`` and a model whose metadata has
-   ``open_set_fmr_curve_track``, walking speed moves that threshold per identity (``walking_speed.py``):
-   the track's ground speed against the speed the identity was last measured at on another sensor
-   gives a likelihood ratio, and the threshold is the curve's at the base threshold's false-match rate
-   times that ratio. What decides (gait support, assignment cost, hysteresis, confidence) is the gait
-   distance less that shift (``_Candidates.score``); matches report the gait distance itself.
+   identity was last seen by another sensor. With ``speed_evidence`` / ``stature_evidence`` and a
+   model whose metadata has ``open_set_fmr_curve_track``, walking speed and stature move that threshold
+   per identity (``walking_speed.py``, ``stature.py``): the track's ground speed and stature against
+   what the identity was last measured at on another sensor give likelihood ratios, and the threshold
+   is the curve's at the base threshold's false-match rate times their product. What decides (gait
+   support, assignment cost, hysteresis, confidence) is the gait distance less that shift
+   (``_Candidates.score``); matches report the gait distance itself.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
@@ -82,6 +84,7 @@ from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
                                                 TrackObservation)
+from tcfd_ros.perception.stature import TrackStatures, stature_likelihood_ratio
 from tcfd_ros.perception.walking_speed import speed_likelihood_ratio
 
 log = logging.getLogger(__name__)
@@ -156,10 +159,13 @@ class IdentityManager:
         self.store = IdentityStore(cfg, gallery, shape)
         self.ground = GroundTracks(cfg)
         self.fmr_curve = FmrCurve.from_metadata(meta.get("open_set_fmr_curve_track"))
-        if cfg.speed_evidence and self.fmr_curve is None:
-            log.info("identity.speed_evidence: the model metadata has no open_set_fmr_curve_track (a model "
-                     "calibrated before it existed); walking speed is not used")
-        self._speed_seen: dict[int, dict[str, tuple[float, float]]] = {}  # gid -> sensor -> (stamp, m/s)
+        if (cfg.speed_evidence or cfg.stature_evidence) and self.fmr_curve is None:
+            log.info("identity.speed_evidence / stature_evidence: the model metadata has no "
+                     "open_set_fmr_curve_track (a model calibrated before it existed); walking speed and "
+                     "stature are not used")
+        # gid -> cue ("speed", "stature") -> sensor -> (stamp, value): what each sensor last measured
+        self._cues_seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
+        self.statures = TrackStatures()
         self._cfg = cfg
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._evidence: dict[TrackKey, _Evidence] = {}
@@ -181,19 +187,24 @@ class IdentityManager:
     # ---- positions -------------------------------------------------------------------------
     def observe_positions(self, sensor: str, stamp_s: float, fixed_frame: str,
                           tracks: Iterable[tuple[Any, ...]]) -> int:
-        """Record one frame of a sensor's track positions (``tracks`` v2); returns how many were kept.
+        """Record one frame of a sensor's track positions (``tracks`` v2, v3); returns how many were kept.
 
-        ``tracks``: ``(track_id, ground, sigma)`` or ``(track_id, ground, sigma, measured)``. A track
-        that coasted this frame (``measured`` False: no detection, ``tracks`` ``detection`` -1) gives
-        its filter's prediction, not a position: geometry neither links nor vetoes on predictions (a
-        track coasting behind an occluder drifts on, metres from where its person is).
+        ``tracks``: ``(track_id, ground, sigma)``, ``(track_id, ground, sigma, measured)`` or
+        ``(track_id, ground, sigma, measured, stature_m)``. A track that coasted this frame (``measured``
+        False: no detection, ``tracks`` ``detection`` -1) gives its filter's prediction, not a position:
+        geometry neither links nor vetoes on predictions (a track coasting behind an occluder drifts on,
+        metres from where its person is). ``stature_m`` (None: not measured) feeds ``stature_evidence``.
         """
-        if not (self.cfg.use_geometry or self._uses_speed()) or not fixed_frame:
+        if not (self.cfg.use_geometry or self._uses_cues()) or not fixed_frame:
             return 0
         kept = 0
-        for track_id, ground, sigma, *measured in tracks:
-            if ground is not None and (not measured or measured[0]):
+        for track_id, ground, sigma, *rest in tracks:
+            if rest and not rest[0]:
+                continue
+            if ground is not None:
                 kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
+            if len(rest) > 1 and rest[1] is not None and self.cfg.stature_evidence:
+                self.statures.add((sensor, int(track_id)), stamp_s, float(rest[1]))
         return kept
 
     # ---- validation ------------------------------------------------------------------------
@@ -239,7 +250,7 @@ class IdentityManager:
         ev.tracklets.append(np.asarray(o.embedding, dtype=np.float32).copy())
         ev.count += 1
         ev.last_stamp_s = o.stamp_s
-        if o.position is not None and (self.cfg.use_geometry or self._uses_speed()):
+        if o.position is not None and (self.cfg.use_geometry or self._uses_cues()):
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
@@ -286,42 +297,64 @@ class IdentityManager:
         admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
                                for g in gids], dtype=bool)
         enough = ev.count >= self.cfg.gait_min_tracklets
-        score = gait - self._speed_shift(o, gids)
+        score = gait - self._cue_shift(o, gids)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links)
 
-    # ---- walking speed ---------------------------------------------------------------------
-    def _uses_speed(self) -> bool:
-        return self.cfg.speed_evidence and self.fmr_curve is not None
+    # ---- walking speed and stature ----------------------------------------------------------
+    def _uses_cues(self) -> bool:
+        return (self.cfg.speed_evidence or self.cfg.stature_evidence) and self.fmr_curve is not None
 
-    def _speed_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
-        """Per identity, how far walking speed moves the gait threshold (``walking_speed``): the threshold
-        at the base threshold's false-match rate times the speed likelihood ratio, less the base; 0 where
-        this track or the identity on another sensor has no speed yet, or either is not walking."""
-        shift = np.zeros(len(gids))
+    def _cues(self, key: TrackKey) -> dict[str, float]:
+        """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m)."""
+        c, out = self.cfg, {}
+        if self.fmr_curve is None:
+            return out
+        if c.speed_evidence:
+            v = self.ground.speed(key)
+            if v is not None and v >= c.speed_min_walking_mps:
+                out["speed"] = v
+        if c.stature_evidence:
+            h = self.statures.estimate(key, c.stature_min_samples)
+            if h is not None:
+                out["stature"] = h
+        return out
+
+    def _cue_ratio(self, name: str, a: float, b: float) -> float:
         c = self.cfg
-        v = self._track_speed(o.key)
-        if v is None or self.fmr_curve is None or v < c.speed_min_walking_mps:
+        if name == "speed":
+            return speed_likelihood_ratio(abs(a - b), c.speed_within_sd_mps, c.speed_between_sd_mps)
+        return stature_likelihood_ratio(abs(a - b), c.stature_within_sd_m, c.stature_between_sd_m,
+                                        c.stature_outlier_share)
+
+    def _cue_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
+        """Per identity, how far walking speed and stature move the gait threshold (``walking_speed``,
+        ``stature``): the threshold at the base threshold's false-match rate times the product of the
+        cues' likelihood ratios, less the base; a cue counts where this track and the identity on
+        another sensor both measured it."""
+        shift = np.zeros(len(gids))
+        mine = self._cues(o.key)
+        if not mine or self.fmr_curve is None:
             return shift
         base_fmr = self.fmr_curve.fmr_at(self.threshold)
         base = self.fmr_curve.threshold_at(base_fmr)   # the threshold itself unless beyond the curve's range
         for j, g in enumerate(gids):
-            seen = [sv for sensor, sv in self._speed_seen.get(g, {}).items() if sensor != o.sensor]
-            other = max(seen)[1] if seen else None     # the newest other sensor's measurement
-            if other is not None and other >= c.speed_min_walking_mps:
-                lr = speed_likelihood_ratio(abs(v - other), c.speed_within_sd_mps, c.speed_between_sd_mps)
+            lr, used = 1.0, False
+            for name, value in mine.items():
+                seen = [sv for sensor, sv in self._cues_seen.get(g, {}).get(name, {}).items()
+                        if sensor != o.sensor]
+                if seen:                               # the newest other sensor's measurement
+                    lr *= self._cue_ratio(name, value, max(seen)[1])
+                    used = True
+            if used:
                 shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - base
         return shift
 
-    def _track_speed(self, key: TrackKey) -> float | None:
-        return self.ground.speed(key) if self._uses_speed() else None
-
-    def _remember_speed(self, o: TrackObservation, gid: int) -> None:
-        v = self._track_speed(o.key)
-        if v is not None:
-            self._speed_seen.setdefault(gid, {})[o.sensor] = (o.stamp_s, v)
+    def _remember_cues(self, o: TrackObservation, gid: int) -> None:
+        for name, value in self._cues(o.key).items():
+            self._cues_seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
 
     # ---- the update ------------------------------------------------------------------------
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
@@ -360,7 +393,7 @@ class IdentityManager:
         else:
             st.last_stamp_s = o.stamp_s
         self.store.record(ident, o.modality, o.key, agg, o.stamp_s)
-        self._remember_speed(o, ident.gid)
+        self._remember_cues(o, ident.gid)
         decided, d, score, partners = None, None, None, [o.key]
         if cand is not None and ident.gid in cand.gids:
             j = cand.gids.index(ident.gid)
@@ -503,7 +536,8 @@ class IdentityManager:
         for key in [k for k, ev in self._evidence.items() if now_s - ev.last_stamp_s > timeout]:
             del self._evidence[key]
         self.ground.expire(now_s, timeout)
-        self._speed_seen = {g: v for g, v in self._speed_seen.items() if g in self.store.ids}
+        self.statures.expire(now_s, timeout)
+        self._cues_seen = {g: v for g, v in self._cues_seen.items() if g in self.store.ids}
 
     # ---- services --------------------------------------------------------------------------
     def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:

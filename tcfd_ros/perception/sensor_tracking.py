@@ -40,6 +40,7 @@ from tcfd_ros.perception.ground import (
     camera_ground,
     lidar_ground,
 )
+from tcfd_ros.perception.stature import camera_stature, lidar_stature
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker, Track
 from tcfd_ros.perception.tracklet import Tracklet, TrackletBuffer
 
@@ -198,6 +199,8 @@ class SensorTracking:
         ground = self._ground(states, T, camera, tracks)
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i))
                   for i, s in enumerate(states)]
+        stature = self._stature(states, T, camera)
+        states = [replace(s, stature_m=None if math.isnan(h) else float(h)) for s, h in zip(states, stature)]
         published = self._published(tracks)
         by_id = {s.track_id: s for s in states}
         out = []
@@ -254,6 +257,27 @@ class SensorTracking:
             return camera_ground(np.array([s.box for s in states]), camera, T, cfg,
                                  np.array([pixel_sigma(tr, cfg.pixel_sigma_px) for tr in tracks]))
         return lidar_ground(np.array([s.position for s in states]), T, cfg)
+
+    def _stature(self, states: list[TrackState], T: RigidTransform | None,
+                 camera: CameraIntrinsics | None) -> np.ndarray:
+        """(N,) statures of the states measured this frame (``perception.stature``), NaN elsewhere."""
+        out = np.full(len(states), np.nan)
+        measured = [i for i, s in enumerate(states) if s.detection >= 0]
+        if T is None or not measured:
+            return out
+        ground_z = self.placement.cfg.ground_z_m
+        if self.modality == "2d":
+            if camera is None:
+                return out
+            ground = np.array([s.ground if s.ground is not None else (np.nan,) * 3
+                               for s in (states[i] for i in measured)], dtype=np.float64)
+            out[measured] = camera_stature(np.array([states[i].box for i in measured]), ground, camera, T,
+                                           ground_z)
+        else:
+            tops = np.array([(states[i].position[0], states[i].position[1], states[i].box[5])
+                             for i in measured], dtype=np.float64)
+            out[measured] = lidar_stature(tops, T, ground_z)
+        return out
 
     def _state(self, tr: Track, detection: int, T: RigidTransform | None) -> TrackState:
         """The track's filtered position (sensor frame) with its last measured extent moved along."""

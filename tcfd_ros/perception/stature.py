@@ -1,0 +1,126 @@
+"""Stature as cross-sensor evidence: how tall a walker is, measured in metres by both sensors.
+
+Why: where only gait links two sensors' zones, the learned gait embedding is weak evidence on the
+pipeline's own tracklets (RESULTS.md, "Stature beside gait and walking speed"). Stature is the oldest
+static gait parameter (height and stride were the first features of video gait recognition), it
+differs between adults by ~0.09-0.10 m (SD, men and women together) and a calibrated camera and a LiDAR
+both measure it to a few centimetres. Like walking speed it is folded into the open-set decision as a
+likelihood ratio that moves the gait threshold along the model's calibrated false-match-rate curve
+(``IdentityManager``), so on average over strangers the calibrated false-match rate holds (the expected
+ratio under the impostor model is 1).
+
+Measurement, per measured frame (``tracks`` v3 ``stature_m``):
+
+- camera: the ray through the top centre of the detection's box meets the vertical line through the
+  person's ground point (``perception.ground``: the foot point moved behind the nearer foot); the
+  height of that point above the ground plane. None where the box touches the image's top, left or
+  right edge (the head or a side is cut off) or the ground point is unknown (feet unseen);
+- LiDAR: the cluster's highest point in the fixed frame, above the ground plane (the highest ring that
+  hits the head, so a few centimetres low at range; the model below allows for that).
+
+A track's stature is the median of its frames' values (a frame where two people merge, or a raised
+arm, does not move it). API::
+
+    h = track_stature(samples_m, min_samples=10)                        # metres or None
+    store = TrackStatures(); store.add(key, stamp_s, h_frame); store.estimate(key, 10)
+    lr = stature_likelihood_ratio(abs(h_a - h_b), within_sd_m, between_sd_m, outlier_share)
+
+Model: the difference of two tracks' statures of one person is N(0, within_sd) (both measurements'
+error, posture, shoes) with probability 1 - outlier_share, and otherwise as between strangers (a track
+whose frames mostly show a merged pair, a person carrying something on their head); of two different
+people N(0, sqrt(2) between_sd). So the ratio never falls below ``outlier_share``: one bad track cannot
+veto a right link on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Hashable, Sequence
+
+import numpy as np
+
+from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
+
+#: A box this close to the image's top, left or right edge (pixels) is cut off: no stature.
+EDGE_MARGIN_PX = 2.0
+#: Statures outside this range (metres) are not a standing or walking person's: no value.
+PLAUSIBLE_M = (0.8, 2.4)
+
+
+def _plausible(h: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(h) & (h >= PLAUSIBLE_M[0]) & (h <= PLAUSIBLE_M[1])
+    return np.where(ok, h, np.nan)
+
+
+def camera_stature(boxes: np.ndarray, ground: np.ndarray, camera: CameraIntrinsics,
+                   fixed_from_camera: RigidTransform, ground_z_m: float) -> np.ndarray:
+    """(N,) statures (m, NaN where unmeasured) of camera boxes (N, 4) ``x0, y0, x1, y1`` standing at
+    fixed-frame ground points (N, 3) (NaN rows: unknown)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    g = np.asarray(ground, dtype=np.float64).reshape(-1, 3)
+    if len(b) == 0:
+        return np.zeros(0)
+    head = np.stack([0.5 * (b[:, 0] + b[:, 2]), b[:, 1]], axis=1)
+    d = fixed_from_camera.rotate(camera.rays(head))
+    o = fixed_from_camera.t
+    horizontal = np.einsum("ij,ij->i", d[:, :2], d[:, :2])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.einsum("ij,ij->i", g[:, :2] - o[:2], d[:, :2]) / horizontal
+    h = o[2] + s * d[:, 2] - ground_z_m
+    inside = ((b[:, 1] > EDGE_MARGIN_PX) & (b[:, 0] > EDGE_MARGIN_PX)
+              & (b[:, 2] < camera.width - EDGE_MARGIN_PX) & np.isfinite(g).all(axis=1) & (s > 0))
+    return np.where(inside, _plausible(h), np.nan)
+
+
+def lidar_stature(tops: np.ndarray, fixed_from_lidar: RigidTransform, ground_z_m: float) -> np.ndarray:
+    """(N,) statures (m, NaN where implausible) of clusters whose highest points (N, 3) are given in the
+    sensor frame."""
+    t = np.asarray(tops, dtype=np.float64).reshape(-1, 3)
+    if len(t) == 0:
+        return np.zeros(0)
+    return _plausible(fixed_from_lidar.apply(t)[:, 2] - ground_z_m)
+
+
+def track_stature(samples_m: Sequence[float], min_samples: int) -> float | None:
+    """Median of a track's per-frame statures; None with fewer than ``min_samples``."""
+    s = np.asarray(samples_m, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size < max(1, min_samples):
+        return None
+    return float(np.median(s))
+
+
+def stature_likelihood_ratio(dh_m: float, within_sd_m: float, between_sd_m: float,
+                             outlier_share: float) -> float:
+    """p(stature difference | same person) / p(... | different people) for the module's model."""
+    sg, si = within_sd_m, math.sqrt(2.0) * between_sd_m
+    gauss = (si / sg) * math.exp(-0.5 * dh_m * dh_m * (1.0 / sg ** 2 - 1.0 / si ** 2))
+    return (1.0 - outlier_share) * gauss + outlier_share
+
+
+class TrackStatures:
+    """Each track's per-frame statures (the newest ``max_samples``), until the track expires."""
+
+    def __init__(self, max_samples: int = 300) -> None:
+        self.max_samples = max_samples
+        self._s: dict[Hashable, tuple[float, deque]] = {}     # key -> (newest stamp, samples)
+
+    def add(self, key: Hashable, stamp_s: float, stature_m: float) -> bool:
+        """Record one frame's value; False (ignored) when it is not finite and positive."""
+        if not (math.isfinite(stature_m) and stature_m > 0 and math.isfinite(stamp_s)):
+            return False
+        _, samples = self._s.get(key, (stamp_s, None))
+        if samples is None:
+            samples = deque(maxlen=self.max_samples)
+        samples.append(float(stature_m))
+        self._s[key] = (float(stamp_s), samples)
+        return True
+
+    def estimate(self, key: Hashable, min_samples: int) -> float | None:
+        """The track's stature (``track_stature``), or None."""
+        entry = self._s.get(key)
+        return None if entry is None else track_stature(entry[1], min_samples)
+
+    def expire(self, now_s: float, timeout_s: float) -> None:
+        self._s = {k: v for k, v in self._s.items() if now_s - v[0] <= timeout_s}
