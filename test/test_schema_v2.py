@@ -1,4 +1,5 @@
-"""tracks / tracklet schema v2 (fixed-frame ``ground``), tracks v3 (``stature_m``) and the trackers' ``calibration`` parameters."""
+"""tracks / tracklet schema v2 (fixed-frame ``ground``), tracks v3 (``stature_m``) and the trackers'
+``calibration`` parameters."""
 
 from __future__ import annotations
 
@@ -127,3 +128,17 @@ def test_tracklet_json_is_what_json_dumps_of_the_whole_object_gives(modality, sh
     assert msg.to_json() == reference
     back = TrackletMsg.from_json(msg.to_json())
     assert np.array_equal(back.frames, frames) and back.frame_id == "cam\"era"
+
+
+def test_the_replay_scorer_reads_every_tracks_version_the_trackers_write_and_says_what_it_cannot(caplog):
+    from tcfd_ros.replay.adapters import track_frames
+    from tcfd_ros.replay.recording import Received, Recording, RunInfo
+
+    tracks = [TrackState(1, (320.0, 200.0), (300.0, 100.0, 340.0, 300.0), 2, (4.0, -1.5, 0.0), 0.42, 1.72)]
+    d = json.loads(tracks_to_json(STAMP, "camera_optical_frame", "camera", "2d", tracks, fixed_frame="map"))
+    msgs = [dict(d, version=v) for v in (1, 2, d["version"], d["version"] + 1)]
+    rec = Recording(RunInfo("b", 2.0, {}), [], [Received("/camera/tracks", "string", 1.0, 5, {"json": m})
+                                                 for m in msgs], [], {"camera": "2d"})
+    frames = track_frames(rec, "camera", "/camera/tracks")
+    assert len(frames) == 3 and frames[-1].observations[0].image_box == (300.0, 100.0, 340.0, 300.0)
+    assert "1 tcfd_ros/tracks messages of a version this scorer does not read" in caplog.text

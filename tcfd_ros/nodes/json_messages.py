@@ -24,15 +24,15 @@ import numpy as np
 from tcfd_ros.errors import MessageFormatError
 # the matches schema lives in tcfd_ros.messages (one MATCH_SCHEMA); re-exported for old imports
 from tcfd_ros.messages import MATCH_SCHEMA, MATCH_VERSIONS_READ, MatchMsg  # noqa: F401
+from tcfd_ros.messages import TRACKS_SCHEMA, TRACKS_VERSION, TRACKS_VERSIONS_READ
 from tcfd_ros.messages import load_object, read_ground, stamp_dict, stamp_to_seconds  # noqa: F401
 from tcfd_ros.messages import require as _require
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
-TRACKS_SCHEMA = "tcfd_ros/tracks"
-TRACKS_VERSION = 3
 TRACKLET_VERSION = 2
 #: Versions each reader accepts (older versions lack the fixed-frame fields, read as None / "").
-READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: (1, 2, 3), TRACKLET_SCHEMA: (1, 2)}
+READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: TRACKS_VERSIONS_READ,
+                     TRACKLET_SCHEMA: (1, 2)}
 MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from tcfd_ros.errors import BagError, MessageFormatError
-from tcfd_ros.messages import MATCH_SCHEMA, MatchMsg, stamp_to_seconds
+from tcfd_ros.messages import MATCH_SCHEMA, TRACKS_SCHEMA, TRACKS_VERSIONS_READ, MatchMsg, stamp_to_seconds
 from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame
 
@@ -20,9 +20,6 @@ log = logging.getLogger(__name__)
 
 GT_SCHEMA = "tcfd_ros/ground_truth"
 GT_VERSION = 1
-TRACKS_SCHEMA = "tcfd_ros/tracks"
-#: tracks v2 adds fixed-frame positions (``ground``); ``position`` and ``box`` mean what they meant in v1.
-TRACKS_VERSIONS = (1, 2)
 
 
 def _stamp_s(stamp: Any, where: str) -> float:
@@ -76,10 +73,13 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
     """``tcfd_ros/tracks`` messages -> per frame the confirmed tracks (2d boxes / 3d box centres)."""
     modality = rec.sensors[sensor]
     frames = []
+    unread = 0
     for r in rec.received:
         d = r.payload.get("json") if r.topic == topic else None
-        if (not isinstance(d, dict) or d.get("schema") != TRACKS_SCHEMA
-                or d.get("version") not in TRACKS_VERSIONS):
+        if not isinstance(d, dict) or d.get("schema") != TRACKS_SCHEMA:
+            continue
+        if d.get("version") not in TRACKS_VERSIONS_READ:   # a newer tracker than this scorer
+            unread += 1
             continue
         obs = []
         for t in d.get("tracks", []):
@@ -91,6 +91,9 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
                 centre = (0.5 * (box[0] + box[3]), 0.5 * (box[1] + box[4]))
                 obs.append(Observation(int(t["track_id"]), position=centre))
         frames.append(OutputFrame(sensor, _stamp_s(d.get("stamp"), topic), tuple(obs)))
+    if unread:
+        log.warning("%s: %d %s messages of a version this scorer does not read (it reads %s): not scored",
+                    topic, unread, TRACKS_SCHEMA, list(TRACKS_VERSIONS_READ))
     return frames
 
 
