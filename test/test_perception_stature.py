@@ -63,6 +63,17 @@ def test_lidar_stature_is_the_cluster_top_above_the_ground_in_the_fixed_frame():
     assert got[0] == pytest.approx(1.7) and np.isnan(got[1]) and np.isnan(got[2])   # 0.2 m, 3.2 m: no person
 
 
+def test_a_lidar_top_at_the_highest_beam_is_the_field_of_views_edge_not_the_head():
+    robot = RigidTransform.from_xyz_rpy([0.0, 0.0, 1.0], [0.0, 0.0, 0.0])
+    r = 6.0
+    clipped = np.array([[r, 0.0, r * math.tan(math.radians(2.0))]])     # the HDL-64E's top beam, 1.2 m up
+    seen = np.array([[r, 0.0, 0.6]])                                    # a head 1.6 m up, +5.7 degrees
+    assert np.isnan(lidar_stature(clipped, robot, 0.0, max_elevation_deg=1.5)[0])
+    assert np.isnan(lidar_stature(seen, robot, 0.0, max_elevation_deg=1.5)[0])
+    assert lidar_stature(seen, robot, 0.0, max_elevation_deg=15.0 - 0.5)[0] == pytest.approx(1.6)  # a VLP-16
+    assert lidar_stature(clipped, robot, 0.0)[0] == pytest.approx(1.0 + r * math.tan(math.radians(2.0)))
+
+
 def test_a_tracks_stature_is_the_median_of_its_frames_once_there_are_enough():
     assert track_stature([1.7, 1.71, 2.3, 1.69, float("nan")], 3) == pytest.approx(1.705)
     assert track_stature([1.7, 1.71], 3) is None

@@ -137,8 +137,8 @@ def test_the_replay_scorer_reads_every_tracks_version_the_trackers_write_and_say
     tracks = [TrackState(1, (320.0, 200.0), (300.0, 100.0, 340.0, 300.0), 2, (4.0, -1.5, 0.0), 0.42, 1.72)]
     d = json.loads(tracks_to_json(STAMP, "camera_optical_frame", "camera", "2d", tracks, fixed_frame="map"))
     msgs = [dict(d, version=v) for v in (1, 2, d["version"], d["version"] + 1)]
-    rec = Recording(RunInfo("b", 2.0, {}), [], [Received("/camera/tracks", "string", 1.0, 5, {"json": m})
-                                                 for m in msgs], [], {"camera": "2d"})
+    received = [Received("/camera/tracks", "string", 1.0, 5, {"json": m}) for m in msgs]
+    rec = Recording(RunInfo("b", 2.0, {}), [], received, [], {"camera": "2d"})
     frames = track_frames(rec, "camera", "/camera/tracks")
     assert len(frames) == 3 and frames[-1].observations[0].image_box == (300.0, 100.0, 340.0, 300.0)
     assert "1 tcfd_ros/tracks messages of a version this scorer does not read" in caplog.text

@@ -62,6 +62,13 @@ class CalibrationConfig:
     lidar_offset_m: float = param(0.08, "a cluster is the near surface; the centre is this much farther")
     lidar_track_in_fixed_frame: bool = param(
         True, "LiDAR Kalman filter runs in fixed_frame (outputs: sensor frame)")
+    lidar_top_beam_deg: float = param(
+        2.0, "elevation of the LiDAR's highest beam above its horizontal plane, degrees (HDL-64E 2.0, "
+             "HDL-32E 10.7, VLP-16 15, Ouster OS1 16.6-22.5): a cluster whose top lies within "
+             "lidar_top_margin_deg of it may have its head outside the field of view and gives no stature "
+             "(a low LiDAR on a robot)",
+        lo=-90.0, hi=90.0)
+    lidar_top_margin_deg: float = param(0.5, "see lidar_top_beam_deg, degrees", lo=0.0, hi=30.0)
     camera_ego_motion: bool = param(
         True, "camera tracker: move every track by the image motion the camera's own motion causes (its pose "
               "in fixed_frame between frames; tracks' foot points assumed on the ground), so the image-plane "

@@ -274,9 +274,11 @@ class SensorTracking:
             out[measured] = camera_stature(np.array([states[i].box for i in measured]), ground, camera, T,
                                            ground_z)
         else:
+            cfg = self.placement.cfg
             tops = np.array([(states[i].position[0], states[i].position[1], states[i].box[5])
                              for i in measured], dtype=np.float64)
-            out[measured] = lidar_stature(tops, T, ground_z)
+            out[measured] = lidar_stature(tops, T, ground_z,
+                                          cfg.lidar_top_beam_deg - cfg.lidar_top_margin_deg)
         return out
 
     def _state(self, tr: Track, detection: int, T: RigidTransform | None) -> TrackState:

@@ -16,7 +16,9 @@ Measurement, per measured frame (``tracks`` v3 ``stature_m``):
   height of that point above the ground plane. None where the box touches the image's top, left or
   right edge (the head or a side is cut off) or the ground point is unknown (feet unseen);
 - LiDAR: the cluster's highest point in the fixed frame, above the ground plane (the highest ring that
-  hits the head, so a few centimetres low at range; the model below allows for that).
+  hits the head, so a few centimetres low at range; the model below allows for that). None where that
+  point lies at the sensor's highest beam (``calibration.lidar_top_beam_deg``): a LiDAR 1 m up on a
+  robot with an HDL-64E (+2 degrees) sees no head nearer than ~20 m.
 
 A track's stature is the median of its frames' values (a frame where two people merge, or a raised
 arm, does not move it). API::
@@ -73,13 +75,17 @@ def camera_stature(boxes: np.ndarray, ground: np.ndarray, camera: CameraIntrinsi
     return np.where(inside, _plausible(h), np.nan)
 
 
-def lidar_stature(tops: np.ndarray, fixed_from_lidar: RigidTransform, ground_z_m: float) -> np.ndarray:
-    """(N,) statures (m, NaN where implausible) of clusters whose highest points (N, 3) are given in the
-    sensor frame."""
+def lidar_stature(tops: np.ndarray, fixed_from_lidar: RigidTransform, ground_z_m: float,
+                  max_elevation_deg: float = 90.0) -> np.ndarray:
+    """(N,) statures (m, NaN where unmeasured) of clusters whose highest points (N, 3) are given in the
+    sensor frame; a top at ``max_elevation_deg`` or above (the sensor's highest beam less a margin) may
+    be the field of view's edge, not the head: no stature."""
     t = np.asarray(tops, dtype=np.float64).reshape(-1, 3)
     if len(t) == 0:
         return np.zeros(0)
-    return _plausible(fixed_from_lidar.apply(t)[:, 2] - ground_z_m)
+    elevation = np.degrees(np.arctan2(t[:, 2], np.hypot(t[:, 0], t[:, 1])))
+    return np.where(elevation < max_elevation_deg, _plausible(fixed_from_lidar.apply(t)[:, 2] - ground_z_m),
+                    np.nan)
 
 
 def track_stature(samples_m: Sequence[float], min_samples: int) -> float | None:
