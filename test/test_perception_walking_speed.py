@@ -87,7 +87,6 @@ def _run(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, dist
          statures_m: tuple[float | None, float | None] = (None, None), **cfg) -> tuple[int, int, bool]:
     """A camera track walks at ``camera_speed``; later a LiDAR track at gait ``distance`` (0.2 > BASE), at
     ``lidar_speed``; each sensor measures the stature in ``statures_m`` (frame noise 2 cm; None: none)."""
-    cfg.setdefault("open_set_fmr", None)            # the model's own threshold (BASE) unless a test asks
     m = IdentityManager(IdentityConfig(**cfg), model_metadata={"open_set_threshold_track": BASE, **meta})
     walks = (("camera", "2d", 0.0, camera_speed_mps, PERSON, 1, statures_m[0]),
              ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(distance), 7, statures_m[1]))
@@ -158,26 +157,4 @@ def test_a_stature_that_disagrees_outweighs_an_agreeing_walking_speed():
     cam, lid, known = _run(1.2, NO_SPEED, statures_m=(1.62, 1.95))
     assert lid != cam and not known
     cam, lid, known = _run(1.2, NO_SPEED, statures_m=(1.62, 1.63))
-    assert lid == cam and known
-
-
-def test_open_set_fmr_reads_the_threshold_off_the_models_curve_and_an_explicit_threshold_still_wins():
-    from tcfd_ros.perception.identity import threshold_from
-    meta = {"open_set_threshold_track": BASE, "open_set_fmr_curve_track": CURVE}
-    thr, source = threshold_from(IdentityConfig(open_set_fmr=0.01), meta)
-    assert thr == pytest.approx(0.5) and "open_set_fmr" in source
-    thr, _ = threshold_from(IdentityConfig(open_set_fmr=math.sqrt(0.001 * 0.01)), meta)
-    assert thr == pytest.approx(0.3)
-    assert threshold_from(IdentityConfig(open_set_fmr=None), meta) == (BASE, "model open_set_threshold_track")
-    assert threshold_from(IdentityConfig(open_set_fmr=0.01), {"open_set_threshold_track": BASE})[0] == BASE
-    assert threshold_from(IdentityConfig(open_set_fmr=0.01, open_set_threshold=0.2), meta)[0] == 0.2
-    for bad in (0.0, 1.0, -0.1):
-        with pytest.raises(ConfigError, match="open_set_fmr"):
-            IdentityConfig(open_set_fmr=bad).validate()
-
-
-def test_a_looser_open_set_fmr_hands_off_a_track_the_models_own_threshold_does_not():
-    cam, lid, known = _run(1.6, NO_SPEED, speed_evidence=False, stature_evidence=False)
-    assert lid != cam and not known
-    cam, lid, known = _run(1.6, NO_SPEED, speed_evidence=False, stature_evidence=False, open_set_fmr=0.003)
     assert lid == cam and known

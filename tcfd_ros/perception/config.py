@@ -391,14 +391,7 @@ class IdentityConfig:
 
     # for TRACK-level embeddings (tcfd_ros.distance.aggregate_track_embedding), see identity.py
     open_set_threshold: float | None = param(
-        None, "None: read off the model's false-match-rate curve at open_set_fmr, else the model's "
-              "open_set_threshold_track, else open_set_threshold")
-    open_set_fmr: float | None = param(
-        0.003, "false-match rate among strangers' tracks at which the gait threshold is read off the "
-               "model's calibrated curve (metadata open_set_fmr_curve_track, clamped to its range; a model "
-               "without the curve uses its own threshold); None: the model's own open_set_threshold_track "
-               "(0.1 %). 0.3 % with stature and walking speed beside gait: RESULTS.md, 'Stature beside gait "
-               "and walking speed'")
+        None, "None: model's open_set_threshold_track, else open_set_threshold")
     track_evidence_tracklets: int = param(
         16, "newest tracklet embeddings per track that form its evidence (16: 5-8 s of a walk at the default "
             "hop; RESULTS.md, \"Track evidence over 16 tracklets\")")
@@ -488,8 +481,6 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        if self.open_set_fmr is not None:
-            _require(0.0 < self.open_set_fmr < 1.0, c, "open_set_fmr", self.open_set_fmr, "0 < value < 1")
         _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",

@@ -135,13 +135,6 @@ class _Candidates:
 
 def threshold_from(cfg: IdentityConfig, meta: Mapping[str, Any]) -> tuple[float, str]:
     """(open-set threshold, where it came from) for track-level decisions."""
-    curve = FmrCurve.from_metadata(meta.get("open_set_fmr_curve_track"))
-    if cfg.open_set_threshold is None and cfg.open_set_fmr is not None:
-        if curve is not None:
-            return (curve.threshold_at(cfg.open_set_fmr),
-                    f"model open_set_fmr_curve_track at identity.open_set_fmr {cfg.open_set_fmr:g}")
-        log.info("identity.open_set_fmr = %g: the model metadata has no open_set_fmr_curve_track; using its "
-                 "own threshold", cfg.open_set_fmr)
     for value, source in ((cfg.open_set_threshold, "identity.open_set_threshold"),
                           (meta.get("open_set_threshold_track"), "model open_set_threshold_track"),
                           (meta.get("open_set_threshold"), "model open_set_threshold")):
