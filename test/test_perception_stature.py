@@ -98,7 +98,8 @@ def test_the_ratio_supports_agreeing_statures_never_falls_below_the_outlier_shar
 
 
 @pytest.mark.parametrize("field, value", [("stature_within_sd_m", 0.2), ("stature_outlier_share", 0.0),
-                                          ("stature_outlier_share", 1.0), ("stature_min_samples", 0)])
+                                          ("stature_outlier_share", 1.0), ("stature_min_samples", 0),
+                                          ("stature_open_set_fmr", 0.0), ("stature_open_set_fmr", 1.0)])
 def test_the_stature_model_is_validated(field, value):
     with pytest.raises(ConfigError, match=field):
         IdentityConfig(**{field: value}).validate()

@@ -158,3 +158,15 @@ def test_a_stature_that_disagrees_outweighs_an_agreeing_walking_speed():
     assert lid != cam and not known
     cam, lid, known = _run(1.2, NO_SPEED, statures_m=(1.62, 1.63))
     assert lid == cam and known
+
+
+def test_where_stature_counts_the_gait_bar_starts_from_stature_open_set_fmr_and_elsewhere_from_the_models():
+    # CURVE at 0.3 % x ~2.6 (agreeing statures): ~0.46; at 0.1 % x ~2.6: ~0.27; the track is at 0.35
+    cam, lid, known = _run(1.6, NO_SPEED, distance=0.35, statures_m=(1.70, 1.71), speed_evidence=False)
+    assert lid == cam and known
+    cam, lid, known = _run(1.6, NO_SPEED, distance=0.35, statures_m=(1.70, 1.71), speed_evidence=False,
+                           stature_open_set_fmr=None)
+    assert lid != cam and not known
+    # walking speed alone (no stature: a LiDAR that cannot see heads) keeps the model's own rate
+    cam, lid, known = _run(1.2, NO_SPEED, distance=0.35)
+    assert lid != cam and not known

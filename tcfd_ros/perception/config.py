@@ -470,6 +470,12 @@ class IdentityConfig:
         hi=1.0)
     stature_min_samples: int = param(10, "a track's stature counts once this many frames measured it", lo=1,
                                      hi=10000)
+    stature_open_set_fmr: float | None = param(
+        0.003, "where both sensors measured the person's stature, the gait threshold is read off the model's "
+               "false-match-rate curve at this rate (times the cues' likelihood ratios) instead of at the "
+               "threshold's own rate (the model's 0.1 %): stature rejects most strangers a looser gait bar "
+               "lets in (RESULTS.md, 'Stature beside gait and walking speed'); None: no change", lo=1e-6,
+        hi=0.5)
     persist_unenrolled_embeddings: bool = param(True, "False: only enrolled identities' embeddings are saved")
     max_identities: int = param(
         1000, "identities kept in memory; the least recently seen unbound, unenrolled ones go first (memory: "
@@ -504,3 +510,6 @@ class IdentityConfig:
                  "below sqrt(2) x stature_between_sd_m (else agreeing statures would count against a match)")
         _require(0.0 < self.stature_outlier_share < 1.0, c, "stature_outlier_share",
                  self.stature_outlier_share, "0 < value < 1")
+        if self.stature_open_set_fmr is not None:
+            _require(0.0 < self.stature_open_set_fmr < 1.0, c, "stature_open_set_fmr",
+                     self.stature_open_set_fmr, "0 < value < 1")

@@ -333,23 +333,26 @@ class IdentityManager:
         """Per identity, how far walking speed and stature move the gait threshold (``walking_speed``,
         ``stature``): the threshold at the base threshold's false-match rate times the product of the
         cues' likelihood ratios, less the base; a cue counts where this track and the identity on
-        another sensor both measured it."""
+        another sensor both measured it. Where stature counts, the rate starts from
+        ``stature_open_set_fmr`` instead of the base threshold's (the operating point measured with it)."""
         shift = np.zeros(len(gids))
         mine = self._cues(o.key)
         if not mine or self.fmr_curve is None:
             return shift
         base_fmr = self.fmr_curve.fmr_at(self.threshold)
         base = self.fmr_curve.threshold_at(base_fmr)   # the threshold itself unless beyond the curve's range
+        stature_fmr = self.cfg.stature_open_set_fmr
         for j, g in enumerate(gids):
-            lr, used = 1.0, False
+            lr, used = 1.0, set()
             for name, value in mine.items():
                 seen = [sv for sensor, sv in self._cues_seen.get(g, {}).get(name, {}).items()
                         if sensor != o.sensor]
                 if seen:                               # the newest other sensor's measurement
                     lr *= self._cue_ratio(name, value, max(seen)[1])
-                    used = True
+                    used.add(name)
             if used:
-                shift[j] = self.fmr_curve.threshold_at(base_fmr * lr) - base
+                fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
+                shift[j] = self.fmr_curve.threshold_at(fmr * lr) - base
         return shift
 
     def _remember_cues(self, o: TrackObservation, gid: int) -> None:
