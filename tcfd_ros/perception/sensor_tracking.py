@@ -9,7 +9,9 @@ with a calibrated sensor and ``calibration.lidar_track_in_fixed_frame`` the Kalm
 fixed frame, so a moving platform's own motion (its turns sweep every person sideways in the sensor
 frame) is not mistaken for the people's; the published ``position`` and ``box`` are then moved back
 into the sensor frame at the frame's stamp, so they keep their v1 meaning. Every track and tracklet
-also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``). A camera on a moving
+also gets its fixed-frame ``ground`` position (``tcfd_ros.perception.ground``), and every measured
+track state the person's stature (``tcfd_ros.perception.stature``: the box top above the ground point,
+the cluster top above the ground). A camera on a moving
 platform (``calibration.camera_ego_motion``) stays in pixels, but before each update every track is
 moved by the image motion of its foot point between the camera's previous and current pose, so the
 image-plane filter models the people's motion, not the robot's turns; a coasting camera track's
