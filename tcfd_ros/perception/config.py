@@ -395,7 +395,10 @@ class IdentityConfig:
     track_evidence_tracklets: int = param(
         16, "newest tracklet embeddings per track that form its evidence (16: 5-8 s of a walk at the default "
             "hop; RESULTS.md, \"Track evidence over 16 tracklets\")")
-    gait_min_tracklets: int = param(2, "tracklets a track needs before gait may link it to an identity")
+    gait_min_tracklets: int = param(
+        4, "tracklets a track needs before gait may link it to an identity (1.3 s of camera, 2 s of LiDAR "
+           "walk at the default hop: earlier links rest on too little; RESULTS.md, 'Stature beside gait and "
+           "walking speed')")
     gait_same_modality: bool = param(False, "gait also compares camera-camera and LiDAR-LiDAR embeddings; "
                                             "off: the model's threshold is calibrated on camera-LiDAR pairs, "
                                             "and same-modality distances are smaller, so that threshold "
