@@ -29,9 +29,10 @@ How identities are decided:
    model whose metadata has ``open_set_fmr_curve_track``, walking speed and stature move that threshold
    per identity (``walking_speed.py``, ``stature.py``): the track's ground speed and stature against
    what the identity was last measured at on another sensor give likelihood ratios, and the threshold
-   is the curve's at the base threshold's false-match rate times their product. What decides (gait
-   support, assignment cost, hysteresis, confidence) is the gait distance less that shift
-   (``_Candidates.score``); matches report the gait distance itself.
+   is the curve's at the base threshold's false-match rate times their product (where stature counts,
+   at ``stature_open_set_fmr`` times it: stature rejects strangers a looser gait bar lets in). What
+   decides (gait support, assignment cost, hysteresis, confidence) is the gait distance less that
+   shift (``_Candidates.score``); matches report the gait distance itself.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
