@@ -258,3 +258,16 @@ def test_a_sparse_far_cluster_is_tracked_but_gives_no_tracklet_frame():
     assert 0 < trk.sparse_frames <= 8                             # the far track's detections, counted
     every = lidar_measurements(_cluster_points([(far, 40)], rng))  # 0 = every cluster gives a frame
     assert every[0].payload[0].shape == (3, 64, 64)
+
+
+# pole: the head is seen; robot: the cluster's top lies at the HDL-64E's top beam (+2 degrees)
+@pytest.mark.parametrize("mount_z, centroid_z, expected", [(2.2, -1.25, 1.75), (1.0, -0.59, None)])
+def test_lidar_track_states_carry_the_stature_unless_the_top_beam_cuts_the_head_off(
+        mount_z, centroid_z, expected):
+    trk = _tracking("3d", _cfg(RigidTransform.from_xyz_rpy((0.0, 0.0, mount_z), (0, 0, 0))))
+    for k in range(4):
+        res = trk.step(0.1 * k, "lidar", [_lidar_measurement(np.array([6.0, 0.0, centroid_z]))])
+    (s,) = res.states
+    assert s.stature_m == (None if expected is None else pytest.approx(expected, abs=0.01))
+    coasting = trk.step(0.5, "lidar", []).states
+    assert all(c.stature_m is None for c in coasting)              # a prediction measures nothing
