@@ -91,6 +91,14 @@ def read_ground(d: dict[str, Any], where: str = "") -> tuple[tuple[float, float,
     return ground, sigma
 
 
+def read_stature(d: dict[str, Any], where: str = "") -> float | None:
+    """``stature_m`` (metres > 0) of a ``tracks`` v3 track, or None (null, or absent before v3)."""
+    value = d.get("stature_m")
+    if value is not None and (not _number(value) or value <= 0):
+        raise MessageFormatError(f"{where}stature_m = {value!r}: expected metres > 0 or null")
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class MatchMsg:
     """The recognizer's decision for one tracklet (``matches`` topic, schema ``tcfd_ros/match`` v2)."""

@@ -26,6 +26,7 @@ from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.messages import MATCH_SCHEMA, MATCH_VERSIONS_READ, MatchMsg  # noqa: F401
 from tcfd_ros.messages import TRACKS_SCHEMA, TRACKS_VERSION, TRACKS_VERSIONS_READ
 from tcfd_ros.messages import load_object, read_ground, stamp_dict, stamp_to_seconds  # noqa: F401
+from tcfd_ros.messages import read_stature
 from tcfd_ros.messages import require as _require
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
@@ -143,15 +144,6 @@ def tracks_to_json(stamp: dict[str, int], frame_id: str, sensor: str, modality: 
     })
 
 
-def _stature(value: Any, i: int) -> float | None:
-    if value is None:
-        return None
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:
-        raise MessageFormatError(f"tracks[{i}].stature_m = {value!r}: expected metres > 0 or null")
-    return float(value)
-
-
 def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
     """(header fields, tracks) of a ``tcfd_ros/tracks`` v1, v2 or v3 message.
 
@@ -167,7 +159,7 @@ def tracks_from_json(text: str) -> tuple[dict[str, Any], list[TrackState]]:
             ground, sigma = read_ground(t, f"tracks[{i}].")
             out.append(TrackState(int(t["track_id"]), tuple(float(v) for v in t["position"]),
                                   tuple(float(v) for v in t["box"]), int(t.get("detection", -1)),
-                                  ground, sigma, _stature(t.get("stature_m"), i)))
+                                  ground, sigma, read_stature(t, f"tracks[{i}].")))
         except (KeyError, TypeError, ValueError) as e:
             raise MessageFormatError(f"tracks[{i}] = {t!r}: {e}") from e
     header = {k: d[k] for k in ("stamp", "frame_id", "sensor", "modality")}

@@ -199,10 +199,10 @@ class SensorTracking:
             if ready is not None:
                 pending.append((tr, ready))
         ground = self._ground(states, T, camera, tracks)
-        states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i))
+        stature = self._stature(states, ground, T, camera)
+        states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i),
+                             None if math.isnan(stature[i]) else float(stature[i]))
                   for i, s in enumerate(states)]
-        stature = self._stature(states, T, camera)
-        states = [replace(s, stature_m=None if math.isnan(h) else float(h)) for s, h in zip(states, stature)]
         published = self._published(tracks)
         by_id = {s.track_id: s for s in states}
         out = []
@@ -260,26 +260,24 @@ class SensorTracking:
                                  np.array([pixel_sigma(tr, cfg.pixel_sigma_px) for tr in tracks]))
         return lidar_ground(np.array([s.position for s in states]), T, cfg)
 
-    def _stature(self, states: list[TrackState], T: RigidTransform | None,
+    def _stature(self, states: list[TrackState], ground: GroundPositions, T: RigidTransform | None,
                  camera: CameraIntrinsics | None) -> np.ndarray:
         """(N,) statures of the states measured this frame (``perception.stature``), NaN elsewhere."""
         out = np.full(len(states), np.nan)
         measured = [i for i, s in enumerate(states) if s.detection >= 0]
         if T is None or not measured:
             return out
-        ground_z = self.placement.cfg.ground_z_m
+        cfg = self.placement.cfg
         if self.modality == "2d":
             if camera is None:
                 return out
-            ground = np.array([s.ground if s.ground is not None else (np.nan,) * 3
-                               for s in (states[i] for i in measured)], dtype=np.float64)
-            out[measured] = camera_stature(np.array([states[i].box for i in measured]), ground, camera, T,
-                                           ground_z)
+            feet = np.where(ground.valid[measured, None], ground.points[measured], np.nan)
+            out[measured] = camera_stature(np.array([states[i].box for i in measured]), feet, camera, T,
+                                           cfg.ground_z_m)
         else:
-            cfg = self.placement.cfg
             tops = np.array([(states[i].position[0], states[i].position[1], states[i].box[5])
                              for i in measured], dtype=np.float64)
-            out[measured] = lidar_stature(tops, T, ground_z,
+            out[measured] = lidar_stature(tops, T, cfg.ground_z_m,
                                           cfg.lidar_top_beam_deg - cfg.lidar_top_margin_deg)
         return out
 
