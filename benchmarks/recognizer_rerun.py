@@ -21,6 +21,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import yaml
@@ -63,7 +64,10 @@ def recorded_tracking(rec: Recording, gt: dict, scoring) -> dict:
 
 
 def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityConfig,
-          events: bool = False, hidden_feet: bool = False) -> list[MatchEvent]:
+          events: bool = False, hidden_feet: bool = False,
+          on_update: Callable[[IdentityManager, TrackObservation], None] | None = None) -> list[MatchEvent]:
+    """The recognizer's identity logic over ``inputs``; ``on_update(manager, observation)`` runs after
+    each tracklet's decision (to look at what the manager holds then)."""
     embedder = make_embedder("onnx", str(model), threads=1)
     mgr = IdentityManager(cfg, None, embedder.metadata)
     matches: list[MatchEvent] = []
@@ -88,6 +92,8 @@ def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityCon
         o = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, t.modality, t.track_id, e, ground,
                              t.ground_sigma_m, t.fixed_frame)
         m = mgr.update([o])[0]
+        if on_update is not None:
+            on_update(mgr, o)
         if events and (m.switched or not matches or all(
                 (x.sensor, x.track_id) != (m.sensor, m.track_id) for x in matches)):
             print(f"{m.stamp_s % 1000:8.2f} {m.sensor:6s} track {m.track_id:3d} -> G{m.global_id} "

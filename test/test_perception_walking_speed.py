@@ -12,6 +12,7 @@ from tcfd_ros.errors import ConfigError
 from tcfd_ros.open_set import FmrCurve, curve_points
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+from tcfd_ros.perception.stature import stature_likelihood_ratio
 from tcfd_ros.perception.walking_speed import speed_likelihood_ratio, track_speed
 
 RATE_HZ = 10.0
@@ -170,3 +171,28 @@ def test_where_stature_counts_the_gait_bar_starts_from_stature_open_set_fmr_and_
     # walking speed alone (no stature: a LiDAR that cannot see heads) keeps the model's own rate
     cam, lid, known = _run(1.2, NO_SPEED, distance=0.35)
     assert lid != cam and not known
+
+
+def test_cue_shift_between_two_tracks_is_the_decisions_shift_and_track_evidence_what_it_holds():
+    m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE, **NO_SPEED})
+    curve = m.fmr_curve
+    assert m.cue_shift({"stature": 1.70}, {}) == 0.0                  # nothing measured on both sides
+    assert m.cue_shift({"speed": 1.2}, {"stature": 1.70}) == 0.0
+    agree = m.cue_shift({"stature": 1.70}, {"stature": 1.70})
+    c = m.cfg
+    lr = stature_likelihood_ratio(0.0, c.stature_within_sd_m, c.stature_between_sd_m, c.stature_outlier_share)
+    assert agree == pytest.approx(curve.threshold_at(0.003 * lr) - BASE)  # from stature_open_set_fmr
+    # disagreeing statures never loosen it (here the curve ends at 0.1 %, so no tighter either)
+    assert m.cue_shift({"stature": 1.62}, {"stature": 1.95}) == 0.0 < agree
+    # speed alone: from the model's own rate
+    assert m.cue_shift({"speed": 1.2}, {"speed": 1.2}) == pytest.approx(
+        curve.threshold_at(0.001 * speed_likelihood_ratio(0.0, c.speed_within_sd_mps, c.speed_between_sd_mps))
+        - BASE)
+    # a manager without the model's curve has no cues to shift by
+    plain = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE})
+    assert plain.cue_shift({"stature": 1.7}, {"stature": 1.7}) == 0.0 and plain.cues(("camera", 1)) == {}
+    assert m.track_evidence(("camera", 1)) is None
+    for k in range(3):
+        m.update([TrackObservation(float(k), "camera", "2d", 1, PERSON)])
+    agg, count = m.track_evidence(("camera", 1))
+    assert count == 3 and agg.shape == PERSON.shape

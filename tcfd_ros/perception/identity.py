@@ -308,7 +308,7 @@ class IdentityManager:
     def _uses_cues(self) -> bool:
         return (self.cfg.speed_evidence or self.cfg.stature_evidence) and self.fmr_curve is not None
 
-    def _cues(self, key: TrackKey) -> dict[str, float]:
+    def cues(self, key: TrackKey) -> dict[str, float]:
         """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m)."""
         c, out = self.cfg, {}
         if self.fmr_curve is None:
@@ -323,6 +323,12 @@ class IdentityManager:
                 out["stature"] = h
         return out
 
+    def track_evidence(self, key: TrackKey) -> tuple[np.ndarray, int] | None:
+        """A track's aggregated gait embedding (its newest ``track_evidence_tracklets``) and how many
+        tracklets it has delivered, or None for a track not seen (or expired)."""
+        ev = self._evidence.get(key)
+        return None if ev is None or not ev.tracklets else (ev.aggregate(), ev.count)
+
     def _cue_ratio(self, name: str, a: float, b: float) -> float:
         c = self.cfg
         if name == "speed":
@@ -330,34 +336,45 @@ class IdentityManager:
         return stature_likelihood_ratio(abs(a - b), c.stature_within_sd_m, c.stature_between_sd_m,
                                         c.stature_outlier_share)
 
-    def _cue_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
-        """Per identity, how far walking speed and stature move the gait threshold (``walking_speed``,
-        ``stature``): the threshold at the base threshold's false-match rate times the product of the
-        cues' likelihood ratios, less the base; a cue counts where this track and the identity on
-        another sensor both measured it. Where stature counts, the rate starts from
-        ``stature_open_set_fmr`` instead of the base threshold's (the operating point measured with it)."""
-        shift = np.zeros(len(gids))
-        mine = self._cues(o.key)
-        if not mine or self.fmr_curve is None:
-            return shift
+    def cue_shift(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
+        """How far walking speed and stature move the gait threshold between a track with cues ``mine``
+        and evidence from another sensor with cues ``theirs`` (``walking_speed``, ``stature``): the
+        threshold at the base threshold's false-match rate times the product of the likelihood ratios
+        of the cues both measured, less the base. Where stature counts, the rate starts from
+        ``stature_open_set_fmr`` instead of the base threshold's (the operating point measured with it).
+        ``gait - cue_shift`` against the threshold is the decision."""
+        if self.fmr_curve is None:
+            return 0.0
+        lr, used = 1.0, set()
+        for name, value in mine.items():
+            if name in theirs:
+                lr *= self._cue_ratio(name, value, theirs[name])
+                used.add(name)
+        if not used:
+            return 0.0
         base_fmr = self.fmr_curve.fmr_at(self.threshold)
         base = self.fmr_curve.threshold_at(base_fmr)   # the threshold itself unless beyond the curve's range
         stature_fmr = self.cfg.stature_open_set_fmr
+        fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
+        return self.fmr_curve.threshold_at(fmr * lr) - base
+
+    def _cue_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
+        """Per identity, ``cue_shift`` against the newest measurement of each cue from another sensor."""
+        shift = np.zeros(len(gids))
+        mine = self.cues(o.key)
+        if not mine or self.fmr_curve is None:
+            return shift
         for j, g in enumerate(gids):
-            lr, used = 1.0, set()
-            for name, value in mine.items():
-                seen = [sv for sensor, sv in self._cues_seen.get(g, {}).get(name, {}).items()
-                        if sensor != o.sensor]
-                if seen:                               # the newest other sensor's measurement
-                    lr *= self._cue_ratio(name, value, max(seen)[1])
-                    used.add(name)
-            if used:
-                fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
-                shift[j] = self.fmr_curve.threshold_at(fmr * lr) - base
+            theirs = {}
+            for name, per_sensor in self._cues_seen.get(g, {}).items():
+                seen = [sv for sensor, sv in per_sensor.items() if sensor != o.sensor]
+                if seen:
+                    theirs[name] = max(seen)[1]
+            shift[j] = self.cue_shift(mine, theirs)
         return shift
 
     def _remember_cues(self, o: TrackObservation, gid: int) -> None:
-        for name, value in self._cues(o.key).items():
+        for name, value in self.cues(o.key).items():
             self._cues_seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
 
     # ---- the update ------------------------------------------------------------------------
