@@ -141,11 +141,24 @@ def test_track_level_evidence_aggregates_tracklets():
 
 def test_gait_needs_several_tracklets_before_a_cross_sensor_link():
     m = _mgr(gait_min_tracklets=3)
-    (a,) = m.update([cam(0.0, 1, 0)])
+    a = [m.update([cam(0.1 * k, 1, 0)])[0] for k in range(3)][-1]
     ids = [m.update([lid(0.5 * k, 7, 0)])[0] for k in range(1, 4)]
     assert [i.global_id == a.global_id for i in ids] == [False, False, True]
     assert ids[-1].switched and ids[-1].decided_by == "gait"
     assert len(m.identities()) == 1
+
+
+def test_gait_needs_several_tracklets_on_the_identitys_side_too():
+    # a camera track that gave one tracklet (a person glimpsed for a second) is too little to compare
+    # with: the LiDAR track's fourth tracklet does not link to it, however close, ...
+    m = _mgr(gait_min_tracklets=3)
+    (a,) = m.update([cam(0.0, 1, 0)])
+    ids = [m.update([lid(0.5 * k, 7, 0)])[0] for k in range(1, 5)]
+    assert all(i.global_id != a.global_id for i in ids)
+    # ... but a second camera track of three tracklets is compared with, and the LiDAR track's
+    # own evidence (four tracklets) is enough for that track to link to it
+    b = [m.update([cam(3.0 + 0.1 * k, 2, 0)])[0] for k in range(3)][-1]
+    assert b.global_id == m.binding("lidar", 7) and b.decided_by == "gait"
 
 
 def test_transit_prior_rejects_implausible_gait_links():

@@ -194,6 +194,24 @@ def test_embedding_bank_compacts_grows_and_checks_shapes():
         bank.add(9, "2d", None, np.ones((P + 1, D)), 0.0)
 
 
+def test_stored_embeddings_keep_their_tracklet_counts_and_too_few_are_not_compared():
+    from tcfd_ros.perception.identity_store import IdentityStore
+
+    store = IdentityStore(IdentityConfig(open_set_threshold=THR), None, (P, D))
+    a, b, c = (store.create(0.0, ("camera", k), set()) for k in (1, 2, 3))
+    store.record(a, "2d", ("camera", 1), _emb(0, 1), 0.0, tracklets=1)
+    store.record(b, "2d", ("camera", 2), _emb(0, 2), 0.0, tracklets=5)
+    store.bank.add(c.gid, "2d", None, _emb(0, 3), 0.0)          # a gallery's row: count unknown
+    store.bank.remove(store.bank.rows_of(a.gid)[0])             # the last row moves into the hole
+    store.record(a, "2d", ("camera", 1), _emb(0, 1), 1.0, tracklets=2)
+    assert {store.bank.source[r]: store.bank.tracklets[r] for r in range(store.bank.size)} == {
+        ("camera", 1): 2, ("camera", 2): 5, None: None}
+    gids = [a.gid, b.gid, c.gid]
+    other, _ = store.distances(_emb(0, 9), ("lidar", 7), gids, min_tracklets=3)
+    assert np.isinf(other[0]) and other[1] < THR and other[2] < THR
+    assert np.isfinite(store.distances(_emb(0, 9), ("lidar", 7), gids)[0]).all()
+
+
 def test_model_metadata_fixes_the_embedding_shape():
     m = IdentityManager(IdentityConfig(open_set_threshold=THR),
                         model_metadata={"parts": P + 1, "dim": D})

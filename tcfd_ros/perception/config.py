@@ -396,9 +396,10 @@ class IdentityConfig:
         16, "newest tracklet embeddings per track that form its evidence (16: 5-8 s of a walk at the default "
             "hop; RESULTS.md, \"Track evidence over 16 tracklets\")")
     gait_min_tracklets: int = param(
-        4, "tracklets a track needs before gait may link it to an identity (1.3 s of camera, 2 s of LiDAR "
-           "walk at the default hop: earlier links rest on too little; RESULTS.md, 'Stature beside gait and "
-           "walking speed')")
+        4, "tracklets a track needs before gait may link it to an identity, and that another track's stored "
+           "evidence needs before gait compares with it (1.3 s of camera, 2 s of LiDAR walk at the default "
+           "hop: earlier links rest on too little; RESULTS.md, 'Stature beside gait and walking speed', "
+           "'Gait evidence on both sides')")
     gait_same_modality: bool = param(False, "gait also compares camera-camera and LiDAR-LiDAR embeddings; "
                                             "off: the model's threshold is calibrated on camera-LiDAR pairs, "
                                             "and same-modality distances are smaller, so that threshold "

@@ -3,7 +3,8 @@
 All embeddings live in one (capacity, parts, dim) float32 array whose first ``size`` rows are used
 (removal moves the last row into the hole), so the distance from a tracklet to every stored embedding
 is one ``cross_modal_distance`` call on a view, with no per-identity Python loop. Each row records
-its owner (global id), modality and source track. Memory: ``size * parts * dim * 4`` bytes, bounded
+its owner (global id), modality, source track and how many tracklets its embedding aggregates.
+Memory: ``size * parts * dim * 4`` bytes, bounded
 by the identity manager's ``max_identities * 2 * max_embeddings_per_identity`` rows.
 """
 
@@ -29,6 +30,7 @@ class EmbeddingBank:
         self.modality: list[str] = []
         self.source: list[Source] = []
         self.stamp: list[float] = []
+        self.tracklets: list[int | None] = []   # tracklets behind each row (None: unknown, e.g. a gallery's)
 
     def _ensure(self, shape: tuple[int, int]) -> None:
         if self.shape is None:
@@ -44,7 +46,8 @@ class EmbeddingBank:
             self._vecs = np.concatenate([self._vecs, np.zeros_like(self._vecs)])[:cap]
             self.owner = np.concatenate([self.owner, np.full(self.size, -1, np.int64)])
 
-    def add(self, owner: int, modality: str, source: Source, emb: np.ndarray, stamp: float) -> None:
+    def add(self, owner: int, modality: str, source: Source, emb: np.ndarray, stamp: float,
+            tracklets: int | None = None) -> None:
         e = np.asarray(emb, dtype=np.float32)
         self._ensure(tuple(e.shape))
         i = self.size
@@ -53,6 +56,7 @@ class EmbeddingBank:
         self.modality.append(modality)
         self.source.append(source)
         self.stamp.append(float(stamp))
+        self.tracklets.append(tracklets)
         self.size += 1
 
     def remove(self, row: int) -> None:
@@ -63,9 +67,11 @@ class EmbeddingBank:
             self.modality[row] = self.modality[last]
             self.source[row] = self.source[last]
             self.stamp[row] = self.stamp[last]
+            self.tracklets[row] = self.tracklets[last]
         self.modality.pop()
         self.source.pop()
         self.stamp.pop()
+        self.tracklets.pop()
         self.owner[last] = -1
         self.size = last
 

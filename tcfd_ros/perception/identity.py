@@ -281,7 +281,8 @@ class IdentityManager:
     def _candidates(self, o: TrackObservation, ev: _Evidence, agg: np.ndarray) -> _Candidates:
         gids = list(self.store.ids)
         same = None if self.cfg.gait_same_modality else o.modality
-        gait, own = self.store.distances(agg, o.key, gids, exclude_modality=same)
+        gait, own = self.store.distances(agg, o.key, gids, exclude_modality=same,
+                                         min_tracklets=self.cfg.gait_min_tracklets)
         links: dict[int, list[TrackKey]] = {}
         vetoed: set[int] = set()
         if self.cfg.use_geometry and self.ground.last_stamp(o.key) is not None:
@@ -413,7 +414,8 @@ class IdentityManager:
                 self.store.erase(old)      # the identity only this track ever made: no ghost left behind
         else:
             st.last_stamp_s = o.stamp_s
-        self.store.record(ident, o.modality, o.key, agg, o.stamp_s)
+        ev = self._evidence.get(o.key)
+        self.store.record(ident, o.modality, o.key, agg, o.stamp_s, None if ev is None else ev.count)
         self._remember_cues(o, ident.gid)
         decided, d, score, partners = None, None, None, [o.key]
         if cand is not None and ident.gid in cand.gids:

@@ -106,13 +106,14 @@ class IdentityStore:
 
     # ---- embeddings ------------------------------------------------------------------------
     def record(self, ident: StoredIdentity, modality: str, source: TrackKey, emb: np.ndarray,
-               stamp_s: float) -> None:
-        """Make ``emb`` the track-level embedding of ``source`` under ``ident`` (and mirror it)."""
+               stamp_s: float, tracklets: int | None = None) -> None:
+        """Make ``emb`` (aggregating ``tracklets`` tracklets) the track-level embedding of ``source`` under
+        ``ident`` (and mirror it)."""
         bank = self.bank
         rows = [r for r in bank.rows_of(ident.gid, modality) if bank.source[r] == source]
         for r in sorted(rows, reverse=True):
             bank.remove(r)
-        bank.add(ident.gid, modality, source, emb, stamp_s)
+        bank.add(ident.gid, modality, source, emb, stamp_s, tracklets)
         bank.trim(ident.gid, modality, self.cfg.max_embeddings_per_identity)
         ident.last_seen_s = max(ident.last_seen_s, stamp_s)
         ident.last_seen_by[source[0]] = max(ident.last_seen_by.get(source[0], stamp_s), stamp_s)
@@ -123,12 +124,13 @@ class IdentityStore:
             else:
                 self.gallery.touch(ident.gid, stamp_s)
 
-    def distances(self, emb: np.ndarray, own: TrackKey, gids: list[int], exclude_modality: str | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+    def distances(self, emb: np.ndarray, own: TrackKey, gids: list[int], exclude_modality: str | None = None,
+                  min_tracklets: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(distance to each identity using other tracks' embeddings, distance using own only).
 
         ``exclude_modality``: other tracks' embeddings of that modality are not compared (the
-        recognizer passes the track's own modality unless ``gait_same_modality``).
+        recognizer passes the track's own modality unless ``gait_same_modality``). ``min_tracklets``:
+        nor are other tracks' embeddings of fewer tracklets (a gallery's, of unknown count, are).
         """
         other = np.full(len(gids), np.inf)
         mine = np.full(len(gids), np.inf)
@@ -145,6 +147,9 @@ class IdentityStore:
         sel = known & ~is_own
         if exclude_modality is not None:
             sel &= np.fromiter((m != exclude_modality for m in bank.modality), dtype=bool, count=bank.size)
+        if min_tracklets > 0:
+            sel &= np.fromiter((n is None or n >= min_tracklets for n in bank.tracklets), dtype=bool,
+                               count=bank.size)
         np.minimum.at(other, col[sel], d[sel])
         sel = known & is_own
         np.minimum.at(mine, col[sel], d[sel])
