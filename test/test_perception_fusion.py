@@ -56,6 +56,17 @@ def test_geometry_links_tracks_that_stay_colocated_without_any_gait():
     assert len(m.identities()) == 1                                       # the other identity is gone
 
 
+def test_a_geometric_link_needs_its_samples_to_span_geometry_link_span_s():
+    # 1.3 s of co-location (13 LiDAR samples): enough at the default 1.2 s, a robot's camera often sees a
+    # person no longer; not enough where a longer span is asked for
+    path = lambda t: (5.0 + 1.2 * t, 2.0)                      # noqa: E731
+    for span_s, linked in ((None, True), (1.5, False)):
+        m = _mgr(**({} if span_s is None else {"geometry_link_span_s": span_s}))
+        walk(m, 0.0, 1.35, {1: path}, {7: lambda t: (path(t)[0] + 0.2, 2.1)})
+        a, b = m.update([cam(1.35, 1, 0), lid(1.35, 7, 3)])
+        assert (a.global_id == b.global_id) is linked and (b.decided_by == "geometry") is linked
+
+
 def test_a_confident_geometric_veto_beats_a_gait_match():
     m = _mgr()
     walk(m, 0.0, 1.0, {1: lambda t: (5.0, 2.0 + t)}, {7: lambda t: (12.0, -3.0)})  # 8 m apart, same time

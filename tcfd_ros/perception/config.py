@@ -434,7 +434,9 @@ class IdentityConfig:
         0.5, "the far-apart samples of a veto span at least this long (a shorter run is a bad measurement)",
         lo=0.0, hi=10.0)
     geometry_link_samples: int = param(10, "simultaneous co-located samples a geometric link needs")
-    geometry_link_span_s: float = param(1.5, "a geometric link's co-located samples span at least this long")
+    geometry_link_span_s: float = param(
+        1.2, "a geometric link's co-located samples span at least this long (a robot's camera sees a "
+             "person for 1-2 s; RESULTS.md, 'Gait evidence on both sides')")
     geometry_ambiguous_s: float = param(
         1.0, "another track co-located with either of a pair over this last stretch makes their link "
              "ambiguous (no new link now)", lo=0.0, hi=10.0)
