@@ -87,6 +87,19 @@ def test_a_tracks_stature_is_the_median_of_its_frames_once_there_are_enough():
     assert store.estimate(("lidar", 1), 1) is None
 
 
+def test_a_stature_that_drifts_over_the_track_is_no_stature():
+    rng = np.random.default_rng(4)
+    one = 1.70 + rng.normal(0.0, 0.03, 60)                              # one person, a bobbing head
+    merged = np.linspace(1.95, 2.35, 60) + rng.normal(0.0, 0.02, 60)    # a far walker's head on top
+    assert track_stature(one, 10, max_spread_m=0.07) == pytest.approx(1.70, abs=0.02)
+    assert track_stature(merged, 10, max_spread_m=0.07) is None
+    assert track_stature(merged, 10) == pytest.approx(2.15, abs=0.03)  # no limit: the drift's middle
+    store = TrackStatures()
+    for k, h in enumerate(merged):
+        store.add(("camera", 2), float(k), float(h))
+    assert store.estimate(("camera", 2), 10, 0.07) is None and store.estimate(("camera", 2), 10) is not None
+
+
 def test_the_ratio_supports_agreeing_statures_never_falls_below_the_outlier_share_and_averages_one():
     w, b, eps = 0.05, 0.09, 0.1
     assert stature_likelihood_ratio(0.0, w, b, eps) == pytest.approx(0.9 * math.sqrt(2) * b / w + eps)

@@ -476,6 +476,10 @@ class IdentityConfig:
         hi=1.0)
     stature_min_samples: int = param(10, "a track's stature counts once this many frames measured it", lo=1,
                                      hi=10000)
+    stature_max_spread_m: float = param(
+        0.07, "a track whose per-frame statures spread more than this (robust SD, 1.4826 x MAD), m, measured "
+              "no one person's stature (two people merged in one camera blob, one behind the other, make it "
+              "drift): it gives none (0: no limit; RESULTS.md, 'A stature that drifts')", lo=0.0, hi=1.0)
     stature_open_set_fmr: float | None = param(
         0.003, "where both sensors measured the person's stature, the gait threshold is read off the model's "
                "false-match-rate curve at this rate (times the cues' likelihood ratios) instead of at the "

@@ -319,7 +319,7 @@ class IdentityManager:
             if v is not None and v >= c.speed_min_walking_mps:
                 out["speed"] = v
         if c.stature_evidence:
-            h = self.statures.estimate(key, c.stature_min_samples)
+            h = self.statures.estimate(key, c.stature_min_samples, c.stature_max_spread_m)
             if h is not None:
                 out["stature"] = h
         return out

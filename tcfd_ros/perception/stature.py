@@ -88,13 +88,22 @@ def lidar_stature(tops: np.ndarray, fixed_from_lidar: RigidTransform, ground_z_m
                     np.nan)
 
 
-def track_stature(samples_m: Sequence[float], min_samples: int) -> float | None:
-    """Median of a track's per-frame statures; None with fewer than ``min_samples``."""
+#: Robust SD from the median absolute deviation of a normal distribution.
+MAD_TO_SD = 1.4826
+
+
+def track_stature(samples_m: Sequence[float], min_samples: int, max_spread_m: float = 0.0) -> float | None:
+    """Median of a track's per-frame statures; None with fewer than ``min_samples``, or when their robust
+    SD exceeds ``max_spread_m`` (> 0): one person's stature does not drift over a track, a blob of two
+    people one behind the other does."""
     s = np.asarray(samples_m, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size < max(1, min_samples):
         return None
-    return float(np.median(s))
+    med = float(np.median(s))
+    if max_spread_m > 0 and MAD_TO_SD * float(np.median(np.abs(s - med))) > max_spread_m:
+        return None
+    return med
 
 
 def stature_likelihood_ratio(dh_m: float, within_sd_m: float, between_sd_m: float,
@@ -123,10 +132,10 @@ class TrackStatures:
         self._s[key] = (float(stamp_s), samples)
         return True
 
-    def estimate(self, key: Hashable, min_samples: int) -> float | None:
+    def estimate(self, key: Hashable, min_samples: int, max_spread_m: float = 0.0) -> float | None:
         """The track's stature (``track_stature``), or None."""
         entry = self._s.get(key)
-        return None if entry is None else track_stature(entry[1], min_samples)
+        return None if entry is None else track_stature(entry[1], min_samples, max_spread_m)
 
     def expire(self, now_s: float, timeout_s: float) -> None:
         self._s = {k: v for k, v in self._s.items() if now_s - v[0] <= timeout_s}
