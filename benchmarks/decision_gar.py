@@ -8,7 +8,7 @@ re-runs the recognizer on recorded replays (``recognizer_rerun.rerun``), keeps e
 stood at its last tracklet (aggregate, tracklet count, cues), labels tracks with the replay scorer's
 track-to-person map, and scores every camera-track x LiDAR-track pair of each bag. Pairs where either
 track has fewer than ``gait_min_tracklets`` tracklets are pairs the recognizer never decides by gait: they
-count as rejected (genuine) and are left out of the impostor set's threshold only if ``--eligible-only``.
+are never accepted (a genuine one counts as rejected); the false-match rate is over all impostor pairs.
 
 It prints one JSON line: per bag and over all bags, the number of genuine / impostor pairs, the genuine-
 accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, for gait alone and for the

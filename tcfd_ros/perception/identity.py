@@ -160,6 +160,10 @@ class IdentityManager:
         self.store = IdentityStore(cfg, gallery, shape)
         self.ground = GroundTracks(cfg)
         self.fmr_curve = FmrCurve.from_metadata(meta.get("open_set_fmr_curve_track"))
+        # cue_shift's origin: the base threshold's false-match rate on the curve and the curve's threshold
+        # there (the threshold itself unless beyond the curve's range); both fixed for the manager's life
+        base_fmr = None if self.fmr_curve is None else self.fmr_curve.fmr_at(self.threshold)
+        self._cue_origin = None if base_fmr is None else (base_fmr, self.fmr_curve.threshold_at(base_fmr))
         if (cfg.speed_evidence or cfg.stature_evidence) and self.fmr_curve is None:
             log.info("identity.speed_evidence / stature_evidence: the model metadata has no "
                      "open_set_fmr_curve_track (a model calibrated before it existed); walking speed and "
@@ -344,7 +348,7 @@ class IdentityManager:
         of the cues both measured, less the base. Where stature counts, the rate starts from
         ``stature_open_set_fmr`` instead of the base threshold's (the operating point measured with it).
         ``gait - cue_shift`` against the threshold is the decision."""
-        if self.fmr_curve is None:
+        if self._cue_origin is None:
             return 0.0
         lr, used = 1.0, set()
         for name, value in mine.items():
@@ -353,8 +357,7 @@ class IdentityManager:
                 used.add(name)
         if not used:
             return 0.0
-        base_fmr = self.fmr_curve.fmr_at(self.threshold)
-        base = self.fmr_curve.threshold_at(base_fmr)   # the threshold itself unless beyond the curve's range
+        base_fmr, base = self._cue_origin
         stature_fmr = self.cfg.stature_open_set_fmr
         fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
         return self.fmr_curve.threshold_at(fmr * lr) - base
@@ -414,8 +417,7 @@ class IdentityManager:
                 self.store.erase(old)      # the identity only this track ever made: no ghost left behind
         else:
             st.last_stamp_s = o.stamp_s
-        ev = self._evidence.get(o.key)
-        self.store.record(ident, o.modality, o.key, agg, o.stamp_s, None if ev is None else ev.count)
+        self.store.record(ident, o.modality, o.key, agg, o.stamp_s, self._evidence[o.key].count)
         self._remember_cues(o, ident.gid)
         decided, d, score, partners = None, None, None, [o.key]
         if cand is not None and ident.gid in cand.gids:
