@@ -37,14 +37,14 @@ demo: setup
 	$(PY) -m tcfd_ros.demo
 
 # The shipped reference model (models/tcfd_sim.pt + .onnx, models/MODEL_CARD.md): simulate its data set
-# (257 people, half of the sequences from pole / robot mountings, ~19 CPU-min), train
-# training/configs/reference_cpu.yaml from scratch as two processes of one thread each (DDP over gloo,
-# ~105 CPU-min, ~1 h on 2 quiet cores; a progress line with the loss and the ETA every 15 s), calibrate,
-# export. CPU only; RESULTS.md has the measured time ("Reference model, longer schedule").
+# (257 people walking in 8 directions, half of the sequences from pole / robot mountings, ~26 CPU-min,
+# ~15 min on 2 cores), train training/configs/reference_cpu.yaml from scratch as two processes of one
+# thread each (DDP over gloo, ~93 CPU-min, ~1 h on 2 cores; a progress line with the loss and the ETA every
+# 15 s), calibrate, export. CPU only; RESULTS.md has the measured times ("An eight-view reference model").
 REF_DATA := out/sim_reference
 REF_RUN := out/train/reference_cpu
 model: setup
-	$(PY) -m tcfd_ros simulate dataset --out $(REF_DATA) --identities 257 --views 0,90,180,270 \
+	$(PY) -m tcfd_ros simulate dataset --out $(REF_DATA) --identities 257 --views 0,45,90,135,180,225,270,315 \
 		--conditions nm,bg --frames 20 --lidar hdl64 --seed 31337 --train-fraction 0.997 --mixed-mounting 0.5 \
 		--workers 2 --force
 	rm -rf $(REF_RUN)
