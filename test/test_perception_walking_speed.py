@@ -185,10 +185,13 @@ def test_cue_shift_between_two_tracks_is_the_decisions_shift_and_track_evidence_
     c = m.cfg
     lr = stature_likelihood_ratio(0.0, c.stature_within_sd_m, c.stature_between_sd_m, c.stature_outlier_share)
     assert agree == pytest.approx(curve.threshold_at(c.stature_open_set_fmr * lr) - BASE)  # its rate
-    # disagreeing statures all but never loosen it: 1 % x their ratio (just above its floor 0.1) is about the
-    # model's own 0.1 % (and the curve starts there, so no tighter either)
-    assert m.cue_shift({"stature": 1.62}, {"stature": 1.95}) == pytest.approx(0.0, abs=1e-6)
-    assert agree > 0.0
+    # disagreeing statures all but cancel the looser rate: 1 % x their ratio (just above its floor 0.1) is the
+    # model's own 0.1 % to within 1e-6 (and the curve starts there, so no tighter either)
+    lr_off = stature_likelihood_ratio(0.33, c.stature_within_sd_m, c.stature_between_sd_m,
+                                      c.stature_outlier_share)
+    off = m.cue_shift({"stature": 1.62}, {"stature": 1.95})
+    assert off == pytest.approx(curve.threshold_at(c.stature_open_set_fmr * lr_off) - BASE)
+    assert 0.0 <= off < 1e-6 < agree
     # speed alone: from the model's own rate
     assert m.cue_shift({"speed": 1.2}, {"speed": 1.2}) == pytest.approx(
         curve.threshold_at(0.001 * speed_likelihood_ratio(0.0, c.speed_within_sd_mps, c.speed_between_sd_mps))
