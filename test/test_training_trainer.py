@@ -13,7 +13,7 @@ from tcfd_ros.model import load_checkpoint, tiny_model_config
 from training.checkpoints import load_trained
 from training.config import BaselineConfig, CalibrationConfig, DataConfig, TrainConfig
 from training.sampler import SamplerConfig
-from training.trainer import CLASSIFIER_KEYS, Trainer, same_recipe
+from training.trainer import CLASSIFIER_KEYS, Trainer, build_model, same_recipe
 from training_fixtures import write_sustech
 
 SUBJECTS = tuple(f"{i:04d}" for i in range(6))
@@ -83,6 +83,23 @@ def test_clip_cache_gives_the_same_loss_and_refuses_patch_exchange(data, tmp_pat
     torch.testing.assert_close(o1, o2, atol=2e-3, rtol=1e-3)  # cache stores float16 tokens
     with pytest.raises(ConfigError, match="Patch Exchange"):
         _cfg(data, tmp_path, clip_cache=True)
+
+
+def test_training_convolves_channels_last_and_its_weights_load_into_a_plain_model(data, tmp_path):
+    t = Trainer(_cfg(data, tmp_path), show_progress=False)
+    t._setup()
+    convs = [m for m in t.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    t.train_steps(until=1)
+    plain = build_model(t.cfg, t.num_classes)  # what load_trained and export build: default layout
+    plain.load_state_dict(t.model.state_dict())
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    t.model.eval()
+    plain.eval()
+    b = t.batch(1)
+    with torch.no_grad():
+        torch.testing.assert_close(t._forward(b).embeddings, plain(b["x"], b["modality"]).embeddings,
+                                   atol=1e-4, rtol=1e-4)
 
 
 def test_run_writes_calibrated_checkpoint_and_baseline(data, tmp_path):
