@@ -39,8 +39,8 @@ demo: setup
 # The shipped reference model (models/tcfd_sim.pt + .onnx, models/MODEL_CARD.md): simulate its data set
 # (257 people walking in 8 directions, half of the sequences from pole / robot mountings, ~26 CPU-min,
 # ~15 min on 2 cores), train training/configs/reference_cpu.yaml from scratch as two processes of one
-# thread each (DDP over gloo, ~93 CPU-min, ~1 h on 2 cores; a progress line with the loss and the ETA every
-# 15 s), calibrate, export. CPU only; RESULTS.md has the measured times ("An eight-view reference model").
+# thread each (DDP over gloo, well under an hour on 2 cores; a progress line with the loss and the ETA every
+# 15 s), calibrate, export. CPU only; the measured times are in models/MODEL_CARD.md and RESULTS.md.
 REF_DATA := out/sim_reference
 REF_RUN := out/train/reference_cpu
 model: setup
