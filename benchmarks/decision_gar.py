@@ -11,9 +11,10 @@ track has fewer than ``gait_min_tracklets`` tracklets are pairs the recognizer n
 are never accepted (a genuine one counts as rejected); the false-match rate is over all impostor pairs.
 
 It prints one JSON line: per bag and over all bags, the number of genuine / impostor pairs, the genuine-
-accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, for gait alone and for the
-decision statistic, and what the shipped operating point (statistic <= the threshold) accepts. Not
-collected by pytest.
+accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, for gait alone, for walking
+speed and stature alone (``cues``: minus the log of their likelihood ratio, 0 where the two tracks share no
+cue; what gait adds is the gap between it and the decision) and for the decision statistic, and what the
+shipped operating point (statistic <= the threshold) accepts. Not collected by pytest.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/decision_gar.py out/replays/a out/replays/b \
         [--mcap-dir DIR] [--identity NAME=VALUE]
@@ -54,6 +55,7 @@ class PairScores:
     gait: np.ndarray              # gait distance of the tracks' aggregates
     decision: np.ndarray          # gait - cue_shift (what the recognizer compares with the threshold)
     eligible: np.ndarray          # bool: both tracks delivered >= gait_min_tracklets tracklets
+    cues: np.ndarray              # -log of walking speed's and stature's likelihood ratio (gait left out)
     threshold: float
 
 
@@ -82,9 +84,9 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
             d = float(cross_modal_distance(ec[None], el[None])[0, 0])
             shift = mgr.cue_shift(cc, cl)
             rows.append((person[kc[0]][kc[1]] == person[kl[0]][kl[1]], d, d - shift,
-                         min(nc, nl) >= cfg.gait_min_tracklets))
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, mgr.threshold)
+                         min(nc, nl) >= cfg.gait_min_tracklets, -np.log(mgr.cue_likelihood_ratio(cc, cl)[0])))
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], mgr.threshold)
 
 
 def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: float) -> float | None:
@@ -103,7 +105,7 @@ def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: f
 def summary(p: PairScores) -> dict:
     out = {"genuine_pairs": int(p.genuine.sum()), "impostor_pairs": int((~p.genuine).sum()),
            "genuine_eligible": int((p.genuine & p.eligible).sum())}
-    for name, s in (("gait", p.gait), ("decision", p.decision)):
+    for name, s in (("gait", p.gait), ("cues", p.cues), ("decision", p.decision)):
         out[name] = {f"gar_at_{f:g}": (None if (g := gar_at(s, p.genuine, p.eligible, f)) is None
                                        else round(g, 3)) for f in FMRS}
     acc = (p.decision <= p.threshold) & p.eligible
@@ -131,7 +133,7 @@ def main() -> int:
         parts.append(p)
         per_bag[d.name] = summary(p)
     allp = PairScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                        ("genuine", "gait", "decision", "eligible")), parts[0].threshold)
+                        ("genuine", "gait", "decision", "eligible", "cues")), parts[0].threshold)
     print(json.dumps({"model": str(args.model), "bags": per_bag, "all": summary(allp)}))
     return 0
 

@@ -185,6 +185,10 @@ def test_cue_shift_between_two_tracks_is_the_decisions_shift_and_track_evidence_
     c = m.cfg
     lr = stature_likelihood_ratio(0.0, c.stature_within_sd_m, c.stature_between_sd_m, c.stature_outlier_share)
     assert agree == pytest.approx(curve.threshold_at(c.stature_open_set_fmr * lr) - BASE)  # its rate
+    # the ratio it rests on, and which cues made it (what benchmarks/decision_gar.py scores as "cues")
+    assert m.cue_likelihood_ratio({"stature": 1.70, "speed": 1.2}, {"stature": 1.70}) == (
+        pytest.approx(lr), {"stature"})
+    assert m.cue_likelihood_ratio({"speed": 1.2}, {"stature": 1.70}) == (1.0, set())
     # disagreeing statures all but cancel the looser rate: 1 % x their ratio (just above its floor 0.1) is the
     # model's own 0.1 % to within 1e-6 (and the curve starts there, so no tighter either)
     lr_off = stature_likelihood_ratio(0.33, c.stature_within_sd_m, c.stature_between_sd_m,

@@ -341,6 +341,17 @@ class IdentityManager:
         return stature_likelihood_ratio(abs(a - b), c.stature_within_sd_m, c.stature_between_sd_m,
                                         c.stature_outlier_share)
 
+    def cue_likelihood_ratio(self, mine: Mapping[str, float], theirs: Mapping[str, float]
+                             ) -> tuple[float, set[str]]:
+        """The product of the likelihood ratios (same person / strangers) of the cues both tracks measured
+        (``cues``), and which cues those were; (1.0, empty) when they share none."""
+        lr, used = 1.0, set()
+        for name, value in mine.items():
+            if name in theirs:
+                lr *= self._cue_ratio(name, value, theirs[name])
+                used.add(name)
+        return lr, used
+
     def cue_shift(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
         """How far walking speed and stature move the gait threshold between a track with cues ``mine``
         and evidence from another sensor with cues ``theirs`` (``walking_speed``, ``stature``): the
@@ -350,11 +361,7 @@ class IdentityManager:
         ``gait - cue_shift`` against the threshold is the decision."""
         if self._cue_origin is None:
             return 0.0
-        lr, used = 1.0, set()
-        for name, value in mine.items():
-            if name in theirs:
-                lr *= self._cue_ratio(name, value, theirs[name])
-                used.add(name)
+        lr, used = self.cue_likelihood_ratio(mine, theirs)
         if not used:
             return 0.0
         base_fmr, base = self._cue_origin
