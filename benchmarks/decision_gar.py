@@ -13,8 +13,15 @@ are never accepted (a genuine one counts as rejected); the false-match rate is o
 It prints one JSON line: per bag and over all bags, the number of genuine / impostor pairs, the genuine-
 accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, for gait alone, for walking
 speed and stature alone (``cues``: minus the log of their likelihood ratio, 0 where the two tracks share no
-cue; what gait adds is the gap between it and the decision) and for the decision statistic, and what the
-shipped operating point (statistic <= the threshold) accepts. Not collected by pytest.
+cue; what gait adds is the gap between it and the decision), for gait over each side's nearest other
+track (``gait_cohort``, below) and for the decision statistic, and what the shipped operating point
+(statistic <= the threshold) accepts. Not collected by pytest.
+
+``gait_cohort`` asks whether gait distances, which rank a bag's tracks well but are not comparable from
+one track to the next, separate better once each is divided by how close the two tracks come to everyone
+else: the mean of d / (camera track's nearest *other* LiDAR track) and d / (LiDAR track's nearest other
+camera track), over the bag's tracks with >= ``gait_min_tracklets`` tracklets, labelled or not. It uses
+tracks the recognizer has not seen yet when it decides (an offline bound, not a decision rule).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/decision_gar.py out/replays/a out/replays/b \
         [--mcap-dir DIR] [--identity NAME=VALUE]
@@ -56,6 +63,7 @@ class PairScores:
     decision: np.ndarray          # gait - cue_shift (what the recognizer compares with the threshold)
     eligible: np.ndarray          # bool: both tracks delivered >= gait_min_tracklets tracklets
     cues: np.ndarray              # -log of walking speed's and stature's likelihood ratio (gait left out)
+    gait_cohort: np.ndarray       # gait over each side's nearest other track (offline, see the docstring)
     threshold: float
 
 
@@ -78,15 +86,28 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
     mgr = holder[0]
     tracks = {m: [(k, v) for k, v in final.items()
                   if v[0] == m and person.get(k[0], {}).get(k[1]) is not None] for m in ("2d", "3d")}
+    cohort = {m: [(k, v[1]) for k, v in final.items() if v[0] == m and v[2] >= cfg.gait_min_tracklets]
+              for m in ("2d", "3d")}
     rows = []
     for (kc, (_, ec, nc, cc)) in tracks["2d"]:
         for (kl, (_, el, nl, cl)) in tracks["3d"]:
             d = float(cross_modal_distance(ec[None], el[None])[0, 0])
             shift = mgr.cue_shift(cc, cl)
             rows.append((person[kc[0]][kc[1]] == person[kl[0]][kl[1]], d, d - shift,
-                         min(nc, nl) >= cfg.gait_min_tracklets, -np.log(mgr.cue_likelihood_ratio(cc, cl)[0])))
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], mgr.threshold)
+                         min(nc, nl) >= cfg.gait_min_tracklets,
+                         -np.log(mgr.cue_likelihood_ratio(cc, cl)[0]),
+                         0.5 * (d / nearest_other(ec, cohort["3d"], kl, d)
+                                + d / nearest_other(el, cohort["2d"], kc, d))))
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
+    return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], arr[:, 5], mgr.threshold)
+
+
+def nearest_other(emb: np.ndarray, cohort: list[tuple[tuple[str, int], np.ndarray]],
+                  partner: tuple[str, int], alone: float) -> float:
+    """Gait distance from ``emb`` to its nearest track of ``cohort`` other than ``partner``; ``alone``
+    (the pair's own distance: a ratio of 1, no information) when there is none."""
+    others = [e for k, e in cohort if k != partner]
+    return float(cross_modal_distance(emb[None], np.stack(others))[0].min()) if others else alone
 
 
 def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: float) -> float | None:
@@ -105,7 +126,8 @@ def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: f
 def summary(p: PairScores) -> dict:
     out = {"genuine_pairs": int(p.genuine.sum()), "impostor_pairs": int((~p.genuine).sum()),
            "genuine_eligible": int((p.genuine & p.eligible).sum())}
-    for name, s in (("gait", p.gait), ("cues", p.cues), ("decision", p.decision)):
+    for name, s in (("gait", p.gait), ("cues", p.cues), ("gait_cohort", p.gait_cohort),
+                    ("decision", p.decision)):
         out[name] = {f"gar_at_{f:g}": (None if (g := gar_at(s, p.genuine, p.eligible, f)) is None
                                        else round(g, 3)) for f in FMRS}
     acc = (p.decision <= p.threshold) & p.eligible
@@ -133,7 +155,8 @@ def main() -> int:
         parts.append(p)
         per_bag[d.name] = summary(p)
     allp = PairScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                        ("genuine", "gait", "decision", "eligible", "cues")), parts[0].threshold)
+                        ("genuine", "gait", "decision", "eligible", "cues", "gait_cohort")),
+                      parts[0].threshold)
     print(json.dumps({"model": str(args.model), "bags": per_bag, "all": summary(allp)}))
     return 0
 
