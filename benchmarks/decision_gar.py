@@ -84,30 +84,36 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
 
     rerun(recorded_inputs(mcap), model, cfg, on_update=keep)
     mgr = holder[0]
-    tracks = {m: [(k, v) for k, v in final.items()
-                  if v[0] == m and person.get(k[0], {}).get(k[1]) is not None] for m in ("2d", "3d")}
-    cohort = {m: [(k, v[1]) for k, v in final.items() if v[0] == m and v[2] >= cfg.gait_min_tracklets]
-              for m in ("2d", "3d")}
+    cams = [(k, v) for k, v in final.items() if v[0] == "2d"]
+    lids = [(k, v) for k, v in final.items() if v[0] == "3d"]
+    # every camera x LiDAR gait distance of the bag, once: the pairs' own and their cohorts'
+    dist = (cross_modal_distance(np.stack([v[1] for _, v in cams]), np.stack([v[1] for _, v in lids]))
+            if cams and lids else np.zeros((len(cams), len(lids)))).astype(np.float64)
+    in_cohort_c = np.array([v[2] >= cfg.gait_min_tracklets for _, v in cams], dtype=bool)
+    in_cohort_l = np.array([v[2] >= cfg.gait_min_tracklets for _, v in lids], dtype=bool)
+    label_c = [person.get(k[0], {}).get(k[1]) for k, _ in cams]
+    label_l = [person.get(k[0], {}).get(k[1]) for k, _ in lids]
     rows = []
-    for (kc, (_, ec, nc, cc)) in tracks["2d"]:
-        for (kl, (_, el, nl, cl)) in tracks["3d"]:
-            d = float(cross_modal_distance(ec[None], el[None])[0, 0])
-            shift = mgr.cue_shift(cc, cl)
-            rows.append((person[kc[0]][kc[1]] == person[kl[0]][kl[1]], d, d - shift,
+    for i, (_, (_, _, nc, cc)) in enumerate(cams):
+        for j, (_, (_, _, nl, cl)) in enumerate(lids):
+            if label_c[i] is None or label_l[j] is None:
+                continue
+            d = float(dist[i, j])
+            near_c = nearest_other(dist[i], in_cohort_l, j, d)     # the camera track's other LiDAR tracks
+            near_l = nearest_other(dist[:, j], in_cohort_c, i, d)  # the LiDAR track's other camera tracks
+            rows.append((label_c[i] == label_l[j], d, d - mgr.cue_shift(cc, cl),
                          min(nc, nl) >= cfg.gait_min_tracklets,
-                         -np.log(mgr.cue_likelihood_ratio(cc, cl)[0]),
-                         0.5 * (d / nearest_other(ec, cohort["3d"], kl, d)
-                                + d / nearest_other(el, cohort["2d"], kc, d))))
+                         -np.log(mgr.cue_likelihood_ratio(cc, cl)[0]), 0.5 * (d / near_c + d / near_l)))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
     return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], arr[:, 5], mgr.threshold)
 
 
-def nearest_other(emb: np.ndarray, cohort: list[tuple[tuple[str, int], np.ndarray]],
-                  partner: tuple[str, int], alone: float) -> float:
-    """Gait distance from ``emb`` to its nearest track of ``cohort`` other than ``partner``; ``alone``
-    (the pair's own distance: a ratio of 1, no information) when there is none."""
-    others = [e for k, e in cohort if k != partner]
-    return float(cross_modal_distance(emb[None], np.stack(others))[0].min()) if others else alone
+def nearest_other(distances: np.ndarray, in_cohort: np.ndarray, partner: int, alone: float) -> float:
+    """The smallest of ``distances`` over the cohort other than index ``partner``; ``alone`` (the pair's
+    own distance: a ratio of 1, no information) when the cohort has no one else."""
+    others = in_cohort.copy()
+    others[partner] = False
+    return float(distances[others].min()) if others.any() else alone
 
 
 def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: float) -> float | None:
