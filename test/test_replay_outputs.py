@@ -112,3 +112,32 @@ def test_report_opens_with_the_verdict_and_chance_levels(replayed) -> None:
         assert (out / f"handoff_{i + 1}.jpg").stat().st_size > 0
     assert r.stdout.splitlines()[0].startswith(("PASS", "FAIL", "NO VERDICT"))
     assert "video: " in r.stdout and "recording: " in r.stdout
+
+
+def test_the_recorded_tracklets_become_a_training_set_labelled_by_ground_truth(replayed, tmp_path) -> None:
+    """``tcfd-ros simulate tracklets``: the replay's own tracks, each labelled with a person of the bag,
+    written as pairs SUSTech1K reads, every frame one the pipeline published."""
+    import numpy as np
+
+    from tcfd_ros.nodes.json_messages import TrackletMsg
+    from tcfd_ros.replay.reader import BagSource
+    from training.datasets.sustech1k import SUSTech1K
+
+    _, out, _ = replayed
+    root = tmp_path / "harvest"
+    r = subprocess.run([sys.executable, "-m", "tcfd_ros", "simulate", "tracklets", str(out),
+                        "--out", str(root), "--min-frames", "5"], cwd=REPO, capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.splitlines()[-1])["identities"] >= 1
+    ds = SUSTech1K(root, root / "partition.json", "train")
+    published = {"2d": set(), "3d": set()}
+    with BagSource(out / "outputs.mcap") as rec:
+        for m in rec.messages([t for t in rec.topics if t.endswith("/tracklets")]):
+            t = TrackletMsg.from_json(rec.deserialize(m).data)
+            published[t.modality] |= {f.tobytes() for f in t.frames}
+    for i, record in enumerate(ds.records):
+        assert record.subject in ("report-0", "report-1")      # the bag's two people (first id 0)
+        sil, dep = ds.load_pair(i)
+        assert len(sil) >= 5 and all(f.tobytes() in published["2d"] for f in sil)
+        assert all(f.tobytes() in published["3d"] for f in dep) and np.asarray(dep).any()

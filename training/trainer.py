@@ -65,8 +65,11 @@ def build_dataset(cfg: TrainConfig, split: str, sync: bool = True) -> GaitDatase
 
 
 def split_held_out(ds: GaitDataset, val_identities: int) -> tuple[list[int], list[int]]:
-    """Record indices for training and for calibration (the last ``val_identities`` subjects, sorted)."""
-    subjects = sorted({r.subject for r in ds.records})
+    """Record indices for training and for calibration: the last ``val_identities`` subjects in the
+    partition file's order (``ds.subjects``), so identities added in front of TRAIN_SET
+    (``training/harvest.py``) leave the held-out ones as they were."""
+    present = {r.subject for r in ds.records}
+    subjects = [s for s in ds.subjects if s in present]
     if val_identities >= len(subjects) - 1:
         raise ConfigError(f"data.val_identities = {val_identities} leaves fewer than 2 of the "
                           f"{len(subjects)} training identities for training")

@@ -1,4 +1,4 @@
-"""``tcfd-ros simulate bag|dataset|preview``: the labelled synthetic multi-sensor world.
+"""``tcfd-ros simulate bag|dataset|tracklets|preview``: the labelled synthetic multi-sensor world.
 
 Thin argument parsing over ``tcfd_ros.sim``; bad arguments raise ConfigError (exit code 2, one line on
 stderr) and leave no partial output behind.
@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   tcfd-ros simulate bag --out out/sim.bag --storage mcap --people 5 --duration 60 \\
       --lidar hdl64 --layout disjoint
   tcfd-ros simulate dataset --out out/sim_ds --identities 100 --conditions nm,bg,cl,nt --frames 30
+  tcfd-ros simulate tracklets out/replays/h1 out/replays/h2 --out out/sim_ds
   tcfd-ros simulate preview --out out/preview.png --identities 2 --conditions nm,bg,cl,ub
 """
 
@@ -124,6 +125,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--force", action="store_true", help="replace an existing output")
     d.set_defaults(func=run_dataset)
 
+    t = ss.add_parser("tracklets", help="a training set of the pipeline's tracklets from replayed sim bags",
+                      description="Label the tracklets a replay of a simulated bag recorded (tcfd-ros "
+                                  "replay BAG --out DIR --record DIR/outputs.mcap) with the bag's ground "
+                                  "truth, and write each person's camera and LiDAR tracks as paired "
+                                  "sequences in the SUSTech1K layout (training/harvest.py), first in the "
+                                  "TRAIN_SET of the data set's partition.json (its held-out identities "
+                                  "stay last).",
+                      epilog=examples("tcfd-ros simulate tracklets out/replays/h1 out/replays/h2 "
+                                      "--out out/sim_ds"),
+                      formatter_class=FORMATTER)
+    t.add_argument("replays", type=Path, nargs="+", metavar="REPLAY_DIR",
+                   help="a replay's --out directory, with recording.jsonl and outputs.mcap")
+    t.add_argument("--out", type=Path, required=True,
+                   help="data set root to add to (created if absent; an existing partition.json is extended)")
+    t.add_argument("--min-frames", type=int, default=10,
+                   help="frames a track needs to be written (default 10: one tracklet)")
+    t.set_defaults(func=run_tracklets)
+
     v = ss.add_parser("preview", help="PNG contact sheet of silhouettes and depth maps",
                       description="Draw silhouettes and depth maps of a few simulated identities on one PNG.",
                       epilog=examples("tcfd-ros simulate preview --out out/preview.png --identities 2 "
@@ -163,6 +182,22 @@ def run_dataset(args: argparse.Namespace) -> int:
                        max_distance_m=args.distance[1], mixed_mounting=args.mixed_mounting,
                        force=args.force)
     print(json.dumps(write_dataset(spec)))
+    return 0
+
+
+def run_tracklets(args: argparse.Namespace) -> int:
+    from training.harvest import add_to_partition, harvest_replay, write_people
+
+    if args.min_frames < 1:
+        raise ConfigError(f"--min-frames must be >= 1, got {args.min_frames}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    ids: list[str] = []
+    for replay in args.replays:
+        written = write_people(harvest_replay(replay), args.out, replay.name, args.min_frames)
+        print(json.dumps({"replay": str(replay), "identities": len(written)}), flush=True)
+        ids += written
+    add_to_partition(args.out / "partition.json", ids)
+    print(json.dumps({"out": str(args.out), "identities": len(ids)}))
     return 0
 
 

@@ -79,6 +79,8 @@ class GaitDataset:
 
     def __init__(self, records: list[SequenceRecord], cache_size: int = 0) -> None:
         self.records = records
+        # the split's subjects in the partition file's order (loaders set it; records are sorted)
+        self.subjects = list(dict.fromkeys(r.subject for r in records))
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 

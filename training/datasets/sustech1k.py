@@ -71,6 +71,7 @@ class SUSTech1K(GaitDataset):
         if not records:
             raise DatasetError(f"no sequences found under {self.root} for the {split} split")
         super().__init__(records, cache_size)
+        self.subjects = list(dict.fromkeys(subjects))  # partition order: the last are held out
         self.split = split
         log.info("SUSTech1K %s: %d subjects, %d sequences from %s", split, len(subjects), len(records),
                  self.root)
