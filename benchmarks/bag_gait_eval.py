@@ -26,13 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from recognizer_rerun import DEFAULT_MODEL, recorded_inputs, recorded_tracking  # noqa: E402
+from recognizer_rerun import DEFAULT_MODEL, recorded_inputs  # noqa: E402
 from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance  # noqa: E402
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
 from tcfd_ros.nodes.json_messages import TrackletMsg  # noqa: E402
-from tcfd_ros.replay import adapters  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
+from training.harvest import track_persons  # noqa: E402
 
 #: LiDAR point-count bins (points on the person in the tracklet's last frame) for Rank-1 by sparsity.
 POINT_BINS = (0, 50, 80, 120, 200, 100000)
@@ -41,8 +41,7 @@ POINT_BINS = (0, 50, 80, 120, 200, 100000)
 def labelled_tracklets(replay: Path, mcap: Path) -> list[dict]:
     """Every recorded tracklet with its person (None where its track matched nobody) and GT points."""
     rec = Recording.load(replay / "recording.jsonl")
-    gt = adapters.ground_truth_frames(rec.ground_truth)
-    person = {s: t.track_to_person for s, t in recorded_tracking(rec, gt, ReplayConfig().scoring).items()}
+    person = track_persons(rec, ReplayConfig().scoring)
     lidar_gt = sorted((g["stamp_s"], {p["id"]: p.get("lidar_points") or 0 for p in g["people"]})
                       for g in rec.ground_truth if g["sensor"] == "lidar")
     stamps = np.array([s for s, _ in lidar_gt])

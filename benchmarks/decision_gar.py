@@ -42,13 +42,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from recognizer_rerun import DEFAULT_MODEL, recorded_inputs, recorded_tracking, rerun  # noqa: E402
+from recognizer_rerun import DEFAULT_MODEL, recorded_inputs, rerun  # noqa: E402
 from tcfd_ros.distance import cross_modal_distance  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
-from tcfd_ros.replay import adapters  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
+from training.harvest import track_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
 FMRS = (0.001, 0.01, 0.1)
@@ -70,8 +70,7 @@ class PairScores:
 def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> PairScores:
     """Score one recorded replay's camera x LiDAR track pairs by the recognizer's final evidence."""
     rec = Recording.load(replay / "recording.jsonl")
-    gt = adapters.ground_truth_frames(rec.ground_truth)
-    person = {s: t.track_to_person for s, t in recorded_tracking(rec, gt, ReplayConfig().scoring).items()}
+    person = track_persons(rec, ReplayConfig().scoring)
     final: dict[tuple[str, int], tuple[str, np.ndarray, int, dict[str, float]]] = {}
     holder: list[IdentityManager] = []
 

@@ -40,7 +40,8 @@ from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.reader import BagSource  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
-from tcfd_ros.replay.scoring import score_handoff, score_tracking  # noqa: E402
+from tcfd_ros.replay.scoring import score_handoff  # noqa: E402
+from training.harvest import tracking_scores  # noqa: E402
 
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
 
@@ -54,13 +55,6 @@ def recorded_inputs(mcap: Path) -> list[tuple[int, int, str, str]]:
             out.append((m.stamp_ns, int(m.topic.endswith("/tracklets")), m.topic, src.deserialize(m).data))
     out.sort(key=lambda r: (r[0], r[1]))
     return out
-
-
-def recorded_tracking(rec: Recording, gt: dict, scoring) -> dict:
-    """Per sensor, the replay scorer's ``score_tracking`` of a recording's tracks against ``gt``
-    (``adapters.ground_truth_frames``): its ``track_to_person`` labels the recorded tracklets."""
-    return {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring)
-            for s, m in rec.sensors.items()}
 
 
 def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityConfig,
@@ -127,7 +121,7 @@ def main() -> int:
     matches = rerun(inputs, args.model, cfg, args.events, args.hidden_feet)
     scoring = ReplayConfig().scoring
     gt = adapters.ground_truth_frames(rec.ground_truth)
-    trk = recorded_tracking(rec, gt, scoring)
+    trk = tracking_scores(rec, scoring)
     hand = score_handoff(gt, rec.sensors, trk, matches, rec.info.bag_duration_s, scoring)
     recorded = score_handoff(gt, rec.sensors, trk, adapters.match_events(rec, "/matches"),
                              rec.info.bag_duration_s, scoring)

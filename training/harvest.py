@@ -44,7 +44,7 @@ from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Recording
-from tcfd_ros.replay.scoring import score_tracking
+from tcfd_ros.replay.scoring import TrackingScore, score_tracking
 from training.datasets.common import read_partition
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,17 @@ PICKLE_PROTOCOL = 4
 People = dict[int, dict[str, list[np.ndarray]]]
 
 
-def track_persons(rec: Recording, scoring: ScoringConfig) -> dict[str, dict[int, int]]:
-    """Per sensor, the ground-truth person each recorded track followed most (the replay scorer's vote)."""
+def tracking_scores(rec: Recording, scoring: ScoringConfig) -> dict[str, TrackingScore]:
+    """Per sensor, the replay scorer's tracking score of a recording's ``/<sensor>/tracks``; its
+    ``track_to_person`` is the ground-truth person each track followed most."""
     gt = adapters.ground_truth_frames(rec.ground_truth)
-    return {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m,
-                              scoring).track_to_person
+    return {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring)
             for s, m in rec.sensors.items()}
+
+
+def track_persons(rec: Recording, scoring: ScoringConfig) -> dict[str, dict[int, int]]:
+    """Per sensor, track id -> the ground-truth person it followed most."""
+    return {s: t.track_to_person for s, t in tracking_scores(rec, scoring).items()}
 
 
 def track_sequences(mcap: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
