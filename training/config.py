@@ -21,7 +21,7 @@ class DataConfig:
     format: Literal["sustech1k", "freegait"] = "sustech1k"
     root: str = "out/sim_dataset"  # data set root (the folder holding the subject folders)
     partition: str = "out/sim_dataset/partition.json"  # partition JSON
-    val_identities: int = 0  # training identities held out for open-set calibration (never trained on)
+    val_identities: int = 0  # the last TRAIN_SET identities (partition order): calibration, never training
     cache_size: int = 4096  # decoded sequences kept in memory (LRU); 0 = read every time
 
 
