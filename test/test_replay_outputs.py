@@ -141,3 +141,31 @@ def test_the_recorded_tracklets_become_a_training_set_labelled_by_ground_truth(r
         sil, dep = ds.load_pair(i)
         assert len(sil) >= 5 and all(f.tobytes() in published["2d"] for f in sil)
         assert all(f.tobytes() in published["3d"] for f in dep) and np.asarray(dep).any()
+
+
+def test_calibrate_on_the_replay_writes_a_pipeline_threshold_into_a_copy(replayed, tmp_path) -> None:
+    """``tcfd-ros calibrate``: the replay's camera x LiDAR track pairs set the track threshold of a copy;
+    the original keeps its own; a rate the pairs cannot resolve is one line, exit 2."""
+    from tcfd_ros.model.checkpoint import read_checkpoint_dict
+
+    _, out, _ = replayed
+    model = out.parent / "tiny.pt"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # the 3 s bag has one person pair of each kind: given twice, its pairs resolve a 50 % rate
+    cmd = [sys.executable, "-m", "tcfd_ros", "calibrate", "--checkpoint", str(model), "--replays", str(out),
+           str(out), "--threads", "1", "--min-tracklets", "1", "--out"]
+    r = subprocess.run(cmd + [str(tmp_path / "cal.pt"), "--target-fmr", "0.5"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = read_checkpoint_dict(tmp_path / "cal.pt")["metadata"]
+    assert meta["calibration_level_track"] == "pipeline" and meta["calibration_replays"] == ["report"] * 2
+    genuine, impostor = meta["calibration_pairs_track"]
+    assert genuine >= 2 and impostor >= 2
+    assert json.loads(r.stdout)["open_set_threshold_track"] == meta["open_set_threshold_track"]
+    assert "calibration_level_track" not in read_checkpoint_dict(model)["metadata"]
+    r = subprocess.run(cmd + [str(tmp_path / "no.pt"), "--target-fmr", "0.0001"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "cannot resolve a false-match rate" in r.stderr
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("tcfd-ros calibrate: error:"), r.stderr
+    assert not (tmp_path / "no.pt").exists() and not list(tmp_path.glob("*.partial"))

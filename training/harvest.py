@@ -89,12 +89,8 @@ def track_sequences(mcap: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]
     return {k: (modality[k], np.stack([per[s] for s in sorted(per)])) for k, per in frames.items()}
 
 
-def harvest_replay(replay_dir: Path, mcap: Path | None = None,
-                   scoring: ScoringConfig = ScoringConfig()) -> People:
-    """The labelled track sequences of one recorded replay: person -> modality -> [frames per track].
-
-    Tracks the scorer could not tie to a person (clutter, a track that never overlapped anyone) are
-    left out. A replay without ground truth (a real bag) cannot be harvested."""
+def load_recording(replay_dir: Path) -> Recording:
+    """A replay's ``recording.jsonl`` with ground truth, or one DatasetError line saying what is wrong."""
     path = replay_dir / "recording.jsonl"
     try:
         rec = Recording.load(path)
@@ -104,6 +100,16 @@ def harvest_replay(replay_dir: Path, mcap: Path | None = None,
     if not rec.ground_truth:
         raise DatasetError(f"{replay_dir}: the replay has no ground truth (/ground_truth); only replays of "
                            "simulated bags can label their tracks")
+    return rec
+
+
+def harvest_replay(replay_dir: Path, mcap: Path | None = None,
+                   scoring: ScoringConfig = ScoringConfig()) -> People:
+    """The labelled track sequences of one recorded replay: person -> modality -> [frames per track].
+
+    Tracks the scorer could not tie to a person (clutter, a track that never overlapped anyone) are
+    left out. A replay without ground truth (a real bag) cannot be harvested."""
+    rec = load_recording(replay_dir)
     persons = track_persons(rec, scoring)
     out: People = {}
     tracks = track_sequences(mcap or replay_dir / "outputs.mcap")

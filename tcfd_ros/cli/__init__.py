@@ -17,7 +17,8 @@ from typing import NoReturn, Sequence
 from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
 
-SUBCOMMANDS = ("simulate", "train", "evaluate", "ablate", "export", "bringup", "replay", "gallery")
+SUBCOMMANDS = ("simulate", "train", "evaluate", "calibrate", "ablate", "export", "bringup", "replay",
+               "gallery")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
