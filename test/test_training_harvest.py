@@ -76,3 +76,25 @@ def test_a_replay_without_ground_truth_or_a_recording_is_refused_in_one_line(tmp
         harvest_replay(tmp_path)
     with pytest.raises(DatasetError, match="not a replay's recording"):
         harvest_replay(tmp_path / "missing")
+
+
+def test_a_malformed_recorded_tracklet_is_skipped_with_one_warning(tmp_path: Path, caplog) -> None:
+    from rosbags.typesys import Stores, get_typestore
+
+    from tcfd_ros.nodes.json_messages import TrackletMsg
+    from tcfd_ros.replay.output_bag import OutputBag
+    from training.harvest import track_sequences
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    String = store.types["std_msgs/msg/String"]
+    good = TrackletMsg({"sec": 1, "nanosec": 0}, "camera_optical_frame", "camera", "2d", 3,
+                       tuple(0.1 * i for i in range(10)), (320.0, 240.0), _frames(10, 7, "2d"))
+    bag = OutputBag(tmp_path / "outputs.mcap")
+    for i, text in enumerate((good.to_json(), '{"schema": "tcfd_ros/tracklet", "version": 1}')):
+        bag.write("/camera/tracklets", "std_msgs/msg/String", 1_000_000_000 + i,
+                  store.serialize_cdr(String(data=text), "std_msgs/msg/String"))
+    bag.close()
+    with caplog.at_level("WARNING"):
+        seqs = track_sequences(tmp_path / "outputs.mcap")
+    assert list(seqs) == [("camera", 3)] and seqs[("camera", 3)][1].shape == (10, 64, 64)
+    assert sum("skipped 1 malformed tracklet" in r.getMessage() for r in caplog.records) == 1

@@ -35,10 +35,11 @@ import logging
 import os
 import pickle
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from tcfd_ros.errors import DatasetError
+from tcfd_ros.errors import DatasetError, MessageFormatError
 from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
@@ -73,19 +74,30 @@ def track_persons(rec: Recording, scoring: ScoringConfig) -> dict[str, dict[int,
     return {s: t.track_to_person for s, t in tracking_scores(rec, scoring).items()}
 
 
+def recorded_tracklets(mcap: Path) -> Iterator[TrackletMsg]:
+    """The tracklets a replay recorded (``--record``), in time order; a malformed one is skipped and
+    counted in one warning at the end (the rest are still good training and calibration data)."""
+    bad, first = 0, ""
+    with BagSource(mcap) as src:
+        for m in src.messages([t for t in src.topics if t.endswith("/tracklets")]):
+            try:
+                yield TrackletMsg.from_json(src.deserialize(m).data)
+            except MessageFormatError as e:
+                bad, first = bad + 1, first or f"{m.topic}: {e}"
+    if bad:
+        log.warning("%s: skipped %d malformed tracklet message(s), the first: %s", mcap, bad, first)
+
+
 def track_sequences(mcap: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
     """Each recorded track's frames in time order, once each: (sensor, track) -> (modality, frames)."""
     frames: dict[tuple[str, int], dict[float, np.ndarray]] = {}
     modality: dict[tuple[str, int], str] = {}
-    with BagSource(mcap) as src:
-        topics = [t for t in src.topics if t.endswith("/tracklets")]
-        for m in src.messages(topics):
-            t = TrackletMsg.from_json(src.deserialize(m).data)
-            key = (t.sensor, int(t.track_id))
-            modality[key] = t.modality
-            per = frames.setdefault(key, {})
-            for stamp, frame in zip(t.frame_stamps, t.frames):
-                per.setdefault(round(float(stamp), 6), frame)
+    for t in recorded_tracklets(mcap):
+        key = (t.sensor, int(t.track_id))
+        modality[key] = t.modality
+        per = frames.setdefault(key, {})
+        for stamp, frame in zip(t.frame_stamps, t.frames):
+            per.setdefault(round(float(stamp), 6), frame)
     return {k: (modality[k], np.stack([per[s] for s in sorted(per)])) for k, per in frames.items()}
 
 

@@ -30,11 +30,9 @@ import numpy as np
 from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance
 from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
-from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
 from tcfd_ros.replay.config import ScoringConfig
-from tcfd_ros.replay.reader import BagSource
-from training.harvest import load_recording, track_persons
+from training.harvest import load_recording, recorded_tracklets, track_persons
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +52,8 @@ def replay_pairs(replay_dir: Path, embedder: Embedder, evidence_tracklets: int, 
     rec = load_recording(replay_dir)
     persons = track_persons(rec, scoring)
     tracklets: dict[tuple[str, int], tuple[str, list[np.ndarray]]] = {}
-    with BagSource(replay_dir / "outputs.mcap") as src:
-        for m in src.messages([t for t in src.topics if t.endswith("/tracklets")]):
-            t = TrackletMsg.from_json(src.deserialize(m).data)
-            tracklets.setdefault((t.sensor, int(t.track_id)), (t.modality, []))[1].append(t.frames)
+    for t in recorded_tracklets(replay_dir / "outputs.mcap"):
+        tracklets.setdefault((t.sensor, int(t.track_id)), (t.modality, []))[1].append(t.frames)
     tracks: dict[str, list[tuple[int, np.ndarray]]] = {"2d": [], "3d": []}
     for (sensor, track), (modality, frames) in sorted(tracklets.items()):
         pid = persons.get(sensor, {}).get(track)
