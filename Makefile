@@ -12,7 +12,7 @@ INSTALL_INPUTS := requirements.txt constraints.txt setup.py setup.cfg package.xm
 PIP := $(PY) -m pip --no-input --disable-pip-version-check
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test lint demo model bench clean-venv
+.PHONY: setup test lint demo model harvest bench clean-venv
 
 setup: $(STAMP)
 
@@ -52,6 +52,27 @@ model: setup
 		--config training/configs/reference_cpu.yaml
 	cp $(REF_RUN)/model.pt models/tcfd_sim.pt
 	$(PY) -m tcfd_ros export --checkpoint models/tcfd_sim.pt --format onnx --out models/tcfd_sim.onnx
+
+# The pipeline's own tracks as data (README, "Training on the pipeline's own tracklets"; RESULTS.md,
+# "Fine-tuning on the pipeline's tracklets"): per seed, a disjoint bag of people no test uses is
+# simulated, replayed through the node graph with --record, and dropped (it takes several GB); the replay
+# (~1.2 GB) stays in $(HARVEST_OUT)/h<seed> for `tcfd-ros simulate tracklets` (training data) and
+# `tcfd-ros calibrate` (a pipeline-level threshold). ~3.5 min a seed on 2 cores. Pick seeds nobody
+# evaluates on: `make harvest HARVEST_SEEDS="41001 41002"`.
+HARVEST_SEEDS ?= 41001 41002 41003 41004 41005 41006
+HARVEST_OUT ?= out/harvest
+HARVEST_PEOPLE ?= 8
+HARVEST_DURATION ?= 120
+harvest: setup
+	@mkdir -p $(HARVEST_OUT); for s in $(HARVEST_SEEDS); do \
+		bag=$(HARVEST_OUT)/bag-$$s; rep=$(HARVEST_OUT)/h$$s; \
+		$(PY) -m tcfd_ros simulate bag --out $$bag --storage mcap --people $(HARVEST_PEOPLE) \
+			--duration $(HARVEST_DURATION) --seed $$s --layout disjoint --first-id 5000 --lidar hdl64 --force \
+			> /dev/null || exit 1; \
+		echo "h$$s:"; $(PY) -m tcfd_ros replay $$bag --fast --no-progress --out $$rep \
+			--record $$rep/outputs.mcap 2> $$rep.log | grep -E "^(PASS|FAIL|NO VERDICT)|hand-off:"; \
+		rc=$${PIPESTATUS[0]}; rm -rf $$bag; [ $$rc -eq 0 ] || { tail -3 $$rep.log; exit $$rc; }; \
+	done
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
