@@ -47,7 +47,7 @@ def tracklet_windows(length: int, frames: int, hop: int) -> list[np.ndarray]:
     return [np.arange(s, s + frames) for s in starts]
 
 
-def _at_fmr(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float) -> dict[str, Any]:
+def at_fmr(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float) -> dict[str, Any]:
     """Threshold at ``target_fmr`` of the impostor distances and its measured rates."""
     if genuine.size == 0 or impostor.size == 0:
         raise DatasetError(f"open-set calibration has {genuine.size} genuine and {impostor.size} impostor "
@@ -111,8 +111,8 @@ def calibrate_levels(tracklets_2d: np.ndarray, tracklets_3d: np.ndarray, labels:
         raise DatasetError(f"open-set calibration needs at least 2 held-out identities, got "
                            f"{len(set(labels_a.tolist()))}: raise data.val_identities")
     levels = _pair_distances(tracklets_2d, tracklets_3d, labels_a, seq, track_tracklets)
-    tl = _at_fmr(*levels["tracklet"], target_fmr)
-    tr = _at_fmr(*levels["track"], target_fmr)
+    tl = at_fmr(*levels["tracklet"], target_fmr)
+    tr = at_fmr(*levels["track"], target_fmr)
     seqs = sorted(set(seq.tolist()))
     per_track = float(np.mean([len(_track_rows(seq, s, track_tracklets)) for s in seqs]))
     return {

@@ -46,6 +46,7 @@ from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.scoring import TrackingScore, score_tracking
+from tcfd_ros.sim.dataset import PICKLE_PROTOCOL, file_names
 from training.datasets.common import read_partition
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ HARVEST_VIEW = "000"
 HARVEST_TYPE = "pl"
 #: windows cut from the longer track of a pair, at most (more repeat the shorter one's frames too often)
 MAX_WINDOWS = 3
-PICKLE_PROTOCOL = 4
+#: SUSTech1K's names of a sequence's files, as the simulated data sets write them
+SEQUENCE_FILES = file_names(HARVEST_VIEW)
 
 People = dict[int, dict[str, list[np.ndarray]]]
 
@@ -164,8 +166,8 @@ def write_people(people: People, root: Path, prefix: str, min_frames: int) -> li
                     for wl in windows(len(lid), length):
                         folder = root / sid / f"{seq:02d}-{HARVEST_TYPE}" / HARVEST_VIEW
                         folder.mkdir(parents=True, exist_ok=True)
-                        _write(folder / f"09-sync-{HARVEST_VIEW}-LiDAR-PCDs_depths.pkl", lid[wl])
-                        _write(folder / f"14-sync-{HARVEST_VIEW}-Camera-Sils_aligned.pkl", cam[wc])
+                        _write(folder / SEQUENCE_FILES["sync_depth"], lid[wl])
+                        _write(folder / SEQUENCE_FILES["sync_sil"], cam[wc])
                         seq += 1
         ids.append(sid)
     return ids

@@ -32,6 +32,7 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
 from tcfd_ros.replay.config import ScoringConfig
+from training.calibrate import at_fmr
 from training.harvest import load_recording, recorded_tracklets, track_persons
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,9 @@ def replay_pairs(replay_dir: Path, embedder: Embedder, evidence_tracklets: int, 
     tracks: dict[str, list[tuple[int, np.ndarray]]] = {"2d": [], "3d": []}
     for (sensor, track), (modality, frames) in sorted(tracklets.items()):
         pid = persons.get(sensor, {}).get(track)
-        newest = frames[-evidence_tracklets:]
         if pid is None or len(frames) < min_tracklets:
             continue
-        emb = np.stack(embedder.embed(newest, modality))
+        emb = np.stack(embedder.embed(frames[-evidence_tracklets:], modality))
         tracks[modality].append((int(pid), aggregate_track_embedding(emb)))
     if not tracks["2d"] or not tracks["3d"]:
         return TrackPairs(replay_dir.name, np.zeros(0), np.zeros(0, bool))
@@ -81,12 +81,12 @@ def pipeline_calibration(pairs: Sequence[TrackPairs], target_fmr: float) -> dict
                            f"impostor track pairs cannot resolve a false-match rate of {target_fmr:g} "
                            f"(need >= {int(np.ceil(1 / target_fmr))} impostor pairs and a genuine one): "
                            "add replays")
-    threshold = float(np.quantile(impostor, target_fmr, method="lower"))
+    rates = at_fmr(dist[genuine], impostor, target_fmr)
     return {
-        "open_set_threshold_track": threshold,
+        "open_set_threshold_track": rates["threshold"],
         "open_set_fmr_curve_track": curve_points(impostor, CURVE_FMRS),
-        "open_set_measured_fmr_track": float((impostor <= threshold).mean()),
-        "genuine_accept_rate_track": float((dist[genuine] <= threshold).mean()),
+        "open_set_measured_fmr_track": rates["fmr"],
+        "genuine_accept_rate_track": rates["gar"],
         "open_set_target_fmr_track": float(target_fmr),
         "calibration_level_track": "pipeline",
         "calibration_replays": [p.replay for p in pairs],
