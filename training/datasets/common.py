@@ -77,10 +77,12 @@ def read_partition(path: str | Path, keys: tuple[str, ...]) -> dict[str, list[st
 class GaitDataset:
     """Common behaviour: a list of records and cached, checked loading of their arrays."""
 
-    def __init__(self, records: list[SequenceRecord], cache_size: int = 0) -> None:
+    def __init__(self, records: list[SequenceRecord], cache_size: int = 0,
+                 subjects: Sequence[str] | None = None) -> None:
         self.records = records
-        # the split's subjects in the partition file's order (loaders set it; records are sorted)
-        self.subjects = list(dict.fromkeys(r.subject for r in records))
+        # the split's subjects in the partition file's order (the last are held out; records are sorted)
+        self.subjects = list(dict.fromkeys(subjects if subjects is not None
+                                           else (r.subject for r in records)))
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 

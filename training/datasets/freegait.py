@@ -73,8 +73,7 @@ class FreeGait(GaitDataset):
         if split != "train" and unknown:
             log.warning("%d PROBE_SET keys have no sequence on disk, e.g. %s", len(unknown),
                         sorted(unknown)[:3])
-        super().__init__(records, cache_size)
-        self.subjects = list(dict.fromkeys(subjects))  # partition order: the last are held out
+        super().__init__(records, cache_size, subjects)
         self.split = split
 
     def probe_mask(self) -> np.ndarray:

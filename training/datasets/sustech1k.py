@@ -70,8 +70,7 @@ class SUSTech1K(GaitDataset):
                         depth_path=select_file(view_dir, names, DEPTH_SUFFIX, sync)))
         if not records:
             raise DatasetError(f"no sequences found under {self.root} for the {split} split")
-        super().__init__(records, cache_size)
-        self.subjects = list(dict.fromkeys(subjects))  # partition order: the last are held out
+        super().__init__(records, cache_size, subjects)
         self.split = split
         log.info("SUSTech1K %s: %d subjects, %d sequences from %s", split, len(subjects), len(records),
                  self.root)
