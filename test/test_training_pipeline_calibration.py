@@ -8,20 +8,22 @@ import pytest
 
 from tcfd_ros.errors import DatasetError
 from tcfd_ros.open_set import FmrCurve
-from training.pipeline_calibration import TrackPairs, pipeline_calibration
+from tcfd_ros.replay.records import RunInfo
+from tcfd_ros.replay.recording import Recording
+from training.pipeline_calibration import (ReplayTracks, TrackPairs, pair_tracks, pipeline_calibration,
+                                           world_of)
 
 
-def _pairs(name: str, genuine: list[float], impostor: list[float]) -> TrackPairs:
+def _pairs(genuine: list[float], impostor: list[float]) -> TrackPairs:
     same = np.array([True] * len(genuine) + [False] * len(impostor))
-    return TrackPairs(name, np.array(genuine + impostor), same)
+    return TrackPairs(("a", "b"), np.array(genuine + impostor), same, np.zeros(same.size, bool))
 
 
-def test_threshold_is_the_impostor_quantile_over_all_replays_with_its_rates() -> None:
+def test_threshold_is_the_impostor_quantile_with_its_rates() -> None:
     rng = np.random.default_rng(0)
-    a = _pairs("a", [0.01, 0.02], list(rng.uniform(0.03, 0.1, 150)))
-    b = _pairs("b", [0.05], list(rng.uniform(0.02, 0.1, 150)))
-    meta = pipeline_calibration([a, b], target_fmr=0.01)
-    imp = np.concatenate([a.distance[~a.genuine], b.distance[~b.genuine]])
+    pairs = _pairs([0.01, 0.02, 0.05], list(rng.uniform(0.03, 0.1, 150)) + list(rng.uniform(0.02, 0.1, 150)))
+    meta = pipeline_calibration(pairs, target_fmr=0.01)
+    imp = pairs.distance[~pairs.genuine]
     assert meta["open_set_threshold_track"] == np.sort(imp)[2]        # the 3rd of 300: 1 %
     assert meta["open_set_measured_fmr_track"] == pytest.approx(3 / 300)
     assert meta["genuine_accept_rate_track"] == pytest.approx(2 / 3)
@@ -33,6 +35,47 @@ def test_threshold_is_the_impostor_quantile_over_all_replays_with_its_rates() ->
 
 def test_too_few_pairs_for_the_rate_are_refused_in_one_line() -> None:
     with pytest.raises(DatasetError, match="cannot resolve a false-match rate of 0.01"):
-        pipeline_calibration([_pairs("a", [0.01], [0.05] * 50)], target_fmr=0.01)
+        pipeline_calibration(_pairs([0.01], [0.05] * 50), target_fmr=0.01)
     with pytest.raises(DatasetError, match="add replays"):
-        pipeline_calibration([], target_fmr=0.1)
+        pipeline_calibration(pair_tracks([]), target_fmr=0.1)
+
+
+def _tracks(name: str, world: str, cam: list[int], lid: list[int]) -> ReplayTracks:
+    """Tracks whose embedding is the person's id on one axis: same id, distance 0."""
+    def emb(pid: int) -> np.ndarray:
+        e = np.zeros((2, 8), np.float32)                  # (parts, d)
+        e[:, pid % 8] = 1.0
+        return e
+    return ReplayTracks(name, [((world, p), emb(p)) for p in cam], [((world, p), emb(p)) for p in lid])
+
+
+def test_tracks_pair_across_replays_as_strangers_unless_one_world() -> None:
+    a = _tracks("a", "seed 1", [0, 1], [0, 1, 2])
+    b = _tracks("b", "seed 2", [0], [0, 1])            # the same ids in another world: other people
+    pairs = pair_tracks([a, b])
+    assert pairs.distance.size == 3 * 5 and pairs.replays == ("a", "b")
+    assert pairs.genuine.sum() == 2 + 1                # a's 0 and 1, b's 0; never a x b
+    assert pairs.across.sum() == 2 * 2 + 1 * 3
+    assert not (pairs.genuine & pairs.across).any()
+    within = pair_tracks([a, b], across_replays=False)
+    assert within.distance.size == 2 * 3 + 1 * 2 and not within.across.any()
+    assert within.genuine.sum() == 3
+    # two replays of one bag: a camera track of one and the LiDAR track of the same person in the other
+    # are a genuine pair
+    again = pair_tracks([a, _tracks("a2", "seed 1", [2], [1])])
+    # a within; a2 within, none; a's camera 1 x a2's LiDAR 1; a2's camera 2 x a's LiDAR 2
+    assert again.genuine.sum() == 2 + 0 + 1 + 1
+    assert (again.genuine & again.across).sum() == 2
+
+
+def _rec(*scenes: dict | None) -> Recording:
+    gt = [{"schema": "tcfd_ros/ground_truth", "people": []} | ({"scene": s} if s is not None else {})
+          for s in scenes]
+    return Recording(RunInfo(bag="b", bag_duration_s=1.0), ground_truth=gt)
+
+
+def test_a_replays_world_is_its_ground_truth_seed() -> None:
+    assert world_of(_rec({"seed": 7}, {"seed": 7}, None), "r") == "seed 7"
+    assert world_of(_rec(None, {"layout": "disjoint"}), "r") == "replay r"
+    with pytest.raises(DatasetError, match="2 world seeds"):
+        world_of(_rec({"seed": 7}, {"seed": 8}), "r")

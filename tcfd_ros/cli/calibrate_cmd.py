@@ -6,7 +6,9 @@ Training calibrates on clean held-out sequences; this recalibrates where the rec
 camera x LiDAR track pairs of recorded replays (``tcfd-ros replay BAG --out DIR --record
 DIR/outputs.mcap``), embedded and aggregated as the recognizer does. It writes a copy of the checkpoint
 with the new ``open_set_threshold_track`` and false-match-rate curve; ``tcfd-ros export`` carries them
-into the ONNX model. Replays of people the model trained on make the threshold too loose.
+into the ONNX model. Replays of people the model trained on make the threshold too loose. A camera
+track of one simulated bag and a LiDAR track of another are impostor pairs too (their people come from
+different world seeds), which resolves the low rates of the curve; ``--within-replay-only`` leaves them out.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-tracklets", type=int, default=None,
                    help="tracklets a track needs to be paired (default: the recognizer's "
                         "identity.gait_min_tracklets)")
+    p.add_argument("--within-replay-only", action="store_true",
+                   help="pair only tracks of the same replay (default: also camera and LiDAR tracks of "
+                        "different replays, strangers unless both bags are of one world seed)")
     p.add_argument("--threads", type=int, default=2, help="embedding threads (default 2)")
     p.set_defaults(func=run)
 
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from tcfd_ros.inference.embedder import make_embedder
     from tcfd_ros.model.checkpoint import update_checkpoint_metadata
     from tcfd_ros.perception.config import IdentityConfig
-    from training.pipeline_calibration import pipeline_calibration, replay_pairs
+    from training.pipeline_calibration import pair_tracks, pipeline_calibration, replay_tracks
 
     if not 0.0 < args.target_fmr < 1.0:
         raise ConfigError(f"--target-fmr must lie in (0, 1), got {args.target_fmr}")
@@ -54,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if min_tracklets < 1:
         raise ConfigError(f"--min-tracklets must be >= 1, got {min_tracklets}")
     embedder = make_embedder("torch", args.checkpoint, threads=args.threads)
-    pairs = [replay_pairs(d, embedder, ident.track_evidence_tracklets, min_tracklets)
-             for d in args.replays]
-    meta = pipeline_calibration(pairs, args.target_fmr)
+    tracks = [replay_tracks(d, embedder, ident.track_evidence_tracklets, min_tracklets)
+              for d in args.replays]
+    meta = pipeline_calibration(pair_tracks(tracks, across_replays=not args.within_replay_only),
+                                args.target_fmr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.copyfile(args.checkpoint, tmp)
@@ -64,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
     tmp.replace(args.out)
     print(json.dumps({"out": str(args.out), **{k: meta[k] for k in (
         "open_set_threshold_track", "open_set_measured_fmr_track", "genuine_accept_rate_track",
-        "calibration_pairs_track")}}))
+        "calibration_pairs_track", "calibration_pairs_across_replays")}}))
     return 0
