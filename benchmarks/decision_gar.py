@@ -23,8 +23,14 @@ else: the mean of d / (camera track's nearest *other* LiDAR track) and d / (LiDA
 camera track), over the bag's tracks with >= ``gait_min_tracklets`` tracklets, labelled or not. It uses
 tracks the recognizer has not seen yet when it decides (an offline bound, not a decision rule).
 
+``--fit-on DIR...`` also scores a likelihood-ratio combination (``lr_combination``): a class-balanced
+logistic regression of "same person" on the log gait distance and the cues' log likelihood ratio, fitted
+on the eligible pairs of *those* replays (use ones the bags scored are not among), then applied to the
+scored bags. It asks what gait adds when read as a likelihood ratio instead of through the model's
+false-match curve (RESULTS.md, "Pipeline calibration across replays"); the fitted weights are printed.
+
     PYTHONPATH=$PWD .venv/bin/python benchmarks/decision_gar.py out/replays/a out/replays/b \
-        [--mcap-dir DIR] [--identity NAME=VALUE]
+        [--mcap-dir DIR] [--identity NAME=VALUE] [--fit-on out/replays/c ...]
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from scipy.optimize import minimize
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -52,6 +59,10 @@ from training.harvest import track_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
 FMRS = (0.001, 0.01, 0.1)
+#: L2 penalty on the combination's two weights (keeps the fit finite when a class is separable)
+COMBINATION_L2 = 1e-3
+#: gait distances are floored here before the log (a distance of exactly 0 would be -inf)
+MIN_DISTANCE = 1e-6
 
 
 @dataclass
@@ -128,11 +139,38 @@ def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: f
     return float((accepted & (scores <= thr))[genuine].mean())
 
 
-def summary(p: PairScores) -> dict:
+def combination_features(p: PairScores) -> np.ndarray:
+    """(log gait distance, cues' log likelihood ratio) per pair."""
+    return np.stack([np.log(np.maximum(p.gait, MIN_DISTANCE)), -p.cues], axis=1)
+
+
+def fit_combination(p: PairScores) -> np.ndarray:
+    """Weights (gait, cues, bias) of a class-balanced logistic regression of "same person" on
+    ``combination_features`` over the eligible pairs of ``p``."""
+    x, y = combination_features(p)[p.eligible], p.genuine[p.eligible].astype(np.float64)
+    if not 0 < y.sum() < y.size:
+        raise SystemExit("--fit-on: the replays need genuine and impostor pairs the recognizer decides on")
+    pos = (y.size - y.sum()) / y.sum()                      # genuine pairs weigh as much as impostors
+
+    def loss(w: np.ndarray) -> float:
+        z = x @ w[:2] + w[2]
+        return float(np.mean(pos * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
+                     + COMBINATION_L2 * np.sum(w[:2] ** 2))
+    return minimize(loss, np.zeros(3), method="BFGS").x
+
+
+def combination_scores(p: PairScores, w: np.ndarray) -> np.ndarray:
+    """Lower is more alike, as the other statistics: minus the fitted log odds."""
+    return -(combination_features(p) @ w[:2] + w[2])
+
+
+def summary(p: PairScores, combination: np.ndarray | None = None) -> dict:
     out = {"genuine_pairs": int(p.genuine.sum()), "impostor_pairs": int((~p.genuine).sum()),
            "genuine_eligible": int((p.genuine & p.eligible).sum())}
-    for name, s in (("gait", p.gait), ("cues", p.cues), ("gait_cohort", p.gait_cohort),
-                    ("decision", p.decision)):
+    stats = [("gait", p.gait), ("cues", p.cues), ("gait_cohort", p.gait_cohort), ("decision", p.decision)]
+    if combination is not None:
+        stats.append(("lr_combination", combination_scores(p, combination)))
+    for name, s in stats:
         out[name] = {f"gar_at_{f:g}": (None if (g := gar_at(s, p.genuine, p.eligible, f)) is None
                                        else round(g, 3)) for f in FMRS}
     acc = (p.decision <= p.threshold) & p.eligible
@@ -149,21 +187,35 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--identity", action="append", default=[], metavar="NAME=VALUE",
                     help="override an IdentityConfig field (YAML value)")
+    ap.add_argument("--fit-on", type=Path, nargs="+", default=None, metavar="REPLAY_DIR",
+                    help="also score a likelihood-ratio combination of gait and cues fitted on these replays")
     args = ap.parse_args()
     cfg = replace(IdentityConfig(), **{n: yaml.safe_load(v) for n, _, v in
                                        (item.partition("=") for item in args.identity)})
     cfg.validate()
-    per_bag, parts = {}, []
-    for d in args.replay_dirs:
-        mcap = args.mcap_dir / f"{d.name}.mcap" if args.mcap_dir else d / "outputs.mcap"
-        p = bag_pairs(d, mcap, args.model, cfg)
-        parts.append(p)
-        per_bag[d.name] = summary(p)
-    allp = PairScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+
+    def scored(dirs: list[Path]) -> list[PairScores]:
+        return [bag_pairs(d, args.mcap_dir / f"{d.name}.mcap" if args.mcap_dir else d / "outputs.mcap",
+                          args.model, cfg) for d in dirs]
+
+    weights = fit_combination(concat(scored(args.fit_on))) if args.fit_on else None
+    parts = scored(args.replay_dirs)
+    per_bag = {d.name: summary(p, weights) for d, p in zip(args.replay_dirs, parts)}
+    out = {"model": str(args.model), "bags": per_bag, "all": summary(concat(parts), weights)}
+    if weights is not None:
+        out["lr_combination"] = {"fit_on": [str(d) for d in args.fit_on],
+                                 "weight_log_distance": round(float(weights[0]), 4),
+                                 "weight_cues_log_lr": round(float(weights[1]), 4),
+                                 "bias": round(float(weights[2]), 4)}
+    print(json.dumps(out))
+    return 0
+
+
+def concat(parts: list[PairScores]) -> PairScores:
+    """Several bags' pairs as one set."""
+    return PairScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                         ("genuine", "gait", "decision", "eligible", "cues", "gait_cohort")),
                       parts[0].threshold)
-    print(json.dumps({"model": str(args.model), "bags": per_bag, "all": summary(allp)}))
-    return 0
 
 
 if __name__ == "__main__":
