@@ -29,7 +29,6 @@ API::
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -44,8 +43,6 @@ from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.recording import Recording
 from training.calibrate import at_fmr
 from training.harvest import load_recording, recorded_tracklets, track_persons
-
-log = logging.getLogger(__name__)
 
 #: a person across replays: (the simulated world's seed, or the replay's name without one; the person's id)
 Person = tuple[str, int]
