@@ -2,8 +2,9 @@
 
 Issue 13 asks for the genuine-accept rate at 1 % FMR "at the level where the recognizer decides". The
 recognizer decides on a track's aggregated tracklets (``track_evidence_tracklets``) against another
-sensor's track, and the gait distance is compared with the threshold after walking speed and stature
-have moved it (``IdentityManager.cue_shift``): the decision statistic is ``gait - cue_shift``. This script
+sensor's track, by the gait distance corrected by walking speed and stature
+(``IdentityManager.decision_score``: the model's fitted cue combination, or for an older model the
+threshold's shift along its false-match-rate curve): that is the decision statistic. This script
 re-runs the recognizer on recorded replays (``recognizer_rerun.rerun``), keeps each track's evidence as it
 stood at its last tracklet (aggregate, tracklet count, cues), labels tracks with the replay scorer's
 track-to-person map, and scores every camera-track x LiDAR-track pair of each bag. Pairs where either
@@ -23,11 +24,11 @@ else: the mean of d / (camera track's nearest *other* LiDAR track) and d / (LiDA
 camera track), over the bag's tracks with >= ``gait_min_tracklets`` tracklets, labelled or not. It uses
 tracks the recognizer has not seen yet when it decides (an offline bound, not a decision rule).
 
-``--fit-on DIR...`` also scores a likelihood-ratio combination (``lr_combination``): a class-balanced
-logistic regression of "same person" on the log gait distance and the cues' log likelihood ratio, fitted
-on the eligible pairs of *those* replays (use ones the bags scored are not among), then applied to the
-scored bags. It asks what gait adds when read as a likelihood ratio instead of through the model's
-false-match curve (RESULTS.md, "Pipeline calibration across replays"); the fitted weights are printed.
+``--fit-on DIR...`` also scores the likelihood-ratio combination fitted on *those* replays
+(``lr_combination``: ``tcfd_ros.perception.cue_combination.fit_cue_exponent`` over their eligible pairs,
+as ``tcfd-ros calibrate`` fits it; use replays the scored bags are not among), then applied to the scored
+bags: what a model calibrated on them would decide by. With a model that already carries the exponent,
+``decision`` is that combination with the model's own. The fitted exponent is printed.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/decision_gar.py out/replays/a out/replays/b \
         [--mcap-dir DIR] [--identity NAME=VALUE] [--fit-on out/replays/c ...]
@@ -43,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy.optimize import minimize
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,6 +51,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recognizer_rerun import DEFAULT_MODEL, recorded_inputs, rerun  # noqa: E402
 from tcfd_ros.distance import cross_modal_distance  # noqa: E402
+from tcfd_ros.perception.cue_combination import CueCombination, fit_cue_exponent  # noqa: E402
+from tcfd_ros.errors import DatasetError  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
@@ -59,10 +61,6 @@ from training.harvest import track_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
 FMRS = (0.001, 0.01, 0.1)
-#: L2 penalty on the combination's two weights (keeps the fit finite when a class is separable)
-COMBINATION_L2 = 1e-3
-#: gait distances are floored here before the log (a distance of exactly 0 would be -inf)
-MIN_DISTANCE = 1e-6
 
 
 @dataclass
@@ -71,7 +69,7 @@ class PairScores:
 
     genuine: np.ndarray           # bool per pair
     gait: np.ndarray              # gait distance of the tracks' aggregates
-    decision: np.ndarray          # gait - cue_shift (what the recognizer compares with the threshold)
+    decision: np.ndarray          # what the recognizer compares with the threshold (decision_score)
     eligible: np.ndarray          # bool: both tracks delivered >= gait_min_tracklets tracklets
     cues: np.ndarray              # -log of walking speed's and stature's likelihood ratio (gait left out)
     gait_cohort: np.ndarray       # gait over each side's nearest other track (offline, see the docstring)
@@ -85,7 +83,7 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
     final: dict[tuple[str, int], tuple[str, np.ndarray, int, dict[str, float]]] = {}
     holder: list[IdentityManager] = []
 
-    def keep(mgr: IdentityManager, o: TrackObservation) -> None:
+    def keep(mgr: IdentityManager, o: TrackObservation, _match: object) -> None:
         ev = mgr.track_evidence(o.key)
         if ev is not None:
             final[o.key] = (o.modality, ev[0], ev[1], mgr.cues(o.key))
@@ -111,7 +109,7 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
             d = float(dist[i, j])
             near_c = nearest_other(dist[i], in_cohort_l, j, d)     # the camera track's other LiDAR tracks
             near_l = nearest_other(dist[:, j], in_cohort_c, i, d)  # the LiDAR track's other camera tracks
-            rows.append((label_c[i] == label_l[j], d, d - mgr.cue_shift(cc, cl),
+            rows.append((label_c[i] == label_l[j], d, mgr.decision_score(d, cc, cl),
                          min(nc, nl) >= cfg.gait_min_tracklets,
                          -np.log(mgr.cue_likelihood_ratio(cc, cl)[0]), 0.5 * (d / near_c + d / near_l)))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
@@ -139,32 +137,21 @@ def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: f
     return float((accepted & (scores <= thr))[genuine].mean())
 
 
-def combination_features(p: PairScores) -> np.ndarray:
-    """(log gait distance, cues' log likelihood ratio) per pair."""
-    return np.stack([np.log(np.maximum(p.gait, MIN_DISTANCE)), -p.cues], axis=1)
+def fit_combination(p: PairScores) -> CueCombination:
+    """The cue combination fitted on the eligible pairs of ``p`` (as ``tcfd-ros calibrate`` fits it)."""
+    e = p.eligible
+    try:
+        return CueCombination(fit_cue_exponent(p.gait[e], -p.cues[e], p.genuine[e]))
+    except DatasetError as exc:
+        raise SystemExit(f"--fit-on: {exc}") from None
 
 
-def fit_combination(p: PairScores) -> np.ndarray:
-    """Weights (gait, cues, bias) of a class-balanced logistic regression of "same person" on
-    ``combination_features`` over the eligible pairs of ``p``."""
-    x, y = combination_features(p)[p.eligible], p.genuine[p.eligible].astype(np.float64)
-    if not 0 < y.sum() < y.size:
-        raise SystemExit("--fit-on: the replays need genuine and impostor pairs the recognizer decides on")
-    pos = (y.size - y.sum()) / y.sum()                      # genuine pairs weigh as much as impostors
-
-    def loss(w: np.ndarray) -> float:
-        z = x @ w[:2] + w[2]
-        return float(np.mean(pos * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-                     + COMBINATION_L2 * np.sum(w[:2] ** 2))
-    return minimize(loss, np.zeros(3), method="BFGS").x
+def combination_scores(p: PairScores, comb: CueCombination) -> np.ndarray:
+    """Lower is more alike, as the other statistics: the cue-corrected gait distance."""
+    return np.asarray(comb.score(p.gait, np.exp(-p.cues)), dtype=np.float64)
 
 
-def combination_scores(p: PairScores, w: np.ndarray) -> np.ndarray:
-    """Lower is more alike, as the other statistics: minus the fitted log odds."""
-    return -(combination_features(p) @ w[:2] + w[2])
-
-
-def summary(p: PairScores, combination: np.ndarray | None = None) -> dict:
+def summary(p: PairScores, combination: CueCombination | None = None) -> dict:
     out = {"genuine_pairs": int(p.genuine.sum()), "impostor_pairs": int((~p.genuine).sum()),
            "genuine_eligible": int((p.genuine & p.eligible).sum())}
     stats = [("gait", p.gait), ("cues", p.cues), ("gait_cohort", p.gait_cohort), ("decision", p.decision)]
@@ -204,9 +191,7 @@ def main() -> int:
     out = {"model": str(args.model), "bags": per_bag, "all": summary(concat(parts), weights)}
     if weights is not None:
         out["lr_combination"] = {"fit_on": [str(d) for d in args.fit_on],
-                                 "weight_log_distance": round(float(weights[0]), 4),
-                                 "weight_cues_log_lr": round(float(weights[1]), 4),
-                                 "bias": round(float(weights[2]), 4)}
+                                 "cue_exponent": round(weights.exponent, 4)}
     print(json.dumps(out))
     return 0
 

@@ -21,81 +21,43 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
-from tcfd_ros.messages import stamp_to_seconds  # noqa: E402
-from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
-from tcfd_ros.perception.ground import feet_hidden  # noqa: E402
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
+from tcfd_ros.perception.identity_types import IdentityMatch  # noqa: E402
 from tcfd_ros.replay import adapters  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
-from tcfd_ros.replay.reader import BagSource  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
+from tcfd_ros.replay.rerun import UpdateHook, recorded_inputs  # noqa: E402, F401  (re-exported)
+from tcfd_ros.replay.rerun import rerun as rerun_identities  # noqa: E402
 from tcfd_ros.replay.scoring import score_handoff  # noqa: E402
 from training.harvest import tracking_scores  # noqa: E402
 
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
 
 
-def recorded_inputs(mcap: Path) -> list[tuple[int, int, str, str]]:
-    """(bag time ns, 0 tracks / 1 tracklet, topic, JSON) in the order the recognizer would see them."""
-    out = []
-    with BagSource(mcap) as src:
-        topics = [t for t in src.topics if t.endswith("/tracks") or t.endswith("/tracklets")]
-        for m in src.messages(topics):
-            out.append((m.stamp_ns, int(m.topic.endswith("/tracklets")), m.topic, src.deserialize(m).data))
-    out.sort(key=lambda r: (r[0], r[1]))
-    return out
-
-
 def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityConfig,
           events: bool = False, hidden_feet: bool = False,
-          on_update: Callable[[IdentityManager, TrackObservation], None] | None = None) -> list[MatchEvent]:
-    """The recognizer's identity logic over ``inputs``; ``on_update(manager, observation)`` runs after
-    each tracklet's decision (to look at what the manager holds then)."""
-    embedder = make_embedder("onnx", str(model), threads=1)
-    mgr = IdentityManager(cfg, None, embedder.metadata)
-    matches: list[MatchEvent] = []
-    hidden: set[tuple[str, int, float]] = set()
-    for _, is_tracklet, _, text in inputs:
-        if not is_tracklet:
-            head, tracks = tracks_from_json(text)
-            if hidden_feet and head["modality"] == "2d" and tracks:
-                drop = feet_hidden(np.array([t.box for t in tracks]))
-                stamp = stamp_to_seconds(head["stamp"])
-                hidden |= {(head["sensor"], t.track_id, stamp) for t, d in zip(tracks, drop) if d}
-                tracks = [replace(t, ground=None) if d else t for t, d in zip(tracks, drop)]
-            mgr.observe_positions(head["sensor"], stamp_to_seconds(head["stamp"]), head["fixed_frame"],
-                                  [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0, t.stature_m)
-                                   for t in tracks])
-            continue
-        t = TrackletMsg.from_json(text)
-        e = embedder.embed([t.frames], t.modality)[0]
-        ground = None if t.ground is None or not t.fixed_frame else t.ground
-        if (t.sensor, t.track_id, stamp_to_seconds(t.stamp)) in hidden:
-            ground = None
-        o = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, t.modality, t.track_id, e, ground,
-                             t.ground_sigma_m, t.fixed_frame)
-        m = mgr.update([o])[0]
-        if on_update is not None:
-            on_update(mgr, o)
-        if events and (m.switched or not matches or all(
-                (x.sensor, x.track_id) != (m.sensor, m.track_id) for x in matches)):
+          on_update: UpdateHook | None = None) -> list[MatchEvent]:
+    """``tcfd_ros.replay.rerun.rerun`` with the ONNX model at ``model``; ``events`` prints each new binding
+    and identity change to stderr."""
+    seen: set[tuple[str, int]] = set()
+
+    def hook(mgr: IdentityManager, o: TrackObservation, m: IdentityMatch) -> None:
+        if events and (m.switched or (m.sensor, m.track_id) not in seen):
             print(f"{m.stamp_s % 1000:8.2f} {m.sensor:6s} track {m.track_id:3d} -> G{m.global_id} "
                   f"by {m.decided_by} switched={m.switched} d={m.distance}", file=sys.stderr)
-        matches.append(MatchEvent(m.stamp_s, m.sensor, m.track_id, m.global_id,
-                                  float("nan") if m.distance is None else m.distance, m.known, m.decided_by,
-                                  m.ground, m.fixed_frame))
-    return matches
+        seen.add((m.sensor, m.track_id))
+        if on_update is not None:
+            on_update(mgr, o, m)
+    return rerun_identities(inputs, make_embedder("onnx", str(model), threads=1), cfg, hidden_feet, hook)[1]
 
 
 def main() -> int:

@@ -208,3 +208,33 @@ def test_cue_shift_between_two_tracks_is_the_decisions_shift_and_track_evidence_
         m.update([TrackObservation(float(k), "camera", "2d", 1, PERSON)])
     agg, count = m.track_evidence(("camera", 1))
     assert count == 3 and agg.shape == PERSON.shape
+
+
+# ---- a model calibrated with the cue combination (perception.cue_combination) ------------------------
+def test_with_the_models_cue_exponent_gait_and_cues_decide_as_one_likelihood_ratio():
+    comb = {"open_set_cue_exponent_track": 1.0}
+    # gait 0.2 against a threshold of 0.1: agreeing speed and stature (ratio ~6) bring it to ~0.03
+    cam, lid, known = _run(1.2, comb, statures_m=(1.70, 1.71))
+    assert lid == cam and known
+    for speed, statures, meta in ((1.2, (1.70, 1.90), comb),                   # statures 20 cm apart
+                                  (1.2, (1.70, 1.71), {"open_set_cue_exponent_track": 0.0}),  # gait alone
+                                  (1.2, (None, None), comb)):                  # speed alone (~2.6): 0.075
+        cam, lid, known = _run(speed, meta, statures_m=statures, distance=0.3)
+        assert lid != cam and not known, (speed, statures, meta)
+    m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE, **comb,
+                                                          "open_set_fmr_curve_track": CURVE})
+    lr, _ = m.cue_likelihood_ratio({"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3})
+    assert m.decision_score(0.2, {"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3}) == \
+        pytest.approx(0.2 / lr)                                     # the curve is not used beside it
+    assert m.decision_score(0.2, {"speed": 1.2}, {}) == 0.2
+    off = IdentityManager(IdentityConfig(speed_evidence=False, stature_evidence=False),
+                          model_metadata={"open_set_threshold_track": BASE, **comb})
+    assert off.decision_score(0.2, {"speed": 1.2}, {"speed": 1.2}) == 0.2
+    assert m.cue_weighting == "likelihood-ratio combination, exponent 1.000" and off.cue_weighting == "off"
+
+
+def test_a_malformed_cue_exponent_in_the_model_is_one_config_error():
+    for bad in ("x", -1.0, float("nan"), 1e6, [1.0]):
+        with pytest.raises(ConfigError, match="open_set_cue_exponent_track"):
+            IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE,
+                                                              "open_set_cue_exponent_track": bad})

@@ -145,7 +145,8 @@ def test_the_recorded_tracklets_become_a_training_set_labelled_by_ground_truth(r
 
 def test_calibrate_on_the_replay_writes_a_pipeline_threshold_into_a_copy(replayed, tmp_path) -> None:
     """``tcfd-ros calibrate``: the replay's camera x LiDAR track pairs set the track threshold of a copy;
-    the original keeps its own; a rate the pairs cannot resolve is one line, exit 2."""
+    the original keeps its own; a rate the pairs cannot resolve, or too few genuine pairs to weigh walking
+    speed and stature against gait, is one line, exit 2."""
     from tcfd_ros.model.checkpoint import read_checkpoint_dict
 
     _, out, _ = replayed
@@ -156,8 +157,13 @@ def test_calibrate_on_the_replay_writes_a_pipeline_threshold_into_a_copy(replaye
            str(out), "--threads", "1", "--min-tracklets", "1", "--out"]
     r = subprocess.run(cmd + [str(tmp_path / "cal.pt"), "--target-fmr", "0.5"], cwd=REPO, capture_output=True,
                        text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "the fit needs >= 10 genuine pairs" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "cal.pt").exists()
+    r = subprocess.run(cmd + [str(tmp_path / "cal.pt"), "--target-fmr", "0.5", "--gait-only"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = read_checkpoint_dict(tmp_path / "cal.pt")["metadata"]
+    assert meta["open_set_cue_exponent_track"] is None          # the gait distance alone
     assert meta["calibration_level_track"] == "pipeline" and meta["calibration_replays"] == ["report"] * 2
     genuine, impostor = meta["calibration_pairs_track"]
     assert genuine >= 2 and impostor >= 2

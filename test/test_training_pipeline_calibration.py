@@ -10,19 +10,22 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.replay.records import RunInfo
 from tcfd_ros.replay.recording import Recording
-from training.pipeline_calibration import (ReplayTracks, TrackPairs, pair_tracks, pipeline_calibration,
-                                           world_of)
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.cue_combination import cue_likelihood_ratio
+from training.pipeline_calibration import (LabelledTrack, ReplayTracks, TrackPairs, pair_tracks,
+                                           pipeline_calibration, world_of)
 
 
-def _pairs(genuine: list[float], impostor: list[float]) -> TrackPairs:
+def _pairs(genuine: list[float], impostor: list[float], cue_log_lr: list[float] | None = None) -> TrackPairs:
     same = np.array([True] * len(genuine) + [False] * len(impostor))
-    return TrackPairs(("a", "b"), np.array(genuine + impostor), same, np.zeros(same.size, bool))
+    cue = np.zeros(same.size) if cue_log_lr is None else np.array(cue_log_lr)
+    return TrackPairs(("a", "b"), np.array(genuine + impostor), same, np.zeros(same.size, bool), cue)
 
 
 def test_threshold_is_the_impostor_quantile_with_its_rates() -> None:
     rng = np.random.default_rng(0)
     pairs = _pairs([0.01, 0.02, 0.05], list(rng.uniform(0.03, 0.1, 150)) + list(rng.uniform(0.02, 0.1, 150)))
-    meta = pipeline_calibration(pairs, target_fmr=0.01)
+    meta = pipeline_calibration(pairs, target_fmr=0.01, combine_cues=False)
     imp = pairs.distance[~pairs.genuine]
     assert meta["open_set_threshold_track"] == np.sort(imp)[2]        # the 3rd of 300: 1 %
     assert meta["open_set_measured_fmr_track"] == pytest.approx(3 / 300)
@@ -35,7 +38,7 @@ def test_threshold_is_the_impostor_quantile_with_its_rates() -> None:
 
 def test_too_few_pairs_for_the_rate_are_refused_in_one_line() -> None:
     with pytest.raises(DatasetError, match="cannot resolve a false-match rate of 0.01"):
-        pipeline_calibration(_pairs([0.01], [0.05] * 50), target_fmr=0.01)
+        pipeline_calibration(_pairs([0.01], [0.05] * 50), target_fmr=0.01, combine_cues=False)
     with pytest.raises(DatasetError, match="add replays"):
         pipeline_calibration(pair_tracks([]), target_fmr=0.1)
 
@@ -46,7 +49,8 @@ def _tracks(name: str, world: str, cam: list[int], lid: list[int]) -> ReplayTrac
         e = np.zeros((2, 8), np.float32)                  # (parts, d)
         e[:, pid % 8] = 1.0
         return e
-    return ReplayTracks(name, [((world, p), emb(p)) for p in cam], [((world, p), emb(p)) for p in lid])
+    return ReplayTracks(name, [LabelledTrack((world, p), emb(p)) for p in cam],
+                        [LabelledTrack((world, p), emb(p)) for p in lid])
 
 
 def test_tracks_pair_across_replays_as_strangers_unless_one_world() -> None:
@@ -79,3 +83,49 @@ def test_a_replays_world_is_its_ground_truth_seed() -> None:
     assert world_of(_rec(None, {"layout": "disjoint"}), "r") == "replay r"
     with pytest.raises(DatasetError, match="2 world seeds"):
         world_of(_rec({"seed": 7}, {"seed": 8}), "r")
+
+
+def test_the_cues_ratio_of_each_pair_is_what_both_tracks_measured() -> None:
+    e = np.eye(8, dtype=np.float32)[:2]
+    a = ReplayTracks("a", [LabelledTrack(("w", 0), e, {"stature": 1.70, "speed": 1.3})],
+                     [LabelledTrack(("w", 0), e, {"stature": 1.71}), LabelledTrack(("w", 1), e, {})])
+    cfg = IdentityConfig()
+    pairs = pair_tracks([a], cfg)
+    assert pairs.cue_log_lr[0] == pytest.approx(np.log(cue_likelihood_ratio(cfg, {"stature": 1.70},
+                                                                            {"stature": 1.71})[0]))
+    assert pairs.cue_log_lr[0] > 0 and pairs.cue_log_lr[1] == 0.0      # no cue in common: no evidence
+
+
+def test_with_informative_cues_the_threshold_is_set_on_the_combined_score() -> None:
+    """Gait and cues each separate genuine from impostor pairs: the fit gives the cues weight, the threshold
+    is the impostor quantile of ``d x LR ** -k``, and more genuine pairs pass it than gait alone lets pass."""
+    rng = np.random.default_rng(1)
+    n_gen, n_imp = 150, 3000
+    gait = list(np.exp(rng.normal(-4.6, 0.5, n_gen))) + list(np.exp(rng.normal(-3.6, 0.6, n_imp)))
+    cues = list(rng.normal(1.0, 1.0, n_gen)) + list(rng.normal(-1.0, 1.0, n_imp))
+    genuine = np.r_[np.ones(n_gen, bool), np.zeros(n_imp, bool)]
+    pairs = TrackPairs(("a",), np.array(gait), genuine, np.zeros(genuine.size, bool), np.array(cues))
+    meta = pipeline_calibration(pairs, target_fmr=0.01)
+    k = meta["open_set_cue_exponent_track"]
+    assert 0.2 < k < 5
+    score = pairs.distance * np.exp(-k * pairs.cue_log_lr)
+    assert meta["open_set_threshold_track"] == pytest.approx(np.sort(score[~pairs.genuine])[29])
+    assert meta["genuine_accept_rate_track"] > meta["genuine_accept_rate_track_gait_alone"] + 0.1
+    assert meta["calibration_pairs_with_cues"] == n_gen + n_imp
+    # misleading cues (strangers agree more than the same person) get no weight: gait alone
+    flipped = TrackPairs(("a",), pairs.distance, pairs.genuine, pairs.across, -pairs.cue_log_lr)
+    assert pipeline_calibration(flipped, target_fmr=0.01)["open_set_cue_exponent_track"] == 0.0
+
+
+def test_a_fit_on_too_few_genuine_pairs_or_on_a_gait_that_does_not_separate_is_refused() -> None:
+    rng = np.random.default_rng(2)
+    few = _pairs(list(rng.uniform(0.0, 0.01, 5)), list(rng.uniform(0.02, 0.1, 500)),
+                 list(rng.normal(0, 1, 505)))
+    with pytest.raises(DatasetError, match=">= 10 genuine pairs"):
+        pipeline_calibration(few, target_fmr=0.01)
+    gait_only = pipeline_calibration(few, target_fmr=0.01, combine_cues=False)
+    assert gait_only["open_set_cue_exponent_track"] is None
+    backwards = _pairs(list(rng.uniform(0.05, 0.1, 50)), list(rng.uniform(0.0, 0.05, 500)),
+                       list(rng.normal(0, 1, 550)))
+    with pytest.raises(DatasetError, match="not negative"):
+        pipeline_calibration(backwards, target_fmr=0.01)

@@ -8,9 +8,14 @@ impostor pairs; RESULTS.md, "Fine-tuning on the pipeline's tracklets"). The repl
 each recorded track's tracklets, embedded by the model and aggregated over the newest
 ``track_evidence_tracklets`` as the recognizer does, labelled with the person the replay scorer matched
 the track to. Every camera track x LiDAR track pair whose tracks both delivered at least
-``gait_min_tracklets`` tracklets is a genuine or an impostor pair; the threshold is the ``target_fmr``
-quantile of the impostor distances, and the false-match-rate curve that walking speed and stature move
-along (``tcfd_ros.open_set``) is recalibrated with it. Use bags of people the model never trained on.
+``gait_min_tracklets`` tracklets is a genuine or an impostor pair. The tracks come out of the recognizer's
+own identity logic re-run on the recording (``tcfd_ros.replay.rerun``): each track's evidence and its
+walking speed and stature as they stood at its last tracklet. By default the pairs also fit how the cues
+weigh against gait (``tcfd_ros.perception.cue_combination``: the exponent k of ``gait x LR ** -k``), and
+the threshold is the ``target_fmr`` quantile of the impostor pairs' combined score, the score the
+recognizer then decides by; ``combine_cues=False`` sets it on the gait distance alone (the recognizer
+then moves it along the false-match-rate curve, ``tcfd_ros.open_set``, recalibrated with it). Use bags of
+people the model never trained on.
 
 A person is the simulated world's seed and their id (the ground truth's ``scene.seed``: the simulator
 draws a person from both), so a camera track of one replay and a LiDAR track of another are a pair too,
@@ -22,39 +27,59 @@ a bag, 0.0062 across).
 
 API::
 
-    tracks = replay_tracks(replay_dir, embedder, evidence_tracklets=16, min_tracklets=4)  # ReplayTracks
-    pairs = pair_tracks([tracks, ...])                                # TrackPairs, across replays too
-    meta = pipeline_calibration(pairs, target_fmr=0.01)               # checkpoint metadata updates
+    tracks = replay_tracks(replay_dir, embedder, IdentityConfig(), min_tracklets=4)   # ReplayTracks
+    pairs = pair_tracks([tracks, ...], IdentityConfig())             # TrackPairs, across replays too
+    meta = pipeline_calibration(pairs, target_fmr=0.01)              # checkpoint metadata updates
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance
+from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.cue_combination import (METADATA_KEY, CueCombination, cue_likelihood_ratio,
+                                                 fit_cue_exponent)
+from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+from tcfd_ros.perception.identity import log as identity_log
+from tcfd_ros.perception.identity_types import IdentityMatch
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.recording import Recording
+from tcfd_ros.replay.rerun import recorded_inputs, rerun
 from training.calibrate import at_fmr
-from training.harvest import load_recording, recorded_tracklets, track_persons
+from training.harvest import load_recording, track_persons
 
+#: the decisions' threshold while re-running the identity logic for tracks' evidence (which it does not touch)
+EVIDENCE_ONLY_THRESHOLD = 0.5
 #: a person across replays: (the simulated world's seed, or the replay's name without one; the person's id)
 Person = tuple[str, int]
 
 
 @dataclass(frozen=True)
+class LabelledTrack:
+    """A track's person, its aggregated gait evidence and its cues (``IdentityManager.cues``)."""
+
+    person: Person
+    embedding: np.ndarray
+    cues: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReplayTracks:
-    """One replay's labelled tracks, each embedded and aggregated as the recognizer does."""
+    """One replay's labelled tracks, as the recognizer held them at each track's last tracklet."""
 
     replay: str
-    camera: list[tuple[Person, np.ndarray]]
-    lidar: list[tuple[Person, np.ndarray]]
+    camera: list[LabelledTrack]
+    lidar: list[LabelledTrack]
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,7 @@ class TrackPairs:
     distance: np.ndarray     # (n,) track-level cross-modal distance
     genuine: np.ndarray      # (n,) bool
     across: np.ndarray       # (n,) bool
+    cue_log_lr: np.ndarray   # (n,) log likelihood ratio of the cues both tracks measured (0: none)
 
 
 def world_of(rec: Recording, replay: str) -> str:
@@ -79,59 +105,83 @@ def world_of(rec: Recording, replay: str) -> str:
     return f"seed {seeds.pop()}" if seeds else f"replay {replay}"
 
 
-def replay_tracks(replay_dir: Path, embedder: Embedder, evidence_tracklets: int, min_tracklets: int,
+def replay_tracks(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig, min_tracklets: int,
                   scoring: ScoringConfig = ScoringConfig()) -> ReplayTracks:
-    """Embed a recorded replay's tracklets into one aggregate per labelled track."""
+    """A recorded replay's labelled tracks with at least ``min_tracklets`` tracklets: the recognizer's
+    identity logic re-run on its recording, each track as it stood at its last tracklet."""
     rec = load_recording(replay_dir)
     world = world_of(rec, replay_dir.name)
     persons = track_persons(rec, scoring)
-    tracklets: dict[tuple[str, int], tuple[str, list[np.ndarray]]] = {}
-    for t in recorded_tracklets(replay_dir / "outputs.mcap"):
-        tracklets.setdefault((t.sensor, int(t.track_id)), (t.modality, []))[1].append(t.frames)
-    tracks: dict[str, list[tuple[Person, np.ndarray]]] = {"2d": [], "3d": []}
-    for (sensor, track), (modality, frames) in sorted(tracklets.items()):
+    final: dict[tuple[str, int], tuple[str, np.ndarray, int, dict[str, float]]] = {}
+
+    def keep(mgr: IdentityManager, o: TrackObservation, _match: IdentityMatch) -> None:
+        ev = mgr.track_evidence(o.key)
+        if ev is not None:
+            final[o.key] = (o.modality, ev[0], ev[1], mgr.cues(o.key))
+
+    # a track's evidence and cues do not depend on the decisions: any threshold serves (a model calibrated
+    # before has none), and the decisions' log lines would only bury calibration's
+    evidence_cfg = replace(cfg, open_set_threshold=EVIDENCE_ONLY_THRESHOLD)
+    level = identity_log.level
+    identity_log.setLevel(logging.WARNING)
+    try:
+        rerun(recorded_inputs(replay_dir / "outputs.mcap"), embedder, evidence_cfg, on_update=keep)
+    finally:
+        identity_log.setLevel(level)
+    tracks: dict[str, list[LabelledTrack]] = {"2d": [], "3d": []}
+    for (sensor, track), (modality, emb, count, cues) in sorted(final.items()):
         pid = persons.get(sensor, {}).get(track)
-        if pid is None or len(frames) < min_tracklets:
-            continue
-        emb = np.stack(embedder.embed(frames[-evidence_tracklets:], modality))
-        tracks[modality].append(((world, int(pid)), aggregate_track_embedding(emb)))
+        if pid is not None and count >= min_tracklets:
+            tracks[modality].append(LabelledTrack((world, int(pid)), emb, cues))
     return ReplayTracks(replay_dir.name, tracks["2d"], tracks["3d"])
 
 
-def pair_tracks(replays: Sequence[ReplayTracks], across_replays: bool = True) -> TrackPairs:
+def pair_tracks(replays: Sequence[ReplayTracks], cfg: IdentityConfig = IdentityConfig(),
+                across_replays: bool = True) -> TrackPairs:
     """Every camera track x LiDAR track pair within each replay and, with ``across_replays``, between
-    replays; genuine where both tracks followed the same person of the same world."""
-    cams = [(i, p, e) for i, r in enumerate(replays) for p, e in r.camera]
-    lids = [(i, p, e) for i, r in enumerate(replays) for p, e in r.lidar]
+    replays; genuine where both tracks followed the same person of the same world. The cues' likelihood
+    ratios use ``cfg``'s speed and stature models."""
+    cams = [(i, t) for i, r in enumerate(replays) for t in r.camera]
+    lids = [(i, t) for i, r in enumerate(replays) for t in r.lidar]
     names = tuple(r.replay for r in replays)
     if not cams or not lids:
-        return TrackPairs(names, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
-    dist = np.asarray(cross_modal_distance(np.stack([e for *_, e in cams]), np.stack([e for *_, e in lids])),
-                      np.float64)
-    same = np.array([[pc == pl for _, pl, _ in lids] for _, pc, _ in cams])
-    across = np.array([[ic != il for il, _, _ in lids] for ic, _, _ in cams])
+        return TrackPairs(names, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0))
+    dist = np.asarray(cross_modal_distance(np.stack([t.embedding for _, t in cams]),
+                                           np.stack([t.embedding for _, t in lids])), np.float64)
+    same = np.array([[c.person == lt.person for _, lt in lids] for _, c in cams])
+    across = np.array([[ic != il for il, _ in lids] for ic, _ in cams])
+    cue = np.array([[math.log(cue_likelihood_ratio(cfg, c.cues, lt.cues)[0]) for _, lt in lids]
+                    for _, c in cams])
     keep = np.ones_like(across) if across_replays else ~across
-    return TrackPairs(names, dist[keep], same[keep], across[keep])
+    return TrackPairs(names, dist[keep], same[keep], across[keep], cue[keep])
 
 
-def pipeline_calibration(pairs: TrackPairs, target_fmr: float) -> dict:
-    """Checkpoint metadata updates: the track threshold at ``target_fmr`` of the replays' impostor pairs,
-    the false-match-rate curve, and the rates measured with them."""
-    impostor = pairs.distance[~pairs.genuine]
-    if impostor.size * target_fmr < 1 or not pairs.genuine.any():
-        raise DatasetError(f"pipeline calibration: {int(pairs.genuine.sum())} genuine and {impostor.size} "
-                           f"impostor track pairs cannot resolve a false-match rate of {target_fmr:g} "
-                           f"(need >= {int(np.ceil(1 / target_fmr))} impostor pairs and a genuine one): "
-                           "add replays")
-    rates = at_fmr(pairs.distance[pairs.genuine], impostor, target_fmr)
+def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: bool = True) -> dict:
+    """Checkpoint metadata updates: with ``combine_cues``, the fitted cue exponent; the track threshold at
+    ``target_fmr`` of the replays' impostor pairs' score (cue-combined, or the gait distance alone), the
+    false-match-rate curve of that score, and the rates measured with them."""
+    impostor = ~pairs.genuine
+    if impostor.sum() * target_fmr < 1 or not pairs.genuine.any():
+        raise DatasetError(f"pipeline calibration: {int(pairs.genuine.sum())} genuine and "
+                           f"{int(impostor.sum())} impostor track pairs cannot resolve a false-match rate of "
+                           f"{target_fmr:g} (need >= {int(np.ceil(1 / target_fmr))} impostor pairs and a "
+                           "genuine one): add replays")
+    exponent = fit_cue_exponent(pairs.distance, pairs.cue_log_lr, pairs.genuine) if combine_cues else None
+    score = (pairs.distance if exponent is None else
+             np.asarray(CueCombination(exponent).score(pairs.distance, np.exp(pairs.cue_log_lr)), np.float64))
+    rates = at_fmr(score[pairs.genuine], score[impostor], target_fmr)
+    gait_alone = at_fmr(pairs.distance[pairs.genuine], pairs.distance[impostor], target_fmr)
     return {
         "open_set_threshold_track": rates["threshold"],
-        "open_set_fmr_curve_track": curve_points(impostor, CURVE_FMRS),
+        "open_set_fmr_curve_track": curve_points(score[impostor], CURVE_FMRS),
+        METADATA_KEY: exponent,
         "open_set_measured_fmr_track": rates["fmr"],
         "genuine_accept_rate_track": rates["gar"],
+        "genuine_accept_rate_track_gait_alone": gait_alone["gar"],
         "open_set_target_fmr_track": float(target_fmr),
         "calibration_level_track": "pipeline",
         "calibration_replays": list(pairs.replays),
-        "calibration_pairs_track": [int(pairs.genuine.sum()), int(impostor.size)],
+        "calibration_pairs_track": [int(pairs.genuine.sum()), int(impostor.sum())],
         "calibration_pairs_across_replays": int(pairs.across.sum()),
+        "calibration_pairs_with_cues": int((pairs.cue_log_lr != 0).sum()),
     }

@@ -4,11 +4,15 @@
 
 Training calibrates on clean held-out sequences; this recalibrates where the recognizer decides: the
 camera x LiDAR track pairs of recorded replays (``tcfd-ros replay BAG --out DIR --record
-DIR/outputs.mcap``), embedded and aggregated as the recognizer does. It writes a copy of the checkpoint
-with the new ``open_set_threshold_track`` and false-match-rate curve; ``tcfd-ros export`` carries them
-into the ONNX model. Replays of people the model trained on make the threshold too loose. A camera
-track of one simulated bag and a LiDAR track of another are impostor pairs too (their people come from
-different world seeds), which resolves the low rates of the curve; ``--within-replay-only`` leaves them out.
+DIR/outputs.mcap``), the recognizer's identity logic re-run on each so that every track's gait evidence,
+walking speed and stature are what the recognizer held. The pairs fit how walking speed and stature weigh
+against the gait distance (``open_set_cue_exponent_track``: the recognizer decides by gait x their
+likelihood ratio to that power) and the threshold is set on that score; ``--gait-only`` sets it on the
+gait distance alone. It writes a copy of the checkpoint with the new threshold, exponent and
+false-match-rate curve; ``tcfd-ros export`` carries them into the ONNX model. Replays of people the model
+trained on make the threshold too loose. A camera track of one simulated bag and a LiDAR track of another
+are impostor pairs too (their people come from different world seeds), which resolves the low rates of
+the curve; ``--within-replay-only`` leaves them out.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--within-replay-only", action="store_true",
                    help="pair only tracks of the same replay (default: also camera and LiDAR tracks of "
                         "different replays, strangers unless both bags are of one world seed)")
+    p.add_argument("--gait-only", action="store_true",
+                   help="fit no cue combination: the threshold on the gait distance alone (the recognizer "
+                        "then moves it along the false-match-rate curve by walking speed and stature)")
     p.add_argument("--threads", type=int, default=2, help="embedding threads (default 2)")
     p.set_defaults(func=run)
 
@@ -59,16 +66,16 @@ def run(args: argparse.Namespace) -> int:
     if min_tracklets < 1:
         raise ConfigError(f"--min-tracklets must be >= 1, got {min_tracklets}")
     embedder = make_embedder("torch", args.checkpoint, threads=args.threads)
-    tracks = [replay_tracks(d, embedder, ident.track_evidence_tracklets, min_tracklets)
-              for d in args.replays]
-    meta = pipeline_calibration(pair_tracks(tracks, across_replays=not args.within_replay_only),
-                                args.target_fmr)
+    tracks = [replay_tracks(d, embedder, ident, min_tracklets) for d in args.replays]
+    meta = pipeline_calibration(pair_tracks(tracks, ident, across_replays=not args.within_replay_only),
+                                args.target_fmr, combine_cues=not args.gait_only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.copyfile(args.checkpoint, tmp)
     update_checkpoint_metadata(tmp, meta)
     tmp.replace(args.out)
     print(json.dumps({"out": str(args.out), **{k: meta[k] for k in (
-        "open_set_threshold_track", "open_set_measured_fmr_track", "genuine_accept_rate_track",
-        "calibration_pairs_track", "calibration_pairs_across_replays")}}))
+        "open_set_threshold_track", "open_set_cue_exponent_track", "open_set_measured_fmr_track",
+        "genuine_accept_rate_track", "genuine_accept_rate_track_gait_alone", "calibration_pairs_track",
+        "calibration_pairs_across_replays", "calibration_pairs_with_cues")}}))
     return 0

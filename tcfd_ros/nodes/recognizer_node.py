@@ -64,6 +64,7 @@ class RecognizerNode(TcfdNode):
         self.identity = IdentityManager(cfg.identity, self.gallery, self.embedder.metadata)
         self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
         self.health.values["open_set_threshold_source"] = self.identity.threshold_source
+        self.health.values["cue_weighting"] = self.identity.cue_weighting
         self.health.values["backend"] = cfg.backend
         self.pending: list[TrackletMsg] = []
         self.last_match: MatchMsg | None = None
@@ -95,6 +96,7 @@ class RecognizerNode(TcfdNode):
                 config.identity, self.embedder.metadata)
             self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
             self.health.values["open_set_threshold_source"] = self.identity.threshold_source
+            self.health.values["cue_weighting"] = self.identity.cue_weighting
 
     # ---- tracklets -> matches ---------------------------------------------------------------
     def on_tracklet(self, msg: String) -> None:

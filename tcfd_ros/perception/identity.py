@@ -25,14 +25,17 @@ How identities are decided:
    ``open_set_threshold``. Gait supports an identity when the distance is within the threshold and
    the track has delivered at least ``gait_min_tracklets`` tracklets; with ``transit_prior`` also
    only if the person reached this sensor between ``transit_min_s`` and ``transit_max_s`` after the
-   identity was last seen by another sensor. With ``speed_evidence`` / ``stature_evidence`` and a
-   model whose metadata has ``open_set_fmr_curve_track``, walking speed and stature move that threshold
-   per identity (``walking_speed.py``, ``stature.py``): the track's ground speed and stature against
-   what the identity was last measured at on another sensor give likelihood ratios, and the threshold
-   is the curve's at the base threshold's false-match rate times their product (where stature counts,
-   at ``stature_open_set_fmr`` times it: stature rejects strangers a looser gait bar lets in). What
-   decides (gait support, assignment cost, hysteresis, confidence) is the gait distance less that
-   shift (``_Candidates.score``); matches report the gait distance itself.
+   identity was last seen by another sensor. With ``speed_evidence`` / ``stature_evidence``, walking
+   speed and stature weigh in per identity (``walking_speed.py``, ``stature.py``): the track's ground
+   speed and stature against what the identity was last measured at on another sensor give likelihood
+   ratios. A model calibrated on replays (metadata ``open_set_cue_exponent_track`` k, written by
+   ``tcfd-ros calibrate``) reads gait and cues as one likelihood ratio: the score is the gait distance
+   times their product to the power -k (``cue_combination.py``), and its threshold was set on that
+   score. An older model with only ``open_set_fmr_curve_track`` moves the threshold along that curve
+   instead: to the curve's at the base threshold's false-match rate times their product (where stature
+   counts, at ``stature_open_set_fmr`` times it). What decides (gait support, assignment cost,
+   hysteresis, confidence) is that score (``_Candidates.score``, ``decision_score``); matches report the
+   gait distance itself.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
@@ -82,11 +85,11 @@ from tcfd_ros.messages import MODALITIES
 from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.cue_combination import CueCombination, cue_likelihood_ratio
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
                                                 TrackObservation)
-from tcfd_ros.perception.stature import TrackStatures, stature_likelihood_ratio
-from tcfd_ros.perception.walking_speed import speed_likelihood_ratio
+from tcfd_ros.perception.stature import TrackStatures
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ class _Candidates:
 
     gids: list[int]
     gait: np.ndarray            # gait distance to each identity (other tracks), inf if none
-    score: np.ndarray           # what decides: gait less the threshold's shift by walking speed
+    score: np.ndarray           # what decides: gait corrected by walking speed and stature
     own: np.ndarray             # distance to the track's own stored embedding
     admissible: np.ndarray      # bool: not blocked by a same-sensor track or a geometric veto
     gait_ok: np.ndarray         # bool: gait supports it
@@ -164,10 +167,14 @@ class IdentityManager:
         # there (the threshold itself unless beyond the curve's range); both fixed for the manager's life
         base_fmr = None if self.fmr_curve is None else self.fmr_curve.fmr_at(self.threshold)
         self._cue_origin = None if base_fmr is None else (base_fmr, self.fmr_curve.threshold_at(base_fmr))
-        if (cfg.speed_evidence or cfg.stature_evidence) and self.fmr_curve is None:
-            log.info("identity.speed_evidence / stature_evidence: the model metadata has no "
-                     "open_set_fmr_curve_track (a model calibrated before it existed); walking speed and "
-                     "stature are not used")
+        try:
+            self.cue_combination = CueCombination.from_metadata(meta)
+        except ValueError as exc:
+            raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
+        if (cfg.speed_evidence or cfg.stature_evidence) and not self._has_cue_model():
+            log.info("identity.speed_evidence / stature_evidence: the model metadata has neither "
+                     "open_set_cue_exponent_track nor open_set_fmr_curve_track (a model calibrated before "
+                     "they existed); walking speed and stature are not used")
         # gid -> cue ("speed", "stature") -> sensor -> (stamp, value): what each sensor last measured
         self._cues_seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
         self.statures = TrackStatures()
@@ -303,21 +310,33 @@ class IdentityManager:
         admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
                                for g in gids], dtype=bool)
         enough = ev.count >= self.cfg.gait_min_tracklets
-        score = gait - self._cue_shift(o, gids)
+        score = self._cue_scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links)
 
     # ---- walking speed and stature ----------------------------------------------------------
+    def _has_cue_model(self) -> bool:
+        """The model says how cues weigh against gait: a fitted combination, or else its FMR curve."""
+        return self.cue_combination is not None or self.fmr_curve is not None
+
+    @property
+    def cue_weighting(self) -> str:
+        """How walking speed and stature weigh in, for diagnostics."""
+        if not self._uses_cues():
+            return "off"
+        if self.cue_combination is not None:
+            return f"likelihood-ratio combination, exponent {self.cue_combination.exponent:.3f}"
+        return "threshold shift along the FMR curve" if self.fmr_curve is not None else "none in model"
+
     def _uses_cues(self) -> bool:
-        return (self.cfg.speed_evidence or self.cfg.stature_evidence) and self.fmr_curve is not None
+        """The cues are measured (whether the model says how to weigh them or not: calibration reads them)."""
+        return self.cfg.speed_evidence or self.cfg.stature_evidence
 
     def cues(self, key: TrackKey) -> dict[str, float]:
         """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m)."""
         c, out = self.cfg, {}
-        if self.fmr_curve is None:
-            return out
         if c.speed_evidence:
             v = self.ground.speed(key)
             if v is not None and v >= c.speed_min_walking_mps:
@@ -334,31 +353,19 @@ class IdentityManager:
         ev = self._evidence.get(key)
         return None if ev is None or not ev.tracklets else (ev.aggregate(), ev.count)
 
-    def _cue_ratio(self, name: str, a: float, b: float) -> float:
-        c = self.cfg
-        if name == "speed":
-            return speed_likelihood_ratio(abs(a - b), c.speed_within_sd_mps, c.speed_between_sd_mps)
-        return stature_likelihood_ratio(abs(a - b), c.stature_within_sd_m, c.stature_between_sd_m,
-                                        c.stature_outlier_share)
-
     def cue_likelihood_ratio(self, mine: Mapping[str, float], theirs: Mapping[str, float]
                              ) -> tuple[float, set[str]]:
         """The product of the likelihood ratios (same person / strangers) of the cues both tracks measured
         (``cues``), and which cues those were; (1.0, empty) when they share none."""
-        lr, used = 1.0, set()
-        for name, value in mine.items():
-            if name in theirs:
-                lr *= self._cue_ratio(name, value, theirs[name])
-                used.add(name)
-        return lr, used
+        return cue_likelihood_ratio(self.cfg, mine, theirs)
 
     def cue_shift(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
-        """How far walking speed and stature move the gait threshold between a track with cues ``mine``
-        and evidence from another sensor with cues ``theirs`` (``walking_speed``, ``stature``): the
-        threshold at the base threshold's false-match rate times the product of the likelihood ratios
-        of the cues both measured, less the base. Where stature counts, the rate starts from
-        ``stature_open_set_fmr`` instead of the base threshold's (the operating point measured with it).
-        ``gait - cue_shift`` against the threshold is the decision."""
+        """For a model without a fitted cue combination: how far walking speed and stature move the gait
+        threshold between a track with cues ``mine`` and evidence from another sensor with cues ``theirs``
+        (``walking_speed``, ``stature``): the threshold at the base threshold's false-match rate times the
+        product of the likelihood ratios of the cues both measured, less the base. Where stature counts,
+        the rate starts from ``stature_open_set_fmr`` instead of the base threshold's (the operating point
+        measured with it)."""
         if self._cue_origin is None:
             return 0.0
         lr, used = self.cue_likelihood_ratio(mine, theirs)
@@ -369,20 +376,33 @@ class IdentityManager:
         fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
         return self.fmr_curve.threshold_at(fmr * lr) - base
 
-    def _cue_shift(self, o: TrackObservation, gids: list[int]) -> np.ndarray:
-        """Per identity, ``cue_shift`` against the newest measurement of each cue from another sensor."""
-        shift = np.zeros(len(gids))
+    def decision_score(self, gait: float, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
+        """What the recognizer compares with the threshold for a gait distance between a track with cues
+        ``mine`` and evidence with cues ``theirs``: with the model's fitted combination (metadata
+        ``open_set_cue_exponent_track``), ``gait x LR ** -k`` (``cue_combination``); else ``gait -
+        cue_shift``; gait alone where the model has neither or no cue is on."""
+        if not (self.cfg.speed_evidence or self.cfg.stature_evidence):
+            return gait
+        if self.cue_combination is not None:
+            return float(self.cue_combination.score(gait, self.cue_likelihood_ratio(mine, theirs)[0]))
+        return gait - self.cue_shift(mine, theirs)
+
+    def _cue_scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
+        """Per identity, ``decision_score`` against the newest measurement of each cue from another
+        sensor."""
         mine = self.cues(o.key)
-        if not mine or self.fmr_curve is None:
-            return shift
+        if not mine:
+            return gait.copy()
+        score = gait.astype(np.float64, copy=True)
         for j, g in enumerate(gids):
             theirs = {}
             for name, per_sensor in self._cues_seen.get(g, {}).items():
                 seen = [sv for sensor, sv in per_sensor.items() if sensor != o.sensor]
                 if seen:
                     theirs[name] = max(seen)[1]
-            shift[j] = self.cue_shift(mine, theirs)
-        return shift
+            if theirs and math.isfinite(gait[j]):
+                score[j] = self.decision_score(float(gait[j]), mine, theirs)
+        return score
 
     def _remember_cues(self, o: TrackObservation, gid: int) -> None:
         for name, value in self.cues(o.key).items():
