@@ -62,7 +62,7 @@ class RecognizerNode(TcfdNode):
                 self.get_logger().error(msg)
                 self.health.values["gallery_moved_aside"] = str(self.gallery.moved_aside)
         self.identity = IdentityManager(cfg.identity, self.gallery, self.embedder.metadata)
-        self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
+        self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4g}"
         self.health.values["open_set_threshold_source"] = self.identity.threshold_source
         self.health.values["cue_weighting"] = self.identity.cue_weighting
         self.health.values["backend"] = cfg.backend
@@ -94,7 +94,7 @@ class RecognizerNode(TcfdNode):
             self.identity.cfg = config.identity
             self.identity.threshold, self.identity.threshold_source = threshold_from(
                 config.identity, self.embedder.metadata)
-            self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4f}"
+            self.health.values["open_set_threshold"] = f"{self.identity.threshold:.4g}"
             self.health.values["open_set_threshold_source"] = self.identity.threshold_source
             self.health.values["cue_weighting"] = self.identity.cue_weighting
 
