@@ -446,9 +446,9 @@ class IdentityConfig:
     transit_min_s: float = param(0.0, "a person needs at least this long between the sensors' zones")
     transit_max_s: float = param(120.0, "a person needs at most this long between the sensors' zones")
     speed_evidence: bool = param(
-        True, "walking speed measured by both sensors (fixed-frame positions) moves the gait threshold along "
-              "the model's false-match-rate curve (perception.walking_speed; off when the model metadata has "
-              "no open_set_fmr_curve_track)")
+        True, "walking speed measured by both sensors (fixed-frame positions) weighs in beside gait as a "
+              "likelihood ratio: by the model's open_set_cue_exponent_track, else along its false-match-rate "
+              "curve (perception.walking_speed, cue_combination; unused by a model with neither)")
     speed_within_sd_mps: float = param(
         0.08, "SD of one person's speed difference between two sensors' tracks (change of pace plus "
               "measurement), m/s", lo=0.01, hi=1.0)
@@ -463,8 +463,7 @@ class IdentityConfig:
                                          "counts, s", lo=0.1, hi=60.0)
     stature_evidence: bool = param(
         True, "stature measured by both sensors (camera box top through the calibration, LiDAR cluster top) "
-              "moves the gait threshold along the model's false-match-rate curve, with walking speed "
-              "(perception.stature; off when the model metadata has no open_set_fmr_curve_track)")
+              "weighs in beside gait with walking speed, as speed_evidence says (perception.stature)")
     stature_within_sd_m: float = param(
         0.05, "SD of one person's stature difference between two sensors' tracks (both measurements' error, "
               "posture), m", lo=0.005, hi=0.5)
@@ -481,7 +480,8 @@ class IdentityConfig:
               "no one person's stature (two people merged in one camera blob, one behind the other, make it "
               "drift): it gives none (0: no limit; RESULTS.md, 'A stature that drifts')", lo=0.0, hi=1.0)
     stature_open_set_fmr: float | None = param(
-        0.01, "where both sensors measured the person's stature, the gait threshold is read off the model's "
+        0.01, "for a model without open_set_cue_exponent_track (calibrated before it existed): where both "
+              "sensors measured the person's stature, the gait threshold is read off the model's "
               "false-match-rate curve at this rate (times the cues' likelihood ratios) instead of at the "
               "threshold's own rate (the model's 0.1 %): stature rejects most strangers a looser gait bar "
               "lets in. 1 % with the 8-view reference model, whose calibration holds on the pipeline's "

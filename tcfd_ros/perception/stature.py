@@ -7,7 +7,8 @@ differs between adults by ~0.09-0.10 m (SD, men and women together) and a calibr
 both measure it to a few centimetres. Like walking speed it is folded into the open-set decision as a
 likelihood ratio that moves the gait threshold along the model's calibrated false-match-rate curve
 (``IdentityManager``), so on average over strangers the calibrated false-match rate holds (the expected
-ratio under the impostor model is 1).
+ratio under the impostor model is 1); a model calibrated on replays weighs the ratio against the gait
+distance by a fitted exponent instead (``cue_combination.py``).
 
 Measurement, per measured frame (``tracks`` v3 ``stature_m``):
 

@@ -9,7 +9,8 @@ calibrated camera's ground track measure it in metres per second. It is folded i
 decision as a likelihood ratio that moves the gait threshold along the model's calibrated
 false-match-rate curve, so that on average over strangers the false-match rate stays the calibrated one
 (the expected likelihood ratio under the impostor model is 1) while people walking at the speed of the
-identity gain a looser bar.
+identity gain a looser bar. A model calibrated on replays (``tcfd-ros calibrate``) weighs the ratio
+against the gait distance by a fitted exponent instead (``cue_combination.py``).
 
 API::
 
