@@ -238,3 +238,15 @@ def test_a_malformed_cue_exponent_in_the_model_is_one_config_error():
         with pytest.raises(ConfigError, match="open_set_cue_exponent_track"):
             IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE,
                                                               "open_set_cue_exponent_track": bad})
+
+
+def test_settings_other_than_the_calibrations_are_one_warning(caplog):
+    from tcfd_ros.perception.cue_combination import CUE_CONFIG_KEY, cue_config
+    meta = {"open_set_threshold_track": BASE, "open_set_cue_exponent_track": 1.0,
+            CUE_CONFIG_KEY: cue_config(IdentityConfig())}
+    with caplog.at_level("WARNING", logger="tcfd_ros.perception.identity"):
+        IdentityManager(IdentityConfig(), model_metadata=meta)
+        assert not caplog.records
+        IdentityManager(IdentityConfig(speed_within_sd_mps=0.1), model_metadata=meta)
+    (rec,) = caplog.records
+    assert "speed_within_sd_mps 0.08 -> 0.1" in rec.getMessage() and "recalibrate" in rec.getMessage()

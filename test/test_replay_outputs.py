@@ -159,11 +159,15 @@ def test_calibrate_on_the_replay_writes_a_pipeline_threshold_into_a_copy(replaye
                        text=True, timeout=300, env=env)
     assert r.returncode == 2 and "the fit needs >= 10 genuine pairs" in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "cal.pt").exists()
-    r = subprocess.run(cmd + [str(tmp_path / "cal.pt"), "--target-fmr", "0.5", "--gait-only"], cwd=REPO,
-                       capture_output=True, text=True, timeout=300, env=env)
+    # the recognizer's own settings (--config): the cues are measured and weighed as it will
+    params = tmp_path / "site.yaml"
+    params.write_text("/**/recognizer:\n  ros__parameters:\n    identity:\n      speed_within_sd_mps: 0.1\n")
+    r = subprocess.run(cmd + [str(tmp_path / "cal.pt"), "--target-fmr", "0.5", "--gait-only", "--config",
+                              str(params)], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = read_checkpoint_dict(tmp_path / "cal.pt")["metadata"]
     assert meta["open_set_cue_exponent_track"] is None          # the gait distance alone
+    assert meta["calibration_cue_config"]["speed_within_sd_mps"] == 0.1
     assert meta["calibration_level_track"] == "pipeline" and meta["calibration_replays"] == ["report"] * 2
     genuine, impostor = meta["calibration_pairs_track"]
     assert genuine >= 2 and impostor >= 2

@@ -112,6 +112,7 @@ def test_with_informative_cues_the_threshold_is_set_on_the_combined_score() -> N
     assert meta["open_set_threshold_track"] == pytest.approx(np.sort(score[~pairs.genuine])[29])
     assert meta["genuine_accept_rate_track"] > meta["genuine_accept_rate_track_gait_alone"] + 0.1
     assert meta["calibration_pairs_with_cues"] == n_gen + n_imp
+    assert meta["calibration_cue_config"]["stature_within_sd_m"] == IdentityConfig().stature_within_sd_m
     # misleading cues (strangers agree more than the same person) get no weight: gait alone
     flipped = TrackPairs(("a",), pairs.distance, pairs.genuine, pairs.across, -pairs.cue_log_lr)
     assert pipeline_calibration(flipped, target_fmr=0.01)["open_set_cue_exponent_track"] == 0.0

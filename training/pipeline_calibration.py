@@ -47,8 +47,8 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import (METADATA_KEY, CueCombination, cue_likelihood_ratio,
-                                                 fit_cue_exponent)
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, CueCombination, cue_config,
+                                                 cue_likelihood_ratio, fit_cue_exponent)
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
 from tcfd_ros.perception.identity import log as identity_log
 from tcfd_ros.perception.identity_types import IdentityMatch
@@ -156,10 +156,12 @@ def pair_tracks(replays: Sequence[ReplayTracks], cfg: IdentityConfig = IdentityC
     return TrackPairs(names, dist[keep], same[keep], across[keep], cue[keep])
 
 
-def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: bool = True) -> dict:
+def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: bool = True,
+                         cfg: IdentityConfig = IdentityConfig()) -> dict:
     """Checkpoint metadata updates: with ``combine_cues``, the fitted cue exponent; the track threshold at
     ``target_fmr`` of the replays' impostor pairs' score (cue-combined, or the gait distance alone), the
-    false-match-rate curve of that score, and the rates measured with them."""
+    false-match-rate curve of that score, the rates measured with them, and the cue settings of ``cfg`` the
+    pairs were made with (the recognizer warns when its own differ)."""
     impostor = ~pairs.genuine
     if impostor.sum() * target_fmr < 1 or not pairs.genuine.any():
         raise DatasetError(f"pipeline calibration: {int(pairs.genuine.sum())} genuine and "
@@ -175,6 +177,7 @@ def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: boo
         "open_set_threshold_track": rates["threshold"],
         "open_set_fmr_curve_track": curve_points(score[impostor], CURVE_FMRS),
         METADATA_KEY: exponent,
+        CUE_CONFIG_KEY: cue_config(cfg),
         "open_set_measured_fmr_track": rates["fmr"],
         "genuine_accept_rate_track": rates["gar"],
         "genuine_accept_rate_track_gait_alone": gait_alone["gar"],

@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the recalibrated checkpoint to write")
     p.add_argument("--target-fmr", type=float, default=0.01,
                    help="false-match rate of the bags' impostor track pairs at the threshold (default 0.01)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="the params file the recognizer will run with (its identity settings: walking "
+                        "speed, stature, evidence tracklets; default: the built-in ones, as in "
+                        "config/crossmodal.yaml)")
     p.add_argument("--min-tracklets", type=int, default=None,
                    help="tracklets a track needs to be paired (default: the recognizer's "
                         "identity.gait_min_tracklets)")
@@ -61,14 +65,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--target-fmr must lie in (0, 1), got {args.target_fmr}")
     if args.out.resolve() == args.checkpoint.resolve():
         raise ConfigError("--out must differ from --checkpoint (the clean calibration stays in the original)")
-    ident = IdentityConfig()
+    if args.config is None:
+        ident = IdentityConfig()
+    else:
+        from tcfd_ros.graph import RECOGNIZER
+        from tcfd_ros.nodes.config_file import validate_params_file
+        ident = validate_params_file(args.config)[RECOGNIZER].identity
     min_tracklets = ident.gait_min_tracklets if args.min_tracklets is None else args.min_tracklets
     if min_tracklets < 1:
         raise ConfigError(f"--min-tracklets must be >= 1, got {min_tracklets}")
     embedder = make_embedder("torch", args.checkpoint, threads=args.threads)
     tracks = [replay_tracks(d, embedder, ident, min_tracklets) for d in args.replays]
     meta = pipeline_calibration(pair_tracks(tracks, ident, across_replays=not args.within_replay_only),
-                                args.target_fmr, combine_cues=not args.gait_only)
+                                args.target_fmr, combine_cues=not args.gait_only, cfg=ident)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.copyfile(args.checkpoint, tmp)

@@ -20,6 +20,7 @@ API::
     comb = CueCombination.from_metadata(meta)           # None: absent (a model calibrated before it)
     comb.score(gait_distance, cue_lr)                   # what the recognizer compares with the threshold
     k = fit_cue_exponent(distances, cue_log_lrs, genuine)   # calibration
+    cue_config(cfg)  # stored beside k; cue_config_differences(cfg, meta[CUE_CONFIG_KEY]) at start
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ from tcfd_ros.perception.walking_speed import speed_likelihood_ratio
 
 #: metadata key of the fitted exponent
 METADATA_KEY = "open_set_cue_exponent_track"
+#: metadata key of the identity settings the cues were measured and weighed with at calibration
+CUE_CONFIG_KEY = "calibration_cue_config"
+#: the IdentityConfig fields that decide which cues a track has and what their likelihood ratio is
+CUE_FIELDS = ("speed_evidence", "speed_within_sd_mps", "speed_between_sd_mps", "speed_min_walking_mps",
+              "speed_baseline_s", "speed_min_span_s", "stature_evidence", "stature_within_sd_m",
+              "stature_between_sd_m", "stature_outlier_share", "stature_min_samples", "stature_max_spread_m")
 #: L2 penalty on the logistic weights (keeps the fit finite where the classes separate)
 FIT_L2 = 1e-3
 #: gait distances are floored here before the log (a distance of exactly 0 would be -inf)
@@ -67,6 +74,20 @@ def cue_likelihood_ratio(cfg: IdentityConfig, mine: Mapping[str, float], theirs:
             lr *= cue_ratio(cfg, name, value, theirs[name])
             used.add(name)
     return lr, used
+
+
+def cue_config(cfg: IdentityConfig) -> dict[str, Any]:
+    """The settings of ``cfg`` an exponent fitted with them depends on (``CUE_FIELDS``)."""
+    return {name: getattr(cfg, name) for name in CUE_FIELDS}
+
+
+def cue_config_differences(cfg: IdentityConfig, calibrated: Any) -> list[str]:
+    """``CUE_FIELDS`` whose value in ``cfg`` differs from the calibration's (metadata ``CUE_CONFIG_KEY``);
+    empty when they agree or the metadata does not say."""
+    if not isinstance(calibrated, dict):
+        return []
+    return [f"{name} {calibrated[name]!r} -> {getattr(cfg, name)!r}" for name in CUE_FIELDS
+            if name in calibrated and calibrated[name] != getattr(cfg, name)]
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ from tcfd_ros.messages import MODALITIES
 from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import CueCombination, cue_likelihood_ratio
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination, cue_config_differences,
+                                                 cue_likelihood_ratio)
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
                                                 TrackObservation)
@@ -171,6 +172,11 @@ class IdentityManager:
             self.cue_combination = CueCombination.from_metadata(meta)
         except ValueError as exc:
             raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
+        changed = cue_config_differences(cfg, meta.get(CUE_CONFIG_KEY)) if self.cue_combination else []
+        if changed:
+            log.warning("identity: the model's cue exponent was fitted with other walking-speed / stature "
+                        "settings (%s); its threshold no longer holds its false-match rate: recalibrate "
+                        "(tcfd-ros calibrate --config)", ", ".join(changed))
         if (cfg.speed_evidence or cfg.stature_evidence) and not self._has_cue_model():
             log.info("identity.speed_evidence / stature_evidence: the model metadata has neither "
                      "open_set_cue_exponent_track nor open_set_fmr_curve_track (a model calibrated before "
