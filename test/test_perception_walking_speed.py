@@ -247,6 +247,8 @@ def test_settings_other_than_the_calibrations_are_one_warning(caplog):
     with caplog.at_level("WARNING", logger="tcfd_ros.perception.identity"):
         IdentityManager(IdentityConfig(), model_metadata=meta)
         assert not caplog.records
-        IdentityManager(IdentityConfig(speed_within_sd_mps=0.1), model_metadata=meta)
-    (rec,) = caplog.records
-    assert "speed_within_sd_mps 0.08 -> 0.1" in rec.getMessage() and "recalibrate" in rec.getMessage()
+        m = IdentityManager(IdentityConfig(speed_within_sd_mps=0.1), model_metadata=meta)
+        m.cfg = IdentityConfig(stature_min_samples=5)                   # a parameter set at run time
+    first, second = caplog.records
+    assert "speed_within_sd_mps 0.08 -> 0.1" in first.getMessage() and "recalibrate" in first.getMessage()
+    assert "stature_min_samples 10 -> 5" in second.getMessage()

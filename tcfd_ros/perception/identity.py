@@ -172,11 +172,8 @@ class IdentityManager:
             self.cue_combination = CueCombination.from_metadata(meta)
         except ValueError as exc:
             raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
-        changed = cue_config_differences(cfg, meta.get(CUE_CONFIG_KEY)) if self.cue_combination else []
-        if changed:
-            log.warning("identity: the model's cue exponent was fitted with other walking-speed / stature "
-                        "settings (%s); its threshold no longer holds its false-match rate: recalibrate "
-                        "(tcfd-ros calibrate --config)", ", ".join(changed))
+        self._calibrated_cues = meta.get(CUE_CONFIG_KEY) if self.cue_combination else None
+        self._warn_if_cues_differ(cfg)
         if (cfg.speed_evidence or cfg.stature_evidence) and not self._has_cue_model():
             log.info("identity.speed_evidence / stature_evidence: the model metadata has neither "
                      "open_set_cue_exponent_track nor open_set_fmr_curve_track (a model calibrated before "
@@ -196,7 +193,15 @@ class IdentityManager:
     def cfg(self, cfg: IdentityConfig) -> None:
         """New thresholds apply to the next tracklet; identities and bindings are kept."""
         cfg.validate()
+        self._warn_if_cues_differ(cfg)
         self._cfg = self.store.cfg = self.ground.cfg = cfg
+
+    def _warn_if_cues_differ(self, cfg: IdentityConfig) -> None:
+        changed = cue_config_differences(cfg, self._calibrated_cues)
+        if changed:
+            log.warning("identity: the model's cue exponent was fitted with other walking-speed / stature "
+                        "settings (%s); its threshold no longer holds its false-match rate: recalibrate "
+                        "(tcfd-ros calibrate --config)", ", ".join(changed))
 
     @property
     def gallery(self) -> Gallery | None:
