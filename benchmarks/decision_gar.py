@@ -24,11 +24,12 @@ else: the mean of d / (camera track's nearest *other* LiDAR track) and d / (LiDA
 camera track), over the bag's tracks with >= ``gait_min_tracklets`` tracklets, labelled or not. It uses
 tracks the recognizer has not seen yet when it decides (an offline bound, not a decision rule).
 
-``--fit-on DIR...`` also scores the likelihood-ratio combination fitted on *those* replays
-(``lr_combination``: ``tcfd_ros.perception.cue_combination.fit_cue_exponent`` over their eligible pairs,
-as ``tcfd-ros calibrate`` fits it; use replays the scored bags are not among), then applied to the scored
-bags: what a model calibrated on them would decide by. With a model that already carries the exponent,
-``decision`` is that combination with the model's own. The fitted exponent is printed.
+``--fit-on DIR...`` also scores the likelihood-ratio combination chosen on *those* replays
+(``lr_combination``: ``tcfd_ros.perception.cue_combination.choose_cue_exponent`` at 1 % FMR over their
+eligible pairs, as ``tcfd-ros calibrate`` chooses it; use replays the scored bags are not among), then
+applied to the scored bags: what a model calibrated on them would decide by. With a model that already
+carries the exponent, ``decision`` is that combination with the model's own. The chosen exponent is
+printed.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/decision_gar.py out/replays/a out/replays/b \
         [--mcap-dir DIR] [--identity NAME=VALUE] [--fit-on out/replays/c ...]
@@ -51,7 +52,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recognizer_rerun import DEFAULT_MODEL, recorded_inputs, rerun  # noqa: E402
 from tcfd_ros.distance import cross_modal_distance  # noqa: E402
-from tcfd_ros.perception.cue_combination import CueCombination, fit_cue_exponent  # noqa: E402
+from tcfd_ros.perception.cue_combination import CueCombination, choose_cue_exponent  # noqa: E402
 from tcfd_ros.errors import DatasetError  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
@@ -61,6 +62,8 @@ from training.harvest import track_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
 FMRS = (0.001, 0.01, 0.1)
+#: the false-match rate --fit-on chooses the cue exponent at
+FIT_FMR = 0.01
 
 
 @dataclass
@@ -141,7 +144,7 @@ def fit_combination(p: PairScores) -> CueCombination:
     """The cue combination fitted on the eligible pairs of ``p`` (as ``tcfd-ros calibrate`` fits it)."""
     e = p.eligible
     try:
-        return CueCombination(fit_cue_exponent(p.gait[e], -p.cues[e], p.genuine[e]))
+        return CueCombination(choose_cue_exponent(p.gait[e], -p.cues[e], p.genuine[e], FIT_FMR))
     except DatasetError as exc:
         raise SystemExit(f"--fit-on: {exc}") from None
 

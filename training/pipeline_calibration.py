@@ -47,8 +47,9 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, CueCombination, cue_config,
-                                                 cue_likelihood_ratio, fit_cue_exponent)
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, MIN_LIKELIHOOD_RATIO,
+                                                 CueCombination, choose_cue_exponent, cue_config,
+                                                 cue_likelihood_ratio)
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
 from tcfd_ros.perception.identity import log as identity_log
 from tcfd_ros.perception.identity_types import IdentityMatch
@@ -150,7 +151,8 @@ def pair_tracks(replays: Sequence[ReplayTracks], cfg: IdentityConfig = IdentityC
                                            np.stack([t.embedding for _, t in lids])), np.float64)
     same = np.array([[c.person == lt.person for _, lt in lids] for _, c in cams])
     across = np.array([[ic != il for il, _ in lids] for ic, _ in cams])
-    cue = np.array([[math.log(cue_likelihood_ratio(cfg, c.cues, lt.cues)[0]) for _, lt in lids]
+    cue = np.array([[math.log(max(cue_likelihood_ratio(cfg, c.cues, lt.cues)[0], MIN_LIKELIHOOD_RATIO))
+                     for _, lt in lids]
                     for _, c in cams])
     keep = np.ones_like(across) if across_replays else ~across
     return TrackPairs(names, dist[keep], same[keep], across[keep], cue[keep])
@@ -168,7 +170,8 @@ def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: boo
                            f"{int(impostor.sum())} impostor track pairs cannot resolve a false-match rate of "
                            f"{target_fmr:g} (need >= {int(np.ceil(1 / target_fmr))} impostor pairs and a "
                            "genuine one): add replays")
-    exponent = fit_cue_exponent(pairs.distance, pairs.cue_log_lr, pairs.genuine) if combine_cues else None
+    exponent = (choose_cue_exponent(pairs.distance, pairs.cue_log_lr, pairs.genuine, target_fmr)
+                if combine_cues else None)
     score = (pairs.distance if exponent is None else
              np.asarray(CueCombination(exponent).score(pairs.distance, np.exp(pairs.cue_log_lr)), np.float64))
     rates = at_fmr(score[pairs.genuine], score[impostor], target_fmr)
