@@ -39,7 +39,7 @@ from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.stature import stature_likelihood_ratio
 from tcfd_ros.perception.walking_speed import speed_likelihood_ratio
 
-#: metadata key of the fitted exponent
+#: metadata key of the exponent
 METADATA_KEY = "open_set_cue_exponent_track"
 #: metadata key of the identity settings the cues were measured and weighed with at calibration
 CUE_CONFIG_KEY = "calibration_cue_config"
@@ -52,10 +52,10 @@ CUE_FIELDS = ("speed_evidence", "speed_within_sd_mps", "speed_between_sd_mps", "
 EXPONENT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 #: a cue likelihood ratio is floored here before its log (a tracking glitch can make one underflow to 0)
 MIN_LIKELIHOOD_RATIO = 1e-300
-#: the largest exponent a fit gives or metadata may hold (a model whose gait distance barely separates
-#: people on the calibration pairs fits ~17: the cues decide and gait breaks their ties)
+#: the largest exponent model metadata may hold (the grid's largest is 32; the shipped model's, from the
+#: logistic fit calibration used first, is 13.8: the cues decide and gait breaks their ties)
 MAX_EXPONENT = 100.0
-#: genuine pairs a fit needs: fewer say nothing of how gait and cues weigh against each other
+#: genuine pairs the choice needs: fewer say nothing of how gait and cues weigh against each other
 MIN_GENUINE_PAIRS = 10
 
 
