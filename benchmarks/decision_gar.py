@@ -5,7 +5,7 @@ recognizer decides on a track's aggregated tracklets (``track_evidence_tracklets
 sensor's track, by the gait distance corrected by walking speed and stature
 (``IdentityManager.decision_score``: the model's fitted cue combination, or for an older model the
 threshold's shift along its false-match-rate curve): that is the decision statistic. This script
-re-runs the recognizer on recorded replays (``recognizer_rerun.rerun``), keeps each track's evidence as it
+re-runs the recognizer on recorded replays (``tcfd_ros.replay.rerun``), keeps each track's evidence as it
 stood at its last tracklet (aggregate, tracklet count, cues), labels tracks with the replay scorer's
 track-to-person map, and scores every camera-track x LiDAR-track pair of each bag. Pairs where either
 track has fewer than ``gait_min_tracklets`` tracklets are pairs the recognizer never decides by gait: they
@@ -50,14 +50,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from recognizer_rerun import DEFAULT_MODEL, recorded_inputs, rerun  # noqa: E402
+from recognizer_rerun import DEFAULT_MODEL  # noqa: E402
 from tcfd_ros.distance import cross_modal_distance  # noqa: E402
-from tcfd_ros.perception.cue_combination import CueCombination, choose_cue_exponent  # noqa: E402
 from tcfd_ros.errors import DatasetError  # noqa: E402
+from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
-from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
+from tcfd_ros.perception.cue_combination import (CueCombination, choose_cue_exponent,  # noqa: E402
+                                                 cue_log_likelihood_ratio)
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
+from tcfd_ros.replay.rerun import final_track_states, recorded_inputs  # noqa: E402
 from training.harvest import track_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
@@ -83,38 +85,28 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
     """Score one recorded replay's camera x LiDAR track pairs by the recognizer's final evidence."""
     rec = Recording.load(replay / "recording.jsonl")
     person = track_persons(rec, ReplayConfig().scoring)
-    final: dict[tuple[str, int], tuple[str, np.ndarray, int, dict[str, float]]] = {}
-    holder: list[IdentityManager] = []
-
-    def keep(mgr: IdentityManager, o: TrackObservation, _match: object) -> None:
-        ev = mgr.track_evidence(o.key)
-        if ev is not None:
-            final[o.key] = (o.modality, ev[0], ev[1], mgr.cues(o.key))
-        if not holder:
-            holder.append(mgr)
-
-    rerun(recorded_inputs(mcap), model, cfg, on_update=keep)
-    mgr = holder[0]
-    cams = [(k, v) for k, v in final.items() if v[0] == "2d"]
-    lids = [(k, v) for k, v in final.items() if v[0] == "3d"]
+    mgr, final = final_track_states(recorded_inputs(mcap), make_embedder("onnx", str(model), threads=1), cfg)
+    cams = [(k, v) for k, v in final.items() if v.modality == "2d"]
+    lids = [(k, v) for k, v in final.items() if v.modality == "3d"]
     # every camera x LiDAR gait distance of the bag, once: the pairs' own and their cohorts'
-    dist = (cross_modal_distance(np.stack([v[1] for _, v in cams]), np.stack([v[1] for _, v in lids]))
+    dist = (cross_modal_distance(np.stack([v.evidence for _, v in cams]),
+                                 np.stack([v.evidence for _, v in lids]))
             if cams and lids else np.zeros((len(cams), len(lids)))).astype(np.float64)
-    in_cohort_c = np.array([v[2] >= cfg.gait_min_tracklets for _, v in cams], dtype=bool)
-    in_cohort_l = np.array([v[2] >= cfg.gait_min_tracklets for _, v in lids], dtype=bool)
+    in_cohort_c = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in cams], dtype=bool)
+    in_cohort_l = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in lids], dtype=bool)
     label_c = [person.get(k[0], {}).get(k[1]) for k, _ in cams]
     label_l = [person.get(k[0], {}).get(k[1]) for k, _ in lids]
     rows = []
-    for i, (_, (_, _, nc, cc)) in enumerate(cams):
-        for j, (_, (_, _, nl, cl)) in enumerate(lids):
+    for i, (_, c) in enumerate(cams):
+        for j, (_, lt) in enumerate(lids):
             if label_c[i] is None or label_l[j] is None:
                 continue
             d = float(dist[i, j])
             near_c = nearest_other(dist[i], in_cohort_l, j, d)     # the camera track's other LiDAR tracks
             near_l = nearest_other(dist[:, j], in_cohort_c, i, d)  # the LiDAR track's other camera tracks
-            rows.append((label_c[i] == label_l[j], d, mgr.decision_score(d, cc, cl),
-                         min(nc, nl) >= cfg.gait_min_tracklets,
-                         -np.log(mgr.cue_likelihood_ratio(cc, cl)[0]), 0.5 * (d / near_c + d / near_l)))
+            rows.append((label_c[i] == label_l[j], d, mgr.decision_score(d, c.cues, lt.cues),
+                         min(c.tracklets, lt.tracklets) >= cfg.gait_min_tracklets,
+                         -cue_log_likelihood_ratio(cfg, c.cues, lt.cues), 0.5 * (d / near_c + d / near_l)))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
     return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], arr[:, 5], mgr.threshold)
 
@@ -151,7 +143,7 @@ def fit_combination(p: PairScores) -> CueCombination:
 
 def combination_scores(p: PairScores, comb: CueCombination) -> np.ndarray:
     """Lower is more alike, as the other statistics: the cue-corrected gait distance."""
-    return np.asarray(comb.score(p.gait, np.exp(-p.cues)), dtype=np.float64)
+    return np.asarray(comb.score_log(p.gait, -p.cues), dtype=np.float64)
 
 
 def summary(p: PairScores, combination: CueCombination | None = None) -> dict:

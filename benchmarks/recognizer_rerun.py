@@ -35,7 +35,7 @@ from tcfd_ros.replay import adapters  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
-from tcfd_ros.replay.rerun import UpdateHook, recorded_inputs  # noqa: E402, F401  (re-exported)
+from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402
 from tcfd_ros.replay.rerun import rerun as rerun_identities  # noqa: E402
 from tcfd_ros.replay.scoring import score_handoff  # noqa: E402
 from training.harvest import tracking_scores  # noqa: E402
@@ -44,8 +44,7 @@ DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
 
 
 def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityConfig,
-          events: bool = False, hidden_feet: bool = False,
-          on_update: UpdateHook | None = None) -> list[MatchEvent]:
+          events: bool = False, hidden_feet: bool = False) -> list[MatchEvent]:
     """``tcfd_ros.replay.rerun.rerun`` with the ONNX model at ``model``; ``events`` prints each new binding
     and identity change to stderr."""
     seen: set[tuple[str, int]] = set()
@@ -55,8 +54,6 @@ def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityCon
             print(f"{m.stamp_s % 1000:8.2f} {m.sensor:6s} track {m.track_id:3d} -> G{m.global_id} "
                   f"by {m.decided_by} switched={m.switched} d={m.distance}", file=sys.stderr)
         seen.add((m.sensor, m.track_id))
-        if on_update is not None:
-            on_update(mgr, o, m)
     return rerun_identities(inputs, make_embedder("onnx", str(model), threads=1), cfg, hidden_feet, hook)[1]
 
 

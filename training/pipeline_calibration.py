@@ -35,7 +35,6 @@ API::
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -47,15 +46,12 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, MIN_LIKELIHOOD_RATIO,
-                                                 CueCombination, choose_cue_exponent, cue_config,
-                                                 cue_likelihood_ratio)
-from tcfd_ros.perception.identity import IdentityManager, TrackObservation
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, CueCombination,
+                                                 choose_cue_exponent, cue_config, cue_log_likelihood_ratio)
 from tcfd_ros.perception.identity import log as identity_log
-from tcfd_ros.perception.identity_types import IdentityMatch
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.recording import Recording
-from tcfd_ros.replay.rerun import recorded_inputs, rerun
+from tcfd_ros.replay.rerun import final_track_states, recorded_inputs
 from training.calibrate import at_fmr
 from training.harvest import load_recording, track_persons
 
@@ -113,27 +109,20 @@ def replay_tracks(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig, min
     rec = load_recording(replay_dir)
     world = world_of(rec, replay_dir.name)
     persons = track_persons(rec, scoring)
-    final: dict[tuple[str, int], tuple[str, np.ndarray, int, dict[str, float]]] = {}
-
-    def keep(mgr: IdentityManager, o: TrackObservation, _match: IdentityMatch) -> None:
-        ev = mgr.track_evidence(o.key)
-        if ev is not None:
-            final[o.key] = (o.modality, ev[0], ev[1], mgr.cues(o.key))
-
     # a track's evidence and cues do not depend on the decisions: any threshold serves (a model calibrated
     # before has none), and the decisions' log lines would only bury calibration's
     evidence_cfg = replace(cfg, open_set_threshold=EVIDENCE_ONLY_THRESHOLD)
     level = identity_log.level
     identity_log.setLevel(logging.WARNING)
     try:
-        rerun(recorded_inputs(replay_dir / "outputs.mcap"), embedder, evidence_cfg, on_update=keep)
+        _, final = final_track_states(recorded_inputs(replay_dir / "outputs.mcap"), embedder, evidence_cfg)
     finally:
         identity_log.setLevel(level)
     tracks: dict[str, list[LabelledTrack]] = {"2d": [], "3d": []}
-    for (sensor, track), (modality, emb, count, cues) in sorted(final.items()):
+    for (sensor, track), st in sorted(final.items()):
         pid = persons.get(sensor, {}).get(track)
-        if pid is not None and count >= min_tracklets:
-            tracks[modality].append(LabelledTrack((world, int(pid)), emb, cues))
+        if pid is not None and st.tracklets >= min_tracklets:
+            tracks[st.modality].append(LabelledTrack((world, int(pid)), st.evidence, st.cues))
     return ReplayTracks(replay_dir.name, tracks["2d"], tracks["3d"])
 
 
@@ -151,9 +140,7 @@ def pair_tracks(replays: Sequence[ReplayTracks], cfg: IdentityConfig = IdentityC
                                            np.stack([t.embedding for _, t in lids])), np.float64)
     same = np.array([[c.person == lt.person for _, lt in lids] for _, c in cams])
     across = np.array([[ic != il for il, _ in lids] for ic, _ in cams])
-    cue = np.array([[math.log(max(cue_likelihood_ratio(cfg, c.cues, lt.cues)[0], MIN_LIKELIHOOD_RATIO))
-                     for _, lt in lids]
-                    for _, c in cams])
+    cue = np.array([[cue_log_likelihood_ratio(cfg, c.cues, lt.cues) for _, lt in lids] for _, c in cams])
     keep = np.ones_like(across) if across_replays else ~across
     return TrackPairs(names, dist[keep], same[keep], across[keep], cue[keep])
 
@@ -173,7 +160,7 @@ def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: boo
     exponent = (choose_cue_exponent(pairs.distance, pairs.cue_log_lr, pairs.genuine, target_fmr)
                 if combine_cues else None)
     score = (pairs.distance if exponent is None else
-             np.asarray(CueCombination(exponent).score(pairs.distance, np.exp(pairs.cue_log_lr)), np.float64))
+             np.asarray(CueCombination(exponent).score_log(pairs.distance, pairs.cue_log_lr), np.float64))
     rates = at_fmr(score[pairs.genuine], score[impostor], target_fmr)
     gait_alone = at_fmr(pairs.distance[pairs.genuine], pairs.distance[impostor], target_fmr)
     return {

@@ -22,6 +22,7 @@ API::
     lr, used = cue_likelihood_ratio(cfg, {"speed": 1.3, "stature": 1.71}, {"stature": 1.70})  # IdentityConfig
     comb = CueCombination.from_metadata(meta)           # None: absent (a model calibrated before it)
     comb.score(gait_distance, cue_lr)                   # what the recognizer compares with the threshold
+    comb.score_log(gait_distance, cue_log_lr)           # the same from cue_log_likelihood_ratio (calibration)
     k = choose_cue_exponent(distances, cue_log_lrs, genuine, target_fmr=0.03)   # calibration
     cue_config(cfg)  # stored beside k; cue_config_differences(cfg, meta[CUE_CONFIG_KEY]) at start
 """
@@ -79,6 +80,13 @@ def cue_likelihood_ratio(cfg: IdentityConfig, mine: Mapping[str, float], theirs:
     return lr, used
 
 
+def cue_log_likelihood_ratio(cfg: IdentityConfig, mine: Mapping[str, float], theirs: Mapping[str, float]
+                             ) -> float:
+    """The log of ``cue_likelihood_ratio`` (0 where the tracks share no cue), its ratio floored at
+    ``MIN_LIKELIHOOD_RATIO`` so that cues which all but rule a pair out stay finite."""
+    return math.log(max(cue_likelihood_ratio(cfg, mine, theirs)[0], MIN_LIKELIHOOD_RATIO))
+
+
 def cue_config(cfg: IdentityConfig) -> dict[str, Any]:
     """The settings of ``cfg`` an exponent fitted with them depends on (``CUE_FIELDS``)."""
     return {name: getattr(cfg, name) for name in CUE_FIELDS}
@@ -117,8 +125,12 @@ class CueCombination:
     def score(self, gait: np.ndarray | float, cue_lr: np.ndarray | float) -> np.ndarray | float:
         """The cue-corrected gait distance (an infinite distance stays infinite; cues that all but rule a
         pair out make it infinite)."""
-        with np.errstate(divide="ignore", over="ignore"):
-            return gait * np.power(np.maximum(cue_lr, MIN_LIKELIHOOD_RATIO), -self.exponent)
+        return self.score_log(gait, np.log(np.maximum(cue_lr, MIN_LIKELIHOOD_RATIO)))
+
+    def score_log(self, gait: np.ndarray | float, cue_log_lr: np.ndarray | float) -> np.ndarray | float:
+        """``score`` from the cues' log likelihood ratio (what calibration pairs carry)."""
+        with np.errstate(over="ignore"):
+            return gait * np.exp(-self.exponent * np.asarray(cue_log_lr, dtype=np.float64))
 
 
 def choose_cue_exponent(distance: np.ndarray, cue_log_lr: np.ndarray, genuine: np.ndarray,
@@ -141,8 +153,7 @@ def choose_cue_exponent(distance: np.ndarray, cue_log_lr: np.ndarray, genuine: n
                            "impostor ones (add replays, or calibrate the gait distance alone)")
     best, best_gar = 0.0, -1.0
     for k in EXPONENT_GRID:
-        with np.errstate(over="ignore"):
-            score = d * np.exp(-k * c)
+        score = CueCombination(k).score_log(d, c)
         threshold = np.quantile(score[~y], target_fmr, method="lower")
         gar = float((score[y] <= threshold).mean())
         if gar > best_gar:

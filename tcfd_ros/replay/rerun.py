@@ -13,11 +13,12 @@ API::
 
     inputs = recorded_inputs(Path("out/replays/a/outputs.mcap"))  # [(ns, 0 tracks/1 tracklet, topic, json)]
     mgr, matches = rerun(inputs, embedder, IdentityConfig(), on_update=lambda mgr, obs, match: ...)
+    mgr, states = final_track_states(inputs, embedder, IdentityConfig())   # {(sensor, track): TrackState}
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +30,7 @@ from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.ground import feet_hidden
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
-from tcfd_ros.perception.identity_types import IdentityMatch
+from tcfd_ros.perception.identity_types import IdentityMatch, TrackKey
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.records import MatchEvent
 
@@ -84,3 +85,28 @@ def rerun(inputs: list[RecordedInput], embedder: Embedder, cfg: IdentityConfig, 
                                   float("nan") if m.distance is None else m.distance, m.known, m.decided_by,
                                   m.ground, m.fixed_frame))
     return mgr, matches
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """What the recognizer held of a track at its last tracklet."""
+
+    modality: str
+    evidence: np.ndarray          # the aggregate of its newest ``track_evidence_tracklets`` embeddings
+    tracklets: int                # how many it delivered
+    cues: dict[str, float]        # ``IdentityManager.cues``: walking speed, stature
+
+
+def final_track_states(inputs: list[RecordedInput], embedder: Embedder, cfg: IdentityConfig,
+                       hidden_feet: bool = False) -> tuple[IdentityManager, dict[TrackKey, TrackState]]:
+    """``rerun``, keeping each track as it stood at its last tracklet; and the manager as it ends (its
+    ``decision_score`` and ``cue_likelihood_ratio`` read the states)."""
+    final: dict[TrackKey, TrackState] = {}
+
+    def keep(mgr: IdentityManager, o: TrackObservation, _match: IdentityMatch) -> None:
+        ev = mgr.track_evidence(o.key)
+        if ev is not None:
+            final[o.key] = TrackState(o.modality, ev[0], ev[1], mgr.cues(o.key))
+
+    mgr, _ = rerun(inputs, embedder, cfg, hidden_feet, keep)
+    return mgr, final
