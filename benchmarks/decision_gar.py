@@ -2,7 +2,7 @@
 
 Issue 13 asks for the genuine-accept rate at 1 % FMR "at the level where the recognizer decides". The
 recognizer decides on a track's aggregated tracklets (``track_evidence_tracklets``) against another
-sensor's track, by the gait distance corrected by walking speed and stature
+sensor's track, by the gait distance corrected by walking speed, stature and step frequency
 (``IdentityManager.decision_score``: the model's fitted cue combination, or for an older model the
 threshold's shift along its false-match-rate curve): that is the decision statistic. This script
 re-runs the recognizer on recorded replays (``tcfd_ros.replay.rerun``), keeps each track's evidence as it
@@ -12,11 +12,11 @@ track has fewer than ``gait_min_tracklets`` tracklets are pairs the recognizer n
 are never accepted (a genuine one counts as rejected); the false-match rate is over all impostor pairs.
 
 It prints one JSON line: per bag and over all bags, the number of genuine / impostor pairs, the genuine-
-accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, for gait alone, for walking
-speed and stature alone (``cues``: minus the log of their likelihood ratio, 0 where the two tracks share no
-cue; what gait adds is the gap between it and the decision), for gait over each side's nearest other
-track (``gait_cohort``, below) and for the decision statistic, and what the shipped operating point
-(statistic <= the threshold) accepts. Not collected by pytest.
+accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, for gait alone, for the
+cues alone (``cues``: walking speed, stature and step frequency; minus the log of their likelihood ratio,
+0 where the two tracks share no cue; what gait adds is the gap between it and the decision), for gait over
+each side's nearest other track (``gait_cohort``, below) and for the decision statistic, and what the
+shipped operating point (statistic <= the threshold) accepts. Not collected by pytest.
 
 ``gait_cohort`` asks whether gait distances, which rank a bag's tracks well but are not comparable from
 one track to the next, separate better once each is divided by how close the two tracks come to everyone

@@ -227,7 +227,8 @@ def test_with_the_models_cue_exponent_gait_and_cues_decide_as_one_likelihood_rat
     assert m.decision_score(0.2, {"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3}) == \
         pytest.approx(0.2 / lr)                                     # the curve is not used beside it
     assert m.decision_score(0.2, {"speed": 1.2}, {}) == 0.2
-    off = IdentityManager(IdentityConfig(speed_evidence=False, stature_evidence=False),
+    off = IdentityManager(IdentityConfig(speed_evidence=False, stature_evidence=False,
+                                         step_frequency_evidence=False),
                           model_metadata={"open_set_threshold_track": BASE, **comb})
     assert off.decision_score(0.2, {"speed": 1.2}, {"speed": 1.2}) == 0.2
     assert m.cue_weighting == "likelihood-ratio combination, exponent 1.000" and off.cue_weighting == "off"

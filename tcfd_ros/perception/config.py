@@ -479,6 +479,26 @@ class IdentityConfig:
         0.07, "a track whose per-frame statures spread more than this (robust SD, 1.4826 x MAD), m, measured "
               "no one person's stature (two people merged in one camera blob, one behind the other, make it "
               "drift): it gives none (0: no limit; RESULTS.md, 'A stature that drifts')", lo=0.0, hi=1.0)
+    step_frequency_evidence: bool = param(
+        False, "step frequency (how fast the legs alternate, from the lower body's width in each tracklet "
+               "frame) measured by both sensors weighs in beside gait with walking speed and stature, as "
+               "speed_evidence says (perception.step_frequency). Off: the shipped model was calibrated "
+               "without it; turn it on with a model calibrated with it (tcfd-ros calibrate --config; "
+               "RESULTS.md, 'Step frequency beside gait, speed and stature')")
+    step_frequency_within_sd_hz: float = param(
+        0.05, "SD of one person's step-frequency difference between two sensors' tracks (change of pace "
+              "between the zones plus measurement; ~3 % of a 1.8 Hz step rate), Hz", lo=0.001, hi=1.0)
+    step_frequency_between_sd_hz: float = param(
+        0.12, "SD of comfortable step frequency between people (~7 steps/min), Hz", lo=0.01, hi=1.0)
+    step_frequency_outlier_share: float = param(
+        0.1, "share of one person's track pairs whose step frequencies disagree as strangers' do (a "
+             "harmonic picked on one side, a pace changed): the likelihood ratio never falls below it",
+        lo=0.0, hi=1.0)
+    step_frequency_min_span_s: float = param(
+        4.0, "a track's frames span at least this long before its step frequency counts, s", lo=1.0, hi=60.0)
+    step_frequency_min_power: float = param(
+        0.1, "a track's step frequency counts once its periodogram's peak reaches this normalised power "
+             "(a person walking head-on swings no width: no clear peak)", lo=0.0, hi=1.0)
     stature_open_set_fmr: float | None = param(
         0.01, "for a model without open_set_cue_exponent_track (calibrated before it existed): where both "
               "sensors measured the person's stature, the gait threshold is read off the model's "
@@ -494,6 +514,11 @@ class IdentityConfig:
         "max_identities x 2 x max_embeddings_per_identity x parts x dim x 4 B, ~490 MB for 1000 at 15 x 512)")
     confidence_temperature: float = param(0.05, "confidence = sigmoid((threshold - distance) / T)")
 
+    @property
+    def cues_on(self) -> bool:
+        """Some cue beside gait (walking speed, stature, step frequency) is measured."""
+        return self.speed_evidence or self.stature_evidence or self.step_frequency_evidence
+
     def validate(self) -> None:
         c = type(self).__name__
         if self.open_set_threshold is not None:
@@ -506,7 +531,8 @@ class IdentityConfig:
                   "geometry_gate_max_m", "geometry_veto_sigmas", "geometry_veto_floor_m",
                   "geometry_veto_samples", "geometry_link_samples", "geometry_link_span_s",
                   "confidence_temperature", "speed_within_sd_mps", "speed_between_sd_mps", "speed_baseline_s",
-                  "speed_min_span_s", "stature_within_sd_m", "stature_between_sd_m", "stature_min_samples")
+                  "speed_min_span_s", "stature_within_sd_m", "stature_between_sd_m", "stature_min_samples",
+                  "step_frequency_within_sd_hz", "step_frequency_between_sd_hz", "step_frequency_min_span_s")
         _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",
                  self.geometry_link_fraction, "0 < value <= 1")
         _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",
@@ -522,6 +548,12 @@ class IdentityConfig:
                  "below sqrt(2) x stature_between_sd_m (else agreeing statures would count against a match)")
         _require(0.0 < self.stature_outlier_share < 1.0, c, "stature_outlier_share",
                  self.stature_outlier_share, "0 < value < 1")
+        _require(self.step_frequency_between_sd_hz * math.sqrt(2.0) > self.step_frequency_within_sd_hz, c,
+                 "step_frequency_within_sd_hz", self.step_frequency_within_sd_hz,
+                 "below sqrt(2) x step_frequency_between_sd_hz (else agreeing rates would count against a "
+                 "match)")
+        _require(0.0 < self.step_frequency_outlier_share < 1.0, c, "step_frequency_outlier_share",
+                 self.step_frequency_outlier_share, "0 < value < 1")
         if self.stature_open_set_fmr is not None:
             _require(0.0 < self.stature_open_set_fmr < 1.0, c, "stature_open_set_fmr",
                      self.stature_open_set_fmr, "0 < value < 1")

@@ -25,17 +25,18 @@ How identities are decided:
    ``open_set_threshold``. Gait supports an identity when the distance is within the threshold and
    the track has delivered at least ``gait_min_tracklets`` tracklets; with ``transit_prior`` also
    only if the person reached this sensor between ``transit_min_s`` and ``transit_max_s`` after the
-   identity was last seen by another sensor. With ``speed_evidence`` / ``stature_evidence``, walking
-   speed and stature weigh in per identity (``walking_speed.py``, ``stature.py``): the track's ground
-   speed and stature against what the identity was last measured at on another sensor give likelihood
-   ratios. A model calibrated on replays (metadata ``open_set_cue_exponent_track`` k, written by
-   ``tcfd-ros calibrate``) reads gait and cues as one likelihood ratio: the score is the gait distance
-   times their product to the power -k (``cue_combination.py``), and its threshold was set on that
-   score. An older model with only ``open_set_fmr_curve_track`` moves the threshold along that curve
-   instead: to the curve's at the base threshold's false-match rate times their product (where stature
-   counts, at ``stature_open_set_fmr`` times it). What decides (gait support, assignment cost,
-   hysteresis, confidence) is that score (``_Candidates.score``, ``decision_score``); matches report the
-   gait distance itself.
+   identity was last seen by another sensor. With ``speed_evidence`` / ``stature_evidence`` /
+   ``step_frequency_evidence``, walking speed, stature and step frequency weigh in per identity
+   (``walking_speed.py``, ``stature.py``, ``step_frequency.py``): the track's values against what the
+   identity was last measured at on another sensor give likelihood ratios. A model calibrated on
+   replays (metadata ``open_set_cue_exponent_track`` k, written by ``tcfd-ros calibrate``) reads
+   gait and cues as one likelihood ratio: the score is the gait distance times their product to the
+   power -k (``cue_combination.py``), and its threshold was set on that score. An older model with
+   only ``open_set_fmr_curve_track`` moves the threshold along that curve instead: to the curve's at
+   the base threshold's false-match rate times their product (where stature counts, at
+   ``stature_open_set_fmr`` times it). What decides (gait support, assignment cost, hysteresis,
+   confidence) is that score (``_Candidates.score``, ``decision_score``); matches report the gait
+   distance itself.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
@@ -91,6 +92,7 @@ from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
                                                 TrackObservation)
 from tcfd_ros.perception.stature import TrackStatures
+from tcfd_ros.perception.step_frequency import TrackStepFrequencies
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +176,15 @@ class IdentityManager:
             raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
         self._calibrated_cues = meta.get(CUE_CONFIG_KEY) if self.cue_combination else None
         self._warn_if_cues_differ(cfg)
-        if (cfg.speed_evidence or cfg.stature_evidence) and not self._has_cue_model():
-            log.info("identity.speed_evidence / stature_evidence: the model metadata has neither "
+        if cfg.cues_on and not self._has_cue_model():
+            log.info("identity.speed_evidence / stature_evidence / step_frequency_evidence: the model "
+                     "metadata has neither "
                      "open_set_cue_exponent_track nor open_set_fmr_curve_track (a model calibrated before "
-                     "they existed); walking speed and stature are not used")
+                     "they existed); walking speed, stature and step frequency are not used")
         # gid -> cue ("speed", "stature") -> sensor -> (stamp, value): what each sensor last measured
         self._cues_seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
         self.statures = TrackStatures()
+        self.steps = TrackStepFrequencies()
         self._cfg = cfg
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._evidence: dict[TrackKey, _Evidence] = {}
@@ -277,6 +281,8 @@ class IdentityManager:
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
+        if o.leg_widths is not None and self.cfg.step_frequency_evidence:
+            self.steps.add(o.key, o.frame_stamps, o.leg_widths)
         return ev
 
     def _concurrent_on_sensor(self, key: TrackKey, stamp_s: float | None, other: TrackKey,
@@ -343,10 +349,11 @@ class IdentityManager:
 
     def _uses_cues(self) -> bool:
         """The cues are measured (whether the model says how to weigh them or not: calibration reads them)."""
-        return self.cfg.speed_evidence or self.cfg.stature_evidence
+        return self.cfg.cues_on
 
     def cues(self, key: TrackKey) -> dict[str, float]:
-        """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m)."""
+        """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m),
+        ``step_frequency`` (Hz)."""
         c, out = self.cfg, {}
         if c.speed_evidence:
             v = self.ground.speed(key)
@@ -356,6 +363,10 @@ class IdentityManager:
             h = self.statures.estimate(key, c.stature_min_samples, c.stature_max_spread_m)
             if h is not None:
                 out["stature"] = h
+        if c.step_frequency_evidence:
+            f = self.steps.estimate(key, c.step_frequency_min_span_s, c.step_frequency_min_power)
+            if f is not None:
+                out["step_frequency"] = f
         return out
 
     def track_evidence(self, key: TrackKey) -> tuple[np.ndarray, int] | None:
@@ -392,7 +403,7 @@ class IdentityManager:
         ``mine`` and evidence with cues ``theirs``: with the model's fitted combination (metadata
         ``open_set_cue_exponent_track``), ``gait x LR ** -k`` (``cue_combination``); else ``gait -
         cue_shift``; gait alone where the model has neither or no cue is on."""
-        if not (self.cfg.speed_evidence or self.cfg.stature_evidence):
+        if not self.cfg.cues_on:
             return gait
         if self.cue_combination is not None:
             return float(self.cue_combination.score(gait, self.cue_likelihood_ratio(mine, theirs)[0]))
@@ -600,6 +611,7 @@ class IdentityManager:
             del self._evidence[key]
         self.ground.expire(now_s, timeout)
         self.statures.expire(now_s, timeout)
+        self.steps.expire(now_s, timeout)
         self._cues_seen = {g: v for g, v in self._cues_seen.items() if g in self.store.ids}
 
     # ---- services --------------------------------------------------------------------------

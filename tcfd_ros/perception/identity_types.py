@@ -13,7 +13,8 @@ DEFAULT_FIXED_FRAME = "map"   # frame of an observation's position when the call
 
 @dataclass(frozen=True)
 class TrackObservation:
-    """The embedding of one ready tracklet of one track of one sensor (and where the person stands)."""
+    """The embedding of one ready tracklet of one track of one sensor (and where the person stands, and
+    how wide its legs are apart in each frame: the step frequency's samples)."""
 
     stamp_s: float
     sensor: str
@@ -23,6 +24,8 @@ class TrackObservation:
     position: np.ndarray | None = None  # (2,) or (3,) metres in ``fixed_frame`` (tracklet v2 ``ground``)
     position_sigma_m: float | None = None   # 1-sigma horizontal uncertainty of ``position``
     fixed_frame: str = DEFAULT_FIXED_FRAME
+    frame_stamps: tuple[float, ...] = ()   # seconds, one per frame of the tracklet
+    leg_widths: np.ndarray | None = None   # (frames,) per frame (``step_frequency.leg_widths``)
 
     @property
     def key(self) -> TrackKey:
