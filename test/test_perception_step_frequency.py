@@ -121,6 +121,21 @@ def test_real_walkers_step_at_human_rates(real_data):
     assert len(side_by_side) >= 2 and max(side_by_side) - min(side_by_side) < 0.15, rates
 
 
+def test_a_real_side_view_walk_has_a_clear_step_rate(real_data):
+    """OpenGait's README gifs (CASIA-B style side views, 25-33 fps, ~2 s): a clear peak at a human rate."""
+    from PIL import Image
+    for condition in ("nm", "cl", "bg"):
+        gif = Image.open(real_data / "gait" / "opengait_readme_gifs" / f"{condition}.gif")
+        frames, stamps, t = [], [], 0.0
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            frames.append(np.asarray(gif.convert("L")) > 128)          # anti-aliased edges: binarise
+            stamps.append(t)
+            t += gif.info.get("duration", 40) / 1000.0
+        est = step_frequency(stamps, leg_widths(np.stack(frames).astype(np.uint8) * 255, "2d"))
+        assert 1.6 <= est.hz <= 2.1 and est.power > 0.5, (condition, est)
+
+
 def test_a_track_keeps_each_frame_once_and_gives_a_rate_once_it_spans_long_enough():
     store = TrackStepFrequencies()
     t = _stamps(8.0, CAMERA_HZ)
