@@ -203,9 +203,9 @@ class IdentityManager:
     def _warn_if_cues_differ(self, cfg: IdentityConfig) -> None:
         changed = cue_config_differences(cfg, self._calibrated_cues)
         if changed:
-            log.warning("identity: the model's cue exponent was fitted with other walking-speed / stature "
-                        "settings (%s); its threshold no longer holds its false-match rate: recalibrate "
-                        "(tcfd-ros calibrate --config)", ", ".join(changed))
+            log.warning("identity: the model's cue exponent was fitted with other cue settings (walking "
+                        "speed, stature, step frequency: %s); its threshold no longer holds its false-match "
+                        "rate: recalibrate (tcfd-ros calibrate --config)", ", ".join(changed))
 
     @property
     def gallery(self) -> Gallery | None:
