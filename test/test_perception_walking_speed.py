@@ -88,6 +88,13 @@ def _run(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, dist
          statures_m: tuple[float | None, float | None] = (None, None), **cfg) -> tuple[int, int, bool]:
     """A camera track walks at ``camera_speed``; later a LiDAR track at gait ``distance`` (0.2 > BASE), at
     ``lidar_speed``; each sensor measures the stature in ``statures_m`` (frame noise 2 cm; None: none)."""
+    cam_id, out, _ = _handoff(lidar_speed_mps, meta, camera_speed_mps, distance, statures_m, **cfg)
+    return cam_id, out.global_id, out.known
+
+
+def _handoff(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, distance: float = 0.2,
+             statures_m: tuple[float | None, float | None] = (None, None), **cfg):
+    """``_run``'s walks: the camera track's identity, the LiDAR track's last match and the manager."""
     m = IdentityManager(IdentityConfig(**cfg), model_metadata={"open_set_threshold_track": BASE, **meta})
     walks = (("camera", "2d", 0.0, camera_speed_mps, PERSON, 1, statures_m[0]),
              ("lidar", "3d", 20.0, lidar_speed_mps, _at_distance(distance), 7, statures_m[1]))
@@ -102,7 +109,7 @@ def _run(lidar_speed_mps: float, meta: dict, camera_speed_mps: float = 1.2, dist
                 (out,) = m.update([TrackObservation(float(t[k]), sensor, modality, track, emb)])
         if sensor == "camera":
             cam_id = out.global_id
-    return cam_id, out.global_id, out.known
+    return cam_id, out, m
 
 
 def test_a_person_walking_at_the_identitys_speed_is_handed_off_at_a_looser_gait_distance():
@@ -232,6 +239,20 @@ def test_with_the_models_cue_exponent_gait_and_cues_decide_as_one_likelihood_rat
                           model_metadata={"open_set_threshold_track": BASE, **comb})
     assert off.decision_score(0.2, {"speed": 1.2}, {"speed": 1.2}) == 0.2
     assert m.cue_weighting == "likelihood-ratio combination, exponent 1.000" and off.cue_weighting == "off"
+
+
+def test_with_the_models_cue_exponent_confidence_is_the_margin_in_nats_of_the_cues_ratio():
+    """score = d x LR^-k: confidence = sigmoid(log(threshold / score) / k), 0.5 at the threshold; a
+    difference of scores (~1e-10 for the shipped model) would leave every decision at 0.5."""
+    for k in (1.0, 4.0):
+        cam, out, m = _handoff(1.2, {"open_set_cue_exponent_track": k}, statures_m=(1.70, 1.71))
+        assert out.global_id == cam and out.known and 0.55 < out.confidence < 1.0
+        assert m._confidence(BASE) == pytest.approx(0.5)
+        assert m._confidence(BASE * math.exp(-k)) == pytest.approx(1.0 / (1.0 + math.exp(-1.0)))   # one nat
+        assert m._confidence(0.0) == 1.0 and m._confidence(None) == 0.0
+    # without the exponent the distance's margin over confidence_temperature, as before
+    cam, out, m = _handoff(1.2, {}, distance=0.05)
+    assert out.confidence == pytest.approx(1.0 / (1.0 + math.exp(-(BASE - out.distance) / 0.05)))
 
 
 def test_a_malformed_cue_exponent_in_the_model_is_one_config_error():

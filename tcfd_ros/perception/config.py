@@ -512,7 +512,9 @@ class IdentityConfig:
     max_identities: int = param(
         1000, "identities kept in memory; the least recently seen unbound, unenrolled ones go first (memory: "
         "max_identities x 2 x max_embeddings_per_identity x parts x dim x 4 B, ~490 MB for 1000 at 15 x 512)")
-    confidence_temperature: float = param(0.05, "confidence = sigmoid((threshold - distance) / T)")
+    confidence_temperature: float = param(
+        0.05, "confidence = sigmoid((threshold - score) / T) for a model without open_set_cue_exponent_track "
+              "(with it: sigmoid(log(threshold / score) / k))")
 
     @property
     def cues_on(self) -> bool:

@@ -63,9 +63,11 @@ How identities are decided:
 supports it now, else what last supported this binding, e.g. after the geometric partner's track
 ended), or None (nothing but the track itself: a new or unknown person, ``known`` False). The decision's
 ``ground`` is the inverse-variance mean of the positions of the track and its geometric partners.
-``confidence`` = sigmoid((threshold - distance) / confidence_temperature) (1 for geometry alone),
-0 without a distance. Bad input (unknown modality, non-finite or mis-shaped embedding, timestamps
-going backwards for a track) raises ``MessageFormatError`` before any state changes.
+``confidence`` = sigmoid of the decision score's margin to the threshold: with the model's cue exponent k,
+``log(threshold / score) / k`` (nats of the cues' likelihood ratio), else ``(threshold - score) /
+confidence_temperature``; 1 for geometry alone, 0 without a distance. Bad input (unknown modality,
+non-finite or mis-shaped embedding, timestamps going backwards for a track) raises ``MessageFormatError``
+before any state changes.
 """
 
 from __future__ import annotations
@@ -487,10 +489,19 @@ class IdentityManager:
                              switched, decided, None if fused is None else tuple(float(v) for v in fused[0]),
                              None if fused is None else fused[1], "" if fused is None else fused[2])
 
-    def _confidence(self, d: float | None) -> float:
-        if d is None or not math.isfinite(d):
+    def _confidence(self, score: float | None) -> float:
+        """sigmoid of the decision's margin: with the model's cue exponent k, in nats of the cues' likelihood
+        ratio, ``log(threshold / score) / k`` (scores and thresholds of ~1e-10 leave a difference of
+        distances no meaning); else ``(threshold - score) / confidence_temperature``."""
+        if score is None or not math.isfinite(score):
             return 0.0
-        z = (self.threshold - d) / self.cfg.confidence_temperature
+        comb = self.cue_combination
+        if comb is not None and comb.exponent > 0 and self.cfg.cues_on and self.threshold > 0:
+            if score <= 0:
+                return 1.0
+            z = math.log(self.threshold / score) / comb.exponent
+        else:
+            z = (self.threshold - score) / self.cfg.confidence_temperature
         return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
 
     def _best_alternative(self, cand: _Candidates, exclude: int) -> int:
