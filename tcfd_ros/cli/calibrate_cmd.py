@@ -4,10 +4,11 @@
 
 Training calibrates on clean held-out sequences; this recalibrates where the recognizer decides: the
 camera x LiDAR track pairs of recorded replays (``tcfd-ros replay BAG --out DIR --record
-DIR/outputs.mcap``), the recognizer's identity logic re-run on each so that every track's gait evidence,
-walking speed and stature are what the recognizer held. The pairs fit how walking speed and stature weigh
-against the gait distance (``open_set_cue_exponent_track``: the recognizer decides by gait x their
-likelihood ratio to that power) and the threshold is set on that score; ``--gait-only`` sets it on the
+DIR/outputs.mcap``), the recognizer's identity logic re-run on each so that every track's gait evidence
+and cues (walking speed, stature, and step frequency where ``--config`` turns it on) are what the
+recognizer held. The pairs fit how the cues weigh against the gait distance
+(``open_set_cue_exponent_track``: the recognizer decides by gait x their likelihood ratio to that power)
+and the threshold is set on that score; ``--gait-only`` sets it on the
 gait distance alone. It writes a copy of the checkpoint with the new threshold, exponent and
 false-match-rate curve; ``tcfd-ros export`` carries them into the ONNX model. Replays of people the model
 trained on make the threshold too loose. A camera track of one simulated bag and a LiDAR track of another
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "different replays, strangers unless both bags are of one world seed)")
     p.add_argument("--gait-only", action="store_true",
                    help="fit no cue combination: the threshold on the gait distance alone (the recognizer "
-                        "then moves it along the false-match-rate curve by walking speed and stature)")
+                        "then moves it along the false-match-rate curve by the cues)")
     p.add_argument("--threads", type=int, default=2, help="embedding threads (default 2)")
     p.set_defaults(func=run)
 
