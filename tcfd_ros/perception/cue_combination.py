@@ -9,13 +9,14 @@ ratio falling in ``log d``, pairs rank as the distance
 
     score = d * LR ** (-k)
 
-does: a gait distance corrected by the cues, in the distance's own units (thresholds, margins and
-confidences keep their meaning). ``k`` says what a unit of the cues' log ratio is worth in log gait
-distance. ``tcfd-ros calibrate`` chooses it on replays' track pairs as the exponent of ``EXPONENT_GRID``
-whose score accepts the most genuine pairs on average over false-match rates from a quarter of the target
-to four times it (``choose_cue_exponent``): the decision lives in that tail; a logistic regression over all
-pairs, tried first, put k at 13.8 on one recording of four bags and 0.93 on another of the same bags, and
-the rate at the target alone swung between 1 and 8 with the target.
+does: a gait distance corrected by the cues, in the distance's own units (thresholds and margins keep their
+meaning; the recognizer's confidence reads the margin in nats of the cues' ratio, log(T / score) / k). ``k``
+says what a unit of the cues' log ratio is worth in log gait distance. ``tcfd-ros calibrate`` chooses it on
+replays' track pairs as the exponent of ``EXPONENT_GRID`` whose score accepts the most genuine pairs on
+average over false-match rates from a quarter of the target to four times it (``choose_cue_exponent``): the
+decision lives in that tail; a logistic regression over all pairs, tried first, put k at 13.8 on one recording
+of four bags and 0.93 on another of the same bags, and the rate at the target alone swung between 1 and 8 with
+the target.
 The model carries ``k`` as metadata ``open_set_cue_exponent_track``.
 
 API::

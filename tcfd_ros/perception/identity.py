@@ -183,7 +183,8 @@ class IdentityManager:
                      "metadata has neither "
                      "open_set_cue_exponent_track nor open_set_fmr_curve_track (a model calibrated before "
                      "they existed); walking speed, stature and step frequency are not used")
-        # gid -> cue ("speed", "stature") -> sensor -> (stamp, value): what each sensor last measured
+        # gid -> cue ("speed", "stature", "step_frequency") -> sensor -> (stamp, value): what each sensor last
+        # measured
         self._cues_seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
         self.statures = TrackStatures()
         self.steps = TrackStepFrequencies()
