@@ -52,7 +52,6 @@ def main() -> int:
     from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
     from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
     from tcfd_ros.perception.identity import IdentityManager, TrackObservation
-    from tcfd_ros.perception.step_frequency import leg_widths
     from tcfd_ros.replay.reader import BagSource
 
     c0 = time.process_time()
@@ -84,7 +83,7 @@ def main() -> int:
                 ground = None if t.ground is None or not t.fixed_frame else np.asarray(t.ground)
                 obs.append(TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e,
                                             ground, t.ground_sigma_m, t.fixed_frame, t.frame_stamps,
-                                            timed("leg_widths", leg_widths, t.frames, modality)))
+                                            t.frames))
         obs.sort(key=lambda o: o.stamp_s)
         for r in timed("identity_update", identity.update, obs):
             decisions.append((r.sensor, r.track_id, r.global_id, r.known, r.switched, r.decided_by))

@@ -9,3 +9,5 @@ from __future__ import annotations
 
 MODALITIES = ("2d", "3d")   # tensor index 0 = camera silhouettes, 1 = LiDAR depth maps
 FRAME_SIZE = 64             # pixels, both sides, both modalities
+#: one frame's array shape per modality: a binary silhouette; a jet-coloured depth map, channels first
+FRAME_SHAPES = {"2d": (FRAME_SIZE, FRAME_SIZE), "3d": (3, FRAME_SIZE, FRAME_SIZE)}

@@ -194,7 +194,7 @@ def _handoff(camera_hz: float, lidar_hz: float, **cfg) -> tuple[int, int, bool, 
             frames = np.repeat(frames[:, None], 3, axis=1)
         for i in range(0, t.size - 29, 10):
             o = TrackObservation(float(t[i + 29]), sensor, modality, 1, emb, frame_stamps=tuple(t[i:i + 30]),
-                                 leg_widths=leg_widths(frames[i:i + 30], modality))
+                                 frames=frames[i:i + 30])
             (out,) = m.update([o])
         if sensor == "camera":
             cam_id = out.global_id
@@ -221,3 +221,17 @@ def test_turning_it_on_with_a_model_calibrated_before_it_existed_is_one_warning(
         IdentityManager(IdentityConfig(step_frequency_evidence=True), model_metadata=meta)
     (warning,) = caplog.records
     assert "step_frequency_evidence (calibrated without it) -> True" in warning.getMessage()
+
+
+def test_frames_of_the_wrong_shape_or_count_are_one_format_error_before_any_change():
+    from tcfd_ros.errors import MessageFormatError
+    m = IdentityManager(IdentityConfig(step_frequency_evidence=True),
+                        model_metadata={"open_set_threshold_track": BASE})
+    t = tuple(float(s) for s in _stamps(2.0, CAMERA_HZ))
+    good = _legs(np.full(len(t), 14.0))
+    for frames, stamps in ((good[:, :32], t), (good, t[:-1]), (np.repeat(good[:, None], 3, axis=1), t)):
+        with pytest.raises(MessageFormatError, match="frames shape"):
+            m.update([TrackObservation(t[-1], "camera", "2d", 1, PERSON, frame_stamps=stamps, frames=frames)])
+    assert not m.identities()
+    (out,) = m.update([TrackObservation(t[-1], "camera", "2d", 1, PERSON, frame_stamps=t, frames=good)])
+    assert not out.known

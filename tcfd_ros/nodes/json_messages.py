@@ -28,13 +28,13 @@ from tcfd_ros.messages import TRACKS_SCHEMA, TRACKS_VERSION, TRACKS_VERSIONS_REA
 from tcfd_ros.messages import load_object, read_ground, stamp_dict, stamp_to_seconds  # noqa: F401
 from tcfd_ros.messages import read_stature
 from tcfd_ros.messages import require as _require
+from tcfd_ros.modalities import FRAME_SHAPES
 
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
 TRACKLET_VERSION = 2
 #: Versions each reader accepts (older versions lack the fixed-frame fields, read as None / "").
 READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: TRACKS_VERSIONS_READ,
                      TRACKLET_SCHEMA: (1, 2)}
-MODALITY_FRAME_SHAPES = {"2d": (64, 64), "3d": (3, 64, 64)}
 
 
 def _load(text: str, schema: str) -> dict[str, Any]:
@@ -88,13 +88,13 @@ class TrackletMsg:
     def from_json(text: str) -> "TrackletMsg":
         d = _load(text, TRACKLET_SCHEMA)
         modality = _require(d, "modality", str)
-        if modality not in MODALITY_FRAME_SHAPES:
+        if modality not in FRAME_SHAPES:
             raise MessageFormatError(f"modality = {modality!r}: "
-                                     f"expected one of {list(MODALITY_FRAME_SHAPES)}")
+                                     f"expected one of {list(FRAME_SHAPES)}")
         shape = tuple(_require(d, "shape", list))
-        if len(shape) < 1 or tuple(shape[1:]) != MODALITY_FRAME_SHAPES[modality] or shape[0] < 1:
+        if len(shape) < 1 or tuple(shape[1:]) != FRAME_SHAPES[modality] or shape[0] < 1:
             raise MessageFormatError(f"shape = {list(shape)}: "
-                                     f"expected [T, {MODALITY_FRAME_SHAPES[modality]}] "
+                                     f"expected [T, {FRAME_SHAPES[modality]}] "
                                      f"for modality {modality}")
         if d.get("dtype") != "uint8":
             raise MessageFormatError(f"dtype = {d.get('dtype')!r}: expected 'uint8'")

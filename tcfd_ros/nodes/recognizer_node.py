@@ -39,7 +39,6 @@ from tcfd_ros.nodes.markers import build_markers
 from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation, threshold_from
-from tcfd_ros.perception.step_frequency import leg_widths
 
 SECONDS_PER_DAY = 86400.0
 RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node timer; "now" = newest stamp)
@@ -122,8 +121,7 @@ class RecognizerNode(TcfdNode):
             for t, e in zip(group, emb):
                 ground = None if t.ground is None or not t.fixed_frame else np.asarray(t.ground)
                 obs = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e,
-                                       ground, t.ground_sigma_m, t.fixed_frame, t.frame_stamps,
-                                       leg_widths(t.frames, modality))
+                                       ground, t.ground_sigma_m, t.fixed_frame, t.frame_stamps, t.frames)
                 observations.append((obs, t))
         observations.sort(key=lambda ot: ot[0].stamp_s)
         results = self.identity.update([o for o, _ in observations])

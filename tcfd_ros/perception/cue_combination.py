@@ -16,8 +16,7 @@ replays' track pairs as the exponent of ``EXPONENT_GRID`` whose score accepts th
 average over false-match rates from a quarter of the target to four times it (``choose_cue_exponent``): the
 decision lives in that tail; a logistic regression over all pairs, tried first, put k at 13.8 on one recording
 of four bags and 0.93 on another of the same bags, and the rate at the target alone swung between 1 and 8 with
-the target.
-The model carries ``k`` as metadata ``open_set_cue_exponent_track``.
+the target. The model carries ``k`` as metadata ``open_set_cue_exponent_track``.
 
 API::
 

@@ -85,6 +85,7 @@ from tcfd_ros.distance import aggregate_track_embedding
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.messages import MODALITIES
+from tcfd_ros.modalities import FRAME_SHAPES
 from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
@@ -94,7 +95,7 @@ from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
                                                 TrackObservation)
 from tcfd_ros.perception.stature import TrackStatures
-from tcfd_ros.perception.step_frequency import TrackStepFrequencies
+from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class IdentityManager:
         geometry neither links nor vetoes on predictions (a track coasting behind an occluder drifts on,
         metres from where its person is). ``stature_m`` (None: not measured) feeds ``stature_evidence``.
         """
-        if not (self.cfg.use_geometry or self._uses_cues()) or not fixed_frame:
+        if not (self.cfg.use_geometry or self.cfg.cues_on) or not fixed_frame:
             return 0
         kept = 0
         for track_id, ground, sigma, *rest in tracks:
@@ -256,6 +257,11 @@ class IdentityManager:
                     f"observations[{i}].embedding shape {e.shape} != {self.store.bank.shape} of the stored "
                     f"embeddings (model metadata or gallery): a different model?")
             shape = e.shape
+            if o.frames is not None and (np.shape(o.frames)[1:] != FRAME_SHAPES[o.modality]
+                                         or len(o.frames) != len(o.frame_stamps)):
+                raise MessageFormatError(
+                    f"observations[{i}].frames shape {np.shape(o.frames)} with {len(o.frame_stamps)} stamps: "
+                    f"expected (T, {FRAME_SHAPES[o.modality]}) frames, one stamp each")
             if not isinstance(o.stamp_s, (int, float)) or not math.isfinite(o.stamp_s):
                 raise MessageFormatError(
                     f"observations[{i}].stamp_s = {o.stamp_s!r}: expected finite seconds")
@@ -280,12 +286,12 @@ class IdentityManager:
         ev.tracklets.append(np.asarray(o.embedding, dtype=np.float32).copy())
         ev.count += 1
         ev.last_stamp_s = o.stamp_s
-        if o.position is not None and (self.cfg.use_geometry or self._uses_cues()):
+        if o.position is not None and (self.cfg.use_geometry or self.cfg.cues_on):
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
-        if o.leg_widths is not None and self.cfg.step_frequency_evidence:
-            self.steps.add(o.key, o.frame_stamps, o.leg_widths)
+        if o.frames is not None and self.cfg.step_frequency_evidence:
+            self.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))
         return ev
 
     def _concurrent_on_sensor(self, key: TrackKey, stamp_s: float | None, other: TrackKey,
@@ -344,15 +350,11 @@ class IdentityManager:
     @property
     def cue_weighting(self) -> str:
         """How walking speed and stature weigh in, for diagnostics."""
-        if not self._uses_cues():
+        if not self.cfg.cues_on:
             return "off"
         if self.cue_combination is not None:
             return f"likelihood-ratio combination, exponent {self.cue_combination.exponent:.3f}"
         return "threshold shift along the FMR curve" if self.fmr_curve is not None else "none in model"
-
-    def _uses_cues(self) -> bool:
-        """The cues are measured (whether the model says how to weigh them or not: calibration reads them)."""
-        return self.cfg.cues_on
 
     def cues(self, key: TrackKey) -> dict[str, float]:
         """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m),

@@ -14,7 +14,7 @@ DEFAULT_FIXED_FRAME = "map"   # frame of an observation's position when the call
 @dataclass(frozen=True)
 class TrackObservation:
     """The embedding of one ready tracklet of one track of one sensor (and where the person stands, and
-    how wide its legs are apart in each frame: the step frequency's samples)."""
+    its frames, which step frequency reads where it is on)."""
 
     stamp_s: float
     sensor: str
@@ -25,7 +25,7 @@ class TrackObservation:
     position_sigma_m: float | None = None   # 1-sigma horizontal uncertainty of ``position``
     fixed_frame: str = DEFAULT_FIXED_FRAME
     frame_stamps: tuple[float, ...] = ()   # seconds, one per frame of the tracklet
-    leg_widths: np.ndarray | None = None   # (frames,) per frame (``step_frequency.leg_widths``)
+    frames: np.ndarray | None = None       # the tracklet's frames (T,64,64) / (T,3,64,64): step frequency's
 
     @property
     def key(self) -> TrackKey:

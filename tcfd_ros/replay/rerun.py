@@ -31,7 +31,6 @@ from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.ground import feet_hidden
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
 from tcfd_ros.perception.identity_types import IdentityMatch, TrackKey
-from tcfd_ros.perception.step_frequency import leg_widths
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.records import MatchEvent
 
@@ -78,7 +77,7 @@ def rerun(inputs: list[RecordedInput], embedder: Embedder, cfg: IdentityConfig, 
         ground = None if t.ground is None or not t.fixed_frame or (t.sensor, t.track_id, stamp) in hidden \
             else t.ground
         o = TrackObservation(stamp, t.sensor, t.modality, t.track_id, e, ground, t.ground_sigma_m,
-                             t.fixed_frame, t.frame_stamps, leg_widths(t.frames, t.modality))
+                             t.fixed_frame, t.frame_stamps, t.frames)
         m = mgr.update([o])[0]
         if on_update is not None:
             on_update(mgr, o, m)
