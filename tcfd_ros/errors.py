@@ -38,6 +38,10 @@ class BagError(TcfdError):
     """A rosbag2 bag is missing, truncated, corrupt or lacks the expected topics."""
 
 
+class ForeignTrafficError(TcfdError):
+    """Another process's messages reached a replay's graph: the run measured a mixture."""
+
+
 class GeometryError(TcfdError, ValueError):
     """Input to a projection or alignment has the wrong shape, is empty, or a parameter is out of range."""
 

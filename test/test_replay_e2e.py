@@ -11,6 +11,7 @@ any cross-sensor link the recognizer makes is counted as a false match.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,9 @@ def test_replay_scores_against_ground_truth(bag: Path, tiny_model: Path, tmp_pat
     assert ("/camera/camera_segmenter", "/camera/image_raw") in flows
     assert [f.node for f in rec.info.stages] == [f.node for f in info.stages]     # saved and reloaded
     assert "Messages per stage" in (tmp_path / "r" / "report.md").read_text()
+    assert info.ros_domain_id == int(os.environ["ROS_DOMAIN_ID"])         # the test's own, kept
+    row = next(r for r in verdict_of(res) if r.metric == "messages from outside the replay")
+    assert row.passed and row.value == 0 and not any("FOREIGN" in line for line in res.summary)
 
     dump = json.loads((tmp_path / "r" / "score.json").read_text())
     assert dump["score"]["detection"]["lidar"]["true_positives"] == lid.true_positives
@@ -124,3 +128,55 @@ def test_truncated_bag_is_replayed_as_far_as_it_goes(bag: Path, tiny_model: Path
     dump = json.loads((tmp_path / "r" / "score.json").read_text())
     sent = dump["info"]["published"]["/lidar/points"]
     assert 0 < sent < 40 and dump["score"]["detection"]["lidar"]["frames"] == sent
+
+
+def test_another_publisher_on_the_replays_domain_is_caught(bag: Path, tiny_model: Path,
+                                                           tmp_path: Path) -> None:
+    """A graph left running, or a second replay, on the same ROS domain: its clusters reach this replay's
+    LiDAR tracker. The report says so, the verdict fails it, and the CLI exits with one line."""
+    import threading
+
+    import rclpy
+    from sensor_msgs.msg import PointCloud2
+
+    from tcfd_ros.errors import ForeignTrafficError
+    from tcfd_ros.nodes.qos import OUTPUT_QOS
+    from tcfd_ros.replay import replay
+    from tcfd_ros.replay.losses import foreign_inputs
+    from tcfd_ros.replay.run import raise_if_foreign
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)        # the test's ROS_DOMAIN_ID (conftest), which the replay keeps
+    node = rclpy.create_node("foreign_segmenter", context=ctx)
+    pub = node.create_publisher(PointCloud2, "/lidar/clusters", OUTPUT_QOS)
+    stop = threading.Event()
+
+    def publish() -> None:
+        msg = PointCloud2()
+        msg.header.frame_id = "lidar"
+        while not stop.wait(0.02):
+            pub.publish(msg)
+
+    worker = threading.Thread(target=publish, daemon=True)
+    worker.start()
+    try:
+        res = replay(_options(bag, tiny_model, tmp_path / "r"))
+    finally:
+        stop.set()
+        worker.join()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    heard = foreign_inputs(res.info.stages)
+    assert any(h.startswith("/lidar/lidar_tracker received") and "/lidar/clusters" in h for h in heard), heard
+    row = next(r for r in verdict_of(res) if r.metric == "messages from outside the replay")
+    assert row.passed is False and row.value > 0
+    assert any(line.startswith("FOREIGN MESSAGES on ROS domain") for line in res.summary)
+    with pytest.raises(ForeignTrafficError, match=r"another publisher on ROS domain \d+ reached"):
+        raise_if_foreign(res)
+
+
+def verdict_of(res):
+    from tcfd_ros.replay.config import ReplayConfig
+    from tcfd_ros.replay.verdict import verdict_rows
+
+    return verdict_rows(res.score, res.info, ReplayConfig().targets)

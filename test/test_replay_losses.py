@@ -42,3 +42,23 @@ def test_an_input_the_node_stopped_taking_on_purpose_is_not_a_loss():
     seg = flows[("/camera/camera_segmenter", "/camera/tracks")]
     assert seg.sent is None and seg.unaccounted is None
     assert flows[("/recognizer", "/camera/tracks")].unaccounted == 0
+
+
+def test_a_stage_that_hears_another_publisher_is_foreign_and_counting_skew_is_not():
+    """Two graphs on one domain: the tracker receives both segmenters' clusters (the contaminated
+    calibration replays of 2026-12-01 received 2325 of 1150)."""
+    from tcfd_ros.replay.losses import foreign_inputs
+
+    last = {
+        "/lidar/lidar_segmenter": _status({"points: received": 1157, "points: topic": "/lidar/points",
+                                           "/lidar/clusters: published": 1150}),
+        "/lidar/lidar_tracker": _status({"clusters: received": 2325, "clusters: topic": "/lidar/clusters",
+                                         "/lidar/tracks: published": 1200}),
+        "/recognizer": _status({"lidar/tracks: received": 1203, "lidar/tracks: topic": "/lidar/tracks"}),
+    }
+    flows = {(f.node, f.topic): f for f in stage_flows(last, {"/lidar/points": 1200})}
+    assert flows[("/lidar/lidar_tracker", "/lidar/clusters")].foreign == 1175
+    assert flows[("/lidar/lidar_segmenter", "/lidar/points")].foreign == 0
+    assert flows[("/recognizer", "/lidar/tracks")].foreign == 0      # 3 over 1200: within the slack
+    assert foreign_inputs(list(flows.values())) == [
+        "/lidar/lidar_tracker received 2325 on /lidar/clusters, 1150 published"]

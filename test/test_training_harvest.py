@@ -98,3 +98,18 @@ def test_a_malformed_recorded_tracklet_is_skipped_with_one_warning(tmp_path: Pat
         seqs = track_sequences(tmp_path / "outputs.mcap")
     assert list(seqs) == [("camera", 3)] and seqs[("camera", 3)][1].shape == (10, 64, 64)
     assert sum("skipped 1 malformed tracklet" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_replay_that_heard_another_graph_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Its tracks mix two runs' track ids: neither training data nor a calibration."""
+    from tcfd_ros.replay.losses import StageFlow
+    from tcfd_ros.replay.recording import Recording
+    from tcfd_ros.replay.records import RunInfo
+
+    gt = [{"schema": "tcfd_ros/ground_truth", "scene": {"seed": 1}, "people": []}]
+    info = RunInfo("sim.mcap", 10.0, stages=[StageFlow("/lidar/lidar_tracker", "/lidar/clusters", 100, 199,
+                                                       199, 0, 0, 0.1)])
+    Recording(info, sensors={"lidar": "3d"}, ground_truth=gt).save(tmp_path / "recording.jsonl")
+    with pytest.raises(DatasetError, match=r"another publisher's messages reached this replay's graph "
+                                           r"\(/lidar/lidar_tracker received 199 on /lidar/clusters, 100"):
+        harvest_replay(tmp_path)

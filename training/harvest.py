@@ -43,6 +43,7 @@ from tcfd_ros.errors import DatasetError, MessageFormatError
 from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
+from tcfd_ros.replay.losses import foreign_inputs
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.scoring import TrackingScore, score_tracking
@@ -114,6 +115,11 @@ def load_recording(replay_dir: Path) -> Recording:
     if not rec.ground_truth:
         raise DatasetError(f"{replay_dir}: the replay has no ground truth (/ground_truth); only replays of "
                            "simulated bags can label their tracks")
+    heard = foreign_inputs(rec.info.stages)
+    if heard:
+        raise DatasetError(f"{replay_dir}: another publisher's messages reached this replay's graph "
+                           f"({heard[0]}{'; ...' if len(heard) > 1 else ''}): its tracks mix two runs; replay "
+                           "the bag again on a domain of its own")
     return rec
 
 

@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, default=None, metavar="OUT.mp4",
                    help="also write an MP4: annotated camera image beside a top-down LiDAR view")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--domain-id", type=int, default=None, metavar="N",
+                   help="ROS domain of the replay's graph (default: ROS_DOMAIN_ID when set, else a free one "
+                        "on this host, so that two replays never hear each other)")
     p.add_argument("--one-process", action="store_true",
                    help="run the graph in one process (default: one process per node, as launch does)")
     p.set_defaults(func=run)
@@ -61,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tcfd_ros.graph import default_config_path
-    from tcfd_ros.replay.run import ReplayOptions, raise_if_damaged, replay
+    from tcfd_ros.replay.run import ReplayOptions, raise_if_damaged, raise_if_foreign, replay
 
     if not args.fast and not args.rate > 0:
         raise ConfigError(f"--rate must be > 0, got {args.rate}")
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         bag=args.bag, out_dir=args.out, graph_config=args.config or default_config_path(),
         rate=None if args.fast else args.rate, replay_config=args.replay_config, model=args.model,
         backend=args.backend, params=tuple(args.param), progress=not args.no_progress,
-        graph_processes=not args.one_process, record=args.record, video=args.video,
+        graph_processes=not args.one_process, record=args.record, video=args.video, domain_id=args.domain_id,
     )
     result = replay(opts, raise_on_damage=False)
     print("\n".join(result.summary))
@@ -79,4 +82,5 @@ def run(args: argparse.Namespace) -> int:
     if args.video is not None:
         print(f"video: {args.video}")
     raise_if_damaged(result)
+    raise_if_foreign(result)
     return 0

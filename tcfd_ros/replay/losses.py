@@ -9,6 +9,11 @@ computed here from the last ``/diagnostics`` of every node:
 
     unaccounted = sent - received - dropped.dds_lost
 
+The other way round, a stage that receives *more* than was published on its topic hears another
+publisher on the replay's ROS domain: a second replay's graph, a graph left running, a live driver.
+Those messages were mixed into this run's (two trackers' track ids under one sensor name), and nothing
+measured from it is valid (``StageFlow.foreign``, ``foreign_inputs``).
+
 An input the node stopped taking on purpose for a while (``<topic>: unsubscribed`` in its diagnostics:
 the camera segmenter takes ``tracks`` and ``matches`` only while ``annotated`` is read) has no
 ``sent`` to compare with: what was published meanwhile was not meant to arrive.
@@ -19,7 +24,13 @@ Plain module (no rclpy): the recorder's converted diagnostics in, ``StageFlow`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+
+#: Received beyond published that is still counting skew, not a foreign publisher: a node's last
+#: diagnostics may be a moment older than its downstream's (messages, and a share of those published).
+FOREIGN_SLACK_MESSAGES = 2
+FOREIGN_SLACK_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,21 @@ class StageFlow:
     def unaccounted(self) -> int | None:
         """Sent but neither received nor counted as lost: vanished in DDS (keep-last overwrites)."""
         return None if self.sent is None else max(0, self.sent - self.received - self.dds_lost)
+
+    @property
+    def foreign(self) -> int:
+        """Received beyond what was published on the topic (past the counting slack): another
+        publisher's messages; 0 when unknown."""
+        if self.sent is None:
+            return 0
+        extra = self.received - self.sent
+        return extra if extra > FOREIGN_SLACK_MESSAGES + FOREIGN_SLACK_SHARE * self.sent else 0
+
+
+def foreign_inputs(stages: Sequence[StageFlow]) -> list[str]:
+    """One phrase per stage that heard another publisher, e.g. ``"/camera/camera_tracker received 3548
+    on /camera/detections, 1783 published"``; empty for a clean run."""
+    return [f"{f.node} received {f.received} on {f.topic}, {f.sent} published" for f in stages if f.foreign]
 
 
 def _int(values: Mapping[str, str], key: str) -> int:

@@ -84,6 +84,7 @@ class RunInfo:
     graph_log: str | None = None
     recorder_errors: dict[str, str] = field(default_factory=dict)  # output topic -> first conversion error
     stages: list[StageFlow] = field(default_factory=list)  # sent vs received per stage (replay/losses.py)
+    ros_domain_id: int | None = None   # the domain the replay's graph ran on (replay/dds.py)
 
     @property
     def real_time_factor(self) -> float:

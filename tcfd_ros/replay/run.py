@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tcfd_ros import graph as g
-from tcfd_ros.errors import BagError, CheckpointError, ConfigError
+from tcfd_ros.errors import BagError, CheckpointError, ConfigError, ForeignTrafficError
 from tcfd_ros.inference.model_files import resolve_model_path
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ReplayConfig, load_replay_config
-from tcfd_ros.replay.dds import replay_profile
+from tcfd_ros.replay.dds import replay_domain, replay_profile
 from tcfd_ros.replay.graph_process import GraphProcess
+from tcfd_ros.replay.losses import foreign_inputs
 from tcfd_ros.replay.output_bag import OutputBag
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import NS_PER_S, Recording
@@ -47,6 +48,7 @@ class ReplayOptions:
     graph_processes: bool = True
     record: Path | None = None            # --record OUT.mcap: the graph's outputs for Foxglove / RViz
     video: Path | None = None             # --video OUT.mp4: annotated camera beside the LiDAR top-down
+    domain_id: int | None = None          # --domain-id; None: ROS_DOMAIN_ID, else a free one (replay/dds.py)
 
 
 @dataclass
@@ -155,6 +157,7 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
         outputs_path = opts.record or (opts.out_dir / VIDEO_OUTPUTS_NAME if opts.video else None)
         sink = OutputBag(outputs_path) if outputs_path is not None else None
         with ExitStack() as stack:
+            info.ros_domain_id = stack.enter_context(replay_domain(opts.domain_id))
             if cfg.flow.dds_heartbeat_ms > 0:
                 stack.enter_context(replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms))
             graph.start()
@@ -222,6 +225,16 @@ def _bag_calibration(source: BagSource, spec: g.GraphSpec, opts: ReplayOptions, 
 def raise_if_damaged(result: ReplayResult) -> None:
     if result.info.bag_error:
         raise BagError(f"{result.info.bag_error}. The report at {result.report} covers what was read.")
+
+
+def raise_if_foreign(result: ReplayResult) -> None:
+    """One line when another publisher's messages reached the graph: the run's scores are not valid."""
+    heard = foreign_inputs(result.info.stages)
+    if heard:
+        raise ForeignTrafficError(
+            f"another publisher on ROS domain {result.info.ros_domain_id} reached this replay's graph "
+            f"({'; '.join(heard[:2])}{'; ...' if len(heard) > 2 else ''}): its scores are not valid. Replay "
+            f"again with a domain of its own (--domain-id, or no ROS_DOMAIN_ID set). Report: {result.report}")
 
 
 def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Recording,

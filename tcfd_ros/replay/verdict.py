@@ -178,6 +178,11 @@ def verdict_rows(score: Score | None, info: RunInfo, targets: TargetConfig) -> l
                 rows.append(_row(f"{s} IDF1", t.idf1, ">=", targets.idf1_min))
     rows.append(_row("real-time factor", info.real_time_factor, ">=", targets.real_time_factor_min,
                      note=f"{info.mode}; bag seconds per wall second"))
+    if any(f.sent is not None for f in info.stages):
+        foreign = sum(f.foreign for f in info.stages)
+        rows.append(_row("messages from outside the replay", foreign, "<=", 0,
+                         note=f"ROS domain {info.ros_domain_id}" + ("; the scores above are not valid"
+                                                                    if foreign else "")))
     return rows
 
 
