@@ -30,6 +30,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from tcfd_ros.child_process import die_with_parent
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.graph import NODE_NAMES, GraphSpec, NodeSpec, TopicNames, build_graph, replay_override_params
 from tcfd_ros.nodes.base import spin_until_shutdown
@@ -267,7 +268,8 @@ def run_processes(config: Path, overrides: Sequence[ParamOverride], use_sim_time
             def start(specs: Sequence[NodeSpec]) -> None:
                 for spec in specs:
                     procs.append((spec, subprocess.Popen(process_command(spec, config, extra),
-                                                         stdin=subprocess.DEVNULL)))
+                                                         stdin=subprocess.DEVNULL,
+                                                         preexec_fn=die_with_parent)))
 
             def up(specs: Sequence[NodeSpec]) -> bool:
                 names = {f"{ns.rstrip('/')}/{n}" for n, ns in watcher.get_node_names_and_namespaces()}

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from tcfd_ros.child_process import die_with_parent
 from tcfd_ros.errors import TcfdError
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,11 @@ class GraphProcess:
     def start(self) -> None:
         log.info("starting the graph: %s", " ".join(self.cmd))
         self._log_file = open(self.log_path, "w", encoding="utf-8")
+        # its own session (a Ctrl-C to the replay reaches the replay, which stops the graph cleanly), but
+        # not past the replay's life: a replay killed outright must not leave a graph on its domain
         self.proc = subprocess.Popen(self.cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, env=dict(os.environ))
+                                     stdin=subprocess.DEVNULL, start_new_session=True, env=dict(os.environ),
+                                     preexec_fn=die_with_parent)
 
     def check_alive(self) -> None:
         """Raise TcfdError with the log's tail if the graph has exited."""
