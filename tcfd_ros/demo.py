@@ -37,9 +37,6 @@ from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
 
 REPO = Path(__file__).resolve().parents[1]
-# ROS_DOMAIN_ID of the demo's graph when the user set none: the highest id that is safe on Linux
-# (0..101; higher ids reach into the ephemeral port range) and outside the 1..100 the tests draw from.
-DEMO_DOMAIN_ID = 101
 RETRAIN_STEPS = 4      # data set, model, bag, replay
 SHIPPED_STEPS = 2      # bag, replay
 HEARTBEAT_S = 30.0     # a "still running" line at least this often while a step runs
@@ -105,11 +102,11 @@ def code_hash(globs: Sequence[str], *extra: object) -> str:
 
 
 def demo_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """The children's environment: DDS kept on this machine and, unless the user chose one, on a
-    domain of the demo's own, so the demo's graph never meets other ROS 2 traffic."""
+    """The children's environment: DDS kept on this machine. The domain is the user's ``ROS_DOMAIN_ID``
+    or, without one, a free one the replay claims (``replay/dds.py``): two demos, or a demo beside
+    another replay, never hear each other."""
     env = dict(base)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    env.setdefault("ROS_DOMAIN_ID", str(DEMO_DOMAIN_ID))
     return env
 
 

@@ -40,9 +40,9 @@ RTPS_PB, RTPS_DG, RTPS_D1, RTPS_PG = 7400, 250, 10, 2
 PROBED_PARTICIPANTS = 16
 #: the domains valid for ROS 2 (ROS 2 docs, "The ROS_DOMAIN_ID"): higher ones overflow the port range
 MAX_DOMAIN_ID = 232
-#: where a replay looks for a free domain of its own: ids 1..100 stay below Linux's ephemeral port
-#: range; 0 is ROS 2's default (a robot's live graph), 101 the demo's.
-AUTO_DOMAINS = range(1, 101)
+#: where a replay looks for a free domain of its own: ids 1..101 stay below Linux's ephemeral port
+#: range; 0 is ROS 2's default (a robot's live graph).
+AUTO_DOMAINS = range(1, 102)
 
 _PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
 <!-- Written by tcfd-ros replay (tcfd_ros/replay/dds.py): short heartbeat for reliable writers. -->
