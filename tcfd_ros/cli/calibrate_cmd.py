@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="false-match rate of the bags' impostor track pairs at the threshold (default 0.01)")
     p.add_argument("--config", type=Path, default=None,
                    help="the params file the recognizer will run with (its identity settings: walking "
-                        "speed, stature, evidence tracklets; default: the built-in ones, as in "
-                        "config/crossmodal.yaml)")
+                        "speed, stature, step frequency, evidence tracklets; default: the built-in ones, "
+                        "as in config/crossmodal.yaml)")
     p.add_argument("--min-tracklets", type=int, default=None,
                    help="tracklets a track needs to be paired (default: the recognizer's "
                         "identity.gait_min_tracklets)")
