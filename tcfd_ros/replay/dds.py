@@ -119,7 +119,7 @@ def replay_domain(requested: int | None = None) -> Iterator[int]:
                 requested = int(saved[DOMAIN_ENV])
             except ValueError:
                 raise ConfigError(f"{DOMAIN_ENV}={saved[DOMAIN_ENV]!r} is not a domain id "
-                                  f"(0..{MAX_DOMAIN_ID})")
+                                  f"(0..{MAX_DOMAIN_ID})") from None
         if requested is not None:
             if not 0 <= requested <= MAX_DOMAIN_ID:
                 raise ConfigError(f"ROS domain id {requested} is outside 0..{MAX_DOMAIN_ID}")
