@@ -117,9 +117,10 @@ def load_recording(replay_dir: Path) -> Recording:
                            "simulated bags can label their tracks")
     heard = foreign_inputs(rec.info.stages)
     if heard:
+        more = "; ..." if len(heard) > 1 else ""
         raise DatasetError(f"{replay_dir}: another publisher's messages reached this replay's graph "
-                           f"({heard[0]}{'; ...' if len(heard) > 1 else ''}): its tracks mix two runs; replay "
-                           "the bag again on a domain of its own")
+                           f"({heard[0]}{more}): its tracks mix two runs; replay the bag again on a domain "
+                           "of its own")
     return rec
 
 
