@@ -14,9 +14,10 @@ meaning; the recognizer's confidence reads the margin in nats of the cues' ratio
 says what a unit of the cues' log ratio is worth in log gait distance. ``tcfd-ros calibrate`` chooses it on
 replays' track pairs as the exponent of ``EXPONENT_GRID`` whose score accepts the most genuine pairs on
 average over false-match rates from a quarter of the target to four times it (``choose_cue_exponent``): the
-decision lives in that tail; a logistic regression over all pairs, tried first, put k at 13.8 on one recording
-of four bags and 0.93 on another of the same bags, and the rate at the target alone swung between 1 and 8 with
-the target. The model carries ``k`` as metadata ``open_set_cue_exponent_track``.
+decision lives in that tail; a logistic regression over all pairs, tried first, put k at 0.93 on replays of
+four bags where the tail wanted 8 or more (its 13.8 on another recording of them came from tracks mixed
+with a second graph's), and the rate at the target alone swung between 1 and 8 with the target. The model
+carries ``k`` as metadata ``open_set_cue_exponent_track``.
 
 API::
 
@@ -158,8 +159,9 @@ def choose_cue_exponent(distance: np.ndarray, cue_log_lr: np.ndarray, genuine: n
     """The exponent of ``EXPONENT_GRID`` whose score ``d x LR^-k`` accepts the most genuine pairs on
     average over the false-match rates of ``exponent_fmr_band`` around ``target_fmr`` (ties: the smallest,
     which leaves gait the most weight). The rate at the target alone rests on a handful of genuine pairs
-    (with 59, one is 1.7 points): on the C replays it chose k 4, 1 and 2 at 1, 2 and 3 %, where the band's
-    mean is flat from 4 to 32 (RESULTS.md, "Step frequency beside gait, speed and stature").
+    (with a few dozen, one is ~2 points): on four replays it chose k 4, 1 and 2 at 1, 2 and 3 %, where the
+    band's mean is flat from 4 to 32 (RESULTS.md, "Step frequency beside gait, speed and stature"; those
+    replays were later found to mix a second graph's tracks, the instability is the point).
 
     Refuses in one line (DatasetError) fewer than ``MIN_GENUINE_PAIRS`` genuine pairs, too few impostor
     pairs to resolve ``target_fmr``, or inputs that are not equal-length vectors."""

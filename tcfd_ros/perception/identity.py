@@ -181,11 +181,10 @@ class IdentityManager:
         self._warn_if_cues_differ(cfg)
         if cfg.cues_on and not self._has_cue_model():
             log.info("identity.speed_evidence / stature_evidence / step_frequency_evidence: the model "
-                     "metadata has neither "
-                     "open_set_cue_exponent_track nor open_set_fmr_curve_track (a model calibrated before "
-                     "they existed); walking speed, stature and step frequency are not used")
-        # gid -> cue ("speed", "stature", "step_frequency") -> sensor -> (stamp, value): what each sensor last
-        # measured
+                     "metadata has neither open_set_cue_exponent_track nor open_set_fmr_curve_track (a "
+                     "model calibrated before they existed); walking speed, stature and step frequency are "
+                     "not used")
+        # gid -> cue (cue_combination.CUE_NAMES) -> sensor -> (stamp, value): what each sensor last measured
         self._cues_seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
         self.statures = TrackStatures()
         self.steps = TrackStepFrequencies()

@@ -16,9 +16,9 @@ the frames of all its tracklets once each, in time order; the step frequency is 
 Lomb-Scargle periodogram (the frames' stamps are uneven) of the widths, less their 1 s moving average,
 over ``STEP_BAND_HZ``. A track gives none until its frames span ``min_span_s`` and the peak's normalised
 power reaches ``min_power`` (a person walking head-on, or a blob that is not a walker, has no clear
-peak). On four replays of simulated disjoint bags (RESULTS.md, "Step frequency beside gait, speed and
-stature") a camera track and a LiDAR track of one person agreed to a median 0.009 Hz, strangers differed
-by a median 0.145 Hz.
+peak). On four replays of simulated disjoint bags of 8 people (seeds 42001-42004, recorded clean; RESULTS.md,
+"Two graphs on one ROS domain") a camera track and a LiDAR track of one person agreed to a median 0.008 Hz,
+strangers differed by a median 0.139 Hz.
 
 API::
 
