@@ -64,8 +64,8 @@ BAND_FACTOR = 4.0
 BAND_POINTS = 9
 #: a cue likelihood ratio is floored here before its log (a tracking glitch can make one underflow to 0)
 MIN_LIKELIHOOD_RATIO = 1e-300
-#: the largest exponent model metadata may hold (the grid's largest is 32; the shipped model's, from the
-#: logistic fit calibration used first, is 13.8: the cues decide and gait breaks their ties)
+#: the largest exponent model metadata may hold (the grid's largest is 32; a logistic fit, the calibration
+#: used first, gave 13.8 on mixed-up recordings; the shipped model's grid choice is 8)
 MAX_EXPONENT = 100.0
 #: genuine pairs the choice needs: fewer say nothing of how gait and cues weigh against each other
 MIN_GENUINE_PAIRS = 10
