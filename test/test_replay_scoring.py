@@ -11,7 +11,7 @@ import pytest
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.records import (GTFrame, GTPerson, MatchEvent, Observation, OutputFrame, RunInfo,
                                      StageLatency)
-from tcfd_ros.replay.report import write_report
+from tcfd_ros.replay.report import summary_lines, write_report
 from tcfd_ros.replay.scoring import (cmc_curve, latency_percentiles, score_detection, score_handoff,
                                      score_run, score_tracking)
 
@@ -44,6 +44,22 @@ def test_detection_counts_with_dont_care() -> None:
     s = score_detection(gt, out, "2d", CFG)
     assert (s.frames, s.true_positives, s.false_positives, s.false_negatives) == (2, 1, 1, 2)
     assert s.precision == pytest.approx(0.5) and s.recall == pytest.approx(1 / 3)
+
+
+def test_detection_recall_split_by_walkers_overlapping_in_the_image() -> None:
+    # frame 1: people 1 and 2 share columns (x 0-40 and 30-70), one blob found for person 1; person 3 alone
+    # and found. Frame 2: person 1 alone, missed. Person 4 is don't care and overlaps no one who counts.
+    gt = [GTFrame("camera", 1.0, (cam_person(1, 0), cam_person(2, 30), cam_person(3, 200),
+                                  cam_person(4, 210, detectable=False))),
+          GTFrame("camera", 2.0, (cam_person(1, 10),))]
+    out = [OutputFrame("camera", 1.0, (cam_obs(-1, 0), cam_obs(-1, 200))), OutputFrame("camera", 2.0, ())]
+    s = score_detection(gt, out, "2d", CFG)
+    assert (s.true_positives, s.false_negatives, s.overlapping, s.overlapping_hits) == (2, 2, 2, 1)
+    assert s.overlap_share == pytest.approx(0.5)
+    assert s.recall_overlapping == pytest.approx(0.5) and s.recall_alone == pytest.approx(0.5)
+    lidar = score_detection([GTFrame("lidar", 1.0, (lid_person(1, 5.0), lid_person(2, 5.1)))],
+                            [OutputFrame("lidar", 1.0, (lid_obs(-1, 5.0),))], "3d", CFG)
+    assert lidar.overlapping == 0 and math.isnan(lidar.recall_overlapping)
 
 
 def test_lidar_detection_uses_ground_plane_distance() -> None:
@@ -148,6 +164,7 @@ def test_report_files_and_content(tmp_path: Path) -> None:
     md = report.read_text()
     assert "| lidar | 5 | 8 | 0 | 0 | 1.000 | 1.000 | 1.000 | 1.000 | 0 |" in md
     assert "hand-off: 1/1 people" in md and "real-time factor 2.00" in md
+    assert "overlapping another walker" not in md          # no one overlaps in this world
     for f in ("report.html", "timeline.png", "latency.png", "cmc.png", "score.json"):
         assert (tmp_path / f).stat().st_size > 0
 
@@ -160,3 +177,18 @@ def test_report_without_ground_truth_lists_what_was_seen(tmp_path: Path) -> None
     assert "no /ground_truth in the bag: not scored; saw lidar detections 33" in md
     assert "| lidar detections | 33 |" in md and "| /lidar/clusters | 1 | 100.000 |" in md
     assert json.loads((tmp_path / "score.json").read_text())["score"] is None
+
+
+def test_report_says_how_crowded_the_camera_was(tmp_path: Path) -> None:
+    gt = {"camera": [GTFrame("camera", t, (cam_person(1, 0), cam_person(2, 30), cam_person(3, 300)))
+                     for t in (1.0, 2.0)]}
+    det = {"camera": [OutputFrame("camera", t, (cam_obs(-1, 0), cam_obs(-1, 300))) for t in (1.0, 2.0)]}
+    score = score_run(gt, {"camera": "2d"}, det, {}, [], [], 2.0, CFG)
+    info = RunInfo("bagdir", 2.0, {"/camera/image_raw": 2}, {"/camera/image_raw": 2}, wall_s=1.0)
+    md = write_report(tmp_path, info, score, gt, {}, [], [], {}, 0.0).read_text()
+    assert "| camera | 4 of 6 (67 %) | 1.000 | 0.500 |" in md
+    assert "camera: 67% of the people's frames overlap another walker in the image; recall 1.000 alone, " \
+           "0.500 overlapping" in summary_lines(info, score, {})
+    dumped = json.loads((tmp_path / "score.json").read_text())["score"]["detection"]["camera"]
+    assert dumped["overlap_share"] == pytest.approx(4 / 6)
+    assert dumped["recall_overlapping"] == pytest.approx(0.5)

@@ -274,6 +274,10 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
         t = score.tracking.get(s)
         lines.append(f"{s}: detection P {_fmt(d.precision)} R {_fmt(d.recall)}"
                      + (f", MOTA {_fmt(t.mota)} IDF1 {_fmt(t.idf1)}" if t else ""))
+        if d.overlapping:
+            lines.append(f"{s}: {100 * d.overlap_share:.0f}% of the people's frames overlap another walker "
+                         f"in the image; recall {_fmt(d.recall_alone)} alone, {_fmt(d.recall_overlapping)} "
+                         "overlapping")
     h = score.handoff
     chance = f", chance {100 / score.cmc_gallery:.1f}%" if score.cmc_gallery else ""
     lines.append(f"hand-off: {h.handed_off}/{h.people_both} people "
@@ -409,6 +413,19 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
              score.tracking[s].idf1 if s in score.tracking else float("nan"),
              score.tracking[s].id_switches if s in score.tracking else 0)
             for s, d in score.detection.items()]))
+        crowd = [(s, d) for s, d in score.detection.items() if d.overlapping]
+        if crowd:
+            headers = ("sensor", "people's frames overlapping another walker in the image", "recall alone",
+                       "recall overlapping")
+            rows = [(s, f"{d.overlapping} of {d.true_positives + d.false_negatives} "
+                        f"({100 * d.overlap_share:.0f} %)", d.recall_alone, d.recall_overlapping)
+                    for s, d in crowd]
+            blocks.append(Block("table", headers=headers, rows=rows))
+            blocks.append(Block("p", "Walkers who overlap in the image (their boxes share columns) are the "
+                                     "camera's hard case: a background model merges them into one blob, and "
+                                     "their tracks swap or misread stature; where most of a bag's people "
+                                     "overlap, fewer are handed off (RESULTS.md, \"Two graphs on one ROS "
+                                     "domain\")."))
         blocks.append(Block("h2", "CMC: does the model rank the right LiDAR track first?"))
         if score.cmc:
             plot_cmc(out_dir / "cmc.png", score.cmc, score.cmc_queries, score.cmc_chance, score.cmc_gallery)
@@ -448,7 +465,8 @@ def _score_dict(score: Score | None) -> dict[str, Any] | None:
         return None
     d = asdict(score)
     for s, det in score.detection.items():
-        d["detection"][s].update(precision=det.precision, recall=det.recall)
+        d["detection"][s].update(precision=det.precision, recall=det.recall, overlap_share=det.overlap_share,
+                                 recall_alone=det.recall_alone, recall_overlapping=det.recall_overlapping)
     d["handoff"]["accuracy"] = score.handoff.accuracy
     for t in d["tracking"].values():
         t["track_to_person"] = {str(k): v for k, v in t["track_to_person"].items()}

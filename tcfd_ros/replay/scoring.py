@@ -31,6 +31,10 @@ class DetectionScore:
     true_positives: int = 0
     false_positives: int = 0
     false_negatives: int = 0
+    # camera only: visible person-frames that share image columns with another visible person (a
+    # background model merges such walkers into one blob), and how many of them were detected
+    overlapping: int = 0
+    overlapping_hits: int = 0
 
     @property
     def precision(self) -> float:
@@ -41,6 +45,21 @@ class DetectionScore:
     def recall(self) -> float:
         n = self.true_positives + self.false_negatives
         return self.true_positives / n if n else float("nan")
+
+    @property
+    def overlap_share(self) -> float:
+        """Share of the visible person-frames that overlap another walker in the image."""
+        n = self.true_positives + self.false_negatives
+        return self.overlapping / n if n else float("nan")
+
+    @property
+    def recall_overlapping(self) -> float:
+        return self.overlapping_hits / self.overlapping if self.overlapping else float("nan")
+
+    @property
+    def recall_alone(self) -> float:
+        n = self.true_positives + self.false_negatives - self.overlapping
+        return (self.true_positives - self.overlapping_hits) / n if n else float("nan")
 
 
 @dataclass
@@ -83,6 +102,15 @@ class Score:
 
 def _visible(p: GTPerson, modality: str, cfg: ScoringConfig) -> bool:
     return p.detectable
+
+
+def overlapping_in_image(people: Sequence[GTPerson]) -> list[bool]:
+    """For each person, whether their image box shares columns with another person's (people without an
+    image box overlap no one)."""
+    boxes = [p.image_box for p in people]
+    return [a is not None and any(b is not None and k != i and min(a[2], b[2]) > max(a[0], b[0])
+                                  for k, b in enumerate(boxes))
+            for i, a in enumerate(boxes)]
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -161,10 +189,14 @@ def score_detection(gt: Sequence[GTFrame], out: Sequence[OutputFrame], modality:
             continue            # frame never processed: counted by the run's unacknowledged frames
         s.frames += 1
         vis, obs = _split_dont_care(g, o, modality, cfg)
-        hits = len(_assign(_cost(vis, obs, modality, cfg)))
-        s.true_positives += hits
-        s.false_negatives += len(vis) - hits
-        s.false_positives += len(obs) - hits
+        hit = {i for i, _ in _assign(_cost(vis, obs, modality, cfg))}
+        s.true_positives += len(hit)
+        s.false_negatives += len(vis) - len(hit)
+        s.false_positives += len(obs) - len(hit)
+        if modality == "2d":
+            crowded = overlapping_in_image(vis)
+            s.overlapping += sum(crowded)
+            s.overlapping_hits += sum(1 for i in hit if crowded[i])
     return s
 
 
