@@ -424,8 +424,8 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
             blocks.append(Block("p", "Walkers who overlap in the image (their boxes share columns) are the "
                                      "camera's hard case: a background model merges them into one blob, and "
                                      "their tracks swap or misread stature; where most of a bag's people "
-                                     "overlap, fewer are handed off (RESULTS.md, \"Two graphs on one ROS "
-                                     "domain\")."))
+                                     "overlap, fewer are handed off (RESULTS.md, \"The 6000-iteration "
+                                     "model shipped\")."))
         blocks.append(Block("h2", "CMC: does the model rank the right LiDAR track first?"))
         if score.cmc:
             plot_cmc(out_dir / "cmc.png", score.cmc, score.cmc_queries, score.cmc_chance, score.cmc_gallery)
