@@ -417,9 +417,8 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
         if crowd:
             headers = ("sensor", "people's frames overlapping another walker in the image", "recall alone",
                        "recall overlapping")
-            rows = [(s, f"{d.overlapping} of {d.true_positives + d.false_negatives} "
-                        f"({100 * d.overlap_share:.0f} %)", d.recall_alone, d.recall_overlapping)
-                    for s, d in crowd]
+            rows = [(s, f"{d.overlapping} of {d.person_frames} ({100 * d.overlap_share:.0f} %)",
+                     d.recall_alone, d.recall_overlapping) for s, d in crowd]
             blocks.append(Block("table", headers=headers, rows=rows))
             blocks.append(Block("p", "Walkers who overlap in the image (their boxes share columns) are the "
                                      "camera's hard case: a background model merges them into one blob, and "

@@ -25,6 +25,11 @@ SECONDS_PER_HOUR = 3600.0
 PERCENTILES = (50, 90, 99)
 
 
+def _rate(part: int, whole: int) -> float:
+    """part / whole, NaN for an empty whole."""
+    return part / whole if whole else float("nan")
+
+
 @dataclass
 class DetectionScore:
     frames: int = 0
@@ -38,28 +43,29 @@ class DetectionScore:
 
     @property
     def precision(self) -> float:
-        n = self.true_positives + self.false_positives
-        return self.true_positives / n if n else float("nan")
+        return _rate(self.true_positives, self.true_positives + self.false_positives)
+
+    @property
+    def person_frames(self) -> int:
+        """Visible person-frames: every one is a hit or a miss."""
+        return self.true_positives + self.false_negatives
 
     @property
     def recall(self) -> float:
-        n = self.true_positives + self.false_negatives
-        return self.true_positives / n if n else float("nan")
+        return _rate(self.true_positives, self.person_frames)
 
     @property
     def overlap_share(self) -> float:
         """Share of the visible person-frames that overlap another walker in the image."""
-        n = self.true_positives + self.false_negatives
-        return self.overlapping / n if n else float("nan")
+        return _rate(self.overlapping, self.person_frames)
 
     @property
     def recall_overlapping(self) -> float:
-        return self.overlapping_hits / self.overlapping if self.overlapping else float("nan")
+        return _rate(self.overlapping_hits, self.overlapping)
 
     @property
     def recall_alone(self) -> float:
-        n = self.true_positives + self.false_negatives - self.overlapping
-        return (self.true_positives - self.overlapping_hits) / n if n else float("nan")
+        return _rate(self.true_positives - self.overlapping_hits, self.person_frames - self.overlapping)
 
 
 @dataclass
