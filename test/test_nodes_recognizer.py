@@ -20,6 +20,7 @@ from tcfd_ros.messages import MatchMsg
 from tcfd_ros.nodes.json_messages import TrackletMsg, TrackState, stamp_dict, tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.nodes.recognizer_node import RecognizerNode
+from tcfd_ros.perception.identity_types import IdentityMatch
 
 from test_nodes_harness import RosHarness, wait_for
 
@@ -171,6 +172,25 @@ def test_co_located_tracks_are_linked_by_geometry_with_a_fused_position(rec):
                                  and a.markers[0].ns == "camera"), None))
     assert arr.markers[0].header.frame_id == "map" and arr.markers[0].type == Marker.CYLINDER
     assert node.set_parameters([Parameter("identity.gait_min_tracklets", value=1)])[0].successful
+
+
+def test_a_revision_follows_the_matches_of_the_tracklet_that_caused_it(rec, monkeypatch):
+    """A track the manager moved without a tracklet of its own (``take_revisions``) is published after the
+    batch's matches, stamped like the batch's newest tracklet, in its sensor's frame."""
+    h, node, probe, pubs, got, _ = rec
+    pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 41, 400.0, 41)))   # the sensor's frame
+    wait_for(lambda: any(m.track_id == 41 for m in got["matches"]))
+    moved = IdentityMatch(400.0, "lidar", "3d", 41, 9999, None, 0.0, False, switched=True)
+    real = node.identity.take_revisions
+    calls = iter([[moved]])
+    monkeypatch.setattr(node.identity, "take_revisions", lambda: next(calls, None) or real())
+    n = len(got["matches"])
+    pubs["/camera/tracklets"].publish(String(data=_tracklet("camera", 43, 401.5, 43)))
+    wait_for(lambda: len(got["matches"]) >= n + 2)
+    cause, rev = got["matches"][n], got["matches"][n + 1]
+    assert cause.track_id == 43 and (rev.sensor, rev.track_id, rev.global_id) == ("lidar", 41, 9999)
+    assert rev.switched and not rev.known and rev.distance is None
+    assert rev.stamp == cause.stamp and rev.frame_id == "lidar"
 
 
 def test_corrupt_gallery_is_moved_aside_and_reported(model, tmp_path):

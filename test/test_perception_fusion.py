@@ -328,3 +328,80 @@ def test_kept_evidence_equals_a_fresh_comparison_after_every_change():
     fresh = _replayed(adds, looser)
     after = [g.evidence(a, b) for a in keys for b in keys]
     assert after == [fresh.evidence(a, b) for a in keys for b in keys] and after != before
+
+
+def _obs(t: float, sensor: str, track: int, emb: np.ndarray) -> TrackObservation:
+    modality = "2d" if sensor == "camera" else "3d"
+    return TrackObservation(t, sensor, modality, track, emb, frame_stamps=(t - 1.0, t))
+
+
+def _side_by_side(overlap_s: float, near_fits_better: bool = True):
+    """The camera sees person 0 (track 1, 0-3 s). Later the LiDAR sees person 0 (track 20) and, beside
+    them, someone walking alike (track 9, who links first because track 20 starts later). Track 9's
+    last tracklet is at 15 s; track 20 delivers until 18 s. Returns the manager and track 20's match."""
+    m = _mgr(concurrent_overlap_s=overlap_s, track_timeout_s=30.0)
+    person = PEOPLE[0]
+    near = person + np.random.default_rng(1).normal(0, 0.05, person.shape)
+    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    if not near_fits_better:
+        near, alike = alike, near
+    for t in (1.0, 2.0, 3.0):
+        m.update([_obs(t, "camera", 1, person)])
+    for t in np.arange(6.0, 15.01, 1.0):
+        m.update([_obs(float(t), "lidar", 9, alike)])
+    for t in np.arange(12.0, 18.01, 1.0):          # with track 9 from 12 to 15 s; alone from 15 s
+        (last,) = m.update([_obs(float(t), "lidar", 20, near)])
+    return m, last
+
+
+def test_a_track_seen_beside_another_takes_the_identity_it_fits_better_after_that_one_ended():
+    from tcfd_ros.distance import cross_modal_distance
+    d = lambda a, b: float(cross_modal_distance(a[None], b[None])[0, 0])      # noqa: E731
+    person = PEOPLE[0]
+    near = person + np.random.default_rng(1).normal(0, 0.05, person.shape)
+    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    assert d(person, near) < d(person, alike) < THR                  # both would pass; the premise
+    m, last = _side_by_side(1.0)
+    cam_id = m.binding("camera", 1)
+    assert last.global_id == cam_id and last.decided_by == "gait"    # the better fit holds it ...
+    assert m.binding("lidar", 9) not in (None, cam_id)               # ... and the alike walker left
+    off, last_off = _side_by_side(0.0)                                # off: both in one identity
+    assert off.binding("lidar", 9) == off.binding("lidar", 20) == off.binding("camera", 1)
+
+
+def test_the_move_out_is_published_as_a_revision_of_the_track_that_left():
+    m = _mgr(concurrent_overlap_s=1.0, track_timeout_s=30.0)
+    person = PEOPLE[0]
+    near = person + np.random.default_rng(1).normal(0, 0.05, person.shape)
+    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    m.update([_obs(1.0, "camera", 1, person)])
+    m.update([_obs(6.0, "lidar", 9, alike)])
+    (a,) = m.update([_obs(7.0, "lidar", 9, alike)])                  # track 9: 5-7 s
+    assert a.global_id == m.binding("camera", 1) and m.take_revisions() == []
+    m.update([_obs(6.5, "lidar", 20, near)])                         # beside track 9: blocked for now
+    assert m.take_revisions() == []
+    (b,) = m.update([_obs(9.0, "lidar", 20, near)])                  # track 9 silent for 2 s
+    (rev,) = m.take_revisions()
+    assert b.global_id == a.global_id and b.switched
+    assert (rev.sensor, rev.track_id, rev.modality) == ("lidar", 9, "3d") and rev.switched and not rev.known
+    assert rev.global_id == m.binding("lidar", 9) != a.global_id and rev.stamp_s == 9.0
+    assert m.take_revisions() == []                                   # drained
+    m.update([_obs(10.0, "camera", 1, person)])
+    assert m.take_revisions() == []                                   # and cleared by every update
+
+
+def test_a_track_seen_beside_a_better_fit_does_not_join_it():
+    m, last = _side_by_side(1.0, near_fits_better=False)              # track 9 is the closer one now
+    cam_id = m.binding("camera", 1)
+    assert m.binding("lidar", 9) == cam_id and last.global_id != cam_id
+
+
+def test_fragments_of_one_track_are_not_rivals():
+    m = _mgr(concurrent_overlap_s=1.0, track_timeout_s=30.0)
+    person = PEOPLE[0]
+    m.update([_obs(1.0, "camera", 1, person)])
+    for t in (5.0, 6.0, 7.0):                                         # the LiDAR loses them at 7 s ...
+        m.update([_obs(t, "lidar", 9, person + 0.01)])
+    (b,) = m.update([_obs(9.5, "lidar", 10, person + 0.3)])           # ... and finds them at 8.5 s
+    assert b.global_id == m.binding("lidar", 9) == m.binding("camera", 1)
+    assert m.take_revisions() == []

@@ -39,6 +39,7 @@ from tcfd_ros.nodes.markers import build_markers
 from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation, threshold_from
+from tcfd_ros.perception.identity_types import IdentityMatch
 
 SECONDS_PER_DAY = 86400.0
 RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node timer; "now" = newest stamp)
@@ -68,6 +69,7 @@ class RecognizerNode(TcfdNode):
         self.health.values["backend"] = cfg.backend
         self.pending: list[TrackletMsg] = []
         self.last_match: MatchMsg | None = None
+        self.frame_ids: dict[str, str] = {}      # sensor -> its tracklets' frame (for revision matches)
         self.matches_pub = self.create_publisher(String, MATCHES, OUTPUT_QOS)
         self.markers_pub = self.create_publisher(MarkerArray, MARKERS, OUTPUT_QOS)
         for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
@@ -126,16 +128,25 @@ class RecognizerNode(TcfdNode):
         observations.sort(key=lambda ot: ot[0].stamp_s)
         results = self.identity.update([o for o, _ in observations])
         for (o, t), m in zip(observations, results):
-            match = MatchMsg(t.stamp, t.frame_id, m.sensor, m.modality, m.track_id, m.global_id, m.known,
-                             m.distance, m.confidence, self.identity.threshold, m.label, m.switched,
-                             m.ground, m.ground_sigma_m, m.fixed_frame, m.decided_by)
-            self.matches_pub.publish(String(data=match.to_json()))
+            self.frame_ids[t.sensor] = t.frame_id
+            match = self._publish_match(t.stamp, t.frame_id, m)
             self.last_match = match
+        if observations:     # tracks moved without a tracklet of theirs: stamped with the batch's newest
+            stamp = observations[-1][1].stamp
+            for m in self.identity.take_revisions():
+                self._publish_match(stamp, self.frame_ids.get(m.sensor, ""), m)
         self.health.values["identities"] = str(len(self.identity.identities()))
         cache = getattr(self.embedder, "frame_cache", None)
         if cache is not None:   # frames embedded once, reused by the track's next tracklet
             self.health.values["frames_embedded"] = str(cache.frames_computed)
             self.health.values["frames_reused"] = str(cache.frames_reused)
+
+    def _publish_match(self, stamp: dict[str, int], frame_id: str, m: IdentityMatch) -> MatchMsg:
+        match = MatchMsg(stamp, frame_id, m.sensor, m.modality, m.track_id, m.global_id, m.known, m.distance,
+                         m.confidence, self.identity.threshold, m.label, m.switched, m.ground,
+                         m.ground_sigma_m, m.fixed_frame, m.decided_by)
+        self.matches_pub.publish(String(data=match.to_json()))
+        return match
 
     # ---- tracks -> positions, markers --------------------------------------------------------
     def on_tracks(self, msg: String) -> None:

@@ -411,6 +411,10 @@ class IdentityConfig:
     max_embeddings_per_identity: int = param(8, "per modality, oldest dropped (memory bound)")
     track_timeout_s: float = param(10.0, "a track unseen this long releases its identity binding")
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")
+    concurrent_overlap_s: float = param(
+        1.0, "two tracks of one sensor seen at the same time for this long are two people also after one has "
+             "ended: an identity holds at most one of them, the one whose gait fits its other sensors' "
+             "evidence better (the other is moved to an identity of its own); 0: off", lo=0.0, hi=60.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")
@@ -526,7 +530,7 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps")
+        _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",

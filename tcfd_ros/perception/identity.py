@@ -47,7 +47,11 @@ How identities are decided:
    (geometric links first, then gait distance). An identity bound to another track *of the same
    sensor* that delivered a tracklet within ``concurrent_window_s`` is not a candidate (one sensor
    sees two people at once as two tracks); a track that stopped earlier (a fragment the tracker lost)
-   does not block it, so a re-acquired person gets their identity back. An unsupported track gets a
+   does not block it, so a re-acquired person gets their identity back. One the sensor saw at the same
+   time as this track for ``concurrent_overlap_s`` (``track_spans.py``), though it has ended, is still
+   another person: the identity is a candidate only if this track's gait fits its other-modality
+   evidence better, and joining it moves that track to an identity of its own (its new binding is a
+   revision, ``take_revisions``: published after the update's matches). An unsupported track gets a
    new identity (``known`` False).
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
@@ -96,6 +100,7 @@ from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, 
                                                 TrackObservation)
 from tcfd_ros.perception.stature import TrackStatures
 from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths
+from tcfd_ros.perception.track_spans import TrackSpans
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +140,8 @@ class _Candidates:
     admissible: np.ndarray      # bool: not blocked by a same-sensor track or a geometric veto
     gait_ok: np.ndarray         # bool: gait supports it
     links: dict[int, list[TrackKey]]   # gid -> geometric partners bound to it
+    rivals: dict[int, list[TrackKey]] = field(default_factory=dict)   # gid -> its tracks that leave if
+    #                                   this track joins (seen beside it by its sensor; concurrent_overlap_s)
 
     def support(self, j: int) -> str | None:
         geo = self.gids[j] in self.links
@@ -191,6 +198,8 @@ class IdentityManager:
         self._cfg = cfg
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._evidence: dict[TrackKey, _Evidence] = {}
+        self.spans = TrackSpans()
+        self._revisions: list[IdentityMatch] = []
 
     @property
     def cfg(self) -> IdentityConfig:
@@ -285,6 +294,7 @@ class IdentityManager:
         ev.tracklets.append(np.asarray(o.embedding, dtype=np.float32).copy())
         ev.count += 1
         ev.last_stamp_s = o.stamp_s
+        self.spans.add(o.key, min(o.frame_stamps[0], o.stamp_s) if o.frame_stamps else o.stamp_s, o.stamp_s)
         if o.position is not None and (self.cfg.use_geometry or self.cfg.cues_on):
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
@@ -334,12 +344,65 @@ class IdentityManager:
             links.pop(gid, None)              # a veto with one of its tracks outweighs a link with another
         admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
                                for g in gids], dtype=bool)
+        rivals = (self._overlapped_rivals(o, gids, gait, admissible) if self.cfg.concurrent_overlap_s > 0
+                  else {})
         enough = ev.count >= self.cfg.gait_min_tracklets
         score = self._cue_scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
-        return _Candidates(gids, gait, score, own, admissible, gait_ok, links)
+        return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
+
+    def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
+                           admissible: np.ndarray) -> dict[int, list[TrackKey]]:
+        """Per identity, the tracks of ``o``'s sensor it holds that this sensor saw at the same time as
+        ``o``'s track for ``concurrent_overlap_s`` (two people; ``_blocked_same_sensor`` only knows tracks
+        still delivering). ``o``'s track may join only if its gait fits the identity's other-modality
+        evidence better than each of theirs, and then they leave (returned); else the identity is no
+        candidate (``admissible`` set False). Gait alone: a track that ended has no cues left to compare."""
+        out: dict[int, list[TrackKey]] = {}
+        same = None if self.cfg.gait_same_modality else o.modality
+        bank = self.store.bank
+        by_gid: dict[int, dict[TrackKey, int]] = {}     # one pass over the bank, not one per identity
+        for r in range(bank.size):
+            k = bank.source[r]
+            if (k is not None and k[0] == o.sensor and k != o.key
+                    and self.spans.overlap_s(o.key, k) >= self.cfg.concurrent_overlap_s):
+                by_gid.setdefault(int(bank.owner[r]), {})[k] = r
+        for j, gid in enumerate(gids):
+            rivals = by_gid.get(gid)
+            if not rivals or not admissible[j]:
+                continue
+            theirs = [self.store.distances(bank.vector(r), k, [gid], exclude_modality=same,
+                                           min_tracklets=self.cfg.gait_min_tracklets)[0][0]
+                      for k, r in rivals.items()]
+            if math.isfinite(gait[j]) and all(gait[j] < d for d in theirs):
+                out[gid] = list(rivals)
+            else:
+                admissible[j] = False
+        return out
+
+    def _move_out(self, key: TrackKey, gid: int, stamp_s: float) -> None:
+        """``key``, seen beside the track now taking identity ``gid``, leaves for an identity of its own; its
+        new binding goes out as a revision (``take_revisions``)."""
+        row = self.store.own_rows(gid, key[0]).get(key)
+        if row is None:                 # moved already by an earlier decision of this batch
+            return
+        modality = self.store.bank.modality[row]
+        ident = self.store.split_off(gid, key, stamp_s, self._bound())
+        st = self._tracks.get(key)
+        if st is not None:
+            st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        log.info("%s track %d: seen beside the track now taking identity %d and fits it less; identity %d -> "
+                 "%d", key[0], key[1], gid, gid, ident.gid)
+        self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, 0.0, False,
+                                             ident.label, switched=True))
+
+    def take_revisions(self) -> list[IdentityMatch]:
+        """The matches of tracks the last ``update`` moved without a tracklet of theirs (``_move_out``): to
+        be published after that update's matches, so that every track's newest match says its identity."""
+        out, self._revisions = self._revisions, []
+        return out
 
     # ---- walking speed and stature ----------------------------------------------------------
     def _has_cue_model(self) -> bool:
@@ -438,6 +501,7 @@ class IdentityManager:
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
         """Decide a global identity for every observation (in input order)."""
         self._check(observations)
+        self._revisions = []
         if not observations:
             return []
         self._expire(max(o.stamp_s for o in observations))
@@ -462,6 +526,9 @@ class IdentityManager:
     def _decide(self, o: TrackObservation, ident: StoredIdentity, cand: _Candidates | None, agg: np.ndarray,
                 switched: bool = False) -> IdentityMatch:
         """Bind ``o``'s track to ``ident``, store its evidence, and say why."""
+        if cand is not None:
+            for key in cand.rivals.get(ident.gid, []):
+                self._move_out(key, ident.gid, o.stamp_s)
         st = self._tracks.get(o.key)
         if st is None or st.gid != ident.gid:
             old = None if st is None else st.gid

@@ -97,6 +97,25 @@ class IdentityStore:
             found = self.gallery.erase(gid) or found
         return found
 
+    def split_off(self, gid: int, source: TrackKey, stamp_s: float, bound: set[int]) -> StoredIdentity:
+        """Move ``source``'s embeddings out of identity ``gid`` into a new identity that ``source`` founds
+        (a track shown to be someone else than the identity's person)."""
+        ident = self.create(stamp_s, source, bound | {gid})
+        bank = self.bank
+        for r in bank.rows_of(gid):
+            if bank.source[r] == source:
+                bank.owner[r] = ident.gid
+                ident.last_seen_s = max(ident.last_seen_s, bank.stamp[r])
+                ident.last_seen_by[source[0]] = max(ident.last_seen_by.get(source[0], bank.stamp[r]),
+                                                    bank.stamp[r])
+        return ident
+
+    def own_rows(self, gid: int, sensor: str) -> dict[TrackKey, int]:
+        """The tracks of ``sensor`` whose evidence identity ``gid`` stores, each with one of its rows."""
+        bank = self.bank
+        return {bank.source[r]: r for r in bank.rows_of(gid)
+                if bank.source[r] is not None and bank.source[r][0] == sensor}
+
     def only_from(self, gid: int, source: TrackKey) -> bool:
         """True if ``gid`` is an unnamed identity created by ``source`` that holds nothing else."""
         ident = self.ids.get(gid)

@@ -81,9 +81,10 @@ def rerun(inputs: list[RecordedInput], embedder: Embedder, cfg: IdentityConfig, 
         m = mgr.update([o])[0]
         if on_update is not None:
             on_update(mgr, o, m)
-        matches.append(MatchEvent(m.stamp_s, m.sensor, m.track_id, m.global_id,
-                                  float("nan") if m.distance is None else m.distance, m.known, m.decided_by,
-                                  m.ground, m.fixed_frame))
+        for r in [m, *mgr.take_revisions()]:
+            matches.append(MatchEvent(r.stamp_s, r.sensor, r.track_id, r.global_id,
+                                      float("nan") if r.distance is None else r.distance, r.known,
+                                      r.decided_by, r.ground, r.fixed_frame))
     return mgr, matches
 
 
