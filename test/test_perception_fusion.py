@@ -405,3 +405,20 @@ def test_fragments_of_one_track_are_not_rivals():
     (b,) = m.update([_obs(9.5, "lidar", 10, person + 0.3)])           # ... and finds them at 8.5 s
     assert b.global_id == m.binding("lidar", 9) == m.binding("camera", 1)
     assert m.take_revisions() == []
+
+
+def test_a_geometric_link_is_not_refused_for_a_time_overlap_with_a_better_gait_fit():
+    """A camera tracker's second track on one walker overlaps the first; where geometry links it to the
+    walker's LiDAR track, it joins that identity though the first track's gait fits better."""
+    m = _mgr(concurrent_overlap_s=1.0, track_timeout_s=30.0)
+    person = PEOPLE[0]
+    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    (l7,) = m.update([_obs(1.0, "lidar", 7, person)])
+    for t in (1.5, 2.0, 3.0):                                       # camera track 1: 0.5-3 s, gait only
+        (c1,) = m.update([_obs(t, "camera", 1, person)])
+    assert c1.global_id == l7.global_id
+    m.update([_obs(2.5, "camera", 2, alike)])                        # camera track 2 from 1.5 s: overlaps
+    path = lambda t: (5.0 + 1.2 * t, 2.0)                           # noqa: E731
+    walk(m, 2.0, 5.0, {2: path}, {7: lambda t: (path(t)[0] + 0.2, 2.1)})
+    (c2,) = m.update([_obs(5.0, "camera", 2, alike)])
+    assert c2.global_id == l7.global_id and c2.decided_by in ("geometry", "both")

@@ -51,8 +51,9 @@ How identities are decided:
    time as this track for ``concurrent_overlap_s`` (``track_spans.py``), though it has ended, is still
    another person: the identity is a candidate only if this track's gait fits its other-modality
    evidence better, and joining it moves that track to an identity of its own (its new binding is a
-   revision, ``take_revisions``: published after the update's matches). An unsupported track gets a
-   new identity (``known`` False).
+   revision, ``take_revisions``: published after the update's matches); a geometric link to the
+   identity is exempt (a camera tracker's second track on one walker overlaps the first, too). An
+   unsupported track gets a new identity (``known`` False).
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
@@ -344,8 +345,8 @@ class IdentityManager:
             links.pop(gid, None)              # a veto with one of its tracks outweighs a link with another
         admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
                                for g in gids], dtype=bool)
-        rivals = (self._overlapped_rivals(o, gids, gait, admissible) if self.cfg.concurrent_overlap_s > 0
-                  else {})
+        rivals = (self._overlapped_rivals(o, gids, gait, admissible, set(links))
+                  if self.cfg.concurrent_overlap_s > 0 else {})
         enough = ev.count >= self.cfg.gait_min_tracklets
         score = self._cue_scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
@@ -354,12 +355,14 @@ class IdentityManager:
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
 
     def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
-                           admissible: np.ndarray) -> dict[int, list[TrackKey]]:
+                           admissible: np.ndarray, linked: set[int]) -> dict[int, list[TrackKey]]:
         """Per identity, the tracks of ``o``'s sensor it holds that this sensor saw at the same time as
         ``o``'s track for ``concurrent_overlap_s`` (two people; ``_blocked_same_sensor`` only knows tracks
         still delivering). ``o``'s track may join only if its gait fits the identity's other-modality
         evidence better than each of theirs, and then they leave (returned); else the identity is no
-        candidate (``admissible`` set False). Gait alone: a track that ended has no cues left to compare."""
+        candidate (``admissible`` set False). Gait alone: a track that ended has no cues left to compare.
+        An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
+        a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
         same = None if self.cfg.gait_same_modality else o.modality
         bank = self.store.bank
@@ -371,7 +374,7 @@ class IdentityManager:
                 by_gid.setdefault(int(bank.owner[r]), {})[k] = r
         for j, gid in enumerate(gids):
             rivals = by_gid.get(gid)
-            if not rivals or not admissible[j]:
+            if not rivals or not admissible[j] or gid in linked:
                 continue
             theirs = [self.store.distances(bank.vector(r), k, [gid], exclude_modality=same,
                                            min_tracklets=self.cfg.gait_min_tracklets)[0][0]
