@@ -413,8 +413,9 @@ class IdentityConfig:
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")
     concurrent_overlap_s: float = param(
         1.0, "two tracks of one sensor seen at the same time for this long are two people also after one has "
-             "ended: an identity holds at most one of them, the one whose gait fits its other sensors' "
-             "evidence better (the other is moved to an identity of its own); 0: off", lo=0.0, hi=60.0)
+             "ended: gait joins an identity to at most one of them, the one whose gait fits its other "
+             "sensors' evidence better (the other is moved to an identity of its own); a geometric link is "
+             "exempt; 0: off", lo=0.0, hi=60.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")
