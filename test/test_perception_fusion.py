@@ -330,6 +330,11 @@ def test_kept_evidence_equals_a_fresh_comparison_after_every_change():
     assert after == [fresh.evidence(a, b) for a in keys for b in keys] and after != before
 
 
+# person 0 as one track sees them (NEAR) and someone who walks alike (ALIKE: within the threshold, farther)
+NEAR = PEOPLE[0] + np.random.default_rng(1).normal(0, 0.05, PEOPLE[0].shape)
+ALIKE = PEOPLE[0] + np.random.default_rng(2).normal(0, 0.6, PEOPLE[0].shape)
+
+
 def _obs(t: float, sensor: str, track: int, emb: np.ndarray) -> TrackObservation:
     modality = "2d" if sensor == "camera" else "3d"
     return TrackObservation(t, sensor, modality, track, emb, frame_stamps=(t - 1.0, t))
@@ -340,9 +345,7 @@ def _side_by_side(overlap_s: float, near_fits_better: bool = True):
     them, someone walking alike (track 9, who links first because track 20 starts later). Track 9's
     last tracklet is at 15 s; track 20 delivers until 18 s. Returns the manager and track 20's match."""
     m = _mgr(concurrent_overlap_s=overlap_s, track_timeout_s=30.0)
-    person = PEOPLE[0]
-    near = person + np.random.default_rng(1).normal(0, 0.05, person.shape)
-    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    person, near, alike = PEOPLE[0], NEAR, ALIKE
     if not near_fits_better:
         near, alike = alike, near
     for t in (1.0, 2.0, 3.0):
@@ -357,9 +360,7 @@ def _side_by_side(overlap_s: float, near_fits_better: bool = True):
 def test_a_track_seen_beside_another_takes_the_identity_it_fits_better_after_that_one_ended():
     from tcfd_ros.distance import cross_modal_distance
     d = lambda a, b: float(cross_modal_distance(a[None], b[None])[0, 0])      # noqa: E731
-    person = PEOPLE[0]
-    near = person + np.random.default_rng(1).normal(0, 0.05, person.shape)
-    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    person, near, alike = PEOPLE[0], NEAR, ALIKE
     assert d(person, near) < d(person, alike) < THR                  # both would pass; the premise
     m, last = _side_by_side(1.0)
     cam_id = m.binding("camera", 1)
@@ -371,9 +372,7 @@ def test_a_track_seen_beside_another_takes_the_identity_it_fits_better_after_tha
 
 def test_the_move_out_is_published_as_a_revision_of_the_track_that_left():
     m = _mgr(concurrent_overlap_s=1.0, track_timeout_s=30.0)
-    person = PEOPLE[0]
-    near = person + np.random.default_rng(1).normal(0, 0.05, person.shape)
-    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    person, near, alike = PEOPLE[0], NEAR, ALIKE
     m.update([_obs(1.0, "camera", 1, person)])
     m.update([_obs(6.0, "lidar", 9, alike)])
     (a,) = m.update([_obs(7.0, "lidar", 9, alike)])                  # track 9: 5-7 s
@@ -411,8 +410,7 @@ def test_a_geometric_link_is_not_refused_for_a_time_overlap_with_a_better_gait_f
     """A camera tracker's second track on one walker overlaps the first; where geometry links it to the
     walker's LiDAR track, it joins that identity though the first track's gait fits better."""
     m = _mgr(concurrent_overlap_s=1.0, track_timeout_s=30.0)
-    person = PEOPLE[0]
-    alike = person + np.random.default_rng(2).normal(0, 0.6, person.shape)
+    person, alike = PEOPLE[0], ALIKE
     (l7,) = m.update([_obs(1.0, "lidar", 7, person)])
     for t in (1.5, 2.0, 3.0):                                       # camera track 1: 0.5-3 s, gait only
         (c1,) = m.update([_obs(t, "camera", 1, person)])
