@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -420,3 +422,44 @@ def test_a_geometric_link_is_not_refused_for_a_time_overlap_with_a_better_gait_f
     walk(m, 2.0, 5.0, {2: path}, {7: lambda t: (path(t)[0] + 0.2, 2.1)})
     (c2,) = m.update([_obs(5.0, "camera", 2, alike)])
     assert c2.global_id == l7.global_id and c2.decided_by in ("geometry", "both")
+
+
+def _lidar_walk_then_camera(m: IdentityManager, camera_start_s: float) -> TrackObservation:
+    """LiDAR track 7 (person 0) walks x = 0 -> 5 m over 0-5 s; camera track 1 (person 0's gait) stands
+    at x = 30 m for 3 s from ``camera_start_s``. Returns the camera track's last match."""
+    walk(m, 0.0, 5.0, {}, {7: lambda t: (t, 0.0)})
+    for t in (2.0, 4.0, 5.0):
+        m.update([lid(t, 7, 0)])
+    walk(m, camera_start_s, camera_start_s + 3.0, {1: lambda t: (30.0, 0.0)}, {})
+    (c,) = m.update([cam(camera_start_s + 3.0, 1, 0)])
+    return c
+
+
+@pytest.mark.parametrize("camera_start_s, max_speed, joined",
+                         [(6.0, 3.0, False), (6.0, 0.0, True), (20.0, 3.0, True)])
+def test_gait_joins_no_identity_whose_track_ended_farther_away_than_walking_pace_covers(
+        camera_start_s, max_speed, joined):
+    """25 m in a second: nobody walks that, so the camera track is someone else however alike their gait
+    (``max_walking_speed_mps``; 0 turns it off); 25 m in 15 s anyone walks."""
+    m = _mgr(max_walking_speed_mps=max_speed, track_timeout_s=60.0)
+    c = _lidar_walk_then_camera(m, camera_start_s)
+    assert (c.global_id == m.binding("lidar", 7)) is joined
+    assert (c.decided_by == "gait") is joined
+
+
+def test_a_geometric_link_is_not_refused_for_another_track_of_the_identity_being_out_of_reach():
+    """Camera track 2 joined LiDAR track 7's identity by gait while the rule was off, though it began 25 m
+    from where track 7 ended a second earlier; LiDAR track 8, co-located with camera track 2, still joins
+    them by geometry with the rule on (what two sensors see together outweighs a speed from two ends)."""
+    m = _mgr(max_walking_speed_mps=0.0, track_timeout_s=60.0)
+    walk(m, 0.0, 5.0, {}, {7: lambda t: (t, 0.0)})
+    for t in (2.0, 4.0, 5.0):
+        (a,) = m.update([lid(t, 7, 0)])
+    path = lambda t: (30.0 + 0.01 * t, 0.0)                         # noqa: E731
+    walk(m, 6.0, 9.0, {2: path}, {8: lambda t: (path(t)[0] + 0.1, 0.0)})
+    (b,) = m.update([cam(9.0, 2, 0)])
+    assert b.global_id == a.global_id and b.decided_by == "gait"
+    m.cfg = replace(m.cfg, max_walking_speed_mps=3.0)
+    walk(m, 9.0, 10.0, {2: path}, {8: lambda t: (path(t)[0] + 0.1, 0.0)})
+    (c,) = m.update([lid(10.0, 8, 3)])                                 # another gait: geometry alone
+    assert c.global_id == a.global_id and c.decided_by == "geometry"

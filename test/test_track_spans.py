@@ -1,4 +1,5 @@
-"""When each track was seen (perception.track_spans): overlap of two tracks, memory bound."""
+"""When and where each track was seen (perception.track_spans): overlap of two tracks, the speed between
+one's end and the other's start, memory bound."""
 
 from __future__ import annotations
 
@@ -27,3 +28,41 @@ def test_spans_are_kept_for_a_bounded_number_of_tracks(monkeypatch):
         s.add(("camera", k), float(k), float(k) + 1.0)
     s.add(("camera", 2), 2.0, 9.0)           # extended last: kept longest
     assert ("camera", 0) not in s and ("camera", 1) not in s and ("camera", 2) in s
+
+
+def test_required_speed_is_the_gap_between_one_tracks_end_and_the_others_start_over_the_time_between():
+    s = TrackSpans()
+    for t, x in ((0.0, 0.0), (2.0, 2.0), (4.0, 4.0)):
+        s.place(("lidar", 1), t, "map", (x, 0.0, 0.0), 0.0)       # ends at x = 4 m, 4 s
+    s.place(("camera", 5), 9.0, "map", (24.0, 0.0, 0.0), 0.0)     # starts 20 m on, 5 s later
+    s.place(("camera", 5), 12.0, "map", (30.0, 0.0, 0.0), 0.0)
+    assert s.required_speed_mps(("lidar", 1), ("camera", 5)) == pytest.approx(4.0)
+    assert s.required_speed_mps(("camera", 5), ("lidar", 1)) == pytest.approx(4.0)   # either order
+    s.place(("camera", 6), 9.0, "map", (24.0, 0.0, 0.0), 2.5)      # 2 x 2.5 m of sigma off 20 m
+    assert s.required_speed_mps(("lidar", 1), ("camera", 6)) == pytest.approx(3.0)
+
+
+def test_no_required_speed_for_tracks_seen_at_once_unplaced_or_in_other_frames():
+    s = TrackSpans()
+    s.place(("lidar", 1), 0.0, "map", (0.0, 0.0), 0.1)
+    s.place(("lidar", 1), 5.0, "map", (5.0, 0.0), 0.1)
+    s.place(("camera", 2), 4.0, "map", (30.0, 0.0), 0.1)            # seen while track 1 was
+    s.place(("camera", 3), 6.0, "odom", (30.0, 0.0), 0.1)
+    s.place(("camera", 4), 5.0, "map", (30.0, 0.0), 0.1)            # the same stamp as 1's end
+    s.place(("camera", 5), 6.0, "map", (5.3, 0.0), 0.2)             # within the sigmas: no distance
+    s.place(("camera", 9), 7.0, "map", (float("nan"), 0.0), 0.1)    # ignored
+    assert s.required_speed_mps(("lidar", 1), ("camera", 2)) is None
+    assert s.required_speed_mps(("lidar", 1), ("camera", 3)) is None
+    assert s.required_speed_mps(("lidar", 1), ("camera", 4)) is None
+    assert s.required_speed_mps(("lidar", 1), ("camera", 9)) is None
+    assert s.required_speed_mps(("lidar", 1), ("camera", 5)) == 0.0
+
+
+def test_places_are_kept_for_a_bounded_number_of_tracks(monkeypatch):
+    monkeypatch.setattr(track_spans, "MAX_TRACKS", 2)
+    s = TrackSpans()
+    for k in range(3):
+        s.place(("camera", k), float(k), "map", (0.0, 0.0), 0.1)
+    s.place(("lidar", 7), 10.0, "map", (100.0, 0.0), 0.1)
+    assert s.required_speed_mps(("camera", 0), ("lidar", 7)) is None      # forgotten
+    assert s.required_speed_mps(("camera", 2), ("lidar", 7)) == pytest.approx((100 - 0.2 * 2 ** 0.5) / 8)

@@ -416,6 +416,11 @@ class IdentityConfig:
              "ended: gait joins an identity to at most one of them, the one whose gait fits its other "
              "sensors' evidence better (the other is moved to an identity of its own); a geometric link is "
              "exempt; 0: off", lo=0.0, hi=60.0)
+    max_walking_speed_mps: float = param(
+        3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
+             "gone to) faster than this: the straight line between where the earlier track was last and the "
+             "later first seen, less 2 combined sigmas, over the time between; a geometric link is exempt; "
+             "0: off", lo=0.0, hi=20.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")
@@ -531,7 +536,8 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s")
+        _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
+                      "max_walking_speed_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",

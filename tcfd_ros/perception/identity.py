@@ -52,8 +52,10 @@ How identities are decided:
    another person: the identity is a candidate only if this track's gait fits its other-modality
    evidence better, and joining it moves that track to an identity of its own (its new binding is a
    revision, ``take_revisions``: published after the update's matches); a geometric link to the
-   identity is exempt (a camera tracker's second track on one walker overlaps the first, too). An
-   unsupported track gets a new identity (``known`` False).
+   identity is exempt (a camera tracker's second track on one walker overlaps the first, too). Nor
+   may a track join by gait an identity holding a track it could only have come from, or gone to,
+   faster than ``max_walking_speed_mps`` (where one ended and the other began, ``track_spans.py``); a
+   geometric link is exempt here too. An unsupported track gets a new identity (``known`` False).
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
@@ -243,6 +245,7 @@ class IdentityManager:
                 continue
             if ground is not None:
                 kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
+                self.spans.place((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
             if len(rest) > 1 and rest[1] is not None and self.cfg.stature_evidence:
                 self.statures.add((sensor, int(track_id)), stamp_s, float(rest[1]))
         return kept
@@ -300,6 +303,7 @@ class IdentityManager:
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
+            self.spans.place(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
         if o.frames is not None and self.cfg.step_frequency_evidence:
             self.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))
         return ev
@@ -343,9 +347,11 @@ class IdentityManager:
                     vetoed.add(st.gid)
         for gid in vetoed:
             links.pop(gid, None)              # a veto with one of its tracks outweighs a link with another
-        admissible = np.array([g in self.store.ids and g not in vetoed and not self._blocked_same_sensor(o, g)
-                               for g in gids], dtype=bool)
-        rivals = (self._overlapped_rivals(o, gids, gait, admissible, set(links))
+        sources = self._bank_sources()
+        too_far = self._unreachable(o, sources, set(links)) if self.cfg.max_walking_speed_mps > 0 else set()
+        admissible = np.array([g in self.store.ids and g not in vetoed and g not in too_far
+                               and not self._blocked_same_sensor(o, g) for g in gids], dtype=bool)
+        rivals = (self._overlapped_rivals(o, gids, gait, admissible, set(links), sources)
                   if self.cfg.concurrent_overlap_s > 0 else {})
         enough = ev.count >= self.cfg.gait_min_tracklets
         score = self._cue_scores(o, gids, gait)
@@ -354,8 +360,45 @@ class IdentityManager:
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
 
+    def _bank_sources(self) -> dict[int, dict[TrackKey, int]]:
+        """Per identity, the tracks its stored embeddings came from and a bank row of each (one pass over
+        the bank, not one per identity)."""
+        bank = self.store.bank
+        out: dict[int, dict[TrackKey, int]] = {}
+        for r in range(bank.size):
+            k = bank.source[r]
+            if k is not None:
+                out.setdefault(int(bank.owner[r]), {})[k] = r
+        return out
+
+    def _unreachable(self, o: TrackObservation, sources: dict[int, dict[TrackKey, int]],
+                     linked: set[int]) -> set[int]:
+        """Identities ``o``'s track may not join by gait: one of their tracks (stored or bound) was seen
+        where ``o``'s person could only have come from, or gone to, faster than ``max_walking_speed_mps``
+        (``TrackSpans.required_speed_mps``). Not ``o``'s own identity (the rule decides joining, not
+        staying) and not one ``o`` is geometrically ``linked`` to (co-location seen beats a speed guessed
+        from two ends)."""
+        limit = self.cfg.max_walking_speed_mps
+        own = self._tracks[o.key].gid if o.key in self._tracks else None
+        held: dict[int, set[TrackKey]] = {g: set(keys) for g, keys in sources.items()}
+        for key, st in self._tracks.items():
+            held.setdefault(st.gid, set()).add(key)
+        out: set[int] = set()
+        for gid, keys in held.items():
+            if gid == own or gid in linked:
+                continue
+            for k in keys:
+                need = None if k == o.key else self.spans.required_speed_mps(o.key, k)
+                if need is not None and need > limit:
+                    out.add(gid)
+                    log.debug("%s track %d: identity %d's %s track %d would need %.1f m/s; no candidate",
+                              o.sensor, o.track_id, gid, k[0], k[1], need)
+                    break
+        return out
+
     def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
-                           admissible: np.ndarray, linked: set[int]) -> dict[int, list[TrackKey]]:
+                           admissible: np.ndarray, linked: set[int],
+                           sources: dict[int, dict[TrackKey, int]]) -> dict[int, list[TrackKey]]:
         """Per identity, the tracks of ``o``'s sensor it holds that this sensor saw at the same time as
         ``o``'s track for ``concurrent_overlap_s`` (two people; ``_blocked_same_sensor`` only knows tracks
         still delivering). ``o``'s track may join only if its gait fits the identity's other-modality
@@ -366,14 +409,10 @@ class IdentityManager:
         out: dict[int, list[TrackKey]] = {}
         same = None if self.cfg.gait_same_modality else o.modality
         bank = self.store.bank
-        by_gid: dict[int, dict[TrackKey, int]] = {}     # one pass over the bank, not one per identity
-        for r in range(bank.size):
-            k = bank.source[r]
-            if (k is not None and k[0] == o.sensor and k != o.key
-                    and self.spans.overlap_s(o.key, k) >= self.cfg.concurrent_overlap_s):
-                by_gid.setdefault(int(bank.owner[r]), {})[k] = r
         for j, gid in enumerate(gids):
-            rivals = by_gid.get(gid)
+            rivals = {k: r for k, r in sources.get(gid, {}).items()
+                      if k[0] == o.sensor and k != o.key
+                      and self.spans.overlap_s(o.key, k) >= self.cfg.concurrent_overlap_s}
             if not rivals or not admissible[j] or gid in linked:
                 continue
             theirs = [self.store.distances(bank.vector(r), k, [gid], exclude_modality=same,

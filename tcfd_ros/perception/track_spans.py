@@ -1,18 +1,40 @@
-"""When each track was seen: its first and newest tracklet frame stamps, kept after the track ends.
+"""When and where each track was seen: its first and newest tracklet frame stamps, and its first and newest
+fixed-frame ground positions, kept after the track ends.
 
 One sensor that sees two tracks at the same time sees two people. The recognizer's bindings and
 position histories forget a track a few seconds after it ends, and then the person another track of the
 same sensor walked beside could join that track's identity too (a false hand-off made before the right
 track arrived, never undone). ``TrackSpans`` remembers every track's time span so the recognizer can
-still tell that two tracks overlapped (``IdentityManager``, ``concurrent_overlap_s``). Pure Python.
+still tell that two tracks overlapped (``IdentityManager``, ``concurrent_overlap_s``).
+
+Likewise a person cannot be in two places faster than they walk: where one track ended and another began,
+and how long lay between, bound the speed a person seen as both would have needed
+(``required_speed_mps``; ``IdentityManager``, ``max_walking_speed_mps``). Pure Python.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterable
 
 TrackKey = tuple[str, int]
 MAX_TRACKS = 4096          # tracks whose spans are kept (least recently extended dropped first)
+#: Combined 1-sigmas of the two positions subtracted from the distance between them (the positions'
+#: own error must not make a person look faster than they walked).
+PLACE_SIGMAS = 2.0
+
+
+@dataclass(frozen=True)
+class Place:
+    """A track's fixed-frame ground position at a stamp."""
+
+    stamp_s: float
+    frame: str
+    x: float
+    y: float
+    sigma_m: float
 
 
 class TrackSpans:
@@ -20,14 +42,31 @@ class TrackSpans:
 
     def __init__(self) -> None:
         self._spans: OrderedDict[TrackKey, tuple[float, float]] = OrderedDict()
+        self._places: OrderedDict[TrackKey, tuple[Place, Place]] = OrderedDict()   # (first, newest)
 
     def add(self, key: TrackKey, first_s: float, last_s: float) -> None:
         """Extend ``key``'s span by a tracklet covering ``first_s`` .. ``last_s``."""
         old = self._spans.get(key)
         self._spans[key] = (first_s, last_s) if old is None else (min(old[0], first_s), max(old[1], last_s))
-        self._spans.move_to_end(key)
-        while len(self._spans) > MAX_TRACKS:
-            self._spans.popitem(last=False)
+        _bounded(self._spans, key)
+
+    def place(self, key: TrackKey, stamp_s: float, frame: str, ground: Iterable[float],
+              sigma_m: float | None) -> None:
+        """Record where ``key`` was at ``stamp_s`` (``frame``'s x, y, metres; 1-sigma ``sigma_m``): its first
+        and newest positions are kept. Non-finite positions and stamps are ignored."""
+        x, y = (float(v) for v in list(ground)[:2])
+        sigma = float(sigma_m) if sigma_m is not None and math.isfinite(float(sigma_m)) else 0.0
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(stamp_s)) or not frame:
+            return
+        p = Place(float(stamp_s), frame, x, y, max(sigma, 0.0))
+        old = self._places.get(key)
+        if old is None:
+            self._places[key] = (p, p)
+        else:
+            first, last = old
+            self._places[key] = (p if p.stamp_s < first.stamp_s else first,
+                                 p if p.stamp_s >= last.stamp_s else last)
+        _bounded(self._places, key)
 
     def __contains__(self, key: TrackKey) -> bool:
         return key in self._spans
@@ -38,3 +77,34 @@ class TrackSpans:
         if sa is None or sb is None:
             return 0.0
         return max(0.0, min(sa[1], sb[1]) - max(sa[0], sb[0]))
+
+    def required_speed_mps(self, a: TrackKey, b: TrackKey) -> float | None:
+        """The speed (m/s) one person seen as both ``a`` and ``b`` would have needed to get from where the
+        earlier track was last placed to where the later one was first placed: the straight distance less
+        ``PLACE_SIGMAS`` combined sigmas, over the time between (infinite if none passed). None when
+        either was never placed, their frames differ, or they were placed at overlapping times (seen at
+        the same time: geometry's question, not this one's)."""
+        pa, pb = self._places.get(a), self._places.get(b)
+        if pa is None or pb is None:
+            return None
+        if pa[1].stamp_s < pb[0].stamp_s:
+            end, start = pa[1], pb[0]
+        elif pb[1].stamp_s < pa[0].stamp_s:
+            end, start = pb[1], pa[0]
+        else:
+            return None
+        if end.frame != start.frame:
+            return None
+        gap_m = math.hypot(start.x - end.x, start.y - end.y) - PLACE_SIGMAS * math.hypot(end.sigma_m,
+                                                                                         start.sigma_m)
+        if gap_m <= 0.0:
+            return 0.0
+        dt = start.stamp_s - end.stamp_s
+        return gap_m / dt if dt > 0 else math.inf
+
+
+def _bounded(d: OrderedDict, key: TrackKey) -> None:
+    """``key`` was just used: keep it, drop the least recently used beyond ``MAX_TRACKS``."""
+    d.move_to_end(key)
+    while len(d) > MAX_TRACKS:
+        d.popitem(last=False)
