@@ -152,9 +152,12 @@ class TcfdNode(Node):
         with self.state_lock:
             self.on_config_change(config, changed)
 
-    def enqueue(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
+    def enqueue(self, topic: str, handler: Callable[..., None], msg: Any,
+                prepare: Callable[[Any], Any] | None = None) -> None:
         """Called from subscription callbacks: count and queue. Each topic holds at most ``queue_size``
-        waiting messages; beyond that its oldest is dropped (``queue_full``), other topics unaffected."""
+        waiting messages; beyond that its oldest is dropped (``queue_full``), other topics unaffected.
+        With ``prepare`` the worker first calls ``prepare(msg)`` outside the state lock (it may wait for
+        another callback, which must be able to run) and then ``handler(msg, prepared)``."""
         self.health.received(topic)
         with self._cv:
             if self._waiting.get(topic, 0) >= self._queue_size:
@@ -164,7 +167,7 @@ class TcfdNode(Node):
                 self.health.drop(topic, "queue_full",
                                  f"worker behind, {self._queue_size} waiting "
                                  "(raise queue_size or slow the input)")
-            self._queue.append((topic, handler, msg, time.monotonic()))
+            self._queue.append((topic, handler, msg, time.monotonic(), prepare))
             self._waiting[topic] = self._waiting.get(topic, 0) + 1
             self._cv.notify()
 
@@ -188,11 +191,15 @@ class TcfdNode(Node):
                     self._cv.wait()
                 if self._stop:
                     return
-                topic, handler, msg, t0 = self._queue.popleft()
+                topic, handler, msg, t0, prepare = self._queue.popleft()
                 self._waiting[topic] -= 1
             cpu0 = time.thread_time()
             try:
-                self._handle(handler, msg)
+                if prepare is not None:
+                    prepared = prepare(msg)
+                    self._handle(lambda m: handler(m, prepared), msg)
+                else:
+                    self._handle(handler, msg)
             except Exception as e:  # noqa: BLE001 - the node boundary: count, log (throttled), drop
                 self.health.drop(topic, drop_reason(e), _detail(e))
                 continue

@@ -14,7 +14,6 @@ pose topic).
 from __future__ import annotations
 
 import sys
-from collections import OrderedDict
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
@@ -27,6 +26,7 @@ from tcfd_ros.geometry.calibration import CameraIntrinsics
 from tcfd_ros.graph import CLUSTERS, DETECTIONS, TRACKLETS, TRACKS
 from tcfd_ros.image_conversions import imgmsg_to_cv2
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
+from tcfd_ros.nodes.image_cache import ImageCache
 from tcfd_ros.nodes.json_messages import TrackletMsg, stamp_dict, tracks_to_json
 from tcfd_ros.nodes.node_configs import TrackerNodeConfig, camera_tracker_node_config
 from tcfd_ros.nodes.placement import make_placement
@@ -47,6 +47,11 @@ IMAGE = "image_raw"
 #: Camera images kept for the clothing colours of detections that arrive later (1 s at 15 Hz; the
 #: segmenter publishes a frame's detections well within that).
 IMAGES_KEPT = 15
+#: Detections whose image is still on its way wait this long (s) for it (``ImageCache``): it normally
+#: comes within milliseconds; a step without colours could give other tracks.
+IMAGE_WAIT_S = 0.25
+#: Images count as arriving while the newest is at most this much older (s) than the detections.
+IMAGE_STREAM_GAP_S = 1.0
 
 
 class TrackerNode(TcfdNode):
@@ -59,11 +64,11 @@ class TrackerNode(TcfdNode):
         self.tracklets_pub = self.create_publisher(String, TRACKLETS, OUTPUT_QOS)
         self.camera: CameraIntrinsics | None = None
         self._camera_key: tuple | None = None
-        self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
+        self._images = ImageCache(IMAGES_KEPT, IMAGE_WAIT_S, IMAGE_STREAM_GAP_S)
         if cfg.modality == "2d":
             self.input = DETECTIONS
-            self.create_subscription(Image, DETECTIONS,
-                                     lambda m: self.enqueue(DETECTIONS, self.on_detections, m), OUTPUT_QOS)
+            self.create_subscription(Image, DETECTIONS, lambda m: self.enqueue(
+                DETECTIONS, self.on_detections, m, prepare=self._colour_image_msg), OUTPUT_QOS)
             self.create_subscription(Image, IMAGE, lambda m: self.process_now(IMAGE, self.on_image, m),
                                      sensor_qos(cfg.input_reliability))
             self.create_subscription(CameraInfo, CAMERA_INFO, lambda m: self.process_now(
@@ -116,29 +121,33 @@ class TrackerNode(TcfdNode):
 
     def on_image(self, msg: Image) -> None:
         """Keep the newest camera images (undecoded) for the clothing colours of their detections."""
-        self._images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
-        while len(self._images) > IMAGES_KEPT:
-            self._images.popitem(last=False)
+        self._images.put((msg.header.stamp.sec, msg.header.stamp.nanosec), msg)
 
-    def _colour_image(self, header: Any) -> Any:
-        """The bgr8 image with the detections' stamp, or None: appearance off, no colour image (mono8 or
-        another encoding), or not received (best-effort loss; the step runs without colours)."""
+    def _colour_image_msg(self, detections: Image) -> Image | None:
+        """The image with the detections' stamp (``enqueue``'s ``prepare``: outside the state lock, waiting
+        for one still on its way, ``ImageCache``), or None: appearance off, or not received (best-effort
+        loss; the step runs without colours)."""
         if not self.config.tracker.uses_appearance:
             return None
-        msg = self._images.get((header.stamp.sec, header.stamp.nanosec))
+        msg = self._images.get((detections.header.stamp.sec, detections.header.stamp.nanosec))
         self.health.values["appearance_image"] = "found" if msg is not None else "missing"
-        if msg is None or msg.encoding not in ("bgr8", "rgb8"):
-            return None
-        try:
-            return imgmsg_to_cv2(msg, "bgr8")
-        except (MessageFormatError, ValueError):
-            return None
+        self.health.values["appearance_images_waited_for"] = str(self._images.waited)
+        self.health.values["appearance_images_missing"] = str(self._images.missing)
+        return msg
 
-    def on_detections(self, msg: Image) -> None:
+    def on_detections(self, msg: Image, image: Image | None = None) -> None:
+        """Step the tracker on a frame's labels; ``image`` (the frame's camera image) gives each detection
+        its clothing colour where it is bgr8 or rgb8 (mono8 or another encoding: none)."""
         if msg.encoding != "mono16":
             raise MessageFormatError(f"detections Image.encoding = {msg.encoding!r}: "
                                      "expected 'mono16' labels")
-        self._step(msg.header, camera_measurements(imgmsg_to_cv2(msg), self._colour_image(msg.header)))
+        colour = None
+        if image is not None and image.encoding in ("bgr8", "rgb8"):
+            try:
+                colour = imgmsg_to_cv2(image, "bgr8")
+            except (MessageFormatError, ValueError):
+                colour = None
+        self._step(msg.header, camera_measurements(imgmsg_to_cv2(msg), colour))
 
     def on_clusters(self, msg: PointCloud2) -> None:
         points = read_points(msg).reshape(-1)
