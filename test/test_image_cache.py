@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tcfd_ros.nodes import image_cache
 from tcfd_ros.nodes.image_cache import ImageCache
 
 
@@ -57,3 +58,18 @@ def test_only_the_newest_images_are_kept():
 def test_bad_settings_are_refused(size, wait_s, gap_s):
     with pytest.raises(ValueError, match="ImageCache"):
         ImageCache(size, wait_s, gap_s)
+
+
+def test_images_whose_stamps_never_match_stop_being_waited_for(monkeypatch):
+    """A camera topic stamped otherwise than the detections: after a run of misses nothing waits; a found
+    image starts the waiting again."""
+    monkeypatch.setattr(image_cache, "MISSES_BEFORE_NO_WAIT", 3)
+    c = _cache(wait_s=0.05)
+    for k in range(6):
+        c.put((30, k * 100_000_000), "10 ms early")
+        c.get((30, k * 100_000_000 + 10_000_000))          # never stored: each a miss
+    assert c.missing == 6 and c.waited == 3
+    c.put((31, 0), "a match")
+    assert c.get((31, 0)) == "a match"
+    c.get((31, 10_000_000))
+    assert c.waited == 4

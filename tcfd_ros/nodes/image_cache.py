@@ -9,7 +9,9 @@ image"). ``get`` therefore waits, at most ``wait_s``, for an image that is still
 node calls it before it takes its state lock, so the image callback can run): one whose
 stamp is newer than every image stored so far while images are arriving (the newest within
 ``stream_gap_s`` of the asked stamp). An image that can no longer come (a newer one is stored: images
-arrive in stamp order; or the stream stopped) is not waited for. No ROS; thread-safe.
+arrive in stamp order; or the stream stopped) is not waited for, nor is any while the last
+``MISSES_BEFORE_NO_WAIT`` gets all found none (images whose stamps never match the detections', e.g. a
+camera topic other than the segmenter's: waiting would only delay every frame). No ROS; thread-safe.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 Stamp = tuple[int, int]     # (sec, nanosec) of a header stamp
 NS_PER_S = 1_000_000_000
+#: After this many gets in a row without their image, stop waiting until one is found again.
+MISSES_BEFORE_NO_WAIT = 10
 
 
 def _ns(stamp: Stamp) -> int:
@@ -39,6 +43,7 @@ class ImageCache:
         self._cond = threading.Condition()
         self.waited = 0                        # gets that had to wait for their image (diagnostics)
         self.missing = 0                       # gets that found none
+        self._missed_in_row = 0
 
     def put(self, stamp: Stamp, image: Any) -> None:
         with self._cond:
@@ -57,9 +62,10 @@ class ImageCache:
     def get(self, stamp: Stamp) -> Any | None:
         """The image with ``stamp``, waiting at most ``wait_s`` for one still on its way; None if none."""
         with self._cond:
-            if self._on_its_way(stamp):
+            if self._on_its_way(stamp) and self._missed_in_row < MISSES_BEFORE_NO_WAIT:
                 self.waited += 1
                 self._cond.wait_for(lambda: not self._on_its_way(stamp), timeout=self.wait_s)
             image = self._images.get(stamp)
             self.missing += image is None
+            self._missed_in_row = 0 if image is not None else self._missed_in_row + 1
             return image
