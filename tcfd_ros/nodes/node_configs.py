@@ -90,7 +90,7 @@ class TrackerNodeConfig:
     queue_size: int = param(4, "inputs waiting for the tracker", lo=1, hi=1000, read_only=True)
     input_reliability: Literal["best_effort", "reliable"] = param(
         "best_effort", "camera tracker: QoS of the image it reads clothing colours from "
-        "(tracker.appearance_cost); " + INPUT_RELIABILITY, read_only=True)
+        "(tracker.appearance_cost) and of camera_info; " + INPUT_RELIABILITY, read_only=True)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tracklet: TrackletConfig = field(default_factory=TrackletConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)

@@ -30,7 +30,7 @@ from tcfd_ros.nodes.image_cache import ImageCache
 from tcfd_ros.nodes.json_messages import TrackletMsg, stamp_dict, tracks_to_json
 from tcfd_ros.nodes.node_configs import TrackerNodeConfig, camera_tracker_node_config
 from tcfd_ros.nodes.placement import make_placement
-from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS, sensor_qos
+from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.ground import NoTransform
 from tcfd_ros.perception.sensor_tracking import (  # noqa: F401 - re-exported for callers of this module
     SILHOUETTE_SIZE,
@@ -72,7 +72,7 @@ class TrackerNode(TcfdNode):
             self.create_subscription(Image, IMAGE, lambda m: self.process_now(IMAGE, self.on_image, m),
                                      sensor_qos(cfg.input_reliability))
             self.create_subscription(CameraInfo, CAMERA_INFO, lambda m: self.process_now(
-                CAMERA_INFO, self.on_camera_info, m), SENSOR_QOS)
+                CAMERA_INFO, self.on_camera_info, m), sensor_qos(cfg.input_reliability))
         else:
             self.input = CLUSTERS
             self.create_subscription(PointCloud2, CLUSTERS,
