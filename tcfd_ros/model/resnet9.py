@@ -13,9 +13,21 @@ from torch import Tensor, nn
 
 from tcfd_ros.errors import ConfigError
 
+#: Fewest input channels for which the shortcut uses a strided 1x1 convolution. With fewer, PyTorch 2.14's
+#: oneDNN weight-gradient kernel on CPUs without AVX-512 (``jit_avx2_1x1_convolution_bwd_weights``, 8 float
+#: lanes) crashes the process on channels-last input on one thread, which is how the trainer runs
+#: (segfaults for 1-7 input channels at stride 2; none for 8-32; RESULTS.md, "A training crash on CPUs
+#: without AVX-512").
+STRIDED_1X1_MIN_CHANNELS = 8
+
 
 class BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN plus identity (or 1x1 conv-BN when the shape changes), ReLU."""
+    """conv3x3-BN-ReLU-conv3x3-BN plus identity (or 1x1 conv-BN when the shape changes), ReLU.
+
+    Below ``STRIDED_1X1_MIN_CHANNELS`` input channels the shortcut's strided 1x1 convolution is computed
+    as what it is, every ``stride``-th pixel through a 1x1 convolution of stride 1: the same weights and
+    output, without the kernel that crashes; wider blocks keep the strided convolution, which is faster.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -25,11 +37,14 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=True)
         self.down = None
+        self.subsample = stride if c_in < STRIDED_1X1_MIN_CHANNELS else 1
         if stride != 1 or c_in != c_out:
-            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride // self.subsample, bias=False),
+                                      nn.BatchNorm2d(c_out))
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.down is None else self.down(x)
+        s = self.subsample
+        identity = x if self.down is None else self.down(x[:, :, ::s, ::s] if s != 1 else x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
         return self.relu(y + identity)
