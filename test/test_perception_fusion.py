@@ -424,14 +424,24 @@ def test_a_geometric_link_is_not_refused_for_a_time_overlap_with_a_better_gait_f
     assert c2.global_id == l7.global_id and c2.decided_by in ("geometry", "both")
 
 
-def _lidar_walk_then_camera(m: IdentityManager, camera_start_s: float) -> TrackObservation:
-    """LiDAR track 7 (person 0) walks x = 0 -> 5 m over 0-5 s; camera track 1 (person 0's gait) stands
-    at x = 30 m for 3 s from ``camera_start_s``. Returns the camera track's last match."""
-    walk(m, 0.0, 5.0, {}, {7: lambda t: (t, 0.0)})
+def _placed(o: TrackObservation, x: float, sigma: float) -> TrackObservation:
+    """``o`` with the ground position a tracker gives each tracklet (its last frame's), at y = 0."""
+    return replace(o, position=np.array([x, 0.0, 0.0]), position_sigma_m=sigma, fixed_frame="map")
+
+
+def _lidar_walk_then_camera(m: IdentityManager, camera_start_s: float, followed_until_s: float = 5.0,
+                            followed_to_x: float = 5.0) -> TrackObservation:
+    """LiDAR track 7 (person 0) walks x = 0 -> 5 m over 0-5 s, delivering tracklets at 2, 4 and 5 s; its
+    tracker then goes on, without tracklets, to ``followed_to_x`` by ``followed_until_s``. Camera track 1
+    (person 0's gait) stands at x = 30 m for 3 s from ``camera_start_s``. Returns its last match."""
+    def x(t: float) -> float:
+        return t if t <= 5.0 else 5.0 + (followed_to_x - 5.0) * (t - 5.0) / (followed_until_s - 5.0)
+
+    walk(m, 0.0, max(followed_until_s, 5.0), {}, {7: lambda t: (x(t), 0.0)})
     for t in (2.0, 4.0, 5.0):
-        m.update([lid(t, 7, 0)])
+        m.update([_placed(lid(t, 7, 0), t, 0.1)])
     walk(m, camera_start_s, camera_start_s + 3.0, {1: lambda t: (30.0, 0.0)}, {})
-    (c,) = m.update([cam(camera_start_s + 3.0, 1, 0)])
+    (c,) = m.update([_placed(cam(camera_start_s + 3.0, 1, 0), 30.0, 0.3)])
     return c
 
 
@@ -445,6 +455,16 @@ def test_gait_joins_no_identity_whose_track_ended_farther_away_than_walking_pace
     c = _lidar_walk_then_camera(m, camera_start_s)
     assert (c.global_id == m.binding("lidar", 7)) is joined
     assert (c.decided_by == "gait") is joined
+
+
+def test_walking_pace_counts_from_a_tracks_last_tracklet_not_from_where_its_tracker_went_on():
+    """LiDAR track 7's tracklets end at x = 5 m at 5 s; its tracker then runs on, without tracklets, to
+    x = -20 m by 19 s (a far walker's sparse clusters, where a tracker may follow someone else). A camera
+    track at x = 30 m from 20 s is 25 m from the evidence's last place 15 s later, which anyone walks: it
+    joins. From where the tracker ended it would have been 50 m in a second."""
+    m = _mgr(max_walking_speed_mps=3.0, track_timeout_s=60.0)
+    c = _lidar_walk_then_camera(m, 20.0, followed_until_s=19.0, followed_to_x=-20.0)
+    assert c.global_id == m.binding("lidar", 7) and c.decided_by == "gait"
 
 
 def test_a_geometric_link_is_not_refused_for_another_track_of_the_identity_being_out_of_reach():

@@ -418,8 +418,8 @@ class IdentityConfig:
              "exempt; 0: off", lo=0.0, hi=60.0)
     max_walking_speed_mps: float = param(
         3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
-             "gone to) faster than this: the straight line between where the earlier track was last and the "
-             "later first seen, less 2 combined sigmas, over the time between; a geometric link is exempt; "
+             "gone to) faster than this: the straight line between the earlier track's last tracklet and the "
+             "later's first, less 2 combined sigmas, over the time between; a geometric link is exempt; "
              "0: off", lo=0.0, hi=20.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")

@@ -54,8 +54,9 @@ How identities are decided:
    revision, ``take_revisions``: published after the update's matches); a geometric link to the
    identity is exempt (a camera tracker's second track on one walker overlaps the first, too). Nor
    may a track join by gait an identity holding a track it could only have come from, or gone to,
-   faster than ``max_walking_speed_mps`` (where one ended and the other began, ``track_spans.py``); a
-   geometric link is exempt here too. An unsupported track gets a new identity (``known`` False).
+   faster than ``max_walking_speed_mps`` (where one's tracklets ended and the other's began,
+   ``track_spans.py``); a geometric link is exempt here too. An unsupported track gets a new identity
+   (``known`` False).
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
@@ -245,7 +246,6 @@ class IdentityManager:
                 continue
             if ground is not None:
                 kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
-                self.spans.place((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
             if len(rest) > 1 and rest[1] is not None and self.cfg.stature_evidence:
                 self.statures.add((sensor, int(track_id)), stamp_s, float(rest[1]))
         return kept
@@ -303,6 +303,9 @@ class IdentityManager:
             p = np.zeros(3)
             p[: len(o.position)] = np.asarray(o.position, dtype=np.float64)
             self.ground.add(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
+            # Placed where its gait evidence was gathered, as its times are: between tracklets (a far walker's
+            # sparse clusters) a tracker may follow someone else, and the walking-pace rule would then place
+            # the evidence's person where another was (RESULTS.md, "Where the walking-pace rule places").
             self.spans.place(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
         if o.frames is not None and self.cfg.step_frequency_evidence:
             self.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))

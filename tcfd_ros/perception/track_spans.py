@@ -1,5 +1,5 @@
-"""When and where each track was seen: its first and newest tracklet frame stamps, and its first and newest
-fixed-frame ground positions, kept after the track ends.
+"""When and where each track was seen: its first and newest tracklet frame stamps, and the fixed-frame ground
+positions of its first and newest tracklets, kept after the track ends.
 
 One sensor that sees two tracks at the same time sees two people. The recognizer's bindings and
 position histories forget a track a few seconds after it ends, and then the person another track of the
