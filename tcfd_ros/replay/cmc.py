@@ -1,29 +1,45 @@
-"""CMC of cross-sensor tracklet matching, from the tracklets the graph actually produced.
+"""CMC of cross-sensor track matching, from the tracklets the graph actually produced.
 
-The recognizer publishes one decision per tracklet, not a ranked list, so the ranking is rebuilt here:
-the last tracklet of every track (as published on ``<sensor>/tracklets``) is embedded with the same
-exported model the graph ran, camera tracks are the queries, LiDAR tracks the gallery, ranked by the
+The recognizer publishes one decision per tracklet, not a ranked list, so the ranking is rebuilt here
+at the level where the recognizer decides: each track's evidence is the aggregate
+(``tcfd_ros.distance.aggregate_track_embedding``) of its newest tracklets (as many as the recognizer's
+``identity.track_evidence_tracklets``, as published on ``<sensor>/tracklets``), embedded with the same
+exported model the graph ran; camera tracks are the queries, LiDAR tracks the gallery, ranked by the
 project's one cross-modal distance; each track's person is its majority ground-truth id from tracking.
+The same ranking from each track's last tracklet alone is returned beside it (what one tracklet of
+gait says, before any track evidence).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from tcfd_ros.distance import cross_modal_distance
+from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance
 from tcfd_ros.replay.scoring import TrackingScore, cmc_curve
 from tcfd_ros.replay.verdict import chance_cmc
 
 log = logging.getLogger(__name__)
 
 
-def tracklet_cmc(tracklets: dict[tuple[str, int], str], modality_of: dict[str, str],
-                 tracking: dict[str, TrackingScore], model: Path, backend: str, max_rank: int
-                 ) -> tuple[list[float], int, int, list[float]]:
-    """(CMC, number of queries, gallery size, chance CMC) over the last tracklet JSON of each track.
+@dataclass(frozen=True)
+class TrackCmc:
+    """CMC[k-1] = share of camera tracks whose person is among the k nearest LiDAR tracks."""
+
+    cmc: list[float] = field(default_factory=list)            # from each track's evidence
+    queries: int = 0
+    gallery: int = 0
+    chance: list[float] = field(default_factory=list)         # a random ranking of the same tracks
+    last_tracklet: list[float] = field(default_factory=list)  # from each track's last tracklet alone
+
+
+def track_cmc(tracklets: Mapping[tuple[str, int], Sequence[str]], modality_of: dict[str, str],
+              tracking: dict[str, TrackingScore], model: Path, backend: str, max_rank: int) -> TrackCmc:
+    """The CMC over the tracklet JSONs of each track (oldest first; the recording keeps the newest).
 
     Ranks stop at the gallery size: beyond it every query is found by construction.
     """
@@ -31,19 +47,29 @@ def tracklet_cmc(tracklets: dict[tuple[str, int], str], modality_of: dict[str, s
     from tcfd_ros.nodes.json_messages import TrackletMsg
 
     frames: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}
-    people: dict[str, list[int]] = {"2d": [], "3d": []}
-    for (sensor, tid), text in sorted(tracklets.items()):
+    owner: dict[str, list[int]] = {"2d": [], "3d": []}       # per tracklet: index of its track
+    people: dict[str, list[int]] = {"2d": [], "3d": []}      # per track: its person
+    for (sensor, tid), texts in sorted(tracklets.items()):
         mod = modality_of.get(sensor)
         person = tracking.get(sensor, TrackingScore()).track_to_person.get(tid)
-        if mod is None or person is None:
+        if mod is None or person is None or not texts:
             continue
-        frames[mod].append(TrackletMsg.from_json(text).frames)
+        for text in texts:
+            frames[mod].append(TrackletMsg.from_json(text).frames)
+            owner[mod].append(len(people[mod]))
         people[mod].append(person)
-    if not frames["2d"] or not frames["3d"]:
-        return [], 0, len(frames["3d"]), []
+    if not people["2d"] or not people["3d"]:
+        return TrackCmc(gallery=len(people["3d"]))
     max_rank = min(max_rank, len(people["3d"]))
     embedder = make_embedder(backend, model)
-    q = embedder.embed(frames["2d"], "2d")
-    gal = embedder.embed(frames["3d"], "3d")
-    cmc, n = cmc_curve(people["2d"], people["3d"], cross_modal_distance(q, gal), max_rank)
-    return cmc, n, len(people["3d"]), chance_cmc(people["2d"], people["3d"], max_rank)
+    evidence, last = {}, {}
+    for mod in ("2d", "3d"):
+        emb = np.asarray(embedder.embed(frames[mod], mod))
+        idx = np.asarray(owner[mod])
+        evidence[mod] = np.stack([aggregate_track_embedding(emb[idx == k]) for k in range(len(people[mod]))])
+        last[mod] = np.stack([emb[np.flatnonzero(idx == k)[-1]] for k in range(len(people[mod]))])
+    cmc, n = cmc_curve(people["2d"], people["3d"], cross_modal_distance(evidence["2d"], evidence["3d"]),
+                       max_rank)
+    cmc_last, _ = cmc_curve(people["2d"], people["3d"], cross_modal_distance(last["2d"], last["3d"]),
+                            max_rank)
+    return TrackCmc(cmc, n, len(people["3d"]), chance_cmc(people["2d"], people["3d"], max_rank), cmc_last)

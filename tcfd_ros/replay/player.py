@@ -171,7 +171,7 @@ class _Recorder:
                 s = d["stamp"]
                 st = int(s.get("sec", 0)) * NS_PER_S + int(s.get("nanosec", 0))
             if topic.endswith("/" + g.TRACKLETS) and isinstance(d, dict) and "track_id" in d:
-                self.rec.tracklets[(str(d.get("sensor")), int(d["track_id"]))] = msg.data
+                self.rec.keep_tracklet((str(d.get("sensor")), int(d["track_id"])), msg.data)
             if self.sink is not None and raw is not None and kind not in NOT_RECORDED_KINDS:
                 self.sink.write(topic, msgtype, st if st is not None else self.clock_ns, raw)
             with self.cond:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,15 @@ class Recording:
     received: list[Received] = field(default_factory=list)
     ground_truth: list[dict[str, Any]] = field(default_factory=list)        # parsed /ground_truth JSON
     sensors: dict[str, str] = field(default_factory=dict)                   # sensor namespace -> "2d"/"3d"
-    # last tracklet JSON (with frames) per (sensor, track id), for the CMC; kept in memory, not saved
-    tracklets: dict[tuple[str, int], str] = field(default_factory=dict)
+    # the newest ``tracklets_kept`` tracklet JSONs (with frames) per (sensor, track id), oldest first, for
+    # the CMC (the recognizer's track evidence); kept in memory, not saved
+    tracklets: dict[tuple[str, int], deque[str]] = field(default_factory=dict)
+    tracklets_kept: int = 1
+
+    def keep_tracklet(self, key: tuple[str, int], text: str) -> None:
+        if key not in self.tracklets:
+            self.tracklets[key] = deque(maxlen=max(1, self.tracklets_kept))
+        self.tracklets[key].append(text)
 
     def save(self, path: Path) -> None:
         with open(path, "w", encoding="utf-8") as f:

@@ -287,9 +287,11 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
                     if h.links_by else ""))
     if score.cmc:
         ch = f" (chance {100 * score.cmc_chance[0]:.1f}%)" if score.cmc_chance else ""
+        last = (f"; the last tracklet alone {100 * score.cmc_last_tracklet[0]:.1f}%"
+                if score.cmc_last_tracklet else "")
         lines.append(f"CMC rank-1 {100 * score.cmc[0]:.1f}%{ch} over "
                      f"{count(score.cmc_queries, 'camera track')} vs "
-                     f"{count(score.cmc_gallery, 'LiDAR track')}")
+                     f"{count(score.cmc_gallery, 'LiDAR track')} (track evidence{last})")
     return lines
 
 
@@ -432,9 +434,13 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
                 (k + 1, c, score.cmc_chance[k] if k < len(score.cmc_chance) else float("nan"))
                 for k, c in enumerate(score.cmc)]))
             blocks.append(Block("p", f"{count(score.cmc_queries, 'camera track')} ranked against "
-                                     f"{count(score.cmc_gallery, 'LiDAR track')} (last tracklet of each); "
-                                     "ranks stop at the gallery size. Chance: a random ranking of the same "
-                                     "tracks."))
+                                     f"{count(score.cmc_gallery, 'LiDAR track')}, each by its track "
+                                     "evidence (the aggregate of its newest tracklets, as many as the "
+                                     "recognizer decides on); ranks stop at the gallery size. Chance: a "
+                                     "random ranking of the same tracks."
+                                     + (f" The last tracklet of each alone: rank-1 "
+                                        f"{100 * score.cmc_last_tracklet[0]:.1f}%."
+                                        if score.cmc_last_tracklet else "")))
             blocks.append(Block("img", "cmc.png"))
         else:
             blocks.append(Block("p", "CMC: not computed (needs camera and LiDAR tracklets of scored people "

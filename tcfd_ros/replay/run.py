@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from tcfd_ros import graph as g
 from tcfd_ros.errors import BagError, CheckpointError, ConfigError, ForeignTrafficError
 from tcfd_ros.inference.model_files import resolve_model_path
+from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ReplayConfig, load_replay_config
 from tcfd_ros.replay.dds import replay_domain, replay_profile
@@ -70,6 +71,16 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
         params += [f"{g.RECOGNIZER}.model_path={opts.model.resolve()}",
                    f"{g.RECOGNIZER}.backend={opts.backend}"]
     return params
+
+
+def _track_evidence_tracklets(opts: ReplayOptions) -> int:
+    """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence)."""
+    p = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER)
+    try:
+        kept = p.get("identity.track_evidence_tracklets", IdentityConfig.track_evidence_tracklets)
+        return max(1, int(kept))
+    except (TypeError, ValueError):   # the graph's own parameter check reports a bad value
+        return IdentityConfig.track_evidence_tracklets
 
 
 def _model_of(opts: ReplayOptions) -> tuple[Path | None, str]:
@@ -149,7 +160,7 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
                        mode="fast" if opts.rate is None else f"rate {opts.rate:g}")
         gt_msgs, gt_error = read_ground_truth(source, cfg.bag.ground_truth)
         info.bag_error = source.damage or gt_error
-        rec = Recording(info, ground_truth=gt_msgs)
+        rec = Recording(info, ground_truth=gt_msgs, tracklets_kept=_track_evidence_tracklets(opts))
         calibration, platform = _bag_calibration(source, spec, opts, cfg, info)
         graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg, calibration),
                              opts.out_dir / "graph.log", processes=opts.graph_processes)
@@ -268,10 +279,12 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
     if gt:
         score = score_run(gt, rec.sensors, det, trk, matches, latencies, rec.info.bag_duration_s, cfg.scoring)
         if model is not None and model.exists():
-            from tcfd_ros.replay.cmc import tracklet_cmc
+            from tcfd_ros.replay.cmc import track_cmc
             start = time.monotonic()
-            score.cmc, score.cmc_queries, score.cmc_gallery, score.cmc_chance = tracklet_cmc(
-                rec.tracklets, rec.sensors, score.tracking, model, backend, cfg.scoring.cmc_max_rank)
+            c = track_cmc(rec.tracklets, rec.sensors, score.tracking, model, backend,
+                          cfg.scoring.cmc_max_rank)
+            score.cmc, score.cmc_queries, score.cmc_gallery = c.cmc, c.queries, c.gallery
+            score.cmc_chance, score.cmc_last_tracklet = c.chance, c.last_tracklet
             log.info("CMC over %d queries in %.1f s", score.cmc_queries, time.monotonic() - start)
         else:
             notes.append(f"CMC not computed: no model file ({model}).")

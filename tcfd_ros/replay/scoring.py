@@ -99,11 +99,12 @@ class Score:
     detection: dict[str, DetectionScore]
     tracking: dict[str, TrackingScore]
     handoff: HandoffScore
-    cmc: list[float]                      # CMC[k-1] = share of camera tracks whose person is in the top k
+    cmc: list[float]                      # CMC[k-1]: camera tracks whose person is in the top k (by track)
     cmc_queries: int                      # LiDAR tracks are the gallery; see tcfd_ros.replay.cmc
     latency: dict[str, dict[str, float]]  # stage -> {"n", "p50", "p90", "p99"} in ms
     cmc_gallery: int = 0                  # LiDAR tracks ranked for each query (chance rank-1 = 1 / this)
     cmc_chance: list[float] = field(default_factory=list)   # CMC of a random ranking of the same tracks
+    cmc_last_tracklet: list[float] = field(default_factory=list)  # the CMC from each track's last tracklet
 
 
 def _visible(p: GTPerson, modality: str, cfg: ScoringConfig) -> bool:

@@ -168,7 +168,9 @@ def verdict_rows(score: Score | None, info: RunInfo, targets: TargetConfig) -> l
         rank1 = score.cmc[0] if score.cmc else float("nan")
         chance = score.cmc_chance[0] if score.cmc_chance else chance1
         rows.append(_row("CMC rank-1", rank1, ">=", targets.cmc_rank1_min, chance,
-                         f"{score.cmc_queries} camera tracks vs {gallery} LiDAR tracks" if score.cmc else
+                         f"{score.cmc_queries} camera tracks vs {gallery} LiDAR tracks by track evidence"
+                         + (f" (last tracklet alone: {_num(score.cmc_last_tracklet[0])})"
+                            if score.cmc_last_tracklet else "") if score.cmc else
                          "not computed (no model file, or no scored tracks of both sensors)"))
         for s, d in score.detection.items():
             rows.append(_row(f"{s} detection precision", d.precision, ">=", targets.detection_precision_min))
