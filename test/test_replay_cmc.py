@@ -67,3 +67,16 @@ def test_recording_keeps_the_newest_tracklets_of_each_track():
     rec.keep_tracklet(("lidar", 2), "only")
     assert list(rec.tracklets[("camera", 1)]) == ["t2", "t3", "t4"]
     assert list(rec.tracklets[("lidar", 2)]) == ["only"]
+
+
+def test_the_recording_keeps_as_many_tracklets_as_the_graphs_recognizer_decides_on(tmp_path):
+    """The params file's ``identity.track_evidence_tracklets``, unless a ``--param`` overrides it (the
+    graph runs with the override, so the CMC's evidence follows it)."""
+    from tcfd_ros.graph import default_config_path
+    from tcfd_ros.replay.run import ReplayOptions, _track_evidence_tracklets
+
+    opts = ReplayOptions(bag=tmp_path / "bag", out_dir=tmp_path / "out", graph_config=default_config_path())
+    assert _track_evidence_tracklets(opts) == 16
+    opts = ReplayOptions(bag=tmp_path / "bag", out_dir=tmp_path / "out", graph_config=default_config_path(),
+                         params=("recognizer.identity.track_evidence_tracklets=4", "recognizer.backend=onnx"))
+    assert _track_evidence_tracklets(opts) == 4

@@ -46,17 +46,16 @@ def track_cmc(tracklets: Mapping[tuple[str, int], Sequence[str]], modality_of: d
     from tcfd_ros.inference import make_embedder
     from tcfd_ros.nodes.json_messages import TrackletMsg
 
-    frames: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}
-    owner: dict[str, list[int]] = {"2d": [], "3d": []}       # per tracklet: index of its track
-    people: dict[str, list[int]] = {"2d": [], "3d": []}      # per track: its person
+    frames: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}   # every track's tracklets, track by track
+    counts: dict[str, list[int]] = {"2d": [], "3d": []}          # per track: its number of tracklets
+    people: dict[str, list[int]] = {"2d": [], "3d": []}          # per track: its person
     for (sensor, tid), texts in sorted(tracklets.items()):
         mod = modality_of.get(sensor)
         person = tracking.get(sensor, TrackingScore()).track_to_person.get(tid)
         if mod is None or person is None or not texts:
             continue
-        for text in texts:
-            frames[mod].append(TrackletMsg.from_json(text).frames)
-            owner[mod].append(len(people[mod]))
+        frames[mod].extend(TrackletMsg.from_json(text).frames for text in texts)
+        counts[mod].append(len(texts))
         people[mod].append(person)
     if not people["2d"] or not people["3d"]:
         return TrackCmc(gallery=len(people["3d"]))
@@ -65,9 +64,9 @@ def track_cmc(tracklets: Mapping[tuple[str, int], Sequence[str]], modality_of: d
     evidence, last = {}, {}
     for mod in ("2d", "3d"):
         emb = np.asarray(embedder.embed(frames[mod], mod))
-        idx = np.asarray(owner[mod])
-        evidence[mod] = np.stack([aggregate_track_embedding(emb[idx == k]) for k in range(len(people[mod]))])
-        last[mod] = np.stack([emb[np.flatnonzero(idx == k)[-1]] for k in range(len(people[mod]))])
+        per_track = np.split(emb, np.cumsum(counts[mod])[:-1])
+        evidence[mod] = np.stack([aggregate_track_embedding(e) for e in per_track])
+        last[mod] = np.stack([e[-1] for e in per_track])
     cmc, n = cmc_curve(people["2d"], people["3d"], cross_modal_distance(evidence["2d"], evidence["3d"]),
                        max_rank)
     cmc_last, _ = cmc_curve(people["2d"], people["3d"], cross_modal_distance(last["2d"], last["3d"]),

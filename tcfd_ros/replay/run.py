@@ -74,13 +74,17 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
 
 
 def _track_evidence_tracklets(opts: ReplayOptions) -> int:
-    """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence)."""
-    p = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER)
-    try:
-        kept = p.get("identity.track_evidence_tracklets", IdentityConfig.track_evidence_tracklets)
-        return max(1, int(kept))
-    except (TypeError, ValueError):   # the graph's own parameter check reports a bad value
-        return IdentityConfig.track_evidence_tracklets
+    """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence): the
+    params file's value, or the user's last ``--param`` for it (``check_options`` has checked both)."""
+    from tcfd_ros.nodes.bringup import parse_param
+
+    key = "identity.track_evidence_tracklets"
+    kept = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER).get(
+        key, IdentityConfig.track_evidence_tracklets)
+    for o in map(parse_param, opts.params):
+        if o.node == g.RECOGNIZER and o.key == key:
+            kept = o.value
+    return int(kept)
 
 
 def _model_of(opts: ReplayOptions) -> tuple[Path | None, str]:
