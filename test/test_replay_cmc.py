@@ -80,3 +80,23 @@ def test_the_recording_keeps_as_many_tracklets_as_the_graphs_recognizer_decides_
     opts = ReplayOptions(bag=tmp_path / "bag", out_dir=tmp_path / "out", graph_config=default_config_path(),
                          params=("recognizer.identity.track_evidence_tracklets=4", "recognizer.backend=onnx"))
     assert _track_evidence_tracklets(opts) == 4
+
+
+def test_the_reports_model_is_the_one_the_graph_runs(tmp_path):
+    """A ``--param recognizer.model_path=`` override is what the graph runs, so the report's CMC and model
+    card use it too; ``--model`` wins over both, as it does in the graph's overrides."""
+    from tcfd_ros.graph import default_config_path
+    from tcfd_ros.replay.run import ReplayOptions, _model_of
+
+    shipped, _ = _model_of(ReplayOptions(bag=tmp_path / "b", out_dir=tmp_path / "o",
+                                         graph_config=default_config_path()))
+    assert shipped is not None and shipped.exists()
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"x")
+    opts = ReplayOptions(bag=tmp_path / "b", out_dir=tmp_path / "o", graph_config=default_config_path(),
+                         params=(f"recognizer.model_path={other}", "recognizer.backend=torch"))
+    assert _model_of(opts) == (other, "torch")
+    given = tmp_path / "given.onnx"
+    opts = ReplayOptions(bag=tmp_path / "b", out_dir=tmp_path / "o", graph_config=default_config_path(),
+                         model=given, params=(f"recognizer.model_path={other}",))
+    assert _model_of(opts) == (given, "onnx")

@@ -73,27 +73,30 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
     return params
 
 
-def _track_evidence_tracklets(opts: ReplayOptions) -> int:
-    """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence): the
-    params file's value, or the user's last ``--param`` for it (``check_options`` has checked both)."""
+def _recognizer_param(opts: ReplayOptions, key: str, default: Any) -> Any:
+    """A recognizer parameter as the graph runs it: the params file's value, or the user's last ``--param``
+    for it (``check_options`` has checked both; ``--model`` is applied by the callers that need it)."""
     from tcfd_ros.nodes.bringup import parse_param
 
-    key = "identity.track_evidence_tracklets"
-    kept = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER).get(
-        key, IdentityConfig.track_evidence_tracklets)
+    value = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER).get(key, default)
     for o in map(parse_param, opts.params):
         if o.node == g.RECOGNIZER and o.key == key:
-            kept = o.value
-    return int(kept)
+            value = o.value
+    return value
+
+
+def _track_evidence_tracklets(opts: ReplayOptions) -> int:
+    """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence)."""
+    return int(_recognizer_param(opts, "identity.track_evidence_tracklets",
+                                 IdentityConfig.track_evidence_tracklets))
 
 
 def _model_of(opts: ReplayOptions) -> tuple[Path | None, str]:
-    """The model the graph runs: --model, else the recognizer's model_path in the params file."""
+    """The model the graph runs: --model, else the recognizer's model_path (params file or --param)."""
     if opts.model is not None:
         return opts.model, opts.backend
-    p = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER)
-    path = p.get("model_path") or ""
-    backend = str(p.get("backend", opts.backend))
+    path = str(_recognizer_param(opts, "model_path", "") or "")
+    backend = str(_recognizer_param(opts, "backend", opts.backend))
     if not path:
         return None, backend
     try:  # relative to the working directory, the source tree or the share dir, as the recognizer does
