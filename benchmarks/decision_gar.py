@@ -55,11 +55,13 @@ from tcfd_ros.distance import cross_modal_distance  # noqa: E402
 from tcfd_ros.errors import DatasetError  # noqa: E402
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
+from tcfd_ros.perception.identity import IdentityManager  # noqa: E402
+from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
 from tcfd_ros.perception.cue_combination import (CueCombination, choose_cue_exponent,  # noqa: E402
                                                  cue_log_likelihood_ratio)
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
-from tcfd_ros.replay.rerun import final_track_states, recorded_inputs  # noqa: E402
+from tcfd_ros.replay.rerun import TrackState, final_track_states, recorded_inputs  # noqa: E402
 from training.harvest import track_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
@@ -81,34 +83,56 @@ class PairScores:
     threshold: float
 
 
-def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> PairScores:
-    """Score one recorded replay's camera x LiDAR track pairs by the recognizer's final evidence."""
+@dataclass
+class BagTracks:
+    """A recorded replay's camera and LiDAR tracks as the recognizer held them at their last tracklets."""
+
+    manager: IdentityManager      # as the re-run ends: its threshold, decision_score and cues read the states
+    cams: list[tuple[TrackKey, TrackState]]
+    lids: list[tuple[TrackKey, TrackState]]
+    dist: np.ndarray              # (cameras, LiDARs) gait distance of the tracks' aggregates
+    label_c: list[int | None]     # the replay scorer's person of each camera track (None: unlabelled)
+    label_l: list[int | None]
+
+    def decision(self, i: int, j: int) -> float:
+        """What the recognizer compares with its threshold for camera track i and LiDAR track j."""
+        return self.manager.decision_score(float(self.dist[i, j]), self.cams[i][1].cues, self.lids[j][1].cues)
+
+
+def bag_tracks(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> BagTracks:
+    """Re-run the recognizer on one recorded replay; every camera x LiDAR gait distance, once."""
     rec = Recording.load(replay / "recording.jsonl")
     person = track_persons(rec, ReplayConfig().scoring)
     mgr, final = final_track_states(recorded_inputs(mcap), make_embedder("onnx", str(model), threads=1), cfg)
     cams = [(k, v) for k, v in final.items() if v.modality == "2d"]
     lids = [(k, v) for k, v in final.items() if v.modality == "3d"]
-    # every camera x LiDAR gait distance of the bag, once: the pairs' own and their cohorts'
     dist = (cross_modal_distance(np.stack([v.evidence for _, v in cams]),
                                  np.stack([v.evidence for _, v in lids]))
             if cams and lids else np.zeros((len(cams), len(lids)))).astype(np.float64)
-    in_cohort_c = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in cams], dtype=bool)
-    in_cohort_l = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in lids], dtype=bool)
-    label_c = [person.get(k[0], {}).get(k[1]) for k, _ in cams]
-    label_l = [person.get(k[0], {}).get(k[1]) for k, _ in lids]
+    return BagTracks(mgr, cams, lids, dist, [person.get(k[0], {}).get(k[1]) for k, _ in cams],
+                     [person.get(k[0], {}).get(k[1]) for k, _ in lids])
+
+
+def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> PairScores:
+    """Score one recorded replay's camera x LiDAR track pairs by the recognizer's final evidence."""
+    b = bag_tracks(replay, mcap, model, cfg)
+    dist, label_c, label_l = b.dist, b.label_c, b.label_l
+    in_cohort_c = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in b.cams], dtype=bool)
+    in_cohort_l = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in b.lids], dtype=bool)
     rows = []
-    for i, (_, c) in enumerate(cams):
-        for j, (_, lt) in enumerate(lids):
+    for i, (_, c) in enumerate(b.cams):
+        for j, (_, lt) in enumerate(b.lids):
             if label_c[i] is None or label_l[j] is None:
                 continue
             d = float(dist[i, j])
             near_c = nearest_other(dist[i], in_cohort_l, j, d)     # the camera track's other LiDAR tracks
             near_l = nearest_other(dist[:, j], in_cohort_c, i, d)  # the LiDAR track's other camera tracks
-            rows.append((label_c[i] == label_l[j], d, mgr.decision_score(d, c.cues, lt.cues),
+            rows.append((label_c[i] == label_l[j], d, b.decision(i, j),
                          min(c.tracklets, lt.tracklets) >= cfg.gait_min_tracklets,
                          -cue_log_likelihood_ratio(cfg, c.cues, lt.cues), 0.5 * (d / near_c + d / near_l)))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
-    return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], arr[:, 5], mgr.threshold)
+    return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], arr[:, 5],
+                      b.manager.threshold)
 
 
 def nearest_other(distances: np.ndarray, in_cohort: np.ndarray, partner: int, alone: float) -> float:
