@@ -86,6 +86,35 @@ def test_hysteresis_one_bad_tracklet_does_not_switch_but_persistent_evidence_doe
     assert [o.global_id for o in ids] == [ida, ida, idb] and ids[-1].switched
 
 
+def test_a_gait_held_binding_moves_when_another_identity_fits_better_by_the_margin_in_nats():
+    """A first gait link made on little evidence, to an identity that passes, gives way to one that later
+    scores ``gait_revision_nats`` better on ``switch_patience`` tracklets (with a model's cue exponent)."""
+    def mix(w: float) -> np.ndarray:         # between person 0 (w = 0) and person 1 (w = 1)
+        return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
+
+    meta = {"open_set_threshold_track": THR, "open_set_cue_exponent_track": 1.0}
+    for nats, moves in ((0.0, False), (1.0, True), (5.0, False)):
+        cfg = IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=3,
+                             gait_revision_nats=nats)
+        m = IdentityManager(cfg, model_metadata=meta)
+        m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0)),
+                  TrackObservation(0.0, "lidar", "3d", 8, mix(0.3))])
+        a, b = m.binding("lidar", 7), m.binding("lidar", 8)
+        (first,) = m.update([TrackObservation(0.1, "camera", "2d", 1, mix(0.1))])
+        assert first.global_id == a and first.decided_by == "gait"
+        # its evidence now fits B ~3 nats better (distances ~0.005 vs ~0.14), while A still passes
+        out = [m.update([TrackObservation(0.2 + 0.1 * k, "camera", "2d", 1, mix(0.35))])[0] for k in range(3)]
+        assert [o.global_id for o in out] == ([a, a, b] if moves else [a, a, a]), nats
+        assert out[-1].switched == moves and out[-1].decided_by == "gait"
+    # without a cue exponent the scores are distances: the margin in nats does not apply
+    m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=1,
+                                       gait_revision_nats=1.0), model_metadata={"open_set_threshold": THR})
+    m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0)),
+              TrackObservation(0.0, "lidar", "3d", 8, mix(0.3))])
+    a = m.update([TrackObservation(0.1, "camera", "2d", 1, mix(0.1))])[0].global_id
+    assert m.update([TrackObservation(0.2, "camera", "2d", 1, mix(0.35))])[0].global_id == a
+
+
 def test_threshold_comes_from_model_metadata_unless_overridden():
     assert IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 0.42}).threshold == 0.42
     m = IdentityManager(IdentityConfig(open_set_threshold=0.2), model_metadata={"open_set_threshold": 0.42})

@@ -408,6 +408,11 @@ class IdentityConfig:
         0.1, "another identity must be this much closer to take a track", lo=0.0, hi=2.0)
     switch_patience: int = param(3, "another identity must be switch_margin closer on this many consecutive "
                                     "tracklets to take a track", lo=1, hi=1000)
+    gait_revision_nats: float = param(
+        0.1, "a binding gait alone holds moves to another identity gait also accepts when that one scores "
+             "this many nats of the cues' ratio better on switch_patience consecutive tracklets (models with "
+             "a cue exponent; RESULTS.md, 'A first gait link that later evidence overturns'); 0 = gait-held "
+             "bindings never move", lo=0.0, hi=100.0)
     max_embeddings_per_identity: int = param(8, "per modality, oldest dropped (memory bound)")
     track_timeout_s: float = param(10.0, "a track unseen this long releases its identity binding")
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")
@@ -536,7 +541,8 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin", "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
+        _non_negative(self, "switch_margin", "gait_revision_nats",
+                      "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
                       "max_walking_speed_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",

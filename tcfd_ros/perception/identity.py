@@ -61,9 +61,14 @@ How identities are decided:
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
    in the identity it founded moves on the first such tracklet (its aggregate is the accumulated
-   evidence, and ``gait_min_tracklets`` already held back its first link). A geometric link or veto
-   acts at once: it rests on sustained evidence already. An identity left behind by the only track
-   that made it is forgotten (no ghosts).
+   evidence, and ``gait_min_tracklets`` already held back its first link). A binding gait alone holds
+   (no geometric link) moves, with a model that carries a cue exponent k, to another identity gait
+   also accepts once that one scores ``gait_revision_nats`` of the cues' ratio better (``log(score /
+   other) / k``) on ``switch_patience`` consecutive tracklets: a first link is made at
+   ``gait_min_tracklets``, often as the speed cue first arrives, and a stranger who passes then must not
+   keep the track when its own person's identity later scores better (RESULTS.md, "A first gait link that
+   later evidence overturns"). A geometric link or veto acts at once: it rests on sustained evidence
+   already. An identity left behind by the only track that made it is forgotten (no ghosts).
 5. Memory and gallery: ``identity_store.py``. A track unseen for ``track_timeout_s`` releases its
    binding (its identity stays, for re-entry).
 
@@ -657,6 +662,10 @@ class IdentityManager:
         held = cand.support(cur) is not None or not cand.admissible[cur]
         j = -1 if held else self._best_alternative(cand, st.gid)
         against = j >= 0 and cand.score[j] + self.cfg.switch_margin < cand.score[cur]
+        if held and cand.support(cur) == "gait" and cand.admissible[cur] and self._revises_gait():
+            j = self._best_alternative(cand, st.gid)
+            against = j >= 0 and cand.gids[j] not in cand.links and (
+                self._nats_better(cand.score[j], cand.score[cur]) >= self.cfg.gait_revision_nats)
         if against and st.contrary_gid == cand.gids[j]:
             st.contrary += 1
         elif against:
@@ -669,6 +678,18 @@ class IdentityManager:
                      o.track_id, st.gid, cand.gids[j], cand.gait[j], cand.gait[cur], st.contrary)
             return self._decide(o, self.store.ids[cand.gids[j]], cand, agg, switched=True)
         return self._decide(o, self.store.ids[st.gid], cand, agg)
+
+    def _revises_gait(self) -> bool:
+        comb = self.cue_combination
+        return self.cfg.gait_revision_nats > 0 and comb is not None and comb.exponent > 0 and self.cfg.cues_on
+
+    def _nats_better(self, score: float, than: float) -> float:
+        """How many nats of the cues' likelihood ratio ``score`` is better (lower) than ``than``."""
+        if not score < than:                # worse, equal or NaN
+            return -math.inf
+        if score <= 0 or math.isinf(than):
+            return math.inf
+        return math.log(than / score) / self.cue_combination.exponent
 
     def _can_join(self, keys: list[TrackKey], gid: int) -> bool:
         """Whether every one of ``keys`` may move to identity ``gid``: no track bound to it was seen apart
