@@ -680,6 +680,8 @@ class IdentityManager:
         return self._decide(o, self.store.ids[st.gid], cand, agg)
 
     def _revises_gait(self) -> bool:
+        """Whether a binding gait holds may move to a better identity: the margin is in nats of the cues'
+        ratio, so only with a model that carries a cue exponent and with the cues on."""
         comb = self.cue_combination
         return self.cfg.gait_revision_nats > 0 and comb is not None and comb.exponent > 0 and self.cfg.cues_on
 
