@@ -659,13 +659,16 @@ class IdentityManager:
             return self._decide(o, self.store.ids[target], cand, agg, switched=True)
         # gait hysteresis: only an unsupported binding moves, on repeated evidence (a track alone in
         # the identity it founded has nothing to protect: its aggregate already is the evidence)
-        held = cand.support(cur) is not None or not cand.admissible[cur]
-        j = -1 if held else self._best_alternative(cand, st.gid)
-        against = j >= 0 and cand.score[j] + self.cfg.switch_margin < cand.score[cur]
-        if held and cand.support(cur) == "gait" and cand.admissible[cur] and self._revises_gait():
+        support = cand.support(cur)
+        if support == "gait" and cand.admissible[cur] and self._revises_gait():
+            # a binding gait alone holds gives way to an identity gait fits by the margin in nats
             j = self._best_alternative(cand, st.gid)
             against = j >= 0 and cand.gids[j] not in cand.links and (
                 self._nats_better(cand.score[j], cand.score[cur]) >= self.cfg.gait_revision_nats)
+        else:
+            held = support is not None or not cand.admissible[cur]
+            j = -1 if held else self._best_alternative(cand, st.gid)
+            against = j >= 0 and cand.score[j] + self.cfg.switch_margin < cand.score[cur]
         if against and st.contrary_gid == cand.gids[j]:
             st.contrary += 1
         elif against:
@@ -689,7 +692,7 @@ class IdentityManager:
         """How many nats of the cues' likelihood ratio ``score`` is better (lower) than ``than``."""
         if not score < than:                # worse, equal or NaN
             return -math.inf
-        if score <= 0 or math.isinf(than):
+        if score <= 0:
             return math.inf
         return math.log(than / score) / self.cue_combination.exponent
 
