@@ -73,30 +73,32 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
     return params
 
 
-def _recognizer_param(opts: ReplayOptions, key: str, default: Any) -> Any:
-    """A recognizer parameter as the graph runs it: the params file's value, or the user's last ``--param``
-    for it (``check_options`` has checked both; ``--model`` is applied by the callers that need it)."""
+def _recognizer_params(opts: ReplayOptions) -> dict[str, Any]:
+    """The recognizer's parameters as the graph runs them: the params file's, with the user's ``--param``
+    overrides applied in order (``check_options`` has checked both; ``--model`` is applied by the callers
+    that need it)."""
     from tcfd_ros.nodes.bringup import parse_param
 
-    value = g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER).get(key, default)
+    params = dict(g.node_parameters_from_config(opts.graph_config, g.RECOGNIZER))
     for o in map(parse_param, opts.params):
-        if o.node == g.RECOGNIZER and o.key == key:
-            value = o.value
-    return value
+        if o.node == g.RECOGNIZER:
+            params[o.key] = o.value
+    return params
 
 
 def _track_evidence_tracklets(opts: ReplayOptions) -> int:
     """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence)."""
-    return int(_recognizer_param(opts, "identity.track_evidence_tracklets",
-                                 IdentityConfig.track_evidence_tracklets))
+    return int(_recognizer_params(opts).get("identity.track_evidence_tracklets",
+                                            IdentityConfig.track_evidence_tracklets))
 
 
 def _model_of(opts: ReplayOptions) -> tuple[Path | None, str]:
     """The model the graph runs: --model, else the recognizer's model_path (params file or --param)."""
     if opts.model is not None:
         return opts.model, opts.backend
-    path = str(_recognizer_param(opts, "model_path", "") or "")
-    backend = str(_recognizer_param(opts, "backend", opts.backend))
+    p = _recognizer_params(opts)
+    path = str(p.get("model_path") or "")
+    backend = str(p.get("backend", opts.backend))
     if not path:
         return None, backend
     try:  # relative to the working directory, the source tree or the share dir, as the recognizer does
