@@ -55,10 +55,10 @@ from tcfd_ros.distance import cross_modal_distance  # noqa: E402
 from tcfd_ros.errors import DatasetError  # noqa: E402
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
-from tcfd_ros.perception.identity import IdentityManager  # noqa: E402
-from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
 from tcfd_ros.perception.cue_combination import (CueCombination, choose_cue_exponent,  # noqa: E402
                                                  cue_log_likelihood_ratio)
+from tcfd_ros.perception.identity import IdentityManager  # noqa: E402
+from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.rerun import TrackState, final_track_states, recorded_inputs  # noqa: E402

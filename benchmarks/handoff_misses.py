@@ -59,8 +59,9 @@ def handed_off(score_json: Path) -> set[int]:
             if h.get("camera_person") is not None and h["camera_person"] == h.get("lidar_person")}
 
 
-def reason(pair_ok: bool, rank: int | None, score: float, threshold: float) -> str:
-    if not pair_ok or rank is None:
+def reason(rank: int | None, score: float, threshold: float) -> str:
+    """The first that applies; ``rank`` None: the pair has too few tracklets to be decided by gait."""
+    if rank is None:
         return "too few tracklets"
     if rank > 1:
         return "another person scores better"
@@ -89,7 +90,7 @@ def missed_pairs(b: BagTracks, linked: set[int], min_tracklets: int) -> list[Mis
             out.append(MissedPair(int(b.label_c[i]), kc[1], kl[1], (c.tracklets, lt.tracklets),
                                   (dict(c.cues), dict(lt.cues)), float(b.dist[i, j]), float(scores[j]),
                                   b.manager.threshold, rank, other,
-                                  reason(ok, rank, float(scores[j]), b.manager.threshold)))
+                                  reason(rank, float(scores[j]), b.manager.threshold)))
     return out
 
 

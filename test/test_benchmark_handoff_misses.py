@@ -55,9 +55,9 @@ def test_each_missed_person_gets_its_pairs_and_the_first_reason_that_applies():
 
 def test_a_best_pair_over_the_threshold_says_by_how_much_and_one_under_it_passes():
     mod = _module()
-    assert mod.reason(True, 1, 0.05, 0.01) == "above the threshold x5"
-    assert mod.reason(True, 1, 0.005, 0.01) == "passes, not linked"
-    assert mod.reason(False, None, 0.005, 0.01) == "too few tracklets"
+    assert mod.reason(1, 0.05, 0.01) == "above the threshold x5"
+    assert mod.reason(1, 0.005, 0.01) == "passes, not linked"
+    assert mod.reason(None, 0.005, 0.01) == "too few tracklets"
 
 
 def test_the_replays_hand_offs_are_read_from_its_score(tmp_path):
