@@ -16,7 +16,10 @@ accept rate at 1 % (and 0.1 %, 10 %) FMR set on the bags' own impostor pairs, fo
 cues alone (``cues``: walking speed, stature and step frequency; minus the log of their likelihood ratio,
 0 where the two tracks share no cue; what gait adds is the gap between it and the decision), for gait over
 each side's nearest other track (``gait_cohort``, below) and for the decision statistic, and what the
-shipped operating point (statistic <= the threshold) accepts. Not collected by pytest.
+shipped operating point (statistic <= the threshold) accepts; and, per set of cues a pair compares
+(``decision_by_shared_cues``: "speed+stature", "speed", ...), its eligible genuine pairs, how many of them
+the decision statistic accepts at 1 % of all impostor pairs, and its impostor pairs (a camera track whose
+stature was withheld compares speed alone). Not collected by pytest.
 
 ``gait_cohort`` asks whether gait distances, which rank a bag's tracks well but are not comparable from
 one track to the next, separate better once each is divided by how close the two tracks come to everyone
@@ -55,7 +58,7 @@ from tcfd_ros.distance import cross_modal_distance  # noqa: E402
 from tcfd_ros.errors import DatasetError  # noqa: E402
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
-from tcfd_ros.perception.cue_combination import (CueCombination, choose_cue_exponent,  # noqa: E402
+from tcfd_ros.perception.cue_combination import (CUE_NAMES, CueCombination, choose_cue_exponent,  # noqa: E402
                                                  cue_log_likelihood_ratio)
 from tcfd_ros.perception.identity import IdentityManager  # noqa: E402
 from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
@@ -80,6 +83,7 @@ class PairScores:
     eligible: np.ndarray          # bool: both tracks delivered >= gait_min_tracklets tracklets
     cues: np.ndarray              # -log of walking speed's and stature's likelihood ratio (gait left out)
     gait_cohort: np.ndarray       # gait over each side's nearest other track (offline, see the docstring)
+    shared: np.ndarray            # str: the cues both tracks measured, "+"-joined ("none": gait alone)
     threshold: float
 
 
@@ -119,7 +123,7 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
     dist, label_c, label_l = b.dist, b.label_c, b.label_l
     in_cohort_c = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in b.cams], dtype=bool)
     in_cohort_l = np.array([v.tracklets >= cfg.gait_min_tracklets for _, v in b.lids], dtype=bool)
-    rows = []
+    rows, shared = [], []
     for i, (_, c) in enumerate(b.cams):
         for j, (_, lt) in enumerate(b.lids):
             if label_c[i] is None or label_l[j] is None:
@@ -130,9 +134,15 @@ def bag_pairs(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> Pai
             rows.append((label_c[i] == label_l[j], d, b.decision(i, j),
                          min(c.tracklets, lt.tracklets) >= cfg.gait_min_tracklets,
                          -cue_log_likelihood_ratio(cfg, c.cues, lt.cues), 0.5 * (d / near_c + d / near_l)))
+            shared.append(shared_cues(c.cues, lt.cues))
     arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
     return PairScores(arr[:, 0] > 0, arr[:, 1], arr[:, 2], arr[:, 3] > 0, arr[:, 4], arr[:, 5],
-                      b.manager.threshold)
+                      np.array(shared, dtype=object), b.manager.threshold)
+
+
+def shared_cues(mine: dict[str, float], theirs: dict[str, float]) -> str:
+    """The cues two tracks both measured, in ``CUE_NAMES`` order and "+"-joined; "none" if no cue."""
+    return "+".join(n for n in CUE_NAMES if n in mine and n in theirs) or "none"
 
 
 def nearest_other(distances: np.ndarray, in_cohort: np.ndarray, partner: int, alone: float) -> float:
@@ -143,17 +153,37 @@ def nearest_other(distances: np.ndarray, in_cohort: np.ndarray, partner: int, al
     return float(distances[others].min()) if others.any() else alone
 
 
-def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: float) -> float | None:
-    """Genuine-accept rate with the threshold that lets ``fmr`` of all impostor pairs through (the
-    ``floor(fmr x impostors)``-th lowest impostor score); ``accepted``: the pairs that can be accepted at
-    all. None when the impostors cannot resolve ``fmr``."""
+def threshold_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: float) -> float | None:
+    """The score that lets ``fmr`` of all impostor pairs through (the ``floor(fmr x impostors)``-th lowest
+    impostor score; ``accepted``: the pairs that can be accepted at all). None when the impostors cannot
+    resolve ``fmr`` or there is no genuine pair."""
     n_imp = int((~genuine).sum())
     if n_imp * fmr < 1 or not genuine.any():
         return None
     k = int(np.floor(fmr * n_imp))
     imp = np.sort(scores[~genuine & accepted])
-    thr = imp[k - 1] if k <= imp.size else np.inf
-    return float((accepted & (scores <= thr))[genuine].mean())
+    return float(imp[k - 1]) if k <= imp.size else np.inf
+
+
+def gar_at(scores: np.ndarray, genuine: np.ndarray, accepted: np.ndarray, fmr: float) -> float | None:
+    """Genuine-accept rate at ``threshold_at``; None where that is None."""
+    thr = threshold_at(scores, genuine, accepted, fmr)
+    return None if thr is None else float((accepted & (scores <= thr))[genuine].mean())
+
+
+def by_shared_cues(p: PairScores, fmr: float = 0.01) -> dict[str, dict[str, int]]:
+    """Per set of cues a pair compares: its eligible genuine pairs, how many of them the decision statistic
+    accepts at ``fmr`` of *all* impostor pairs, and its impostor pairs. Where a track measured no stature
+    (its frames spread, a cut-off box) its pairs must pass on gait and speed alone: this says how often."""
+    thr = threshold_at(p.decision, p.genuine, p.eligible, fmr)
+    out = {}
+    for name in sorted(set(p.shared)):
+        m = p.shared == name
+        gen = m & p.genuine & p.eligible
+        out[name] = {"genuine_eligible": int(gen.sum()),
+                     f"accepted_at_{fmr:g}": None if thr is None else int((gen & (p.decision <= thr)).sum()),
+                     "impostor_pairs": int((m & ~p.genuine).sum())}
+    return out
 
 
 def fit_combination(p: PairScores) -> CueCombination:
@@ -179,6 +209,7 @@ def summary(p: PairScores, combination: CueCombination | None = None) -> dict:
     for name, s in stats:
         out[name] = {f"gar_at_{f:g}": (None if (g := gar_at(s, p.genuine, p.eligible, f)) is None
                                        else round(g, 3)) for f in FMRS}
+    out["decision_by_shared_cues"] = by_shared_cues(p)
     acc = (p.decision <= p.threshold) & p.eligible
     out["operating_point"] = {"gar": round(float(acc[p.genuine].mean()), 3) if p.genuine.any() else None,
                               "fmr": round(float(acc[~p.genuine].mean()), 4) if (~p.genuine).any() else None}
@@ -218,7 +249,7 @@ def main() -> int:
 def concat(parts: list[PairScores]) -> PairScores:
     """Several bags' pairs as one set."""
     return PairScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                        ("genuine", "gait", "decision", "eligible", "cues", "gait_cohort")),
+                        ("genuine", "gait", "decision", "eligible", "cues", "gait_cohort", "shared")),
                       parts[0].threshold)
 
 
