@@ -115,6 +115,37 @@ def test_a_gait_held_binding_moves_when_another_identity_fits_better_by_the_marg
     assert m.update([TrackObservation(0.2, "camera", "2d", 1, mix(0.35))])[0].global_id == a
 
 
+def test_an_unsupported_binding_moves_by_the_margin_in_nats_with_a_cue_exponent():
+    """With a cue exponent, decision scores are d x LR^-k (~1e-8 on replays): ``switch_margin``, a gait
+    distance, would never let a binding that no longer passes move to an identity that does. It moves as a
+    gait-held one does: ``gait_revision_nats`` better on ``switch_patience`` tracklets."""
+    def mix(w: float) -> np.ndarray:         # between person 0 (w = 0) and person 1 (w = 1)
+        return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
+
+    def run(meta: dict, nats: float) -> list:
+        cfg = IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=3,
+                             switch_margin=2.0, gait_revision_nats=nats)
+        m = IdentityManager(cfg, model_metadata=meta)
+        m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0)),
+                  TrackObservation(0.0, "lidar", "3d", 8, mix(0.8))])
+        a, b = m.binding("lidar", 7), m.binding("lidar", 8)
+        (first,) = m.update([TrackObservation(0.1, "camera", "2d", 1, mix(0.1))])
+        assert first.global_id == a and first.decided_by == "gait"
+        # its evidence now fits B and no longer A: the binding is unsupported
+        out = [m.update([TrackObservation(0.2 + 0.1 * k, "camera", "2d", 1, mix(0.75))])[0] for k in range(3)]
+        assert all(o.distance > THR for o in out[:2])      # A's score: over the threshold
+        return [o.global_id for o in out], a, b
+
+    cue = {"open_set_threshold_track": THR, "open_set_cue_exponent_track": 1.0}
+    ids, a, b = run(cue, 0.1)
+    assert ids == [a, a, b]
+    ids, a, b = run(cue, 50.0)              # B is not 50 nats better: the binding stays
+    assert ids == [a, a, a]
+    # without a cue exponent the scores are distances and switch_margin (2.0 here) governs: it stays
+    ids, a, b = run({"open_set_threshold": THR}, 0.1)
+    assert ids == [a, a, a]
+
+
 def test_threshold_comes_from_model_metadata_unless_overridden():
     assert IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 0.42}).threshold == 0.42
     m = IdentityManager(IdentityConfig(open_set_threshold=0.2), model_metadata={"open_set_threshold": 0.42})

@@ -405,14 +405,17 @@ class IdentityConfig:
                                             "and same-modality distances are smaller, so that threshold "
                                             "would accept strangers")
     switch_margin: float = param(
-        0.1, "another identity must be this much closer to take a track", lo=0.0, hi=2.0)
-    switch_patience: int = param(3, "another identity must be switch_margin closer on this many consecutive "
-                                    "tracklets to take a track", lo=1, hi=1000)
+        0.1, "gait distance by which another identity must be closer to take a track nothing supports "
+             "(models without a cue exponent, or gait_revision_nats 0; else gait_revision_nats)",
+        lo=0.0, hi=2.0)
+    switch_patience: int = param(3, "another identity must be switch_margin (or gait_revision_nats) better "
+                                    "on this many consecutive tracklets to take a track", lo=1, hi=1000)
     gait_revision_nats: float = param(
-        0.1, "a binding gait alone holds moves to another identity gait also accepts when that one scores "
-             "this many nats of the cues' ratio better on switch_patience consecutive tracklets (models with "
-             "a cue exponent; RESULTS.md, 'A first gait link that later evidence overturns'); 0 = gait-held "
-             "bindings never move", lo=0.0, hi=100.0)
+        0.1, "a binding gait alone or nothing holds moves to another identity gait accepts when that one "
+             "scores this many nats of the cues' ratio better on switch_patience consecutive tracklets "
+             "(models with a cue exponent; RESULTS.md, 'A first gait link that later evidence overturns', "
+             "'An unsupported binding that never moved'); 0 = gait-held bindings never move and unsupported "
+             "ones move by switch_margin", lo=0.0, hi=100.0)
     max_embeddings_per_identity: int = param(8, "per modality, oldest dropped (memory bound)")
     track_timeout_s: float = param(10.0, "a track unseen this long releases its identity binding")
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")

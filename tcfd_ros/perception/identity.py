@@ -67,8 +67,11 @@ How identities are decided:
    other) / k``) on ``switch_patience`` consecutive tracklets: a first link is made at
    ``gait_min_tracklets``, often as the speed cue first arrives, and a stranger who passes then must not
    keep the track when its own person's identity later scores better (RESULTS.md, "A first gait link that
-   later evidence overturns"). A geometric link or veto acts at once: it rests on sustained evidence
-   already. An identity left behind by the only track that made it is forgotten (no ghosts).
+   later evidence overturns"). With a cue exponent an unsupported binding moves by that margin in nats
+   too: its scores, ``d x LR^-k``, are ~1e-8 on replays, and ``switch_margin`` is a gait distance, so a
+   binding that stopped passing never moved to the identity that passed instead (RESULTS.md, "An
+   unsupported binding that never moved"). A geometric link or veto acts at once: it rests on sustained
+   evidence already. An identity left behind by the only track that made it is forgotten (no ghosts).
 5. Memory and gallery: ``identity_store.py``. A track unseen for ``track_timeout_s`` releases its
    binding (its identity stays, for re-entry).
 
@@ -657,12 +660,14 @@ class IdentityManager:
             log.info("%s track %d: co-located with %s; identity %d -> %d", o.sensor, o.track_id,
                      cand.links[target], st.gid, target)
             return self._decide(o, self.store.ids[target], cand, agg, switched=True)
-        # gait hysteresis: only an unsupported binding moves, on repeated evidence (a track alone in
-        # the identity it founded has nothing to protect: its aggregate already is the evidence)
+        # gait hysteresis: an unsupported binding moves, on repeated evidence (a track alone in the identity
+        # it founded has nothing to protect: its aggregate already is the evidence); with a cue exponent, so
+        # does one gait alone holds, and both by a margin in nats of the cues' ratio (scores of ~1e-8 leave
+        # a margin in distance units no meaning: an unsupported binding would never move)
         support = cand.support(cur)
-        if support == "gait" and cand.admissible[cur] and self._revises_gait():
-            # a binding gait alone holds gives way to an identity gait fits by the margin in nats
-            j = self._best_alternative(cand, st.gid)
+        if self._revises_gait():
+            held = support not in (None, "gait") or not cand.admissible[cur]
+            j = -1 if held else self._best_alternative(cand, st.gid)
             against = j >= 0 and cand.gids[j] not in cand.links and (
                 self._nats_better(cand.score[j], cand.score[cur]) >= self.cfg.gait_revision_nats)
         else:
