@@ -379,7 +379,7 @@ def test_the_move_out_is_published_as_a_revision_of_the_track_that_left():
     m.update([_obs(6.0, "lidar", 9, alike)])
     (a,) = m.update([_obs(7.0, "lidar", 9, alike)])                  # track 9: 5-7 s
     assert a.global_id == m.binding("camera", 1) and m.take_revisions() == []
-    m.update([_obs(6.5, "lidar", 20, near)])                         # beside track 9: blocked for now
+    m.update([_obs(5.9, "lidar", 20, near)])                         # beside track 9 < 1 s: blocked for now
     assert m.take_revisions() == []
     (b,) = m.update([_obs(9.0, "lidar", 20, near)])                  # track 9 silent for 2 s
     (rev,) = m.take_revisions()

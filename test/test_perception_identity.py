@@ -146,6 +146,33 @@ def test_an_unsupported_binding_moves_by_the_margin_in_nats_with_a_cue_exponent(
     assert ids == [a, a, a]
 
 
+def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_fit():
+    """Two walkers one camera sees at once: the stranger passes the LiDAR identity first; the person's own
+    camera track, which fits it better, takes it once the camera has seen both for concurrent_overlap_s,
+    and the stranger's track moves out (a revision). Seen together for less, the first one keeps it."""
+    def mix(w: float) -> np.ndarray:         # between person 0 (w = 0) and person 1 (w = 1)
+        return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
+
+    def run(overlap_s: float):
+        m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=overlap_s)
+        (a,) = m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0))])
+        revisions = []
+        for k in range(12):                  # 0.1 .. 2.3 s: both camera tracks deliver every 0.2 s
+            t = 0.1 + 0.2 * k
+            obs = [TrackObservation(t, "camera", "2d", 1, mix(0.25))]
+            if k >= 1:
+                obs.append(TrackObservation(t, "camera", "2d", 2, mix(0.02)))
+            m.update(obs)
+            revisions += m.take_revisions()
+        return a.global_id, m, revisions
+
+    a, m, revisions = run(1.0)
+    assert m.binding("camera", 2) == a and m.binding("camera", 1) != a
+    assert [(r.track_id, r.switched, r.known) for r in revisions] == [(1, True, False)]
+    a, m, revisions = run(5.0)               # not seen together long enough: the first keeps it
+    assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
+
+
 def test_threshold_comes_from_model_metadata_unless_overridden():
     assert IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 0.42}).threshold == 0.42
     m = IdentityManager(IdentityConfig(open_set_threshold=0.2), model_metadata={"open_set_threshold": 0.42})

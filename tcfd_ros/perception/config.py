@@ -420,10 +420,11 @@ class IdentityConfig:
     track_timeout_s: float = param(10.0, "a track unseen this long releases its identity binding")
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")
     concurrent_overlap_s: float = param(
-        1.0, "two tracks of one sensor seen at the same time for this long are two people also after one has "
-             "ended: gait joins an identity to at most one of them, the one whose gait fits its other "
-             "sensors' evidence better (the other is moved to an identity of its own); a geometric link is "
-             "exempt; 0: off", lo=0.0, hi=60.0)
+        1.0, "two tracks of one sensor seen at the same time for this long are two people, while both "
+             "deliver and after one has ended: gait joins an identity to at most one of them, the one whose "
+             "gait fits its other sensors' evidence better (the other is moved to an identity of its own; "
+             "one the identity holds by geometry stays); a geometric link is exempt; 0: off",
+        lo=0.0, hi=60.0)
     max_walking_speed_mps: float = param(
         3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
              "gone to) faster than this: the straight line between the earlier track's last tracklet and the "

@@ -48,8 +48,9 @@ How identities are decided:
    sensor* that delivered a tracklet within ``concurrent_window_s`` is not a candidate (one sensor
    sees two people at once as two tracks); a track that stopped earlier (a fragment the tracker lost)
    does not block it, so a re-acquired person gets their identity back. One the sensor saw at the same
-   time as this track for ``concurrent_overlap_s`` (``track_spans.py``), though it has ended, is still
-   another person: the identity is a candidate only if this track's gait fits its other-modality
+   time as this track for ``concurrent_overlap_s`` (``track_spans.py``), whether it has ended or still
+   delivers (unless the identity holds it by geometry: then it blocks), is another person: the
+   identity is a candidate only if this track's gait fits its other-modality
    evidence better, and joining it moves that track to an identity of its own (its new binding is a
    revision, ``take_revisions``: published after the update's matches); a geometric link to the
    identity is exempt (a camera tracker's second track on one walker overlaps the first, too). Nor
@@ -327,8 +328,16 @@ class IdentityManager:
             stamp_s is None or abs(stamp_s - other_state.last_stamp_s) <= self.cfg.concurrent_window_s)
 
     def _blocked_same_sensor(self, o: TrackObservation, gid: int) -> bool:
+        """A track of ``o``'s sensor bound to ``gid`` and delivering now keeps ``o``'s track out, unless it
+        is a rival ``_overlapped_rivals`` may move out: seen together with it for ``concurrent_overlap_s``
+        and held by gait (not geometry). Else two alike walkers on one sensor leave the identity to whichever
+        passed first (RESULTS.md, "Two walkers on one sensor: the better gait fit takes the identity")."""
         return any(st.gid == gid and self._concurrent_on_sensor(o.key, o.stamp_s, key, st)
-                   for key, st in self._tracks.items())
+                   and not self._contestable(o.key, key, st) for key, st in self._tracks.items())
+
+    def _contestable(self, key: TrackKey, other: TrackKey, other_state: _TrackState) -> bool:
+        return (self.cfg.concurrent_overlap_s > 0 and other_state.reason not in ("geometry", "both")
+                and self.spans.overlap_s(key, other) >= self.cfg.concurrent_overlap_s)
 
     def _transit_ok(self, o: TrackObservation, ev: _Evidence, gid: int) -> bool:
         if not self.cfg.transit_prior:
@@ -411,10 +420,11 @@ class IdentityManager:
                            admissible: np.ndarray, linked: set[int],
                            sources: dict[int, dict[TrackKey, int]]) -> dict[int, list[TrackKey]]:
         """Per identity, the tracks of ``o``'s sensor it holds that this sensor saw at the same time as
-        ``o``'s track for ``concurrent_overlap_s`` (two people; ``_blocked_same_sensor`` only knows tracks
-        still delivering). ``o``'s track may join only if its gait fits the identity's other-modality
-        evidence better than each of theirs, and then they leave (returned); else the identity is no
-        candidate (``admissible`` set False). Gait alone: a track that ended has no cues left to compare.
+        ``o``'s track for ``concurrent_overlap_s`` (two people), whether they have ended or still deliver
+        (``_blocked_same_sensor`` leaves those to this rule unless the identity holds them by geometry).
+        ``o``'s track may join only if its gait fits the identity's other-modality evidence better than each
+        of theirs, and then they leave (returned); else the identity is no candidate (``admissible`` set
+        False). Gait alone: a track that ended has no cues left to compare.
         An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
         a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
