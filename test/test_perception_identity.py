@@ -86,54 +86,52 @@ def test_hysteresis_one_bad_tracklet_does_not_switch_but_persistent_evidence_doe
     assert [o.global_id for o in ids] == [ida, ida, idb] and ids[-1].switched
 
 
+def _mix(w: float) -> np.ndarray:
+    """Between person 0 (w = 0) and person 1 (w = 1)."""
+    return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
+
+
+def _first_link_then(cfg: IdentityConfig, meta: dict, b_at: float, later_at: float):
+    """LiDAR tracks 7 (person 0) and 8 (``_mix(b_at)``) found identities A and B; camera track 1 joins A by
+    gait on a first tracklet near person 0, then delivers three at ``_mix(later_at)``: A, B, their matches."""
+    m = IdentityManager(cfg, model_metadata=meta)
+    m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0)),
+              TrackObservation(0.0, "lidar", "3d", 8, _mix(b_at))])
+    a, b = m.binding("lidar", 7), m.binding("lidar", 8)
+    (first,) = m.update([TrackObservation(0.1, "camera", "2d", 1, _mix(0.1))])
+    assert first.global_id == a and first.decided_by == "gait"
+    out = [m.update([TrackObservation(0.2 + 0.1 * k, "camera", "2d", 1, _mix(later_at))])[0]
+           for k in range(3)]
+    return a, b, out
+
+
 def test_a_gait_held_binding_moves_when_another_identity_fits_better_by_the_margin_in_nats():
     """A first gait link made on little evidence, to an identity that passes, gives way to one that later
     scores ``gait_revision_nats`` better on ``switch_patience`` tracklets (with a model's cue exponent)."""
-    def mix(w: float) -> np.ndarray:         # between person 0 (w = 0) and person 1 (w = 1)
-        return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
-
     meta = {"open_set_threshold_track": THR, "open_set_cue_exponent_track": 1.0}
     for nats, moves in ((0.0, False), (1.0, True), (5.0, False)):
         cfg = IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=3,
                              gait_revision_nats=nats)
-        m = IdentityManager(cfg, model_metadata=meta)
-        m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0)),
-                  TrackObservation(0.0, "lidar", "3d", 8, mix(0.3))])
-        a, b = m.binding("lidar", 7), m.binding("lidar", 8)
-        (first,) = m.update([TrackObservation(0.1, "camera", "2d", 1, mix(0.1))])
-        assert first.global_id == a and first.decided_by == "gait"
         # its evidence now fits B ~3 nats better (distances ~0.005 vs ~0.14), while A still passes
-        out = [m.update([TrackObservation(0.2 + 0.1 * k, "camera", "2d", 1, mix(0.35))])[0] for k in range(3)]
+        a, b, out = _first_link_then(cfg, meta, 0.3, 0.35)
         assert [o.global_id for o in out] == ([a, a, b] if moves else [a, a, a]), nats
         assert out[-1].switched == moves and out[-1].decided_by == "gait"
     # without a cue exponent the scores are distances: the margin in nats does not apply
-    m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=1,
-                                       gait_revision_nats=1.0), model_metadata={"open_set_threshold": THR})
-    m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0)),
-              TrackObservation(0.0, "lidar", "3d", 8, mix(0.3))])
-    a = m.update([TrackObservation(0.1, "camera", "2d", 1, mix(0.1))])[0].global_id
-    assert m.update([TrackObservation(0.2, "camera", "2d", 1, mix(0.35))])[0].global_id == a
+    cfg = IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=1,
+                         gait_revision_nats=1.0)
+    a, b, out = _first_link_then(cfg, {"open_set_threshold": THR}, 0.3, 0.35)
+    assert [o.global_id for o in out] == [a, a, a]
 
 
 def test_an_unsupported_binding_moves_by_the_margin_in_nats_with_a_cue_exponent():
     """With a cue exponent, decision scores are d x LR^-k (~1e-8 on replays): ``switch_margin``, a gait
     distance, would never let a binding that no longer passes move to an identity that does. It moves as a
     gait-held one does: ``gait_revision_nats`` better on ``switch_patience`` tracklets."""
-    def mix(w: float) -> np.ndarray:         # between person 0 (w = 0) and person 1 (w = 1)
-        return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
-
     def run(meta: dict, nats: float) -> list:
         cfg = IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=3,
                              switch_margin=2.0, gait_revision_nats=nats)
-        m = IdentityManager(cfg, model_metadata=meta)
-        m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0)),
-                  TrackObservation(0.0, "lidar", "3d", 8, mix(0.8))])
-        a, b = m.binding("lidar", 7), m.binding("lidar", 8)
-        (first,) = m.update([TrackObservation(0.1, "camera", "2d", 1, mix(0.1))])
-        assert first.global_id == a and first.decided_by == "gait"
-        # its evidence now fits B and no longer A: the binding is unsupported
-        out = [m.update([TrackObservation(0.2 + 0.1 * k, "camera", "2d", 1, mix(0.75))])[0] for k in range(3)]
-        assert all(o.distance > THR for o in out[:2])      # A's score: over the threshold
+        a, b, out = _first_link_then(cfg, meta, 0.8, 0.75)
+        assert all(o.distance > THR for o in out[:2])      # the evidence no longer passes A: unsupported
         return [o.global_id for o in out], a, b
 
     cue = {"open_set_threshold_track": THR, "open_set_cue_exponent_track": 1.0}
@@ -150,18 +148,15 @@ def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_f
     """Two walkers one camera sees at once: the stranger passes the LiDAR identity first; the person's own
     camera track, which fits it better, takes it once the camera has seen both for concurrent_overlap_s,
     and the stranger's track moves out (a revision). Seen together for less, the first one keeps it."""
-    def mix(w: float) -> np.ndarray:         # between person 0 (w = 0) and person 1 (w = 1)
-        return (1 - w) * PEOPLE[0] + w * PEOPLE[1]
-
     def run(overlap_s: float):
         m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=overlap_s)
-        (a,) = m.update([TrackObservation(0.0, "lidar", "3d", 7, mix(0.0))])
+        (a,) = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0))])
         revisions = []
         for k in range(12):                  # 0.1 .. 2.3 s: both camera tracks deliver every 0.2 s
             t = 0.1 + 0.2 * k
-            obs = [TrackObservation(t, "camera", "2d", 1, mix(0.25))]
+            obs = [TrackObservation(t, "camera", "2d", 1, _mix(0.25))]
             if k >= 1:
-                obs.append(TrackObservation(t, "camera", "2d", 2, mix(0.02)))
+                obs.append(TrackObservation(t, "camera", "2d", 2, _mix(0.02)))
             m.update(obs)
             revisions += m.take_revisions()
         return a.global_id, m, revisions
