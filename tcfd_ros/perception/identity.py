@@ -337,7 +337,11 @@ class IdentityManager:
 
     def _contestable(self, key: TrackKey, other: TrackKey, other_state: _TrackState) -> bool:
         return (self.cfg.concurrent_overlap_s > 0 and other_state.reason not in ("geometry", "both")
-                and self.spans.overlap_s(key, other) >= self.cfg.concurrent_overlap_s)
+                and self._seen_together(key, other))
+
+    def _seen_together(self, key: TrackKey, other: TrackKey) -> bool:
+        """Two tracks (of one sensor) seen at the same time for ``concurrent_overlap_s``: two people."""
+        return self.spans.overlap_s(key, other) >= self.cfg.concurrent_overlap_s
 
     def _transit_ok(self, o: TrackObservation, ev: _Evidence, gid: int) -> bool:
         if not self.cfg.transit_prior:
@@ -424,7 +428,7 @@ class IdentityManager:
         (``_blocked_same_sensor`` leaves those to this rule unless the identity holds them by geometry).
         ``o``'s track may join only if its gait fits the identity's other-modality evidence better than each
         of theirs, and then they leave (returned); else the identity is no candidate (``admissible`` set
-        False). Gait alone: a track that ended has no cues left to compare.
+        False). Gait alone, for both: a track that ended has no cues left to compare.
         An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
         a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
@@ -432,8 +436,7 @@ class IdentityManager:
         bank = self.store.bank
         for j, gid in enumerate(gids):
             rivals = {k: r for k, r in sources.get(gid, {}).items()
-                      if k[0] == o.sensor and k != o.key
-                      and self.spans.overlap_s(o.key, k) >= self.cfg.concurrent_overlap_s}
+                      if k[0] == o.sensor and k != o.key and self._seen_together(o.key, k)}
             if not rivals or not admissible[j] or gid in linked:
                 continue
             theirs = [self.store.distances(bank.vector(r), k, [gid], exclude_modality=same,
@@ -674,15 +677,13 @@ class IdentityManager:
         # it founded has nothing to protect: its aggregate already is the evidence); with a cue exponent, so
         # does one gait alone holds, and both by a margin in nats of the cues' ratio (scores of ~1e-8 leave
         # a margin in distance units no meaning: an unsupported binding would never move)
-        support = cand.support(cur)
-        if self._revises_gait():
-            held = support not in (None, "gait") or not cand.admissible[cur]
-            j = -1 if held else self._best_alternative(cand, st.gid)
+        revises = self._revises_gait()
+        held = cand.support(cur) not in ((None, "gait") if revises else (None,)) or not cand.admissible[cur]
+        j = -1 if held else self._best_alternative(cand, st.gid)
+        if revises:
             against = j >= 0 and cand.gids[j] not in cand.links and (
                 self._nats_better(cand.score[j], cand.score[cur]) >= self.cfg.gait_revision_nats)
         else:
-            held = support is not None or not cand.admissible[cur]
-            j = -1 if held else self._best_alternative(cand, st.gid)
             against = j >= 0 and cand.score[j] + self.cfg.switch_margin < cand.score[cur]
         if against and st.contrary_gid == cand.gids[j]:
             st.contrary += 1
@@ -698,8 +699,9 @@ class IdentityManager:
         return self._decide(o, self.store.ids[st.gid], cand, agg)
 
     def _revises_gait(self) -> bool:
-        """Whether a binding gait holds may move to a better identity: the margin is in nats of the cues'
-        ratio, so only with a model that carries a cue exponent and with the cues on."""
+        """Whether a binding gait alone or nothing holds moves by ``gait_revision_nats`` (else an unsupported
+        one moves by ``switch_margin`` and a gait-held one stays): the margin is in nats of the cues' ratio,
+        so only with a model that carries a cue exponent and with the cues on."""
         comb = self.cue_combination
         return self.cfg.gait_revision_nats > 0 and comb is not None and comb.exponent > 0 and self.cfg.cues_on
 
