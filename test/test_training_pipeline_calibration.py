@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,12 @@ def test_a_choice_on_too_few_genuine_pairs_is_refused_and_cues_that_rule_a_pair_
     pairs = pair_tracks([glitch], IdentityConfig())
     assert np.isfinite(pairs.cue_log_lr).all() and pairs.cue_log_lr[0] < -100
     assert CueCombination(8.0).score(0.01, 0.0) == np.inf
+
+
+def test_a_margin_between_scores_reads_in_nats_of_the_cues_ratio() -> None:
+    comb = CueCombination(8.0)
+    # one nat of the cues' ratio better moves the score by e^-8
+    better = comb.score(0.02, math.e)
+    assert comb.nats_below(better, comb.score(0.02, 1.0)) == pytest.approx(1.0)
+    assert comb.nats_below(comb.score(0.02, 1.0), better) == pytest.approx(-1.0)
+    assert comb.nats_below(0.0, 1e-8) == math.inf

@@ -24,6 +24,7 @@ API::
     lr, used = cue_likelihood_ratio(cfg, {"speed": 1.3, "stature": 1.71}, {"stature": 1.70})  # IdentityConfig
     comb = CueCombination.from_metadata(meta)           # None: absent (a model calibrated before it)
     comb.score(gait_distance, cue_lr)                   # what the recognizer compares with the threshold
+    comb.nats_below(score, threshold)                   # a margin in nats of the cues' ratio
     comb.score_log(gait_distance, cue_log_lr)           # the same from cue_log_likelihood_ratio (calibration)
     k = choose_cue_exponent(distances, cue_log_lrs, genuine, target_fmr=0.03)   # calibration
     cue_config(cfg)  # stored beside k; cue_config_differences(cfg, meta[CUE_CONFIG_KEY]) at start
@@ -147,6 +148,14 @@ class CueCombination:
         """The cue-corrected gait distance (an infinite distance stays infinite; cues that all but rule a
         pair out make it infinite)."""
         return self.score_log(gait, np.log(np.maximum(cue_lr, MIN_LIKELIHOOD_RATIO)))
+
+    def nats_below(self, score: float, reference: float) -> float:
+        """How many nats of the cues' likelihood ratio ``score`` lies below ``reference``, ``log(reference /
+        score) / exponent`` (+inf for a score of 0 or less): the unit margins between scores of ~1e-8 are
+        read in. Needs exponent > 0 and reference > 0."""
+        if score <= 0:
+            return math.inf
+        return math.log(reference / score) / self.exponent
 
     def score_log(self, gait: np.ndarray | float, cue_log_lr: np.ndarray | float) -> np.ndarray | float:
         """``score`` from the cues' log likelihood ratio (what calibration pairs carry)."""

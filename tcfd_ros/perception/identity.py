@@ -632,9 +632,7 @@ class IdentityManager:
             return 0.0
         comb = self.cue_combination
         if comb is not None and comb.exponent > 0 and self.cfg.cues_on and self.threshold > 0:
-            if score <= 0:
-                return 1.0
-            z = math.log(self.threshold / score) / comb.exponent
+            z = comb.nats_below(score, self.threshold)
         else:
             z = (self.threshold - score) / self.cfg.confidence_temperature
         return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
@@ -709,9 +707,7 @@ class IdentityManager:
         """How many nats of the cues' likelihood ratio ``score`` is better (lower) than ``than``."""
         if not score < than:                # worse, equal or NaN
             return -math.inf
-        if score <= 0:
-            return math.inf
-        return math.log(than / score) / self.cue_combination.exponent
+        return self.cue_combination.nats_below(score, than)
 
     def _can_join(self, keys: list[TrackKey], gid: int) -> bool:
         """Whether every one of ``keys`` may move to identity ``gid``: no track bound to it was seen apart

@@ -31,8 +31,10 @@ arm, does not move it). API::
 Model: the difference of two tracks' statures of one person is N(0, within_sd) (both measurements'
 error, posture, shoes) with probability 1 - outlier_share, and otherwise as between strangers (a track
 whose frames mostly show a merged pair, a person carrying something on their head); of two different
-people N(0, sqrt(2) between_sd). So the ratio never falls below ``outlier_share``: one bad track cannot
-veto a right link on its own.
+people N(0, sqrt(2) between_sd). So the ratio never falls below ``outlier_share``: along the gait
+threshold's false-match-rate curve one bad track cannot veto a right link on its own. A model's cue
+exponent k (``cue_combination``) weighs that floor as ``outlier_share ** k`` (1e-8 at 0.1 and the shipped
+k 8): there, a stature disagreement is all but a veto, as the calibration on replays chose it.
 """
 
 from __future__ import annotations
