@@ -12,9 +12,11 @@ from tcfd_ros.errors import ConfigError
 from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.stature import (
+    MAD_TO_SD,
     TrackStatures,
     camera_stature,
     lidar_stature,
+    shortest_half,
     stature_likelihood_ratio,
     track_stature,
 )
@@ -116,3 +118,17 @@ def test_the_ratio_supports_agreeing_statures_never_falls_below_the_outlier_shar
 def test_the_stature_model_is_validated(field, value):
     with pytest.raises(ConfigError, match=field):
         IdentityConfig(**{field: value}).validate()
+
+
+def test_a_track_merged_for_part_of_its_walk_keeps_the_stature_of_its_tight_half():
+    rng = np.random.default_rng(5)
+    alone = 1.70 + rng.normal(0.0, 0.015, 55)                          # walking alone
+    behind = np.linspace(1.74, 2.05, 55) + rng.normal(0.0, 0.02, 55)   # merged with a walker behind
+    frames = np.concatenate([alone, behind])
+    plain_sd = MAD_TO_SD * np.median(np.abs(frames - np.median(frames)))
+    assert plain_sd > 0.07                                              # the median alone would give none
+    assert track_stature(frames, 10, max_spread_m=0.07) == pytest.approx(1.70, abs=0.01)
+    centre, spread = shortest_half(alone)
+    assert centre == pytest.approx(1.70, abs=0.01) and spread == pytest.approx(0.015, rel=0.4)
+    spread_out = np.linspace(1.5, 1.9, 80)                              # no tight half: no one person
+    assert track_stature(spread_out, 10, max_spread_m=0.07) is None

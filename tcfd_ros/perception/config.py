@@ -497,7 +497,9 @@ class IdentityConfig:
     stature_max_spread_m: float = param(
         0.07, "a track whose per-frame statures spread more than this (robust SD, 1.4826 x MAD), m, measured "
               "no one person's stature (two people merged in one camera blob, one behind the other, make it "
-              "drift): it gives none (0: no limit; RESULTS.md, 'A stature that drifts')", lo=0.0, hi=1.0)
+              "drift): it gives the median of its tightest half of frames if that half spreads no more, else "
+              "none (0: no limit; RESULTS.md, 'A stature that drifts', 'The tight half of a drifting "
+              "stature')", lo=0.0, hi=1.0)
     step_frequency_evidence: bool = param(
         False, "step frequency (how fast the legs alternate, from the lower body's width in each tracklet "
                "frame) measured by both sensors weighs in beside gait with walking speed and stature, as "

@@ -22,7 +22,8 @@ Measurement, per measured frame (``tracks`` v3 ``stature_m``):
   robot with an HDL-64E (+2 degrees) sees no head nearer than ~20 m.
 
 A track's stature is the median of its frames' values (a frame where two people merge, or a raised
-arm, does not move it). API::
+arm, does not move it); where those spread (a blob of two walkers one behind the other over much of the
+track), the median of their tightest half if it is as tight as one person's, else none. API::
 
     h = track_stature(samples_m, min_samples=10)                        # metres or None
     store = TrackStatures(); store.add(key, stamp_s, h_frame); store.estimate(key, 10)
@@ -96,17 +97,29 @@ MAD_TO_SD = 1.4826
 
 
 def track_stature(samples_m: Sequence[float], min_samples: int, max_spread_m: float = 0.0) -> float | None:
-    """Median of a track's per-frame statures; None with fewer than ``min_samples``, or when their robust
-    SD exceeds ``max_spread_m`` (> 0): one person's stature does not drift over a track, a blob of two
-    people one behind the other does."""
+    """Median of a track's per-frame statures; None with fewer than ``min_samples``. When their robust SD
+    exceeds ``max_spread_m`` (> 0) (one person's stature does not drift over a track, a blob of two people
+    one behind the other does), the median of their shortest half if that half alone is as tight (the
+    frames the person walked alone in: merged frames read high and spread), else None."""
     s = np.asarray(samples_m, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size < max(1, min_samples):
         return None
     med = float(np.median(s))
-    if max_spread_m > 0 and MAD_TO_SD * float(np.median(np.abs(s - med))) > max_spread_m:
-        return None
-    return med
+    if max_spread_m <= 0 or MAD_TO_SD * float(np.median(np.abs(s - med))) <= max_spread_m:
+        return med
+    centre, spread = shortest_half(s)
+    return centre if spread <= max_spread_m else None
+
+
+def shortest_half(samples: np.ndarray) -> tuple[float, float]:
+    """The median of the ``ceil(n / 2)`` values that lie closest together, and the SD that half implies
+    (``MAD_TO_SD`` x half its range: a normal sample's shortest half spans +-0.674 SD)."""
+    s = np.sort(np.asarray(samples, dtype=np.float64))
+    h = max(2, int(math.ceil(0.5 * s.size)))
+    ranges = s[h - 1:] - s[:s.size - h + 1]
+    i = int(np.argmin(ranges))
+    return float(np.median(s[i:i + h])), MAD_TO_SD * 0.5 * float(ranges[i])
 
 
 def stature_likelihood_ratio(dh_m: float, within_sd_m: float, between_sd_m: float,
