@@ -179,3 +179,36 @@ def test_calibrate_on_the_replay_writes_a_pipeline_threshold_into_a_copy(replaye
     errors = [line for line in r.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith("tcfd-ros calibrate: error:"), r.stderr
     assert not (tmp_path / "no.pt").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_the_replays_labelled_tracklets_feed_a_projection_that_calibrate_fits_on_other_replays(
+        replayed, tmp_path) -> None:
+    """``training.pipeline_projection.labelled_tracklets`` gives each labelled track's tracklet embeddings
+    (the network's own); ``tcfd-ros calibrate --projection-replays`` refuses the replays it calibrates on,
+    and a fit on too few people, each in one line with exit 2 and no file written."""
+    import shutil
+
+    from tcfd_ros.inference import make_embedder
+    from training.pipeline_projection import labelled_tracklets
+
+    _, out, _ = replayed
+    model = out.parent / "tiny.pt"
+    raw = make_embedder("torch", model, threads=1, projection=False)
+    tracks = labelled_tracklets(out, raw)
+    assert {t.modality for t in tracks} == {"2d", "3d"}
+    assert {t.person[1] for t in tracks} <= {0, 1} and all(t.person[0] == f"seed {BAG_SEED}" for t in tracks)
+    assert all(t.embeddings.ndim == 3 and t.embeddings.shape[1:] == (raw.parts, raw.dim) for t in tracks)
+    other = tmp_path / "other"                      # the same people under another name
+    other.mkdir()
+    for name in ("recording.jsonl", "outputs.mcap"):
+        shutil.copyfile(out / name, other / name)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "tcfd_ros", "calibrate", "--checkpoint", str(model), "--replays", str(out),
+           "--threads", "1", "--min-tracklets", "1", "--target-fmr", "0.5", "--out", str(tmp_path / "p.pt"),
+           "--projection-replays"]
+    for proj, says in ((out, "share"), (other, "16 directions need >= 20 people")):
+        r = subprocess.run(cmd + [str(proj)], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+        errors = [line for line in r.stderr.splitlines() if "error" in line]
+        assert r.returncode == 2 and says in r.stderr, r.stderr[-2000:]
+        assert len(errors) == 1 and errors[0].startswith("tcfd-ros calibrate: error:"), r.stderr
+    assert not (tmp_path / "p.pt").exists()

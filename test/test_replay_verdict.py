@@ -94,6 +94,13 @@ def test_model_identity_says_whether_clip_is_pretrained(tmp_path: Path) -> None:
     assert rows["CLIP weights"].startswith("random (untrained tcfd-tiny")
     assert rows["open-set threshold (distance)"] == "0.300" and len(rows["sha256"]) == 24
     assert "tcfdnet (CLIP tcfd-tiny; 15 parts x 64)" == rows["architecture"]
+    assert rows["pipeline projection"] == "none"
+    projected = model_identity(f, "onnx", {"open_set_threshold": 0.3, "open_set_threshold_track": 0.15,
+                                           "pipeline_projection": {"parts": 15, "dim": 64, "provenance": {
+                                               "out_dim": 16, "people": 60, "replays": ["a", "b"]}}})
+    rows = dict(projected.rows())     # the threshold the recognizer decides by, in the projection's space
+    assert rows["open-set threshold (distance)"] == "0.150"
+    assert rows["pipeline projection"] == "15 x 64 -> 16, fitted on 2 replays (60 people)"
     assert describe_clip({"weights": "/m/clip/open_clip_model.safetensors", "variant": "ViT-B-16",
                           "sha256": "abcdef0123456789"}).startswith("pretrained ViT-B-16: open_clip_model")
 

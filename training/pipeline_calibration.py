@@ -35,9 +35,10 @@ API::
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -102,6 +103,23 @@ def world_of(rec: Recording, replay: str) -> str:
     return f"seed {seeds.pop()}" if seeds else f"replay {replay}"
 
 
+def evidence_only(cfg: IdentityConfig) -> IdentityConfig:
+    """``cfg`` for re-runs that read tracks' evidence and cues, which do not depend on the decisions: any
+    threshold serves (a model calibrated before has none)."""
+    return replace(cfg, open_set_threshold=EVIDENCE_ONLY_THRESHOLD)
+
+
+@contextmanager
+def quiet_identity_logs() -> Iterator[None]:
+    """The identity logic's per-decision log lines off during a re-run (they would bury calibration's)."""
+    level = identity_log.level
+    identity_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        identity_log.setLevel(level)
+
+
 def replay_tracks(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig, min_tracklets: int,
                   scoring: ScoringConfig = ScoringConfig()) -> ReplayTracks:
     """A recorded replay's labelled tracks with at least ``min_tracklets`` tracklets: the recognizer's
@@ -109,15 +127,9 @@ def replay_tracks(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig, min
     rec = load_recording(replay_dir)
     world = world_of(rec, replay_dir.name)
     persons = track_persons(rec, scoring)
-    # a track's evidence and cues do not depend on the decisions: any threshold serves (a model calibrated
-    # before has none), and the decisions' log lines would only bury calibration's
-    evidence_cfg = replace(cfg, open_set_threshold=EVIDENCE_ONLY_THRESHOLD)
-    level = identity_log.level
-    identity_log.setLevel(logging.WARNING)
-    try:
-        _, final = final_track_states(recorded_inputs(replay_dir / "outputs.mcap"), embedder, evidence_cfg)
-    finally:
-        identity_log.setLevel(level)
+    with quiet_identity_logs():
+        _, final = final_track_states(recorded_inputs(replay_dir / "outputs.mcap"), embedder,
+                                      evidence_only(cfg))
     tracks: dict[str, list[LabelledTrack]] = {"2d": [], "3d": []}
     for (sensor, track), st in sorted(final.items()):
         pid = persons.get(sensor, {}).get(track)

@@ -14,6 +14,12 @@ false-match-rate curve; ``tcfd-ros export`` carries them into the ONNX model. Re
 trained on make the threshold too loose. A camera track of one simulated bag and a LiDAR track of another
 are impostor pairs too (their people come from different world seeds), which resolves the low rates of
 the curve; ``--within-replay-only`` leaves them out.
+
+``--projection-replays`` first fits a pipeline projection (``training/pipeline_projection.py``: the
+directions of the network's embeddings that separate people on those replays' labelled tracklets) and
+calibrates in its space; the projection goes into the checkpoint with the threshold, and every backend
+applies it. Use other replays than ``--replays`` (distances of the people it was fitted on are too good).
+Without it, a checkpoint that already holds a projection is calibrated in that projection's space.
 """
 
 from __future__ import annotations
@@ -22,9 +28,14 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tcfd_ros.cli.examples import FORMATTER, examples
 from tcfd_ros.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tcfd_ros.inference.embedder import Embedder
+    from tcfd_ros.perception.config import IdentityConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gait-only", action="store_true",
                    help="fit no cue combination: the threshold on the gait distance alone (the recognizer "
                         "then moves it along the false-match-rate curve by the cues)")
+    p.add_argument("--projection-replays", type=Path, nargs="+", default=None, metavar="REPLAY_DIR",
+                   help="fit a pipeline projection on these replays' labelled tracklets first (other "
+                        "replays than --replays; default: keep the checkpoint's, if any)")
     p.add_argument("--threads", type=int, default=2, help="embedding threads (default 2)")
     p.set_defaults(func=run)
 
@@ -75,10 +89,15 @@ def run(args: argparse.Namespace) -> int:
     min_tracklets = ident.gait_min_tracklets if args.min_tracklets is None else args.min_tracklets
     if min_tracklets < 1:
         raise ConfigError(f"--min-tracklets must be >= 1, got {min_tracklets}")
-    embedder = make_embedder("torch", args.checkpoint, threads=args.threads)
+    if args.projection_replays is None:
+        embedder = make_embedder("torch", args.checkpoint, threads=args.threads)
+        projection = {}
+    else:
+        embedder, projection = fit_on_replays(args, ident)
     tracks = [replay_tracks(d, embedder, ident, min_tracklets) for d in args.replays]
     meta = pipeline_calibration(pair_tracks(tracks, ident, across_replays=not args.within_replay_only),
                                 args.target_fmr, combine_cues=not args.gait_only, cfg=ident)
+    meta.update(projection)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.copyfile(args.checkpoint, tmp)
@@ -87,5 +106,22 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"out": str(args.out), **{k: meta[k] for k in (
         "open_set_threshold_track", "open_set_cue_exponent_track", "open_set_measured_fmr_track",
         "genuine_accept_rate_track", "genuine_accept_rate_track_gait_alone", "calibration_pairs_track",
-        "calibration_pairs_across_replays", "calibration_pairs_with_cues")}}))
+        "calibration_pairs_across_replays", "calibration_pairs_with_cues")},
+        **{"projection": p["provenance"] for p in projection.values()}}))
     return 0
+
+
+def fit_on_replays(args: argparse.Namespace, ident: "IdentityConfig") -> tuple["Embedder", dict]:
+    """The network's embedder with a projection fitted on ``--projection-replays``, and its metadata."""
+    from tcfd_ros.inference.embedder import make_embedder
+    from tcfd_ros.inference.projection import METADATA_KEY, ProjectedEmbedder
+    from training.pipeline_projection import fit_projection, labelled_tracklets
+
+    shared = {d.resolve() for d in args.projection_replays} & {d.resolve() for d in args.replays}
+    if shared:
+        raise ConfigError(f"--projection-replays and --replays share {sorted(map(str, shared))}: a threshold "
+                          "set on the people a projection was fitted on is too loose; use other replays")
+    raw = make_embedder("torch", args.checkpoint, threads=args.threads, projection=False)
+    tracks = [t for d in args.projection_replays for t in labelled_tracklets(d, raw, ident)]
+    proj = fit_projection(tracks, provenance={"replays": [d.name for d in args.projection_replays]})
+    return ProjectedEmbedder(raw, proj), {METADATA_KEY: proj.to_metadata()}

@@ -39,11 +39,24 @@ class Embedder(Protocol):
 
 
 def make_embedder(backend: str, path: str | Path, threads: int = 2, *, max_frames: int = DEFAULT_MAX_FRAMES,
-                  max_batch: int = DEFAULT_MAX_BATCH) -> Embedder:
+                  max_batch: int = DEFAULT_MAX_BATCH, projection: bool = True) -> Embedder:
     """``torch`` (a checkpoint .pt), ``onnx`` (an exported .onnx) or ``tensorrt`` (a built .engine).
 
     A relative ``path`` is resolved by ``model_files.resolve_model_path`` (working directory, source
-    tree, installed share directory)."""
+    tree, installed share directory). A model whose metadata holds a pipeline projection
+    (``projection.py``) gives projected embeddings, the space its track threshold was calibrated in;
+    ``projection=False`` gives the network's own (what fitting a new projection starts from)."""
+    base = _backend_embedder(backend, path, threads, max_frames, max_batch)
+    if not projection:
+        return base
+    from tcfd_ros.inference.projection import PipelineProjection, ProjectedEmbedder
+
+    proj = PipelineProjection.from_metadata(base.metadata)
+    return base if proj is None else ProjectedEmbedder(base, proj)
+
+
+def _backend_embedder(backend: str, path: str | Path, threads: int, max_frames: int, max_batch: int
+                      ) -> Embedder:
     if threads < 1 or max_frames < 1 or max_batch < 1:
         raise ConfigError(f"make_embedder: threads {threads}, max_frames {max_frames}, max_batch "
                           f"{max_batch} must be >= 1")

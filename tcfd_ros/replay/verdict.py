@@ -38,11 +38,13 @@ class ModelIdentity:
     backend: str
     architecture: str
     clip: str                    # "random (untrained)" or "pretrained: <file> (sha256 ...)"
-    open_set_threshold: float
+    open_set_threshold: float    # the track threshold the recognizer decides by (else the tracklet one)
+    projection: str = "none"     # the pipeline projection the embeddings pass through, if any
 
     def rows(self) -> list[tuple[str, str]]:
         return [("file", self.path), ("sha256", self.sha256), ("runtime", self.backend),
                 ("architecture", self.architecture), ("CLIP weights", self.clip),
+                ("pipeline projection", self.projection),
                 ("open-set threshold (distance)", _num(self.open_set_threshold))]
 
 
@@ -97,12 +99,25 @@ def describe_architecture(metadata: dict[str, Any]) -> str:
     return name + (f" ({'; '.join(parts)})" if parts else "")
 
 
+def describe_projection(metadata: dict[str, Any]) -> str:
+    """What ``tcfd_ros.inference.projection`` does to the model's embeddings, from its metadata."""
+    proj = metadata.get("pipeline_projection")
+    if not isinstance(proj, dict):
+        return "none"
+    prov = proj.get("provenance") if isinstance(proj.get("provenance"), dict) else {}
+    replays = prov.get("replays") if isinstance(prov.get("replays"), list) else []
+    fitted = f", fitted on {len(replays)} replays ({prov.get('people', '?')} people)" if replays else ""
+    return f"{proj.get('parts', '?')} x {proj.get('dim', '?')} -> {prov.get('out_dim', '?')}{fitted}"
+
+
 def model_identity(path: Path, backend: str, metadata: dict[str, Any]) -> ModelIdentity:
-    """Identity of the model file the graph ran, from its embedder metadata."""
-    thr = metadata.get("open_set_threshold")
+    """Identity of the model file the graph ran, from its embedder metadata; the threshold is the track
+    threshold the recognizer decides by where the model has one."""
+    thr = metadata.get("open_set_threshold_track", metadata.get("open_set_threshold"))
     return ModelIdentity(str(path), file_sha256(path)[:SHORT_HASH_CHARS * 2], backend,
                          describe_architecture(metadata), describe_clip(dict(metadata.get("clip") or {})),
-                         float(thr) if isinstance(thr, (int, float)) else float("nan"))
+                         float(thr) if isinstance(thr, (int, float)) else float("nan"),
+                         describe_projection(metadata))
 
 
 def load_model_identity(path: Path, backend: str) -> ModelIdentity:
