@@ -1,7 +1,7 @@
 """Fitting the pipeline projection (``tcfd_ros.inference.projection``) on labelled replays' tracklets.
 
 Why: on the pipeline's tracks the network's embeddings of strangers lie close together (gait alone
-accepted 3-4 % of genuine camera x LiDAR track pairs at 1 % false matches on fresh replays). A linear
+accepted 3-16 % of genuine camera x LiDAR track pairs at 1 % false matches on fresh replays). A linear
 discriminant analysis on the tracklets of labelled replays (the recognizer's identity logic re-run on a
 ``tcfd-ros replay --record`` recording, each track labelled with the person the replay scorer matched
 it to, as ``pipeline_calibration`` does) keeps the directions along which one person's tracklets, camera
