@@ -76,6 +76,16 @@ def test_train_then_evaluate_writes_tables_and_plots(tmp_path, capsys):
     for name in ("results.md", "cmc.png", "rank1_views_2d3d.png", "rank1_views_3d2d.png"):
         assert (out / name).stat().st_size > 0
     assert "| overall | 6 |" in (out / "results.md").read_text()
+    # calibrated where the recognizer decides, its track threshold is on another score: no track row
+    from tcfd_ros.model.checkpoint import update_checkpoint_metadata
+    update_checkpoint_metadata(ckpt, {"calibration_level_track": "pipeline",
+                                      "open_set_threshold_track": 1e-8})
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--dataset", str(root), "--partition", str(part),
+                 "--direction", "3d2d", "--out", str(tmp_path / "eval_p"), "--open-set"]) == 0
+    op = json.loads((tmp_path / "eval_p" / "results.json").read_text())["open_set"]
+    assert set(op["at_checkpoint_thresholds"]) == {"tracklet"}
+    assert "calibrate" in op["track_threshold_not_applied"]
+    assert "open set: the checkpoint's track threshold was set on replays'" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--dataset", str(root),
                  "--partition", str(part)]) == 2
     assert "file not found" in capsys.readouterr().err
