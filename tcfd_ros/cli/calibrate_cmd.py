@@ -35,6 +35,7 @@ from tcfd_ros.errors import ConfigError
 
 if TYPE_CHECKING:
     from tcfd_ros.inference.embedder import Embedder
+    from tcfd_ros.inference.projection import PipelineProjection
     from tcfd_ros.perception.config import IdentityConfig
 
 
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tcfd_ros.inference.embedder import make_embedder
+    from tcfd_ros.inference.projection import METADATA_KEY
     from tcfd_ros.model.checkpoint import update_checkpoint_metadata
     from tcfd_ros.perception.config import IdentityConfig
     from training.pipeline_calibration import pair_tracks, pipeline_calibration, replay_tracks
@@ -90,14 +92,14 @@ def run(args: argparse.Namespace) -> int:
     if min_tracklets < 1:
         raise ConfigError(f"--min-tracklets must be >= 1, got {min_tracklets}")
     if args.projection_replays is None:
-        embedder = make_embedder("torch", args.checkpoint, threads=args.threads)
-        projection = {}
+        embedder, projection = make_embedder("torch", args.checkpoint, threads=args.threads), None
     else:
         embedder, projection = fit_on_replays(args, ident)
     tracks = [replay_tracks(d, embedder, ident, min_tracklets) for d in args.replays]
     meta = pipeline_calibration(pair_tracks(tracks, ident, across_replays=not args.within_replay_only),
                                 args.target_fmr, combine_cues=not args.gait_only, cfg=ident)
-    meta.update(projection)
+    if projection is not None:
+        meta[METADATA_KEY] = projection.to_metadata()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".partial")
     shutil.copyfile(args.checkpoint, tmp)
@@ -107,14 +109,15 @@ def run(args: argparse.Namespace) -> int:
         "open_set_threshold_track", "open_set_cue_exponent_track", "open_set_measured_fmr_track",
         "genuine_accept_rate_track", "genuine_accept_rate_track_gait_alone", "calibration_pairs_track",
         "calibration_pairs_across_replays", "calibration_pairs_with_cues")},
-        **{"projection": p["provenance"] for p in projection.values()}}))
+        **({} if projection is None else {"projection": dict(projection.provenance)})}))
     return 0
 
 
-def fit_on_replays(args: argparse.Namespace, ident: "IdentityConfig") -> tuple["Embedder", dict]:
-    """The network's embedder with a projection fitted on ``--projection-replays``, and its metadata."""
+def fit_on_replays(args: argparse.Namespace, ident: "IdentityConfig"
+                   ) -> tuple["Embedder", "PipelineProjection"]:
+    """The network's embedder with a projection fitted on ``--projection-replays``, and the projection."""
     from tcfd_ros.inference.embedder import make_embedder
-    from tcfd_ros.inference.projection import METADATA_KEY, ProjectedEmbedder
+    from tcfd_ros.inference.projection import ProjectedEmbedder
     from training.pipeline_projection import fit_projection, labelled_tracklets
 
     shared = {d.resolve() for d in args.projection_replays} & {d.resolve() for d in args.replays}
@@ -124,4 +127,4 @@ def fit_on_replays(args: argparse.Namespace, ident: "IdentityConfig") -> tuple["
     raw = make_embedder("torch", args.checkpoint, threads=args.threads, projection=False)
     tracks = [t for d in args.projection_replays for t in labelled_tracklets(d, raw, ident)]
     proj = fit_projection(tracks, provenance={"replays": [d.name for d in args.projection_replays]})
-    return ProjectedEmbedder(raw, proj), {METADATA_KEY: proj.to_metadata()}
+    return ProjectedEmbedder(raw, proj), proj

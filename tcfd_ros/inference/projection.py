@@ -80,8 +80,8 @@ class PipelineProjection:
             parts, dim = int(value["parts"]), int(value["dim"])
             matrix = np.asarray(value["matrix"], dtype=np.float32)
             means = {m: np.asarray(value["means"][m], dtype=np.float32) for m in MODALITIES}
-            if min(parts, dim) < 1 or matrix.ndim != 2 or matrix.shape != (parts * dim, matrix.shape[-1]) \
-                    or not matrix.shape[1]:
+            shaped = matrix.ndim == 2 and matrix.shape[0] == parts * dim and matrix.shape[1] >= 1
+            if min(parts, dim) < 1 or not shaped:
                 raise ValueError(f"matrix of shape {matrix.shape} for {parts} parts x {dim}")
             if any(v.shape != (parts * dim,) for v in means.values()):
                 raise ValueError("a modality's mean does not have parts x dim values")
@@ -111,11 +111,9 @@ class ProjectedEmbedder:
     def embed_tracks(self, tracklets: Sequence[np.ndarray], modality: str, tracks: Sequence[Hashable],
                      stamps: Sequence[Sequence[float]]) -> np.ndarray:
         """The backend's per-frame cache where it has one (``embedder.embed_tracks``), projected."""
-        cached = getattr(self.base, "embed_tracks", None)
-        if cached is None:
-            return self.embed(tracklets, modality)
-        raw = cached(tracklets, modality, tracks, stamps)
-        return self._project(raw, modality)
+        from tcfd_ros.inference.embedder import embed_tracks
+
+        return self._project(embed_tracks(self.base, tracklets, modality, tracks, stamps), modality)
 
     def _project(self, raw: np.ndarray, modality: str) -> np.ndarray:
         if len(raw) == 0:

@@ -111,13 +111,20 @@ def describe_projection(metadata: dict[str, Any]) -> str:
 
 
 def model_identity(path: Path, backend: str, metadata: dict[str, Any]) -> ModelIdentity:
-    """Identity of the model file the graph ran, from its embedder metadata; the threshold is the track
-    threshold the recognizer decides by where the model has one."""
-    thr = metadata.get("open_set_threshold_track", metadata.get("open_set_threshold"))
+    """Identity of the model file the graph ran, from its embedder metadata; the threshold is the one the
+    recognizer takes from it (``threshold_from``: the track threshold where the model has one), NaN where
+    the model gives none it could run with."""
+    from tcfd_ros.errors import ConfigError
+    from tcfd_ros.perception.config import IdentityConfig
+    from tcfd_ros.perception.identity import threshold_from
+
+    try:
+        thr = threshold_from(IdentityConfig(), metadata)[0]
+    except (ConfigError, TypeError, ValueError):
+        thr = float("nan")
     return ModelIdentity(str(path), file_sha256(path)[:SHORT_HASH_CHARS * 2], backend,
                          describe_architecture(metadata), describe_clip(dict(metadata.get("clip") or {})),
-                         float(thr) if isinstance(thr, (int, float)) else float("nan"),
-                         describe_projection(metadata))
+                         thr, describe_projection(metadata))
 
 
 def load_model_identity(path: Path, backend: str) -> ModelIdentity:
