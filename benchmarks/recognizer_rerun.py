@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,12 +33,12 @@ from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
 from tcfd_ros.perception.identity_types import IdentityMatch  # noqa: E402
 from tcfd_ros.replay import adapters  # noqa: E402
-from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
+from tcfd_ros.replay.config import ReplayConfig, ScoringConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
 from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402
 from tcfd_ros.replay.rerun import rerun as rerun_identities  # noqa: E402
-from tcfd_ros.replay.scoring import score_handoff  # noqa: E402
+from tcfd_ros.replay.scoring import HandoffScore, TrackingScore, score_handoff  # noqa: E402
 from training.harvest import tracking_scores  # noqa: E402
 
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
@@ -57,6 +58,25 @@ def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityCon
     return rerun_identities(inputs, make_embedder("onnx", str(model), threads=1), cfg, hidden_feet, hook)[1]
 
 
+def identity_config(items: list[str]) -> IdentityConfig:
+    """The default ``IdentityConfig`` with ``NAME=VALUE`` overrides (YAML values), validated."""
+    overrides = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        overrides[name] = yaml.safe_load(value)
+    cfg = replace(IdentityConfig(), **overrides)
+    cfg.validate()
+    return cfg
+
+
+def rerun_handoff(rec: Recording, matches: Sequence[MatchEvent], scoring: ScoringConfig,
+                  tracking: dict[str, TrackingScore] | None = None) -> HandoffScore:
+    """The replay scorer's hand-off of ``matches`` against the recording's ground truth and tracks."""
+    trk = tracking if tracking is not None else tracking_scores(rec, scoring)
+    return score_handoff(adapters.ground_truth_frames(rec.ground_truth), rec.sensors, trk, matches,
+                         rec.info.bag_duration_s, scoring)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("replay_dir", type=Path, help="a replay's --out directory (recording.jsonl)")
@@ -69,21 +89,14 @@ def main() -> int:
     ap.add_argument("--identity", action="append", default=[], metavar="NAME=VALUE",
                     help="override an IdentityConfig field (YAML value), e.g. open_set_threshold=0.012")
     args = ap.parse_args()
-    overrides = {}
-    for item in args.identity:
-        name, _, value = item.partition("=")
-        overrides[name] = yaml.safe_load(value)
-    cfg = replace(IdentityConfig(), **overrides)
-    cfg.validate()
+    cfg = identity_config(args.identity)
     rec = Recording.load(args.replay_dir / "recording.jsonl")
     inputs = recorded_inputs(args.mcap or args.replay_dir / "outputs.mcap")
     matches = rerun(inputs, args.model, cfg, args.events, args.hidden_feet)
     scoring = ReplayConfig().scoring
-    gt = adapters.ground_truth_frames(rec.ground_truth)
     trk = tracking_scores(rec, scoring)
-    hand = score_handoff(gt, rec.sensors, trk, matches, rec.info.bag_duration_s, scoring)
-    recorded = score_handoff(gt, rec.sensors, trk, adapters.match_events(rec, "/matches"),
-                             rec.info.bag_duration_s, scoring)
+    hand = rerun_handoff(rec, matches, scoring, trk)
+    recorded = rerun_handoff(rec, adapters.match_events(rec, "/matches"), scoring, trk)
     print(json.dumps({
         "replay": str(args.replay_dir), "people_both": hand.people_both,
         "rerun": {"handed_off": hand.handed_off, "false_links": hand.false_links, "links_by": hand.links_by,
