@@ -337,3 +337,43 @@ def test_gait_compares_across_modalities_only_unless_asked():
         assert (b.global_id == a.global_id) == expect_same_id
         (c,) = m.update([lid(3.1, 7, 0)])          # a LiDAR track links across modalities either way
         assert c.global_id in (a.global_id, b.global_id) and c.known
+
+
+def _clear_first_run(factor: float, margin: float, meta_extra: dict, lidar_people=(0, 2, 3), over=5.0):
+    """LiDAR tracks of ``lidar_people`` found identities; camera track 1 (near person 0, its gait distance
+    ``over`` times the threshold) delivers one tracklet. Its match, the identity of LiDAR track 7
+    (person 0), and the log of the runner-up's distance over the best's."""
+    from tcfd_ros.distance import cross_modal_distance
+
+    probe = _mix(0.25)
+    dist = cross_modal_distance(probe[None], np.stack([PEOPLE[p] for p in lidar_people]))[0]
+    thr = float(dist[0]) / over
+    meta = {"open_set_threshold_track": thr, **meta_extra}
+    m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1,
+                                       relative_accept_factor=factor, relative_accept_margin_nats=margin),
+                        model_metadata=meta)
+    m.update([TrackObservation(0.0, "lidar", "3d", 7 + k, PEOPLE[p]) for k, p in enumerate(lidar_people)])
+    (out,) = m.update([TrackObservation(1.0, "camera", "2d", 1, probe)])
+    ordered = np.sort(dist)
+    return out, m.binding("lidar", 7), float(np.log(ordered[1] / ordered[0])) if len(dist) > 1 else 0.0
+
+
+def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
+    """``relative_accept_factor``: the best identity, over the threshold by at most the factor, joins when
+    every other candidate scores ``relative_accept_margin_nats`` worse; never without a runner-up, never
+    further over the threshold, never by a margin short of the setting, never without a cue exponent."""
+    cue = {"open_set_cue_exponent_track": 1.0}
+    out, a, gap = _clear_first_run(0.0, 1.0, cue)
+    assert gap > 1.0 and not out.known and out.global_id != a          # off (the default): a stranger
+    out, a, _ = _clear_first_run(10.0, 1.0, cue)
+    assert out.known and out.global_id == a and out.decided_by == "gait" and out.confidence < 0.5
+    out, a, _ = _clear_first_run(10.0, gap + 0.1, cue)                  # the runner-up is not far enough
+    assert out.global_id != a
+    out, a, _ = _clear_first_run(4.0, 1.0, cue)                         # 5x over: beyond the factor
+    assert out.global_id != a
+    out, a, _ = _clear_first_run(10.0, 1.0, cue, lidar_people=(0,))     # no runner-up: no clear first
+    assert out.global_id != a
+    out, a, _ = _clear_first_run(10.0, 1.0, {})                         # scores are bare distances: off
+    assert out.global_id != a
+    with pytest.raises(ConfigError, match="relative_accept_factor"):
+        IdentityConfig(relative_accept_factor=-1.0).validate()

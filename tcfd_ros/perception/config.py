@@ -416,6 +416,14 @@ class IdentityConfig:
              "(models with a cue exponent; RESULTS.md, 'A first gait link that later evidence overturns', "
              "'An unsupported binding that never moved'); 0 = gait-held bindings never move and unsupported "
              "ones move by switch_margin", lo=0.0, hi=100.0)
+    relative_accept_factor: float = param(
+        0.0, "a track's best identity that misses the open-set threshold by at most this factor is "
+             "accepted when every other candidate identity scores relative_accept_margin_nats worse (at "
+             "least one must): a clear first in a field of strangers (models with a cue exponent, cues on; "
+             "RESULTS.md, 'The recognizer's own operating curve'); 0 or 1 = off", lo=0.0, hi=1.0e6)
+    relative_accept_margin_nats: float = param(
+        8.0, "with relative_accept_factor: the natural log of the runner-up identity's decision score over "
+             "the best's that the best must clear", lo=0.0, hi=100.0)
     max_embeddings_per_identity: int = param(8, "per modality, oldest dropped (memory bound)")
     track_timeout_s: float = param(10.0, "a track unseen this long releases its identity binding")
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")
@@ -547,7 +555,8 @@ class IdentityConfig:
         if self.open_set_threshold is not None:
             _require(0.0 < self.open_set_threshold < 2.0, c, "open_set_threshold",
                      self.open_set_threshold, "0 < value < 2 (cross-modal distance range)")
-        _non_negative(self, "switch_margin", "gait_revision_nats",
+        _non_negative(self, "switch_margin", "gait_revision_nats", "relative_accept_factor",
+                      "relative_accept_margin_nats",
                       "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
                       "max_walking_speed_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",

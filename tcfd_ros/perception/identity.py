@@ -36,7 +36,10 @@ How identities are decided:
    the base threshold's false-match rate times their product (where stature counts, at
    ``stature_open_set_fmr`` times it). What decides (gait support, assignment cost, hysteresis,
    confidence) is that score (``_Candidates.score``, ``decision_score``); matches report the gait
-   distance itself.
+   distance itself. With such a model and ``relative_accept_factor`` on, gait also supports the
+   best-scoring admissible identity that misses the threshold by at most that factor when every other
+   admissible identity scores ``relative_accept_margin_nats`` worse (at least one must): a clear first
+   among strangers.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
@@ -381,8 +384,34 @@ class IdentityManager:
         score = self._cue_scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
+        if enough and self._accepts_relative():
+            best = self._clear_first(score, admissible)
+            if best is not None and not gait_ok[best] and self._transit_ok(o, ev, gids[best]):
+                gait_ok[best] = True
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
+
+    def _accepts_relative(self) -> bool:
+        """Whether ``relative_accept_factor`` is on: scores must be the cue-corrected ones (``d x LR^-k``),
+        whose ratios are likelihood ratios; a bare gait distance's are not."""
+        comb = self.cue_combination
+        return (self.cfg.relative_accept_factor > 1.0 and comb is not None and comb.exponent > 0
+                and self.cfg.cues_on)
+
+    def _clear_first(self, score: np.ndarray, admissible: np.ndarray) -> int | None:
+        """The admissible identity that scores within ``relative_accept_factor`` of the threshold and
+        ``relative_accept_margin_nats`` better than every other admissible one with a score, if any."""
+        idx = sorted((j for j in range(len(score)) if admissible[j] and np.isfinite(score[j])),
+                     key=lambda j: score[j])
+        if len(idx) < 2:
+            return None
+        best, second = idx[0], idx[1]
+        if score[best] > self.threshold * self.cfg.relative_accept_factor:
+            return None
+        if score[best] <= 0.0:
+            return best if score[second] > 0.0 else None
+        margin = math.log(score[second]) - math.log(score[best])
+        return best if margin >= self.cfg.relative_accept_margin_nats else None
 
     def _bank_sources(self) -> dict[int, dict[TrackKey, int]]:
         """Per identity, the tracks its stored embeddings came from and a bank row of each (one pass over
