@@ -364,7 +364,7 @@ def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
     further over the threshold, never by a margin short of the setting, never without a cue exponent."""
     cue = {"open_set_cue_exponent_track": 1.0}
     out, a, gap = _clear_first_run(0.0, 1.0, cue)
-    assert gap > 1.0 and not out.known and out.global_id != a          # off (the default): a stranger
+    assert gap > 1.0 and not out.known and out.global_id != a          # off: a stranger
     out, a, _ = _clear_first_run(10.0, 1.0, cue)
     assert out.known and out.global_id == a and out.decided_by == "gait" and out.confidence < 0.5
     out, a, _ = _clear_first_run(10.0, gap + 0.1, cue)                  # the runner-up is not far enough
@@ -375,5 +375,6 @@ def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
     assert out.global_id != a
     out, a, _ = _clear_first_run(10.0, 1.0, {})                         # scores are bare distances: off
     assert out.global_id != a
+    assert IdentityConfig().relative_accept_factor == 1000.0     # on by default (rule s23, RESULTS.md)
     with pytest.raises(ConfigError, match="relative_accept_factor"):
         IdentityConfig(relative_accept_factor=-1.0).validate()

@@ -417,10 +417,11 @@ class IdentityConfig:
              "'An unsupported binding that never moved'); 0 = gait-held bindings never move and unsupported "
              "ones move by switch_margin", lo=0.0, hi=100.0)
     relative_accept_factor: float = param(
-        0.0, "a track's best identity that misses the open-set threshold by at most this factor is "
-             "accepted when every other candidate identity scores relative_accept_margin_nats worse (at "
-             "least one must): a clear first in a field of strangers (models with a cue exponent, cues on; "
-             "RESULTS.md, 'The recognizer's own operating curve'); 0 or 1 = off", lo=0.0, hi=1.0e6)
+        1000.0, "a track's best identity that misses the open-set threshold by at most this factor is "
+                "accepted when every other candidate identity scores relative_accept_margin_nats worse (at "
+                "least one must): a clear first in a field of strangers (models with a cue exponent, cues "
+                "on; RESULTS.md, 'The recognizer's own operating curve': more hand-offs, and where every "
+                "person is not seen by both sensors more false links); 0 or 1 = off", lo=0.0, hi=1.0e6)
     relative_accept_margin_nats: float = param(
         8.0, "with relative_accept_factor: the natural log of the runner-up identity's decision score over "
              "the best's that the best must clear", lo=0.0, hi=100.0)
