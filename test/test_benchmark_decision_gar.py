@@ -3,21 +3,14 @@ the decision's accepts per set of cues a pair compares."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmark_modules import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("decision_gar", REPO / "benchmarks" / "decision_gar.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["decision_gar"] = mod            # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("decision_gar")
 
 
 def _pairs(mod, rng: np.random.Generator, n_gen: int = 200, n_imp: int = 2000):

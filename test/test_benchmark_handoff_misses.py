@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmark_modules import load_benchmark
 
 
 def _module():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("handoff_misses", REPO / "benchmarks" / "handoff_misses.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["handoff_misses"] = mod            # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("handoff_misses")
 
 
 class _Manager:

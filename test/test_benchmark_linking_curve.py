@@ -3,9 +3,7 @@ tracklet once across the re-runs of one replay."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,15 +11,11 @@ import pytest
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.replay.records import MatchEvent
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmark_modules import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("linking_curve", REPO / "benchmarks" / "linking_curve.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["linking_curve"] = mod           # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("linking_curve")
 
 
 def _event(sensor: str, track: int, gid: int) -> MatchEvent:
