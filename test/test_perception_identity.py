@@ -339,10 +339,12 @@ def test_gait_compares_across_modalities_only_unless_asked():
         assert c.global_id in (a.global_id, b.global_id) and c.known
 
 
-def _clear_first_run(factor: float, margin: float, meta_extra: dict, lidar_people=(0, 2, 3), over=5.0):
-    """LiDAR tracks of ``lidar_people`` found identities; camera track 1 (near person 0, its gait distance
-    ``over`` times the threshold) delivers one tracklet. Its match, the identity of LiDAR track 7
-    (person 0), and the log of the runner-up's distance over the best's."""
+def _clear_first_run(factor: float, margin: float, meta_extra: dict, lidar_people=(0, 2, 3), over=5.0,
+                     camera_before: bool = False):
+    """LiDAR tracks of ``lidar_people`` found identities (and with ``camera_before`` camera track 2, person
+    0 exactly, joins LiDAR track 7's); camera track 1 (near person 0, its gait distance ``over`` times the
+    threshold) delivers one tracklet 20 s later. Its match, the identity of LiDAR track 7 (person 0), and
+    the log of the runner-up's distance over the best's."""
     from tcfd_ros.distance import cross_modal_distance
 
     probe = _mix(0.25)
@@ -353,9 +355,13 @@ def _clear_first_run(factor: float, margin: float, meta_extra: dict, lidar_peopl
                                        relative_accept_factor=factor, relative_accept_margin_nats=margin),
                         model_metadata=meta)
     m.update([TrackObservation(0.0, "lidar", "3d", 7 + k, PEOPLE[p]) for k, p in enumerate(lidar_people)])
-    (out,) = m.update([TrackObservation(1.0, "camera", "2d", 1, probe)])
+    a = m.binding("lidar", 7)
+    if camera_before:
+        (first,) = m.update([TrackObservation(0.5, "camera", "2d", 2, PEOPLE[0])])
+        assert first.global_id == a
+    (out,) = m.update([TrackObservation(20.0, "camera", "2d", 1, probe)])
     ordered = np.sort(dist)
-    return out, m.binding("lidar", 7), float(np.log(ordered[1] / ordered[0])) if len(dist) > 1 else 0.0
+    return out, a, float(np.log(ordered[1] / ordered[0])) if len(dist) > 1 else 0.0
 
 
 def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
@@ -374,6 +380,8 @@ def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
     out, a, _ = _clear_first_run(10.0, 1.0, cue, lidar_people=(0,))     # no runner-up: no clear first
     assert out.global_id != a
     out, a, _ = _clear_first_run(10.0, 1.0, {})                         # scores are bare distances: off
+    assert out.global_id != a
+    out, a, _ = _clear_first_run(10.0, 1.0, cue, camera_before=True)    # A already holds a camera track
     assert out.global_id != a
     assert IdentityConfig().relative_accept_factor == 1000.0     # on by default (rule s23, RESULTS.md)
     with pytest.raises(ConfigError, match="relative_accept_factor"):

@@ -419,7 +419,8 @@ class IdentityConfig:
     relative_accept_factor: float = param(
         1000.0, "a track's best identity that misses the open-set threshold by at most this factor is "
                 "accepted when every other candidate identity scores relative_accept_margin_nats worse (at "
-                "least one must): a clear first in a field of strangers (models with a cue exponent, cues "
+                "least one must) and it holds no other track of this track's sensor: a clear first in a "
+                "field of strangers (models with a cue exponent, cues "
                 "on; RESULTS.md, 'The recognizer's own operating curve': more hand-offs, and where every "
                 "person is not seen by both sensors more false links); 0 or 1 = off", lo=0.0, hi=1.0e6)
     relative_accept_margin_nats: float = param(

@@ -38,8 +38,8 @@ How identities are decided:
    confidence) is that score (``_Candidates.score``, ``decision_score``); matches report the gait
    distance itself. With such a model and ``relative_accept_factor`` on, gait also supports the
    best-scoring admissible identity that misses the threshold by at most that factor when every other
-   admissible identity scores ``relative_accept_margin_nats`` worse (at least one must): a clear first
-   among strangers.
+   admissible identity scores ``relative_accept_margin_nats`` worse (at least one must) and holds no
+   other track of this track's sensor: a clear first among strangers.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
@@ -386,7 +386,8 @@ class IdentityManager:
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         if enough and self._accepts_relative():
             best = self._clear_first(score, admissible)
-            if best is not None and not gait_ok[best] and self._transit_ok(o, ev, gids[best]):
+            if (best is not None and not gait_ok[best] and self._transit_ok(o, ev, gids[best])
+                    and not self._holds_sensor_track(gids[best], o.key, sources)):
                 gait_ok[best] = True
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
@@ -397,6 +398,13 @@ class IdentityManager:
         comb = self.cue_combination
         return (self.cfg.relative_accept_factor > 1.0 and comb is not None and comb.exponent > 0
                 and self.cfg.cues_on)
+
+    def _holds_sensor_track(self, gid: int, key: TrackKey, sources: dict[int, dict[TrackKey, int]]) -> bool:
+        """Whether identity ``gid`` holds a track of ``key``'s sensor other than ``key`` (its stored
+        embeddings' or a bound one): a clear first is for an identity this sensor has not seen; a person
+        only this sensor saw would otherwise join the stranger its sensor already matched."""
+        held = set(sources.get(gid, {})) | {k for k, st in self._tracks.items() if st.gid == gid}
+        return any(k[0] == key[0] and k != key for k in held)
 
     def _clear_first(self, score: np.ndarray, admissible: np.ndarray) -> int | None:
         """The admissible identity that scores within ``relative_accept_factor`` of the threshold and
