@@ -420,9 +420,9 @@ class IdentityConfig:
         1000.0, "a track's best identity that misses the open-set threshold by at most this factor is "
                 "accepted when every other candidate identity scores relative_accept_margin_nats worse (at "
                 "least one must) and it holds no other track of this track's sensor: a clear first in a "
-                "field of strangers (models with a cue exponent, cues "
-                "on; RESULTS.md, 'The recognizer's own operating curve': more hand-offs, and where every "
-                "person is not seen by both sensors more false links); 0 or 1 = off", lo=0.0, hi=1.0e6)
+                "field of strangers (models with a cue exponent, cues on; RESULTS.md, 'The recognizer's own "
+                "operating curve': more hand-offs, and where many people are seen by one sensor only, more "
+                "false links); 0 or 1 = off", lo=0.0, hi=1.0e6)
     relative_accept_margin_nats: float = param(
         8.0, "with relative_accept_factor: the natural log of the runner-up identity's decision score over "
              "the best's that the best must clear", lo=0.0, hi=100.0)
