@@ -392,19 +392,21 @@ class IdentityManager:
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
 
-    def _accepts_relative(self) -> bool:
-        """Whether ``relative_accept_factor`` is on: scores must be the cue-corrected ones (``d x LR^-k``),
-        whose ratios are likelihood ratios; a bare gait distance's are not."""
+    def _scores_are_ratios(self) -> bool:
+        """Whether decision scores are the cue-corrected ``d x LR^-k`` (a model with a cue exponent, cues
+        on), whose ratios are likelihood ratios; a bare gait distance's are not."""
         comb = self.cue_combination
-        return (self.cfg.relative_accept_factor > 1.0 and comb is not None and comb.exponent > 0
-                and self.cfg.cues_on)
+        return comb is not None and comb.exponent > 0 and self.cfg.cues_on
+
+    def _accepts_relative(self) -> bool:
+        """Whether ``relative_accept_factor`` is on: it compares scores by their ratio."""
+        return self.cfg.relative_accept_factor > 1.0 and self._scores_are_ratios()
 
     def _holds_sensor_track(self, gid: int, key: TrackKey, sources: dict[int, dict[TrackKey, int]]) -> bool:
         """Whether identity ``gid`` holds a track of ``key``'s sensor other than ``key`` (its stored
         embeddings' or a bound one): a clear first is for an identity this sensor has not seen; a person
         only this sensor saw would otherwise join the stranger its sensor already matched."""
-        held = set(sources.get(gid, {})) | {k for k, st in self._tracks.items() if st.gid == gid}
-        return any(k[0] == key[0] and k != key for k in held)
+        return any(k[0] == key[0] and k != key for k in self._held_tracks(sources).get(gid, ()))
 
     def _clear_first(self, score: np.ndarray, admissible: np.ndarray) -> int | None:
         """The admissible identity that scores within ``relative_accept_factor`` of the threshold and
@@ -432,6 +434,14 @@ class IdentityManager:
                 out.setdefault(int(bank.owner[r]), {})[k] = r
         return out
 
+    def _held_tracks(self, sources: dict[int, dict[TrackKey, int]]) -> dict[int, set[TrackKey]]:
+        """Per identity, the tracks it holds: those its stored embeddings came from (``sources``,
+        ``_bank_sources``) and those bound to it now."""
+        held: dict[int, set[TrackKey]] = {g: set(keys) for g, keys in sources.items()}
+        for key, st in self._tracks.items():
+            held.setdefault(st.gid, set()).add(key)
+        return held
+
     def _unreachable(self, o: TrackObservation, sources: dict[int, dict[TrackKey, int]],
                      linked: set[int]) -> set[int]:
         """Identities ``o``'s track may not join by gait: one of their tracks (stored or bound) was seen
@@ -441,11 +451,8 @@ class IdentityManager:
         from two ends)."""
         limit = self.cfg.max_walking_speed_mps
         own = self._tracks[o.key].gid if o.key in self._tracks else None
-        held: dict[int, set[TrackKey]] = {g: set(keys) for g, keys in sources.items()}
-        for key, st in self._tracks.items():
-            held.setdefault(st.gid, set()).add(key)
         out: set[int] = set()
-        for gid, keys in held.items():
+        for gid, keys in self._held_tracks(sources).items():
             if gid == own or gid in linked:
                 continue
             for k in keys:
@@ -667,9 +674,8 @@ class IdentityManager:
         distances no meaning); else ``(threshold - score) / confidence_temperature``."""
         if score is None or not math.isfinite(score):
             return 0.0
-        comb = self.cue_combination
-        if comb is not None and comb.exponent > 0 and self.cfg.cues_on and self.threshold > 0:
-            z = comb.nats_below(score, self.threshold)
+        if self._scores_are_ratios() and self.threshold > 0:
+            z = self.cue_combination.nats_below(score, self.threshold)
         else:
             z = (self.threshold - score) / self.cfg.confidence_temperature
         return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
@@ -737,8 +743,7 @@ class IdentityManager:
         """Whether a binding gait alone or nothing holds moves by ``gait_revision_nats`` (else an unsupported
         one moves by ``switch_margin`` and a gait-held one stays): the margin is in nats of the cues' ratio,
         so only with a model that carries a cue exponent and with the cues on."""
-        comb = self.cue_combination
-        return self.cfg.gait_revision_nats > 0 and comb is not None and comb.exponent > 0 and self.cfg.cues_on
+        return self.cfg.gait_revision_nats > 0 and self._scores_are_ratios()
 
     def _nats_better(self, score: float, than: float) -> float:
         """How many nats of the cues' likelihood ratio ``score`` is better (lower) than ``than``."""
