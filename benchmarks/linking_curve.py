@@ -8,10 +8,12 @@ of ``--scales`` and counts what the run ends with: a camera track and a LiDAR tr
 last decisions put them in one global identity. Genuine pairs (the replay scorer labels both tracks with one
 person) linked over all genuine pairs is the genuine-accept rate; impostor pairs linked over all impostor
 pairs is the false-match rate; pairs as ``decision_gar.py`` counts them (tracks that delivered a tracklet;
-a pair with a fragment too short for gait counts, unlinked). Per scale it also gives the replay scorer's
-hand-offs and false links (what the replay report says), and ``gar_at_fmr_0.01``: the best genuine-accept
-rate among the scales whose false-match rate is <= 1 %. Each distinct tracklet is embedded once per
-replay. Prints one JSON line; not collected by pytest.
+a pair with a fragment too short for gait counts, unlinked; ``scoring.score_track_pairs``, which the
+replay report uses too) and, under ``gait_decides``, only the pairs whose two tracks both delivered
+``gait_min_tracklets``. Per scale it also gives the replay scorer's hand-offs and false links (what the
+replay report says), and ``gar_at_fmr_0.01`` (``gait_decides_gar_at_fmr_0.01``): the best genuine-accept
+rate among the scales whose false-match rate is <= 1 %. Each distinct tracklet is embedded once per replay.
+Prints one JSON line; not collected by pytest.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/linking_curve.py out/replays/a out/replays/b \
         [--scales 0.1,1,10,100] [--model M.onnx] [--identity NAME=VALUE]
@@ -22,9 +24,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +41,12 @@ from recognizer_rerun import DEFAULT_MODEL, identity_config, rerun_handoff  # no
 from tcfd_ros.inference.embedder import Embedder, make_embedder  # noqa: E402
 from tcfd_ros.perception.identity import threshold_from  # noqa: E402
 from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
+from tcfd_ros.nodes.json_messages import TrackletMsg  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
-from tcfd_ros.replay.rerun import recorded_inputs, rerun  # noqa: E402
+from tcfd_ros.replay.rerun import RecordedInput, recorded_inputs, rerun  # noqa: E402
+from tcfd_ros.replay.scoring import PairCounts, TrackPairScore, score_track_pairs  # noqa: E402
 from training.harvest import track_persons  # noqa: E402
 
 #: the false-match rate ``gar_at_fmr_0.01`` is read at (issue 13's)
@@ -67,80 +72,62 @@ class OnceEmbedder:
         return np.stack([self._seen[k] for k in keys]) if keys else self.inner.embed([], modality)
 
 
-@dataclass(frozen=True)
-class PairCounts:
-    """Camera x LiDAR track pairs of labelled tracks, and how many of each kind ended in one identity."""
-
-    genuine: int = 0
-    genuine_linked: int = 0
-    impostor: int = 0
-    impostor_linked: int = 0
-
-    def __add__(self, o: PairCounts) -> PairCounts:
-        return PairCounts(self.genuine + o.genuine, self.genuine_linked + o.genuine_linked,
-                          self.impostor + o.impostor, self.impostor_linked + o.impostor_linked)
-
-    @property
-    def gar(self) -> float | None:
-        return self.genuine_linked / self.genuine if self.genuine else None
-
-    @property
-    def fmr(self) -> float | None:
-        return self.impostor_linked / self.impostor if self.impostor else None
-
-
 def final_bindings(events: Iterable[MatchEvent]) -> dict[TrackKey, int]:
     """Each track's global identity as its last decision (or revision) left it."""
     return {(e.sensor, e.track_id): e.global_id for e in events}
 
 
-def linked_pairs(bindings: dict[TrackKey, int], person: dict[str, dict[int, int]],
-                 modality_of: dict[str, str]) -> PairCounts:
-    """Count the labelled camera x LiDAR track pairs the bindings link (``person``: per sensor, track id ->
-    the person the replay scorer matched it to). A track that never delivered a tracklet was never
-    decided on: no pair of it counts, as in ``decision_gar.py``."""
-    tracks: dict[str, list[tuple[int, int]]] = {"2d": [], "3d": []}
-    for sensor, per_track in person.items():
-        mod = modality_of.get(sensor)
-        if mod in tracks:
-            tracks[mod] += [(bindings[(sensor, t)], p) for t, p in per_track.items()
-                            if (sensor, t) in bindings]
-    out = PairCounts()
-    for gid_c, p_c in tracks["2d"]:
-        for gid_l, p_l in tracks["3d"]:
-            link = int(gid_c == gid_l)
-            out += PairCounts(1, link, 0, 0) if p_c == p_l else PairCounts(0, 0, 1, link)
+def tracklet_counts(inputs: Iterable[RecordedInput]) -> dict[TrackKey, int]:
+    """(sensor, track) -> how many tracklets a replay recorded for it."""
+    out: dict[TrackKey, int] = {}
+    for _, is_tracklet, _, text in inputs:
+        if is_tracklet:
+            t = TrackletMsg.from_json(text)
+            out[(t.sensor, t.track_id)] = out.get((t.sensor, t.track_id), 0) + 1
     return out
 
 
 def curve(replays: Sequence[Path], model: Path, cfg_base: Any, scales: Sequence[float]) -> dict:
-    """Per scale of the threshold: the pairs linked and the hand-offs over ``replays``."""
+    """Per scale of the threshold: the pairs linked (all, and those gait may decide) and the hand-offs over
+    ``replays``."""
     inner = make_embedder("onnx", str(model), threads=1)
     base = threshold_from(cfg_base, inner.metadata)[0]
-    pairs = {s: PairCounts() for s in scales}
+    pairs = {s: TrackPairScore(cfg_base.gait_min_tracklets) for s in scales}
     hand = {s: {"people_both": 0, "handed_off": 0, "false_links": 0} for s in scales}
     scoring = ReplayConfig().scoring
     for d in replays:
         rec = Recording.load(d / "recording.jsonl")
         person = track_persons(rec, scoring)
         inputs = recorded_inputs(d / "outputs.mcap")
+        counts = tracklet_counts(inputs)
         embedder = OnceEmbedder(inner)
         for s in scales:
             events = rerun(inputs, embedder, replace(cfg_base, open_set_threshold=base * s))[1]
-            pairs[s] += linked_pairs(final_bindings(events), person, rec.sensors)
+            pairs[s] += score_track_pairs(final_bindings(events), person, rec.sensors, counts,
+                                          cfg_base.gait_min_tracklets)
             h = rerun_handoff(rec, events, scoring)
             for k in hand[s]:
                 hand[s][k] += getattr(h, k)
-    rows = [{"scale": s, "threshold": base * s, **{k: v for k, v in vars(pairs[s]).items()},
-             "gar": _round(pairs[s].gar), "fmr": _round(pairs[s].fmr), **hand[s]} for s in scales]
-    within = [r["gar"] for r in rows
-              if r["fmr"] is not None and r["fmr"] <= TARGET_FMR and r["gar"] is not None]
-    return {"replays": len(replays), "base_threshold": base, "curve": rows,
-            f"gar_at_fmr_{TARGET_FMR}": max(within) if within else None}
+    rows = [{"scale": s, "threshold": base * s, **_counts(pairs[s].tracks),
+             "gait_decides": _counts(pairs[s].gait), **hand[s]} for s in scales]
+    return {"replays": len(replays), "base_threshold": base, "min_tracklets": cfg_base.gait_min_tracklets,
+            "curve": rows, f"gar_at_fmr_{TARGET_FMR}": _best_within(rows, lambda r: r),
+            f"gait_decides_gar_at_fmr_{TARGET_FMR}": _best_within(rows, lambda r: r["gait_decides"])}
 
 
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 4)
+def _counts(c: PairCounts) -> dict[str, Any]:
+    return {**vars(c), "gar": _round(c.gar), "fmr": _round(c.fmr)}
+
+
+def _best_within(rows: list[dict], level: Any) -> float | None:
+    """The best genuine-accept rate among the scales whose false-match rate is <= ``TARGET_FMR``."""
+    within = [c["gar"] for c in map(level, rows)
+              if c["fmr"] is not None and c["fmr"] <= TARGET_FMR and c["gar"] is not None]
+    return max(within) if within else None
+
+
+def _round(x: float) -> float | None:
+    return None if math.isnan(x) else round(x, 4)
 
 
 def main() -> int:

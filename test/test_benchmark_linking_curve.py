@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from tcfd_ros.errors import ConfigError
+from tcfd_ros.modalities import FRAME_SHAPES
+from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.replay.records import MatchEvent
 
 from benchmark_modules import load_benchmark
@@ -28,19 +30,17 @@ def test_a_track_ends_in_the_identity_of_its_last_decision() -> None:
     assert mod.final_bindings(events) == {("camera", 1): 7, ("lidar", 2): 5}
 
 
-def test_pairs_of_decided_labelled_tracks_are_counted_and_linked_by_identity() -> None:
+def test_tracklets_are_counted_per_track_from_the_recorded_inputs() -> None:
     mod = _module()
-    person = {"camera": {1: 100, 2: 200, 3: 100}, "lidar": {4: 100, 5: 200, 6: 300}, "radar": {9: 100}}
-    modality = {"camera": "2d", "lidar": "3d", "radar": "other"}
-    # camera 3 never delivered a tracklet: none of its pairs counts; lidar 5 joined camera 1's identity
-    bindings = {("camera", 1): 10, ("camera", 2): 11, ("lidar", 4): 10, ("lidar", 5): 10, ("lidar", 6): 12,
-                ("radar", 9): 10}
-    c = mod.linked_pairs(bindings, person, modality)
-    # genuine: (1, 4) linked, (2, 5) not; impostor: (1, 5) linked, (1, 6), (2, 4), (2, 6) not
-    assert c == mod.PairCounts(genuine=2, genuine_linked=1, impostor=4, impostor_linked=1)
-    assert c.gar == 0.5 and c.fmr == 0.25
-    assert (c + c).genuine == 4
-    assert mod.PairCounts().gar is None and mod.PairCounts().fmr is None
+
+    def tracklet(sensor: str, track: int) -> str:
+        return TrackletMsg({"sec": 1, "nanosec": 0}, sensor, sensor, "2d", track, (1.0,), (0.0, 0.0),
+                           np.zeros((1, *FRAME_SHAPES["2d"]), np.uint8)).to_json()
+
+    inputs = [(1, 0, "/camera/tracks", "{}"), (1, 1, "/camera/tracklets", tracklet("camera", 3)),
+              (2, 1, "/camera/tracklets", tracklet("camera", 3)),
+              (2, 1, "/lidar/tracklets", tracklet("lidar", 3))]
+    assert mod.tracklet_counts(inputs) == {("camera", 3): 2, ("lidar", 3): 1}
 
 
 class _Counting:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, Collection
 
 from tcfd_ros.errors import BagError, MessageFormatError
 from tcfd_ros.messages import MATCH_SCHEMA, TRACKS_SCHEMA, TRACKS_VERSIONS_READ, MatchMsg, stamp_to_seconds
@@ -95,6 +95,17 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
         log.warning("%s: %d %s messages of a version this scorer does not read (it reads %s): not scored",
                     topic, unread, TRACKS_SCHEMA, list(TRACKS_VERSIONS_READ))
     return frames
+
+
+def tracklet_counts(rec: Recording, topics: Collection[str]) -> dict[tuple[str, int], int]:
+    """(sensor, track) -> how many tracklets the graph published for it on ``topics`` (what the recognizer
+    decided on); a message without a sensor and track id is not counted."""
+    out: dict[tuple[str, int], int] = defaultdict(int)
+    for r in rec.received:
+        d = r.payload.get("json") if r.topic in topics else None
+        if isinstance(d, dict) and isinstance(d.get("sensor"), str) and isinstance(d.get("track_id"), int):
+            out[(d["sensor"], d["track_id"])] += 1
+    return dict(out)
 
 
 def match_events(rec: Recording, topic: str) -> list[MatchEvent]:

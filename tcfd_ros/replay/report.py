@@ -26,7 +26,7 @@ import matplotlib.ticker  # noqa: E402,F401  (plot_latency formats its log axis)
 from tcfd_ros.perception.annotate import id_colour_bgr  # noqa: E402
 from tcfd_ros.replay.losses import foreign_inputs  # noqa: E402
 from tcfd_ros.replay.records import GTFrame, MatchEvent, OutputFrame, RunInfo, StageLatency  # noqa: E402
-from tcfd_ros.replay.scoring import Score, latency_percentiles  # noqa: E402
+from tcfd_ros.replay.scoring import PairCounts, Score, TrackPairScore, latency_percentiles  # noqa: E402
 from tcfd_ros.replay.verdict import HandoffEvent, ModelIdentity, VerdictRow, verdict_line  # noqa: E402
 from tcfd_ros.wording import count  # noqa: E402
 
@@ -285,6 +285,8 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
                  f"false matches {h.false_links} ({_fmt(h.false_matches_per_hour)}/h)"
                  + (f"; links by {', '.join(f'{k} {v}' for k, v in sorted(h.links_by.items()))}"
                     if h.links_by else ""))
+    if score.track_pairs is not None and score.track_pairs.tracks.genuine:
+        lines.append(track_pairs_line(score.track_pairs))
     if score.cmc:
         ch = f" (chance {100 * score.cmc_chance[0]:.1f}%)" if score.cmc_chance else ""
         last = (f"; the last tracklet alone {100 * score.cmc_last_tracklet[0]:.1f}%"
@@ -293,6 +295,19 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
                      f"{count(score.cmc_queries, 'camera track')} vs "
                      f"{count(score.cmc_gallery, 'LiDAR track')} (track evidence{last})")
     return lines
+
+
+def track_pairs_line(tp: TrackPairScore) -> str:
+    """The recognizer's decisions per camera x LiDAR track pair, all and those gait may decide."""
+    def part(c: PairCounts) -> str:
+        return (f"genuine {c.genuine_linked}/{c.genuine} ({_pct(c.gar)}), "
+                f"impostor {c.impostor_linked}/{c.impostor} ({_pct(c.fmr)})")
+    return (f"track pairs linked: {part(tp.tracks)}; where both tracks delivered >= {tp.min_tracklets} "
+            f"tracklets (gait decides): {part(tp.gait)}")
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{100 * x:.1f}%"
 
 
 @dataclass
@@ -406,7 +421,8 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
              or "-"),
             ("false matches per hour", h.false_matches_per_hour),
             ("time from seen-by-both to match, median (s)", tt[len(tt) // 2] if tt else float("nan")),
-            ("time from seen-by-both to match, max (s)", tt[-1] if tt else float("nan"))]))
+            ("time from seen-by-both to match, max (s)", tt[-1] if tt else float("nan")),
+            *_track_pair_rows(score.track_pairs)]))
         blocks.append(Block("h2", "Detection and tracking (per sensor)"))
         blocks.append(Block("table", headers=("sensor", "frames", "TP", "FP", "FN", "precision", "recall",
                                               "MOTA", "IDF1", "ID switches"), rows=[
@@ -465,6 +481,17 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
     return out_dir / "report.md"
 
 
+def _track_pair_rows(tp: TrackPairScore | None) -> list[tuple[str, Any]]:
+    """The report's rows of the recognizer's decisions per track pair (none without a scored pair)."""
+    if tp is None or not tp.tracks.genuine:
+        return []
+    gait = f"both tracks >= {tp.min_tracklets} tracklets; {count(tp.gait.genuine, 'pair')}"
+    return [("camera x LiDAR track pairs of one person linked (genuine-accept rate)", tp.tracks.gar),
+            ("... of two people linked (false-match rate)", tp.tracks.fmr),
+            (f"genuine-accept rate where gait decides ({gait})", tp.gait.gar),
+            (f"false-match rate where gait decides ({count(tp.gait.impostor, 'pair')})", tp.gait.fmr)]
+
+
 def _score_dict(score: Score | None) -> dict[str, Any] | None:
     if score is None:
         return None
@@ -473,6 +500,10 @@ def _score_dict(score: Score | None) -> dict[str, Any] | None:
         d["detection"][s].update(precision=det.precision, recall=det.recall, overlap_share=det.overlap_share,
                                  recall_alone=det.recall_alone, recall_overlapping=det.recall_overlapping)
     d["handoff"]["accuracy"] = score.handoff.accuracy
+    if score.track_pairs is not None:
+        for name in ("tracks", "gait"):
+            c = getattr(score.track_pairs, name)
+            d["track_pairs"][name].update(gar=c.gar, fmr=c.fmr)
     for t in d["tracking"].values():
         t["track_to_person"] = {str(k): v for k, v in t["track_to_person"].items()}
     return d

@@ -27,7 +27,7 @@ from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import RunInfo, StageLatency
 from tcfd_ros.replay.report import ReportExtras, summary_lines, write_report
-from tcfd_ros.replay.scoring import Score, score_run
+from tcfd_ros.replay.scoring import Score, score_decisions_per_track_pair, score_run
 from tcfd_ros.wording import count
 from tcfd_ros.replay.verdict import ModelIdentity, handoff_events, load_model_identity, verdict_rows
 
@@ -86,10 +86,15 @@ def _recognizer_params(opts: ReplayOptions) -> dict[str, Any]:
     return params
 
 
+def _identity_int(opts: ReplayOptions, name: str) -> int:
+    """An integer ``identity.<name>`` of the graph's recognizer (its params file, ``--param``), else the
+    default."""
+    return int(_recognizer_params(opts).get(f"identity.{name}", getattr(IdentityConfig, name)))
+
+
 def _track_evidence_tracklets(opts: ReplayOptions) -> int:
     """How many of a track's newest tracklets the graph's recognizer decides on (the CMC's evidence)."""
-    return int(_recognizer_params(opts).get("identity.track_evidence_tracklets",
-                                            IdentityConfig.track_evidence_tracklets))
+    return _identity_int(opts, "track_evidence_tracklets")
 
 
 def _model_of(opts: ReplayOptions) -> tuple[Path | None, str]:
@@ -287,6 +292,9 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
             notes.append(f"Model {model} could not be described: {type(e).__name__}: {e}")
     if gt:
         score = score_run(gt, rec.sensors, det, trk, matches, latencies, rec.info.bag_duration_s, cfg.scoring)
+        tracklets = adapters.tracklet_counts(rec, {s.tracklets for s in sensors})
+        score.track_pairs = score_decisions_per_track_pair(matches, score.tracking, rec.sensors, tracklets,
+                                                           _identity_int(opts, "gait_min_tracklets"))
         if model is not None and model.exists():
             from tcfd_ros.replay.cmc import track_cmc
             start = time.monotonic()

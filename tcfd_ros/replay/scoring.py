@@ -94,6 +94,85 @@ class HandoffScore:
         return self.handed_off / self.people_both if self.people_both else float("nan")
 
 
+@dataclass(frozen=True)
+class PairCounts:
+    """Camera x LiDAR track pairs labelled with one person (genuine) or two (impostor), and how many of each
+    the recognizer's final bindings put in one global identity (linked)."""
+
+    genuine: int = 0
+    genuine_linked: int = 0
+    impostor: int = 0
+    impostor_linked: int = 0
+
+    def __add__(self, o: PairCounts) -> PairCounts:
+        return PairCounts(self.genuine + o.genuine, self.genuine_linked + o.genuine_linked,
+                          self.impostor + o.impostor, self.impostor_linked + o.impostor_linked)
+
+    @property
+    def gar(self) -> float:
+        """Genuine-accept rate of the recognizer's decisions (NaN without genuine pairs)."""
+        return _rate(self.genuine_linked, self.genuine)
+
+    @property
+    def fmr(self) -> float:
+        """False-match rate of the recognizer's decisions (NaN without impostor pairs)."""
+        return _rate(self.impostor_linked, self.impostor)
+
+
+@dataclass(frozen=True)
+class TrackPairScore:
+    """The recognizer's decisions scored where it makes them: per pair of tracks, not per person.
+
+    ``tracks``: every camera x LiDAR pair of tracks it decided on (each delivered a tracklet) that the
+    tracking score labelled with a person; a fragment the tracker lost after a tracklet or two counts,
+    unlinked unless something else linked it. ``gait``: the pairs whose two tracks both delivered
+    ``min_tracklets`` (``identity.gait_min_tracklets``), the ones gait may decide."""
+
+    min_tracklets: int = 0
+    tracks: PairCounts = PairCounts()
+    gait: PairCounts = PairCounts()
+
+    def __add__(self, o: TrackPairScore) -> TrackPairScore:
+        if self.min_tracklets and o.min_tracklets and self.min_tracklets != o.min_tracklets:
+            raise ValueError(f"track pairs scored with min_tracklets {self.min_tracklets} and "
+                             f"{o.min_tracklets} do not add up")
+        return TrackPairScore(self.min_tracklets or o.min_tracklets, self.tracks + o.tracks,
+                              self.gait + o.gait)
+
+
+def score_track_pairs(bindings: dict[tuple[str, int], int], person: dict[str, dict[int, int]],
+                      modality_of: dict[str, str], tracklets: dict[tuple[str, int], int],
+                      min_tracklets: int) -> TrackPairScore:
+    """Count the labelled camera x LiDAR track pairs ``bindings`` link. ``bindings``: (sensor, track) ->
+    the global id of its last decision (tracks without one were never decided on and form no pair);
+    ``person``: per sensor, track -> the ground-truth person it followed (``TrackingScore.track_to_person``);
+    ``tracklets``: (sensor, track) -> tracklets it delivered."""
+    sides: dict[str, list[tuple[int, int, bool]]] = {"2d": [], "3d": []}
+    for sensor, per_track in person.items():
+        mod = modality_of.get(sensor)
+        if mod in sides:
+            sides[mod] += [(bindings[(sensor, t)], p, tracklets.get((sensor, t), 0) >= min_tracklets)
+                           for t, p in per_track.items() if (sensor, t) in bindings]
+    tracks = gait = PairCounts()
+    for gid_c, p_c, enough_c in sides["2d"]:
+        for gid_l, p_l, enough_l in sides["3d"]:
+            link = int(gid_c == gid_l)
+            pair = PairCounts(1, link, 0, 0) if p_c == p_l else PairCounts(0, 0, 1, link)
+            tracks += pair
+            if enough_c and enough_l:
+                gait += pair
+    return TrackPairScore(min_tracklets, tracks, gait)
+
+
+def score_decisions_per_track_pair(matches: Sequence[MatchEvent], tracking: dict[str, TrackingScore],
+                                   modality_of: dict[str, str], tracklets: dict[tuple[str, int], int],
+                                   min_tracklets: int) -> TrackPairScore:
+    """``score_track_pairs`` of a replay's match events (each track's last global id) and tracking scores."""
+    return score_track_pairs({k: gid for k, (gid, _) in final_global_ids(matches).items()},
+                             {s: t.track_to_person for s, t in tracking.items()}, modality_of, tracklets,
+                             min_tracklets)
+
+
 @dataclass
 class Score:
     detection: dict[str, DetectionScore]
@@ -105,6 +184,7 @@ class Score:
     cmc_gallery: int = 0                  # LiDAR tracks ranked for each query (chance rank-1 = 1 / this)
     cmc_chance: list[float] = field(default_factory=list)   # CMC of a random ranking of the same tracks
     cmc_last_tracklet: list[float] = field(default_factory=list)  # the CMC from each track's last tracklet
+    track_pairs: TrackPairScore | None = None   # the recognizer's decisions per track pair (needs tracklets)
 
 
 def _visible(p: GTPerson, modality: str, cfg: ScoringConfig) -> bool:
