@@ -21,6 +21,8 @@ import pytest
 
 from tcfd_ros.errors import BagError
 
+from benchmark_modules import load_benchmark
+
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,6 +92,14 @@ def test_replay_scores_against_ground_truth(bag: Path, tiny_model: Path, tmp_pat
     lidg = [gid for (s, _), gid in final.items() if s == "lidar"]
     assert h.false_links == h.cross_links == sum(c == lg for c in cam for lg in lidg)
     assert info.received.get("/matches", 0) > 0 and "/matches" in score.latency
+    # the same links per labelled track pair; benchmarks/track_pairs.py reads them back from the recording
+    tp = score.track_pairs
+    labelled = {s: [t for (s2, t) in final if s2 == s and t in score.tracking[s].track_to_person]
+                for s in ("camera", "lidar")}
+    assert tp is not None and tp.min_tracklets == 4 and tp.tracks.genuine == 0
+    assert tp.tracks.impostor == len(labelled["camera"]) * len(labelled["lidar"])
+    assert tp.tracks.impostor_linked == h.false_links - h.unscored_links
+    assert load_benchmark("track_pairs").replay_track_pairs(tmp_path / "r", 4) == tp
 
     # messages per stage: the replay's sent counts against what each node received (issue 15)
     flows = {(f.node, f.topic): f for f in info.stages}
