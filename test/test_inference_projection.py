@@ -63,6 +63,9 @@ def test_too_few_people_or_a_missing_modality_is_one_line() -> None:
         fit_projection(tracks, out_dim=16)
     with pytest.raises(DatasetError, match="no 3d track"):
         fit_projection([t for t in tracks if t.modality == "2d"], out_dim=2)
+    odd = dataclasses.replace(tracks[0], embeddings=tracks[0].embeddings[:, :, :-1])   # another width
+    with pytest.raises(DatasetError, match=r"^pipeline projection: a track's embeddings of shape .* expects"):
+        fit_projection([odd, *tracks[1:]], out_dim=2)
 
 
 def test_the_projection_survives_metadata_and_rejects_a_damaged_copy() -> None:

@@ -32,10 +32,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tcfd_ros.distance import normalize_parts
 from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
-from tcfd_ros.inference.projection import PipelineProjection
+from tcfd_ros.inference.projection import PipelineProjection, flat_parts
 from tcfd_ros.modalities import MODALITIES
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.replay.config import ScoringConfig
@@ -137,8 +136,7 @@ def discriminant_directions(x: np.ndarray, y: np.ndarray, out_dim: int, shrinkag
 
 
 def _flat(embeddings: np.ndarray, parts: int, dim: int) -> np.ndarray:
-    e = np.asarray(embeddings, np.float32)
-    if e.ndim != 3 or e.shape[1:] != (parts, dim):
-        raise DatasetError(f"pipeline projection: a track's embeddings have shape {e.shape}, others "
-                           f"(n, {parts}, {dim})")
-    return normalize_parts(e).reshape(len(e), -1)
+    try:
+        return flat_parts(embeddings, parts, dim)
+    except ValueError as exc:
+        raise DatasetError(f"pipeline projection: a track's {exc}") from None

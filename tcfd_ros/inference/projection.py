@@ -36,6 +36,15 @@ METADATA_KEY = "pipeline_projection"
 FORMAT_VERSION = 1
 
 
+def flat_parts(embeddings: np.ndarray, parts: int, dim: int) -> np.ndarray:
+    """(N, parts, dim) network embeddings -> (N, parts * dim) float32, each part unit length (what the
+    projection is fitted on and applied to); ValueError for another shape."""
+    e = np.asarray(embeddings, dtype=np.float32)
+    if e.ndim != 3 or e.shape[1:] != (parts, dim):
+        raise ValueError(f"embeddings of shape {e.shape}: the projection expects (N, {parts}, {dim})")
+    return normalize_parts(e).reshape(len(e), -1)
+
+
 @dataclass(frozen=True)
 class PipelineProjection:
     """``z = (flatten(part-normalised e) - mean[modality]) @ matrix``, one part of ``out_dim`` values."""
@@ -52,13 +61,9 @@ class PipelineProjection:
 
     def apply(self, embeddings: np.ndarray, modality: str) -> np.ndarray:
         """(N, parts, dim) network embeddings of one modality -> (N, 1, out_dim) float32."""
-        e = np.asarray(embeddings, dtype=np.float32)
-        if e.ndim != 3 or e.shape[1:] != (self.parts, self.dim):
-            raise ValueError(f"embeddings of shape {e.shape}: the projection expects (N, {self.parts}, "
-                             f"{self.dim})")
         if modality not in self.means:
             raise ValueError(f"modality {modality!r}: expected one of {sorted(self.means)}")
-        flat = normalize_parts(e).reshape(len(e), -1) - self.means[modality]
+        flat = flat_parts(embeddings, self.parts, self.dim) - self.means[modality]
         return (flat @ self.matrix)[:, None, :].astype(np.float32, copy=False)
 
     def to_metadata(self) -> dict[str, Any]:
