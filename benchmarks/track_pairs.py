@@ -3,7 +3,7 @@
 A replay's report gives its own ``track_pairs`` (``tcfd_ros.replay.scoring.TrackPairScore``): of the track
 pairs the replay scorer labelled, how many of one person (genuine) and of two (impostor) the recognizer's
 last decisions put in one global identity; all pairs, and those whose two tracks both delivered
-``gait_min_tracklets`` tracklets (where gait decides). One bag's few dozen impostor pairs cannot resolve a
+``gait_min_tracklets`` tracklets (where gait can decide). One bag's few dozen impostor pairs cannot resolve a
 1 % false-match rate; this pools them over many replays. It reads each replay's ``recording.jsonl`` (no
 ``--record`` file or model is needed: the decisions are the ones the graph published on ``/matches``), so
 replays made before the report carried the numbers count too. Prints one JSON line; not collected by

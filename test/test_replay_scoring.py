@@ -144,21 +144,21 @@ def test_track_pairs_of_decided_labelled_tracks_are_counted_and_linked_by_identi
     # camera 3 never delivered a tracklet: none of its pairs counts; lidar 5 joined camera 1's identity
     bindings = {("camera", 1): 10, ("camera", 2): 11, ("lidar", 4): 10, ("lidar", 5): 10, ("lidar", 6): 12,
                 ("radar", 9): 10}
-    # camera 2 delivered 3 tracklets: too few for gait at 4, so its pairs are not where gait decides
+    # camera 2 delivered 3 tracklets: too few for gait at 4, so gait cannot decide its pairs
     tracklets = {("camera", 1): 9, ("camera", 2): 3, ("lidar", 4): 4, ("lidar", 5): 12, ("lidar", 6): 8}
     tp = score_track_pairs(bindings, person, modality, tracklets, 4)
     # genuine: (1, 4) linked, (2, 5) not; impostor: (1, 5) linked, (1, 6), (2, 4), (2, 6) not
     assert tp.tracks == PairCounts(genuine=2, genuine_linked=1, impostor=4, impostor_linked=1)
     assert tp.tracks.gar == 0.5 and tp.tracks.fmr == 0.25
-    # where gait decides (camera 1's pairs): (1, 4) genuine linked; (1, 5) linked and (1, 6) impostors
+    # where gait can decide (camera 1's pairs): (1, 4) genuine linked; (1, 5) linked and (1, 6) impostors
     assert tp.gait == PairCounts(genuine=1, genuine_linked=1, impostor=2, impostor_linked=1)
     both = tp + tp
     assert both.tracks.genuine == 4 and both.gait.impostor_linked == 2 and both.min_tracklets == 4
     assert math.isnan(PairCounts().gar) and math.isnan(PairCounts().fmr)
     with pytest.raises(ValueError, match="min_tracklets"):
         tp + score_track_pairs(bindings, person, modality, tracklets, 6)
-    assert "where both tracks delivered >= 4 tracklets (gait decides): genuine 1/1 (100.0%), impostor 1/2 " \
-        "(50.0%)" in track_pairs_line(tp)
+    assert "where both tracks delivered >= 4 tracklets (gait can decide): genuine 1/1 (100.0%), " \
+        "impostor 1/2 (50.0%)" in track_pairs_line(tp)
 
 
 def test_cmc_curve_by_hand() -> None:
@@ -189,7 +189,7 @@ def test_report_files_and_content(tmp_path: Path) -> None:
     md = report.read_text()
     assert "| lidar | 5 | 8 | 0 | 0 | 1.000 | 1.000 | 1.000 | 1.000 | 0 |" in md
     assert "hand-off: 1/1 people" in md and "real-time factor 2.00" in md
-    assert "| genuine-accept rate where gait decides (both tracks >= 4 tracklets; 1 pair) | 1.000 |" in md
+    assert "| genuine-accept rate where gait can decide (both tracks >= 4 tracklets; 1 pair) | 1.000 |" in md
     pairs = json.loads((tmp_path / "score.json").read_text())["score"]["track_pairs"]
     assert pairs["tracks"]["gar"] == 0.5 and pairs["gait"]["fmr"] == 0.0 and pairs["min_tracklets"] == 4
     assert "track pairs linked: genuine 1/2 (50.0%)" in "\n".join(summary_lines(info, score, {}))

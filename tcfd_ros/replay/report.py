@@ -303,7 +303,7 @@ def track_pairs_line(tp: TrackPairScore) -> str:
         return (f"genuine {c.genuine_linked}/{c.genuine} ({_pct(c.gar)}), "
                 f"impostor {c.impostor_linked}/{c.impostor} ({_pct(c.fmr)})")
     return (f"track pairs linked: {part(tp.tracks)}; where both tracks delivered >= {tp.min_tracklets} "
-            f"tracklets (gait decides): {part(tp.gait)}")
+            f"tracklets (gait can decide): {part(tp.gait)}")
 
 
 def _pct(x: float) -> str:
@@ -488,8 +488,8 @@ def _track_pair_rows(tp: TrackPairScore | None) -> list[tuple[str, Any]]:
     gait = f"both tracks >= {tp.min_tracklets} tracklets; {count(tp.gait.genuine, 'pair')}"
     return [("camera x LiDAR track pairs of one person linked (genuine-accept rate)", tp.tracks.gar),
             ("... of two people linked (false-match rate)", tp.tracks.fmr),
-            (f"genuine-accept rate where gait decides ({gait})", tp.gait.gar),
-            (f"false-match rate where gait decides ({count(tp.gait.impostor, 'pair')})", tp.gait.fmr)]
+            (f"genuine-accept rate where gait can decide ({gait})", tp.gait.gar),
+            (f"false-match rate where gait can decide ({count(tp.gait.impostor, 'pair')})", tp.gait.fmr)]
 
 
 def _score_dict(score: Score | None) -> dict[str, Any] | None:
