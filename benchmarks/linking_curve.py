@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -38,15 +37,16 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recognizer_rerun import DEFAULT_MODEL, identity_config, rerun_handoff  # noqa: E402
+from track_pairs import summary  # noqa: E402
 from tcfd_ros.inference.embedder import Embedder, make_embedder  # noqa: E402
 from tcfd_ros.perception.identity import threshold_from  # noqa: E402
 from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
-from tcfd_ros.nodes.json_messages import TrackletMsg  # noqa: E402
+from tcfd_ros.replay import adapters  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
-from tcfd_ros.replay.rerun import RecordedInput, recorded_inputs, rerun  # noqa: E402
-from tcfd_ros.replay.scoring import PairCounts, TrackPairScore, score_track_pairs  # noqa: E402
+from tcfd_ros.replay.rerun import recorded_inputs, rerun  # noqa: E402
+from tcfd_ros.replay.scoring import TrackPairScore, score_track_pairs  # noqa: E402
 from training.harvest import track_persons  # noqa: E402
 
 #: the false-match rate ``gar_at_fmr_0.01`` is read at (issue 13's)
@@ -77,16 +77,6 @@ def final_bindings(events: Iterable[MatchEvent]) -> dict[TrackKey, int]:
     return {(e.sensor, e.track_id): e.global_id for e in events}
 
 
-def tracklet_counts(inputs: Iterable[RecordedInput]) -> dict[TrackKey, int]:
-    """(sensor, track) -> how many tracklets a replay recorded for it."""
-    out: dict[TrackKey, int] = {}
-    for _, is_tracklet, _, text in inputs:
-        if is_tracklet:
-            t = TrackletMsg.from_json(text)
-            out[(t.sensor, t.track_id)] = out.get((t.sensor, t.track_id), 0) + 1
-    return out
-
-
 def curve(replays: Sequence[Path], model: Path, cfg_base: Any, scales: Sequence[float]) -> dict:
     """Per scale of the threshold: the pairs linked (all, and those gait may decide) and the hand-offs over
     ``replays``."""
@@ -99,7 +89,7 @@ def curve(replays: Sequence[Path], model: Path, cfg_base: Any, scales: Sequence[
         rec = Recording.load(d / "recording.jsonl")
         person = track_persons(rec, scoring)
         inputs = recorded_inputs(d / "outputs.mcap")
-        counts = tracklet_counts(inputs)
+        counts = adapters.tracklet_counts(rec)
         embedder = OnceEmbedder(inner)
         for s in scales:
             events = rerun(inputs, embedder, replace(cfg_base, open_set_threshold=base * s))[1]
@@ -108,15 +98,11 @@ def curve(replays: Sequence[Path], model: Path, cfg_base: Any, scales: Sequence[
             h = rerun_handoff(rec, events, scoring)
             for k in hand[s]:
                 hand[s][k] += getattr(h, k)
-    rows = [{"scale": s, "threshold": base * s, **_counts(pairs[s].tracks),
-             "gait_decides": _counts(pairs[s].gait), **hand[s]} for s in scales]
+    rows = [{"scale": s, "threshold": base * s, **summary(pairs[s].tracks),
+             "gait_decides": summary(pairs[s].gait), **hand[s]} for s in scales]
     return {"replays": len(replays), "base_threshold": base, "min_tracklets": cfg_base.gait_min_tracklets,
             "curve": rows, f"gar_at_fmr_{TARGET_FMR}": _best_within(rows, lambda r: r),
             f"gait_decides_gar_at_fmr_{TARGET_FMR}": _best_within(rows, lambda r: r["gait_decides"])}
-
-
-def _counts(c: PairCounts) -> dict[str, Any]:
-    return {**vars(c), "gar": _round(c.gar), "fmr": _round(c.fmr)}
 
 
 def _best_within(rows: list[dict], level: Any) -> float | None:
@@ -124,10 +110,6 @@ def _best_within(rows: list[dict], level: Any) -> float | None:
     within = [c["gar"] for c in map(level, rows)
               if c["fmr"] is not None and c["fmr"] <= TARGET_FMR and c["gar"] is not None]
     return max(within) if within else None
-
-
-def _round(x: float) -> float | None:
-    return None if math.isnan(x) else round(x, 4)
 
 
 def main() -> int:

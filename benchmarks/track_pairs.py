@@ -36,13 +36,13 @@ MATCHES_TOPIC = "/matches"
 def replay_track_pairs(replay_dir: Path, min_tracklets: int) -> TrackPairScore:
     """One replay's decisions per track pair, from its ``recording.jsonl``."""
     rec = Recording.load(replay_dir / "recording.jsonl")
-    tracklet_topics = {f"/{s}/tracklets" for s in rec.sensors}
     return score_decisions_per_track_pair(adapters.match_events(rec, MATCHES_TOPIC),
                                           tracking_scores(rec, ReplayConfig().scoring), rec.sensors,
-                                          adapters.tracklet_counts(rec, tracklet_topics), min_tracklets)
+                                          adapters.tracklet_counts(rec), min_tracklets)
 
 
 def summary(c: PairCounts) -> dict:
+    """The counts with their rates rounded (None where there is no pair to rate)."""
     return {**vars(c), "gar": None if math.isnan(c.gar) else round(c.gar, 4),
             "fmr": None if math.isnan(c.fmr) else round(c.fmr, 4)}
 

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 from tcfd_ros.errors import ConfigError
-from tcfd_ros.modalities import FRAME_SHAPES
-from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.replay.records import MatchEvent
 
 from benchmark_modules import load_benchmark
@@ -28,19 +26,6 @@ def test_a_track_ends_in_the_identity_of_its_last_decision() -> None:
     mod = _module()
     events = [_event("camera", 1, 5), _event("lidar", 2, 5), _event("camera", 1, 7)]   # a revision moved it
     assert mod.final_bindings(events) == {("camera", 1): 7, ("lidar", 2): 5}
-
-
-def test_tracklets_are_counted_per_track_from_the_recorded_inputs() -> None:
-    mod = _module()
-
-    def tracklet(sensor: str, track: int) -> str:
-        return TrackletMsg({"sec": 1, "nanosec": 0}, sensor, sensor, "2d", track, (1.0,), (0.0, 0.0),
-                           np.zeros((1, *FRAME_SHAPES["2d"]), np.uint8)).to_json()
-
-    inputs = [(1, 0, "/camera/tracks", "{}"), (1, 1, "/camera/tracklets", tracklet("camera", 3)),
-              (2, 1, "/camera/tracklets", tracklet("camera", 3)),
-              (2, 1, "/lidar/tracklets", tracklet("lidar", 3))]
-    assert mod.tracklet_counts(inputs) == {("camera", 3): 2, ("lidar", 3): 1}
 
 
 class _Counting:

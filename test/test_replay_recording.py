@@ -9,7 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from tcfd_ros.image_conversions import cv2_to_imgmsg
+from tcfd_ros.modalities import FRAME_SHAPES
+from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.point_cloud2 import FLOAT32, UINT16, FieldSpec, create_cloud
+from tcfd_ros.replay.adapters import tracklet_counts
 from tcfd_ros.replay.recording import (Received, Recording, convert_clusters, convert_detections,
                                        convert_diagnostics, convert_string)
 from tcfd_ros.replay.records import RunInfo
@@ -41,6 +44,22 @@ def test_tracklet_imagery_is_dropped_and_bad_json_kept_as_error() -> None:
     d = convert_string(msg)["json"]
     assert d["frames"] == {"omitted": True, "count": 4} and d["track_id"] == 3
     assert "invalid_json" in convert_string(SimpleNamespace(data="{nope"))
+
+
+def test_tracklets_are_counted_per_track_from_what_the_recorder_kept() -> None:
+    def tracklet(sensor: str, track: int) -> Received:
+        msg = TrackletMsg({"sec": 1, "nanosec": 0}, sensor, sensor, "2d", track, (1.0,), (0.0, 0.0),
+                          np.zeros((1, *FRAME_SHAPES["2d"]), np.uint8))
+        reduced = convert_string(SimpleNamespace(data=msg.to_json()))      # as the recorder keeps it
+        return Received(f"/{sensor}/tracklets", "string", 0.0, 1, reduced)
+
+    rec = Recording(RunInfo("b", 2.0, {}), [], [
+        Received("/camera/tracks", "string", 0.0, 1, {"json": {"sensor": "camera", "track_id": 3}}),
+        tracklet("camera", 3), tracklet("camera", 3), tracklet("lidar", 3),
+        Received("/lidar/tracklets", "string", 0.0, 1, convert_string(SimpleNamespace(data="{nope")))],
+        [], {"camera": "2d", "lidar": "3d"})
+    assert tracklet_counts(rec) == {("camera", 3): 2, ("lidar", 3): 1}
+    assert tracklet_counts(rec, {"/lidar/tracklets"}) == {("lidar", 3): 1}
 
 
 def test_diagnostics_values() -> None:

@@ -97,9 +97,12 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
     return frames
 
 
-def tracklet_counts(rec: Recording, topics: Collection[str]) -> dict[tuple[str, int], int]:
+def tracklet_counts(rec: Recording, topics: Collection[str] | None = None) -> dict[tuple[str, int], int]:
     """(sensor, track) -> how many tracklets the graph published for it on ``topics`` (what the recognizer
-    decided on); a message without a sensor and track id is not counted."""
+    decided on; default every recorded sensor's ``/<sensor>/tracklets``); a message without a sensor and
+    track id is not counted."""
+    if topics is None:
+        topics = {f"/{s}/tracklets" for s in rec.sensors}
     out: dict[tuple[str, int], int] = defaultdict(int)
     for r in rec.received:
         d = r.payload.get("json") if r.topic in topics else None
