@@ -505,3 +505,85 @@ def test_body_cue_of_a_cluster():
     assert 1.55 < top < 1.7 and abs(torso - 100) < 2 and abs(legs - 40) < 2
     assert np.isnan(describe_cluster(xyz, np.zeros(400))[1:]).all()      # a cloud without intensity
     assert describe_cluster(xyz[:5], intensity[:5]) is None
+
+
+# --- re-acquisition of a lost person (reacquire_window_s) ----------------------------------------------
+
+_CAMERA_REACQUIRE = dict(reacquire_window_s=8.0, reacquire_speed=1.0, reacquire_radius=1.0,
+                         reacquire_in_box_heights=True)
+_RED, _BLUE = Appearance(_colour_hist(0), 0.9), Appearance(_colour_hist(5), 0.9)
+
+
+def _frames(trk, t0, seconds, people, fps=FPS):
+    """Update ``trk`` at ``fps`` for ``seconds``; ``people``: (foot x at t0, px/s, colour) walking right,
+    90 px tall (none: empty frames, nobody seen). Returns the last update's tracks."""
+    out = []
+    for i in range(int(round(seconds * fps))):
+        t = t0 + i / fps
+        out = trk.update(t, [dataclasses.replace(_measurement(_box(x + v * (t - t0), 300, 30, 90)), appearance=c)
+                             for x, v, c in people])
+    return out
+
+
+def _lost_and_found(cfg, second, gap_s=3.0, jump_px=0.0):
+    """A person in red walks 2 s at 40 px/s, is unseen for ``gap_s`` (far longer than the tracker keeps a
+    track), then a person in ``second`` appears where the first would be by now (plus ``jump_px``) and
+    walks on: the two track ids."""
+    trk = MultiTargetTracker(cfg)
+    (a,) = _frames(trk, 0.0, 2.0, [(100.0, 40.0, _RED)])
+    _frames(trk, 2.0, gap_s, [])
+    t1 = 2.0 + gap_s
+    (b,) = _frames(trk, t1, 1.0, [(100.0 + 40.0 * t1 + jump_px, 40.0, second)])
+    return a.track_id, b.track_id
+
+
+def test_a_person_the_camera_lost_for_seconds_keeps_their_track_when_found_again():
+    cfg = dataclasses.replace(camera_tracker_config(), **_CAMERA_REACQUIRE)
+    a, b = _lost_and_found(cfg, _RED)
+    assert a == b
+    a, b = _lost_and_found(camera_tracker_config(), _RED)              # off (the default): a new track
+    assert a != b
+    for kw in ({"second": _BLUE},                                      # someone in other clothes
+               {"second": _RED, "gap_s": 9.0},                         # after the window
+               {"second": _RED, "jump_px": 450.0},                     # beyond reach (1 + 3 s x 1 box heights)
+               {"second": None}):                                      # no colour: position alone is not enough
+        a, b = _lost_and_found(cfg, **kw)
+        assert a != b, kw
+
+
+def test_re_acquisition_takes_only_a_one_to_one_fit():
+    cfg = dataclasses.replace(camera_tracker_config(), **_CAMERA_REACQUIRE)
+    # two people in red lost at once side by side: the one found between them fits both and stays apart
+    trk = MultiTargetTracker(cfg)
+    lost = {t.track_id for t in _frames(trk, 0.0, 2.0, [(100.0, 20.0, _RED), (200.0, 20.0, _RED)])}
+    _frames(trk, 2.0, 3.0, [])
+    out = _frames(trk, 5.0, 1.0, [(190.0, 20.0, _RED)])
+    assert len(lost) == 2 and len(out) == 1 and out[0].track_id not in lost
+    # one person lost, two in red confirmed in one update near where they were: neither takes the id
+    trk = MultiTargetTracker(cfg)
+    (a,) = _frames(trk, 0.0, 2.0, [(100.0, 40.0, _RED)])
+    _frames(trk, 2.0, 3.0, [])
+    out = _frames(trk, 5.0, 1.0, [(250.0, 40.0, _RED), (350.0, 40.0, _RED)])
+    assert len(out) == 2 and a.track_id not in {t.track_id for t in out}
+
+
+def test_lidar_re_acquisition_needs_a_matching_body_cue():
+    cfg = dataclasses.replace(TrackerConfig(), reacquire_window_s=8.0)
+    for body, same in ((_TALL_BRIGHT, True), (_SHORT_DARK, False), (_TALL_BRIGHT + [0.2, 0.0, 0.0], False)):
+        trk = MultiTargetTracker(cfg)
+        ids = []
+        for i in range(60):                          # 1.2 m/s along x; unseen from 2 s to 5 s
+            t = i * DT
+            seen = not 2.0 <= t < 5.0
+            out = trk.update(t, [Measurement((1.2 * t, 0.0), size=(0.5, 0.5), body=_TALL_BRIGHT if t < 2 else body)]
+                             if seen else [])
+            ids += [o.track_id for o in out if o.measurement_index >= 0]
+        assert (len(set(ids)) == 1) is same, body
+
+
+def test_re_acquisition_config_is_checked():
+    for kw in ({"reacquire_window_s": -1.0}, {"reacquire_speed": -0.5}, {"reacquire_radius": -1.0},
+               {"reacquire_cue_fraction": 1.5}):
+        with pytest.raises(ConfigError, match=next(iter(kw))):
+            MultiTargetTracker(TrackerConfig(**kw))
+    assert camera_tracker_config().reacquire_window_s == 0.0 < TrackerConfig().reacquire_window_s

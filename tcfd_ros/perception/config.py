@@ -227,6 +227,14 @@ LIDAR_BODY_HEIGHT_GATE_M = 0.3
 #: The LiDAR tracker's ``body_intensity_gate``: one person's torso / leg mean intensity scatters 2-4 units
 #: around its median (p50; p90 4-8, p99 6-18), two people differ by 13-58 in at least one part.
 LIDAR_BODY_INTENSITY_GATE = 20.0
+#: The LiDAR tracker's ``reacquire_window_s``: a walker the segmenter lost (merged with a neighbour, hidden
+#: behind one, thinned out at range) was found again 1-7 s later on the disjoint bags; 8 s stays under the
+#: recognizer's ``track_timeout_s`` (10 s), so the binding waits for them (RESULTS.md, "Re-acquiring a
+#: person the LiDAR tracker lost").
+LIDAR_REACQUIRE_WINDOW_S = 8.0
+#: ``reacquire_cue_fraction``: on 13 disjoint bags, 0.4 of the body gates (0.12 m of height, 8 intensity
+#: units) gave 27 right re-acquisitions and 1 wrong; 0.5 gave 29 and 4, the full gates 11 and 8 of 19.
+REACQUIRE_CUE_FRACTION = 0.4
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,25 @@ class TrackerConfig:
         "LiDAR: the same for the mean intensity of the cluster's torso or leg points (the clothes' "
         "reflectivity), in the cloud's intensity units (0: off; a cloud without intensity is never gated)",
         lo=0.0, hi=1e6)
+    reacquire_window_s: float = param(
+        LIDAR_REACQUIRE_WINDOW_S, "a confirmed track that died (its person lost behind others or out of the segmenter's reach) is "
+             "remembered this long, s: a new track that starts within reach of where it was last measured "
+             "(reacquire_radius + reacquire_speed x the gap), whose clothing colour (camera: within "
+             "appearance_reacquire_gate) or body cue (LiDAR: within body_*_gate) matches it and no other "
+             "remembered track, takes its id when confirmed, so the person keeps one track (0: off; a tracker "
+             "with no colour or body cue never re-acquires)", lo=0.0, hi=60.0)
+    reacquire_speed: float = param(
+        2.0, "how fast a lost person may have moved meanwhile, units/s (box heights/s with "
+             "reacquire_in_box_heights)", lo=0.0, hi=1e4)
+    reacquire_radius: float = param(
+        1.0, "plus this distance, units (box heights with reacquire_in_box_heights)", lo=0.0, hi=1e4)
+    reacquire_cue_fraction: float = param(
+        REACQUIRE_CUE_FRACTION, "a re-acquired track's cue must match the lost one's within this fraction of the gates "
+             "(appearance_reacquire_gate, body_*_gate): stricter than taking back a person a frame after a "
+             "miss, since seconds and other walkers have passed", lo=0.0, hi=1.0)
+    reacquire_in_box_heights: bool = param(
+        False, "reacquire_speed and reacquire_radius are in heights of the lost track's box (a camera's "
+               "pixels per metre change with a person's distance), not in the tracker's units")
 
     def validate(self) -> None:
         _positive(self, "process_accel_std", "measurement_std", "initial_velocity_std",
@@ -315,10 +342,11 @@ class TrackerConfig:
             v = getattr(self, name)
             _require(0.0 <= v < 1.0, type(self).__name__, name, v, "0 <= value < 1")
         for name in ("box_point_y", "occlusion_coverage", "overlap_rescue_iou", "appearance_reacquire_gate",
-                     "appearance_update_overlap"):
+                     "appearance_update_overlap", "reacquire_cue_fraction"):
             v = getattr(self, name)
             _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
-        _non_negative(self, "appearance_cost", "body_height_gate_m", "body_intensity_gate")
+        _non_negative(self, "appearance_cost", "body_height_gate_m", "body_intensity_gate",
+                      "reacquire_window_s", "reacquire_speed", "reacquire_radius")
 
     @property
     def uses_appearance(self) -> bool:
@@ -340,6 +368,11 @@ CAMERA_APPEARANCE_COST = 16.0
 #: The camera tracker's ``appearance_reacquire_gate``: one person's colour distance is ~0.15 (up to ~0.3
 #: when partly hidden), two people's 0.4-0.9, at weights 0.4-0.9 (RESULTS.md, "Camera tracker appearance").
 CAMERA_APPEARANCE_REACQUIRE_GATE = 0.25
+#: The camera tracker's re-acquisition is off (``reacquire_window_s`` 0): on 13 disjoint bags the colour of
+#: a person found again 2-5 s later (distance x weight ~0.23) did not separate them from others (~0.29),
+#: and the one re-acquisition it made was wrong (RESULTS.md, "Re-acquiring a person the LiDAR tracker
+#: lost"). Turned on, a lost person may have walked 1 box height (~1.7 m) a second.
+CAMERA_REACQUIRE_SPEED_HEIGHTS = 1.0
 
 
 def camera_tracker_config() -> TrackerConfig:
@@ -363,7 +396,9 @@ def camera_tracker_config() -> TrackerConfig:
                          publish_coasting_frames=CAMERA_PUBLISH_COASTING_FRAMES,
                          appearance_cost=CAMERA_APPEARANCE_COST,
                          appearance_reacquire_gate=CAMERA_APPEARANCE_REACQUIRE_GATE,
-                         body_height_gate_m=0.0, body_intensity_gate=0.0)
+                         body_height_gate_m=0.0, body_intensity_gate=0.0,
+                         reacquire_window_s=0.0, reacquire_speed=CAMERA_REACQUIRE_SPEED_HEIGHTS,
+                         reacquire_radius=1.0, reacquire_in_box_heights=True)
 
 
 @dataclass(frozen=True)

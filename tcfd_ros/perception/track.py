@@ -5,7 +5,7 @@ API (used by the tracker node, one tracker per sensor)::
     trk = MultiTargetTracker(TrackerConfig())            # LiDAR ground plane, metres
     trk = MultiTargetTracker(camera_tracker_config())    # camera image plane, pixels
     tracks: list[Track] = trk.update(stamp_s, [Measurement(position=(x, y), size=(w, h)), ...])
-    t.track_id           # int, unique per tracker, never reused
+    t.track_id           # int, unique per tracker; a re-acquired person's new track takes the old id
     t.position, t.velocity  # (2,) filtered box centre and its velocity, units and units/s
     t.size               # (2,) smoothed box size or None (camera: w, h in pixels)
     t.measurement_index  # index into this update's measurements, or -1 if coasting
@@ -44,6 +44,16 @@ Rules:
   ``occlusion_coverage`` of its predicted box inside a box assigned to another track: a person walking
   behind another) do not count as missed, so only ``max_age_s`` ends a long occlusion.
   At most ``max_tracks`` live tracks (the stalest go first).
+- Re-acquisition (``reacquire_window_s`` > 0): a confirmed track that dies is remembered that long. When a
+  new track is confirmed, a remembered track it continues takes it over (the new track gets its id): the
+  new track started (its first measurement) after the lost one's last measurement, within the window,
+  within ``reacquire_radius`` + ``reacquire_speed`` x the gap of where the lost one was last measured
+  (in box heights with ``reacquire_in_box_heights``), and its cue matches: the clothing colour within
+  ``appearance_reacquire_gate`` (camera), or every body-cue part within its ``body_*_gate`` (LiDAR);
+  without a cue on both sides, no re-acquisition (where several people walk together, position and time
+  alone pick the wrong one as often as the right one). Only a one-to-one fit is taken: a new track that
+  fits two remembered tracks, or a remembered track that two tracks confirmed in one update fit, stays
+  apart.
 - Time: ``stamp_s`` going backwards raises ``MessageFormatError`` and leaves the tracker unchanged
   (the node drops that message); equal stamps are allowed (dt = 0). Non-finite measurements raise
   ``MessageFormatError`` before any state changes.
@@ -54,6 +64,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -109,6 +120,9 @@ class Track:
     body: np.ndarray | None = None         # (3,) smoothed LiDAR body cue (``body_*_gate``)
     shared: bool = False                   # its last measurement may hold someone else too (``_body_doubt``)
     body_doubt_frames: int = 0             # consecutive measurements whose body cue did not match
+    first_stamp_s: float = 0.0             # stamp of its first measurement
+    origin: np.ndarray | None = None       # (2,) filtered point at its first measurement
+    last_point: np.ndarray | None = None   # (2,) filtered point at its last measurement
 
     @property
     def position(self) -> np.ndarray:
@@ -191,6 +205,7 @@ class MultiTargetTracker:
         cfg.validate()
         self.cfg = cfg
         self._tracks: list[Track] = []
+        self._lost: list[Track] = []   # dead confirmed tracks kept for re-acquisition (reacquire_window_s)
         self._next_id = 1
         self._last_stamp: float | None = None
         self._R = np.eye(2) * cfg.measurement_std ** 2
@@ -239,6 +254,7 @@ class MultiTargetTracker:
                 f"timestamps must not go backwards (message dropped; restart the tracker after a bag loop)")
         pos, sizes = _check_measurements(measurements)
         pos = _to_point(pos, sizes, self.cfg.box_point_y)
+        tentative = {id(t) for t in self._tracks if not t.confirmed}
         dt = 0.0 if self._last_stamp is None else stamp_s - self._last_stamp
         self._last_stamp = float(stamp_s)
         for t in self._tracks:
@@ -279,6 +295,8 @@ class MultiTargetTracker:
                 self._tracks[-1].shared = mi not in clear
                 if mi in clear:
                     self._learn_appearance(self._tracks[-1], apps[mi], bodies[mi])
+                tentative.add(id(self._tracks[-1]))
+        self._reacquire([t for t in self._tracks if t.confirmed and id(t) in tentative])
         if len(self._tracks) > self.cfg.max_tracks:
             self._tracks.sort(key=lambda t: (t.last_stamp_s, t.hits), reverse=True)
             dropped = len(self._tracks) - self.cfg.max_tracks
@@ -484,6 +502,7 @@ class MultiTargetTracker:
         t.hits += 1
         t.missed = 0
         t.last_stamp_s = float(stamp)
+        t.last_point = t.x[:2].copy()
         t.measurement_index = mi
         t.payload = payload
         if t.hits >= self.cfg.min_hits:
@@ -496,15 +515,74 @@ class MultiTargetTracker:
             if not t.confirmed and t.missed > 0:
                 continue
             if t.missed > c.max_missed_frames or stamp - t.last_stamp_s > c.max_age_s:
+                if t.confirmed and c.reacquire_window_s > 0:
+                    self._lost.append(t)
                 continue
             keep.append(t)
         self._tracks = keep
+        self._lost = [t for t in self._lost if stamp - t.last_stamp_s <= c.reacquire_window_s]
+        del self._lost[:-c.max_tracks]
+
+    def _reacquire(self, confirmed_now: list[Track]) -> None:
+        """Give each track confirmed in this update the id of the one remembered track it continues (see
+        the module docstring); the remembered track is then forgotten."""
+        if not self._lost or not confirmed_now:
+            return
+        fits = {}
+        for t in confirmed_now:
+            lost = [k for k, old in enumerate(self._lost) if self._continues(old, t)]
+            if len(lost) == 1:
+                fits[id(t)] = lost[0]
+        claims = Counter(fits.values())
+        taken = set()
+        for t in confirmed_now:
+            k = fits.get(id(t))
+            if k is not None and claims[k] == 1:
+                old = self._lost[k]
+                log.debug("track %d re-acquires lost track %d (%.2f s later)", t.track_id, old.track_id,
+                          t.first_stamp_s - old.last_stamp_s)
+                t.track_id = old.track_id
+                taken.add(k)
+        self._lost = [old for k, old in enumerate(self._lost) if k not in taken]
+
+    def _continues(self, old: Track, new: Track) -> bool:
+        """Whether ``new`` may be ``old``'s person found again: timing, reach and a matching cue."""
+        c = self.cfg
+        gap = new.first_stamp_s - old.last_stamp_s
+        if not 0.0 < gap <= c.reacquire_window_s or old.last_point is None or new.origin is None:
+            return False
+        scale = 1.0
+        if c.reacquire_in_box_heights:
+            if old.size is None or old.size[1] <= 0:
+                return False
+            scale = float(old.size[1])
+        reach = (c.reacquire_radius + c.reacquire_speed * gap) * scale
+        if float(np.hypot(*(new.origin - old.last_point))) > reach:
+            return False
+        return self._cue_matches(old, new)
+
+    def _cue_matches(self, old: Track, new: Track) -> bool:
+        """A colour within ``appearance_reacquire_gate`` (weighted as in the assignment), or a body cue
+        whose every part both know is within its gate (at least one part known); False without a cue."""
+        c = self.cfg
+        if c.uses_appearance and old.appearance is not None and new.appearance is not None:
+            d = appearance_distance(old.appearance, new.appearance)
+            w = min(old.appearance_weight, new.appearance_weight)
+            if d is not None and w > 0:
+                return w * d <= c.reacquire_cue_fraction * c.appearance_reacquire_gate
+        gates = self._body_gates()
+        if (gates > 0).any() and old.body is not None and new.body is not None:
+            d = np.abs(new.body - old.body)
+            known = (gates > 0) & np.isfinite(d)
+            return bool(known.any() and (d[known] <= c.reacquire_cue_fraction * gates[known]).all())
+        return False
 
     def _birth(self, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int, payload: Any) -> None:
         P = np.diag([self.cfg.measurement_std ** 2] * 2 + [self.cfg.initial_velocity_std ** 2] * 2)
         t = Track(track_id=self._next_id, x=np.array([z[0], z[1], 0.0, 0.0]), P=P, last_stamp_s=float(stamp),
                   size=None if size is None else size.copy(), measurement_index=mi, payload=payload,
-                  box_point_y=self.cfg.box_point_y)
+                  box_point_y=self.cfg.box_point_y, first_stamp_s=float(stamp), origin=np.array(z[:2], float),
+                  last_point=np.array(z[:2], float))
         t.confirmed = self.cfg.min_hits <= 1
         self._next_id += 1
         self._tracks.append(t)
