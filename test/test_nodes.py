@@ -138,6 +138,9 @@ def test_pipeline_publishes_detections_tracks_tracklets_and_annotated(graph):
     assert lid["points: topic"] == "/lidar/points" and float(lid["points: cpu_s"]) > 0
     assert int(lid["/lidar/clusters: published"]) <= int(lid["points: processed"])
     assert float(lid["process_cpu_s"]) >= float(lid["points: cpu_s"])
+    # one walker never lost: the LiDAR tracker re-acquired nobody, and says so
+    trk = wait_for(lambda: (d := probe.diag("/lidar/lidar_tracker")[2]).get("tracks_reacquired") and d)
+    assert trk["tracks_reacquired"] == "0" == str(nodes["lidar_tracker"].tracking.tracker.reacquired)
 
 
 def test_camera_segmenter_takes_mono8_as_an_ir_camera_publishes_it(graph):

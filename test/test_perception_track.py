@@ -579,6 +579,7 @@ def test_lidar_re_acquisition_needs_a_matching_body_cue():
                              if seen else [])
             ids += [o.track_id for o in out if o.measurement_index >= 0]
         assert (len(set(ids)) == 1) is same, body
+        assert trk.reacquired == int(same)
 
 
 def test_re_acquisition_config_is_checked():

@@ -176,6 +176,7 @@ class TrackerNode(TcfdNode):
         self.tracks_pub.publish(String(data=tracks_to_json(stamp, header.frame_id, self.sensor, cfg.modality,
                                                            result.states, result.fixed_frame)))
         self.health.values["live_tracks"] = str(len(self.tracking.tracker.tracks))
+        self.health.values["tracks_reacquired"] = str(self.tracking.tracker.reacquired)
         self.health.values["tracklet_frames_held"] = str(self.tracking.buffer.frames_held)
         self.health.values["tracklet_frames_too_sparse"] = str(self.tracking.sparse_frames)
         self.health.values["fixed_frame"] = result.fixed_frame or f"none ({result.placement_error})"

@@ -12,6 +12,7 @@ API (used by the tracker node, one tracker per sensor)::
     t.hidden             # coasting inside a box assigned to another track (``occlusion_coverage``)
     t.hits, t.missed, t.confirmed, t.last_stamp_s   # missed: updates without a measurement, not hidden
     trk.translate({track_id: (dx, dy)})                  # the sensor moved: shift tracks (before update)
+    trk.reacquired       # how many new tracks took a lost track's id (``reacquire_window_s``)
 
 ``update`` returns the confirmed tracks (``min_hits`` updates) that are alive after this step, both
 updated and coasting; a node uses ``measurement_index`` to find the mask/cluster of a track.
@@ -206,6 +207,7 @@ class MultiTargetTracker:
         self.cfg = cfg
         self._tracks: list[Track] = []
         self._lost: list[Track] = []   # dead confirmed tracks kept for re-acquisition (reacquire_window_s)
+        self.reacquired = 0            # new tracks that took a lost track's id (diagnostics)
         self._next_id = 1
         self._last_stamp: float | None = None
         self._R = np.eye(2) * cfg.measurement_std ** 2
@@ -543,6 +545,7 @@ class MultiTargetTracker:
                           t.first_stamp_s - old.last_stamp_s)
                 t.track_id = old.track_id
                 taken.add(k)
+                self.reacquired += 1
         self._lost = [old for k, old in enumerate(self._lost) if k not in taken]
 
     def _continues(self, old: Track, new: Track) -> bool:
