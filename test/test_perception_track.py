@@ -520,8 +520,8 @@ def _frames(trk, t0, seconds, people, fps=FPS):
     out = []
     for i in range(int(round(seconds * fps))):
         t = t0 + i / fps
-        out = trk.update(t, [dataclasses.replace(_measurement(_box(x + v * (t - t0), 300, 30, 90)), appearance=c)
-                             for x, v, c in people])
+        boxes = [(_box(x + v * (t - t0), 300, 30, 90), c) for x, v, c in people]
+        out = trk.update(t, [dataclasses.replace(_measurement(b), appearance=c) for b, c in boxes])
     return out
 
 
@@ -543,10 +543,10 @@ def test_a_person_the_camera_lost_for_seconds_keeps_their_track_when_found_again
     assert a == b
     a, b = _lost_and_found(camera_tracker_config(), _RED)              # off (the default): a new track
     assert a != b
-    for kw in ({"second": _BLUE},                                      # someone in other clothes
-               {"second": _RED, "gap_s": 9.0},                         # after the window
-               {"second": _RED, "jump_px": 450.0},                     # beyond reach (1 + 3 s x 1 box heights)
-               {"second": None}):                                      # no colour: position alone is not enough
+    for kw in ({"second": _BLUE},                      # someone in other clothes
+               {"second": _RED, "gap_s": 9.0},         # after the window
+               {"second": _RED, "jump_px": 450.0},     # beyond reach (1 + 3 s x 1 box heights)
+               {"second": None}):                      # no colour: position alone is not enough
         a, b = _lost_and_found(cfg, **kw)
         assert a != b, kw
 
@@ -575,8 +575,8 @@ def test_lidar_re_acquisition_needs_a_matching_body_cue():
         for i in range(60):                          # 1.2 m/s along x; unseen from 2 s to 5 s
             t = i * DT
             seen = not 2.0 <= t < 5.0
-            out = trk.update(t, [Measurement((1.2 * t, 0.0), size=(0.5, 0.5), body=_TALL_BRIGHT if t < 2 else body)]
-                             if seen else [])
+            cue = _TALL_BRIGHT if t < 2 else body
+            out = trk.update(t, [Measurement((1.2 * t, 0.0), size=(0.5, 0.5), body=cue)] if seen else [])
             ids += [o.track_id for o in out if o.measurement_index >= 0]
         assert (len(set(ids)) == 1) is same, body
         assert trk.reacquired == int(same)

@@ -313,21 +313,23 @@ class TrackerConfig:
         "reflectivity), in the cloud's intensity units (0: off; a cloud without intensity is never gated)",
         lo=0.0, hi=1e6)
     reacquire_window_s: float = param(
-        LIDAR_REACQUIRE_WINDOW_S, "a confirmed track that died (its person lost behind others or out of the segmenter's reach) is "
-             "remembered this long, s: a new track that starts within reach of where it was last measured "
-             "(reacquire_radius + reacquire_speed x the gap), whose clothing colour (camera: within "
-             "appearance_reacquire_gate) or body cue (LiDAR: within body_*_gate) matches it and no other "
-             "remembered track, takes its id when confirmed, so the person keeps one track (0: off; a tracker "
-             "with no colour or body cue never re-acquires)", lo=0.0, hi=60.0)
+        LIDAR_REACQUIRE_WINDOW_S,
+        "a confirmed track that died (its person lost behind others or out of the segmenter's reach) is "
+        "remembered this long, s: a new track that starts within reach of where it was last measured "
+        "(reacquire_radius + reacquire_speed x the gap), whose clothing colour (camera) or body cue (LiDAR) "
+        "matches it (reacquire_cue_fraction) and no other remembered track, takes its id when confirmed, so "
+        "the person keeps one track (0: off; a tracker with no colour or body cue never re-acquires)",
+        lo=0.0, hi=60.0)
     reacquire_speed: float = param(
         2.0, "how fast a lost person may have moved meanwhile, units/s (box heights/s with "
              "reacquire_in_box_heights)", lo=0.0, hi=1e4)
     reacquire_radius: float = param(
         1.0, "plus this distance, units (box heights with reacquire_in_box_heights)", lo=0.0, hi=1e4)
     reacquire_cue_fraction: float = param(
-        REACQUIRE_CUE_FRACTION, "a re-acquired track's cue must match the lost one's within this fraction of the gates "
-             "(appearance_reacquire_gate, body_*_gate): stricter than taking back a person a frame after a "
-             "miss, since seconds and other walkers have passed", lo=0.0, hi=1.0)
+        REACQUIRE_CUE_FRACTION,
+        "a re-acquired track's cue must match the lost one's within this fraction of the gates "
+        "(appearance_reacquire_gate, body_*_gate): stricter than taking back a person a frame after a miss, "
+        "since seconds and other walkers have passed", lo=0.0, hi=1.0)
     reacquire_in_box_heights: bool = param(
         False, "reacquire_speed and reacquire_radius are in heights of the lost track's box (a camera's "
                "pixels per metre change with a person's distance), not in the tracker's units")
