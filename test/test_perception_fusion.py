@@ -483,3 +483,23 @@ def test_a_geometric_link_is_not_refused_for_another_track_of_the_identity_being
     walk(m, 9.0, 10.0, {2: path}, {8: lambda t: (path(t)[0] + 0.1, 0.0)})
     (c,) = m.update([lid(10.0, 8, 3)])                                 # another gait: geometry alone
     assert c.global_id == a.global_id and c.decided_by == "geometry"
+
+
+@pytest.mark.parametrize("max_speed, joined", [(3.0, False), (0.0, True)])
+def test_gait_joins_no_identity_whose_track_was_seen_far_away_at_the_same_time(max_speed, joined):
+    """LiDAR track 7 (person 0) walks x = 0 -> 5 m over 0-5 s while camera track 1 (person 0's gait) stands
+    at x = 30 m; the LiDAR track ends, and by the time the camera track has the tracklets gait needs
+    (16 s), the recognizer has forgotten track 7's binding and positions (``track_timeout_s``), so no
+    geometric veto is left. Their first and newest places, 2 s or more apart, still say one person would
+    have walked 25 m in 2.5 s: the camera track is someone else (``max_walking_speed_mps``; 0: off)."""
+    m = _mgr(max_walking_speed_mps=max_speed, gait_min_tracklets=4, track_timeout_s=10.0)
+    walk(m, 0.0, 5.0, {1: lambda t: (30.0, 0.0)}, {7: lambda t: (t, 0.0)})
+    for t in (1.0, 2.0, 3.0, 4.0, 5.0):
+        (a,) = m.update([_placed(lid(t, 7, 0), t, 0.1)])
+        if t in (2.0, 4.0):
+            m.update([_placed(cam(t + 0.5, 1, 0), 30.0, 0.3)])
+    walk(m, 5.0, 16.0, {1: lambda t: (30.0, 0.0)}, {})
+    m.update([_placed(cam(12.0, 1, 0), 30.0, 0.3)])
+    (c,) = m.update([_placed(cam(16.0, 1, 0), 30.0, 0.3)])
+    assert m.binding("lidar", 7) is None                            # forgotten
+    assert (c.global_id == a.global_id) is joined

@@ -1,5 +1,5 @@
 """When and where each track was seen (perception.track_spans): overlap of two tracks, the speed between
-one's end and the other's start, memory bound."""
+one's end and the other's start (or, seen at once, between their places), memory bound."""
 
 from __future__ import annotations
 
@@ -42,20 +42,48 @@ def test_required_speed_is_the_gap_between_one_tracks_end_and_the_others_start_o
     assert s.required_speed_mps(("lidar", 1), ("camera", 6)) == pytest.approx(3.0)
 
 
-def test_no_required_speed_for_tracks_seen_at_once_unplaced_or_in_other_frames():
+def test_no_required_speed_for_tracks_unplaced_in_other_frames_or_seen_at_once_too_briefly():
     s = TrackSpans()
     s.place(("lidar", 1), 0.0, "map", (0.0, 0.0), 0.1)
-    s.place(("lidar", 1), 5.0, "map", (5.0, 0.0), 0.1)
-    s.place(("camera", 2), 4.0, "map", (30.0, 0.0), 0.1)            # seen while track 1 was
+    s.place(("lidar", 1), 1.5, "map", (1.5, 0.0), 0.1)
+    s.place(("camera", 2), 1.0, "map", (30.0, 0.0), 0.1)            # seen while track 1 was, 1.5 s at most
     s.place(("camera", 3), 6.0, "odom", (30.0, 0.0), 0.1)
-    s.place(("camera", 4), 5.0, "map", (30.0, 0.0), 0.1)            # the same stamp as 1's end
-    s.place(("camera", 5), 6.0, "map", (5.3, 0.0), 0.2)             # within the sigmas: no distance
+    s.place(("camera", 4), 1.5, "map", (30.0, 0.0), 0.1)            # the same stamp as 1's end
+    s.place(("camera", 5), 2.5, "map", (1.8, 0.0), 0.2)             # within the sigmas: no distance
     s.place(("camera", 9), 7.0, "map", (float("nan"), 0.0), 0.1)    # ignored
     assert s.required_speed_mps(("lidar", 1), ("camera", 2)) is None
     assert s.required_speed_mps(("lidar", 1), ("camera", 3)) is None
     assert s.required_speed_mps(("lidar", 1), ("camera", 4)) is None
     assert s.required_speed_mps(("lidar", 1), ("camera", 9)) is None
     assert s.required_speed_mps(("lidar", 1), ("camera", 5)) == 0.0
+
+
+def test_tracks_seen_at_once_far_apart_need_the_speed_of_their_places_two_seconds_or_more_apart():
+    # the LiDAR saw one walker for 4.5 s, 30 m from where the camera saw another at the same time
+    s = TrackSpans()
+    s.place(("lidar", 1), 5.4, "map", (7.5, -9.8), 0.1)
+    s.place(("lidar", 1), 9.9, "map", (9.6, -4.9), 0.1)
+    s.place(("camera", 1), 7.3, "map", (37.5, -5.8), 0.25)
+    s.place(("camera", 1), 20.4, "map", (38.2, 6.0), 0.25)
+    places = {"l0": (5.4, 7.5, -9.8), "l1": (9.9, 9.6, -4.9),
+              "c0": (7.3, 37.5, -5.8), "c1": (20.4, 38.2, 6.0)}
+    sig = 2.0 * (0.1 ** 2 + 0.25 ** 2) ** 0.5
+
+    def need(p, q):
+        (tp, xp, yp), (tq, xq, yq) = places[p], places[q]
+        return (((xq - xp) ** 2 + (yq - yp) ** 2) ** 0.5 - sig) / abs(tq - tp)
+
+    # LiDAR first -> camera first is 1.9 s: too brief to count; LiDAR end -> camera first asks the most
+    expected = max(need("l1", "c0"), need("l0", "c1"), need("l1", "c1"))
+    assert expected == pytest.approx(need("l1", "c0")) and expected > 10.0
+    assert s.required_speed_mps(("lidar", 1), ("camera", 1)) == pytest.approx(expected)
+    assert s.required_speed_mps(("camera", 1), ("lidar", 1)) == pytest.approx(expected)
+    # the same person seen by both at once, walking 1.4 m/s with the sensors 0.5 m apart: a walking speed
+    s.place(("camera", 7), 5.5, "map", (8.0, -9.8), 0.25)
+    s.place(("camera", 7), 9.8, "map", (13.5, -9.8), 0.25)
+    s.place(("lidar", 8), 5.4, "map", (7.5, -9.8), 0.1)
+    s.place(("lidar", 8), 9.9, "map", (13.6, -9.8), 0.1)
+    assert s.required_speed_mps(("camera", 7), ("lidar", 8)) < 2.0
 
 
 def test_places_are_kept_for_a_bounded_number_of_tracks(monkeypatch):

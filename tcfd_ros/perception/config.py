@@ -475,8 +475,9 @@ class IdentityConfig:
     max_walking_speed_mps: float = param(
         3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
              "gone to) faster than this: the straight line between the earlier track's last tracklet and the "
-             "later's first, less 2 combined sigmas, over the time between; a geometric link is exempt; "
-             "0: off", lo=0.0, hi=20.0)
+             "later's first, less 2 combined sigmas, over the time between (tracks seen at overlapping "
+             "times: the most any of their first and newest tracklets 2 s or more apart ask); a geometric "
+             "link is exempt; 0: off", lo=0.0, hi=20.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")

@@ -58,8 +58,10 @@ How identities are decided:
    revision, ``take_revisions``: published after the update's matches); a geometric link to the
    identity is exempt (a camera tracker's second track on one walker overlaps the first, too). Nor
    may a track join by gait an identity holding a track it could only have come from, or gone to,
-   faster than ``max_walking_speed_mps`` (where one's tracklets ended and the other's began,
-   ``track_spans.py``); a geometric link is exempt here too. An unsupported track gets a new identity
+   faster than ``max_walking_speed_mps`` (where one's tracklets ended and the other's began, or,
+   for tracks seen at overlapping times, their first and newest tracklets 2 s or more apart:
+   ``track_spans.py``; the geometric veto of two tracks seen apart is forgotten with their positions,
+   this is not); a geometric link is exempt here too. An unsupported track gets a new identity
    (``known`` False).
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that

@@ -9,7 +9,11 @@ still tell that two tracks overlapped (``IdentityManager``, ``concurrent_overlap
 
 Likewise a person cannot be in two places faster than they walk: where one track ended and another began,
 and how long lay between, bound the speed a person seen as both would have needed
-(``required_speed_mps``; ``IdentityManager``, ``max_walking_speed_mps``). Pure Python.
+(``required_speed_mps``; ``IdentityManager``, ``max_walking_speed_mps``). Two tracks of different sensors
+seen at overlapping times are bound the same way by their first and newest places taken at least
+``OVERLAP_MIN_DT_S`` apart: a person the LiDAR saw for a few seconds 30 m from where the camera saw
+another at the same time is not that person, even after the LiDAR track ended and the position
+histories that would have vetoed the pair were forgotten. Pure Python.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ MAX_TRACKS = 4096          # tracks whose spans are kept (least recently extende
 #: Combined 1-sigmas of the two positions subtracted from the distance between them (the positions'
 #: own error must not make a person look faster than they walked).
 PLACE_SIGMAS = 2.0
+#: Tracks seen at overlapping times are compared only by places at least this far apart in time, s:
+#: over shorter times, the two sensors' disagreement on where one person stands (calibration, ranging)
+#: would read as speed.
+OVERLAP_MIN_DT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -79,28 +87,33 @@ class TrackSpans:
         return max(0.0, min(sa[1], sb[1]) - max(sa[0], sb[0]))
 
     def required_speed_mps(self, a: TrackKey, b: TrackKey) -> float | None:
-        """The speed (m/s) one person seen as both ``a`` and ``b`` would have needed to get from where the
-        earlier track was last placed to where the later one was first placed: the straight distance less
-        ``PLACE_SIGMAS`` combined sigmas, over the time between (infinite if none passed). None when
-        either was never placed, their frames differ, or they were placed at overlapping times (seen at
-        the same time: geometry's question, not this one's)."""
+        """The speed (m/s) one person seen as both ``a`` and ``b`` would have needed: from where the
+        earlier track was last placed to where the later one was first placed, or, for tracks placed at
+        overlapping times, the most any of their first and newest places ``OVERLAP_MIN_DT_S`` or more
+        apart asks for; each the straight distance less ``PLACE_SIGMAS`` combined sigmas, over the time
+        between (infinite if none passed). None when either was never placed or no pair of places shares
+        a frame (and, when they overlap, is far enough apart in time)."""
         pa, pb = self._places.get(a), self._places.get(b)
         if pa is None or pb is None:
             return None
         if pa[1].stamp_s < pb[0].stamp_s:
-            end, start = pa[1], pb[0]
-        elif pb[1].stamp_s < pa[0].stamp_s:
-            end, start = pb[1], pa[0]
-        else:
-            return None
-        if end.frame != start.frame:
-            return None
-        gap_m = math.hypot(start.x - end.x, start.y - end.y) - PLACE_SIGMAS * math.hypot(end.sigma_m,
-                                                                                         start.sigma_m)
-        if gap_m <= 0.0:
-            return 0.0
-        dt = start.stamp_s - end.stamp_s
-        return gap_m / dt if dt > 0 else math.inf
+            return _speed(pa[1], pb[0])
+        if pb[1].stamp_s < pa[0].stamp_s:
+            return _speed(pb[1], pa[0])
+        needs = [n for p in pa for q in pb
+                 if abs(q.stamp_s - p.stamp_s) >= OVERLAP_MIN_DT_S and (n := _speed(p, q)) is not None]
+        return max(needs) if needs else None
+
+
+def _speed(p: Place, q: Place) -> float | None:
+    """Speed from ``p`` to ``q`` (either order in time), m/s; None in different frames."""
+    if p.frame != q.frame:
+        return None
+    gap_m = math.hypot(q.x - p.x, q.y - p.y) - PLACE_SIGMAS * math.hypot(p.sigma_m, q.sigma_m)
+    if gap_m <= 0.0:
+        return 0.0
+    dt = abs(q.stamp_s - p.stamp_s)
+    return gap_m / dt if dt > 0 else math.inf
 
 
 def _bounded(d: OrderedDict, key: TrackKey) -> None:
