@@ -575,9 +575,8 @@ class MultiTargetTracker:
                 return w * d <= c.reacquire_cue_fraction * c.appearance_reacquire_gate
         gates = self._body_gates()
         if (gates > 0).any() and old.body is not None and new.body is not None:
-            d = np.abs(new.body - old.body)
-            known = (gates > 0) & np.isfinite(d)
-            return bool(known.any() and (d[known] <= c.reacquire_cue_fraction * gates[known]).all())
+            known = (gates > 0) & np.isfinite(new.body - old.body)
+            return bool(known.any()) and not self._body_differs(old, new.body, c.reacquire_cue_fraction)
         return False
 
     def _birth(self, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int, payload: Any) -> None:
