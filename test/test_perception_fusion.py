@@ -503,3 +503,21 @@ def test_gait_joins_no_identity_whose_track_was_seen_far_away_at_the_same_time(m
     (c,) = m.update([_placed(cam(16.0, 1, 0), 30.0, 0.3)])
     assert m.binding("lidar", 7) is None                            # forgotten
     assert (c.global_id == a.global_id) is joined
+
+
+def test_a_track_that_delivers_again_after_its_timeout_is_a_new_track_to_the_walking_pace_rule():
+    """LiDAR track 7 follows person 3 at x = 0-2 m over 2-6 s while camera track 1 (person 0) walks at x =
+    30 m over 1-8 s; the LiDAR tracker then loses person 3 where two walkers cross, carries on with person 0,
+    and delivers no tracklet for 24 s. From 30 s its tracklets are person 0's, at x = 10 m. For the
+    recognizer that is a new track (its binding and evidence expired after ``track_timeout_s``); its earlier
+    places must not say it was 30 m from the camera's walker at the same time: it joins person 0's identity
+    by gait. Its past (person 3) stays apart as an ended track, so person 0 still cannot have been it."""
+    m = _mgr(max_walking_speed_mps=3.0, gait_min_tracklets=4, track_timeout_s=10.0)
+    first = [m.update([_placed(cam(t, 1, 0), 30.0, 0.3)])[0] for t in (1.0, 3.0, 5.0, 7.0, 8.0)]
+    past = [m.update([_placed(lid(t, 7, 3), 0.5 * (t - 2.0), 0.1)])[0] for t in (2.0, 3.0, 4.0, 5.0, 6.0)]
+    assert past[-1].global_id != first[-1].global_id                       # two gaits, two people
+    again = [m.update([_placed(lid(t, 7, 0), 10.0, 0.1)])[0] for t in (30.0, 31.0, 32.0, 33.0)]
+    assert again[-1].global_id == first[-1].global_id and again[-1].decided_by == "gait"
+    assert m.spans.required_speed_mps(("lidar", 7), ("camera", 1)) < 3.0      # 20 m in 22 s
+    assert m.spans.required_speed_mps(("lidar", 7, 1), ("camera", 1)) > 3.0   # its past: 28 m in 2-4 s
+    assert ("lidar", 7, 1) in m.store.bank.source and ("lidar", 7) in m.store.bank.source

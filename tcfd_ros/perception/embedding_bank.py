@@ -16,7 +16,7 @@ from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.errors import MessageFormatError
 
 INITIAL_CAPACITY = 64
-Source = tuple[str, int] | None
+Source = tuple[str, int] | tuple[str, int, int] | None   # a track, a track's past (PastKey), None
 
 
 class EmbeddingBank:

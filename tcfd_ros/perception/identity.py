@@ -79,7 +79,9 @@ How identities are decided:
    unsupported binding that never moved"). A geometric link or veto acts at once: it rests on sustained
    evidence already. An identity left behind by the only track that made it is forgotten (no ghosts).
 5. Memory and gallery: ``identity_store.py``. A track unseen for ``track_timeout_s`` releases its
-   binding (its identity stays, for re-entry).
+   binding (its identity stays, for re-entry). One that delivers again after that is a new track: what
+   it delivered before (span, places, stored embeddings) is kept as an ended track of its own
+   (``PastKey``), so the walking-pace and same-sensor rules do not read two people as one track.
 
 ``decided_by`` says what holds the track in its identity: ``"geometry"``, ``"gait"``, ``"both"`` (what
 supports it now, else what last supported this binding, e.g. after the geometric partner's track
@@ -114,8 +116,8 @@ from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination, cue_config_differences,
                                                  cue_likelihood_ratio)
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
-from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, TrackKey,  # noqa: F401
-                                                TrackObservation)
+from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, PastKey,  # noqa: F401
+                                                TrackKey, TrackObservation)
 from tcfd_ros.perception.stature import TrackStatures
 from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths
 from tcfd_ros.perception.track_spans import TrackSpans
@@ -217,6 +219,7 @@ class IdentityManager:
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._evidence: dict[TrackKey, _Evidence] = {}
         self.spans = TrackSpans()
+        self._pasts = 0                 # tracks' pasts set apart so far (``_set_apart``)
         self._revisions: list[IdentityMatch] = []
 
     @property
@@ -306,6 +309,8 @@ class IdentityManager:
     def _gather(self, o: TrackObservation) -> _Evidence:
         ev = self._evidence.get(o.key)
         if ev is None:
+            if o.key in self.spans:
+                self._set_apart(o.key)
             ev = self._evidence[o.key] = _Evidence(o.stamp_s, deque(maxlen=self.cfg.track_evidence_tracklets))
         if ev.tracklets.maxlen != self.cfg.track_evidence_tracklets:
             ev.tracklets = deque(ev.tracklets, maxlen=self.cfg.track_evidence_tracklets)
@@ -324,6 +329,20 @@ class IdentityManager:
         if o.frames is not None and self.cfg.step_frequency_evidence:
             self.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))
         return ev
+
+    def _set_apart(self, key: TrackKey) -> None:
+        """``key`` delivers again after its evidence expired (no tracklet for ``track_timeout_s``): to the
+        recognizer it is a new track, as its binding and evidence already say. What it delivered before (its
+        span, places, stored embeddings, the identity it founded) becomes an ended track of its own, so the
+        walking-pace and same-sensor rules read the two as two tracks: a LiDAR tracker that loses a walker
+        where two cross at the edge of its range often carries on with the other (RESULTS.md, "A track's past
+        set apart")."""
+        self._pasts += 1
+        past: PastKey = (key[0], key[1], self._pasts)
+        self.spans.rename(key, past)
+        self.store.rename_source(key, past)
+        log.debug("%s track %d: no tracklet for over %.1f s; its earlier tracklets are set apart as an ended "
+                  "track", key[0], key[1], self.cfg.track_timeout_s)
 
     def _concurrent_on_sensor(self, key: TrackKey, stamp_s: float | None, other: TrackKey,
                               other_state: _TrackState) -> bool:
@@ -505,6 +524,8 @@ class IdentityManager:
         st = self._tracks.get(key)
         if st is not None:
             st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        if len(key) > 2:                # a track's past (``_set_apart``): its track publishes its identity
+            return
         log.info("%s track %d: seen beside the track now taking identity %d and fits it less; identity %d -> "
                  "%d", key[0], key[1], gid, gid, ident.gid)
         self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, 0.0, False,

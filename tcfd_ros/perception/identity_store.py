@@ -20,7 +20,7 @@ import numpy as np
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.embedding_bank import EmbeddingBank
-from tcfd_ros.perception.identity_types import TrackKey
+from tcfd_ros.perception.identity_types import PastKey, TrackKey
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class StoredIdentity:
     last_seen_s: float
     label: str | None = None
     enrolled: bool = False
-    founder: TrackKey | None = None            # the track that created it (None: from the gallery)
+    founder: TrackKey | PastKey | None = None  # the track that created it (None: from the gallery)
     last_seen_by: dict[str, float] = field(default_factory=dict)   # sensor -> newest stamp
 
 
@@ -109,6 +109,17 @@ class IdentityStore:
                 ident.last_seen_by[source[0]] = max(ident.last_seen_by.get(source[0], bank.stamp[r]),
                                                     bank.stamp[r])
         return ident
+
+    def rename_source(self, source: TrackKey, new: PastKey) -> None:
+        """Let what ``source`` stored and founded so far count as track ``new``'s (a track's past the
+        identity manager set apart: ``identity_types.PastKey``)."""
+        bank = self.bank
+        for r in range(bank.size):
+            if bank.source[r] == source:
+                bank.source[r] = new
+        for ident in self.ids.values():
+            if ident.founder == source:
+                ident.founder = new
 
     def own_rows(self, gid: int, sensor: str) -> dict[TrackKey, int]:
         """The tracks of ``sensor`` whose evidence identity ``gid`` stores, each with one of its rows."""

@@ -8,6 +8,10 @@ from typing import Any
 import numpy as np
 
 TrackKey = tuple[str, int]
+#: A track's past the recognizer set apart (``IdentityManager``: a track that delivers again after its
+#: evidence expired is a new track to it): (sensor, track id, a number no other past of the manager has).
+#: It keys the past's time span, places and stored embeddings, never a published match.
+PastKey = tuple[str, int, int]
 DEFAULT_FIXED_FRAME = "map"   # frame of an observation's position when the caller names none
 
 

@@ -23,6 +23,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
+from tcfd_ros.perception.identity_types import PastKey
+
 TrackKey = tuple[str, int]
 MAX_TRACKS = 4096          # tracks whose spans are kept (least recently extended dropped first)
 #: Combined 1-sigmas of the two positions subtracted from the distance between them (the positions'
@@ -75,6 +77,14 @@ class TrackSpans:
             self._places[key] = (p if p.stamp_s < first.stamp_s else first,
                                  p if p.stamp_s >= last.stamp_s else last)
         _bounded(self._places, key)
+
+    def rename(self, key: TrackKey, new: PastKey) -> None:
+        """Keep ``key``'s span and places under ``new`` (a track's past the recognizer set apart); ``key``
+        starts afresh."""
+        for d in (self._spans, self._places):
+            if key in d:
+                d[new] = d.pop(key)
+                _bounded(d, new)
 
     def __contains__(self, key: TrackKey) -> bool:
         return key in self._spans
