@@ -464,7 +464,9 @@ class IdentityConfig:
         8.0, "with relative_accept_factor: the natural log of the runner-up identity's decision score over "
              "the best's that the best must clear", lo=0.0, hi=100.0)
     max_embeddings_per_identity: int = param(8, "per modality, oldest dropped (memory bound)")
-    track_timeout_s: float = param(10.0, "a track unseen this long releases its identity binding")
+    track_timeout_s: float = param(
+        10.0, "a track without a tracklet this long releases its identity binding; one that delivers again "
+              "after that is a new track to the recognizer")
     concurrent_window_s: float = param(1.5, "same-sensor tracks seen this close in time are two people")
     concurrent_overlap_s: float = param(
         1.0, "two tracks of one sensor seen at the same time for this long are two people, while both "
