@@ -48,9 +48,9 @@ from typing import Iterable
 import numpy as np
 
 from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.identity_types import TrackKey
 from tcfd_ros.perception.walking_speed import track_speed
 
-TrackKey = tuple[str, int]
 DEFAULT_SIGMA_M = 0.3          # used when a sensor gives a position without its uncertainty
 MAX_SAMPLES_PER_TRACK = 512    # memory bound per track (8 s at 15 Hz is 120)
 _VERSIONS = itertools.count(1)  # history versions, unique over all histories (a new one never matches)

@@ -573,9 +573,8 @@ class MultiTargetTracker:
             w = min(old.appearance_weight, new.appearance_weight)
             if d is not None and w > 0:
                 return w * d <= c.reacquire_cue_fraction * c.appearance_reacquire_gate
-        gates = self._body_gates()
-        if (gates > 0).any() and old.body is not None and new.body is not None:
-            known = (gates > 0) & np.isfinite(new.body - old.body)
+        if old.body is not None and new.body is not None:
+            known = (self._body_gates() > 0) & np.isfinite(new.body - old.body)
             return bool(known.any()) and not self._body_differs(old, new.body, c.reacquire_cue_fraction)
         return False
 

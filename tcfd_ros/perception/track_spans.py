@@ -23,9 +23,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
-from tcfd_ros.perception.identity_types import PastKey
+from tcfd_ros.perception.identity_types import PastKey, TrackKey
 
-TrackKey = tuple[str, int]
 MAX_TRACKS = 4096          # tracks whose spans are kept (least recently extended dropped first)
 #: Combined 1-sigmas of the two positions subtracted from the distance between them (the positions'
 #: own error must not make a person look faster than they walked).
