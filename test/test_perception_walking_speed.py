@@ -185,31 +185,33 @@ def test_where_stature_counts_the_gait_bar_starts_from_stature_open_set_fmr_and_
 
 def test_cue_shift_between_two_tracks_is_the_decisions_shift_and_track_evidence_what_it_holds():
     m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE, **NO_SPEED})
-    curve = m.fmr_curve
-    assert m.cue_shift({"stature": 1.70}, {}) == 0.0                  # nothing measured on both sides
-    assert m.cue_shift({"speed": 1.2}, {"stature": 1.70}) == 0.0
-    agree = m.cue_shift({"stature": 1.70}, {"stature": 1.70})
+    cues = m.cue_evidence
+    curve = cues.fmr_curve
+    assert cues.shift({"stature": 1.70}, {}) == 0.0                  # nothing measured on both sides
+    assert cues.shift({"speed": 1.2}, {"stature": 1.70}) == 0.0
+    agree = cues.shift({"stature": 1.70}, {"stature": 1.70})
     c = m.cfg
     lr = stature_likelihood_ratio(0.0, c.stature_within_sd_m, c.stature_between_sd_m, c.stature_outlier_share)
     assert agree == pytest.approx(curve.threshold_at(c.stature_open_set_fmr * lr) - BASE)  # its rate
     # the ratio it rests on, and which cues made it (what benchmarks/decision_gar.py scores as "cues")
-    assert m.cue_likelihood_ratio({"stature": 1.70, "speed": 1.2}, {"stature": 1.70}) == (
+    assert cues.likelihood_ratio({"stature": 1.70, "speed": 1.2}, {"stature": 1.70}) == (
         pytest.approx(lr), {"stature"})
-    assert m.cue_likelihood_ratio({"speed": 1.2}, {"stature": 1.70}) == (1.0, set())
+    assert cues.likelihood_ratio({"speed": 1.2}, {"stature": 1.70}) == (1.0, set())
     # disagreeing statures all but cancel the looser rate: 1 % x their ratio (just above its floor 0.1) is the
     # model's own 0.1 % to within 1e-6 (and the curve starts there, so no tighter either)
     lr_off = stature_likelihood_ratio(0.33, c.stature_within_sd_m, c.stature_between_sd_m,
                                       c.stature_outlier_share)
-    off = m.cue_shift({"stature": 1.62}, {"stature": 1.95})
+    off = cues.shift({"stature": 1.62}, {"stature": 1.95})
     assert off == pytest.approx(curve.threshold_at(c.stature_open_set_fmr * lr_off) - BASE)
     assert 0.0 <= off < 1e-6 < agree
     # speed alone: from the model's own rate
-    assert m.cue_shift({"speed": 1.2}, {"speed": 1.2}) == pytest.approx(
+    assert cues.shift({"speed": 1.2}, {"speed": 1.2}) == pytest.approx(
         curve.threshold_at(0.001 * speed_likelihood_ratio(0.0, c.speed_within_sd_mps, c.speed_between_sd_mps))
         - BASE)
     # a manager without the model's curve has no cues to shift by
     plain = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE})
-    assert plain.cue_shift({"stature": 1.7}, {"stature": 1.7}) == 0.0 and plain.cues(("camera", 1)) == {}
+    assert plain.cue_evidence.shift({"stature": 1.7}, {"stature": 1.7}) == 0.0
+    assert plain.cues(("camera", 1)) == {}
     assert m.track_evidence(("camera", 1)) is None
     for k in range(3):
         m.update([TrackObservation(float(k), "camera", "2d", 1, PERSON)])
@@ -230,7 +232,7 @@ def test_with_the_models_cue_exponent_gait_and_cues_decide_as_one_likelihood_rat
         assert lid != cam and not known, (speed, statures, meta)
     m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE, **comb,
                                                           "open_set_fmr_curve_track": CURVE})
-    lr, _ = m.cue_likelihood_ratio({"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3})
+    lr, _ = m.cue_evidence.likelihood_ratio({"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3})
     assert m.decision_score(0.2, {"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3}) == \
         pytest.approx(0.2 / lr)                                     # the curve is not used beside it
     assert m.decision_score(0.2, {"speed": 1.2}, {}) == 0.2

@@ -1,7 +1,7 @@
 """Gait and the cues beside it (walking speed, stature, step frequency) read as one likelihood ratio.
 
 Why: moving the gait threshold along the model's false-match-rate curve by the cues' likelihood ratio
-(``IdentityManager.cue_shift``) assumes the curve's rates are the gait distance's likelihood ratios, which
+(``CueEvidence.shift``) assumes the curve's rates are the gait distance's likelihood ratios, which
 they are not where the recognizer decides; on 22 disjoint replays it scores 58 % of genuine pairs at 1 %
 false matches where walking speed and stature alone score 64 % (RESULTS.md, "Gait and cues as one
 likelihood ratio"). Read as one likelihood ratio, ``log LR_gait(d) + k log LR_cues`` with the gait

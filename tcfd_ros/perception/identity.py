@@ -27,8 +27,9 @@ How identities are decided:
    only if the person reached this sensor between ``transit_min_s`` and ``transit_max_s`` after the
    identity was last seen by another sensor. With ``speed_evidence`` / ``stature_evidence`` /
    ``step_frequency_evidence``, walking speed, stature and step frequency weigh in per identity
-   (``walking_speed.py``, ``stature.py``, ``step_frequency.py``): the track's values against what the
-   identity was last measured at on another sensor give likelihood ratios. A model calibrated on
+   (``walking_speed.py``, ``stature.py``, ``step_frequency.py``; kept per track and identity and
+   weighed by ``cue_evidence.py``): the track's values against what the identity was last measured at
+   on another sensor give likelihood ratios. A model calibrated on
    replays (metadata ``open_set_cue_exponent_track`` k, written by ``tcfd-ros calibrate``) reads
    gait and cues as one likelihood ratio: the score is the gait distance times their product to the
    power -k (``cue_combination.py``), and its threshold was set on that score. An older model with
@@ -110,16 +111,13 @@ from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.messages import MODALITIES
 from tcfd_ros.modalities import FRAME_SHAPES
-from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination, cue_config_differences,
-                                                 cue_likelihood_ratio)
+from tcfd_ros.perception.cue_evidence import CueEvidence
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, PastKey,  # noqa: F401
-                                                TrackKey, TrackObservation)
-from tcfd_ros.perception.stature import TrackStatures
-from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths
+                                                TrackKey, TrackObservation, is_past)
+from tcfd_ros.perception.step_frequency import leg_widths
 from tcfd_ros.perception.track_spans import TrackSpans
 
 log = logging.getLogger(__name__)
@@ -195,26 +193,7 @@ class IdentityManager:
         shape = (int(meta["parts"]), int(meta["dim"])) if "parts" in meta and "dim" in meta else None
         self.store = IdentityStore(cfg, gallery, shape)
         self.ground = GroundTracks(cfg)
-        self.fmr_curve = FmrCurve.from_metadata(meta.get("open_set_fmr_curve_track"))
-        # cue_shift's origin: the base threshold's false-match rate on the curve and the curve's threshold
-        # there (the threshold itself unless beyond the curve's range); both fixed for the manager's life
-        base_fmr = None if self.fmr_curve is None else self.fmr_curve.fmr_at(self.threshold)
-        self._cue_origin = None if base_fmr is None else (base_fmr, self.fmr_curve.threshold_at(base_fmr))
-        try:
-            self.cue_combination = CueCombination.from_metadata(meta)
-        except ValueError as exc:
-            raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
-        self._calibrated_cues = meta.get(CUE_CONFIG_KEY) if self.cue_combination else None
-        self._warn_if_cues_differ(cfg)
-        if cfg.cues_on and not self._has_cue_model():
-            log.info("identity.speed_evidence / stature_evidence / step_frequency_evidence: the model "
-                     "metadata has neither open_set_cue_exponent_track nor open_set_fmr_curve_track (a "
-                     "model calibrated before they existed); walking speed, stature and step frequency are "
-                     "not used")
-        # gid -> cue (cue_combination.CUE_NAMES) -> sensor -> (stamp, value): what each sensor last measured
-        self._cues_seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
-        self.statures = TrackStatures()
-        self.steps = TrackStepFrequencies()
+        self.cue_evidence = CueEvidence(cfg, meta, self.ground, self.threshold)
         self._cfg = cfg
         self._tracks: dict[TrackKey, _TrackState] = {}
         self._evidence: dict[TrackKey, _Evidence] = {}
@@ -230,15 +209,7 @@ class IdentityManager:
     def cfg(self, cfg: IdentityConfig) -> None:
         """New thresholds apply to the next tracklet; identities and bindings are kept."""
         cfg.validate()
-        self._warn_if_cues_differ(cfg)
-        self._cfg = self.store.cfg = self.ground.cfg = cfg
-
-    def _warn_if_cues_differ(self, cfg: IdentityConfig) -> None:
-        changed = cue_config_differences(cfg, self._calibrated_cues)
-        if changed:
-            log.warning("identity: the model's cue exponent was fitted with other cue settings (walking "
-                        "speed, stature, step frequency: %s); its threshold no longer holds its false-match "
-                        "rate: recalibrate (tcfd-ros calibrate --config)", ", ".join(changed))
+        self._cfg = self.store.cfg = self.ground.cfg = self.cue_evidence.cfg = cfg
 
     @property
     def gallery(self) -> Gallery | None:
@@ -264,7 +235,7 @@ class IdentityManager:
             if ground is not None:
                 kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
             if len(rest) > 1 and rest[1] is not None and self.cfg.stature_evidence:
-                self.statures.add((sensor, int(track_id)), stamp_s, float(rest[1]))
+                self.cue_evidence.statures.add((sensor, int(track_id)), stamp_s, float(rest[1]))
         return kept
 
     # ---- validation ------------------------------------------------------------------------
@@ -327,7 +298,7 @@ class IdentityManager:
             # the evidence's person where another was (RESULTS.md, "Where the walking-pace rule places").
             self.spans.place(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
         if o.frames is not None and self.cfg.step_frequency_evidence:
-            self.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))
+            self.cue_evidence.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))
         return ev
 
     def _set_apart(self, key: TrackKey) -> None:
@@ -402,7 +373,7 @@ class IdentityManager:
         rivals = (self._overlapped_rivals(o, gids, gait, admissible, set(links), sources)
                   if self.cfg.concurrent_overlap_s > 0 else {})
         enough = ev.count >= self.cfg.gait_min_tracklets
-        score = self._cue_scores(o, gids, gait)
+        score = self.cue_evidence.scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         if enough and self._accepts_relative():
@@ -413,15 +384,9 @@ class IdentityManager:
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
         return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
 
-    def _scores_are_ratios(self) -> bool:
-        """Whether decision scores are the cue-corrected ``d x LR^-k`` (a model with a cue exponent, cues
-        on), whose ratios are likelihood ratios; a bare gait distance's are not."""
-        comb = self.cue_combination
-        return comb is not None and comb.exponent > 0 and self.cfg.cues_on
-
     def _accepts_relative(self) -> bool:
         """Whether ``relative_accept_factor`` is on: it compares scores by their ratio."""
-        return self.cfg.relative_accept_factor > 1.0 and self._scores_are_ratios()
+        return self.cfg.relative_accept_factor > 1.0 and self.cue_evidence.scores_are_ratios
 
     def _holds_sensor_track(self, gid: int, key: TrackKey, sources: dict[int, dict[TrackKey, int]]) -> bool:
         """Whether identity ``gid`` holds a track of ``key``'s sensor other than ``key`` (its stored
@@ -524,7 +489,7 @@ class IdentityManager:
         st = self._tracks.get(key)
         if st is not None:
             st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
-        if len(key) > 2:                # a track's past (``_set_apart``): its track publishes its identity
+        if is_past(key):                # its track (``_set_apart``) publishes its own identity
             return
         log.info("%s track %d: seen beside the track now taking identity %d and fits it less; identity %d -> "
                  "%d", key[0], key[1], gid, gid, ident.gid)
@@ -537,98 +502,27 @@ class IdentityManager:
         out, self._revisions = self._revisions, []
         return out
 
-    # ---- walking speed and stature ----------------------------------------------------------
-    def _has_cue_model(self) -> bool:
-        """The model says how cues weigh against gait: a fitted combination, or else its FMR curve."""
-        return self.cue_combination is not None or self.fmr_curve is not None
-
+    # ---- the cues beside gait (cue_evidence.CueEvidence) --------------------------------------
     @property
     def cue_weighting(self) -> str:
-        """How walking speed and stature weigh in, for diagnostics."""
-        if not self.cfg.cues_on:
-            return "off"
-        if self.cue_combination is not None:
-            return f"likelihood-ratio combination, exponent {self.cue_combination.exponent:.3f}"
-        return "threshold shift along the FMR curve" if self.fmr_curve is not None else "none in model"
+        """How walking speed, stature and step frequency weigh in, for diagnostics."""
+        return self.cue_evidence.weighting
 
     def cues(self, key: TrackKey) -> dict[str, float]:
         """The track's measured cues beside gait: ``speed`` (m/s, only while walking), ``stature`` (m),
         ``step_frequency`` (Hz)."""
-        c, out = self.cfg, {}
-        if c.speed_evidence:
-            v = self.ground.speed(key)
-            if v is not None and v >= c.speed_min_walking_mps:
-                out["speed"] = v
-        if c.stature_evidence:
-            h = self.statures.estimate(key, c.stature_min_samples, c.stature_max_spread_m)
-            if h is not None:
-                out["stature"] = h
-        if c.step_frequency_evidence:
-            f = self.steps.estimate(key, c.step_frequency_min_span_s, c.step_frequency_min_power)
-            if f is not None:
-                out["step_frequency"] = f
-        return out
+        return self.cue_evidence.of_track(key)
+
+    def decision_score(self, gait: float, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
+        """What the recognizer compares with the threshold for a gait distance between a track with cues
+        ``mine`` and evidence with cues ``theirs`` (``CueEvidence.score``)."""
+        return self.cue_evidence.score(gait, mine, theirs)
 
     def track_evidence(self, key: TrackKey) -> tuple[np.ndarray, int] | None:
         """A track's aggregated gait embedding (its newest ``track_evidence_tracklets``) and how many
         tracklets it has delivered, or None for a track not seen (or expired)."""
         ev = self._evidence.get(key)
         return None if ev is None or not ev.tracklets else (ev.aggregate(), ev.count)
-
-    def cue_likelihood_ratio(self, mine: Mapping[str, float], theirs: Mapping[str, float]
-                             ) -> tuple[float, set[str]]:
-        """The product of the likelihood ratios (same person / strangers) of the cues both tracks measured
-        (``cues``), and which cues those were; (1.0, empty) when they share none."""
-        return cue_likelihood_ratio(self.cfg, mine, theirs)
-
-    def cue_shift(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
-        """For a model without a fitted cue combination: how far walking speed and stature move the gait
-        threshold between a track with cues ``mine`` and evidence from another sensor with cues ``theirs``
-        (``walking_speed``, ``stature``): the threshold at the base threshold's false-match rate times the
-        product of the likelihood ratios of the cues both measured, less the base. Where stature counts,
-        the rate starts from ``stature_open_set_fmr`` instead of the base threshold's (the operating point
-        measured with it)."""
-        if self._cue_origin is None:
-            return 0.0
-        lr, used = self.cue_likelihood_ratio(mine, theirs)
-        if not used:
-            return 0.0
-        base_fmr, base = self._cue_origin
-        stature_fmr = self.cfg.stature_open_set_fmr
-        fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
-        return self.fmr_curve.threshold_at(fmr * lr) - base
-
-    def decision_score(self, gait: float, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
-        """What the recognizer compares with the threshold for a gait distance between a track with cues
-        ``mine`` and evidence with cues ``theirs``: with the model's fitted combination (metadata
-        ``open_set_cue_exponent_track``), ``gait x LR ** -k`` (``cue_combination``); else ``gait -
-        cue_shift``; gait alone where the model has neither or no cue is on."""
-        if not self.cfg.cues_on:
-            return gait
-        if self.cue_combination is not None:
-            return float(self.cue_combination.score(gait, self.cue_likelihood_ratio(mine, theirs)[0]))
-        return gait - self.cue_shift(mine, theirs)
-
-    def _cue_scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
-        """Per identity, ``decision_score`` against the newest measurement of each cue from another
-        sensor."""
-        mine = self.cues(o.key)
-        if not mine:
-            return gait.copy()
-        score = gait.astype(np.float64, copy=True)
-        for j, g in enumerate(gids):
-            theirs = {}
-            for name, per_sensor in self._cues_seen.get(g, {}).items():
-                seen = [sv for sensor, sv in per_sensor.items() if sensor != o.sensor]
-                if seen:
-                    theirs[name] = max(seen)[1]
-            if theirs and math.isfinite(gait[j]):
-                score[j] = self.decision_score(float(gait[j]), mine, theirs)
-        return score
-
-    def _remember_cues(self, o: TrackObservation, gid: int) -> None:
-        for name, value in self.cues(o.key).items():
-            self._cues_seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
 
     # ---- the update ------------------------------------------------------------------------
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
@@ -671,7 +565,7 @@ class IdentityManager:
         else:
             st.last_stamp_s = o.stamp_s
         self.store.record(ident, o.modality, o.key, agg, o.stamp_s, self._evidence[o.key].count)
-        self._remember_cues(o, ident.gid)
+        self.cue_evidence.remember(o, ident.gid)
         decided, d, score, partners = None, None, None, [o.key]
         if cand is not None and ident.gid in cand.gids:
             j = cand.gids.index(ident.gid)
@@ -697,8 +591,8 @@ class IdentityManager:
         distances no meaning); else ``(threshold - score) / confidence_temperature``."""
         if score is None or not math.isfinite(score):
             return 0.0
-        if self._scores_are_ratios() and self.threshold > 0:
-            z = self.cue_combination.nats_below(score, self.threshold)
+        if self.cue_evidence.scores_are_ratios and self.threshold > 0:
+            z = self.cue_evidence.nats_below(score, self.threshold)
         else:
             z = (self.threshold - score) / self.cfg.confidence_temperature
         return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
@@ -766,13 +660,13 @@ class IdentityManager:
         """Whether a binding gait alone or nothing holds moves by ``gait_revision_nats`` (else an unsupported
         one moves by ``switch_margin`` and a gait-held one stays): the margin is in nats of the cues' ratio,
         so only with a model that carries a cue exponent and with the cues on."""
-        return self.cfg.gait_revision_nats > 0 and self._scores_are_ratios()
+        return self.cfg.gait_revision_nats > 0 and self.cue_evidence.scores_are_ratios
 
     def _nats_better(self, score: float, than: float) -> float:
         """How many nats of the cues' likelihood ratio ``score`` is better (lower) than ``than``."""
         if not score < than:                # worse, equal or NaN
             return -math.inf
-        return self.cue_combination.nats_below(score, than)
+        return self.cue_evidence.nats_below(score, than)
 
     def _can_join(self, keys: list[TrackKey], gid: int) -> bool:
         """Whether every one of ``keys`` may move to identity ``gid``: no track bound to it was seen apart
@@ -839,9 +733,7 @@ class IdentityManager:
         for key in [k for k, ev in self._evidence.items() if now_s - ev.last_stamp_s > timeout]:
             del self._evidence[key]
         self.ground.expire(now_s, timeout)
-        self.statures.expire(now_s, timeout)
-        self.steps.expire(now_s, timeout)
-        self._cues_seen = {g: v for g, v in self._cues_seen.items() if g in self.store.ids}
+        self.cue_evidence.expire(now_s, timeout, self.store.ids)
 
     # ---- services --------------------------------------------------------------------------
     def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:

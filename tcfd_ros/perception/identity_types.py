@@ -15,6 +15,11 @@ PastKey = tuple[str, int, int]
 DEFAULT_FIXED_FRAME = "map"   # frame of an observation's position when the caller names none
 
 
+def is_past(key: TrackKey | PastKey) -> bool:
+    """Whether ``key`` is a track's past (``PastKey``) rather than a live track's ``TrackKey``."""
+    return len(key) == 3
+
+
 @dataclass(frozen=True)
 class TrackObservation:
     """The embedding of one ready tracklet of one track of one sensor (and where the person stands, and

@@ -1,0 +1,184 @@
+"""The cues beside gait (walking speed, stature, step frequency): what each track and identity measured,
+and how they move the recognizer's decision score.
+
+Why a class of its own: the identity rules (``identity.IdentityManager``) ask one question of the cues,
+"what does this track score against these identities?"; what is measured per track, what each sensor
+last measured of an identity, and how the model weighs cues against gait (a fitted combination,
+``cue_combination.CueCombination``, or for an older model a shift of the threshold along its FMR curve)
+live here. API::
+
+    cues = CueEvidence(cfg, model_metadata, ground=GroundTracks(cfg), threshold=0.3)
+    cues.statures.add(key, stamp_s, stature_m); cues.steps.add(key, stamps, leg_widths)   # measurements
+    cues.of_track(key) -> {"speed": m/s, "stature": m, "step_frequency": Hz}              # what counts now
+    cues.scores(observation, gids, gait_distances) -> decision scores per identity
+    cues.remember(observation, gid)         # the identity was last measured at this track's cues
+    cues.score(gait, mine, theirs); cues.likelihood_ratio(mine, theirs); cues.shift(mine, theirs)
+    cues.expire(now_s, timeout_s, live_gids)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from tcfd_ros.errors import ConfigError
+from tcfd_ros.open_set import FmrCurve
+from tcfd_ros.perception.colocation import GroundTracks
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination, cue_config_differences,
+                                                 cue_likelihood_ratio)
+from tcfd_ros.perception.identity_types import TrackKey, TrackObservation
+from tcfd_ros.perception.stature import TrackStatures
+from tcfd_ros.perception.step_frequency import TrackStepFrequencies
+
+log = logging.getLogger(__name__)
+
+
+class CueEvidence:
+    """Cue measurements per track and per identity, and the model's weighing of them against gait."""
+
+    def __init__(self, cfg: IdentityConfig, model_metadata: Mapping[str, Any], ground: GroundTracks,
+                 threshold: float) -> None:
+        meta = model_metadata
+        self.ground = ground            # walking speed comes from the geometry's ground tracks
+        self.fmr_curve = FmrCurve.from_metadata(meta.get("open_set_fmr_curve_track"))
+        # shift's origin: the base threshold's false-match rate on the curve and the curve's threshold there
+        # (the threshold itself unless beyond the curve's range); both fixed for the object's life
+        base_fmr = None if self.fmr_curve is None else self.fmr_curve.fmr_at(threshold)
+        self._origin = None if base_fmr is None else (base_fmr, self.fmr_curve.threshold_at(base_fmr))
+        try:
+            self.combination = CueCombination.from_metadata(meta)
+        except ValueError as exc:
+            raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
+        self._calibrated = meta.get(CUE_CONFIG_KEY) if self.combination else None
+        self.statures = TrackStatures()
+        self.steps = TrackStepFrequencies()
+        # gid -> cue (cue_combination.CUE_NAMES) -> sensor -> (stamp, value): what each sensor last measured
+        self._seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
+        self.cfg = cfg
+        if cfg.cues_on and not self.has_model:
+            log.info("identity.speed_evidence / stature_evidence / step_frequency_evidence: the model "
+                     "metadata has neither open_set_cue_exponent_track nor open_set_fmr_curve_track (a "
+                     "model calibrated before they existed); walking speed, stature and step frequency are "
+                     "not used")
+
+    @property
+    def cfg(self) -> IdentityConfig:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, cfg: IdentityConfig) -> None:
+        """New settings apply to the next score; a warning where they differ from the calibration's."""
+        changed = cue_config_differences(cfg, self._calibrated)
+        if changed:
+            log.warning("identity: the model's cue exponent was fitted with other cue settings (walking "
+                        "speed, stature, step frequency: %s); its threshold no longer holds its false-match "
+                        "rate: recalibrate (tcfd-ros calibrate --config)", ", ".join(changed))
+        self._cfg = cfg
+
+    @property
+    def has_model(self) -> bool:
+        """The model says how cues weigh against gait: a fitted combination, or else its FMR curve."""
+        return self.combination is not None or self.fmr_curve is not None
+
+    @property
+    def weighting(self) -> str:
+        """How the cues weigh in, for diagnostics."""
+        if not self.cfg.cues_on:
+            return "off"
+        if self.combination is not None:
+            return f"likelihood-ratio combination, exponent {self.combination.exponent:.3f}"
+        return "threshold shift along the FMR curve" if self.fmr_curve is not None else "none in model"
+
+    @property
+    def scores_are_ratios(self) -> bool:
+        """Whether decision scores are the cue-corrected ``d x LR^-k`` (a model with a cue exponent, cues
+        on), whose ratios are likelihood ratios; a bare gait distance's are not."""
+        comb = self.combination
+        return comb is not None and comb.exponent > 0 and self.cfg.cues_on
+
+    def nats_below(self, score: float, than: float) -> float:
+        """How many nats of the cues' likelihood ratio ``score`` is below ``than`` (``scores_are_ratios``)."""
+        return self.combination.nats_below(score, than)
+
+    def of_track(self, key: TrackKey) -> dict[str, float]:
+        """The track's measured cues: ``speed`` (m/s, only while walking), ``stature`` (m),
+        ``step_frequency`` (Hz)."""
+        c, out = self.cfg, {}
+        if c.speed_evidence:
+            v = self.ground.speed(key)
+            if v is not None and v >= c.speed_min_walking_mps:
+                out["speed"] = v
+        if c.stature_evidence:
+            h = self.statures.estimate(key, c.stature_min_samples, c.stature_max_spread_m)
+            if h is not None:
+                out["stature"] = h
+        if c.step_frequency_evidence:
+            f = self.steps.estimate(key, c.step_frequency_min_span_s, c.step_frequency_min_power)
+            if f is not None:
+                out["step_frequency"] = f
+        return out
+
+    def likelihood_ratio(self, mine: Mapping[str, float], theirs: Mapping[str, float]
+                         ) -> tuple[float, set[str]]:
+        """The product of the likelihood ratios (same person / strangers) of the cues both tracks measured,
+        and which cues those were; (1.0, empty) when they share none."""
+        return cue_likelihood_ratio(self.cfg, mine, theirs)
+
+    def shift(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
+        """For a model without a fitted cue combination: how far the cues move the gait threshold between a
+        track with cues ``mine`` and evidence from another sensor with cues ``theirs``: the threshold at
+        the base threshold's false-match rate times the product of the likelihood ratios of the cues both
+        measured, less the base. Where stature counts, the rate starts from ``stature_open_set_fmr``
+        instead of the base threshold's (the operating point measured with it)."""
+        if self._origin is None:
+            return 0.0
+        lr, used = self.likelihood_ratio(mine, theirs)
+        if not used:
+            return 0.0
+        base_fmr, base = self._origin
+        stature_fmr = self.cfg.stature_open_set_fmr
+        fmr = stature_fmr if "stature" in used and stature_fmr is not None else base_fmr
+        return self.fmr_curve.threshold_at(fmr * lr) - base
+
+    def score(self, gait: float, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
+        """What the recognizer compares with the threshold for a gait distance between a track with cues
+        ``mine`` and evidence with cues ``theirs``: with the model's fitted combination (metadata
+        ``open_set_cue_exponent_track``), ``gait x LR ** -k``; else ``gait - shift``; gait alone where the
+        model has neither or no cue is on."""
+        if not self.cfg.cues_on:
+            return gait
+        if self.combination is not None:
+            return float(self.combination.score(gait, self.likelihood_ratio(mine, theirs)[0]))
+        return gait - self.shift(mine, theirs)
+
+    def scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
+        """Per identity, ``score`` against the newest measurement of each cue from another sensor."""
+        mine = self.of_track(o.key)
+        if not mine:
+            return gait.copy()
+        out = gait.astype(np.float64, copy=True)
+        for j, g in enumerate(gids):
+            theirs = {}
+            for name, per_sensor in self._seen.get(g, {}).items():
+                seen = [sv for sensor, sv in per_sensor.items() if sensor != o.sensor]
+                if seen:
+                    theirs[name] = max(seen)[1]
+            if theirs and math.isfinite(gait[j]):
+                out[j] = self.score(float(gait[j]), mine, theirs)
+        return out
+
+    def remember(self, o: TrackObservation, gid: int) -> None:
+        """Identity ``gid`` was last measured, by ``o``'s sensor, at ``o``'s track's cues."""
+        for name, value in self.of_track(o.key).items():
+            self._seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
+
+    def expire(self, now_s: float, timeout_s: float, live_gids: Iterable[int]) -> None:
+        """Forget tracks' measurements unseen for ``timeout_s`` and identities no longer kept."""
+        self.statures.expire(now_s, timeout_s)
+        self.steps.expire(now_s, timeout_s)
+        live = set(live_gids)
+        self._seen = {g: v for g, v in self._seen.items() if g in live}
