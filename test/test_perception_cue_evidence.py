@@ -1,0 +1,88 @@
+"""The cues beside gait kept per track and identity, and the scores they give (perception.cue_evidence)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tcfd_ros.perception.colocation import GroundTracks
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.cue_combination import CUE_CONFIG_KEY, METADATA_KEY, cue_config, cue_likelihood_ratio
+from tcfd_ros.perception.cue_evidence import CueEvidence
+from tcfd_ros.perception.identity_types import TrackObservation
+
+THRESHOLD = 0.3
+EXPONENT = 2.0
+CFG = IdentityConfig()
+META = {METADATA_KEY: EXPONENT, CUE_CONFIG_KEY: cue_config(CFG)}
+EMBEDDING = np.ones((2, 4), np.float32)
+
+
+def _cues(cfg: IdentityConfig = CFG, meta=META) -> CueEvidence:
+    return CueEvidence(cfg, meta, GroundTracks(cfg), THRESHOLD)
+
+
+def _measure_stature(cues: CueEvidence, key, metres: float, t0: float = 0.0) -> None:
+    for i in range(CFG.stature_min_samples):
+        cues.statures.add(key, t0 + 0.1 * i, metres)
+
+
+def _obs(sensor: str, track_id: int, stamp_s: float) -> TrackObservation:
+    return TrackObservation(stamp_s, sensor, "2d" if sensor == "camera" else "3d", track_id, EMBEDDING)
+
+
+def test_a_track_scores_against_what_other_sensors_last_measured_of_each_identity():
+    cues = _cues()
+    _measure_stature(cues, ("lidar", 1), 1.70)
+    _measure_stature(cues, ("lidar", 2), 1.90)
+    _measure_stature(cues, ("camera", 5), 1.70)
+    _measure_stature(cues, ("camera", 6), 1.60)
+    cues.remember(_obs("lidar", 1, 1.0), gid=1)     # identity 1: the LiDAR measured 1.70 m
+    cues.remember(_obs("lidar", 2, 1.0), gid=2)     # identity 2: 1.90 m
+    cues.remember(_obs("camera", 6, 1.5), gid=1)    # the camera's own 1.60 m of identity 1 does not count
+    gait = np.array([0.2, 0.2, 0.2])
+    score = cues.scores(_obs("camera", 5, 2.0), [1, 2, 3], gait)
+    lr_same, _ = cue_likelihood_ratio(CFG, {"stature": 1.70}, {"stature": 1.70})
+    lr_other, _ = cue_likelihood_ratio(CFG, {"stature": 1.70}, {"stature": 1.90})
+    assert score[0] == pytest.approx(0.2 * lr_same ** -EXPONENT)
+    assert score[1] == pytest.approx(0.2 * lr_other ** -EXPONENT)
+    assert score[2] == 0.2                           # identity 3: nothing measured, gait alone
+    assert score[0] < 0.2 < score[1]
+    assert cues.scores_are_ratios and cues.nats_below(score[0], score[1]) == pytest.approx(
+        np.log(lr_same / lr_other))
+    # a newer measurement by the same sensor replaces the older one
+    _measure_stature(cues, ("lidar", 7), 1.90, t0=3.0)
+    cues.remember(_obs("lidar", 7, 4.0), gid=1)
+    assert cues.scores(_obs("camera", 5, 5.0), [1], gait[:1])[0] == pytest.approx(score[1])
+
+
+def test_expiry_forgets_stale_tracks_and_identities_no_longer_kept():
+    cues = _cues()
+    _measure_stature(cues, ("lidar", 1), 1.70)
+    _measure_stature(cues, ("camera", 5), 1.70)
+    cues.remember(_obs("lidar", 1, 1.0), gid=1)
+    assert cues.of_track(("lidar", 1)) == {"stature": pytest.approx(1.70)}
+    cues.expire(now_s=30.0, timeout_s=10.0, live_gids={1})
+    assert cues.of_track(("lidar", 1)) == {}          # its samples are older than the timeout
+    _measure_stature(cues, ("camera", 5), 1.70, t0=30.0)
+    assert cues.scores(_obs("camera", 5, 31.0), [1], np.array([0.2]))[0] < 0.2   # identity 1 still known
+    cues.expire(now_s=31.0, timeout_s=10.0, live_gids=set())
+    assert cues.scores(_obs("camera", 5, 31.5), [1], np.array([0.2]))[0] == 0.2  # identity 1 forgotten
+
+
+def test_without_a_cue_model_or_with_cues_off_the_score_is_the_gait_distance():
+    bare = _cues(meta={})
+    assert not bare.has_model and bare.weighting == "none in model" and not bare.scores_are_ratios
+    assert bare.score(0.2, {"stature": 1.7}, {"stature": 1.7}) == 0.2
+    off_cfg = IdentityConfig(speed_evidence=False, stature_evidence=False, step_frequency_evidence=False)
+    off = _cues(off_cfg)
+    assert off.weighting == "off" and not off.scores_are_ratios
+    assert off.score(0.2, {"stature": 1.7}, {"stature": 1.7}) == 0.2
+    assert _cues().weighting == f"likelihood-ratio combination, exponent {EXPONENT:.3f}"
+
+
+def test_settings_other_than_the_calibrations_warn(caplog):
+    cues = _cues()
+    with caplog.at_level("WARNING"):
+        cues.cfg = IdentityConfig(stature_within_sd_m=0.2)
+    assert "stature_within_sd_m" in caplog.text and "recalibrate" in caplog.text
