@@ -24,7 +24,7 @@ def _cues(cfg: IdentityConfig = CFG, meta=META) -> CueEvidence:
 
 def _measure_stature(cues: CueEvidence, key, metres: float, t0: float = 0.0) -> None:
     for i in range(CFG.stature_min_samples):
-        cues.statures.add(key, t0 + 0.1 * i, metres)
+        cues.add_stature(key, t0 + 0.1 * i, metres)
 
 
 def _obs(sensor: str, track_id: int, stamp_s: float) -> TrackObservation:

@@ -8,7 +8,7 @@ last measured of an identity, and how the model weighs cues against gait (a fitt
 live here. API::
 
     cues = CueEvidence(cfg, model_metadata, ground=GroundTracks(cfg), threshold=0.3)
-    cues.statures.add(key, stamp_s, stature_m); cues.steps.add(key, stamps, leg_widths)   # measurements
+    cues.add_stature(key, stamp_s, stature_m); cues.add_frames(key, stamps, frames, modality)   # measured
     cues.of_track(key) -> {"speed": m/s, "stature": m, "step_frequency": Hz}              # what counts now
     cues.scores(observation, gids, gait_distances) -> decision scores per identity
     cues.remember(observation, gid)         # the identity was last measured at this track's cues
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Container, Mapping, Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination,
                                                  cue_likelihood_ratio)
 from tcfd_ros.perception.identity_types import TrackKey, TrackObservation
 from tcfd_ros.perception.stature import TrackStatures
-from tcfd_ros.perception.step_frequency import TrackStepFrequencies
+from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,16 @@ class CueEvidence:
     def nats_below(self, score: float, than: float) -> float:
         """How many nats of the cues' likelihood ratio ``score`` is below ``than`` (``scores_are_ratios``)."""
         return self.combination.nats_below(score, than)
+
+    def add_stature(self, key: TrackKey, stamp_s: float, stature_m: float) -> None:
+        """One frame's stature of a track (``stature_evidence``)."""
+        if self.cfg.stature_evidence:
+            self.statures.add(key, stamp_s, stature_m)
+
+    def add_frames(self, key: TrackKey, stamps: Sequence[float], frames: np.ndarray, modality: str) -> None:
+        """A tracklet's frames, for the track's step frequency (``step_frequency_evidence``)."""
+        if self.cfg.step_frequency_evidence:
+            self.steps.add(key, stamps, leg_widths(frames, modality))
 
     def of_track(self, key: TrackKey) -> dict[str, float]:
         """The track's measured cues: ``speed`` (m/s, only while walking), ``stature`` (m),
@@ -176,9 +186,8 @@ class CueEvidence:
         for name, value in self.of_track(o.key).items():
             self._seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
 
-    def expire(self, now_s: float, timeout_s: float, live_gids: Iterable[int]) -> None:
+    def expire(self, now_s: float, timeout_s: float, live_gids: Container[int]) -> None:
         """Forget tracks' measurements unseen for ``timeout_s`` and identities no longer kept."""
         self.statures.expire(now_s, timeout_s)
         self.steps.expire(now_s, timeout_s)
-        live = set(live_gids)
-        self._seen = {g: v for g, v in self._seen.items() if g in live}
+        self._seen = {g: v for g, v in self._seen.items() if g in live_gids}

@@ -117,7 +117,6 @@ from tcfd_ros.perception.cue_evidence import CueEvidence
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, PastKey,  # noqa: F401
                                                 TrackKey, TrackObservation, is_past)
-from tcfd_ros.perception.step_frequency import leg_widths
 from tcfd_ros.perception.track_spans import TrackSpans
 
 log = logging.getLogger(__name__)
@@ -234,8 +233,8 @@ class IdentityManager:
                 continue
             if ground is not None:
                 kept += self.ground.add((sensor, int(track_id)), stamp_s, fixed_frame, ground, sigma)
-            if len(rest) > 1 and rest[1] is not None and self.cfg.stature_evidence:
-                self.cue_evidence.statures.add((sensor, int(track_id)), stamp_s, float(rest[1]))
+            if len(rest) > 1 and rest[1] is not None:
+                self.cue_evidence.add_stature((sensor, int(track_id)), stamp_s, float(rest[1]))
         return kept
 
     # ---- validation ------------------------------------------------------------------------
@@ -297,8 +296,8 @@ class IdentityManager:
             # sparse clusters) a tracker may follow someone else, and the walking-pace rule would then place
             # the evidence's person where another was (RESULTS.md, "Where the walking-pace rule places").
             self.spans.place(o.key, o.stamp_s, o.fixed_frame, p, o.position_sigma_m)
-        if o.frames is not None and self.cfg.step_frequency_evidence:
-            self.cue_evidence.steps.add(o.key, o.frame_stamps, leg_widths(o.frames, o.modality))
+        if o.frames is not None:
+            self.cue_evidence.add_frames(o.key, o.frame_stamps, o.frames, o.modality)
         return ev
 
     def _set_apart(self, key: TrackKey) -> None:
