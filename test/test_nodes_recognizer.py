@@ -139,6 +139,7 @@ def test_threshold_changes_at_run_time_and_bad_tracklets_are_dropped(rec):
     assert m.track_id == 11 and m.threshold == 0.05
     kv = dict(node.health.key_values())
     assert kv["camera/tracklets: dropped.malformed"] == "2"
+    assert kv["fragments_gathered"] == "0"      # one camera track: nothing to gather
     time.sleep(0.1)
     assert len(got["matches"]) == n + 1
 

@@ -136,6 +136,7 @@ class RecognizerNode(TcfdNode):
             for m in self.identity.take_revisions():
                 self._publish_match(stamp, self.frame_ids.get(m.sensor, ""), m)
         self.health.values["identities"] = str(len(self.identity.identities()))
+        self.health.values["fragments_gathered"] = str(self.identity.fragments_gathered)
         cache = getattr(self.embedder, "frame_cache", None)
         if cache is not None:   # frames embedded once, reused by the track's next tracklet
             self.health.values["frames_embedded"] = str(cache.frames_computed)

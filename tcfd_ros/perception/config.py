@@ -480,6 +480,12 @@ class IdentityConfig:
              "later's first, less 2 combined sigmas, over the time between (tracks seen at overlapping "
              "times: the most any of their first and newest tracklets 2 s or more apart ask); a geometric "
              "link is exempt; 0: off", lo=0.0, hi=20.0)
+    fragment_max_gap_s: float = param(
+        15.0, "an identity one track of a sensor founded and alone holds joins the identity of a person "
+              "another sensor's track holds by gait or geometry when it continues, within this many seconds "
+              "and at a walking pace, a track of its sensor that identity holds, and its gait passes against "
+              "that track and fits that identity best (a tracker that lost and re-acquired one walker; "
+              "perception.fragments; RESULTS.md, 'Fragments of one walk'); 0: off", lo=0.0, hi=600.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")
@@ -600,7 +606,7 @@ class IdentityConfig:
         _non_negative(self, "switch_margin", "gait_revision_nats", "relative_accept_factor",
                       "relative_accept_margin_nats",
                       "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
-                      "max_walking_speed_mps")
+                      "max_walking_speed_mps", "fragment_max_gap_s")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",

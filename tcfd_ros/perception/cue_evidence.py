@@ -11,7 +11,9 @@ live here. API::
     cues.add_stature(key, stamp_s, stature_m); cues.add_frames(key, stamps, frames, modality)   # measured
     cues.of_track(key) -> {"speed": m/s, "stature": m, "step_frequency": Hz}              # what counts now
     cues.scores(observation, gids, gait_distances) -> decision scores per identity
+    cues.identity_scores(track_key, gids, gait_distances)                   # the same for any kept track
     cues.remember(observation, gid)         # the identity was last measured at this track's cues
+    cues.absorb(gid, into)                  # identity gid became part of identity into
     cues.score(gait, mine, theirs); cues.likelihood_ratio(mine, theirs); cues.shift(mine, theirs)
     cues.expire(now_s, timeout_s, live_gids)
 """
@@ -167,14 +169,18 @@ class CueEvidence:
 
     def scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
         """Per identity, ``score`` against the newest measurement of each cue from another sensor."""
-        mine = self.of_track(o.key)
+        return self.identity_scores(o.key, gids, gait)
+
+    def identity_scores(self, key: TrackKey, gids: list[int], gait: np.ndarray) -> np.ndarray:
+        """``scores`` for track ``key`` (live or ended: its cues are what is still kept of it)."""
+        mine = self.of_track(key)
         if not mine:
-            return gait.copy()
+            return gait.astype(np.float64, copy=True)
         out = gait.astype(np.float64, copy=True)
         for j, g in enumerate(gids):
             theirs = {}
             for name, per_sensor in self._seen.get(g, {}).items():
-                seen = [sv for sensor, sv in per_sensor.items() if sensor != o.sensor]
+                seen = [sv for sensor, sv in per_sensor.items() if sensor != key[0]]
                 if seen:
                     theirs[name] = max(seen)[1]
             if theirs and math.isfinite(gait[j]):
@@ -185,6 +191,17 @@ class CueEvidence:
         """Identity ``gid`` was last measured, by ``o``'s sensor, at ``o``'s track's cues."""
         for name, value in self.of_track(o.key).items():
             self._seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
+
+    def absorb(self, gid: int, into: int) -> None:
+        """Identity ``gid`` became part of identity ``into``: per cue and sensor, the newer measurement
+        of the two counts for ``into``."""
+        theirs = self._seen.pop(gid, {})
+        mine = self._seen.setdefault(into, {})
+        for name, per_sensor in theirs.items():
+            kept = mine.setdefault(name, {})
+            for sensor, sv in per_sensor.items():
+                if sensor not in kept or sv[0] > kept[sensor][0]:
+                    kept[sensor] = sv
 
     def expire(self, now_s: float, timeout_s: float, live_gids: Container[int]) -> None:
         """Forget tracks' measurements unseen for ``timeout_s`` and identities no longer kept."""

@@ -63,7 +63,11 @@ How identities are decided:
    for tracks seen at overlapping times, their first and newest tracklets 2 s or more apart:
    ``track_spans.py``; the geometric veto of two tracks seen apart is forgotten with their positions,
    this is not); a geometric link is exempt here too. An unsupported track gets a new identity
-   (``known`` False).
+   (``known`` False). After the assignment, an identity that one track of a sensor founded and alone
+   holds joins the identity of a track gait or geometry holds when it is a fragment of that person's walk
+   (``fragments.py``, ``fragment_max_gap_s``: it follows or precedes, with no overlap, within that gap and at
+   a walking pace, a track of its sensor the identity holds; its gait passes against the holding track's
+   and fits that identity best); its track's new binding is a revision, ``known``, decided by gait.
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
@@ -114,6 +118,7 @@ from tcfd_ros.modalities import FRAME_SHAPES
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.cue_evidence import CueEvidence
+from tcfd_ros.perception.fragments import Fragment, FragmentRules, HeldTrack
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, PastKey,  # noqa: F401
                                                 TrackKey, TrackObservation, is_past)
@@ -199,6 +204,7 @@ class IdentityManager:
         self.spans = TrackSpans()
         self._pasts = 0                 # tracks' pasts set apart so far (``_set_apart``)
         self._revisions: list[IdentityMatch] = []
+        self.fragments_gathered = 0     # identities gathered into another as fragments of one walk
 
     @property
     def cfg(self) -> IdentityConfig:
@@ -547,7 +553,43 @@ class IdentityManager:
                     unbound.append(i)
             for i, m in self._assign_unbound([observations[i] for i in unbound]):
                 results[unbound[i]] = m
+        self._gather_fragments([observations[i] for i in latest.values()])
         return [results.get(i) or results[latest[o.key]] for i, o in enumerate(observations)]
+
+    def _gather_fragments(self, observations: Sequence[TrackObservation]) -> None:
+        """Identities that tracks of this batch, held by gait or geometry, show to be fragments of their
+        person's walk join those tracks' identities (``fragments.py``); each moved track's new binding is a
+        revision (``take_revisions``)."""
+        if self.cfg.fragment_max_gap_s <= 0:
+            return
+        rules = FragmentRules(self.cfg, self.threshold, self.store, self.spans, self.ground,
+                              self.cue_evidence)
+        for o in observations:
+            while True:
+                st = self._tracks.get(o.key)
+                if st is None or st.reason is None or st.gid not in self.store.ids:
+                    break
+                held = HeldTrack(o.key, st.gid, o.modality, self._evidence[o.key].aggregate())
+                found = rules.gatherable(held, self._held_tracks(self._bank_sources()))
+                if not found:
+                    break
+                self._absorb(found[0], o.stamp_s)
+
+    def _absorb(self, frag: Fragment, stamp_s: float) -> None:
+        """Identity ``frag.gid`` joins ``frag.into``; its track, live or ended, is published there."""
+        self.store.absorb(frag.gid, frag.into)
+        self.cue_evidence.absorb(frag.gid, frag.into)
+        for st in self._tracks.values():
+            if st.gid == frag.gid:
+                st.gid, st.reason, st.contrary, st.contrary_gid = frag.into, "gait", 0, None
+        self.fragments_gathered += 1
+        key = frag.source
+        log.info("%s track %d: a fragment of the walk identity %d holds (gait score %.3g); identity %d -> %d",
+                 key[0], key[1], frag.into, frag.score, frag.gid, frag.into)
+        self._revisions.append(IdentityMatch(stamp_s, key[0], frag.modality, key[1], frag.into, frag.distance,
+                                             self._confidence(frag.score), True,
+                                             self.store.ids[frag.into].label, switched=True,
+                                             decided_by="gait"))
 
     def _decide(self, o: TrackObservation, ident: StoredIdentity, cand: _Candidates | None, agg: np.ndarray,
                 switched: bool = False) -> IdentityMatch:

@@ -110,6 +110,27 @@ class IdentityStore:
                                                     bank.stamp[r])
         return ident
 
+    def absorb(self, gid: int, into: int) -> None:
+        """Identity ``gid`` becomes part of identity ``into`` (a fragment of its person's walk,
+        ``fragments.py``): its embeddings move there (and into the gallery where ``into``'s are kept),
+        the newest ``max_embeddings_per_identity`` per modality stay, and ``gid`` is forgotten."""
+        src, dst, bank = self.ids[gid], self.ids[into], self.bank
+        keep = self.cfg.max_embeddings_per_identity
+        for r in bank.rows_of(gid):
+            bank.owner[r] = into
+            if self.gallery is not None and bank.source[r] is not None and (
+                    dst.enrolled or self.cfg.persist_unenrolled_embeddings):
+                self.gallery.add_embedding(into, bank.modality[r], bank.source[r][0], bank.stamp[r],
+                                           bank.vector(r), keep_last=keep)
+        for modality in set(bank.modality[r] for r in bank.rows_of(into)):
+            bank.trim(into, modality, keep)
+        dst.last_seen_s = max(dst.last_seen_s, src.last_seen_s)
+        for sensor, stamp in src.last_seen_by.items():
+            dst.last_seen_by[sensor] = max(dst.last_seen_by.get(sensor, stamp), stamp)
+        del self.ids[gid]
+        if self.gallery is not None:
+            self.gallery.erase(gid)
+
     def rename_source(self, source: TrackKey, new: PastKey) -> None:
         """Let what ``source`` stored and founded so far count as track ``new``'s (a track's past the
         identity manager set apart: ``identity_types.PastKey``)."""

@@ -95,6 +95,14 @@ class TrackSpans:
             return 0.0
         return max(0.0, min(sa[1], sb[1]) - max(sa[0], sb[0]))
 
+    def gap_s(self, a: TrackKey | PastKey, b: TrackKey | PastKey) -> float | None:
+        """Seconds from the end of the earlier of ``a`` and ``b`` to the start of the later: negative when
+        they were seen at overlapping times, None when either is unknown."""
+        sa, sb = self._spans.get(a), self._spans.get(b)
+        if sa is None or sb is None:
+            return None
+        return max(sa[0], sb[0]) - min(sa[1], sb[1])
+
     def required_speed_mps(self, a: TrackKey, b: TrackKey) -> float | None:
         """The speed (m/s) one person seen as both ``a`` and ``b`` would have needed: from where the
         earlier track was last placed to where the later one was first placed, or, for tracks placed at

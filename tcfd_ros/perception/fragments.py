@@ -1,0 +1,142 @@
+"""Fragments of one walk: an identity one track founded alone that belongs to a person already handed off.
+
+A LiDAR tracker that loses a far walker and picks them up again a few seconds later delivers a second
+track. That track founds an identity of its own when its gait, on its own, misses the threshold against
+every identity (or the identity it should join is blocked for it), and the person's hand-off then counts
+only for the first track. On 41 disjoint replays, 24 of the 42 genuine camera-LiDAR pairs the recognizer
+left unlinked were such second tracks (RESULTS.md, "Fragments of one walk").
+
+The rule, checked after each update for a track ``T`` that gait or geometry holds in identity ``G``: an
+identity ``F`` that one track ``B`` of another sensor founded and alone holds (live or ended; unnamed, not
+enrolled, not a track's past) is gathered into ``G`` when
+
+* ``G`` holds a track of ``B``'s sensor, none seen at the same time as ``B``, the nearest ended or began
+  within ``fragment_max_gap_s`` of ``B`` (one walk broken by the tracker, not a second visit);
+* every track ``G`` holds could have become ``B`` at a walking pace (``max_walking_speed_mps``; the
+  nearest one of ``B``'s sensor must have been placed) and none was seen apart from ``B`` (a geometric veto);
+* ``B`` delivered ``gait_min_tracklets`` tracklets, its gait evidence passes the threshold against ``T``'s
+  (the cue-corrected score, ``CueEvidence.score``), and ``G`` is the identity ``B`` scores best against
+  among all that hold evidence of the other modality.
+
+Pure Python and NumPy; the identity manager applies what this returns (``IdentityManager``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Collection, Mapping
+
+import numpy as np
+
+from tcfd_ros.distance import cross_modal_distance
+from tcfd_ros.perception.colocation import GroundTracks
+from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.cue_evidence import CueEvidence
+from tcfd_ros.perception.identity_store import IdentityStore
+from tcfd_ros.perception.identity_types import PastKey, TrackKey, is_past
+from tcfd_ros.perception.track_spans import TrackSpans
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """Identity ``gid``, founded and held by track ``source`` alone, belongs in identity ``into``."""
+
+    gid: int
+    source: TrackKey
+    into: int
+    modality: str
+    distance: float     # gait distance between the source's evidence and the holding track's
+    score: float        # the same, corrected by the cues both measured (what passed the threshold)
+
+
+@dataclass(frozen=True)
+class HeldTrack:
+    """A track that gait or geometry holds in identity ``gid`` now, with its aggregated gait evidence."""
+
+    key: TrackKey
+    gid: int
+    modality: str
+    evidence: np.ndarray      # (parts, dim)
+
+
+@dataclass(frozen=True)
+class FragmentRules:
+    """What the rule reads: the recognizer's settings, threshold and memory (see module docstring)."""
+
+    cfg: IdentityConfig
+    threshold: float
+    store: IdentityStore
+    spans: TrackSpans
+    ground: GroundTracks
+    cues: CueEvidence
+
+    def gatherable(self, held: HeldTrack,
+                   holdings: Mapping[int, Collection[TrackKey | PastKey]]) -> list[Fragment]:
+        """The identities ``held``'s identity may gather now; ``holdings``: per identity, the tracks it
+        holds (stored evidence and live bindings)."""
+        if self.cfg.fragment_max_gap_s <= 0:
+            return []
+        out = []
+        mine = holdings.get(held.gid, ())
+        for gid, ident in self.store.ids.items():
+            source = ident.founder
+            if (gid == held.gid or source is None or is_past(source) or source[0] == held.key[0]
+                    or not self.store.only_from(gid, source)):
+                continue
+            frag = self._check(held, gid, source, mine)
+            if frag is not None:
+                out.append(frag)
+        return out
+
+    def _check(self, held: HeldTrack, gid: int, source: TrackKey,
+               mine: Collection[TrackKey | PastKey]) -> Fragment | None:
+        cfg, bank = self.cfg, self.store.bank
+        row = self.store.own_rows(gid, source[0]).get(source)
+        if row is None or (bank.tracklets[row] or 0) < cfg.gait_min_tracklets:
+            return None
+        modality = bank.modality[row]
+        if modality == held.modality and not cfg.gait_same_modality:
+            return None
+        if not self._one_walk(source, mine):
+            return None
+        emb = bank.vector(row)
+        distance = float(cross_modal_distance(emb[None], held.evidence[None])[0, 0])
+        score = self.cues.score(distance, self.cues.of_track(source), self.cues.of_track(held.key))
+        if not score <= self.threshold or self._best_identity(source, modality, emb) != held.gid:
+            return None
+        return Fragment(gid, source, held.gid, modality, distance, float(score))
+
+    def _one_walk(self, source: TrackKey, mine: Collection[TrackKey | PastKey]) -> bool:
+        """Whether ``source`` continues (or precedes) a track of its sensor the identity holds, within
+        ``fragment_max_gap_s`` and a walking pace of everything the identity holds, vetoed by none."""
+        same = [k for k in mine if k[0] == source[0] and k != source]
+        gaps = [self.spans.gap_s(k, source) for k in same]
+        if not same or any(g is None or g <= 0.0 for g in gaps):
+            return False
+        nearest = same[int(np.argmin(gaps))]
+        if min(gaps) > self.cfg.fragment_max_gap_s or self.spans.required_speed_mps(nearest, source) is None:
+            return False
+        limit = self.cfg.max_walking_speed_mps
+        for k in mine:
+            if k == source:
+                continue
+            need = self.spans.required_speed_mps(source, k)
+            if limit > 0 and need is not None and need > limit:
+                return False
+            if not is_past(k) and k[0] != source[0] and self.ground.vetoed(source, k):
+                return False
+        return True
+
+    def _best_identity(self, source: TrackKey, modality: str, emb: np.ndarray) -> int | None:
+        """The identity ``source``'s evidence scores best against, among those holding evidence of another
+        modality (``gait_min_tracklets`` or more tracklets); None if none does."""
+        gids = list(self.store.ids)
+        same = None if self.cfg.gait_same_modality else modality
+        gait, _ = self.store.distances(emb, source, gids, exclude_modality=same,
+                                       min_tracklets=self.cfg.gait_min_tracklets)
+        score = self.cues.identity_scores(source, gids, gait)
+        finite = np.isfinite(score)
+        if not finite.any():
+            return None
+        return gids[int(np.argmin(np.where(finite, score, math.inf)))]
