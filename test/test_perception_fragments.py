@@ -195,8 +195,10 @@ def test_cues_of_a_gathered_identity_keep_the_newer_measurement_per_sensor():
     cues.remember(TrackObservation(1.0, "lidar", "3d", 1, emb), gid=1)
     cues.remember(TrackObservation(4.0, "lidar", "3d", 2, emb), gid=2)       # newer, 1.90 m
     gait = np.array([0.2, 0.2])
-    before = cues.identity_scores(("camera", 9), [1, 2], gait)
+    mine = cues.of_track(("camera", 9))
+    before = cues.identity_scores(mine, "camera", [1, 2], gait)
     assert before[1] < 0.2 < before[0]                  # 1.90 m agrees with identity 2, not with 1
     cues.absorb(2, 1)
-    after = cues.identity_scores(("camera", 9), [1, 2], gait)
+    after = cues.identity_scores(mine, "camera", [1, 2], gait)
     assert after[0] == pytest.approx(before[1]) and after[1] == 0.2   # 2 is gone: gait alone
+    assert cues.remembered(1, "lidar") == {"stature": 1.90} and cues.remembered(1, "camera") == {}

@@ -11,7 +11,8 @@ live here. API::
     cues.add_stature(key, stamp_s, stature_m); cues.add_frames(key, stamps, frames, modality)   # measured
     cues.of_track(key) -> {"speed": m/s, "stature": m, "step_frequency": Hz}              # what counts now
     cues.scores(observation, gids, gait_distances) -> decision scores per identity
-    cues.identity_scores(track_key, gids, gait_distances)                   # the same for any kept track
+    cues.identity_scores(cues_measured, sensor, gids, gait_distances)   # the same for any cues
+    cues.remembered(gid, sensor)            # what that sensor last measured of the identity
     cues.remember(observation, gid)         # the identity was last measured at this track's cues
     cues.absorb(gid, into)                  # identity gid became part of identity into
     cues.score(gait, mine, theirs); cues.likelihood_ratio(mine, theirs); cues.shift(mine, theirs)
@@ -169,23 +170,29 @@ class CueEvidence:
 
     def scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
         """Per identity, ``score`` against the newest measurement of each cue from another sensor."""
-        return self.identity_scores(o.key, gids, gait)
+        return self.identity_scores(self.of_track(o.key), o.sensor, gids, gait)
 
-    def identity_scores(self, key: TrackKey, gids: list[int], gait: np.ndarray) -> np.ndarray:
-        """``scores`` for track ``key`` (live or ended: its cues are what is still kept of it)."""
-        mine = self.of_track(key)
-        if not mine:
-            return gait.astype(np.float64, copy=True)
+    def identity_scores(self, mine: Mapping[str, float], sensor: str, gids: list[int],
+                        gait: np.ndarray) -> np.ndarray:
+        """``scores`` for cues ``mine`` measured by ``sensor`` (a live track's, ``of_track``, or what an
+        identity remembers of an ended one, ``remembered``)."""
         out = gait.astype(np.float64, copy=True)
+        if not mine:
+            return out
         for j, g in enumerate(gids):
             theirs = {}
             for name, per_sensor in self._seen.get(g, {}).items():
-                seen = [sv for sensor, sv in per_sensor.items() if sensor != key[0]]
+                seen = [sv for s, sv in per_sensor.items() if s != sensor]
                 if seen:
                     theirs[name] = max(seen)[1]
             if theirs and math.isfinite(gait[j]):
                 out[j] = self.score(float(gait[j]), mine, theirs)
         return out
+
+    def remembered(self, gid: int, sensor: str) -> dict[str, float]:
+        """The cues ``sensor`` last measured of identity ``gid`` (kept after its tracks' own expire)."""
+        return {name: per_sensor[sensor][1] for name, per_sensor in self._seen.get(gid, {}).items()
+                if sensor in per_sensor}
 
     def remember(self, o: TrackObservation, gid: int) -> None:
         """Identity ``gid`` was last measured, by ``o``'s sensor, at ``o``'s track's cues."""
