@@ -63,11 +63,12 @@ How identities are decided:
    for tracks seen at overlapping times, their first and newest tracklets 2 s or more apart:
    ``track_spans.py``; the geometric veto of two tracks seen apart is forgotten with their positions,
    this is not); a geometric link is exempt here too. An unsupported track gets a new identity
-   (``known`` False). After the assignment, an identity that one track of a sensor founded and alone
-   holds joins the identity of a track gait or geometry holds when it is a fragment of that person's walk
-   (``fragments.py``, ``fragment_max_gap_s``: it follows or precedes, with no overlap, within that gap and at
-   a walking pace, a track of its sensor the identity holds; its gait passes against the holding track's
-   and fits that identity best); its track's new binding is a revision, ``known``, decided by gait.
+   (``known`` False). After the assignment, with ``fragment_max_gap_s`` set (off by default), an identity
+   that one track of a sensor founded and alone holds joins the identity of a track gait or geometry holds
+   when it is a fragment of that person's walk (``fragments.py``: it follows or precedes, with no
+   overlap, within that gap and at a walking pace, a track of its sensor the identity holds; its gait
+   passes against the holding track's and fits that identity best); its track's new binding is a
+   revision, ``known``, decided by gait.
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
