@@ -202,3 +202,28 @@ def test_cues_of_a_gathered_identity_keep_the_newer_measurement_per_sensor():
     after = cues.identity_scores(mine, "camera", [1, 2], gait)
     assert after[0] == pytest.approx(before[1]) and after[1] == 0.2   # 2 is gone: gait alone
     assert cues.remembered(1, "lidar") == {"stature": 1.90} and cues.remembered(1, "camera") == {}
+
+
+def test_an_ended_fragment_is_compared_by_the_cues_its_identity_remembers():
+    """With a model whose threshold is on the cue-corrected score, gait alone (~0.02) misses it and an
+    agreeing stature (x ~0.01) passes. B's own stature samples expire with the track; its identity remembers
+    them."""
+    cfg = IdentityConfig(gait_min_tracklets=2, fragment_max_gap_s=GAP_S, speed_evidence=False)
+    meta = {"open_set_threshold_track": 0.002, METADATA_KEY: 8.0, CUE_CONFIG_KEY: cue_config(cfg)}
+    m = IdentityManager(cfg, model_metadata=meta)
+
+    def walk(sensor, track, t0, n, x0, direction):
+        out = []
+        for k in range(n):
+            t = t0 + k
+            for i in range(cfg.stature_min_samples):     # the tracker's frames before the tracklet
+                m.observe_positions(sensor, t - 0.5 + 0.05 * i, "map",
+                                    [(track, (x0 + 0.5 * k, 0.0, 0.0), 0.1, True, 1.75)])
+            out += m.update([_obs(sensor, t, track, direction, (x0 + 0.5 * k, 0.0))])
+        return out
+
+    walk("lidar", 7, 0.0, 3, 0.0, PEOPLE[0])
+    walk("lidar", 8, 5.0, 3, 1.0, PEOPLE[0])
+    out = walk("camera", 1, 20.0, 3, 20.0, PEOPLE[0])
+    assert out[-1].known and not m.cues(("lidar", 8))            # B's own samples are gone
+    assert len(m.identities()) == 1 and m.fragments_gathered == 1
