@@ -78,9 +78,7 @@ class FragmentRules:
     def gatherable(self, held: HeldTrack,
                    holdings: Mapping[int, Collection[TrackKey | PastKey]]) -> list[Fragment]:
         """The identities ``held``'s identity may gather now; ``holdings``: per identity, the tracks it
-        holds (stored evidence and live bindings)."""
-        if self.cfg.fragment_max_gap_s <= 0:
-            return []
+        holds (stored evidence and live bindings). With ``fragment_max_gap_s`` 0 no gap passes: none."""
         out = []
         mine = holdings.get(held.gid, ())
         for gid, ident in self.store.ids.items():

@@ -565,16 +565,18 @@ class IdentityManager:
             return
         rules = FragmentRules(self.cfg, self.threshold, self.store, self.spans, self.ground,
                               self.cue_evidence)
+        holdings = self._held_tracks(self._bank_sources())     # changes only where an identity is absorbed
         for o in observations:
+            evidence = self._evidence[o.key].aggregate()
             while True:
                 st = self._tracks.get(o.key)
                 if st is None or st.reason is None or st.gid not in self.store.ids:
                     break
-                held = HeldTrack(o.key, st.gid, o.modality, self._evidence[o.key].aggregate())
-                found = rules.gatherable(held, self._held_tracks(self._bank_sources()))
+                found = rules.gatherable(HeldTrack(o.key, st.gid, o.modality, evidence), holdings)
                 if not found:
                     break
                 self._absorb(found[0], o.stamp_s)
+                holdings = self._held_tracks(self._bank_sources())
 
     def _absorb(self, frag: Fragment, stamp_s: float) -> None:
         """Identity ``frag.gid`` joins ``frag.into``; its track, live or ended, is published there."""

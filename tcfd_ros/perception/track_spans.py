@@ -90,10 +90,8 @@ class TrackSpans:
 
     def overlap_s(self, a: TrackKey, b: TrackKey) -> float:
         """How long ``a`` and ``b`` were both seen, seconds (0 when either is unknown or they never were)."""
-        sa, sb = self._spans.get(a), self._spans.get(b)
-        if sa is None or sb is None:
-            return 0.0
-        return max(0.0, min(sa[1], sb[1]) - max(sa[0], sb[0]))
+        gap = self.gap_s(a, b)
+        return 0.0 if gap is None else max(0.0, -gap)
 
     def gap_s(self, a: TrackKey | PastKey, b: TrackKey | PastKey) -> float | None:
         """Seconds from the end of the earlier of ``a`` and ``b`` to the start of the later: negative when
