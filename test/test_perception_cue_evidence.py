@@ -86,3 +86,29 @@ def test_settings_other_than_the_calibrations_warn(caplog):
     with caplog.at_level("WARNING"):
         cues.cfg = IdentityConfig(stature_within_sd_m=0.2)
     assert "stature_within_sd_m" in caplog.text and "recalibrate" in caplog.text
+
+
+def test_a_track_that_leaves_an_identity_takes_its_measurements_with_it():
+    """Identity 1 was last measured by the LiDAR at track 7's 1.90 m, earlier at track 1's 1.70 m: once
+    track 7 leaves it, track 1's measurement counts again; a track that moves on takes its own along; a
+    track's past, set apart, keeps what it measured when the live track leaves."""
+    cues = _cues()
+    _measure_stature(cues, ("lidar", 1), 1.70)
+    _measure_stature(cues, ("lidar", 7), 1.90, t0=3.0)
+    cues.remember(_obs("lidar", 1, 1.0), gid=1)
+    cues.remember(_obs("lidar", 7, 4.0), gid=1)
+    assert cues.remembered(1, "lidar") == {"stature": pytest.approx(1.90)}
+    cues.move_track(("lidar", 7), gid=1)
+    assert cues.remembered(1, "lidar") == {"stature": pytest.approx(1.70)}
+    cues.move_track(("lidar", 1), gid=1, into=2)
+    assert cues.remembered(1, "lidar") == {}
+    assert cues.remembered(2, "lidar") == {"stature": pytest.approx(1.70)}
+    gait = np.array([0.2])
+    _measure_stature(cues, ("camera", 5), 1.70)
+    assert cues.scores(_obs("camera", 5, 5.0), [1], gait)[0] == 0.2     # nothing left to compare with
+    assert cues.scores(_obs("camera", 5, 5.0), [2], gait)[0] < 0.2
+    cues.rename_track(("lidar", 1), ("lidar", 1, 1))                     # its past, set apart
+    _measure_stature(cues, ("lidar", 1), 1.60, t0=6.0)
+    cues.remember(_obs("lidar", 1, 7.0), gid=2)
+    cues.move_track(("lidar", 1), gid=2)
+    assert cues.remembered(2, "lidar") == {"stature": pytest.approx(1.70)}

@@ -123,6 +123,26 @@ def test_a_gait_held_binding_moves_when_another_identity_fits_better_by_the_marg
     assert [o.global_id for o in out] == [a, a, a]
 
 
+def test_a_track_that_leaves_an_identity_takes_its_evidence_with_it():
+    """Camera track 1 joins A by gait on a first tracklet, then moves to B (as in
+    ``_first_link_then``): A no longer stores its evidence, so A is not compared through it, and the
+    same-sensor and walking-pace rules no longer read A as holding it (a stale copy once moved the track,
+    bound to its right identity by then, out to an identity of its own)."""
+    meta = {"open_set_threshold_track": THR, "open_set_cue_exponent_track": 1.0}
+    m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1, switch_patience=3,
+                                       gait_revision_nats=1.0), model_metadata=meta)
+    m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0)),
+              TrackObservation(0.0, "lidar", "3d", 8, _mix(0.3))])
+    a, b = m.binding("lidar", 7), m.binding("lidar", 8)
+    m.update([TrackObservation(0.1, "camera", "2d", 1, _mix(0.1))])
+    assert m.binding("camera", 1) == a and ("camera", 1) in m.store.own_rows(a, "camera")
+    for k in range(3):
+        m.update([TrackObservation(0.2 + 0.1 * k, "camera", "2d", 1, _mix(0.35))])
+    assert m.binding("camera", 1) == b
+    assert m.store.own_rows(a, "camera") == {} and ("camera", 1) in m.store.own_rows(b, "camera")
+    assert set(m.store.own_rows(a, "lidar")) == {("lidar", 7)}
+
+
 def test_an_unsupported_binding_moves_by_the_margin_in_nats_with_a_cue_exponent():
     """With a cue exponent, decision scores are d x LR^-k (~1e-8 on replays): ``switch_margin``, a gait
     distance, would never let a binding that no longer passes move to an identity that does. It moves as a

@@ -15,6 +15,8 @@ live here. API::
     cues.remembered(gid, sensor)            # what that sensor last measured of the identity
     cues.remember(observation, gid)         # the identity was last measured at this track's cues
     cues.absorb(gid, into)                  # identity gid became part of identity into
+    cues.move_track(key, gid, into=None)    # a track left identity gid (for into): its measurements go too
+    cues.rename_track(key, past)            # what a track measured so far counts as its past's
     cues.score(gait, mine, theirs); cues.likelihood_ratio(mine, theirs); cues.shift(mine, theirs)
     cues.expire(now_s, timeout_s, live_gids)
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Container, Mapping, Sequence
+from typing import Any, Container, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -59,8 +61,9 @@ class CueEvidence:
         self._calibrated = meta.get(CUE_CONFIG_KEY) if self.combination else None
         self.statures = TrackStatures()
         self.steps = TrackStepFrequencies()
-        # gid -> cue (cue_combination.CUE_NAMES) -> sensor -> (stamp, value): what each sensor last measured
-        self._seen: dict[int, dict[str, dict[str, tuple[float, float]]]] = {}
+        # gid -> cue (cue_combination.CUE_NAMES) -> sensor -> track -> (stamp, value): what each of the
+        # identity's tracks last measured (per track, so that a track leaving takes its own with it)
+        self._seen: dict[int, dict[str, dict[str, dict[Hashable, tuple[float, float]]]]] = {}
         self.cfg = cfg
         if cfg.cues_on and not self.has_model:
             log.info("identity.speed_evidence / stature_evidence / step_frequency_evidence: the model "
@@ -182,7 +185,8 @@ class CueEvidence:
         for j, g in enumerate(gids):
             theirs = {}
             for name, per_sensor in self._seen.get(g, {}).items():
-                seen = [sv for s, sv in per_sensor.items() if s != sensor]
+                seen = [max(by_track.values()) for s, by_track in per_sensor.items()
+                        if s != sensor and by_track]
                 if seen:
                     theirs[name] = max(seen)[1]
             if theirs and math.isfinite(gait[j]):
@@ -191,24 +195,47 @@ class CueEvidence:
 
     def remembered(self, gid: int, sensor: str) -> dict[str, float]:
         """The cues ``sensor`` last measured of identity ``gid`` (kept after its tracks' own expire)."""
-        return {name: per_sensor[sensor][1] for name, per_sensor in self._seen.get(gid, {}).items()
-                if sensor in per_sensor}
+        return {name: max(per_sensor[sensor].values())[1]
+                for name, per_sensor in self._seen.get(gid, {}).items() if per_sensor.get(sensor)}
 
     def remember(self, o: TrackObservation, gid: int) -> None:
         """Identity ``gid`` was last measured, by ``o``'s sensor, at ``o``'s track's cues."""
         for name, value in self.of_track(o.key).items():
-            self._seen.setdefault(gid, {}).setdefault(name, {})[o.sensor] = (o.stamp_s, value)
+            self._seen.setdefault(gid, {}).setdefault(name, {}).setdefault(o.sensor, {})[o.key] = (o.stamp_s,
+                                                                                                   value)
 
     def absorb(self, gid: int, into: int) -> None:
-        """Identity ``gid`` became part of identity ``into``: per cue and sensor, the newer measurement
-        of the two counts for ``into``."""
-        theirs = self._seen.pop(gid, {})
+        """Identity ``gid`` became part of identity ``into``: per cue, sensor and track, the newer
+        measurement of the two counts for ``into``."""
+        self._merge(self._seen.pop(gid, {}), into)
+
+    def move_track(self, key: Hashable, gid: int, into: int | None = None) -> None:
+        """Track ``key`` left identity ``gid`` (for ``into``, when given): what it measured leaves ``gid``'s
+        memory (and joins ``into``'s), so that ``gid`` is again measured at its own tracks' cues."""
+        moved: dict[str, dict[str, dict[Hashable, tuple[float, float]]]] = {}
+        for name, per_sensor in self._seen.get(gid, {}).items():
+            for sensor, per_track in per_sensor.items():
+                if key in per_track:
+                    moved.setdefault(name, {})[sensor] = {key: per_track.pop(key)}
+        if into is not None:
+            self._merge(moved, into)
+
+    def rename_track(self, key: Hashable, new: Hashable) -> None:
+        """What ``key`` measured so far counts as track ``new``'s (a track's past set apart)."""
+        for per_cue in self._seen.values():
+            for per_sensor in per_cue.values():
+                for per_track in per_sensor.values():
+                    if key in per_track:
+                        per_track[new] = per_track.pop(key)
+
+    def _merge(self, theirs: dict[str, dict[str, dict[Hashable, tuple[float, float]]]], into: int) -> None:
         mine = self._seen.setdefault(into, {})
         for name, per_sensor in theirs.items():
-            kept = mine.setdefault(name, {})
-            for sensor, sv in per_sensor.items():
-                if sensor not in kept or sv[0] > kept[sensor][0]:
-                    kept[sensor] = sv
+            for sensor, per_track in per_sensor.items():
+                kept = mine.setdefault(name, {}).setdefault(sensor, {})
+                for key, sv in per_track.items():
+                    if key not in kept or sv[0] > kept[key][0]:
+                        kept[key] = sv
 
     def expire(self, now_s: float, timeout_s: float, live_gids: Container[int]) -> None:
         """Forget tracks' measurements unseen for ``timeout_s`` and identities no longer kept."""

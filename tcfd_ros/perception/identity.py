@@ -83,7 +83,10 @@ How identities are decided:
    too: its scores, ``d x LR^-k``, are ~1e-8 on replays, and ``switch_margin`` is a gait distance, so a
    binding that stopped passing never moved to the identity that passed instead (RESULTS.md, "An
    unsupported binding that never moved"). A geometric link or veto acts at once: it rests on sustained
-   evidence already. An identity left behind by the only track that made it is forgotten (no ghosts).
+   evidence already. An identity left behind by the only track that made it is forgotten (no ghosts); one
+   other tracks still hold keeps nothing of the track that left: its stored embeddings and the cues it
+   measured go with it (``_leave``), so the identity is compared, and holds tracks for the rules above,
+   only by what its own tracks showed.
 5. Memory and gallery: ``identity_store.py``. A track unseen for ``track_timeout_s`` releases its
    binding (its identity stays, for re-entry). One that delivers again after that is a new track: what
    it delivered before (span, places, stored embeddings) is kept as an ended track of its own
@@ -318,6 +321,7 @@ class IdentityManager:
         past: PastKey = (key[0], key[1], self._pasts)
         self.spans.rename(key, past)
         self.store.rename_source(key, past)
+        self.cue_evidence.rename_track(key, past)
         log.debug("%s track %d: no tracklet for over %.1f s; its earlier tracklets are set apart as an ended "
                   "track", key[0], key[1], self.cfg.track_timeout_s)
 
@@ -490,9 +494,10 @@ class IdentityManager:
         row = self.store.own_rows(gid, key[0]).get(key)
         if row is None:                 # moved already by an earlier decision of this batch
             return
+        st = self._tracks.get(key)
         modality = self.store.bank.modality[row]
         ident = self.store.split_off(gid, key, stamp_s, self._bound())
-        st = self._tracks.get(key)
+        self.cue_evidence.move_track(key, gid, ident.gid)
         if st is not None:
             st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
         if is_past(key):                # its track (``_set_apart``) publishes its own identity
@@ -501,6 +506,14 @@ class IdentityManager:
                  "%d", key[0], key[1], gid, gid, ident.gid)
         self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, 0.0, False,
                                              ident.label, switched=True))
+
+    def _leave(self, key: TrackKey, gid: int) -> None:
+        """``key`` left identity ``gid`` for another: what it stored and measured there goes with it, so that
+        ``gid`` neither holds the track (the same-sensor and walking-pace rules, ``_move_out``) nor compares
+        other tracks against its evidence or cues (RESULTS.md, "A track that leaves an identity takes its
+        evidence with it")."""
+        self.store.release(gid, key)
+        self.cue_evidence.move_track(key, gid)
 
     def take_revisions(self) -> list[IdentityMatch]:
         """The matches of tracks the last ``update`` moved without a tracklet of theirs (``_move_out``): to
@@ -604,8 +617,11 @@ class IdentityManager:
         if st is None or st.gid != ident.gid:
             old = None if st is None else st.gid
             st = self._tracks[o.key] = _TrackState(ident.gid, o.stamp_s, o.stamp_s)
-            if old is not None and old in self.store.ids and self.store.only_from(old, o.key):
-                self.store.erase(old)      # the identity only this track ever made: no ghost left behind
+            if old is not None and old in self.store.ids:
+                if self.store.only_from(old, o.key):
+                    self.store.erase(old)      # the identity only this track ever made: no ghost left behind
+                else:
+                    self._leave(o.key, old)
         else:
             st.last_stamp_s = o.stamp_s
         self.store.record(ident, o.modality, o.key, agg, o.stamp_s, self._evidence[o.key].count)

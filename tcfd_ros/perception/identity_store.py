@@ -110,6 +110,14 @@ class IdentityStore:
                                                     bank.stamp[r])
         return ident
 
+    def release(self, gid: int, source: TrackKey) -> None:
+        """``source``'s embeddings leave identity ``gid``: its track left that identity for another, and
+        what it showed is not that person's (else the identity would go on holding the track, and compare
+        the next track against it). The gallery keeps what it saved of an enrolled identity."""
+        bank = self.bank
+        for r in sorted((r for r in bank.rows_of(gid) if bank.source[r] == source), reverse=True):
+            bank.remove(r)
+
     def absorb(self, gid: int, into: int) -> None:
         """Identity ``gid`` becomes part of identity ``into`` (a fragment of its person's walk,
         ``fragments.py``): its embeddings move there (and into the gallery where ``into``'s are kept),
