@@ -188,6 +188,24 @@ def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_f
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
 
 
+def test_a_same_sensor_rival_far_away_is_for_gait_to_judge_not_the_walking_pace_rule():
+    """As above, but the camera sees the two walkers 40 m apart and for longer than the walking-pace rule
+    needs (2 s): that rule would read the identity's stranger and the person's own track as one person in
+    two places and rule the identity out for the second comer. The better gait fit still takes it."""
+    m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=2.5)
+    a = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0))])[0].global_id
+    revisions = []
+    for k in range(20):                      # 0.1 .. 3.9 s: both camera tracks deliver every 0.2 s
+        t = 0.1 + 0.2 * k
+        obs = [TrackObservation(t, "camera", "2d", 1, _mix(0.25), np.array([0.0, 20.0]))]
+        if k >= 1:
+            obs.append(TrackObservation(t, "camera", "2d", 2, _mix(0.02), np.array([0.0, -20.0])))
+        m.update(obs)
+        revisions += m.take_revisions()
+    assert m.binding("camera", 2) == a and m.binding("camera", 1) != a
+    assert [(r.track_id, r.switched, r.known) for r in revisions] == [(1, True, False)]
+
+
 def test_threshold_comes_from_model_metadata_unless_overridden():
     assert IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold": 0.42}).threshold == 0.42
     m = IdentityManager(IdentityConfig(open_set_threshold=0.2), model_metadata={"open_set_threshold": 0.42})

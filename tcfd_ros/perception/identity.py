@@ -62,7 +62,9 @@ How identities are decided:
    faster than ``max_walking_speed_mps`` (where one's tracklets ended and the other's began, or,
    for tracks seen at overlapping times, their first and newest tracklets 2 s or more apart:
    ``track_spans.py``; the geometric veto of two tracks seen apart is forgotten with their positions,
-   this is not); a geometric link is exempt here too. An unsupported track gets a new identity
+   this is not); a geometric link is exempt here too, and so is a track of this sensor seen beside this
+   one for ``concurrent_overlap_s`` that geometry does not hold: two people, for the rule above to judge
+   by gait (``_rival``), not one person in two places. An unsupported track gets a new identity
    (``known`` False). After the assignment, with ``fragment_max_gap_s`` set (off by default), an identity
    that one track of a sensor founded and alone holds joins the identity of a track gait or geometry holds
    when it is a fragment of that person's walk (``fragments.py``: it follows or precedes, with no
@@ -452,13 +454,24 @@ class IdentityManager:
             if gid == own or gid in linked:
                 continue
             for k in keys:
-                need = None if k == o.key else self.spans.required_speed_mps(o.key, k)
+                if k == o.key or self._rival(o.key, k):
+                    continue
+                need = self.spans.required_speed_mps(o.key, k)
                 if need is not None and need > limit:
                     out.add(gid)
                     log.debug("%s track %d: identity %d's %s track %d would need %.1f m/s; no candidate",
                               o.sensor, o.track_id, gid, k[0], k[1], need)
                     break
         return out
+
+    def _rival(self, key: TrackKey, other: TrackKey) -> bool:
+        """``other`` is a track of ``key``'s sensor seen beside it for ``concurrent_overlap_s``, not held by
+        geometry: two people, and which of them an identity's person is, is for gait to say
+        (``_overlapped_rivals``), not the walking-pace rule (which would read the pair as one person in two
+        places and rule the identity out for the second comer, however much better its gait fits)."""
+        st = self._tracks.get(other)
+        return (other[0] == key[0] and self.cfg.concurrent_overlap_s > 0 and self._seen_together(key, other)
+                and (st is None or st.reason not in ("geometry", "both")))
 
     def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
                            admissible: np.ndarray, linked: set[int],
