@@ -448,11 +448,11 @@ class IdentityConfig:
     switch_patience: int = param(3, "another identity must be switch_margin (or gait_revision_nats) better "
                                     "on this many consecutive tracklets to take a track", lo=1, hi=1000)
     gait_revision_nats: float = param(
-        0.1, "a binding gait alone or nothing holds moves to another identity gait accepts when that one "
-             "scores this many nats of the cues' ratio better on switch_patience consecutive tracklets "
-             "(models with a cue exponent; RESULTS.md, 'A first gait link that later evidence overturns', "
-             "'An unsupported binding that never moved'); 0 = gait-held bindings never move and unsupported "
-             "ones move by switch_margin", lo=0.0, hi=100.0)
+        0.05, "a binding gait alone or nothing holds moves to another identity gait accepts when that one "
+              "scores this many nats of the cues' ratio better on switch_patience consecutive tracklets "
+              "(models with a cue exponent; RESULTS.md, 'A first gait link that later evidence overturns', "
+              "'An unsupported binding that never moved', 'A track that leaves an identity'); 0 = gait-held "
+              "bindings never move and unsupported ones move by switch_margin", lo=0.0, hi=100.0)
     relative_accept_factor: float = param(
         1000.0, "a track's best identity that misses the open-set threshold by at most this factor is "
                 "accepted when every other candidate identity scores relative_accept_margin_nats worse (at "
