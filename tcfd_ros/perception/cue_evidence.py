@@ -201,8 +201,8 @@ class CueEvidence:
     def remember(self, o: TrackObservation, gid: int) -> None:
         """Identity ``gid`` was last measured, by ``o``'s sensor, at ``o``'s track's cues."""
         for name, value in self.of_track(o.key).items():
-            self._seen.setdefault(gid, {}).setdefault(name, {}).setdefault(o.sensor, {})[o.key] = (o.stamp_s,
-                                                                                                   value)
+            by_track = self._seen.setdefault(gid, {}).setdefault(name, {}).setdefault(o.sensor, {})
+            by_track[o.key] = (o.stamp_s, value)
 
     def absorb(self, gid: int, into: int) -> None:
         """Identity ``gid`` became part of identity ``into``: per cue, sensor and track, the newer
