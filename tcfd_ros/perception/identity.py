@@ -342,8 +342,12 @@ class IdentityManager:
         return any(st.gid == gid and self._concurrent_on_sensor(o.key, o.stamp_s, key, st)
                    and not self._contestable(o.key, key, st) for key, st in self._tracks.items())
 
-    def _contestable(self, key: TrackKey, other: TrackKey, other_state: _TrackState) -> bool:
-        return (self.cfg.concurrent_overlap_s > 0 and other_state.reason not in ("geometry", "both")
+    def _contestable(self, key: TrackKey, other: TrackKey, other_state: _TrackState | None) -> bool:
+        """``other``, of ``key``'s sensor, was seen beside it for ``concurrent_overlap_s`` and geometry does
+        not hold it (``other_state`` None: an ended track, which nothing holds now): two people, whom gait
+        tells apart (``_overlapped_rivals``)."""
+        return (self.cfg.concurrent_overlap_s > 0
+                and (other_state is None or other_state.reason not in ("geometry", "both"))
                 and self._seen_together(key, other))
 
     def _seen_together(self, key: TrackKey, other: TrackKey) -> bool:
@@ -465,13 +469,10 @@ class IdentityManager:
         return out
 
     def _rival(self, key: TrackKey, other: TrackKey) -> bool:
-        """``other`` is a track of ``key``'s sensor seen beside it for ``concurrent_overlap_s``, not held by
-        geometry: two people, and which of them an identity's person is, is for gait to say
-        (``_overlapped_rivals``), not the walking-pace rule (which would read the pair as one person in two
-        places and rule the identity out for the second comer, however much better its gait fits)."""
-        st = self._tracks.get(other)
-        return (other[0] == key[0] and self.cfg.concurrent_overlap_s > 0 and self._seen_together(key, other)
-                and (st is None or st.reason not in ("geometry", "both")))
+        """``other`` is a track of ``key``'s sensor, live or ended, that ``_contestable`` leaves to gait: not
+        for the walking-pace rule, which would read the pair as one person in two places and rule the
+        identity out for the second comer, however much better its gait fits."""
+        return other[0] == key[0] and self._contestable(key, other, self._tracks.get(other))
 
     def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
                            admissible: np.ndarray, linked: set[int],
@@ -507,10 +508,10 @@ class IdentityManager:
         row = self.store.own_rows(gid, key[0]).get(key)
         if row is None:                 # moved already by an earlier decision of this batch
             return
-        st = self._tracks.get(key)
         modality = self.store.bank.modality[row]
         ident = self.store.split_off(gid, key, stamp_s, self._bound())
         self.cue_evidence.move_track(key, gid, ident.gid)
+        st = self._tracks.get(key)
         if st is not None:
             st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
         if is_past(key):                # its track (``_set_apart``) publishes its own identity
