@@ -13,7 +13,7 @@ import pytest
 from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform, reproject_ground_pixels
 from tcfd_ros.perception.calibration_config import CalibrationConfig
-from tcfd_ros.perception.config import TrackletConfig, camera_tracker_config
+from tcfd_ros.perception.config import PART_RESCUE_COVERAGE, TrackletConfig, camera_tracker_config
 from tcfd_ros.perception.ground import SensorPlacement
 from tcfd_ros.perception.sensor_tracking import SensorTracking, pixel_sigma
 from tcfd_ros.perception.track import Measurement, MultiTargetTracker
@@ -171,3 +171,20 @@ def test_translate_moves_positions_only_and_refuses_bad_shifts():
     with pytest.raises(MessageFormatError, match="shift of track 1"):
         trk.translate({1: (math.nan, 0.0)})
     np.testing.assert_allclose(trk.tracks[0].x, after.x)
+
+
+def test_a_part_of_a_person_keeps_the_track_but_gives_no_gait_frame():
+    """Legs lost in 3 frames of every 8: one track, measured throughout; its tracklets hold only the frames
+    that show the whole walker (half a walker is no gait frame)."""
+    trk = _tracking(False, part_rescue_coverage=PART_RESCUE_COVERAGE)
+    partial = {k for k in range(10, 60) if (k - 10) % 8 < 3}
+    ids, stamps = set(), []
+    for k in range(60):
+        x = 100.0 + 5.0 * k
+        box = (x - 10, 244.0, x + 10, 291.0) if k in partial else (x - 17, 244.0, x + 17, 336.0)
+        res = trk.step(k / HZ, "camera_optical_frame", [_measurement(box)], CAM)
+        ids |= {s.track_id for s in res.states}
+        assert all(s.detection >= 0 for s in res.states)          # measured in every frame
+        stamps += [float(s) for r in res.ready for s in r.tracklet.stamps]
+    assert ids == {1} and trk.tracker.parts_rescued == len(partial)
+    assert stamps and not {round(s * HZ) for s in stamps} & partial

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tcfd_ros.errors import ConfigError, MessageFormatError
-from tcfd_ros.perception.config import TrackerConfig, TrackletConfig, camera_tracker_config
+from tcfd_ros.perception.config import (PART_RESCUE_COVERAGE, TrackerConfig, TrackletConfig,
+                                        camera_tracker_config)
 from tcfd_ros.perception.appearance import N_BINS, Appearance
 from tcfd_ros.perception.body_cue import describe_cluster
-from tcfd_ros.perception.track import Measurement, MultiTargetTracker
+from tcfd_ros.perception.track import PART_RELEARN_FRAMES, Measurement, MultiTargetTracker
 from tcfd_ros.perception.tracklet import TrackletBuffer
 
 DT = 0.1
@@ -307,6 +308,68 @@ def test_hidden_track_dies_by_age_and_positions_are_box_centres():
         assert hid and hid[0].hidden and hid[0].missed == 0
     tracks = trk.update(1.2, [_measurement(big)])            # 1.1 s unseen > max_age_s
     assert a.track_id not in {t.track_id for t in tracks}
+
+
+def _legs_lost(part_coverage: float, partial: set[int]) -> tuple[MultiTargetTracker, list[list]]:
+    """A person walks right at 75 px/s (15 Hz; box 34 x 92 px, as on the disjoint bags); in the frames
+    ``partial`` the segmenter loses the legs and gives the upper body (20 x 47 px, the same top)."""
+    trk = MultiTargetTracker(dataclasses.replace(camera_tracker_config(), part_rescue_coverage=part_coverage))
+    hist = []
+    for k in range(45):
+        x = 30.0 + 5.0 * k
+        box = (x - 10, 244.0, x + 10, 291.0) if k in partial else (x - 17, 244.0, x + 17, 336.0)
+        hist.append(trk.update(k / 15.0, [_measurement(box)]))
+    return trk, hist
+
+
+def test_a_part_of_a_person_is_the_persons_track():
+    """Legs lost for 3 frames in every 8: the person keeps one track, measured in every frame, its box the
+    whole person's; without the rule a track born on the upper body takes turns with it for as long."""
+    partial = {k for k in range(10, 45) if (k - 10) % 8 < 3}
+    trk, hist = _legs_lost(PART_RESCUE_COVERAGE, partial)
+    assert trk.parts_rescued == len(partial)
+    assert {t.track_id for ts in hist[3:] for t in ts} == {1}
+    assert all(t.measurement_index == 0 for ts in hist[3:] for t in ts)
+    for k in partial:
+        (t,) = hist[k]
+        assert abs(t.size[1] - 92) < 1 and abs(t.position[1] - 290) < 4     # size and row kept
+        assert abs(t.position[0] - (30 + 5 * k)) < 4                        # the column followed
+    trk, both = _legs_lost(0.0, partial)
+    assert trk.parts_rescued == 0
+    measured = [[t.track_id for t in ts if t.measurement_index == 0] for ts in both]
+    assert measured[40:] == [[1], [1], [2], [2], [2]]
+
+
+def _parts_on() -> MultiTargetTracker:
+    """The camera tracker with parts taken (off in its defaults)."""
+    return MultiTargetTracker(dataclasses.replace(camera_tracker_config(),
+                                                  part_rescue_coverage=PART_RESCUE_COVERAGE))
+
+
+def test_a_box_that_stays_a_part_is_the_persons_size_after_a_while():
+    """A track whose size came from a blob of two (60 x 120 px) keeps its size for PART_RELEARN_FRAMES
+    shorter boxes inside it, then learns its person's (30 x 90 px)."""
+    trk = _parts_on()
+    for k in range(6):
+        trk.update(k / 15.0, [_measurement((100.0, 200.0, 160.0, 320.0))])
+    sizes = []
+    for k in range(6, 6 + PART_RELEARN_FRAMES + 12):
+        (t,) = trk.update(k / 15.0, [_measurement((110.0, 215.0, 140.0, 305.0))])
+        assert t.track_id == 1 and t.measurement_index == 0
+        sizes.append(t.size[1])
+    assert sizes[:PART_RELEARN_FRAMES] == [120.0] * PART_RELEARN_FRAMES
+    assert abs(sizes[-1] - 90.0) < 1.0
+
+
+def test_a_part_must_lie_inside_the_predicted_box_and_be_shorter():
+    trk = _parts_on()
+    for k in range(6):
+        trk.update(k / 15.0, [_measurement((100.0, 244.0, 134.0, 336.0))])
+    out = trk.update(6 / 15.0, [_measurement((120.0, 244.0, 150.0, 291.0))])    # half of it outside
+    assert [(t.track_id, t.measurement_index) for t in out] == [(1, -1)]
+    trk.update(7 / 15.0, [_measurement((100.0, 244.0, 134.0, 336.0))])
+    out = trk.update(8 / 15.0, [_measurement((112.0, 200.0, 122.0, 330.0))])    # inside, yet taller
+    assert [(t.track_id, t.measurement_index) for t in out] == [(1, -1)]
 
 
 def test_lidar_tracker_defaults_are_unchanged():

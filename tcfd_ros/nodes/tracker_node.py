@@ -177,6 +177,7 @@ class TrackerNode(TcfdNode):
                                                            result.states, result.fixed_frame)))
         self.health.values["live_tracks"] = str(len(self.tracking.tracker.tracks))
         self.health.values["tracks_reacquired"] = str(self.tracking.tracker.reacquired)
+        self.health.values["parts_rescued"] = str(self.tracking.tracker.parts_rescued)
         self.health.values["tracklet_frames_held"] = str(self.tracking.buffer.frames_held)
         self.health.values["tracklet_frames_too_sparse"] = str(self.tracking.sparse_frames)
         self.health.values["fixed_frame"] = result.fixed_frame or f"none ({result.placement_error})"

@@ -235,6 +235,10 @@ LIDAR_REACQUIRE_WINDOW_S = 8.0
 #: ``reacquire_cue_fraction``: on 13 disjoint bags, 0.4 of the body gates (0.12 m of height, 8 intensity
 #: units) gave 27 right re-acquisitions and 1 wrong; 0.5 gave 29 and 4, the full gates 11 and 8 of 19.
 REACQUIRE_CUE_FRACTION = 0.4
+#: A measurement box shorter than this share of a track's predicted box, and lying inside it
+#: (``part_rescue_coverage``), is a part of the track's person: a person's box height changes by a few per
+#: cent a frame, a segmenter that lost the legs halves it (a width swings with the arms).
+PART_SIZE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,14 @@ class TrackerConfig:
              "track took whose box overlaps its predicted box by at least this IoU, rather than a new track "
              "being born on it: a near person's box (hundreds of pixels, e.g. passed by a robot) moves more "
              "between frames than the pixel noise model allows (0: off)", lo=0.0, hi=1.0)
+    part_rescue_coverage: float = param(
+        0.0, "after the assignment and overlap_rescue_iou, a confirmed track left without a measurement "
+             f"takes one no track took that is a part of its person: shorter than {PART_SIZE_SHARE:g} of its "
+             "predicted box and at "
+             "least this fraction inside it (a segmenter that lost the legs for a few frames), whose centre "
+             "jumps beyond the gate; a track born on the part would take turns with the person's own. The "
+             "part moves the filter with its centre's noise grown by half the missing extent and leaves "
+             "the size (0: off)", lo=0.0, hi=1.0)
     appearance_cost: float = param(
         0.0, "camera: assignment cost added for clothing colour that differs completely (Bhattacharyya "
              "distance 1 of the torso and leg colour histograms) at full colour weight, so two people who "
@@ -343,7 +355,8 @@ class TrackerConfig:
         for name in ("size_smoothing", "appearance_memory"):          # shares of memory: 1 never forgets
             v = getattr(self, name)
             _require(0.0 <= v < 1.0, type(self).__name__, name, v, "0 <= value < 1")
-        for name in ("box_point_y", "occlusion_coverage", "overlap_rescue_iou", "appearance_reacquire_gate",
+        for name in ("box_point_y", "occlusion_coverage", "overlap_rescue_iou", "part_rescue_coverage",
+                     "appearance_reacquire_gate",
                      "appearance_update_overlap", "reacquire_cue_fraction"):
             v = getattr(self, name)
             _require(0.0 <= v <= 1.0, type(self).__name__, name, v, "0 <= value <= 1")
@@ -358,6 +371,11 @@ class TrackerConfig:
 
 #: The camera tracker's ``overlap_rescue_iou``: boxes of one person in consecutive frames at 15 Hz.
 OVERLAP_RESCUE_IOU = 0.5
+#: ``part_rescue_coverage`` for a camera whose segmenter loses walkers' legs: such a box lies wholly inside
+#: the person's predicted box, a neighbour's blob that only touches it does not. Off in the camera defaults:
+#: on twelve fresh disjoint bags it kept one track per walker where the legs came and went, yet made fewer
+#: hand-offs (65 vs 67 of 72; RESULTS.md, "A part of a person is the person's").
+PART_RESCUE_COVERAGE = 0.8
 #: The camera tracker's ``publish_coasting_frames``: a coasting image-plane prediction is a guess (on the
 #: robot bags 6-34 coasting outputs were on their person against 68-168 off it; RESULTS.md, "Robot patrol
 #: hand-off, more seeds").
@@ -390,7 +408,9 @@ def camera_tracker_config() -> TrackerConfig:
     broke tracks in the disjoint one, where the segmenter sometimes loses a person's legs and the box
     bottom jumps by more than the gate. A track that lost its measurement to the gate keeps a measurement
     that plainly overlaps its predicted box (``overlap_rescue_iou``): a person the robot passes at 2-3 m
-    spans half the image and moves tens of pixels a frame.
+    spans half the image and moves tens of pixels a frame. Taking a part of the person too
+    (``part_rescue_coverage``, ``PART_RESCUE_COVERAGE``) is off: it kept one track per walker where the
+    segmenter lost the legs but made fewer hand-offs on fresh bags.
     """
     return TrackerConfig(process_accel_std=60.0, measurement_std=4.0, initial_velocity_std=80.0,
                          max_gate_distance=80.0, box_point_y=0.5, occlusion_coverage=0.5,

@@ -193,13 +193,15 @@ class SensorTracking:
             if payload[0] is None:   # too few LiDAR points for a frame (lidar_measurements)
                 self.sparse_frames += 1
                 continue
+            if tr.part:              # half a walker is no gait frame: the track lives on, its sequence waits
+                continue
             position = (tuple(float(v) for v in payload[3]) if self.modality == "3d"
                         else (float(tr.position[0]), float(tr.position[1])))
             ready = self.buffer.push(tr.track_id, t, payload[0], np.asarray(position))
             if ready is not None:
                 pending.append((tr, ready))
         ground = self._ground(states, T, camera, tracks)
-        stature = self._stature(states, ground, T, camera)
+        stature = self._stature(states, ground, T, camera, [tr.part for tr in tracks])
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i),
                              None if math.isnan(stature[i]) else float(stature[i]))
                   for i, s in enumerate(states)]
@@ -261,10 +263,11 @@ class SensorTracking:
         return lidar_ground(np.array([s.position for s in states]), T, cfg)
 
     def _stature(self, states: list[TrackState], ground: GroundPositions, T: RigidTransform | None,
-                 camera: CameraIntrinsics | None) -> np.ndarray:
-        """(N,) statures of the states measured this frame (``perception.stature``), NaN elsewhere."""
+                 camera: CameraIntrinsics | None, parts: list[bool]) -> np.ndarray:
+        """(N,) statures of the states measured this frame by more than a part of their person
+        (``perception.stature``), NaN elsewhere."""
         out = np.full(len(states), np.nan)
-        measured = [i for i, s in enumerate(states) if s.detection >= 0]
+        measured = [i for i, s in enumerate(states) if s.detection >= 0 and not parts[i]]
         if T is None or not measured:
             return out
         cfg = self.placement.cfg

@@ -10,9 +10,11 @@ API (used by the tracker node, one tracker per sensor)::
     t.size               # (2,) smoothed box size or None (camera: w, h in pixels)
     t.measurement_index  # index into this update's measurements, or -1 if coasting
     t.hidden             # coasting inside a box assigned to another track (``occlusion_coverage``)
+    t.part               # measured by a part of its person this update (``part_rescue_coverage``)
     t.hits, t.missed, t.confirmed, t.last_stamp_s   # missed: updates without a measurement, not hidden
     trk.translate({track_id: (dx, dy)})                  # the sensor moved: shift tracks (before update)
     trk.reacquired       # how many new tracks took a lost track's id (``reacquire_window_s``)
+    trk.parts_rescued    # how many measurements were taken as a part of a person (``part_rescue_coverage``)
 
 ``update`` returns the confirmed tracks (``min_hits`` updates) that are alive after this step, both
 updated and coasting; a node uses ``measurement_index`` to find the mask/cluster of a track.
@@ -24,7 +26,14 @@ Rules:
   are forbidden, then
   ``scipy.optimize.linear_sum_assignment``. With ``overlap_rescue_iou`` a confirmed track left without a
   measurement then takes a free measurement whose box overlaps its predicted box by that IoU (a near
-  person's box moves more between frames than the noise model allows, yet plainly overlaps).
+  person's box moves more between frames than the noise model allows, yet plainly overlaps). With
+  ``part_rescue_coverage`` such a track then takes a free measurement that is a part of its person (the
+  segmenter lost the legs): shorter than ``PART_SIZE_SHARE`` of its predicted box and lying that much
+  inside it, whatever its colour. A part, however assigned, is off by up to half the missing extent: the
+  filter takes it with that much more noise per axis and keeps its size (so its foot point and the
+  stature and walking speed read from it stay the person's), and no colour or body cue is learned from
+  it; after ``PART_RELEARN_FRAMES`` parts running, the track's size is taken to be wrong and parts are
+  learned as whole boxes.
 - The filtered point is ``box_point_y`` of the way down the box (default 0.5, the centre; 1.0 the foot
   point); a measurement's position and a track's ``position`` are box centres either way. Why the foot
   can help: when two
@@ -74,7 +83,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.perception.appearance import SAME_PERSON_DISTANCE, Appearance, appearance_distance
-from tcfd_ros.perception.config import TrackerConfig
+from tcfd_ros.perception.config import PART_SIZE_SHARE, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +93,10 @@ _FORBIDDEN = 1e9
 #: marks the track's cluster as possibly holding two people (one person's cue scatters within ~0.4 of
 #: the gates on the pole bags, RESULTS.md "LiDAR tracker re-acquisition (issue 12)").
 BODY_LEARN_FRACTION = 0.5
+#: A track whose measurements stay parts of its box for more than this many updates (0.5 s at 15 Hz; a
+#: segmenter loses a walker's legs for a few frames) has the wrong size (e.g. learned from a blob of two):
+#: they are its person's whole box, learned as any other.
+PART_RELEARN_FRAMES = 8
 #: ... unless it keeps differing for more than this many consecutive measurements (1.5 s at 10 Hz; two
 #: people's clusters stay merged for up to ~1 s on the pole bags): the track's cue was off, learn anew.
 BODY_RELEARN_FRAMES = 15
@@ -121,6 +134,8 @@ class Track:
     body: np.ndarray | None = None         # (3,) smoothed LiDAR body cue (``body_*_gate``)
     shared: bool = False                   # its last measurement may hold someone else too (``_body_doubt``)
     body_doubt_frames: int = 0             # consecutive measurements whose body cue did not match
+    part_frames: int = 0                   # consecutive measurements that were parts (``_parts``)
+    part: bool = False                     # this update's measurement was a part of its person (``_parts``)
     first_stamp_s: float = 0.0             # stamp of its first measurement
     origin: np.ndarray | None = None       # (2,) filtered point at its first measurement
     last_point: np.ndarray | None = None   # (2,) filtered point at its last measurement
@@ -208,6 +223,7 @@ class MultiTargetTracker:
         self._tracks: list[Track] = []
         self._lost: list[Track] = []   # dead confirmed tracks kept for re-acquisition (reacquire_window_s)
         self.reacquired = 0            # new tracks that took a lost track's id (diagnostics)
+        self.parts_rescued = 0         # measurements taken as a part of a track's person (diagnostics)
         self._next_id = 1
         self._last_stamp: float | None = None
         self._R = np.eye(2) * cfg.measurement_std ** 2
@@ -267,6 +283,10 @@ class MultiTargetTracker:
         shared = self._overlaps(pos, sizes)
         assigned = self._assign(pos, apps, bodies)
         assigned += self._rescue(pos, sizes, assigned, apps, bodies)
+        rescued = self._rescue_parts(pos, sizes, assigned, bodies)
+        assigned += rescued
+        self.parts_rescued += len(rescued)
+        parts = self._parts(assigned, pos, sizes)
         clear = self._clear_of_others(shared, assigned)
         used = {ti for ti, _ in assigned}
         merged = set()          # measurements that cover a hidden track: two people in one blob
@@ -277,14 +297,17 @@ class MultiTargetTracker:
                 t.hidden = cover >= 0
                 t.missed += not t.hidden
                 merged.add(cover)
+        for t in self._tracks:
+            t.part = False
         for ti, mi in assigned:
+            part = self._tracks[ti].part = (ti, mi) in parts
             self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload,
-                          mi in merged)
+                          mi in merged, part)
             t = self._tracks[ti]
             doubt = self._body_doubt(t, bodies[mi])
             t.body_doubt_frames = t.body_doubt_frames + 1 if doubt else 0
             t.shared = mi in merged or mi not in clear or doubt
-            if mi not in merged and mi in clear:
+            if mi not in merged and mi in clear and not part:
                 # a cue that keeps differing for BODY_RELEARN_FRAMES is the person's own (the first ones
                 # learned were off, e.g. a half-hidden cluster): learn it again
                 relearn = t.body_doubt_frames > BODY_RELEARN_FRAMES
@@ -432,6 +455,57 @@ class MultiTargetTracker:
         rows, cols = linear_sum_assignment(-iou)
         return [(tracks[r], free[c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
 
+    def _part_share(self, t: Track, p: np.ndarray, size: np.ndarray | None) -> float:
+        """How much of a measurement's box (point ``p``, ``size``) lies inside ``t``'s predicted box, if the
+        box is a part of ``t``'s person: shorter than ``PART_SIZE_SHARE`` of it (a width swings with the
+        arms) and at least ``part_rescue_coverage`` inside; else 0 (or with the rule off)."""
+        thr = self.cfg.part_rescue_coverage
+        if (thr <= 0 or size is None or t.size is None or size[0] * size[1] <= 0
+                or not size[1] < PART_SIZE_SHARE * t.size[1]):
+            return 0.0
+        bpy = self.cfg.box_point_y
+        share = _intersection(_box(t.x[:2], t.size, bpy), _box(p, size, bpy)) / (size[0] * size[1])
+        return share if share >= thr else 0.0
+
+    def _parts(self, assigned: list[tuple[int, int]], pos: np.ndarray,
+               sizes: list[np.ndarray | None]) -> set[tuple[int, int]]:
+        """The assigned pairs whose measurement is a part of the track's person (``_part_share``), however
+        the assignment took it, while the track has had parts for at most ``PART_RELEARN_FRAMES`` updates
+        running; counts them on the track (``part_frames``)."""
+        out = set()
+        for ti, mi in assigned:
+            t = self._tracks[ti]
+            if self._part_share(t, pos[mi], sizes[mi]) <= 0:
+                t.part_frames = 0
+                continue
+            t.part_frames += 1
+            if t.part_frames <= PART_RELEARN_FRAMES:
+                out.add((ti, mi))
+        return out
+
+    def _rescue_parts(self, pos: np.ndarray, sizes: list[np.ndarray | None],
+                      assigned: list[tuple[int, int]], bodies: Sequence[np.ndarray | None]
+                      ) -> list[tuple[int, int]]:
+        """Confirmed tracks still without a measurement take free measurements that are parts of their
+        person (``_part_share``; Hungarian on the share, the largest first). Colour does not forbid it: a
+        part's torso and leg colours are read from the wrong rows of the person."""
+        if self.cfg.part_rescue_coverage <= 0:
+            return []
+        used_t = {ti for ti, _ in assigned}
+        used_m = {mi for _, mi in assigned}
+        tracks = [ti for ti, t in enumerate(self._tracks) if ti not in used_t and t.confirmed]
+        free = [mi for mi in range(len(pos)) if mi not in used_m]
+        if not tracks or not free:
+            return []
+        share = np.zeros((len(tracks), len(free)))
+        for r, ti in enumerate(tracks):
+            forbid = self._body_forbidden(ti, bodies)
+            for c, mi in enumerate(free):
+                if not forbid[mi]:
+                    share[r, c] = self._part_share(self._tracks[ti], pos[mi], sizes[mi])
+        rows, cols = linear_sum_assignment(-share)
+        return [(tracks[r], free[c]) for r, c in zip(rows, cols) if share[r, c] > 0]
+
     @staticmethod
     def _clear_of_others(shared: np.ndarray, assigned: list[tuple[int, int]]) -> set[int]:
         """Measurements whose colour belongs to one person: no other live track's predicted box covers more
@@ -486,19 +560,27 @@ class MultiTargetTracker:
         return -1
 
     def _correct(self, t: Track, z: np.ndarray, size: np.ndarray | None, stamp: float, mi: int,
-                 payload: Any, merged: bool = False) -> None:
+                 payload: Any, merged: bool = False, part: bool = False) -> None:
         """Kalman update. A ``merged`` blob (it also covers a hidden track) gives the track its box row
         (``box_point_y``: the nearer person's feet) but not its column, which can be anywhere in the extra
-        width, nor its size: x noise grows by half the extra width and the size is kept."""
+        width, nor its size: x noise grows by half the extra width and the size is kept. A ``part`` of the
+        person (``_part_share``) is off by up to half the missing extent on each axis: its noise grows by
+        that, and the size is kept."""
         R = self._R
-        if merged and size is not None and t.size is not None:
+        keep_size = (merged or part) and t.size is not None
+        if keep_size and size is not None:
+            assert t.size is not None
             R = R.copy()
-            R[0, 0] += (max(0.0, size[0] - t.size[0]) / 2) ** 2
+            if merged:
+                R[0, 0] += (max(0.0, size[0] - t.size[0]) / 2) ** 2
+            if part:
+                R[0, 0] += (max(0.0, t.size[0] - size[0]) / 2) ** 2
+                R[1, 1] += (max(0.0, t.size[1] - size[1]) / 2) ** 2
         S = self._H @ t.P @ self._H.T + R
         K = t.P @ self._H.T @ np.linalg.inv(S)
         t.x = t.x + K @ (z - t.x[:2])
         t.P = (np.eye(4) - K @ self._H) @ t.P
-        if size is not None and not (merged and t.size is not None):
+        if size is not None and not keep_size:
             a = self.cfg.size_smoothing
             t.size = size.copy() if t.size is None else a * t.size + (1 - a) * size
         t.hits += 1
