@@ -76,7 +76,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -432,28 +432,34 @@ class MultiTargetTracker:
                 bodies: Sequence[np.ndarray | None]) -> list[tuple[int, int]]:
         """Confirmed tracks left without a measurement take free measurements that overlap their predicted
         box by ``overlap_rescue_iou`` (IoU; Hungarian on it, the largest overlap first)."""
-        thr = self.cfg.overlap_rescue_iou
+        bpy = self.cfg.box_point_y
+
+        def iou(ti: int, free: list[int]) -> np.ndarray:
+            t = self._tracks[ti]
+            a = _box(t.x[:2], t.size, bpy)      # type: ignore[arg-type]
+            _, forbid = self._appearance_terms(ti, apps)
+            forbid = forbid | self._body_forbidden(ti, bodies)
+            return np.array([0.0 if forbid[mi] else _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore
+                             for mi in free])
+        return self._rescue_free(assigned, sizes, self.cfg.overlap_rescue_iou, iou)
+
+    def _rescue_free(self, assigned: list[tuple[int, int]], sizes: list[np.ndarray | None], thr: float,
+                     scores: Callable[[int, list[int]], np.ndarray]) -> list[tuple[int, int]]:
+        """Confirmed tracks with a box the assignment left without a measurement take free measurements with
+        a box by ``scores(track index, free measurement indices)``: Hungarian on the scores, the largest
+        first, pairs scoring at least ``thr`` (> 0; else none) kept."""
         if thr <= 0:
             return []
         used_t = {ti for ti, _ in assigned}
         used_m = {mi for _, mi in assigned}
         tracks = [ti for ti, t in enumerate(self._tracks)
                   if ti not in used_t and t.confirmed and t.size is not None]
-        free = [mi for mi in range(len(pos)) if mi not in used_m and sizes[mi] is not None]
+        free = [mi for mi in range(len(sizes)) if mi not in used_m and sizes[mi] is not None]
         if not tracks or not free:
             return []
-        bpy = self.cfg.box_point_y
-        iou = np.zeros((len(tracks), len(free)))
-        for r, ti in enumerate(tracks):
-            t = self._tracks[ti]
-            a = _box(t.x[:2], t.size, bpy)
-            _, app_forbid = self._appearance_terms(ti, apps)
-            app_forbid = app_forbid | self._body_forbidden(ti, bodies)
-            for c, mi in enumerate(free):
-                if not app_forbid[mi]:
-                    iou[r, c] = _iou(a, _box(pos[mi], sizes[mi], bpy))  # type: ignore[arg-type]
-        rows, cols = linear_sum_assignment(-iou)
-        return [(tracks[r], free[c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
+        score = np.stack([scores(ti, free) for ti in tracks])
+        rows, cols = linear_sum_assignment(-score)
+        return [(tracks[r], free[c]) for r, c in zip(rows, cols) if score[r, c] >= thr]
 
     def _part_share(self, t: Track, p: np.ndarray, size: np.ndarray | None) -> float:
         """How much of a measurement's box (point ``p``, ``size``) lies inside ``t``'s predicted box, if the
@@ -489,22 +495,11 @@ class MultiTargetTracker:
         """Confirmed tracks still without a measurement take free measurements that are parts of their
         person (``_part_share``; Hungarian on the share, the largest first). Colour does not forbid it: a
         part's torso and leg colours are read from the wrong rows of the person."""
-        if self.cfg.part_rescue_coverage <= 0:
-            return []
-        used_t = {ti for ti, _ in assigned}
-        used_m = {mi for _, mi in assigned}
-        tracks = [ti for ti, t in enumerate(self._tracks) if ti not in used_t and t.confirmed]
-        free = [mi for mi in range(len(pos)) if mi not in used_m]
-        if not tracks or not free:
-            return []
-        share = np.zeros((len(tracks), len(free)))
-        for r, ti in enumerate(tracks):
+        def share(ti: int, free: list[int]) -> np.ndarray:
             forbid = self._body_forbidden(ti, bodies)
-            for c, mi in enumerate(free):
-                if not forbid[mi]:
-                    share[r, c] = self._part_share(self._tracks[ti], pos[mi], sizes[mi])
-        rows, cols = linear_sum_assignment(-share)
-        return [(tracks[r], free[c]) for r, c in zip(rows, cols) if share[r, c] > 0]
+            return np.array([0.0 if forbid[mi] else self._part_share(self._tracks[ti], pos[mi], sizes[mi])
+                             for mi in free])
+        return self._rescue_free(assigned, sizes, self.cfg.part_rescue_coverage, share)
 
     @staticmethod
     def _clear_of_others(shared: np.ndarray, assigned: list[tuple[int, int]]) -> set[int]:
