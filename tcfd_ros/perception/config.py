@@ -286,11 +286,11 @@ class TrackerConfig:
     part_rescue_coverage: float = param(
         0.0, "after the assignment and overlap_rescue_iou, a confirmed track left without a measurement "
              f"takes one no track took that is a part of its person: shorter than {PART_SIZE_SHARE:g} of its "
-             "predicted box and at "
-             "least this fraction inside it (a segmenter that lost the legs for a few frames), whose centre "
-             "jumps beyond the gate; a track born on the part would take turns with the person's own. The "
-             "part moves the filter with its centre's noise grown by half the missing extent and leaves "
-             "the size (0: off)", lo=0.0, hi=1.0)
+             "predicted box and at least this fraction inside it (a segmenter that lost the legs for a few "
+             "frames), whose centre jumps beyond the gate; a track born on the part would take turns with "
+             "the person's own. A part, however assigned, moves the filter with its centre's noise grown by "
+             "half the missing extent, keeps the track's size for a few frames running, and gives no gait "
+             "frame and no stature (0: off)", lo=0.0, hi=1.0)
     appearance_cost: float = param(
         0.0, "camera: assignment cost added for clothing colour that differs completely (Bhattacharyya "
              "distance 1 of the torso and leg colour histograms) at full colour weight, so two people who "
