@@ -21,6 +21,7 @@ from tcfd_ros.nodes.json_messages import TrackletMsg, TrackState, stamp_dict, tr
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.nodes.recognizer_node import RecognizerNode
 from tcfd_ros.perception.identity_types import IdentityMatch
+from tcfd_ros.stamp_merge import TRACKLET
 
 from test_nodes_harness import RosHarness, wait_for
 
@@ -211,5 +212,56 @@ def test_corrupt_gallery_is_moved_aside_and_reported(model, tmp_path):
         assert b"damaged page" in Path(moved).read_bytes()
         assert node.gallery.list_identities() == []  # a fresh, empty gallery in its place
         assert node.identity.threshold == 0.5            # from the model's metadata
+    finally:
+        h.close()
+
+
+def test_tracklets_are_decided_in_stamp_order_once_every_sensor_reached_their_stamp(model):
+    """A LiDAR tracklet that arrives before the camera's positions of its time waits for them, so a camera
+    tracklet stamped earlier but arriving later is decided first; a stream that stops is waited for at
+    most ``reorder_max_wait_s``."""
+    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
+    h = RosHarness()
+    try:
+        node = h.add(RecognizerNode(
+            context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
+            use_global_arguments=False,
+            parameter_overrides=[Parameter("model_path", value=str(model)),
+                                 Parameter("backend", value="torch"), Parameter("threads", value=1),
+                                 Parameter("reorder_max_wait_s", value=1.0),
+                                 Parameter("identity.gait_min_tracklets", value=1)]))
+        probe = h.add(Node("order_probe", context=h.context))
+        got: list[MatchMsg] = []
+        probe.create_subscription(String, "/matches", lambda m: got.append(MatchMsg.from_json(m.data)),
+                                  OUTPUT_QOS)
+        pubs = {t: probe.create_publisher(String, t, OUTPUT_QOS)
+                for t in ("/camera/tracklets", "/lidar/tracklets", "/lidar/tracks", "/camera/tracks")}
+        wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()))
+
+        def tracks(sensor: str, t: float) -> None:
+            text = tracks_to_json(stamp_dict(int(t), int(round(t % 1 * 1e9))), sensor, sensor,
+                                  "2d" if sensor == "camera" else "3d", [])
+            pubs[f"/{sensor}/tracks"].publish(String(data=text))
+
+        tracks("camera", 600.0)
+        tracks("lidar", 600.0)
+        wait_for(lambda: node.merge.watermark() == 600.0)
+        tracks("lidar", 600.1)
+        pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 61, 600.1, 61)))
+        wait_for(lambda: node.merge.held(TRACKLET) == 1)        # the camera is still at 600.0
+        pubs["/camera/tracklets"].publish(String(data=_tracklet("camera", 63, 600.05, 63)))
+        tracks("camera", 600.05)
+        tracks("camera", 600.1)
+        wait_for(lambda: len(got) >= 2)
+        assert [(m.sensor, m.track_id) for m in got] == [("camera", 63), ("lidar", 61)]
+        kv = dict(node.health.key_values())
+        assert kv["inputs_released_by_wait"] == "0" and kv["inputs_late"] == "0"
+
+        tracks("lidar", 600.2)          # the camera stops: the LiDAR's tracklet waits for it, then goes
+        pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 61, 600.2, 62)))
+        t0 = time.monotonic()
+        wait_for(lambda: len(got) >= 3)
+        assert 0.5 < time.monotonic() - t0 < 5.0 and (got[2].sensor, got[2].track_id) == ("lidar", 61)
+        assert dict(node.health.key_values())["inputs_released_by_wait"] == "2"   # its positions and it
     finally:
         h.close()

@@ -171,6 +171,13 @@ class TcfdNode(Node):
             self._waiting[topic] = self._waiting.get(topic, 0) + 1
             self._cv.notify()
 
+    def run_on_worker(self, handler: Callable[[], None]) -> None:
+        """Queue ``handler()`` for the worker thread (under the state lock, like a message's handler); it
+        is no input: nothing counts it, and a failure is logged (throttled) as the node's own."""
+        with self._cv:
+            self._queue.append(("", lambda _msg: handler(), None, time.monotonic(), None))
+            self._cv.notify()
+
     def transport_losses(self, topic: str) -> SubscriptionEventCallbacks:
         """Event callbacks counting samples DDS lost before they reached us (best-effort gaps)."""
         def lost(info: Any) -> None:
@@ -192,7 +199,8 @@ class TcfdNode(Node):
                 if self._stop:
                     return
                 topic, handler, msg, t0, prepare = self._queue.popleft()
-                self._waiting[topic] -= 1
+                if topic:
+                    self._waiting[topic] -= 1
             cpu0 = time.thread_time()
             try:
                 if prepare is not None:
@@ -201,9 +209,10 @@ class TcfdNode(Node):
                 else:
                     self._handle(handler, msg)
             except Exception as e:  # noqa: BLE001 - the node boundary: count, log (throttled), drop
-                self.health.drop(topic, drop_reason(e), _detail(e))
+                self.health.drop(topic or "worker", drop_reason(e), _detail(e))
                 continue
-            self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
+            if topic:
+                self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
 
     def _handle(self, handler: Callable[[Any], None], msg: Any) -> None:
         """Run a handler; the stamps it checked with ``check_order`` are accepted only if it succeeds."""

@@ -20,10 +20,14 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -32,7 +36,7 @@ from tcfd_ros.errors import ConfigError, MessageFormatError, TcfdError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.graph import MARKERS, MATCHES, RECOGNIZER, TRACKLETS, TRACKS
 from tcfd_ros.inference.embedder import embed_tracks, make_embedder
-from tcfd_ros.nodes.base import TcfdNode, run_single
+from tcfd_ros.nodes.base import CLOCK_RESET_BACKWARD_S, TcfdNode, drop_reason, run_single
 from tcfd_ros.messages import MatchMsg, stamp_to_seconds
 from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
 from tcfd_ros.nodes.markers import build_markers
@@ -40,9 +44,19 @@ from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation, threshold_from
 from tcfd_ros.perception.identity_types import IdentityMatch
+from tcfd_ros.stamp_merge import POSITIONS, TRACKLET, StampedInput, StampMerge
 
 SECONDS_PER_DAY = 86400.0
 RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node timer; "now" = newest stamp)
+REORDER_CHECK_PERIOD_S = 0.1     # how often held inputs are checked for a wait that ran out (steady clock)
+
+
+@dataclass
+class _Pending:
+    """A tracklet on its way through the stamp order: its topic, the message, then its embedding."""
+    topic: str
+    msg: TrackletMsg
+    observation: TrackObservation | None = None
 
 
 class RecognizerNode(TcfdNode):
@@ -67,7 +81,9 @@ class RecognizerNode(TcfdNode):
         self.health.values["open_set_threshold_source"] = self.identity.threshold_source
         self.health.values["cue_weighting"] = self.identity.cue_weighting
         self.health.values["backend"] = cfg.backend
-        self.pending: list[TrackletMsg] = []
+        self.merge = StampMerge(cfg.reorder_window_s, cfg.reorder_max_wait_s, CLOCK_RESET_BACKWARD_S)
+        self.ready: deque[StampedInput] = deque()   # released in stamp order, not yet applied
+        self.drain_queued = False                   # a drain waits on the worker
         self.last_match: MatchMsg | None = None
         self.frame_ids: dict[str, str] = {}      # sensor -> its tracklets' frame (for revision matches)
         self.matches_pub = self.create_publisher(String, MATCHES, OUTPUT_QOS)
@@ -75,8 +91,9 @@ class RecognizerNode(TcfdNode):
         for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKLETS}"
             self.health.watch(topic, stale=False)  # tracklets come only while people are seen
-            self.create_subscription(String, topic, lambda m, t=topic: self.enqueue(t, self.on_tracklet, m),
-                                     OUTPUT_QOS)
+            self.create_subscription(
+                String, topic, lambda m, t=topic: self.enqueue(t, lambda msg: self.on_tracklet(msg, t), m),
+                OUTPUT_QOS)
         for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKS}"
             self.health.watch(topic)
@@ -87,7 +104,11 @@ class RecognizerNode(TcfdNode):
         self.create_service(Trigger, "~/erase", self.on_erase, callback_group=services)
         self.create_service(Trigger, "~/list", self.on_list, callback_group=services)
         self.create_timer(RETENTION_PERIOD_S, self.on_retention, callback_group=services)
-        self.health.add_queue("pending_tracklets", lambda: len(self.pending))
+        self.health.add_queue("pending_tracklets", lambda: self.merge.held(TRACKLET) + sum(
+            1 for i in list(self.ready) if i.kind == TRACKLET))
+        self.health.add_queue("held_positions", lambda: self.merge.held(POSITIONS))
+        self.create_timer(REORDER_CHECK_PERIOD_S, self.on_reorder_check, callback_group=services,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.start()
 
     def on_config_change(self, config: RecognizerNodeConfig, changed: set[str]) -> None:
@@ -100,41 +121,102 @@ class RecognizerNode(TcfdNode):
             self.health.values["open_set_threshold_source"] = self.identity.threshold_source
             self.health.values["cue_weighting"] = self.identity.cue_weighting
 
-    # ---- tracklets -> matches ---------------------------------------------------------------
-    def on_tracklet(self, msg: String) -> None:
-        self.pending.append(TrackletMsg.from_json(msg.data))
+    # ---- inputs in stamp order (stamp_merge.py) -> matches ----------------------------------
+    def on_tracklet(self, msg: String, topic: str) -> None:
+        t = TrackletMsg.from_json(msg.data)
+        self.merge.add(StampedInput(stamp_to_seconds(t.stamp), TRACKLET, t.sensor, _Pending(topic, t)),
+                       time.monotonic())
         # Batch whatever queued up while the last batch was embedded, up to batch_size.
-        if len(self.pending) >= self.config.batch_size or self.queued() == 0:
-            batch, self.pending = self.pending, []
-            self.recognize(batch)
+        if self.queued() == 0 or self.merge.held(TRACKLET) >= self.config.batch_size:
+            self.drain()
 
-    def recognize(self, batch: list[TrackletMsg]) -> None:
-        observations: list[tuple[TrackObservation, TrackletMsg]] = []
-        for modality in ("2d", "3d"):
-            group = [t for t in batch if t.modality == modality]
-            if not group:
+    def on_reorder_check(self) -> None:
+        """Steady timer: inputs whose wait ran out (a stalled or ended stream) are decided on the worker."""
+        with self.state_lock:
+            due = self.merge.next_due(time.monotonic()) == 0.0 or bool(self.ready)
+        if due:
+            self.request_drain()
+
+    def request_drain(self) -> None:
+        with self.state_lock:
+            if self.drain_queued:
+                return
+            self.drain_queued = True
+        self.run_on_worker(self.drain)
+
+    def drain(self) -> None:
+        """Apply what the merge releases, in stamp order: positions to the manager, tracklets embedded
+        (in batches) and decided a stamp at a time, so a decision sees every sensor up to its stamp and
+        nothing later."""
+        self.drain_queued = False
+        self._release()
+        self._embed_ready()
+        while self.ready:
+            if self.ready[0].kind == POSITIONS:
+                self._observe(self.ready.popleft())
                 continue
-            emb = embed_tracks(self.embedder, [t.frames for t in group], modality,
-                               [(t.sensor, t.track_id) for t in group], [t.frame_stamps for t in group])
-            if emb.shape[0] != len(group) or not np.isfinite(emb).all():
-                raise MessageFormatError(f"embedder returned shape {emb.shape} "
-                                         f"(finite: {np.isfinite(emb).all()}) "
-                                         f"for {len(group)} tracklets")
-            for t, e in zip(group, emb):
-                ground = None if t.ground is None or not t.fixed_frame else np.asarray(t.ground)
-                obs = TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e,
-                                       ground, t.ground_sigma_m, t.fixed_frame, t.frame_stamps, t.frames)
-                observations.append((obs, t))
-        observations.sort(key=lambda ot: ot[0].stamp_s)
-        results = self.identity.update([o for o, _ in observations])
-        for (o, t), m in zip(observations, results):
-            self.frame_ids[t.sensor] = t.frame_id
-            match = self._publish_match(t.stamp, t.frame_id, m)
-            self.last_match = match
-        if observations:     # tracks moved without a tracklet of theirs: stamped with the batch's newest
-            stamp = observations[-1][1].stamp
-            for m in self.identity.take_revisions():
-                self._publish_match(stamp, self.frame_ids.get(m.sensor, ""), m)
+            group = [self.ready.popleft()]
+            while self.ready and self.ready[0].kind == TRACKLET and self.ready[0].stamp_s == group[0].stamp_s:
+                group.append(self.ready.popleft())
+            self._decide([g.payload for g in group])
+        self._report()
+
+    def _release(self) -> None:
+        self.ready.extend(self.merge.release(time.monotonic()))
+        self.health.values["inputs_late"] = str(self.merge.late)
+        self.health.values["inputs_released_by_wait"] = str(self.merge.forced)
+
+    def _embed_ready(self) -> None:
+        """Embed the released tracklets, up to batch_size a call per modality. A batch the embedder
+        rejects is dropped on its topics and leaves the order."""
+        todo = [i.payload for i in self.ready if i.kind == TRACKLET and i.payload.observation is None]
+        size = self.config.batch_size
+        for modality in ("2d", "3d"):
+            group = [p for p in todo if p.msg.modality == modality]
+            for k in range(0, len(group), size):
+                chunk = group[k:k + size]
+                try:
+                    for p, o in zip(chunk, self._embed([p.msg for p in chunk], modality)):
+                        p.observation = o
+                except TcfdError as e:
+                    for p in chunk:
+                        self.health.drop(p.topic, drop_reason(e), str(e))
+        self.ready = deque(i for i in self.ready if i.kind == POSITIONS or i.payload.observation is not None)
+
+    def _embed(self, group: list[TrackletMsg], modality: str) -> list[TrackObservation]:
+        emb = embed_tracks(self.embedder, [t.frames for t in group], modality,
+                           [(t.sensor, t.track_id) for t in group], [t.frame_stamps for t in group])
+        if emb.shape[0] != len(group) or not np.isfinite(emb).all():
+            raise MessageFormatError(f"embedder returned shape {emb.shape} "
+                                     f"(finite: {np.isfinite(emb).all()}) "
+                                     f"for {len(group)} tracklets")
+        out = []
+        for t, e in zip(group, emb):
+            ground = None if t.ground is None or not t.fixed_frame else np.asarray(t.ground)
+            out.append(TrackObservation(stamp_to_seconds(t.stamp), t.sensor, modality, t.track_id, e,
+                                        ground, t.ground_sigma_m, t.fixed_frame, t.frame_stamps, t.frames))
+        return out
+
+    def _observe(self, item: StampedInput) -> None:
+        fixed_frame, tracks = item.payload
+        self.identity.observe_positions(item.sensor, item.stamp_s, fixed_frame, tracks)
+
+    def _decide(self, group: list[_Pending]) -> None:
+        """One stamp's tracklets decided together; a group the manager rejects is dropped on its topics."""
+        try:
+            results = self.identity.update([p.observation for p in group])
+        except TcfdError as e:
+            for p in group:
+                self.health.drop(p.topic, drop_reason(e), str(e))
+            return
+        for p, m in zip(group, results):
+            self.frame_ids[p.msg.sensor] = p.msg.frame_id
+            self.last_match = self._publish_match(p.msg.stamp, p.msg.frame_id, m)
+        stamp = group[-1].msg.stamp   # tracks moved without a tracklet of theirs: stamped like the group
+        for m in self.identity.take_revisions():
+            self._publish_match(stamp, self.frame_ids.get(m.sensor, ""), m)
+
+    def _report(self) -> None:
         self.health.values["identities"] = str(len(self.identity.identities()))
         self.health.values["fragments_gathered"] = str(self.identity.fragments_gathered)
         cache = getattr(self.embedder, "frame_cache", None)
@@ -155,10 +237,16 @@ class RecognizerNode(TcfdNode):
         cfg: RecognizerNodeConfig = self.config
         stamp = self.get_clock().now().to_msg()
         stamp.sec, stamp.nanosec = int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"])
-        self.identity.observe_positions(head["sensor"], stamp_to_seconds(head["stamp"]), head["fixed_frame"],
-                                        [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0,
-                                          t.stature_m) for t in tracks])
         sensor = head["sensor"]
+        positions = (head["fixed_frame"], [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0,
+                                            t.stature_m) for t in tracks])
+        self.merge.add(StampedInput(stamp_to_seconds(head["stamp"]), POSITIONS, sensor, positions),
+                       time.monotonic())
+        self._release()     # positions ahead of every held tracklet apply now; tracklets wait for the worker
+        while self.ready and self.ready[0].kind == POSITIONS:
+            self._observe(self.ready.popleft())
+        if self.ready:
+            self.request_drain()
         self.markers_pub.publish(build_markers(head, tracks, lambda tid: self.identity.binding(sensor, tid),
                                                stamp, cfg.marker_lifetime_s, cfg.marker_frame_id))
 

@@ -6,8 +6,8 @@ its tracklets, as the recognizer receives them), through an ``Embedder`` and the
 recognizer node uses gives what the recognizer held at every decision (each track's aggregated gait
 evidence, its walking speed and stature) without re-running segmenters and trackers: calibration reads the
 tracks' final evidence (``training/pipeline_calibration.py``), benchmarks score identity-logic changes in a
-minute. The recognizer batches tracklets; here they come one at a time, so decisions can differ slightly
-from a full replay's.
+minute. As in the node (``stamp_merge.py``), a stamp's tracklets are decided together, after every
+sensor's positions up to that stamp and before any later one.
 
 API::
 
@@ -59,8 +59,20 @@ def rerun(inputs: list[RecordedInput], embedder: Embedder, cfg: IdentityConfig, 
     mgr = IdentityManager(cfg, None, embedder.metadata)
     matches: list[MatchEvent] = []
     hidden: set[tuple[str, int, float]] = set()
+    group: list[TrackObservation] = []     # one stamp's tracklets, decided together as the node does
+
+    def decide() -> None:
+        for o, m in zip(group, mgr.update(group)):
+            if on_update is not None:
+                on_update(mgr, o, m)
+            matches.append(_event(m))
+        matches.extend(_event(r) for r in mgr.take_revisions())
+        group.clear()
+
     for _, is_tracklet, _, text in inputs:
         if not is_tracklet:
+            if group:
+                decide()
             head, tracks = tracks_from_json(text)
             stamp = stamp_to_seconds(head["stamp"])
             if hidden_feet and head["modality"] == "2d" and tracks:
@@ -74,18 +86,21 @@ def rerun(inputs: list[RecordedInput], embedder: Embedder, cfg: IdentityConfig, 
         t = TrackletMsg.from_json(text)
         e = embedder.embed([t.frames], t.modality)[0]
         stamp = stamp_to_seconds(t.stamp)
+        if group and group[0].stamp_s != stamp:
+            decide()
         ground = None if t.ground is None or not t.fixed_frame or (t.sensor, t.track_id, stamp) in hidden \
             else t.ground
-        o = TrackObservation(stamp, t.sensor, t.modality, t.track_id, e, ground, t.ground_sigma_m,
-                             t.fixed_frame, t.frame_stamps, t.frames)
-        m = mgr.update([o])[0]
-        if on_update is not None:
-            on_update(mgr, o, m)
-        for r in [m, *mgr.take_revisions()]:
-            matches.append(MatchEvent(r.stamp_s, r.sensor, r.track_id, r.global_id,
-                                      float("nan") if r.distance is None else r.distance, r.known,
-                                      r.decided_by, r.ground, r.fixed_frame))
+        group.append(TrackObservation(stamp, t.sensor, t.modality, t.track_id, e, ground, t.ground_sigma_m,
+                                      t.fixed_frame, t.frame_stamps, t.frames))
+    if group:
+        decide()
     return mgr, matches
+
+
+def _event(r: IdentityMatch) -> MatchEvent:
+    return MatchEvent(r.stamp_s, r.sensor, r.track_id, r.global_id,
+                      float("nan") if r.distance is None else r.distance, r.known, r.decided_by, r.ground,
+                      r.fixed_frame)
 
 
 @dataclass(frozen=True)
