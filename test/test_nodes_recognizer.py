@@ -29,18 +29,21 @@ pytestmark = pytest.mark.ros
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "crossmodal.yaml"
 
 
+def _recognizer(h: RosHarness, model: Path, **params: object) -> RecognizerNode:
+    """The graph's recognizer with the test model (torch, one thread) and ``params`` overridden."""
+    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
+    params = {"model_path": str(model), "backend": "torch", "threads": 1, **params}
+    return h.add(RecognizerNode(
+        context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
+        use_global_arguments=False, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]))
+
+
 @pytest.fixture(scope="module")
 def rec(model, tmp_path_factory):
     gallery = tmp_path_factory.mktemp("gallery") / "g.sqlite"
-    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
     h = RosHarness()
-    node = h.add(RecognizerNode(
-        context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
-        use_global_arguments=False,
-        parameter_overrides=[Parameter("model_path", value=str(model)), Parameter("backend", value="torch"),
-                             Parameter("threads", value=1), Parameter("gallery_path", value=str(gallery)),
-                             Parameter("identity.open_set_threshold", value=1.5),
-                             Parameter("identity.gait_min_tracklets", value=1)]))
+    node = _recognizer(h, model, gallery_path=str(gallery), **{"identity.open_set_threshold": 1.5,
+                                                               "identity.gait_min_tracklets": 1})
     probe = h.add(Node("rec_probe", context=h.context))
     got: dict[str, list] = {"matches": [], "markers": []}
     probe.create_subscription(String, "/matches", lambda m: got["matches"].append(MatchMsg.from_json(m.data)),
@@ -198,15 +201,9 @@ def test_a_revision_follows_the_matches_of_the_tracklet_that_caused_it(rec, monk
 def test_corrupt_gallery_is_moved_aside_and_reported(model, tmp_path):
     gallery = tmp_path / "g.sqlite"
     gallery.write_bytes(b"SQLite format 3\x00" + b"this is a damaged page" * 100)
-    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
     h = RosHarness()
     try:
-        node = h.add(RecognizerNode(
-            context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
-            use_global_arguments=False,
-            parameter_overrides=[Parameter("model_path", value=str(model)),
-                                 Parameter("backend", value="torch"), Parameter("threads", value=1),
-                                 Parameter("gallery_path", value=str(gallery))]))
+        node = _recognizer(h, model, gallery_path=str(gallery))
         moved = node.health.values["gallery_moved_aside"]
         assert Path(moved).is_file() and ".corrupt-" in moved
         assert b"damaged page" in Path(moved).read_bytes()
@@ -220,16 +217,9 @@ def test_tracklets_are_decided_in_stamp_order_once_every_sensor_reached_their_st
     """A LiDAR tracklet that arrives before the camera's positions of its time waits for them, so a camera
     tracklet stamped earlier but arriving later is decided first; a stream that stops is waited for at
     most ``reorder_max_wait_s``."""
-    spec = next(s for s in build_graph().nodes if s.name == "recognizer")
     h = RosHarness()
     try:
-        node = h.add(RecognizerNode(
-            context=h.context, namespace=spec.namespace, cli_args=node_arguments(spec, CONFIG),
-            use_global_arguments=False,
-            parameter_overrides=[Parameter("model_path", value=str(model)),
-                                 Parameter("backend", value="torch"), Parameter("threads", value=1),
-                                 Parameter("reorder_max_wait_s", value=1.0),
-                                 Parameter("identity.gait_min_tracklets", value=1)]))
+        node = _recognizer(h, model, reorder_max_wait_s=1.0, **{"identity.gait_min_tracklets": 1})
         probe = h.add(Node("order_probe", context=h.context))
         got: list[MatchMsg] = []
         probe.create_subscription(String, "/matches", lambda m: got.append(MatchMsg.from_json(m.data)),
