@@ -27,6 +27,7 @@ from test_nodes_harness import RosHarness, wait_for
 
 pytestmark = pytest.mark.ros
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "crossmodal.yaml"
+SHORT = {"camera": "cam", "lidar": "lidar"}
 
 
 def _recognizer(h: RosHarness, model: Path, **params: object) -> RecognizerNode:
@@ -219,27 +220,29 @@ def test_tracklets_are_decided_in_stamp_order_once_every_sensor_reached_their_st
     most ``reorder_max_wait_s``."""
     h = RosHarness()
     try:
-        node = _recognizer(h, model, reorder_max_wait_s=1.0, **{"identity.gait_min_tracklets": 1})
+        # namespaces of its own: the module's recognizer (fixture rec) listens on /camera and /lidar
+        node = _recognizer(h, model, reorder_max_wait_s=1.0, camera_namespaces=["order_cam"],
+                           lidar_namespaces=["order_lidar"], **{"identity.gait_min_tracklets": 1})
         probe = h.add(Node("order_probe", context=h.context))
         got: list[MatchMsg] = []
         probe.create_subscription(String, "/matches", lambda m: got.append(MatchMsg.from_json(m.data)),
                                   OUTPUT_QOS)
-        pubs = {t: probe.create_publisher(String, t, OUTPUT_QOS)
-                for t in ("/camera/tracklets", "/lidar/tracklets", "/lidar/tracks", "/camera/tracks")}
+        pubs = {t: probe.create_publisher(String, f"/order_{t}", OUTPUT_QOS)
+                for t in ("cam/tracklets", "lidar/tracklets", "lidar/tracks", "cam/tracks")}
         wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()))
 
         def tracks(sensor: str, t: float) -> None:
             text = tracks_to_json(stamp_dict(int(t), int(round(t % 1 * 1e9))), sensor, sensor,
                                   "2d" if sensor == "camera" else "3d", [])
-            pubs[f"/{sensor}/tracks"].publish(String(data=text))
+            pubs[f"{SHORT[sensor]}/tracks"].publish(String(data=text))
 
         tracks("camera", 600.0)
         tracks("lidar", 600.0)
         wait_for(lambda: node.merge.watermark() == 600.0)
         tracks("lidar", 600.1)
-        pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 61, 600.1, 61)))
+        pubs["lidar/tracklets"].publish(String(data=_tracklet("lidar", 61, 600.1, 61)))
         wait_for(lambda: node.merge.held(TRACKLET) == 1)        # the camera is still at 600.0
-        pubs["/camera/tracklets"].publish(String(data=_tracklet("camera", 63, 600.05, 63)))
+        pubs["cam/tracklets"].publish(String(data=_tracklet("camera", 63, 600.05, 63)))
         tracks("camera", 600.05)
         tracks("camera", 600.1)
         wait_for(lambda: len(got) >= 2)
@@ -248,7 +251,7 @@ def test_tracklets_are_decided_in_stamp_order_once_every_sensor_reached_their_st
         assert kv["inputs_released_by_wait"] == "0" and kv["inputs_late"] == "0"
 
         tracks("lidar", 600.2)          # the camera stops: the LiDAR's tracklet waits for it, then goes
-        pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 61, 600.2, 62)))
+        pubs["lidar/tracklets"].publish(String(data=_tracklet("lidar", 61, 600.2, 62)))
         t0 = time.monotonic()
         wait_for(lambda: len(got) >= 3)
         assert 0.5 < time.monotonic() - t0 < 5.0 and (got[2].sensor, got[2].track_id) == ("lidar", 61)

@@ -119,11 +119,12 @@ class RecognizerNodeConfig:
                                               "namespace", read_only=True)
     batch_size: int = param(8, "tracklets embedded in one call", lo=1, hi=1024)
     queue_size: int = param(64, "tracklets waiting; oldest dropped", lo=1, hi=100000, read_only=True)
-    reorder_window_s: float = param(1.0, "stamp order: a sensor whose newest tracks are this far (s) behind the "
-                                    "newest input is not waited for", lo=0.0, hi=60.0, read_only=True)
-    reorder_max_wait_s: float = param(0.5, "stamp order: longest wall time (s) a tracklet or a frame of positions "
-                                      "waits for the other sensors to reach its stamp; 0 = decide as inputs "
-                                      "arrive", lo=0.0, hi=10.0, read_only=True)
+    reorder_window_s: float = param(1.0, "stamp order: a sensor whose newest tracks are this far (s) "
+                                    "behind the newest input is not waited for", lo=0.0, hi=60.0,
+                                    read_only=True)
+    reorder_max_wait_s: float = param(0.5, "stamp order: longest wall time (s) a tracklet or a frame of "
+                                      "positions waits for the other sensors to reach its stamp; 0 = "
+                                      "decide as inputs arrive", lo=0.0, hi=10.0, read_only=True)
     gallery_path: str = param("", "SQLite gallery file; empty = identities in memory only, nothing kept",
                               read_only=True)
     gallery_retention_days: float = param(30.0, "identities unseen this long before the newest stamp go; 0 = "

@@ -91,9 +91,8 @@ class RecognizerNode(TcfdNode):
         for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKLETS}"
             self.health.watch(topic, stale=False)  # tracklets come only while people are seen
-            self.create_subscription(
-                String, topic, lambda m, t=topic: self.enqueue(t, lambda msg: self.on_tracklet(msg, t), m),
-                OUTPUT_QOS)
+            self.create_subscription(String, topic, lambda m, t=topic: self.process_now(
+                t, lambda msg: self.on_tracklet(msg, t), m), OUTPUT_QOS)
         for ns in cfg.camera_namespaces + cfg.lidar_namespaces:
             topic = f"{ns}/{TRACKS}"
             self.health.watch(topic)
@@ -123,12 +122,26 @@ class RecognizerNode(TcfdNode):
 
     # ---- inputs in stamp order (stamp_merge.py) -> matches ----------------------------------
     def on_tracklet(self, msg: String, topic: str) -> None:
+        """In the callback: a tracklet joins the stamp order the moment it arrives (a tracklet still in a
+        queue when the other sensors' positions pass its stamp would be decided late); the worker embeds
+        and decides it (``drain``)."""
         t = TrackletMsg.from_json(msg.data)
-        self.merge.add(StampedInput(stamp_to_seconds(t.stamp), TRACKLET, t.sensor, _Pending(topic, t)),
-                       time.monotonic())
-        # Batch whatever queued up while the last batch was embedded, up to batch_size.
-        if self.queued() == 0 or self.merge.held(TRACKLET) >= self.config.batch_size:
-            self.drain()
+        self._admit(StampedInput(stamp_to_seconds(t.stamp), TRACKLET, t.sensor, _Pending(topic, t)))
+
+    def _admit(self, item: StampedInput) -> None:
+        """Into the stamp order; positions it releases ahead of every tracklet apply now, released
+        tracklets go to the worker. Beyond ``queue_size`` waiting tracklets the oldest is dropped."""
+        self.merge.add(item, time.monotonic())
+        self._release()
+        while self.ready and self.ready[0].kind == POSITIONS:
+            self._observe(self.ready.popleft())
+        waiting = [i for i in self.ready if i.kind == TRACKLET]
+        for old in waiting[:max(0, len(waiting) - self.config.queue_size)]:
+            self.ready.remove(old)
+            self.health.drop(old.payload.topic, "queue_full", f"recognizer behind, {self.config.queue_size} "
+                             "tracklets waiting (raise queue_size or batch_size, or slow the input)")
+        if self.ready:
+            self.request_drain()
 
     def on_reorder_check(self) -> None:
         """Steady timer: inputs whose wait ran out (a stalled or ended stream) are decided on the worker."""
@@ -240,13 +253,7 @@ class RecognizerNode(TcfdNode):
         sensor = head["sensor"]
         positions = (head["fixed_frame"], [(t.track_id, t.ground, t.ground_sigma_m, t.detection >= 0,
                                             t.stature_m) for t in tracks])
-        self.merge.add(StampedInput(stamp_to_seconds(head["stamp"]), POSITIONS, sensor, positions),
-                       time.monotonic())
-        self._release()     # positions ahead of every held tracklet apply now; tracklets wait for the worker
-        while self.ready and self.ready[0].kind == POSITIONS:
-            self._observe(self.ready.popleft())
-        if self.ready:
-            self.request_drain()
+        self._admit(StampedInput(stamp_to_seconds(head["stamp"]), POSITIONS, sensor, positions))
         self.markers_pub.publish(build_markers(head, tracks, lambda tid: self.identity.binding(sensor, tid),
                                                stamp, cfg.marker_lifetime_s, cfg.marker_frame_id))
 
