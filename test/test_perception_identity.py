@@ -188,6 +188,34 @@ def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_f
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
 
 
+def test_a_track_moved_out_goes_back_when_the_track_that_displaced_it_leaves():
+    """Camera track 1 (person 0) holds LiDAR 7's identity A; camera track 2 (person 1), seen beside it,
+    fits A better at first and takes it, and track 1 moves out, then ends. As track 2's evidence grows it
+    fits LiDAR 8's identity B and moves there: track 1 goes back to A (a revision), not left alone."""
+    def run(returns: bool):
+        m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=1.0, switch_patience=1)
+        if not returns:
+            m._return_displaced = lambda *a: None
+        found = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0)),
+                          TrackObservation(0.0, "lidar", "3d", 8, _mix(1.0))])
+        a, b = (o.global_id for o in found)
+        revisions = []
+        for k in range(14):                  # 0.1 .. 2.7 s every 0.2 s; track 1 ends at 1.9 s
+            t = 0.1 + 0.2 * k
+            obs = [TrackObservation(t, "camera", "2d", 1, _mix(0.2))] if k < 10 else []
+            if k >= 1:
+                obs.append(TrackObservation(t, "camera", "2d", 2, _mix(0.05 if k < 11 else 0.95)))
+            m.update(obs)
+            revisions += m.take_revisions()
+        return a, b, m, revisions
+
+    a, b, m, revisions = run(returns=True)
+    assert m.binding("camera", 2) == b and m.binding("camera", 1) == a and m.displaced_returned == 1
+    assert [(r.track_id, r.global_id, r.known) for r in revisions][-1] == (1, a, True)
+    a, b, m, revisions = run(returns=False)      # without the return: track 1 stays on its own
+    assert m.binding("camera", 2) == b and m.binding("camera", 1) not in (a, b)
+
+
 def test_a_same_sensor_rival_far_away_is_for_gait_to_judge_not_the_walking_pace_rule():
     """As above, but the camera sees the two walkers 40 m apart and for longer than the walking-pace rule
     needs (2 s): that rule would read the identity's stranger and the person's own track as one person in

@@ -232,6 +232,7 @@ class RecognizerNode(TcfdNode):
     def _report(self) -> None:
         self.health.values["identities"] = str(len(self.identity.identities()))
         self.health.values["fragments_gathered"] = str(self.identity.fragments_gathered)
+        self.health.values["displaced_returned"] = str(self.identity.displaced_returned)
         cache = getattr(self.embedder, "frame_cache", None)
         if cache is not None:   # frames embedded once, reused by the track's next tracklet
             self.health.values["frames_embedded"] = str(cache.frames_computed)

@@ -211,6 +211,9 @@ class IdentityManager:
         self._pasts = 0                 # tracks' pasts set apart so far (``_set_apart``)
         self._revisions: list[IdentityMatch] = []
         self.fragments_gathered = 0     # identities gathered into another as fragments of one walk
+        # (track, identity) -> the track for which the rival rule moved the first out of that identity
+        self._displaced: dict[tuple[TrackKey, int], TrackKey] = {}
+        self.displaced_returned = 0     # tracks that went back when the track that displaced them left
 
     @property
     def cfg(self) -> IdentityConfig:
@@ -502,12 +505,14 @@ class IdentityManager:
                 admissible[j] = False
         return out
 
-    def _move_out(self, key: TrackKey, gid: int, stamp_s: float) -> None:
-        """``key``, seen beside the track now taking identity ``gid``, leaves for an identity of its own; its
-        new binding goes out as a revision (``take_revisions``)."""
+    def _move_out(self, key: TrackKey, gid: int, stamp_s: float, by: TrackKey) -> None:
+        """``key``, seen beside the track ``by`` now taking identity ``gid``, leaves for an identity of its
+        own; its new binding goes out as a revision (``take_revisions``). Remembered: should ``by`` leave
+        ``gid`` again, ``key`` may go back (``_return_displaced``)."""
         row = self.store.own_rows(gid, key[0]).get(key)
         if row is None:                 # moved already by an earlier decision of this batch
             return
+        self._displaced[(key, gid)] = by
         modality = self.store.bank.modality[row]
         ident = self.store.split_off(gid, key, stamp_s, self._bound())
         self.cue_evidence.move_track(key, gid, ident.gid)
@@ -607,26 +612,62 @@ class IdentityManager:
 
     def _absorb(self, frag: Fragment, stamp_s: float) -> None:
         """Identity ``frag.gid`` joins ``frag.into``; its track, live or ended, is published there."""
-        self.store.absorb(frag.gid, frag.into)
-        self.cue_evidence.absorb(frag.gid, frag.into)
-        for st in self._tracks.values():
-            if st.gid == frag.gid:
-                st.gid, st.reason, st.contrary, st.contrary_gid = frag.into, "gait", 0, None
         self.fragments_gathered += 1
         key = frag.source
         log.info("%s track %d: a fragment of the walk identity %d holds (gait score %.3g); identity %d -> %d",
                  key[0], key[1], frag.into, frag.score, frag.gid, frag.into)
-        self._revisions.append(IdentityMatch(stamp_s, key[0], frag.modality, key[1], frag.into, frag.distance,
-                                             self._confidence(frag.score), True,
-                                             self.store.ids[frag.into].label, switched=True,
+        self._join(frag.gid, frag.into)
+        self._publish_joined(key, frag.modality, frag.into, stamp_s, frag.distance,
+                             self._confidence(frag.score))
+
+    def _join(self, gid: int, into: int) -> None:
+        """Identity ``gid`` becomes part of ``into``: its embeddings, cues and bound tracks."""
+        self.store.absorb(gid, into)
+        self.cue_evidence.absorb(gid, into)
+        for st in self._tracks.values():
+            if st.gid == gid:
+                st.gid, st.reason, st.contrary, st.contrary_gid = into, "gait", 0, None
+
+    def _publish_joined(self, key: TrackKey, modality: str, gid: int, stamp_s: float,
+                        distance: float | None, confidence: float) -> None:
+        """``key``, live or ended, is published in identity ``gid``, joined without a tracklet of its own."""
+        self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], gid, distance, confidence,
+                                             True, self.store.ids[gid].label, switched=True,
                                              decided_by="gait"))
+
+    def _return_displaced(self, by: TrackKey, gid: int, stamp_s: float) -> None:
+        """``by`` left identity ``gid``: the tracks its arrival there moved out (``_move_out``) go back, each
+        that still sits in an identity only it holds and that no other track of its sensor seen beside it
+        holds in ``gid``. The rival rule gave ``gid`` to the better gait fit of two; when that fit moves on
+        (its evidence grew and fits another identity better), the first holder is again the best there is."""
+        back = [k for (k, g), b in self._displaced.items() if g == gid and b == by]
+        for key in back:
+            del self._displaced[(key, gid)]
+            if gid not in self.store.ids:
+                return
+            held = self._held_tracks(self._bank_sources())
+            own = [g for g, keys in held.items() if key in keys]
+            if len(own) != 1 or own[0] == gid or held[own[0]] != {key}:
+                continue
+            if any(k[0] == key[0] and k != key and self._seen_together(key, k) for k in held.get(gid, ())):
+                continue
+            row = self.store.own_rows(own[0], key[0]).get(key)
+            if row is None:
+                continue
+            modality = self.store.bank.modality[row]
+            log.info("%s track %d: the track that moved it out of identity %d left it; back from %d", key[0],
+                     key[1], gid, own[0])
+            self.displaced_returned += 1
+            self._join(own[0], gid)
+            if not is_past(key):        # its track (``_set_apart``) publishes its own identity
+                self._publish_joined(key, modality, gid, stamp_s, None, 0.0)
 
     def _decide(self, o: TrackObservation, ident: StoredIdentity, cand: _Candidates | None, agg: np.ndarray,
                 switched: bool = False) -> IdentityMatch:
         """Bind ``o``'s track to ``ident``, store its evidence, and say why."""
         if cand is not None:
             for key in cand.rivals.get(ident.gid, []):
-                self._move_out(key, ident.gid, o.stamp_s)
+                self._move_out(key, ident.gid, o.stamp_s, o.key)
         st = self._tracks.get(o.key)
         if st is None or st.gid != ident.gid:
             old = None if st is None else st.gid
@@ -636,6 +677,7 @@ class IdentityManager:
                     self.store.erase(old)      # the identity only this track ever made: no ghost left behind
                 else:
                     self._leave(o.key, old)
+                    self._return_displaced(o.key, old, o.stamp_s)
         else:
             st.last_stamp_s = o.stamp_s
         self.store.record(ident, o.modality, o.key, agg, o.stamp_s, self._evidence[o.key].count)
@@ -808,6 +850,7 @@ class IdentityManager:
             del self._evidence[key]
         self.ground.expire(now_s, timeout)
         self.cue_evidence.expire(now_s, timeout, self.store.ids)
+        self._displaced = {k: v for k, v in self._displaced.items() if k[1] in self.store.ids}
 
     # ---- services --------------------------------------------------------------------------
     def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:
