@@ -3,7 +3,9 @@
 Thin: decodes tracklets (``tcfd_ros/tracklet`` v1/v2), embeds them in batches through the ``Embedder``
 from ``make_embedder`` (backend parameter ``tensorrt`` | ``onnx`` | ``torch``), hands the embeddings
 to ``IdentityManager`` (track-level evidence, geometric fusion, hysteresis, optional SQLite ``Gallery``)
-and publishes one ``tcfd_ros/match`` v2 JSON per decision (``docs/matches.md``). Every sensor's
+and publishes one ``tcfd_ros/match`` v2 JSON per decision (``docs/matches.md``). Tracklets and positions
+first pass through a stamp order (``tcfd_ros/stamp_merge.py``): a decision reads every sensor's positions
+up to its stamp and none later, whatever order they arrived in. Every sensor's
 ``tracks`` (v2: fixed-frame ``ground``) feed the manager's co-location histories and become
 ``markers`` (``nodes/markers.py``: a column per person in the fixed frame, coloured by global id).
 
