@@ -14,6 +14,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
+from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.graph import build_graph
 from tcfd_ros.nodes.bringup import node_arguments
 from tcfd_ros.messages import MatchMsg
@@ -258,3 +259,25 @@ def test_tracklets_are_decided_in_stamp_order_once_every_sensor_reached_their_st
         assert dict(node.health.key_values())["inputs_released_by_wait"] == "2"   # its positions and it
     finally:
         h.close()
+
+
+def test_a_batch_the_embedder_rejects_is_dropped_once_and_the_next_is_decided(rec, monkeypatch):
+    h, node, probe, pubs, got, _ = rec
+    real = node._embed
+    calls = iter([True])
+
+    def once_bad(group, modality):
+        if next(calls, False):
+            raise MessageFormatError("embedder returned shape (0,) for 1 tracklets")
+        return real(group, modality)
+
+    monkeypatch.setattr(node, "_embed", once_bad)
+    before = dict(node.health.key_values()).get("lidar/tracklets: dropped.malformed", "0")
+    n = len(got["matches"])
+    pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 51, 500.0, 51)))
+    wait_for(lambda: dict(node.health.key_values()).get("lidar/tracklets: dropped.malformed") == str(
+        int(before) + 1))
+    pubs["/lidar/tracklets"].publish(String(data=_tracklet("lidar", 51, 500.5, 52)))
+    m = wait_for(lambda: next((m for m in got["matches"][n:] if m.track_id == 51), None))
+    assert m.stamp == {"sec": 500, "nanosec": 500000000} and len(got["matches"]) == n + 1
+    assert dict(node.health.key_values())["lidar/tracklets: dropped.malformed"] == str(int(before) + 1)

@@ -171,11 +171,16 @@ class TcfdNode(Node):
             self._waiting[topic] = self._waiting.get(topic, 0) + 1
             self._cv.notify()
 
-    def run_on_worker(self, handler: Callable[[], None]) -> None:
-        """Queue ``handler()`` for the worker thread (under the state lock, like a message's handler); it
-        is no input: nothing counts it, and a failure is logged (throttled) as the node's own."""
+    def run_on_worker(self, handler: Callable[[], None], prepare: Callable[[], None] | None = None) -> None:
+        """Queue ``handler()`` for the worker thread (under the state lock, like a message's handler; with
+        ``prepare``, ``prepare()`` first, outside it); it is no input: nothing counts it, and a failure is
+        logged (throttled) as the node's own."""
         with self._cv:
-            self._queue.append(("", lambda _msg: handler(), None, time.monotonic(), None))
+            if prepare is None:
+                self._queue.append(("", lambda _msg: handler(), None, time.monotonic(), None))
+            else:
+                self._queue.append(("", lambda _msg, _prepared: handler(), None, time.monotonic(),
+                                    lambda _msg: prepare()))
             self._cv.notify()
 
     def transport_losses(self, topic: str) -> SubscriptionEventCallbacks:

@@ -59,6 +59,11 @@ class _Pending:
     topic: str
     msg: TrackletMsg
     observation: TrackObservation | None = None
+    failed: bool = False           # the embedder rejected it (dropped, counted once)
+
+    @property
+    def to_embed(self) -> bool:
+        return self.observation is None and not self.failed
 
 
 class RecognizerNode(TcfdNode):
@@ -157,15 +162,24 @@ class RecognizerNode(TcfdNode):
             if self.drain_queued:
                 return
             self.drain_queued = True
-        self.run_on_worker(self.drain)
+        self.run_on_worker(self.drain, prepare=self.embed_released)
+
+    def embed_released(self) -> None:
+        """Before a drain, outside the state lock (callbacks go on meanwhile): embed the tracklets released
+        so far. Only the worker embeds; a tracklet the callback drops meanwhile is just not decided."""
+        with self.state_lock:
+            self._release()
+            todo = [i.payload for i in self.ready if i.kind == TRACKLET and i.payload.to_embed]
+        self._embed_pending(todo)
 
     def drain(self) -> None:
         """Apply what the merge releases, in stamp order: positions to the manager, tracklets embedded
-        (in batches) and decided a stamp at a time, so a decision sees every sensor up to its stamp and
-        nothing later."""
+        (in batches; most by ``embed_released``) and decided a stamp at a time, so a decision sees every
+        sensor up to its stamp and nothing later."""
         self.drain_queued = False
         self._release()
-        self._embed_ready()
+        self._embed_pending([i.payload for i in self.ready if i.kind == TRACKLET and i.payload.to_embed])
+        self.ready = deque(i for i in self.ready if i.kind == POSITIONS or i.payload.observation is not None)
         while self.ready:
             if self.ready[0].kind == POSITIONS:
                 self._observe(self.ready.popleft())
@@ -181,10 +195,9 @@ class RecognizerNode(TcfdNode):
         self.health.values["inputs_late"] = str(self.merge.late)
         self.health.values["inputs_released_by_wait"] = str(self.merge.forced)
 
-    def _embed_ready(self) -> None:
-        """Embed the released tracklets, up to batch_size a call per modality. A batch the embedder
-        rejects is dropped on its topics and leaves the order."""
-        todo = [i.payload for i in self.ready if i.kind == TRACKLET and i.payload.observation is None]
+    def _embed_pending(self, todo: list[_Pending]) -> None:
+        """Embed ``todo``, up to batch_size a call per modality; a batch the embedder rejects is dropped on
+        its topics (its tracklets keep no embedding and leave the order at the drain)."""
         size = self.config.batch_size
         for modality in ("2d", "3d"):
             group = [p for p in todo if p.msg.modality == modality]
@@ -195,8 +208,8 @@ class RecognizerNode(TcfdNode):
                         p.observation = o
                 except TcfdError as e:
                     for p in chunk:
+                        p.failed = True
                         self.health.drop(p.topic, drop_reason(e), str(e))
-        self.ready = deque(i for i in self.ready if i.kind == POSITIONS or i.payload.observation is not None)
 
     def _embed(self, group: list[TrackletMsg], modality: str) -> list[TrackObservation]:
         emb = embed_tracks(self.embedder, [t.frames for t in group], modality,
