@@ -191,11 +191,6 @@ class TcfdNode(Node):
                              "fragments: use input_reliability reliable for replays", info.total_count_change)
         return SubscriptionEventCallbacks(message_lost=lost)
 
-    def queued(self) -> int:
-        """Messages waiting for the worker (handlers use it to batch what piled up)."""
-        with self._cv:
-            return len(self._queue)
-
     def _work(self) -> None:
         while True:
             with self._cv:

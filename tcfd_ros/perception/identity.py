@@ -643,8 +643,9 @@ class IdentityManager:
         back = [k for (k, g), b in self._displaced.items() if g == gid and b == by]
         for key in back:
             del self._displaced[(key, gid)]
-            if gid not in self.store.ids:
-                return
+        if gid not in self.store.ids:
+            return
+        for key in back:
             held = self._held_tracks(self._bank_sources())
             own = [g for g, keys in held.items() if key in keys]
             if len(own) != 1 or own[0] == gid or held[own[0]] != {key}:
