@@ -5,10 +5,12 @@ A replay (``tcfd-ros replay BAG --fast --out DIR --record DIR/outputs.mcap``) re
 ``DIR/recording.jsonl``. This script feeds the recorded messages, in bag-time order (a frame's tracks
 before its tracklets, as the recognizer receives them), through the same ``Embedder`` and
 ``IdentityManager`` the recognizer node uses, and scores the resulting matches with the replay's
-scorer. The segmenters and trackers are not re-run, so an identity-logic change is measured in a
-minute instead of a full replay; the recognizer's batching differs (one tracklet at a time here), so
-numbers can differ slightly from a full replay's. Prints one JSON line; ``--events`` also prints every
-identity change. Not collected by pytest.
+scorer. The segmenters and trackers are not re-run, so an identity-logic change is measured in seconds
+instead of a full replay; the inputs are grouped by stamp as the node decides them (``replay/rerun.py``),
+so on a recording made with the same identity logic the re-run reproduces the real path's decisions.
+Prints one JSON line: hand-off, and the camera x LiDAR track pairs the decisions link (all, and where
+both tracks delivered ``gait_min_tracklets``), for the re-run and for the recorded decisions; ``--events``
+also prints every new binding and identity change. Not collected by pytest.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/recognizer_rerun.py out/replays/pole_7707 [--events] \
         [--identity open_set_threshold=0.012]
@@ -20,7 +22,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import yaml
@@ -38,7 +40,8 @@ from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.records import MatchEvent  # noqa: E402
 from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402
 from tcfd_ros.replay.rerun import rerun as rerun_identities  # noqa: E402
-from tcfd_ros.replay.scoring import HandoffScore, TrackingScore, score_handoff  # noqa: E402
+from tcfd_ros.replay.scoring import (  # noqa: E402
+    HandoffScore, TrackingScore, score_decisions_per_track_pair, score_handoff)
 from training.harvest import tracking_scores  # noqa: E402
 
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
@@ -96,12 +99,20 @@ def main() -> int:
     scoring = ReplayConfig().scoring
     trk = tracking_scores(rec, scoring)
     hand = rerun_handoff(rec, matches, scoring, trk)
-    recorded = rerun_handoff(rec, adapters.match_events(rec, "/matches"), scoring, trk)
+    recorded_matches = adapters.match_events(rec, "/matches")
+    recorded = rerun_handoff(rec, recorded_matches, scoring, trk)
+    counts = adapters.tracklet_counts(rec)
+
+    def pairs(events: Sequence[MatchEvent]) -> dict:
+        score = score_decisions_per_track_pair(events, trk, rec.sensors, counts, cfg.gait_min_tracklets)
+        return {"all": asdict(score.tracks), "gait": asdict(score.gait)}
     print(json.dumps({
         "replay": str(args.replay_dir), "people_both": hand.people_both,
         "rerun": {"handed_off": hand.handed_off, "false_links": hand.false_links, "links_by": hand.links_by,
                   "false_links_by": hand.false_links_by},
-        "recorded": {"handed_off": recorded.handed_off, "false_links": recorded.false_links},
+        "track_pairs": pairs(matches),
+        "recorded": {"handed_off": recorded.handed_off, "false_links": recorded.false_links,
+                     "track_pairs": pairs(recorded_matches)},
         "mota": {s: round(t.mota, 3) for s, t in trk.items()},
         "track_to_person": {s: dict(sorted(t.track_to_person.items())) for s, t in trk.items()},
     }))
