@@ -501,12 +501,13 @@ class IdentityConfig:
              "times: the most any of their first and newest tracklets 2 s or more apart ask); a geometric "
              "link is exempt; 0: off", lo=0.0, hi=20.0)
     fragment_max_gap_s: float = param(
-        0.0, "an identity one track of a sensor founded and alone holds joins the identity of a person "
-             "another sensor's track holds by gait or geometry when it continues, within this many seconds "
-             "and at a walking pace, a track of its sensor that identity holds, and its gait passes against "
-             "that track and fits that identity best (a tracker that lost and re-acquired one walker; "
-             "perception.fragments; RESULTS.md, 'Fragments of one walk': 15 s linked more people on fresh "
-             "bags and made one more false link); 0: off (the default)", lo=0.0, hi=600.0)
+        15.0, "an identity one track of a sensor founded and alone holds joins the identity of a person "
+              "another sensor's track holds by gait or geometry when it continues, within this many seconds "
+              "and at a walking pace, a track of its sensor that identity holds, and its gait passes against "
+              "that track and fits that identity best (a tracker that lost and re-acquired one walker; "
+              "perception.fragments; RESULTS.md, 'Fragments of one walk, on by default': on 24 fresh bags "
+              "2 more of 157 genuine track pairs linked and 1 more of 786 impostor pairs); 0: off",
+        lo=0.0, hi=600.0)
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")

@@ -65,7 +65,7 @@ How identities are decided:
    this is not); a geometric link is exempt here too, and so is a track of this sensor seen beside this
    one for ``concurrent_overlap_s`` that geometry does not hold: two people, for the rule above to judge
    by gait (``_rival``), not one person in two places. An unsupported track gets a new identity
-   (``known`` False). After the assignment, with ``fragment_max_gap_s`` set (off by default), an identity
+   (``known`` False). After the assignment, with ``fragment_max_gap_s`` set (15 s by default), an identity
    that one track of a sensor founded and alone holds joins the identity of a track gait or geometry holds
    when it is a fragment of that person's walk (``fragments.py``: it follows or precedes, with no
    overlap, within that gap and at a walking pace, a track of its sensor the identity holds; its gait
