@@ -20,9 +20,10 @@ enrolled, not a track's past) is gathered into ``G`` when
 
 On by default at 15 s (``fragment_max_gap_s``; 0 turns it off): on 24 fresh disjoint bags it linked 2 more
 of 157 genuine camera-LiDAR track pairs where gait decides and 1 more of 786 impostor pairs (before, on 32, 8
-more of 224 and 1 more of 1120). Its false links are of one kind: a track whose first gait link was wrong for
-a while gathers the fragment, which stays when the track moves on (RESULTS.md, "Fragments of one walk" and
-"Fragments of one walk, on by default").
+more of 224 and 1 more of 1120). Its false links seen so far: a track whose first gait link was wrong for a
+while gathers the fragment, which stays when the track moves on; and a track the tracker began where it lost
+two walkers at once, which gait puts with the wrong one (RESULTS.md, "Fragments of one walk" and "Fragments
+of one walk, on by default").
 
 Pure Python and NumPy; the identity manager applies what this returns (``IdentityManager``).
 """
