@@ -74,6 +74,13 @@ def test_a_fragment_of_one_walk_joins_the_identity_its_person_was_handed_off_to(
     assert counts == {"2d": 1, "3d": 2}               # both LiDAR tracks' evidence now counts for the person
 
 
+def test_the_rule_is_on_by_default():
+    """Shipped on (RESULTS.md, "Fragments of one walk, on by default"): the default settings gather."""
+    m = IdentityManager(IdentityConfig(open_set_threshold=THR, gait_min_tracklets=2))
+    _split_walk(m)
+    assert len(m.identities()) == 1 and m.fragments_gathered == 1
+
+
 def test_off_leaves_the_fragment_its_own_identity():
     m = _mgr(fragment_max_gap_s=0.0)
     out, revisions = _split_walk(m)
