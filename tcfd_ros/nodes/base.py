@@ -175,12 +175,11 @@ class TcfdNode(Node):
         """Queue ``handler()`` for the worker thread (under the state lock, like a message's handler; with
         ``prepare``, ``prepare()`` first, outside it); it is no input: nothing counts it, and a failure is
         logged (throttled) as the node's own."""
+        def prepared(_msg: Any) -> None:
+            if prepare is not None:
+                prepare()
         with self._cv:
-            if prepare is None:
-                self._queue.append(("", lambda _msg: handler(), None, time.monotonic(), None))
-            else:
-                self._queue.append(("", lambda _msg, _prepared: handler(), None, time.monotonic(),
-                                    lambda _msg: prepare()))
+            self._queue.append(("", lambda _msg, _prepared: handler(), None, time.monotonic(), prepared))
             self._cv.notify()
 
     def transport_losses(self, topic: str) -> SubscriptionEventCallbacks:

@@ -169,7 +169,7 @@ class RecognizerNode(TcfdNode):
         so far. Only the worker embeds; a tracklet the callback drops meanwhile is just not decided."""
         with self.state_lock:
             self._release()
-            todo = [i.payload for i in self.ready if i.kind == TRACKLET and i.payload.to_embed]
+            todo = self._unembedded()
         self._embed_pending(todo)
 
     def drain(self) -> None:
@@ -178,7 +178,7 @@ class RecognizerNode(TcfdNode):
         sensor up to its stamp and nothing later."""
         self.drain_queued = False
         self._release()
-        self._embed_pending([i.payload for i in self.ready if i.kind == TRACKLET and i.payload.to_embed])
+        self._embed_pending(self._unembedded())
         self.ready = deque(i for i in self.ready if i.kind == POSITIONS or i.payload.observation is not None)
         while self.ready:
             if self.ready[0].kind == POSITIONS:
@@ -194,6 +194,10 @@ class RecognizerNode(TcfdNode):
         self.ready.extend(self.merge.release(time.monotonic()))
         self.health.values["inputs_late"] = str(self.merge.late)
         self.health.values["inputs_released_by_wait"] = str(self.merge.forced)
+
+    def _unembedded(self) -> list[_Pending]:
+        """The released tracklets still to embed (not embedded, not rejected by the embedder)."""
+        return [i.payload for i in self.ready if i.kind == TRACKLET and i.payload.to_embed]
 
     def _embed_pending(self, todo: list[_Pending]) -> None:
         """Embed ``todo``, up to batch_size a call per modality; a batch the embedder rejects is dropped on

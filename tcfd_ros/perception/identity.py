@@ -645,8 +645,8 @@ class IdentityManager:
             del self._displaced[(key, gid)]
         if gid not in self.store.ids:
             return
+        held = self._held_tracks(self._bank_sources())     # changes only where an identity is joined
         for key in back:
-            held = self._held_tracks(self._bank_sources())
             own = [g for g, keys in held.items() if key in keys]
             if len(own) != 1 or own[0] == gid or held[own[0]] != {key}:
                 continue
@@ -660,6 +660,7 @@ class IdentityManager:
                      key[1], gid, own[0])
             self.displaced_returned += 1
             self._join(own[0], gid)
+            held = self._held_tracks(self._bank_sources())
             if not is_past(key):        # its track (``_set_apart``) publishes its own identity
                 self._publish_joined(key, modality, gid, stamp_s, None, 0.0)
 
