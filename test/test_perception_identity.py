@@ -216,6 +216,49 @@ def test_a_track_moved_out_goes_back_when_the_track_that_displaced_it_leaves():
     assert m.binding("camera", 2) == b and m.binding("camera", 1) not in (a, b)
 
 
+def _successive(first_w: float, second_w: float, ratio: float, second_then: float | None = None):
+    """LiDAR track 7 (person 0) founds A and delivers throughout; camera track 1 (``_mix(first_w)``) walks
+    0.1-0.9 s, camera track 2 (``_mix(second_w)``, from its third tracklet ``_mix(second_then)`` if given)
+    on from where it ended, 2.2 s later (one after the other, never together): (A, manager, every match of
+    camera track 2, revisions)."""
+    m = _mgr(track_evidence_tracklets=1, successive_fit_ratio=ratio)
+    a = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0))])[0].global_id
+    revisions, second = [], []
+    for k in range(21):                      # 0.1 .. 4.1 s every 0.2 s
+        t = 0.1 + 0.2 * k
+        obs = [TrackObservation(t, "lidar", "3d", 7, _mix(0.0))]
+        if t < 1.0 or t > 3.0:
+            later = second_w if second_then is None or k < 17 else second_then
+            track, w = (1, first_w) if t < 1.0 else (2, later)
+            obs.append(TrackObservation(t, "camera", "2d", track, _mix(w), np.array([t, 0.0])))
+        second += [x for x in m.update(obs) if x.track_id == 2 and x.sensor == "camera"]
+        revisions += m.take_revisions()
+    return a, m, second, revisions
+
+
+def test_of_two_successive_tracks_of_one_sensor_the_far_worse_gait_fit_leaves():
+    """A stranger's camera track (distance ~0.034 to A) joins A first; the person's own (~0.0015, 22 times
+    better) joins after it ended: with ``successive_fit_ratio`` the stranger's moves out (one revision; the
+    fragment rule, which would put it back as a piece of the same walk, does not), without it both stay. In
+    the other order A is no candidate for the stranger's; a person's two fragments (~0.0015 and ~0.0043)
+    both stay."""
+    both = {("camera", 1), ("camera", 2)}
+    a, m, second, revisions = _successive(0.2, 0.05, 3.5)
+    assert m.binding("camera", 2) == a and ("camera", 1) not in m.store.own_rows(a, "camera")
+    assert [(r.track_id, r.switched, r.known) for r in revisions] == [(1, True, False)]
+    a, m, second, revisions = _successive(0.2, 0.05, 0.0)
+    assert m.binding("camera", 2) == a and set(m.store.own_rows(a, "camera")) == both and not revisions
+    a, m, second, revisions = _successive(0.05, 0.2, 3.5)
+    assert m.binding("camera", 2) != a and set(m.store.own_rows(a, "camera")) == {("camera", 1)}
+    assert all(x.global_id != a for x in second) and not revisions
+    a, m, second, revisions = _successive(0.05, 0.08, 3.5)
+    assert m.binding("camera", 2) == a and set(m.store.own_rows(a, "camera")) == both and not revisions
+    # joined while it fitted alike (~0.0043), then fits far worse (~0.034): the later track leaves
+    a, m, second, revisions = _successive(0.05, 0.08, 3.5, second_then=0.2)
+    assert [x.global_id == a for x in second] == [True, True, False, False, False, False]
+    assert second[2].switched and set(m.store.own_rows(a, "camera")) == {("camera", 1)} and not revisions
+
+
 def test_a_same_sensor_rival_far_away_is_for_gait_to_judge_not_the_walking_pace_rule():
     """As above, but the camera sees the two walkers 40 m apart and for longer than the walking-pace rule
     needs (2 s): that rule would read the identity's stranger and the person's own track as one person in

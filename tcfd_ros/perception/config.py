@@ -494,6 +494,13 @@ class IdentityConfig:
              "gait fits its other sensors' evidence better (the other is moved to an identity of its own; "
              "one the identity holds by geometry stays); a geometric link is exempt; 0: off",
         lo=0.0, hi=60.0)
+    successive_fit_ratio: float = param(
+        0.0, "an identity holding two tracks of one sensor seen one after the other (not together), both "
+             "held by gait: when one's gait fits the identity's other sensors' evidence over this many times "
+             "better than the other's, the worse leaves for an identity of its own as the better joins or "
+             "delivers (a stranger's track that joined first), and the identity is no candidate for a track "
+             "that fits it that much worse than one it holds; a geometric link is exempt; 0: off",
+        lo=0.0, hi=1000.0)
     max_walking_speed_mps: float = param(
         3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
              "gone to) faster than this: the straight line between the earlier track's last tracklet and the "
@@ -628,7 +635,7 @@ class IdentityConfig:
         _non_negative(self, "switch_margin", "gait_revision_nats", "relative_accept_factor",
                       "relative_accept_margin_nats",
                       "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
-                      "max_walking_speed_mps", "fragment_max_gap_s")
+                      "max_walking_speed_mps", "fragment_max_gap_s", "successive_fit_ratio")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",
@@ -637,6 +644,8 @@ class IdentityConfig:
                   "confidence_temperature", "speed_within_sd_mps", "speed_between_sd_mps", "speed_baseline_s",
                   "speed_min_span_s", "stature_within_sd_m", "stature_between_sd_m", "stature_min_samples",
                   "step_frequency_within_sd_hz", "step_frequency_between_sd_hz", "step_frequency_min_span_s")
+        ratio = self.successive_fit_ratio
+        _require(ratio == 0.0 or ratio > 1.0, c, "successive_fit_ratio", ratio, "0 (off) or more than 1")
         _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",
                  self.geometry_link_fraction, "0 < value <= 1")
         _require(self.geometry_veto_floor_m > self.geometry_gate_floor_m, c, "geometry_veto_floor_m",

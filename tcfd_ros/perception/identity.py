@@ -64,7 +64,12 @@ How identities are decided:
    ``track_spans.py``; the geometric veto of two tracks seen apart is forgotten with their positions,
    this is not); a geometric link is exempt here too, and so is a track of this sensor seen beside this
    one for ``concurrent_overlap_s`` that geometry does not hold: two people, for the rule above to judge
-   by gait (``_rival``), not one person in two places. An unsupported track gets a new identity
+   by gait (``_rival``), not one person in two places. With ``successive_fit_ratio`` set, of two tracks of
+   one sensor an identity holds one after the other (not together), both by gait, the one whose gait fits
+   the identity's other-modality evidence that many times worse leaves (``_successive_rivals``): moved out
+   when the other joins or delivers, leaving itself when it delivers, barred from joining while it fits
+   that much worse; nor may the fragment rule below gather it (RESULTS.md, "An identity that holds two
+   tracks of one sensor"). An unsupported track gets a new identity
    (``known`` False). After the assignment, with ``fragment_max_gap_s`` set (15 s by default), an identity
    that one track of a sensor founded and alone holds joins the identity of a track gait or geometry holds
    when it is a fragment of that person's walk (``fragments.py``: it follows or precedes, with no
@@ -170,6 +175,8 @@ class _Candidates:
     links: dict[int, list[TrackKey]]   # gid -> geometric partners bound to it
     rivals: dict[int, list[TrackKey]] = field(default_factory=dict)   # gid -> its tracks that leave if
     #                                   this track joins (seen beside it by its sensor; concurrent_overlap_s)
+    barred: np.ndarray | None = None    # bool: a track of this sensor it holds fits it far better
+    #                                   (successive_fit_ratio); None: none is
 
     def support(self, j: int) -> str | None:
         geo = self.gids[j] in self.links
@@ -391,6 +398,12 @@ class IdentityManager:
                                and not self._blocked_same_sensor(o, g) for g in gids], dtype=bool)
         rivals = (self._overlapped_rivals(o, gids, gait, admissible, set(links), sources)
                   if self.cfg.concurrent_overlap_s > 0 else {})
+        barred = None
+        if self.cfg.successive_fit_ratio > 0 and ev.count >= self.cfg.gait_min_tracklets:
+            barred = np.zeros(len(gids), dtype=bool)
+            for gid, keys in self._successive_rivals(o, gids, gait, admissible, barred, set(links),
+                                                     sources).items():
+                rivals.setdefault(gid, []).extend(keys)
         enough = ev.count >= self.cfg.gait_min_tracklets
         score = self.cue_evidence.scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
@@ -400,8 +413,10 @@ class IdentityManager:
             if (best is not None and not gait_ok[best] and self._transit_ok(o, ev, gids[best])
                     and not self._holds_sensor_track(gids[best], o.key, sources)):
                 gait_ok[best] = True
+        if barred is not None:
+            gait_ok &= ~barred          # after the clear first: a barred identity still competes there
         links = {g: k for g, k in links.items() if admissible[gids.index(g)]}
-        return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals)
+        return _Candidates(gids, gait, score, own, admissible, gait_ok, links, rivals, barred)
 
     def _accepts_relative(self) -> bool:
         """Whether ``relative_accept_factor`` is on: it compares scores by their ratio."""
@@ -505,6 +520,71 @@ class IdentityManager:
                 admissible[j] = False
         return out
 
+    def _successive_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
+                           admissible: np.ndarray, barred: np.ndarray, linked: set[int],
+                           sources: dict[int, dict[TrackKey, int]]) -> dict[int, list[TrackKey]]:
+        """Per identity, the tracks of ``o``'s sensor it holds one after the other with ``o``'s track that fit
+        its other-modality evidence ``successive_fit_ratio`` times worse (``_successive_fits``): they leave
+        if ``o``'s track joins or stays (returned). One that fits that much better bars the identity
+        (``barred`` set True): gait does not join ``o``'s track to it, and a track bound to it leaves
+        (``_update_bound``). Exempt: an identity ``o``'s track is geometrically ``linked`` to."""
+        out: dict[int, list[TrackKey]] = {}
+        for j, gid in enumerate(gids):
+            if not admissible[j] or gid in linked:
+                continue
+            worse, better = self._successive_fits(o.key, float(gait[j]), gid, sources)
+            barred[j] = better
+            if worse and not better:
+                out[gid] = worse
+        return out
+
+    def _successive_fits(self, key: TrackKey, distance: float, gid: int,
+                         sources: dict[int, dict[TrackKey, int]]) -> tuple[list[TrackKey], bool]:
+        """``key``'s track, at gait ``distance`` from identity ``gid``'s other-modality evidence, against the
+        tracks of its sensor ``gid`` holds that its sensor saw before or after it (not beside it:
+        ``_overlapped_rivals``) and geometry does not hold, each with ``gait_min_tracklets``: (those that fit
+        ``successive_fit_ratio`` times worse, whether one fits that much better). A stranger whose track of a
+        sensor joined first otherwise keeps the identity when its person's own track of that sensor joins
+        later (RESULTS.md, "An identity that holds two tracks of one sensor"); a person's two fragments fit
+        alike."""
+        ratio, least = self.cfg.successive_fit_ratio, self.cfg.gait_min_tracklets
+        worse: list[TrackKey] = []
+        if ratio <= 0 or not math.isfinite(distance):
+            return worse, False
+        bank = self.store.bank
+        for k, r in sources.get(gid, {}).items():
+            st = self._tracks.get(k)
+            if (k[0] != key[0] or k == key or (bank.tracklets[r] or 0) < least
+                    or (st is not None and st.reason in ("geometry", "both")) or self._seen_together(key, k)):
+                continue
+            theirs = self.store.distances(bank.vector(r), k, [gid], exclude_modality=self._excluded(bank, r),
+                                          min_tracklets=least)[0][0]
+            if not math.isfinite(theirs):
+                continue
+            if distance > ratio * theirs:
+                return [], True
+            if theirs > ratio * distance:
+                worse.append(k)
+        return worse, False
+
+    def _excluded(self, bank: Any, row: int) -> str | None:
+        """The modality a stored row's gait is not compared with (its own, unless ``gait_same_modality``)."""
+        return None if self.cfg.gait_same_modality else bank.modality[row]
+
+    def _fragment_fits_far_worse(self, frag: Fragment, sources: dict[int, dict[TrackKey, int]]) -> bool:
+        """Whether ``frag``'s track fits the identity it would join ``successive_fit_ratio`` times worse than
+        a track of its sensor that identity holds (``_successive_fits``): no piece of that person's walk."""
+        if self.cfg.successive_fit_ratio <= 0:
+            return False
+        row = sources.get(frag.gid, {}).get(frag.source)
+        if row is None:
+            return False
+        bank = self.store.bank
+        d = self.store.distances(bank.vector(row), frag.source, [frag.into],
+                                 exclude_modality=self._excluded(bank, row),
+                                 min_tracklets=self.cfg.gait_min_tracklets)[0][0]
+        return self._successive_fits(frag.source, float(d), frag.into, sources)[1]
+
     def _move_out(self, key: TrackKey, gid: int, stamp_s: float, by: TrackKey) -> None:
         """``key``, seen beside the track ``by`` now taking identity ``gid``, leaves for an identity of its
         own; its new binding goes out as a revision (``take_revisions``). Remembered: should ``by`` leave
@@ -604,7 +684,9 @@ class IdentityManager:
                 st = self._tracks.get(o.key)
                 if st is None or st.reason is None or st.gid not in self.store.ids:
                     break
-                found = rules.gatherable(HeldTrack(o.key, st.gid, o.modality, evidence), holdings)
+                sources = self._bank_sources() if self.cfg.successive_fit_ratio > 0 else {}
+                found = [f for f in rules.gatherable(HeldTrack(o.key, st.gid, o.modality, evidence), holdings)
+                         if not self._fragment_fits_far_worse(f, sources)]
                 if not found:
                     break
                 self._absorb(found[0], o.stamp_s)
@@ -729,11 +811,15 @@ class IdentityManager:
         agg = ev.aggregate()
         cand = self._candidates(o, ev, agg)
         cur = cand.gids.index(st.gid)
-        # a geometric veto with a track that joined the identity earlier: this track leaves at once
-        if not cand.admissible[cur] and self._vetoed_by_elder(o, st):
+        # a geometric veto with a track that joined the identity earlier: this track leaves at once; so does
+        # one a track of its sensor held one after the other with it fits far better (successive_fit_ratio)
+        vetoed = not cand.admissible[cur] and self._vetoed_by_elder(o, st)
+        if vetoed or (cand.barred is not None and cand.barred[cur]):
             j = self._best_alternative(cand, st.gid)
-            log.info("%s track %d: seen apart from identity %d's other track; leaves it", o.sensor,
-                     o.track_id, st.gid)
+            log.info("%s track %d: %s; leaves it", o.sensor, o.track_id,
+                     f"seen apart from identity {st.gid}'s other track" if vetoed else
+                     f"another track of its sensor fits identity {st.gid} over "
+                     f"{self.cfg.successive_fit_ratio:g} times better")
             ident = self.store.ids[cand.gids[j]] if j >= 0 else self.store.create(o.stamp_s, o.key,
                                                                                   self._bound())
             return self._decide(o, ident, cand, agg, switched=True)
