@@ -68,8 +68,8 @@ How identities are decided:
    one sensor an identity holds one after the other (not together), both by gait, the one whose gait fits
    the identity's other-modality evidence that many times worse leaves (``_successive_rivals``): moved out
    when the other joins or delivers, leaving itself when it delivers, barred from joining while it fits
-   that much worse; nor may the fragment rule below gather it (RESULTS.md, "An identity that holds two
-   tracks of one sensor"). An unsupported track gets a new identity
+   that much worse; nor may the fragment rule below gather it (RESULTS.md, "Of two
+   successive tracks of one sensor, the far worse fit leaves"). An unsupported track gets a new identity
    (``known`` False). After the assignment, with ``fragment_max_gap_s`` set (15 s by default), an identity
    that one track of a sensor founded and alone holds joins the identity of a track gait or geometry holds
    when it is a fragment of that person's walk (``fragments.py``: it follows or precedes, with no
@@ -545,8 +545,8 @@ class IdentityManager:
         ``_overlapped_rivals``) and geometry does not hold, each with ``gait_min_tracklets``: (those that fit
         ``successive_fit_ratio`` times worse, whether one fits that much better). A stranger whose track of a
         sensor joined first otherwise keeps the identity when its person's own track of that sensor joins
-        later (RESULTS.md, "An identity that holds two tracks of one sensor"); a person's two fragments fit
-        alike."""
+        later (RESULTS.md, "Of two successive tracks of one sensor, the far worse fit leaves"); a person's two
+        fragments fit alike."""
         ratio, least = self.cfg.successive_fit_ratio, self.cfg.gait_min_tracklets
         worse: list[TrackKey] = []
         if ratio <= 0 or not math.isfinite(distance):
@@ -586,9 +586,11 @@ class IdentityManager:
         return self._successive_fits(frag.source, float(d), frag.into, sources)[1]
 
     def _move_out(self, key: TrackKey, gid: int, stamp_s: float, by: TrackKey) -> None:
-        """``key``, seen beside the track ``by`` now taking identity ``gid``, leaves for an identity of its
-        own; its new binding goes out as a revision (``take_revisions``). Remembered: should ``by`` leave
-        ``gid`` again, ``key`` may go back (``_return_displaced``)."""
+        """``key``, of the sensor of the track ``by`` now taking or keeping identity ``gid`` and fitting it
+        less (seen beside ``by``: ``_overlapped_rivals``; or one after the other, ``successive_fit_ratio``
+        times worse: ``_successive_rivals``), leaves for an identity of its own; its new binding goes out as
+        a revision (``take_revisions``). Remembered: should ``by`` leave ``gid`` again, ``key`` may go back
+        (``_return_displaced``)."""
         row = self.store.own_rows(gid, key[0]).get(key)
         if row is None:                 # moved already by an earlier decision of this batch
             return
@@ -601,8 +603,8 @@ class IdentityManager:
             st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
         if is_past(key):                # its track (``_set_apart``) publishes its own identity
             return
-        log.info("%s track %d: seen beside the track now taking identity %d and fits it less; identity %d -> "
-                 "%d", key[0], key[1], gid, gid, ident.gid)
+        log.info("%s track %d: fits identity %d less than %s track %d, which takes or keeps it; identity "
+                 "%d -> %d", key[0], key[1], gid, by[0], by[1], gid, ident.gid)
         self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, 0.0, False,
                                              ident.label, switched=True))
 
