@@ -504,16 +504,12 @@ class IdentityManager:
         An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
         a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
-        same = None if self.cfg.gait_same_modality else o.modality
-        bank = self.store.bank
         for j, gid in enumerate(gids):
             rivals = {k: r for k, r in sources.get(gid, {}).items()
                       if k[0] == o.sensor and k != o.key and self._seen_together(o.key, k)}
             if not rivals or not admissible[j] or gid in linked:
                 continue
-            theirs = [self.store.distances(bank.vector(r), k, [gid], exclude_modality=same,
-                                           min_tracklets=self.cfg.gait_min_tracklets)[0][0]
-                      for k, r in rivals.items()]
+            theirs = [self._stored_fit(k, r, gid) for k, r in rivals.items()]
             if math.isfinite(gait[j]) and all(gait[j] < d for d in theirs):
                 out[gid] = list(rivals)
             else:
@@ -557,8 +553,7 @@ class IdentityManager:
             if (k[0] != key[0] or k == key or (bank.tracklets[r] or 0) < least
                     or (st is not None and st.reason in ("geometry", "both")) or self._seen_together(key, k)):
                 continue
-            theirs = self.store.distances(bank.vector(r), k, [gid], exclude_modality=self._excluded(bank, r),
-                                          min_tracklets=least)[0][0]
+            theirs = self._stored_fit(k, r, gid)
             if not math.isfinite(theirs):
                 continue
             if distance > ratio * theirs:
@@ -567,9 +562,13 @@ class IdentityManager:
                 worse.append(k)
         return worse, False
 
-    def _excluded(self, bank: Any, row: int) -> str | None:
-        """The modality a stored row's gait is not compared with (its own, unless ``gait_same_modality``)."""
-        return None if self.cfg.gait_same_modality else bank.modality[row]
+    def _stored_fit(self, key: TrackKey, row: int, gid: int) -> float:
+        """The gait distance of ``key``'s stored evidence (bank ``row``) to identity ``gid``'s evidence from
+        other tracks (of another modality unless ``gait_same_modality``; each of ``gait_min_tracklets``)."""
+        bank = self.store.bank
+        same = None if self.cfg.gait_same_modality else bank.modality[row]
+        return float(self.store.distances(bank.vector(row), key, [gid], exclude_modality=same,
+                                          min_tracklets=self.cfg.gait_min_tracklets)[0][0])
 
     def _fragment_fits_far_worse(self, frag: Fragment, sources: dict[int, dict[TrackKey, int]]) -> bool:
         """Whether ``frag``'s track fits the identity it would join ``successive_fit_ratio`` times worse than
@@ -579,11 +578,8 @@ class IdentityManager:
         row = sources.get(frag.gid, {}).get(frag.source)
         if row is None:
             return False
-        bank = self.store.bank
-        d = self.store.distances(bank.vector(row), frag.source, [frag.into],
-                                 exclude_modality=self._excluded(bank, row),
-                                 min_tracklets=self.cfg.gait_min_tracklets)[0][0]
-        return self._successive_fits(frag.source, float(d), frag.into, sources)[1]
+        return self._successive_fits(frag.source, self._stored_fit(frag.source, row, frag.into), frag.into,
+                                     sources)[1]
 
     def _move_out(self, key: TrackKey, gid: int, stamp_s: float, by: TrackKey) -> None:
         """``key``, of the sensor of the track ``by`` now taking or keeping identity ``gid`` and fitting it
@@ -686,9 +682,10 @@ class IdentityManager:
                 st = self._tracks.get(o.key)
                 if st is None or st.reason is None or st.gid not in self.store.ids:
                     break
-                sources = self._bank_sources() if self.cfg.successive_fit_ratio > 0 else {}
-                found = [f for f in rules.gatherable(HeldTrack(o.key, st.gid, o.modality, evidence), holdings)
-                         if not self._fragment_fits_far_worse(f, sources)]
+                found = rules.gatherable(HeldTrack(o.key, st.gid, o.modality, evidence), holdings)
+                if found and self.cfg.successive_fit_ratio > 0:
+                    sources = self._bank_sources()
+                    found = [f for f in found if not self._fragment_fits_far_worse(f, sources)]
                 if not found:
                     break
                 self._absorb(found[0], o.stamp_s)
