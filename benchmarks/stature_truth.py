@@ -35,10 +35,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recognizer_rerun import DEFAULT_MODEL, identity_config, rerun, rerun_handoff  # noqa: E402
-from tcfd_ros.perception.stature import MAD_TO_SD, track_stature  # noqa: E402
+from tcfd_ros.perception.stature import robust_sd, track_stature  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.rerun import RecordedInput, recorded_inputs  # noqa: E402
+from tcfd_ros.replay.scoring import TrackingScore  # noqa: E402
 from training.harvest import tracking_scores  # noqa: E402
 
 #: Robust-SD bands (metres) of a track's per-frame statures in the census's second table.
@@ -61,8 +62,7 @@ class TrackStature:
 
     @property
     def spread_m(self) -> float:
-        s = self.samples_m
-        return float(MAD_TO_SD * np.median(np.abs(s - np.median(s)))) if s.size else float("nan")
+        return robust_sd(self.samples_m)
 
 
 def true_heights(rec: Recording) -> dict[int, float]:
@@ -89,10 +89,11 @@ def per_frame_statures(inputs: list[RecordedInput]) -> dict[tuple[str, int], lis
     return out
 
 
-def track_statures(rec: Recording, inputs: list[RecordedInput], min_samples: int,
-                   max_spread_m: float) -> list[TrackStature]:
-    """The labelled tracks (the replay scorer's track-to-person labels) with enough per-frame statures."""
-    labels = {s: t.track_to_person for s, t in tracking_scores(rec, ReplayConfig().scoring).items()}
+def track_statures(rec: Recording, tracking: dict[str, TrackingScore], inputs: list[RecordedInput],
+                   min_samples: int, max_spread_m: float) -> list[TrackStature]:
+    """The labelled tracks (``tracking``'s track-to-person labels, the replay scorer's) with enough
+    per-frame statures."""
+    labels = {s: t.track_to_person for s, t in tracking.items()}
     truth = true_heights(rec)
     out = []
     for (sensor, tid), values in per_frame_statures(inputs).items():
@@ -122,8 +123,7 @@ def census(tracks: list[TrackStature], far_m: float) -> dict:
                 bands.append({"spread_m": [lo, hi], "tracks": int(m.sum()),
                               "far": int((off[m] > far_m).sum())})
         out[sensor] = {"tracks": len(mine), "none": len(mine) - len(measured), "bias_m": round(bias, 4),
-                       "robust_sd_m": round(float(MAD_TO_SD * np.median(np.abs(err - bias))), 4)
-                       if err.size else None,
+                       "robust_sd_m": round(robust_sd(err, bias), 4) if err.size else None,
                        "far": int((off > far_m).sum()), "by_spread": bands}
     return out
 
@@ -157,12 +157,14 @@ def main() -> int:
                     help="override an IdentityConfig field (YAML value)")
     args = ap.parse_args()
     cfg = identity_config(args.identity)
+    scoring = ReplayConfig().scoring
     loaded = []
     for d in args.replay_dirs:
         rec = Recording.load(d / "recording.jsonl")
         inputs = recorded_inputs(d / "outputs.mcap")
-        loaded.append((d, rec, inputs, track_statures(rec, inputs, cfg.stature_min_samples,
-                                                      cfg.stature_max_spread_m)))
+        trk = tracking_scores(rec, scoring)
+        loaded.append((d, rec, trk, inputs, track_statures(rec, trk, inputs, cfg.stature_min_samples,
+                                                           cfg.stature_max_spread_m)))
     table = census([t for *_, tracks in loaded for t in tracks], args.far)
     print(json.dumps({"census": table}))
     if args.oracle is None:
@@ -171,9 +173,7 @@ def main() -> int:
     bias = {s: v["bias_m"] for s, v in table.items()}
     rng = np.random.default_rng(ORACLE_SEED)
     total = {"as_recorded": [0, 0, 0], "oracle": [0, 0, 0]}
-    scoring = ReplayConfig().scoring
-    for d, rec, inputs, tracks in loaded:
-        trk = tracking_scores(rec, scoring)
+    for d, rec, trk, inputs, tracks in loaded:
         row = {}
         oracle = with_true_statures(inputs, tracks, bias, sensors, rng)
         for name, feed in (("as_recorded", inputs), ("oracle", oracle)):

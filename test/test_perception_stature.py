@@ -16,6 +16,7 @@ from tcfd_ros.perception.stature import (
     TrackStatures,
     camera_stature,
     lidar_stature,
+    robust_sd,
     shortest_half,
     stature_likelihood_ratio,
     track_stature,
@@ -87,6 +88,14 @@ def test_a_tracks_stature_is_the_median_of_its_frames_once_there_are_enough():
     assert store.estimate(("camera", 1), 1) is None
     store.expire(now_s=20.0, timeout_s=5.0)
     assert store.estimate(("lidar", 1), 1) is None
+
+
+def test_the_robust_sd_is_the_scaled_median_deviation_from_the_median_or_a_given_centre():
+    rng = np.random.default_rng(2)
+    assert robust_sd(rng.normal(1.7, 0.03, 4000)) == pytest.approx(0.03, rel=0.05)
+    assert robust_sd(np.array([1.0, 1.0, 1.0, 9.0])) == 0.0                   # one outlier does not count
+    assert robust_sd(np.array([1.0, 2.0, 3.0]), centre=0.0) == pytest.approx(2.0 * MAD_TO_SD)
+    assert math.isnan(robust_sd(np.array([])))
 
 
 def test_a_stature_that_drifts_over_the_track_is_no_stature():

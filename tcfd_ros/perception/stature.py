@@ -96,6 +96,16 @@ def lidar_stature(tops: np.ndarray, fixed_from_lidar: RigidTransform, ground_z_m
 MAD_TO_SD = 1.4826
 
 
+def robust_sd(values: np.ndarray, centre: float | None = None) -> float:
+    """``MAD_TO_SD`` x the median absolute deviation of ``values`` from ``centre`` (default: their median);
+    NaN for no values."""
+    v = np.asarray(values, dtype=np.float64)
+    if not v.size:
+        return float("nan")
+    c = float(np.median(v)) if centre is None else centre
+    return MAD_TO_SD * float(np.median(np.abs(v - c)))
+
+
 def track_stature(samples_m: Sequence[float], min_samples: int, max_spread_m: float = 0.0) -> float | None:
     """Median of a track's per-frame statures; None with fewer than ``min_samples``. When their robust SD
     exceeds ``max_spread_m`` (> 0) (one person's stature does not drift over a track, a blob of two people
@@ -106,7 +116,7 @@ def track_stature(samples_m: Sequence[float], min_samples: int, max_spread_m: fl
     if s.size < max(1, min_samples):
         return None
     med = float(np.median(s))
-    if max_spread_m <= 0 or MAD_TO_SD * float(np.median(np.abs(s - med))) <= max_spread_m:
+    if max_spread_m <= 0 or robust_sd(s, med) <= max_spread_m:
         return med
     centre, spread = shortest_half(s)
     return centre if spread <= max_spread_m else None
