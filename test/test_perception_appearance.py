@@ -76,7 +76,8 @@ def test_grey_clothes_still_differ_by_brightness_but_weigh_less():
 def test_low_light_weighs_less_and_monochrome_carries_no_colour():
     img, labels = _scene([(40, RED, DARK), (200, BLUE, DARK)])
     day = camera_measurements(labels, _to_u8(img))
-    night = camera_measurements(labels, expose_lowlight(img, LOWLIGHT_LEVEL, np.random.default_rng(2)))
+    noise = np.random.default_rng(2).standard_normal(img.shape, dtype=np.float32)
+    night = camera_measurements(labels, expose_lowlight(img, LOWLIGHT_LEVEL, noise))
     for d, n in zip(day, night):
         assert n.appearance is not None and n.appearance.weight < 0.6 * d.appearance.weight
     grey = np.repeat(_to_u8(img).mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)   # IR as bgr8

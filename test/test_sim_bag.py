@@ -183,12 +183,50 @@ def test_same_seed_gives_byte_identical_bags(tmp_path):
     assert other != digests[0]
 
 
+def _digests(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(layout="overlap"),
+    dict(layout="overlap", conditions=("nt",)),                       # mono IR: other noise shape
+    dict(layout="disjoint", conditions=("dk", "nl")),                  # dusk switch, low light
+    dict(layout="overlap", mount="robot", duration_s=0.4),             # moving sensors, prefetch
+])
+def test_workers_write_the_same_bag_byte_for_byte(tmp_path, monkeypatch, kwargs):
+    """Frames made ahead by worker processes (sim/frames_ahead.py) give the bag one process writes: the
+    noise streams are drawn in frame order whoever casts the scenes."""
+    import tcfd_ros.sim.frames_ahead as frames_ahead
+
+    monkeypatch.setattr(frames_ahead, "MIN_FRAMES_FOR_WORKERS", 1)     # TINY is far below the default
+    digests = []
+    for workers in (1, 3):
+        out = tmp_path / f"w{workers}" / "bag"      # the file names carry the folder's name
+        write_bag(BagSpec(out=out, storage="mcap", workers=workers, **{**TINY, **kwargs}))
+        digests.append(_digests(out))
+    assert digests[0] == digests[1]
+
+
+def test_a_failing_worker_stops_the_bag_and_leaves_nothing(tmp_path, monkeypatch):
+    import tcfd_ros.sim.frames_ahead as frames_ahead
+
+    def broken(self, k):
+        raise ValueError(f"cannot render camera frame {k}")
+
+    monkeypatch.setattr(frames_ahead, "MIN_FRAMES_FOR_WORKERS", 1)
+    monkeypatch.setattr(BagSimulation, "camera_scene", broken)         # the forked workers inherit it
+    with pytest.raises(ValueError, match="cannot render camera frame 0"):
+        write_bag(BagSpec(out=tmp_path / "b", storage="mcap", workers=2, **TINY))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(lidar="hdl128"), "unknown LiDAR model"),
     (dict(people=0), "people must be >= 1"),
     (dict(storage="rosbag1"), "storage"),
     (dict(layout="circle"), "layout"),
     (dict(conditions=("xx",)), "condition"),
+    (dict(workers=0), "workers must be >= 1"),
 ])
 def test_bad_arguments_raise_and_leave_nothing(tmp_path, kwargs, match):
     out = tmp_path / "bad"

@@ -88,6 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pole (fixed sensors; default) or robot (both sensors on a robot patrolling "
                         "the zone; "
                         "needs --layout overlap; publishes /tf map->base_link)")
+    b.add_argument("--workers", type=int, default=2,
+                   help="processes rendering camera frames ahead of the writer (default 2); the bag is the "
+                        "same byte for byte for any number")
     b.add_argument("--force", action="store_true", help="replace an existing output")
     b.set_defaults(func=run_bag)
 
@@ -165,7 +168,7 @@ def run_bag(args: argparse.Namespace) -> int:
     spec = BagSpec(out=args.out, storage=args.storage, people=args.people, duration_s=args.duration,
                    seed=args.seed, lidar=args.lidar, conditions=tuple(args.condition), layout=args.layout,
                    camera_hz=args.camera_hz, camera_width=args.width, camera_height=args.height,
-                   first_id=args.first_id, mount=args.mount, force=args.force)
+                   first_id=args.first_id, mount=args.mount, force=args.force, workers=args.workers)
     print(json.dumps(write_bag(spec)))
     return 0
 

@@ -22,8 +22,9 @@ import numpy as np
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.image_conversions import pack_image
 from tcfd_ros.point_cloud2 import pack_cloud
+from tcfd_ros.sim.frames_ahead import FramesAhead
 from tcfd_ros.sim.person import CONDITIONS, sample_identity, sample_variation
-from tcfd_ros.sim.lighting import lighting_at
+from tcfd_ros.sim.lighting import Lighting, lighting_at
 from tcfd_ros.sim.output import commit_output, prepare_output
 from tcfd_ros.sim.scan import CameraRenderer, LidarScanner
 from tcfd_ros.sim.sensors import camera_model, camera_pose, lidar_model, lidar_pose
@@ -83,6 +84,9 @@ class BagSpec:
     first_id: int = 0
     mount: str = "pole"        # "pole": fixed sensors; "robot": both ride a robot patrolling zone A
     force: bool = False
+    #: processes casting camera frames ahead of the writer, beside one for the LiDAR (1: everything in
+    #: one process); the bag is the same byte for byte whatever the number (sim/frames_ahead.py)
+    workers: int = 2
 
     def validate(self) -> None:
         if self.storage not in STORAGES:
@@ -108,6 +112,8 @@ class BagSpec:
                               f"(got {self.layout!r})")
         if self.first_id < 0:
             raise ConfigError(f"first_id must be >= 0, got {self.first_id}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
 
 
 def _latched_qos():
@@ -323,11 +329,27 @@ class BagSimulation:
         return pts, {"people": people}
 
     def camera_frame(self, k: int) -> tuple[np.ndarray, dict]:
+        """Camera frame ``k``: its image and ground truth. Frames must be taken in order (one noise
+        stream); ``camera_scene`` and ``camera_noise`` split the same work for frames made elsewhere."""
+        scene, lighting, gt = self.camera_scene(k)
+        return self.camera.expose(scene, lighting, self.camera_noise(k)), gt
+
+    def camera_lighting(self, k: int) -> Lighting:
+        return lighting_at(self.spec.conditions, float(self.cam_t[k]), self.spec.duration_s)
+
+    def camera_noise(self, k: int) -> np.ndarray | None:
+        """Camera frame ``k``'s sensor noise: the next draws of the camera's stream, so frames are taken
+        in order (``CameraRenderer.draw_noise``)."""
+        return self.camera.draw_noise(self.camera_lighting(k), self.rng_cam)
+
+    def camera_scene(self, k: int) -> tuple[np.ndarray, Lighting, dict]:
+        """Camera frame ``k`` before its noise: the scene's light, the lighting and the ground truth. Uses
+        no random stream, so any process holding an equal simulation renders the same frame."""
         i = len(self.lidar_t) + k
         if self.mount == "robot":
             self._move("camera", k)
-        lighting = lighting_at(self.spec.conditions, float(self.cam_t[k]), self.spec.duration_s)
-        frame = self.camera.render(self._actors(i), self.rng_cam, lighting=lighting)
+        lighting = self.camera_lighting(k)
+        frame = self.camera.render_scene(self._actors(i), lighting=lighting)
         people = []
         for w in self.walkers:
             if not w.active[i]:
@@ -351,7 +373,7 @@ class BagSimulation:
                                        truncated=frame.truncated.get(w.person_id, False), occluded=occl,
                                        detectable=(n >= DETECT_MIN_MASK_PIXELS
                                                    and occl <= DETECT_MAX_OCCLUDED)))
-        return frame.image, {"people": people}
+        return frame.scene, lighting, {"people": people}
 
     def _person(self, w: Walker, i: int, b_s: dict, b_w: dict, *, in_fov: bool, occluded: float,
                 detectable: bool, lidar_points: int | None = None, image_box=None,
@@ -387,8 +409,10 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
     tmpdir = prepare_output(out, spec.force)
     bag_dir = tmpdir / out.name
     sim: BagSimulation | None = None
+    ahead: FramesAhead | None = None
     try:
         sim = BagSimulation(spec)
+        ahead = FramesAhead(sim, spec.workers)
         ts = get_typestore(Stores.ROS2_KILTED)
         mk = _Messages(ts)
         storage = StoragePlugin.MCAP if spec.storage == "mcap" else StoragePlugin.SQLITE3
@@ -430,12 +454,13 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                     put("tf_dyn", t_abs, mk.tf_static(t_abs, [(BASE_FRAME, Rb, tb)], WORLD_FRAME),
                         "tf2_msgs/msg/TFMessage")
                 if kind == 0:
-                    pts, gt = sim.lidar_frame(idx)
+                    pts, gt = ahead.lidar_frame(idx)
                     put("points", t_abs, mk.cloud(t_abs, pts), "sensor_msgs/msg/PointCloud2")
                     text = ground_truth_json("lidar", TOPICS["points"], LIDAR_FRAME, t_abs, idx, spec.seed,
                                              spec.layout, gt["people"], spec.mount)
                 else:
-                    img, gt = sim.camera_frame(idx)
+                    scene, lighting, gt = ahead.camera_scene(idx)
+                    img = sim.camera.expose(scene, lighting, ahead.camera_noise(idx))
                     put("image", t_abs, mk.image(t_abs, img), "sensor_msgs/msg/Image")
                     put("info", t_abs, mk.camera_info(t_abs, sim.cam_model), "sensor_msgs/msg/CameraInfo")
                     text = ground_truth_json("camera", TOPICS["image"], CAMERA_FRAME, t_abs, idx, spec.seed,
@@ -443,6 +468,8 @@ def write_bag(spec: BagSpec, progress: bool = False) -> dict[str, object]:
                 put("gt", t_abs, mk.string(text), "std_msgs/msg/String")
         commit_output(bag_dir, out)
     finally:
+        if ahead is not None:
+            ahead.close()
         if sim is not None:
             sim.close()
         shutil.rmtree(tmpdir, ignore_errors=True)

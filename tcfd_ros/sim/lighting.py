@@ -90,25 +90,26 @@ def ir_irradiance(reflectivity: np.ndarray, cos_incidence: np.ndarray, distance_
     return IR_POWER * reflectivity * np.clip(cos_incidence, 0.0, 1.0) * beam / (d * d)
 
 
-def expose_ir(irradiance: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """(H, W) linear irradiance -> (H, W) uint8 after saturation, gamma and sensor noise."""
+def expose_ir(irradiance: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    """(H, W) linear irradiance -> (H, W) uint8 after saturation, gamma and sensor noise; ``noise``:
+    standard-normal float32 draws of the image's shape (None: a noiseless image)."""
     img = np.clip(irradiance, 0.0, 1.0).astype(np.float32) ** np.float32(GAMMA) * np.float32(255.0)
-    if rng is not None:
-        img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(IR_NOISE_SIGMA)
+    if noise is not None:
+        img += noise * np.float32(IR_NOISE_SIGMA)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def expose_lowlight(colour: np.ndarray, level: float, rng: np.random.Generator | None) -> np.ndarray:
-    """(H, W, 3) daylight colours 0..1 at ``level`` of the light -> (H, W, 3) uint8 after AGC and noise."""
+def expose_lowlight(colour: np.ndarray, level: float, noise: np.ndarray | None) -> np.ndarray:
+    """(H, W, 3) daylight colours 0..1 at ``level`` of the light -> (H, W, 3) uint8 after AGC and noise;
+    ``noise``: standard-normal float32 draws of the image's shape (None: a noiseless image)."""
     signal = colour.astype(np.float32) * np.float32(level)           # 0..1 of full scale, pre-gain
     mean = float(signal.mean())
     gain = float(np.clip(AGC_TARGET / max(mean, 1e-6), 1.0, AGC_MAX_GAIN))
-    if rng is not None:
+    if noise is not None:
         electrons = signal * np.float32(FULL_WELL_E)
         sigma = np.sqrt(electrons + np.float32(READ_NOISE_E ** 2))
         # colour noise: independent per channel
-        signal = (electrons + rng.standard_normal(signal.shape, dtype=np.float32) * sigma) / np.float32(
-            FULL_WELL_E)
+        signal = (electrons + noise * sigma) / np.float32(FULL_WELL_E)
     grey = signal.mean(axis=-1, keepdims=True)
     sat = float(np.clip(LOWLIGHT_SATURATION + (1.0 - LOWLIGHT_SATURATION) * (level - LOWLIGHT_LEVEL)
                         / (1.0 - LOWLIGHT_LEVEL), LOWLIGHT_SATURATION, 1.0))

@@ -8,7 +8,7 @@ sensor and keeps a 64-beam scan or a 640x480 frame to a few tens of milliseconds
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -238,6 +238,9 @@ class CameraFrame:
     full_pixels: dict[int, int]      # pixels the actor would cover with nothing in front
     truncated: dict[int, bool]
     windows: dict[int, tuple[int, int, int, int]]   # (u0, v0, u1, v1) pixel window cast per actor
+    #: the scene's light before the sensor (colours 0..1, or linear IR) that ``image`` exposes; None when
+    #: rendered with ``image=False``
+    scene: np.ndarray | None = None
 
 
 def _ground_texture(points: np.ndarray) -> np.ndarray:
@@ -375,6 +378,17 @@ class CameraRenderer(_MovableSensor):
                image: bool = True) -> CameraFrame:
         """Render one frame under ``lighting`` (``sim.lighting``): ``bgr8`` (H, W, 3), or (H, W) for a
         mono IR camera; ``image=False`` skips colours and noise (label map only, for masks)."""
+        frame = self.render_scene(actors, lighting=lighting, image=image)
+        if not image:
+            return frame
+        noise = None if rng is None else self.draw_noise(lighting, rng)
+        return replace(frame, image=self.expose(frame.scene, lighting, noise))
+
+    def render_scene(self, actors: list[Actor], *, lighting: Lighting = DAY,
+                     image: bool = True) -> CameraFrame:
+        """Everything of ``render`` but the exposure, which alone draws noise: the frame's ``scene`` (and
+        labels) depend only on the pose and the actors, so frames can be rendered in any order or process
+        and exposed in order with one random stream (``sim.bag``'s workers)."""
         h, w = self.model.height, self.model.width
         zbuf = self.zbuf.copy()
         labels = np.full((h, w), -1, np.int32)
@@ -419,20 +433,27 @@ class CameraRenderer(_MovableSensor):
                 ow = out[v0:v1, u0:u1].reshape(-1, 3)
                 ow[closer] = actor.colours[part[closer]] * shade[:, None]
                 out[v0:v1, u0:u1] = ow.reshape(v1 - v0, u1 - u0, 3)
-        img = None
-        if image:
-            img = self._expose(out, lighting, rng)
-        return CameraFrame(img, labels, full, trunc, wins)
+        return CameraFrame(None, labels, full, trunc, wins, scene=out)
 
-    def _expose(self, out: np.ndarray, lighting: Lighting, rng: np.random.Generator | None) -> np.ndarray:
-        """The camera's image of the rendered scene ``out`` (colours 0..1, or linear IR) as uint8."""
+    def draw_noise(self, lighting: Lighting, rng: np.random.Generator) -> np.ndarray | None:
+        """One frame's sensor noise under ``lighting``: standard-normal float32 draws of the exposed
+        image's shape, or None for a noiseless daylight camera. The only random part of a frame: drawn
+        in frame order from one stream, the rest of a frame can be made anywhere (``sim.frames_ahead``)."""
+        h, w = self.model.height, self.model.width
+        if lighting.mode == "day" and self.model.noise_sigma <= 0:
+            return None
+        shape = (h, w) if lighting.mode == "ir" else (h, w, 3)
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    def expose(self, out: np.ndarray, lighting: Lighting, noise: np.ndarray | None) -> np.ndarray:
+        """The camera's image of the rendered scene ``out`` (colours 0..1, or linear IR) as uint8, with
+        ``noise`` from ``draw_noise`` (None: noiseless)."""
         if lighting.mode == "ir":
-            mono = expose_ir(out, rng)
+            mono = expose_ir(out, noise)
             return mono if lighting.mono else np.repeat(mono[:, :, None], 3, axis=2)
         if lighting.mode == "lowlight":
-            return expose_lowlight(out, lighting.level, rng)
+            return expose_lowlight(out, lighting.level, noise)
         noisy = out * 255.0
-        sigma = self.model.noise_sigma
-        if rng is not None and sigma > 0:
-            noisy += rng.standard_normal(noisy.shape, dtype=np.float32) * np.float32(sigma)
+        if noise is not None:
+            noisy += noise * np.float32(self.model.noise_sigma)
         return np.clip(noisy, 0, 255).astype(np.uint8)
