@@ -14,7 +14,8 @@ INSTALL_INPUTS := requirements.txt constraints.txt setup.py setup.cfg package.xm
 # the first time: ~7 s more, once). Keeping them needs PYTHONDONTWRITEBYTECODE unset for what make runs:
 # some environments set it (this workplace does), and then every process would compile torch again
 # (make test 10 -> 15 min).
-PIP := $(PY) -m pip --no-input --disable-pip-version-check --no-compile
+PIP := $(PY) -m pip --no-input --disable-pip-version-check
+INSTALL := $(PIP) install --quiet --no-compile
 unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?= -q
 
@@ -27,9 +28,9 @@ $(PY):
 
 # pip and setuptools are pinned in the lock too (pip freeze leaves them out; they are added by hand).
 $(STAMP): $(INSTALL_INPUTS) | $(PY)
-	$(PIP) install --quiet -c constraints.txt pip setuptools
-	$(PIP) install --quiet -r requirements.txt -c constraints.txt
-	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(INSTALL) -c constraints.txt pip setuptools
+	$(INSTALL) -r requirements.txt -c constraints.txt
+	$(INSTALL) --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 test: setup
