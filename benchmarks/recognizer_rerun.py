@@ -19,6 +19,7 @@ also prints every new binding and identity change. Not collected by pytest.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
+from tcfd_ros.inference.embedder import Embedder, make_embedder  # noqa: E402
 from tcfd_ros.perception.config import IdentityConfig  # noqa: E402
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation  # noqa: E402
 from tcfd_ros.perception.identity_types import IdentityMatch  # noqa: E402
@@ -47,6 +48,12 @@ from training.harvest import tracking_scores  # noqa: E402
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
 
 
+@functools.lru_cache(maxsize=2)
+def onnx_embedder(model: Path) -> Embedder:
+    """One ONNX session per model for all re-runs of a process (an embedder keeps no state between calls)."""
+    return make_embedder("onnx", str(model), threads=1)
+
+
 def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityConfig,
           events: bool = False, hidden_feet: bool = False) -> list[MatchEvent]:
     """``tcfd_ros.replay.rerun.rerun`` with the ONNX model at ``model``; ``events`` prints each new binding
@@ -58,7 +65,7 @@ def rerun(inputs: list[tuple[int, int, str, str]], model: Path, cfg: IdentityCon
             print(f"{m.stamp_s % 1000:8.2f} {m.sensor:6s} track {m.track_id:3d} -> G{m.global_id} "
                   f"by {m.decided_by} switched={m.switched} d={m.distance}", file=sys.stderr)
         seen.add((m.sensor, m.track_id))
-    return rerun_identities(inputs, make_embedder("onnx", str(model), threads=1), cfg, hidden_feet, hook)[1]
+    return rerun_identities(inputs, onnx_embedder(model), cfg, hidden_feet, hook)[1]
 
 
 def identity_config(items: list[str]) -> IdentityConfig:
