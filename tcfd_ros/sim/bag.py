@@ -84,8 +84,9 @@ class BagSpec:
     first_id: int = 0
     mount: str = "pole"        # "pole": fixed sensors; "robot": both ride a robot patrolling zone A
     force: bool = False
-    #: processes casting camera frames ahead of the writer, beside one for the LiDAR (1: everything in
-    #: one process); the bag is the same byte for byte whatever the number (sim/frames_ahead.py)
+    #: processes casting camera frames ahead of the writer, beside one each for the camera's noise and
+    #: the LiDAR (1: everything in one process); the bag is the same byte for byte for any number
+    #: (sim/frames_ahead.py)
     workers: int = 2
 
     def validate(self) -> None:
