@@ -220,6 +220,22 @@ def test_a_failing_worker_stops_the_bag_and_leaves_nothing(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_worker_that_dies_is_one_clear_error(tmp_path, monkeypatch):
+    import os
+
+    import tcfd_ros.sim.frames_ahead as frames_ahead
+    from tcfd_ros.errors import TcfdError
+
+    def killed(self, k):
+        os._exit(9)                      # as the kernel's OOM killer would end it: no exception, no result
+
+    monkeypatch.setattr(frames_ahead, "MIN_FRAMES_FOR_WORKERS", 1)
+    monkeypatch.setattr(BagSimulation, "camera_scene", killed)         # runs only in the forked workers
+    with pytest.raises(TcfdError, match="died before frame 0.*--workers 1"):
+        write_bag(BagSpec(out=tmp_path / "b", storage="mcap", workers=2, **TINY))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(lidar="hdl128"), "unknown LiDAR model"),
     (dict(people=0), "people must be >= 1"),

@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
+import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from tcfd_ros.errors import TcfdError
 from tcfd_ros.sim.scan import POINT_DTYPE
 
 if TYPE_CHECKING:
@@ -71,6 +74,8 @@ class Slots:
 def _init(spec: BagSpec, prefetch: bool, slots: Slots) -> None:
     from tcfd_ros.sim.bag import BagSimulation
 
+    # Ctrl-C reaches the whole process group: the writer stops, and its close() stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sim = BagSimulation(spec)
     if not prefetch:    # a camera worker gets frames out of order: a robot's next pose would be cast in vain
@@ -112,7 +117,11 @@ class _Ahead:
         if not self._pending or self._pending[0][0] != i:
             raise RuntimeError(f"frames must be taken in order: asked for {i}, next is "
                                f"{self._pending[0][0] if self._pending else self.n}")
-        ref, *rest = self._pending.popleft()[1].result()   # a worker's error, or its death, raises here
+        try:
+            ref, *rest = self._pending.popleft()[1].result()   # a worker's error raises here
+        except BrokenProcessPool as e:
+            raise TcfdError(f"a process writing the bag's frames died before frame {i} ({e}); out of memory? "
+                            "--workers 1 writes the bag in one process") from e
         return (self.slots.take(ref), *rest)
 
 
