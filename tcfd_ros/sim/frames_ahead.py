@@ -139,8 +139,10 @@ class FramesAhead:
         self._noise: _Ahead | None = None
         self._lidar: _Ahead | None = None
         if workers > 1 and len(sim.cam_t) >= MIN_FRAMES_FOR_WORKERS:
-            # fork: made before the first frame, when the simulation has started no thread (its robot
-            # prefetch pool starts them on its first task); only the spec and the slots are handed over
+            # fork: cheap, and a worker uses nothing of the writer's state but the spec and the slots (it
+            # builds its own simulation). The writer's simulation never starts its prefetch threads here;
+            # the only threads alive when a later pool forks are the earlier pools' own manager threads,
+            # whose queues the new workers never touch. Python >= 3.12 warns about such forks.
             ctx = mp.get_context("fork")
             cam = sim.cam_model
             image_bytes = cam.width * cam.height * SCENE_BYTES_PER_PIXEL
