@@ -89,8 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the zone; "
                         "needs --layout overlap; publishes /tf map->base_link)")
     b.add_argument("--workers", type=int, default=2,
-                   help="processes rendering camera frames ahead of the writer (default 2); the bag is the "
-                        "same byte for byte for any number")
+                   help="processes casting camera frames ahead of the writer (default 2), beside one each "
+                        "for the camera's noise and the LiDAR; 1: all in one process. The bag is the same "
+                        "byte for byte for any number")
     b.add_argument("--force", action="store_true", help="replace an existing output")
     b.set_defaults(func=run_bag)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import os
 import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -76,7 +75,6 @@ def _init(spec: BagSpec, prefetch: bool, slots: Slots) -> None:
 
     # Ctrl-C reaches the whole process group: the writer stops, and its close() stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sim = BagSimulation(spec)
     if not prefetch:    # a camera worker gets frames out of order: a robot's next pose would be cast in vain
         sim.close()
