@@ -8,7 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tcfd-installed
-INSTALL_INPUTS := requirements.txt constraints.txt setup.py setup.cfg package.xml
+RUNTIME_STAMP := $(VENV)/.tcfd-runtime
+RUNTIME_INPUTS := requirements-runtime.txt constraints.txt setup.py setup.cfg package.xml
+INSTALL_INPUTS := requirements.txt $(RUNTIME_INPUTS)
 # --no-compile: pip would byte-compile every module it installs (~80 s of one core for torch and the rest);
 # Python compiles each module instead the first time it is imported and keeps the .pyc (importing torch
 # the first time: ~7 s more, once). Keeping them needs PYTHONDONTWRITEBYTECODE unset for what make runs:
@@ -19,9 +21,13 @@ INSTALL := $(PIP) install --quiet --no-compile
 unexport PYTHONDONTWRITEBYTECODE
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test lint demo model model-calibrate harvest bench clean-venv
+.PHONY: setup runtime test lint demo model model-calibrate harvest bench clean-venv
 
+# setup: everything (training, the test suite: PyTorch's several GB). runtime: what the node graph, bringup,
+# replay, simulate and the demo need (requirements-runtime.txt, no PyTorch; ~30 s instead of ~2 min). A full
+# set-up is also a runtime one; a runtime one is completed by the next `make setup` / `make test`.
 setup: $(STAMP)
+runtime: $(RUNTIME_STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +37,13 @@ $(STAMP): $(INSTALL_INPUTS) | $(PY)
 	$(INSTALL) -c constraints.txt pip setuptools
 	$(INSTALL) -r requirements.txt -c constraints.txt
 	$(INSTALL) --no-deps --no-build-isolation -e .
-	@touch $(STAMP)
+	@touch $(RUNTIME_STAMP) $(STAMP)
+
+$(RUNTIME_STAMP): $(RUNTIME_INPUTS) | $(PY)
+	$(INSTALL) -c constraints.txt pip setuptools
+	$(INSTALL) -r requirements-runtime.txt -c constraints.txt
+	$(INSTALL) --no-deps --no-build-isolation -e .
+	@touch $(RUNTIME_STAMP)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -40,7 +52,7 @@ test: setup
 lint: setup
 	$(PY) -m flake8 tcfd_ros training launch test benchmarks
 
-demo: setup
+demo: runtime
 	$(PY) -m tcfd_ros.demo
 
 # The shipped reference model (models/tcfd_sim.pt + .onnx, models/MODEL_CARD.md): simulate its data set

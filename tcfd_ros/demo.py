@@ -35,6 +35,7 @@ import yaml
 
 from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
+from tcfd_ros.optional_packages import missing_package
 
 REPO = Path(__file__).resolve().parents[1]
 RETRAIN_STEPS = 4      # data set, model, bag, replay
@@ -244,6 +245,10 @@ class Demo:
     def run(self) -> int:
         t0 = time.monotonic()
         if self.cfg.retrain:
+            try:
+                import torch  # noqa: F401  (before minutes of simulation, not after)
+            except ModuleNotFoundError as e:
+                raise missing_package(e, "--retrain (it trains a model)") or e
             model = self.model(self.dataset())
         else:
             model = self.shipped_model()

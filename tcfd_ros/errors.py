@@ -34,6 +34,11 @@ class MissingWeightsError(TcfdError, FileNotFoundError):
     """Pretrained weights (CLIP, YOLO) are not where the config says; the message says what to put where."""
 
 
+class MissingPackageError(TcfdError, ImportError):
+    """A package of the full set-up (PyTorch, open_clip, ultralytics) is not installed; the message says how
+    to install it (``optional_packages.py``)."""
+
+
 class BagError(TcfdError):
     """A rosbag2 bag is missing, truncated, corrupt or lacks the expected topics."""
 

@@ -66,6 +66,22 @@ def setup_kwargs() -> dict:
     return captured
 
 
+def _requirement_lines(name: str = "requirements.txt") -> list[str]:
+    """The lines of a requirements file with its ``-r`` includes read in (requirements.txt includes
+    requirements-runtime.txt)."""
+    lines = []
+    for line in (REPO / name).read_text().splitlines():
+        if line.startswith("-r "):
+            lines += _requirement_lines(line[3:].strip())
+        else:
+            lines.append(line)
+    return lines
+
+
+def _requirements() -> str:
+    return "\n".join(_requirement_lines()).lower()
+
+
 def _declared(manifest: ET.Element, *tags: str) -> set[str]:
     return {e.text.strip() for tag in tags for e in manifest.iter(tag)}
 
@@ -106,7 +122,7 @@ def test_every_runtime_import_is_declared(manifest: ET.Element) -> None:
     code = [p for d in ("tcfd_ros", "training", "launch") for p in (REPO / d).rglob("*.py")]
     declared = _declared(manifest, "exec_depend", "depend")
     manifest_text = (REPO / "package.xml").read_text()  # ElementTree drops comments: read the text
-    requirements = (REPO / "requirements.txt").read_text().lower()
+    requirements = _requirements()
     problems = []
     for module, files in sorted(_third_party(code).items()):
         if module in ROSDEP_KEYS:
@@ -125,7 +141,7 @@ def test_every_runtime_import_is_declared(manifest: ET.Element) -> None:
 
 def test_every_test_import_is_declared(manifest: ET.Element) -> None:
     declared = _declared(manifest, "exec_depend", "test_depend", "depend")
-    requirements = (REPO / "requirements.txt").read_text().lower()
+    requirements = _requirements()
     for module, files in sorted(_third_party(list((REPO / "test").glob("*.py"))).items()):
         if module in BUILD_TOOLS:
             continue
@@ -220,7 +236,7 @@ def test_every_requirement_is_used() -> None:
             for p in (REPO / d).rglob("*.py")]
     imported = {m.lower() for m in _imports(code)}
     unused = []
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    for line in _requirement_lines():
         dist = re.split(r"[\[=<> ]", line.strip())[0]
         if not dist or dist.startswith("#") or dist.startswith("ros-kilted-") or dist in NOT_IMPORTED:
             continue
