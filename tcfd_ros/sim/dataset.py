@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-import os
 import pickle
 import shutil
 from dataclasses import dataclass
@@ -361,7 +360,6 @@ _WORKER: dict[str, object] = {}
 
 
 def _worker_init(spec: DatasetSpec, root: str) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     cv2.setNumThreads(1)
     _WORKER["spec"] = spec
     _WORKER["root"] = Path(root)
