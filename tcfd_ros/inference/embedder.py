@@ -16,9 +16,9 @@ from typing import Any, Hashable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from tcfd_ros.errors import ConfigError
-from tcfd_ros.optional_packages import missing_package
 from tcfd_ros.inference.batching import batches  # re-exported; the backends import batching directly
 from tcfd_ros.model.preprocess import MODALITIES
+from tcfd_ros.optional_packages import missing_package
 
 BACKENDS = ("torch", "onnx", "tensorrt")
 DEFAULT_MAX_FRAMES = 64
