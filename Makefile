@@ -32,17 +32,20 @@ runtime: $(RUNTIME_STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# pip and setuptools are pinned in the lock too (pip freeze leaves them out; they are added by hand).
-$(STAMP): $(INSTALL_INPUTS) | $(PY)
+# $(call install_from,REQUIREMENTS): the locked requirements, then the package itself. pip and setuptools are
+# pinned in the lock too (pip freeze leaves them out; they are added by hand).
+define install_from
 	$(INSTALL) -c constraints.txt pip setuptools
-	$(INSTALL) -r requirements.txt -c constraints.txt
+	$(INSTALL) -r $(1) -c constraints.txt
 	$(INSTALL) --no-deps --no-build-isolation -e .
+endef
+
+$(STAMP): $(INSTALL_INPUTS) | $(PY)
+	$(call install_from,requirements.txt)
 	@touch $(RUNTIME_STAMP) $(STAMP)
 
 $(RUNTIME_STAMP): $(RUNTIME_INPUTS) | $(PY)
-	$(INSTALL) -c constraints.txt pip setuptools
-	$(INSTALL) -r requirements-runtime.txt -c constraints.txt
-	$(INSTALL) --no-deps --no-build-isolation -e .
+	$(call install_from,requirements-runtime.txt)
 	@touch $(RUNTIME_STAMP)
 
 test: setup

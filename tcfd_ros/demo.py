@@ -35,7 +35,7 @@ import yaml
 
 from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
-from tcfd_ros.optional_packages import missing_package
+from tcfd_ros.optional_packages import needs_full_setup
 
 REPO = Path(__file__).resolve().parents[1]
 RETRAIN_STEPS = 4      # data set, model, bag, replay
@@ -245,10 +245,8 @@ class Demo:
     def run(self) -> int:
         t0 = time.monotonic()
         if self.cfg.retrain:
-            try:
+            with needs_full_setup("--retrain (it trains a model)"):
                 import torch  # noqa: F401  (before minutes of simulation, not after)
-            except ModuleNotFoundError as e:
-                raise missing_package(e, "--retrain (it trains a model)") or e
             model = self.model(self.dataset())
         else:
             model = self.shipped_model()

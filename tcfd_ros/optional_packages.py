@@ -8,6 +8,9 @@ those is missing, the user gets this line instead of a traceback from deep insid
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from tcfd_ros.errors import MissingPackageError
 
 # Top-level modules installed by requirements.txt but not by requirements-runtime.txt.
@@ -24,3 +27,16 @@ def missing_package(error: ModuleNotFoundError, needed_for: str) -> MissingPacka
     return MissingPackageError(
         f"{needed_for} needs {root}, which this environment lacks (the runtime set-up, "
         f"requirements-runtime.txt, leaves it out): install the full set-up with {FULL_SETUP_COMMAND}")
+
+
+@contextmanager
+def needs_full_setup(needed_for: str) -> Iterator[None]:
+    """Around an import (or a command) that may reach a package only the full set-up installs: a missing one
+    becomes ``missing_package``'s one-line error; any other missing module goes through as it is."""
+    try:
+        yield
+    except ModuleNotFoundError as e:
+        missing = missing_package(e, needed_for)
+        if missing is None:
+            raise
+        raise missing from e

@@ -16,7 +16,7 @@ from typing import NoReturn, Sequence
 
 from tcfd_ros import __version__
 from tcfd_ros.errors import TcfdError
-from tcfd_ros.optional_packages import missing_package
+from tcfd_ros.optional_packages import needs_full_setup
 
 SUBCOMMANDS = ("simulate", "train", "evaluate", "calibrate", "ablate", "export", "bringup", "replay",
                "gallery")
@@ -61,13 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        try:
+        with needs_full_setup(f"tcfd-ros {args.command}"):   # a full set-up command in the runtime one
             return int(args.func(args) or 0)
-        except ModuleNotFoundError as e:   # a command of the full set-up run in the runtime one
-            missing = missing_package(e, f"tcfd-ros {args.command}")
-            if missing is None:
-                raise
-            raise missing from e
     except (TcfdError, OSError) as e:
         # one line, whatever the message holds (an OSError: a file that is missing or not writable)
         text = " ".join(str(e).split())

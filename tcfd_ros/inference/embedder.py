@@ -18,7 +18,7 @@ import numpy as np
 from tcfd_ros.errors import ConfigError
 from tcfd_ros.inference.batching import batches  # re-exported; the backends import batching directly
 from tcfd_ros.model.preprocess import MODALITIES
-from tcfd_ros.optional_packages import missing_package
+from tcfd_ros.optional_packages import needs_full_setup
 
 BACKENDS = ("torch", "onnx", "tensorrt")
 DEFAULT_MAX_FRAMES = 64
@@ -67,10 +67,8 @@ def _backend_embedder(backend: str, path: str | Path, threads: int, max_frames: 
 
     path = resolve_model_path(path)
     if backend == "torch":
-        try:
+        with needs_full_setup("backend 'torch' (or use backend 'onnx' with an exported model)"):
             from tcfd_ros.inference.torch_backend import TorchEmbedder
-        except ModuleNotFoundError as e:
-            raise missing_package(e, "backend 'torch' (or use backend 'onnx' with an exported model)") or e
 
         return TorchEmbedder(path, threads=threads, max_frames=max_frames, max_batch=max_batch)
     if backend == "onnx":

@@ -51,7 +51,7 @@ import numpy as np
 
 from tcfd_ros.errors import MessageFormatError, MissingWeightsError
 from tcfd_ros.geometry.align import align_silhouette
-from tcfd_ros.optional_packages import missing_package
+from tcfd_ros.optional_packages import needs_full_setup
 from tcfd_ros.perception.config import CameraSegmenterConfig
 
 log = logging.getLogger(__name__)
@@ -475,10 +475,8 @@ class _YoloBackend:
                 f"yolo_weights = {str(path)!r}: file not found. Put a YOLO segmentation model "
                 f"(e.g. yolov8n-seg.pt, or an .onnx/.engine export of one) at that path, or set "
                 f"camera backend 'background' (no weights needed). Nothing is downloaded.")
-        try:
+        with needs_full_setup("camera backend 'yolo'"):
             from ultralytics import YOLO  # heavy import, only for this backend
-        except ModuleNotFoundError as e:
-            raise missing_package(e, "camera backend 'yolo'") or e
 
         self._model = YOLO(str(path), task="segment")
         log.info("YOLO segmentation weights loaded from %s", path)
