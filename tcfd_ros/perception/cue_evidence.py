@@ -37,7 +37,7 @@ from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination,
                                                  cue_likelihood_ratio)
 from tcfd_ros.perception.identity_types import TrackKey, TrackObservation
 from tcfd_ros.perception.stature import TrackStatures
-from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths
+from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths, periodogram
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class CueEvidence:
             log.warning("identity: the model's cue exponent was fitted with other cue settings (walking "
                         "speed, stature, step frequency: %s); its threshold no longer holds its false-match "
                         "rate: recalibrate (tcfd-ros calibrate --config)", ", ".join(changed))
+        if cfg.step_frequency_evidence:
+            periodogram()             # its import now, not in the first decision that needs it
         self._cfg = cfg
 
     @property

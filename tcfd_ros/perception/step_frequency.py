@@ -34,10 +34,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
-from scipy.signal import lombscargle
 
 from tcfd_ros.perception.stature import stature_likelihood_ratio
 
@@ -93,6 +92,14 @@ class StepEstimate:
     power: float       # normalised Lomb-Scargle power at the peak, 0..1
 
 
+def periodogram() -> Callable[..., np.ndarray]:
+    """scipy's Lomb-Scargle periodogram, imported on first use: importing ``scipy.signal`` takes 1-2 s
+    of CPU, which every recognizer start would pay though step frequency is off by default
+    (``CueEvidence`` calls this once when the setting is on, so no decision waits for the import)."""
+    from scipy.signal import lombscargle
+    return lombscargle
+
+
 def step_frequency(stamps_s: Sequence[float], widths: Sequence[float], min_frames: int = MIN_FRAMES
                    ) -> StepEstimate | None:
     """The Lomb-Scargle periodogram's peak over ``STEP_BAND_HZ`` of the detrended widths (NaN frames left
@@ -136,7 +143,7 @@ def step_frequency(stamps_s: Sequence[float], widths: Sequence[float], min_frame
     fine = np.unique(np.concatenate([np.arange(p - REFINE_HZ, p + REFINE_HZ + FREQUENCY_STEP_HZ / 2,
                                                FREQUENCY_STEP_HZ) for p in peaks]).round(6))
     fine = fine[(fine >= STEP_BAND_HZ[0]) & (fine <= STEP_BAND_HZ[1])]
-    power = lombscargle(t, x, 2.0 * np.pi * fine, normalize=True)
+    power = periodogram()(t, x, 2.0 * np.pi * fine, normalize=True)
     i = int(np.argmax(power))
     return StepEstimate(float(fine[i]), float(power[i]))
 
