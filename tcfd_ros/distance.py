@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 _EPS = 1e-12
+#: tracks of fewer tracklets are aggregated untrimmed (too few to tell an outlier from the walk)
+MIN_TRIM_TRACKLETS = 4
 
 
 def normalize_parts(features: np.ndarray) -> np.ndarray:
@@ -31,16 +33,31 @@ def cross_modal_distance(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     return (1.0 - sim).astype(np.float32)
 
 
-def aggregate_track_embedding(tracklets: np.ndarray) -> np.ndarray:
+def aggregate_track_embedding(tracklets: np.ndarray, trim_share: float = 0.0) -> np.ndarray:
     """(n, P, D) tracklet embeddings of one track -> (P, D) track embedding.
 
     Per part, the L2-normalised mean of the L2-normalised tracklet embeddings: each tracklet votes
     equally whatever its norm, and the result compares with ``cross_modal_distance`` like a tracklet.
-    The training calibration (``open_set_threshold_track``) and the recognizer both use this one
-    definition, so the threshold applies at the level where the decision is made.
+    With ``trim_share`` > 0 (a trimmed mean, ``identity.track_evidence_trim``), per part the
+    ``floor(n x trim_share)`` tracklets least like that mean are left out and the rest averaged again:
+    a few tracklets of a merged blob, a crossing or a half-hidden walker no longer pull the track's
+    evidence towards someone else (RESULTS.md, "A trimmed track aggregate"). Tracks of fewer than
+    ``MIN_TRIM_TRACKLETS`` are never trimmed. The training calibration (``open_set_threshold_track``),
+    the replay's CMC and the recognizer all use this one definition, so the threshold applies at the
+    level where the decision is made.
     """
     f = np.asarray(tracklets, dtype=np.float32)
     if f.ndim != 3 or f.shape[0] == 0:
         raise ValueError(f"tracklet embeddings must be (n >= 1, parts, d), got shape {f.shape}")
-    mean = normalize_parts(f).mean(axis=0, keepdims=True)
-    return normalize_parts(mean)[0]
+    if not 0.0 <= trim_share < 1.0:
+        raise ValueError(f"trim_share must be in [0, 1), got {trim_share}")
+    unit = normalize_parts(f)
+    mean = normalize_parts(unit.mean(axis=0, keepdims=True))
+    n = unit.shape[0]
+    drop = int(np.floor(n * trim_share)) if n >= MIN_TRIM_TRACKLETS else 0
+    if drop == 0:
+        return mean[0]
+    similarity = (unit * mean).sum(axis=-1)                          # (n, P): cosine to the part's mean
+    keep = np.argsort(-similarity, axis=0, kind="stable")[: n - drop]  # per part, the nearest n - drop
+    kept = np.take_along_axis(unit, keep[:, :, None], axis=0)
+    return normalize_parts(kept.mean(axis=0, keepdims=True))[0]

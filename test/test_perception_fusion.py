@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tcfd_ros.distance import cross_modal_distance
+from tcfd_ros.errors import ConfigError
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
@@ -150,6 +152,25 @@ def test_track_level_evidence_aggregates_tracklets():
         one.update([cam(0.5 + 0.3 * k, 1, 0)])
     (odd1,) = one.update([cam(2.5, 1, 1)])
     assert odd1.distance > THR and odd1.global_id == one.binding("lidar", 7)  # kept by hysteresis only
+
+
+def test_a_trimmed_aggregate_leaves_a_strangers_tracklets_out_of_the_track_evidence():
+    from tcfd_ros.distance import aggregate_track_embedding
+    plain = _mgr(track_evidence_tracklets=8)
+    trimmed = _mgr(track_evidence_tracklets=8, track_evidence_trim=0.25)
+    inputs = [cam(0.3 * k, 1, 0) for k in range(6)] + [cam(1.8, 1, 3), cam(2.1, 1, 3)]  # two of someone else
+    for o in inputs:
+        plain.update([o])
+        trimmed.update([o])
+    got, count = trimmed.track_evidence(("camera", 1))
+    assert count == 8
+    np.testing.assert_allclose(got, aggregate_track_embedding(np.stack([o.embedding for o in inputs]), 0.25))
+    own = aggregate_track_embedding(np.stack([o.embedding for o in inputs[:6]]))
+    d_plain = cross_modal_distance(plain.track_evidence(("camera", 1))[0][None], own[None])[0, 0]
+    d_trim = cross_modal_distance(got[None], own[None])[0, 0]
+    assert d_trim < 0.25 * d_plain                      # the walker's own evidence, nearly untouched
+    with pytest.raises(ConfigError, match="track_evidence_trim"):
+        IdentityConfig(track_evidence_trim=0.6).validate()
 
 
 def test_gait_needs_several_tracklets_before_a_cross_sensor_link():

@@ -53,6 +53,28 @@ def test_track_evidence_ranks_by_the_aggregate_and_reports_the_last_tracklet(mon
     assert c.chance[0] == pytest.approx(0.5)
 
 
+def test_track_evidence_is_trimmed_as_the_recognizer_trims_it(monkeypatch):
+    """With ``identity.track_evidence_trim`` the recognizer leaves a track's odd tracklets out of its
+    evidence; the CMC, rebuilt at the level where it decides, does the same."""
+    monkeypatch.setattr("tcfd_ros.inference.make_embedder", lambda backend, path: _ByFrameValue())
+    tracklets = {
+        # camera track 1 (person 10) walked as 0 twice, then three tracklets of a merged blob read as 1
+        ("camera", 1): [_text("camera", "2d", 1, v) for v in (0, 0, 1, 1, 1, 0, 0, 0)],
+        ("lidar", 5): [_text("lidar", "3d", 5, 0)],                            # person 10
+        ("lidar", 6): [_text("lidar", "3d", 6, 1)],                            # person 11
+    }
+    tracking = {"camera": TrackingScore(track_to_person={1: 10}),
+                "lidar": TrackingScore(track_to_person={5: 10, 6: 11})}
+    args = (tracklets, {"camera": "2d", "lidar": "3d"}, tracking, Path("unused.onnx"), "onnx", 10)
+    assert cmc_module.track_cmc(*args).cmc == [1.0, 1.0]
+    seen = []
+    real = cmc_module.aggregate_track_embedding
+    monkeypatch.setattr(cmc_module, "aggregate_track_embedding",
+                        lambda e, trim=0.0: seen.append(trim) or real(e, trim))
+    assert cmc_module.track_cmc(*args, trim_share=0.375).cmc == [1.0, 1.0]
+    assert seen and set(seen) == {0.375}
+
+
 def test_no_tracks_of_one_modality_gives_an_empty_cmc():
     c = cmc_module.track_cmc({("camera", 1): [_text("camera", "2d", 1, 0)]}, {"camera": "2d"},
                              {"camera": TrackingScore(track_to_person={1: 10})}, Path("unused.onnx"),
@@ -80,6 +102,18 @@ def test_the_recording_keeps_as_many_tracklets_as_the_graphs_recognizer_decides_
     opts = ReplayOptions(bag=tmp_path / "bag", out_dir=tmp_path / "out", graph_config=default_config_path(),
                          params=("recognizer.identity.track_evidence_tracklets=4", "recognizer.backend=onnx"))
     assert _track_evidence_tracklets(opts) == 4
+
+
+def test_the_cmc_trims_as_the_graphs_recognizer_does(tmp_path):
+    from tcfd_ros.graph import default_config_path
+    from tcfd_ros.perception.config import IdentityConfig
+    from tcfd_ros.replay.run import ReplayOptions, _identity_value
+
+    opts = ReplayOptions(bag=tmp_path / "bag", out_dir=tmp_path / "out", graph_config=default_config_path())
+    assert float(_identity_value(opts, "track_evidence_trim")) == IdentityConfig().track_evidence_trim
+    opts = ReplayOptions(bag=tmp_path / "bag", out_dir=tmp_path / "out", graph_config=default_config_path(),
+                         params=("recognizer.identity.track_evidence_trim=0.25",))
+    assert float(_identity_value(opts, "track_evidence_trim")) == 0.25
 
 
 def test_the_reports_model_is_the_one_the_graph_runs(tmp_path):

@@ -452,6 +452,12 @@ class IdentityConfig:
     track_evidence_tracklets: int = param(
         16, "newest tracklet embeddings per track that form its evidence (16: 5-8 s of a walk at the default "
             "hop; RESULTS.md, \"Track evidence over 16 tracklets\")")
+    track_evidence_trim: float = param(
+        0.0, "share of a track's evidence tracklets left out of its aggregate, per embedding part those least "
+             "like the track's mean (a trimmed mean; tracks of fewer than 4 tracklets are never trimmed); 0: the "
+             "plain mean. 0.125 raised gait alone's genuine accepts at 1 % FMR by 3-5 points on 36 fresh "
+             "replays but handed off one more person of 216 (RESULTS.md, \"A trimmed track aggregate\")",
+        lo=0.0, hi=0.5)
     gait_min_tracklets: int = param(
         4, "tracklets a track needs before gait may link it to an identity, and that another track's stored "
            "evidence needs before gait compares with it (1.3 s of camera, 2 s of LiDAR walk at the default "
@@ -647,6 +653,8 @@ class IdentityConfig:
                   "confidence_temperature", "speed_within_sd_mps", "speed_between_sd_mps", "speed_baseline_s",
                   "speed_min_span_s", "stature_within_sd_m", "stature_between_sd_m", "stature_min_samples",
                   "step_frequency_within_sd_hz", "step_frequency_between_sd_hz", "step_frequency_min_span_s")
+        _require(0.0 <= self.track_evidence_trim <= 0.5, c, "track_evidence_trim", self.track_evidence_trim,
+                 "0 <= value <= 0.5 (a trimmed mean keeps most of the track)")
         ratio = self.successive_fit_ratio
         _require(ratio == 0.0 or ratio > 1.0, c, "successive_fit_ratio", ratio, "0 (off) or more than 1")
         _require(0.0 < self.geometry_link_fraction <= 1.0, c, "geometry_link_fraction",

@@ -158,8 +158,8 @@ class _Evidence:
     count: int = 0
     last_stamp_s: float = -math.inf
 
-    def aggregate(self) -> np.ndarray:
-        return aggregate_track_embedding(np.stack(self.tracklets))
+    def aggregate(self, trim_share: float) -> np.ndarray:
+        return aggregate_track_embedding(np.stack(self.tracklets), trim_share)
 
 
 @dataclass
@@ -638,7 +638,9 @@ class IdentityManager:
         """A track's aggregated gait embedding (its newest ``track_evidence_tracklets``) and how many
         tracklets it has delivered, or None for a track not seen (or expired)."""
         ev = self._evidence.get(key)
-        return None if ev is None or not ev.tracklets else (ev.aggregate(), ev.count)
+        if ev is None or not ev.tracklets:
+            return None
+        return ev.aggregate(self.cfg.track_evidence_trim), ev.count
 
     # ---- the update ------------------------------------------------------------------------
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
@@ -677,7 +679,7 @@ class IdentityManager:
                               self.cue_evidence)
         holdings = self._held_tracks(self._bank_sources())     # changes only where an identity is absorbed
         for o in observations:
-            evidence = self._evidence[o.key].aggregate()
+            evidence = self._evidence[o.key].aggregate(self.cfg.track_evidence_trim)
             while True:
                 st = self._tracks.get(o.key)
                 if st is None or st.reason is None or st.gid not in self.store.ids:
@@ -807,7 +809,7 @@ class IdentityManager:
     def _update_bound(self, o: TrackObservation) -> IdentityMatch:
         st = self._tracks[o.key]
         ev = self._evidence[o.key]
-        agg = ev.aggregate()
+        agg = ev.aggregate(self.cfg.track_evidence_trim)
         cand = self._candidates(o, ev, agg)
         cur = cand.gids.index(st.gid)
         # a geometric veto with a track that joined the identity earlier: this track leaves at once; so does
@@ -907,7 +909,7 @@ class IdentityManager:
             return []
         out: list[tuple[int, IdentityMatch]] = []
         taken: set[int] = set()
-        aggs = [self._evidence[o.key].aggregate() for o in obs]
+        aggs = [self._evidence[o.key].aggregate(self.cfg.track_evidence_trim) for o in obs]
         cands = [self._candidates(o, self._evidence[o.key], a) for o, a in zip(obs, aggs)]
         gids = list(self.store.ids)
         if gids:

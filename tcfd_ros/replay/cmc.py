@@ -1,13 +1,13 @@
 """CMC of cross-sensor track matching, from the tracklets the graph actually produced.
 
-The recognizer publishes one decision per tracklet, not a ranked list, so the ranking is rebuilt here
-at the level where the recognizer decides: each track's evidence is the aggregate
-(``tcfd_ros.distance.aggregate_track_embedding``) of its newest tracklets (as many as the recognizer's
-``identity.track_evidence_tracklets``, as published on ``<sensor>/tracklets``), embedded with the same
-exported model the graph ran; camera tracks are the queries, LiDAR tracks the gallery, ranked by the
-project's one cross-modal distance; each track's person is its majority ground-truth id from tracking.
-The same ranking from each track's last tracklet alone is returned beside it (what one tracklet of
-gait says, before any track evidence).
+The recognizer publishes one decision per tracklet, not a ranked list, so the ranking is rebuilt here at
+the level where the recognizer decides: each track's evidence is the aggregate
+(``tcfd_ros.distance.aggregate_track_embedding``, trimmed as ``identity.track_evidence_trim`` says) of its
+newest tracklets (as many as the recognizer's ``identity.track_evidence_tracklets``, as published on
+``<sensor>/tracklets``), embedded with the same exported model the graph ran; camera tracks are the
+queries, LiDAR tracks the gallery, ranked by the project's one cross-modal distance; each track's person
+is its majority ground-truth id from tracking. The same ranking from each track's last tracklet alone is
+returned beside it (what one tracklet of gait says, before any track evidence).
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ class TrackCmc:
 
 
 def track_cmc(tracklets: Mapping[tuple[str, int], Sequence[str]], modality_of: dict[str, str],
-              tracking: dict[str, TrackingScore], model: Path, backend: str, max_rank: int) -> TrackCmc:
-    """The CMC over the tracklet JSONs of each track (oldest first; the recording keeps the newest).
+              tracking: dict[str, TrackingScore], model: Path, backend: str, max_rank: int,
+              trim_share: float = 0.0) -> TrackCmc:
+    """The CMC over the tracklet JSONs of each track (oldest first; the recording keeps the newest),
+    each track's evidence aggregated as the recognizer does (``trim_share``: its
+    ``identity.track_evidence_trim``).
 
     Ranks stop at the gallery size: beyond it every query is found by construction.
     """
@@ -65,7 +68,7 @@ def track_cmc(tracklets: Mapping[tuple[str, int], Sequence[str]], modality_of: d
     for mod in ("2d", "3d"):
         emb = np.asarray(embedder.embed(frames[mod], mod))
         per_track = np.split(emb, np.cumsum(counts[mod])[:-1])
-        evidence[mod] = np.stack([aggregate_track_embedding(e) for e in per_track])
+        evidence[mod] = np.stack([aggregate_track_embedding(e, trim_share) for e in per_track])
         last[mod] = np.stack([e[-1] for e in per_track])
     cmc, n = cmc_curve(people["2d"], people["3d"], cross_modal_distance(evidence["2d"], evidence["3d"]),
                        max_rank)

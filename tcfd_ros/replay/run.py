@@ -86,10 +86,13 @@ def _recognizer_params(opts: ReplayOptions) -> dict[str, Any]:
     return params
 
 
+def _identity_value(opts: ReplayOptions, name: str) -> object:
+    """``identity.<name>`` of the graph's recognizer (its params file, ``--param``), else the default."""
+    return _recognizer_params(opts).get(f"identity.{name}", getattr(IdentityConfig, name))
+
+
 def _identity_int(opts: ReplayOptions, name: str) -> int:
-    """An integer ``identity.<name>`` of the graph's recognizer (its params file, ``--param``), else the
-    default."""
-    return int(_recognizer_params(opts).get(f"identity.{name}", getattr(IdentityConfig, name)))
+    return int(_identity_value(opts, name))
 
 
 def _track_evidence_tracklets(opts: ReplayOptions) -> int:
@@ -299,7 +302,7 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
             from tcfd_ros.replay.cmc import track_cmc
             start = time.monotonic()
             c = track_cmc(rec.tracklets, rec.sensors, score.tracking, model, backend,
-                          cfg.scoring.cmc_max_rank)
+                          cfg.scoring.cmc_max_rank, float(_identity_value(opts, "track_evidence_trim")))
             score.cmc, score.cmc_queries, score.cmc_gallery = c.cmc, c.queries, c.gallery
             score.cmc_chance, score.cmc_last_tracklet = c.chance, c.last_tracklet
             log.info("CMC over %d queries in %.1f s", score.cmc_queries, time.monotonic() - start)
