@@ -453,10 +453,11 @@ class IdentityConfig:
         16, "newest tracklet embeddings per track that form its evidence (16: 5-8 s of a walk at the default "
             "hop; RESULTS.md, \"Track evidence over 16 tracklets\")")
     track_evidence_trim: float = param(
-        0.0, "share of a track's evidence tracklets left out of its aggregate, per embedding part those least "
-             "like the track's mean (a trimmed mean; tracks of fewer than 4 tracklets are never trimmed); 0: the "
-             "plain mean. 0.125 raised gait alone's genuine accepts at 1 % FMR by 3-5 points on 36 fresh "
-             "replays but handed off one more person of 216 (RESULTS.md, \"A trimmed track aggregate\")",
+        0.0, "share of a track's evidence tracklets left out of its aggregate, per embedding part those "
+             "least like the track's mean (a trimmed mean; tracks of fewer than 4 tracklets are never "
+             "trimmed); 0: the plain mean. 0.125 raised gait alone's genuine accepts at 1 % FMR by 3-5 "
+             "points on 36 fresh replays but handed off one more person of 216 (RESULTS.md, \"A trimmed "
+             "track aggregate\")",
         lo=0.0, hi=0.5)
     gait_min_tracklets: int = param(
         4, "tracklets a track needs before gait may link it to an identity, and that another track's stored "
