@@ -47,6 +47,7 @@ from tcfd_ros.replay.losses import foreign_inputs
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.scoring import TrackingScore, score_tracking
+from tcfd_ros.replay.track_lives import TrackLives
 from tcfd_ros.sim.dataset import PICKLE_PROTOCOL, file_names
 from training.datasets.common import read_partition
 
@@ -64,11 +65,14 @@ SEQUENCE_FILES = file_names(HARVEST_VIEW)
 People = dict[int, dict[str, list[np.ndarray]]]
 
 
-def tracking_scores(rec: Recording, scoring: ScoringConfig) -> dict[str, TrackingScore]:
+def tracking_scores(rec: Recording, scoring: ScoringConfig,
+                    lives: TrackLives = TrackLives()) -> dict[str, TrackingScore]:
     """Per sensor, the replay scorer's tracking score of a recording's ``/<sensor>/tracks``; its
-    ``track_to_person`` is the ground-truth person each track followed most."""
+    ``track_to_person`` is the ground-truth person each track followed most (and ``life_to_person`` each
+    life's of the tracks in ``lives``)."""
     gt = adapters.ground_truth_frames(rec.ground_truth)
-    return {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring)
+    return {s: score_tracking(gt.get(s, ()), adapters.track_frames(rec, s, f"/{s}/tracks"), m, scoring,
+                              lives.of_sensor(s))
             for s, m in rec.sensors.items()}
 
 

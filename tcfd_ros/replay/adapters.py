@@ -111,6 +111,29 @@ def tracklet_counts(rec: Recording, topics: Collection[str] | None = None) -> di
     return dict(out)
 
 
+def tracklet_times(rec: Recording, topics: Collection[str] | None = None
+                   ) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
+    """(sensor, track) -> each tracklet's (stamp, first frame, last frame), seconds, on ``topics`` (default
+    every recorded sensor's ``/<sensor>/tracklets``): where the recognizer starts a track anew
+    (``track_lives``). A message without a sensor, track id, stamp or frame stamps is left out."""
+    if topics is None:
+        topics = {f"/{s}/tracklets" for s in rec.sensors}
+    out: dict[tuple[str, int], list[tuple[float, float, float]]] = defaultdict(list)
+    for r in rec.received:
+        d = r.payload.get("json") if r.topic in topics else None
+        if not isinstance(d, dict) or not isinstance(d.get("sensor"), str) \
+                or not isinstance(d.get("track_id"), int):
+            continue
+        try:
+            stamp = stamp_to_seconds(d.get("stamp"))
+            frames = [float(t) for t in d.get("frame_stamps") or ()]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if frames:
+            out[(d["sensor"], d["track_id"])].append((stamp, min(frames), max(frames)))
+    return dict(out)
+
+
 def match_events(rec: Recording, topic: str) -> list[MatchEvent]:
     """``tcfd_ros/match`` v1 or v2 messages -> events; a message that does not parse is logged, skipped."""
     out = []

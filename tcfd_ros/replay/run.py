@@ -28,6 +28,7 @@ from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import RunInfo, StageLatency
 from tcfd_ros.replay.report import ReportExtras, summary_lines, write_report
 from tcfd_ros.replay.scoring import Score, score_decisions_per_track_pair, score_run
+from tcfd_ros.replay.track_lives import split_matches, track_lives
 from tcfd_ros.wording import count
 from tcfd_ros.replay.verdict import ModelIdentity, handoff_events, load_model_identity, verdict_rows
 
@@ -294,10 +295,15 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
         except Exception as e:  # the report still says which file it was and why it is not described
             notes.append(f"Model {model} could not be described: {type(e).__name__}: {e}")
     if gt:
-        score = score_run(gt, rec.sensors, det, trk, matches, latencies, rec.info.bag_duration_s, cfg.scoring)
-        tracklets = adapters.tracklet_counts(rec, {s.tracklets for s in sensors})
-        score.track_pairs = score_decisions_per_track_pair(matches, score.tracking, rec.sensors, tracklets,
-                                                           _identity_int(opts, "gait_min_tracklets"))
+        topics = {s.tracklets for s in sensors}
+        lives = track_lives(adapters.tracklet_times(rec, topics),
+                            float(_identity_value(opts, "track_timeout_s")))
+        score = score_run(gt, rec.sensors, det, trk, matches, latencies, rec.info.bag_duration_s, cfg.scoring,
+                          lives)
+        score.track_pairs = score_decisions_per_track_pair(
+            split_matches(matches, lives), {s: t.per_life() for s, t in score.tracking.items()}, rec.sensors,
+            lives.tracklet_counts(adapters.tracklet_counts(rec, topics)),
+            _identity_int(opts, "gait_min_tracklets"))
         if model is not None and model.exists():
             from tcfd_ros.replay.cmc import track_cmc
             start = time.monotonic()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Sequence
 
 import motmetrics as mm
 import numpy as np
@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame, StageLatency
+from tcfd_ros.replay.track_lives import TrackLives, life_id, split_matches
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,13 @@ class TrackingScore:
     idf1: float = float("nan")
     id_switches: int = 0
     track_to_person: dict[int, int] = field(default_factory=dict)   # majority ground-truth person per track
+    # per life of a track the recognizer started anew (``track_lives``; key ``life_id(track, life)``): the
+    # person it followed most within that life's tracklets
+    life_to_person: dict[int, int] = field(default_factory=dict)
+
+    def per_life(self) -> "TrackingScore":
+        """This score with each life of a split track labelled by its own person (hand-off, track pairs)."""
+        return replace(self, track_to_person={**self.track_to_person, **self.life_to_person})
 
 
 @dataclass
@@ -288,17 +296,28 @@ def score_detection(gt: Sequence[GTFrame], out: Sequence[OutputFrame], modality:
 
 
 def score_tracking(gt: Sequence[GTFrame], out: Sequence[OutputFrame], modality: str,
-                   cfg: ScoringConfig) -> TrackingScore:
-    """MOTA and IDF1 with motmetrics; frames without any tracker output count as all-missed."""
+                   cfg: ScoringConfig,
+                   spans: Mapping[int, Sequence[tuple[float, float]]] | None = None) -> TrackingScore:
+    """MOTA and IDF1 with motmetrics; frames without any tracker output count as all-missed.
+
+    ``spans``: per track the recognizer started anew, its lives' tracklet spans (``track_lives``): each
+    life's person (``life_to_person``) is counted over the frames within its span only."""
     acc = mm.MOTAccumulator(auto_id=True)
     votes: dict[int, Counter] = defaultdict(Counter)
+    life_votes: dict[int, Counter] = defaultdict(Counter)
+    spans = spans or {}
+    tol = cfg.stamp_tolerance_s
     n = 0
-    for g, o in _pair_frames(gt, out, cfg.stamp_tolerance_s):
+    for g, o in _pair_frames(gt, out, tol):
         vis, obs = _split_dont_care(g, o, modality, cfg)
         cost = _cost(vis, obs, modality, cfg)
         acc.update([p.person_id for p in vis], [ob.track_id for ob in obs], cost)
         for i, j in _assign(cost):
-            votes[obs[j].track_id][vis[i].person_id] += 1
+            tid, person = obs[j].track_id, vis[i].person_id
+            votes[tid][person] += 1
+            for life, (first, last) in enumerate(spans.get(tid, ())):
+                if first - tol <= g.stamp_s <= last + tol:
+                    life_votes[life_id(tid, life)][person] += 1
         n += 1
     s = TrackingScore(frames=n)
     if n:
@@ -307,6 +326,7 @@ def score_tracking(gt: Sequence[GTFrame], out: Sequence[OutputFrame], modality: 
         s.idf1 = float(summary["idf1"].iloc[0])
         s.id_switches = int(summary["num_switches"].iloc[0])
     s.track_to_person = {t: c.most_common(1)[0][0] for t, c in votes.items()}
+    s.life_to_person = {t: c.most_common(1)[0][0] for t, c in life_votes.items()}
     return s
 
 
@@ -410,10 +430,13 @@ def latency_percentiles(samples: Sequence[StageLatency]) -> dict[str, dict[str, 
 def score_run(gt: dict[str, Sequence[GTFrame]], modality_of: dict[str, str],
               detections: dict[str, Sequence[OutputFrame]], tracks: dict[str, Sequence[OutputFrame]],
               matches: Sequence[MatchEvent], latencies: Sequence[StageLatency], duration_s: float,
-              cfg: ScoringConfig) -> Score:
-    """Everything but the CMC (which needs embeddings: ``tcfd_ros.replay.cmc``)."""
+              cfg: ScoringConfig, lives: TrackLives = TrackLives()) -> Score:
+    """Everything but the CMC (which needs embeddings: ``tcfd_ros.replay.cmc``); hand-off per track life
+    (``lives``: where the recognizer started a track anew, ``track_lives``)."""
     det = {s: score_detection(gt.get(s, ()), detections[s], modality_of[s], cfg)
            for s in detections if s in gt}
-    trk = {s: score_tracking(gt.get(s, ()), tracks[s], modality_of[s], cfg) for s in tracks if s in gt}
-    hand = score_handoff(gt, modality_of, trk, matches, duration_s, cfg)
+    trk = {s: score_tracking(gt.get(s, ()), tracks[s], modality_of[s], cfg, lives.of_sensor(s))
+           for s in tracks if s in gt}
+    hand = score_handoff(gt, modality_of, {s: t.per_life() for s, t in trk.items()},
+                         split_matches(matches, lives), duration_s, cfg)
     return Score(det, trk, hand, [], 0, latency_percentiles(latencies))
