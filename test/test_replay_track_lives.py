@@ -108,3 +108,17 @@ def test_tracklet_times_are_read_from_the_recording_and_bad_messages_left_out():
                     {**good, "track_id": "5"}):
         rec.received.append(Received("/lidar/tracklets", "string", 0.0, 3_000_000_000, {"json": payload}))
     assert adapters.tracklet_times(rec) == {("lidar", 5): [(3.0, 2.1, 3.0)]}
+
+
+def test_the_reports_hand_off_moments_pair_lives_under_their_published_track_ids():
+    from tcfd_ros.replay.verdict import handoff_events
+
+    gt, out, matches = _world()
+    mods = {"camera": "2d", "lidar": "3d"}
+    lives = track_lives({("lidar", 5): _tracklets((1, 8), (41, 45))}, TIMEOUT_S)
+    score = score_run(gt, mods, out, out, matches, [], 50.0, CFG, lives)
+    events = handoff_events(matches, score.tracking, mods, lives)
+    assert [(e.camera, e.lidar, e.camera_person, e.lidar_person) for e in events] == [
+        (("camera", 1), ("lidar", 5), 1, 1), (("camera", 2), ("lidar", 5), 2, 2)]
+    per_track = handoff_events(matches, score.tracking, mods)
+    assert [(e.camera_person, e.lidar_person) for e in per_track] == [(2, 1)]

@@ -28,7 +28,7 @@ from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import RunInfo, StageLatency
 from tcfd_ros.replay.report import ReportExtras, summary_lines, write_report
 from tcfd_ros.replay.scoring import Score, score_decisions_per_track_pair, score_run
-from tcfd_ros.replay.track_lives import split_matches, track_lives
+from tcfd_ros.replay.track_lives import TrackLives, split_matches, track_lives
 from tcfd_ros.wording import count
 from tcfd_ros.replay.verdict import ModelIdentity, handoff_events, load_model_identity, verdict_rows
 
@@ -294,6 +294,7 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
             identity = load_model_identity(model, backend)
         except Exception as e:  # the report still says which file it was and why it is not described
             notes.append(f"Model {model} could not be described: {type(e).__name__}: {e}")
+    lives = TrackLives()
     if gt:
         topics = {s.tracklets for s in sensors}
         lives = track_lives(adapters.tracklet_times(rec, topics),
@@ -316,7 +317,7 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
             notes.append(f"CMC not computed: no model file ({model}).")
     verdict = verdict_rows(score, rec.info, cfg.targets)
     tracking = score.tracking if score is not None else {}
-    events = handoff_events(matches, tracking, rec.sensors)
+    events = handoff_events(matches, tracking, rec.sensors, lives)
     extras = ReportExtras(verdict=verdict, model=identity, events=events,
                           track_to_person={s: dict(t.track_to_person) for s, t in tracking.items()})
     pictures = _pictures(opts, spec, trk, matches, outputs_path, int(round(t0 * NS_PER_S)))

@@ -37,6 +37,11 @@ def life_id(track_id: int, life: int) -> int:
     return track_id + life * LIFE_ID_STRIDE
 
 
+def track_of(scored_id: int) -> int:
+    """The published track id of an id ``life_id`` gave (the id itself for a first life)."""
+    return scored_id % LIFE_ID_STRIDE
+
+
 @dataclass(frozen=True)
 class TrackLives:
     """Tracks the recognizer started anew at least once, with each life's tracklet span and count."""

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from tcfd_ros.replay.config import TargetConfig
 from tcfd_ros.replay.records import MatchEvent, RunInfo
 from tcfd_ros.replay.scoring import Score, TrackingScore, final_global_ids
+from tcfd_ros.replay.track_lives import TrackLives, split_matches, track_of
 
 HASH_CHUNK_BYTES = 1 << 20
 SHORT_HASH_CHARS = 12
@@ -151,9 +152,12 @@ def chance_cmc(query_people: Sequence[int], gallery_people: Sequence[int], max_r
 
 
 def handoff_events(matches: Sequence[MatchEvent], tracking: dict[str, TrackingScore],
-                   modality_of: dict[str, str]) -> list[HandoffEvent]:
-    """Every (camera track, LiDAR track) pair that ended with the same global id, when it formed."""
-    gids = final_global_ids(matches)
+                   modality_of: dict[str, str], lives: TrackLives = TrackLives()) -> list[HandoffEvent]:
+    """Every (camera track, LiDAR track) pair that ended with the same global id, when it formed; per track
+    life as the hand-off is scored (``track_lives``: a track the recognizer started anew pairs once per
+    life, each with its own person), the tracks named by their published ids."""
+    gids = final_global_ids(split_matches(matches, lives))
+    tracking = {s: t.per_life() for s, t in tracking.items()}
     cams = [(k, v) for k, v in gids.items() if modality_of.get(k[0]) == "2d"]
     lids = [(k, v) for k, v in gids.items() if modality_of.get(k[0]) == "3d"]
     out = []
@@ -161,7 +165,7 @@ def handoff_events(matches: Sequence[MatchEvent], tracking: dict[str, TrackingSc
         for (lk, (lg, lt)) in lids:
             if cg != lg:
                 continue
-            out.append(HandoffEvent(max(ct, lt), cg, ck, lk,
+            out.append(HandoffEvent(max(ct, lt), cg, (ck[0], track_of(ck[1])), (lk[0], track_of(lk[1])),
                                     tracking.get(ck[0], TrackingScore()).track_to_person.get(ck[1]),
                                     tracking.get(lk[0], TrackingScore()).track_to_person.get(lk[1])))
     return sorted(out, key=lambda e: e.stamp_s)
