@@ -65,7 +65,7 @@ from tcfd_ros.perception.identity_types import TrackKey  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.rerun import TrackState, final_track_states, recorded_inputs  # noqa: E402
-from training.harvest import track_persons  # noqa: E402
+from training.harvest import final_life_persons  # noqa: E402
 
 #: false-match rates the genuine-accept rate is read at (set on the bags' impostor pairs).
 FMRS = (0.001, 0.01, 0.1)
@@ -106,7 +106,7 @@ class BagTracks:
 def bag_tracks(replay: Path, mcap: Path, model: Path, cfg: IdentityConfig) -> BagTracks:
     """Re-run the recognizer on one recorded replay; every camera x LiDAR gait distance, once."""
     rec = Recording.load(replay / "recording.jsonl")
-    person = track_persons(rec, ReplayConfig().scoring)
+    person = final_life_persons(rec, ReplayConfig().scoring, cfg.track_timeout_s)
     mgr, final = final_track_states(recorded_inputs(mcap), make_embedder("onnx", str(model), threads=1), cfg)
     cams = [(k, v) for k, v in final.items() if v.modality == "2d"]
     lids = [(k, v) for k, v in final.items() if v.modality == "3d"]

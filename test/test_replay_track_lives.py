@@ -122,3 +122,16 @@ def test_the_reports_hand_off_moments_pair_lives_under_their_published_track_ids
         (("camera", 1), ("lidar", 5), 1, 1), (("camera", 2), ("lidar", 5), 2, 2)]
     per_track = handoff_events(matches, score.tracking, mods)
     assert [(e.camera_person, e.lidar_person) for e in per_track] == [(2, 1)]
+
+
+def test_a_reruns_final_track_state_is_labelled_with_its_last_lifes_person(monkeypatch):
+    """Calibration and the decision benchmarks label each track's final state (its last life's evidence)."""
+    from tcfd_ros.replay.scoring import TrackingScore
+    from training import harvest
+
+    lidar = TrackingScore(track_to_person={5: 1, 6: 3}, life_to_person={5: 1, life_id(5, 1): 2})
+    monkeypatch.setattr(harvest, "tracking_scores", lambda rec, scoring, lives: {"lidar": lidar})
+    times = {("lidar", 5): _tracklets((1, 8), (41, 45)), ("lidar", 6): _tracklets((1, 9))}
+    monkeypatch.setattr(harvest.adapters, "tracklet_times", lambda rec: times)
+    assert harvest.final_life_persons(None, CFG, TIMEOUT_S) == {"lidar": {5: 2, 6: 3}}
+    assert harvest.final_life_persons(None, CFG, 60.0) == {"lidar": {5: 1, 6: 3}}     # one life each

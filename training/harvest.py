@@ -47,7 +47,7 @@ from tcfd_ros.replay.losses import foreign_inputs
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.scoring import TrackingScore, score_tracking
-from tcfd_ros.replay.track_lives import TrackLives
+from tcfd_ros.replay.track_lives import TrackLives, life_id, track_lives
 from tcfd_ros.sim.dataset import PICKLE_PROTOCOL, file_names
 from training.datasets.common import read_partition
 
@@ -79,6 +79,23 @@ def tracking_scores(rec: Recording, scoring: ScoringConfig,
 def track_persons(rec: Recording, scoring: ScoringConfig) -> dict[str, dict[int, int]]:
     """Per sensor, track id -> the ground-truth person it followed most."""
     return {s: t.track_to_person for s, t in tracking_scores(rec, scoring).items()}
+
+
+def final_life_persons(rec: Recording, scoring: ScoringConfig, timeout_s: float) -> dict[str, dict[int, int]]:
+    """Per sensor, track id -> the person of the track's last life: what a re-run's final track state
+    (``final_track_states``) holds evidence of. A track the recognizer started anew (no tracklet for
+    ``timeout_s``, its ``identity.track_timeout_s``) may have carried its id over to another walker
+    (RESULTS.md, "Hand-off scored per track life"); any other track's person is its majority one."""
+    lives = track_lives(adapters.tracklet_times(rec), timeout_s)
+    out = {}
+    for sensor, t in tracking_scores(rec, scoring, lives).items():
+        persons = dict(t.track_to_person)
+        for (s, tid), spans in lives.spans.items():
+            last = t.life_to_person.get(life_id(tid, len(spans) - 1)) if s == sensor else None
+            if last is not None:
+                persons[tid] = last
+        out[sensor] = persons
+    return out
 
 
 def recorded_tracklets(mcap: Path) -> Iterator[TrackletMsg]:

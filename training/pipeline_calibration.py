@@ -54,7 +54,7 @@ from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.rerun import final_track_states, recorded_inputs
 from training.calibrate import at_fmr
-from training.harvest import load_recording, track_persons
+from training.harvest import final_life_persons, load_recording
 
 #: the decisions' threshold while re-running the identity logic for tracks' evidence (which it does not touch)
 EVIDENCE_ONLY_THRESHOLD = 0.5
@@ -126,7 +126,7 @@ def replay_tracks(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig, min
     identity logic re-run on its recording, each track as it stood at its last tracklet."""
     rec = load_recording(replay_dir)
     world = world_of(rec, replay_dir.name)
-    persons = track_persons(rec, scoring)
+    persons = final_life_persons(rec, scoring, cfg.track_timeout_s)   # the final state is the last life's
     with quiet_identity_logs():
         _, final = final_track_states(recorded_inputs(replay_dir / "outputs.mcap"), embedder,
                                       evidence_only(cfg))
