@@ -43,7 +43,7 @@ from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402
 from tcfd_ros.replay.rerun import rerun as rerun_identities  # noqa: E402
 from tcfd_ros.replay.scoring import (  # noqa: E402
     HandoffScore, TrackingScore, score_decisions_per_track_pair, score_handoff)
-from tcfd_ros.replay.track_lives import TrackLives, split_matches, track_lives  # noqa: E402
+from tcfd_ros.replay.track_lives import TrackLives, track_lives  # noqa: E402
 from training.harvest import tracking_scores  # noqa: E402
 
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
@@ -92,9 +92,8 @@ def rerun_handoff(rec: Recording, matches: Sequence[MatchEvent], scoring: Scorin
     track life as the replay scores it (``tracking`` made with the same ``lives``)."""
     lives = recording_lives(rec) if lives is None else lives
     trk = tracking if tracking is not None else tracking_scores(rec, scoring, lives)
-    return score_handoff(adapters.ground_truth_frames(rec.ground_truth), rec.sensors,
-                         {s: t.per_life() for s, t in trk.items()}, split_matches(matches, lives),
-                         rec.info.bag_duration_s, scoring)
+    return score_handoff(adapters.ground_truth_frames(rec.ground_truth), rec.sensors, trk, matches,
+                         rec.info.bag_duration_s, scoring, lives)
 
 
 def main() -> int:
@@ -119,12 +118,11 @@ def main() -> int:
     hand = rerun_handoff(rec, matches, scoring, trk, lives)
     recorded_matches = adapters.match_events(rec, "/matches")
     recorded = rerun_handoff(rec, recorded_matches, scoring, trk, lives)
-    counts = lives.tracklet_counts(adapters.tracklet_counts(rec))
-    per_life = {s: t.per_life() for s, t in trk.items()}
+    counts = adapters.tracklet_counts(rec)
 
     def pairs(events: Sequence[MatchEvent]) -> dict:
-        score = score_decisions_per_track_pair(split_matches(events, lives), per_life, rec.sensors, counts,
-                                               cfg.gait_min_tracklets)
+        score = score_decisions_per_track_pair(events, trk, rec.sensors, counts, cfg.gait_min_tracklets,
+                                               lives)
         return {"all": asdict(score.tracks), "gait": asdict(score.gait)}
     print(json.dumps({
         "replay": str(args.replay_dir), "people_both": hand.people_both,

@@ -9,6 +9,7 @@ from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.recording import Received, Recording
 from tcfd_ros.replay.records import GTFrame, GTPerson, MatchEvent, Observation, OutputFrame, RunInfo
+from tcfd_ros.replay import scoring
 from tcfd_ros.replay.scoring import score_run, score_tracking
 from tcfd_ros.replay.track_lives import LIFE_ID_STRIDE, TrackLives, life_id, split_matches, track_lives
 
@@ -84,7 +85,7 @@ def test_hand_off_is_scored_per_life_and_tracking_per_track():
     assert lidar.idf1 == per_track.tracking["lidar"].idf1 < 1.0     # the tracker's error still counts
     assert lidar.track_to_person == {5: 1}                                       # 9 frames of 1, 6 of 2
     assert lidar.life_to_person == {5: 1, life_id(5, 1): 2}
-    assert lidar.per_life().track_to_person == {5: 1, life_id(5, 1): 2}
+    assert scoring.per_life({"lidar": lidar})["lidar"].track_to_person == {5: 1, life_id(5, 1): 2}
 
 
 def test_a_life_is_labelled_only_by_the_frames_within_its_tracklets():

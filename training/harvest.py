@@ -90,8 +90,8 @@ def final_life_persons(rec: Recording, scoring: ScoringConfig, timeout_s: float)
     out = {}
     for sensor, t in tracking_scores(rec, scoring, lives).items():
         persons = dict(t.track_to_person)
-        for (s, tid), spans in lives.spans.items():
-            last = t.life_to_person.get(life_id(tid, len(spans) - 1)) if s == sensor else None
+        for tid, spans in lives.of_sensor(sensor).items():
+            last = t.life_to_person.get(life_id(tid, len(spans) - 1))
             if last is not None:
                 persons[tid] = last
         out[sensor] = persons

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, Collection
+from typing import Any, Collection, Iterator
 
 from tcfd_ros.errors import BagError, MessageFormatError
 from tcfd_ros.messages import MATCH_SCHEMA, TRACKS_SCHEMA, TRACKS_VERSIONS_READ, MatchMsg, stamp_to_seconds
@@ -97,17 +97,24 @@ def track_frames(rec: Recording, sensor: str, topic: str) -> list[OutputFrame]:
     return frames
 
 
+def _tracklet_messages(rec: Recording, topics: Collection[str] | None) -> Iterator[dict[str, Any]]:
+    """The recorded tracklet JSONs on ``topics`` (default every recorded sensor's ``/<sensor>/tracklets``)
+    that name a sensor and a track id."""
+    if topics is None:
+        topics = {f"/{s}/tracklets" for s in rec.sensors}
+    for r in rec.received:
+        d = r.payload.get("json") if r.topic in topics else None
+        if isinstance(d, dict) and isinstance(d.get("sensor"), str) and isinstance(d.get("track_id"), int):
+            yield d
+
+
 def tracklet_counts(rec: Recording, topics: Collection[str] | None = None) -> dict[tuple[str, int], int]:
     """(sensor, track) -> how many tracklets the graph published for it on ``topics`` (what the recognizer
     decided on; default every recorded sensor's ``/<sensor>/tracklets``); a message without a sensor and
     track id is not counted."""
-    if topics is None:
-        topics = {f"/{s}/tracklets" for s in rec.sensors}
     out: dict[tuple[str, int], int] = defaultdict(int)
-    for r in rec.received:
-        d = r.payload.get("json") if r.topic in topics else None
-        if isinstance(d, dict) and isinstance(d.get("sensor"), str) and isinstance(d.get("track_id"), int):
-            out[(d["sensor"], d["track_id"])] += 1
+    for d in _tracklet_messages(rec, topics):
+        out[(d["sensor"], d["track_id"])] += 1
     return dict(out)
 
 
@@ -116,14 +123,8 @@ def tracklet_times(rec: Recording, topics: Collection[str] | None = None
     """(sensor, track) -> each tracklet's (stamp, first frame, last frame), seconds, on ``topics`` (default
     every recorded sensor's ``/<sensor>/tracklets``): where the recognizer starts a track anew
     (``track_lives``). A message without a sensor, track id, stamp or frame stamps is left out."""
-    if topics is None:
-        topics = {f"/{s}/tracklets" for s in rec.sensors}
     out: dict[tuple[str, int], list[tuple[float, float, float]]] = defaultdict(list)
-    for r in rec.received:
-        d = r.payload.get("json") if r.topic in topics else None
-        if not isinstance(d, dict) or not isinstance(d.get("sensor"), str) \
-                or not isinstance(d.get("track_id"), int):
-            continue
+    for d in _tracklet_messages(rec, topics):
         try:
             stamp = stamp_to_seconds(d.get("stamp"))
             frames = [float(t) for t in d.get("frame_stamps") or ()]

@@ -28,7 +28,7 @@ from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import RunInfo, StageLatency
 from tcfd_ros.replay.report import ReportExtras, summary_lines, write_report
 from tcfd_ros.replay.scoring import Score, score_decisions_per_track_pair, score_run
-from tcfd_ros.replay.track_lives import TrackLives, split_matches, track_lives
+from tcfd_ros.replay.track_lives import TrackLives, track_lives
 from tcfd_ros.wording import count
 from tcfd_ros.replay.verdict import ModelIdentity, handoff_events, load_model_identity, verdict_rows
 
@@ -301,10 +301,9 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
                             float(_identity_value(opts, "track_timeout_s")))
         score = score_run(gt, rec.sensors, det, trk, matches, latencies, rec.info.bag_duration_s, cfg.scoring,
                           lives)
-        score.track_pairs = score_decisions_per_track_pair(
-            split_matches(matches, lives), {s: t.per_life() for s, t in score.tracking.items()}, rec.sensors,
-            lives.tracklet_counts(adapters.tracklet_counts(rec, topics)),
-            _identity_int(opts, "gait_min_tracklets"))
+        score.track_pairs = score_decisions_per_track_pair(matches, score.tracking, rec.sensors,
+                                                           adapters.tracklet_counts(rec, topics),
+                                                           _identity_int(opts, "gait_min_tracklets"), lives)
         if model is not None and model.exists():
             from tcfd_ros.replay.cmc import track_cmc
             start = time.monotonic()

@@ -80,9 +80,12 @@ class TrackingScore:
     # person it followed most within that life's tracklets
     life_to_person: dict[int, int] = field(default_factory=dict)
 
-    def per_life(self) -> "TrackingScore":
-        """This score with each life of a split track labelled by its own person (hand-off, track pairs)."""
-        return replace(self, track_to_person={**self.track_to_person, **self.life_to_person})
+
+def per_life(tracking: dict[str, TrackingScore]) -> dict[str, TrackingScore]:
+    """Per sensor, the score with each life of a split track labelled by its own person (hand-off, track
+    pairs, hand-off moments)."""
+    return {s: replace(t, track_to_person={**t.track_to_person, **t.life_to_person})
+            for s, t in tracking.items()}
 
 
 @dataclass
@@ -174,11 +177,12 @@ def score_track_pairs(bindings: dict[tuple[str, int], int], person: dict[str, di
 
 def score_decisions_per_track_pair(matches: Sequence[MatchEvent], tracking: dict[str, TrackingScore],
                                    modality_of: dict[str, str], tracklets: dict[tuple[str, int], int],
-                                   min_tracklets: int) -> TrackPairScore:
-    """``score_track_pairs`` of a replay's match events (each track's last global id) and tracking scores."""
-    return score_track_pairs({k: gid for k, (gid, _) in final_global_ids(matches).items()},
-                             {s: t.track_to_person for s, t in tracking.items()}, modality_of, tracklets,
-                             min_tracklets)
+                                   min_tracklets: int, lives: TrackLives = TrackLives()) -> TrackPairScore:
+    """``score_track_pairs`` of a replay's match events (each track's last global id) and tracking scores,
+    per track life (``lives``; ``tracking`` scored with the same lives' spans)."""
+    bindings = {k: gid for k, (gid, _) in final_global_ids(split_matches(matches, lives)).items()}
+    persons = {s: t.track_to_person for s, t in per_life(tracking).items()}
+    return score_track_pairs(bindings, persons, modality_of, lives.tracklet_counts(tracklets), min_tracklets)
 
 
 @dataclass
@@ -350,8 +354,10 @@ def final_global_ids(matches: Sequence[MatchEvent]) -> dict[tuple[str, int], tup
 
 def score_handoff(gt: dict[str, Sequence[GTFrame]], modality_of: dict[str, str],
                   tracking: dict[str, TrackingScore], matches: Sequence[MatchEvent],
-                  duration_s: float, cfg: ScoringConfig) -> HandoffScore:
-    """Cross-sensor identity hand-off between camera ("2d") and LiDAR ("3d") sensors."""
+                  duration_s: float, cfg: ScoringConfig, lives: TrackLives = TrackLives()) -> HandoffScore:
+    """Cross-sensor identity hand-off between camera ("2d") and LiDAR ("3d") sensors, per track life
+    (``lives``: where the recognizer started a track anew; ``tracking`` scored with the same lives' spans)."""
+    tracking, matches = per_life(tracking), split_matches(matches, lives)
     first_seen: dict[str, dict[int, float]] = {"2d": {}, "3d": {}}
     for sensor, frames in gt.items():
         mod = modality_of[sensor]
@@ -437,6 +443,5 @@ def score_run(gt: dict[str, Sequence[GTFrame]], modality_of: dict[str, str],
            for s in detections if s in gt}
     trk = {s: score_tracking(gt.get(s, ()), tracks[s], modality_of[s], cfg, lives.of_sensor(s))
            for s in tracks if s in gt}
-    hand = score_handoff(gt, modality_of, {s: t.per_life() for s, t in trk.items()},
-                         split_matches(matches, lives), duration_s, cfg)
+    hand = score_handoff(gt, modality_of, trk, matches, duration_s, cfg, lives)
     return Score(det, trk, hand, [], 0, latency_percentiles(latencies))

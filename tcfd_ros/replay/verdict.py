@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from tcfd_ros.replay.config import TargetConfig
 from tcfd_ros.replay.records import MatchEvent, RunInfo
-from tcfd_ros.replay.scoring import Score, TrackingScore, final_global_ids
+from tcfd_ros.replay.scoring import Score, TrackingScore, final_global_ids, per_life
 from tcfd_ros.replay.track_lives import TrackLives, split_matches, track_of
 
 HASH_CHUNK_BYTES = 1 << 20
@@ -157,7 +157,7 @@ def handoff_events(matches: Sequence[MatchEvent], tracking: dict[str, TrackingSc
     life as the hand-off is scored (``track_lives``: a track the recognizer started anew pairs once per
     life, each with its own person), the tracks named by their published ids."""
     gids = final_global_ids(split_matches(matches, lives))
-    tracking = {s: t.per_life() for s, t in tracking.items()}
+    tracking = per_life(tracking)
     cams = [(k, v) for k, v in gids.items() if modality_of.get(k[0]) == "2d"]
     lids = [(k, v) for k, v in gids.items() if modality_of.get(k[0]) == "3d"]
     out = []
