@@ -1,6 +1,12 @@
-"""Ctrl-C racing the executor: an RCLError once the context is shut down is a clean stop, not a crash."""
+"""Ctrl-C racing the executor or arriving twice: a clean stop, not a crash."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import rclpy
@@ -8,7 +14,9 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
-from tcfd_ros.nodes.base import spin_until_shutdown
+from tcfd_ros.nodes.base import InterruptOnce, spin_until_shutdown
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "crossmodal.yaml"
 
 
 def test_a_spin_that_meets_a_shut_down_context_ends_quietly():
@@ -38,3 +46,38 @@ def test_an_rcl_error_while_ros_is_up_is_raised():
             spin_until_shutdown(broken)
     finally:
         rclpy.shutdown()
+
+
+def test_only_the_first_sigint_interrupts():
+    stop = InterruptOnce()
+    with pytest.raises(KeyboardInterrupt):
+        stop(signal.SIGINT, None)
+    stop(signal.SIGINT, None)
+    assert stop.received == 2
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("gap_s", [0.02, 0.1])
+def test_a_node_stopped_twice_exits_cleanly(gap_s: float):
+    """The terminal's Ctrl-C and then bringup's own SIGINT, ``gap_s`` apart: the second landed in the
+    interpreter's exit and killed the node (exit code -2, or a traceback from threading._shutdown)."""
+    p = subprocess.Popen([sys.executable, "-m", "tcfd_ros.nodes.tracker_node", "--ros-args",
+                          "-r", "__node:=shutdown_twice", "--params-file", str(CONFIG)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         stdin=subprocess.DEVNULL)
+    try:
+        seen = []
+        for line in p.stdout:               # the node logs its placement once it is built
+            seen.append(line)
+            if "calibration" in line:
+                break
+        p.send_signal(signal.SIGINT)
+        time.sleep(gap_s)
+        p.send_signal(signal.SIGINT)
+        out = "".join(seen) + p.communicate(timeout=60)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, (p.returncode, out)
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out

@@ -8,6 +8,7 @@ counted and logged (throttled) and the message is dropped; the node stays alive.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -293,8 +294,32 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
             raise
 
 
+class InterruptOnce:
+    """A process's SIGINT handler: the first SIGINT stops it (``KeyboardInterrupt``), later ones are ignored.
+
+    Why: a node under ``bringup --processes`` or ``ros2 launch`` can get SIGINT twice, from the terminal's
+    Ctrl-C to the process group and again from its supervisor. rclpy's handler turns the first into a
+    shutdown and then hands Python's handler back; with the default one, the second raised
+    ``KeyboardInterrupt`` wherever the interpreter was in its exit (a traceback from
+    ``threading._shutdown`` and exit code -2 in a replay's graph.log). rclpy chains to this handler,
+    so the first SIGINT still ends ``spin`` as before.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received += 1
+        if self.received == 1:
+            raise KeyboardInterrupt
+
+
 def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """``main()`` of one node: init, spin until Ctrl-C/shutdown, clean up; 2 on a config error."""
+    """``main()`` of one node: init, spin until Ctrl-C/shutdown, clean up; 2 on a config error.
+
+    It owns its process: the SIGINT handler it installs (``InterruptOnce``) stays through the exit.
+    """
+    signal.signal(signal.SIGINT, InterruptOnce())
     try:
         with rclpy.init(args=args):
             try:
@@ -308,4 +333,6 @@ def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> in
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    # stopped: a late SIGINT must not kill the interpreter's exit, which resets Python's handlers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
