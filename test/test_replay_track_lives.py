@@ -136,3 +136,63 @@ def test_a_reruns_final_track_state_is_labelled_with_its_last_lifes_person(monke
     monkeypatch.setattr(harvest.adapters, "tracklet_times", lambda rec: times)
     assert harvest.final_life_persons(None, CFG, TIMEOUT_S) == {"lidar": {5: 2, 6: 3}}
     assert harvest.final_life_persons(None, CFG, 60.0) == {"lidar": {5: 1, 6: 3}}     # one life each
+
+
+def test_a_frame_belongs_to_the_life_whose_tracklets_span_it():
+    lives = track_lives({("lidar", 5): _tracklets((2, 8), (40, 45))}, TIMEOUT_S)
+    assert [lives.life_of_frame(("lidar", 5), t) for t in (1.5, 8.0, 20.0, 39.5, 45.0)] == [0, 0, None, 1, 1]
+    assert lives.life_of_frame(("lidar", 6), 20.0) == 0        # a track of one life
+
+
+def _recorded_tracklets(path, tracklets):
+    """An outputs.mcap of ``tracklets``: (sensor, track, frame stamps, frame value) each."""
+    import numpy as np
+    from rosbags.typesys import Stores, get_typestore
+
+    from tcfd_ros.nodes.json_messages import TrackletMsg
+    from tcfd_ros.replay.output_bag import OutputBag
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    String = store.types["std_msgs/msg/String"]
+    bag = OutputBag(path)
+    for sensor, track, stamps, value in tracklets:
+        sec = int(stamps[-1])
+        msg = TrackletMsg({"sec": sec, "nanosec": 0}, "lidar", sensor, "3d", track, tuple(stamps), (0.0, 0.0),
+                          np.full((len(stamps), 3, 64, 64), value, np.uint8))
+        bag.write(f"/{sensor}/tracklets", "std_msgs/msg/String", sec * 1_000_000_000,
+                  store.serialize_cdr(String(data=msg.to_json()), "std_msgs/msg/String"))
+    bag.close()
+
+
+def test_training_sequences_are_cut_and_labelled_per_life(tmp_path, monkeypatch):
+    """``tcfd-ros simulate tracklets``: a LiDAR id carried over to another walker gives each walker's
+    frames to their own person, not all of them to the person the whole track followed most."""
+    from training import harvest
+
+    _recorded_tracklets(tmp_path / "outputs.mcap", [
+        ("lidar", 5, [1.0, 2.0, 3.0], 1), ("lidar", 5, [2.0, 3.0, 4.0], 1),      # life 0: 1-4 s
+        ("lidar", 5, [40.0, 41.0, 42.0], 2),                                     # life 1: 36 s later
+        ("lidar", 6, [5.0, 6.0], 3)])
+    lives = track_lives({("lidar", 5): [(4.0, 1.0, 4.0), (42.0, 40.0, 42.0)]}, TIMEOUT_S)
+    seqs = harvest.track_sequences(tmp_path / "outputs.mcap", lives)
+    assert {k: (v[1].shape[0], int(v[1].max())) for k, v in seqs.items()} == {
+        ("lidar", 5): (4, 1), ("lidar", life_id(5, 1)): (3, 2), ("lidar", 6): (2, 3)}
+    assert set(harvest.track_sequences(tmp_path / "outputs.mcap")) == {("lidar", 5), ("lidar", 6)}
+
+    monkeypatch.setattr(harvest, "load_recording", lambda d: None)
+    monkeypatch.setattr(harvest, "life_persons", lambda rec, scoring, timeout_s: (
+        lives, {"lidar": {5: 11, life_id(5, 1): 12, 6: 13}}))
+    people = harvest.harvest_replay(tmp_path)
+    assert {p: [int(f.max()) for f in v["3d"]] for p, v in people.items()} == {11: [1], 12: [2], 13: [3]}
+
+
+def test_life_persons_label_each_life_and_keep_single_lives(monkeypatch):
+    from tcfd_ros.replay.scoring import TrackingScore
+    from training import harvest
+
+    lidar = TrackingScore(track_to_person={5: 1, 6: 3}, life_to_person={5: 1, life_id(5, 1): 2})
+    monkeypatch.setattr(harvest, "tracking_scores", lambda rec, scoring, lives: {"lidar": lidar})
+    times = {("lidar", 5): _tracklets((1, 8), (41, 45)), ("lidar", 6): _tracklets((1, 9))}
+    monkeypatch.setattr(harvest.adapters, "tracklet_times", lambda rec: times)
+    lives, persons = harvest.life_persons(None, CFG, TIMEOUT_S)
+    assert set(lives.spans) == {("lidar", 5)} and persons == {"lidar": {5: 1, 6: 3, life_id(5, 1): 2}}

@@ -6,7 +6,8 @@ from a clustered, sparse scan, tracks that start, break and end where the tracke
 model's distances separate people much worse (RESULTS.md, "What gait adds where the recognizer
 decides"). A replay of a simulated bag (``tcfd-ros replay BAG --record OUT/outputs.mcap --out OUT``)
 holds both: the tracklets the pipeline published and the ground truth, which the replay scorer's
-track-to-person votes turn into a label per track.
+track-to-person votes turn into a label per track (per track life, where the
+recognizer would start a track anew).
 
 Each labelled track becomes one frame sequence (its tracklets overlap; frames are keyed by their
 stamps, so each frame counts once). Every person with a camera track and a LiDAR track of at least
@@ -40,13 +41,14 @@ from typing import Iterator
 import numpy as np
 
 from tcfd_ros.errors import DatasetError, MessageFormatError
+from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.nodes.json_messages import TrackletMsg
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.losses import foreign_inputs
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Recording
-from tcfd_ros.replay.scoring import TrackingScore, score_tracking
+from tcfd_ros.replay.scoring import TrackingScore, per_life, score_tracking
 from tcfd_ros.replay.track_lives import TrackLives, life_id, track_lives
 from tcfd_ros.sim.dataset import PICKLE_PROTOCOL, file_names
 from training.datasets.common import read_partition
@@ -81,6 +83,16 @@ def track_persons(rec: Recording, scoring: ScoringConfig) -> dict[str, dict[int,
     return {s: t.track_to_person for s, t in tracking_scores(rec, scoring).items()}
 
 
+def life_persons(rec: Recording, scoring: ScoringConfig,
+                 timeout_s: float) -> tuple[TrackLives, dict[str, dict[int, int]]]:
+    """The tracks the recognizer would start anew (no tracklet for ``timeout_s``) and, per sensor, the
+    person of each track life under its scored id (``life_id``): a tracker that carried an id over to
+    another walker labels each walker's frames with their own person (RESULTS.md, "Hand-off scored per
+    track life")."""
+    lives = track_lives(adapters.tracklet_times(rec), timeout_s)
+    return lives, {s: t.track_to_person for s, t in per_life(tracking_scores(rec, scoring, lives)).items()}
+
+
 def final_life_persons(rec: Recording, scoring: ScoringConfig, timeout_s: float) -> dict[str, dict[int, int]]:
     """Per sensor, track id -> the person of the track's last life: what a re-run's final track state
     (``final_track_states``) holds evidence of. A track the recognizer started anew (no tracklet for
@@ -112,16 +124,22 @@ def recorded_tracklets(mcap: Path) -> Iterator[TrackletMsg]:
         log.warning("%s: skipped %d malformed tracklet message(s), the first: %s", mcap, bad, first)
 
 
-def track_sequences(mcap: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
-    """Each recorded track's frames in time order, once each: (sensor, track) -> (modality, frames)."""
+def track_sequences(mcap: Path, lives: TrackLives = TrackLives()
+                    ) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
+    """Each recorded track's frames in time order, once each: (sensor, track) -> (modality, frames). A
+    track of several ``lives`` gives a sequence per life, under its scored id (``life_id``); frames
+    between two lives belong to neither."""
     frames: dict[tuple[str, int], dict[float, np.ndarray]] = {}
     modality: dict[tuple[str, int], str] = {}
     for t in recorded_tracklets(mcap):
-        key = (t.sensor, int(t.track_id))
-        modality[key] = t.modality
-        per = frames.setdefault(key, {})
+        track = (t.sensor, int(t.track_id))
         for stamp, frame in zip(t.frame_stamps, t.frames):
-            per.setdefault(round(float(stamp), 6), frame)
+            life = lives.life_of_frame(track, float(stamp))
+            if life is None:
+                continue
+            key = (t.sensor, life_id(track[1], life))
+            modality[key] = t.modality
+            frames.setdefault(key, {}).setdefault(round(float(stamp), 6), frame)
     return {k: (modality[k], np.stack([per[s] for s in sorted(per)])) for k, per in frames.items()}
 
 
@@ -145,16 +163,18 @@ def load_recording(replay_dir: Path) -> Recording:
     return rec
 
 
-def harvest_replay(replay_dir: Path, mcap: Path | None = None,
-                   scoring: ScoringConfig = ScoringConfig()) -> People:
+def harvest_replay(replay_dir: Path, mcap: Path | None = None, scoring: ScoringConfig = ScoringConfig(),
+                   timeout_s: float = IdentityConfig().track_timeout_s) -> People:
     """The labelled track sequences of one recorded replay: person -> modality -> [frames per track].
 
-    Tracks the scorer could not tie to a person (clutter, a track that never overlapped anyone) are
-    left out. A replay without ground truth (a real bag) cannot be harvested."""
+    A track whose tracklets pause longer than ``timeout_s`` (the recognizer's ``identity.track_timeout_s``)
+    is one sequence per life, each labelled with its own person. Tracks the scorer could not tie to a
+    person (clutter, a track that never overlapped anyone) are left out. A replay without ground truth
+    (a real bag) cannot be harvested."""
     rec = load_recording(replay_dir)
-    persons = track_persons(rec, scoring)
+    lives, persons = life_persons(rec, scoring, timeout_s)
     out: People = {}
-    tracks = track_sequences(mcap or replay_dir / "outputs.mcap")
+    tracks = track_sequences(mcap or replay_dir / "outputs.mcap", lives)
     for (sensor, track), (mod, frames) in sorted(tracks.items()):
         pid = persons.get(sensor, {}).get(track)
         if pid is not None:

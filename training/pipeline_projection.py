@@ -39,7 +39,8 @@ from tcfd_ros.modalities import MODALITIES
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.rerun import recorded_inputs, rerun
-from training.harvest import load_recording, track_persons
+from tcfd_ros.replay.track_lives import life_id
+from training.harvest import life_persons, load_recording
 from training.pipeline_calibration import evidence_only, quiet_identity_logs, world_of
 
 #: discriminant directions kept (one part of this many values per embedding)
@@ -65,11 +66,12 @@ def labelled_tracklets(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig
     network's own, ``make_embedder(..., projection=False)``)."""
     rec = load_recording(replay_dir)
     world = world_of(rec, replay_dir.name)
-    persons = track_persons(rec, scoring)
+    lives, persons = life_persons(rec, scoring, cfg.track_timeout_s)
     gathered: dict[tuple[str, int], tuple[str, list[np.ndarray]]] = {}
 
     def keep(_mgr: Any, o: Any, _match: Any) -> None:
-        gathered.setdefault(o.key, (o.modality, []))[1].append(np.asarray(o.embedding, np.float32))
+        key = (o.key[0], life_id(o.key[1], lives.life_at(o.key, o.stamp_s)))   # a life is its own track
+        gathered.setdefault(key, (o.modality, []))[1].append(np.asarray(o.embedding, np.float32))
 
     with quiet_identity_logs():
         rerun(recorded_inputs(replay_dir / "outputs.mcap"), embedder, evidence_only(cfg), on_update=keep)

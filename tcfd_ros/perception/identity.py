@@ -640,7 +640,11 @@ class IdentityManager:
         ev = self._evidence.get(key)
         if ev is None or not ev.tracklets:
             return None
-        return ev.aggregate(self.cfg.track_evidence_trim), ev.count
+        return self._aggregate(ev), ev.count
+
+    def _aggregate(self, ev: _Evidence) -> np.ndarray:
+        """A track's evidence as one embedding, trimmed as the current settings say."""
+        return ev.aggregate(self.cfg.track_evidence_trim)
 
     # ---- the update ------------------------------------------------------------------------
     def update(self, observations: Sequence[TrackObservation]) -> list[IdentityMatch]:
@@ -679,7 +683,7 @@ class IdentityManager:
                               self.cue_evidence)
         holdings = self._held_tracks(self._bank_sources())     # changes only where an identity is absorbed
         for o in observations:
-            evidence = self._evidence[o.key].aggregate(self.cfg.track_evidence_trim)
+            evidence = self._aggregate(self._evidence[o.key])
             while True:
                 st = self._tracks.get(o.key)
                 if st is None or st.reason is None or st.gid not in self.store.ids:
@@ -809,7 +813,7 @@ class IdentityManager:
     def _update_bound(self, o: TrackObservation) -> IdentityMatch:
         st = self._tracks[o.key]
         ev = self._evidence[o.key]
-        agg = ev.aggregate(self.cfg.track_evidence_trim)
+        agg = self._aggregate(ev)
         cand = self._candidates(o, ev, agg)
         cur = cand.gids.index(st.gid)
         # a geometric veto with a track that joined the identity earlier: this track leaves at once; so does
@@ -909,7 +913,7 @@ class IdentityManager:
             return []
         out: list[tuple[int, IdentityMatch]] = []
         taken: set[int] = set()
-        aggs = [self._evidence[o.key].aggregate(self.cfg.track_evidence_trim) for o in obs]
+        aggs = [self._aggregate(self._evidence[o.key]) for o in obs]
         cands = [self._candidates(o, self._evidence[o.key], a) for o, a in zip(obs, aggs)]
         gids = list(self.store.ids)
         if gids:

@@ -18,6 +18,7 @@ API::
     lives.spans[("lidar", 5)]       # ((first, last), (first, last)): only tracks of two lives or more
     split_matches(matches, lives)   # match events, later lives' under life_id(track, life)
     lives.tracklet_counts(counts)   # tracklets per (sensor, track or life id)
+    lives.life_of_frame(("lidar", 5), 44.2)   # the life whose frames span a stamp (None: between lives)
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class TrackLives:
         """The life a message of ``key`` stamped ``stamp_s`` belongs to: the last that began by then."""
         starts = self.starts.get(key)
         return max(0, bisect_right(starts, stamp_s) - 1) if starts else 0
+
+    def life_of_frame(self, key: tuple[str, int], stamp_s: float) -> int | None:
+        """The life whose tracklets' frames span ``stamp_s`` (0 for a track of one life); None for a
+        frame between two lives, which belongs to neither."""
+        spans = self.spans.get(key)
+        if spans is None:
+            return 0
+        return next((i for i, (first, last) in enumerate(spans) if first <= stamp_s <= last), None)
 
     def of_sensor(self, sensor: str) -> dict[int, tuple[tuple[float, float], ...]]:
         """Track id -> its lives' spans, for ``score_tracking``'s ``spans``."""
