@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
-from tcfd_ros.nodes.base import InterruptOnce, spin_until_shutdown
+from tcfd_ros.errors import TcfdError
+from tcfd_ros.nodes.base import InterruptOnce, run_single, spin_until_shutdown
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "crossmodal.yaml"
 
@@ -81,3 +83,16 @@ def test_a_node_stopped_twice_exits_cleanly(gap_s: float):
             p.wait()
     assert p.returncode == 0, (p.returncode, out)
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+def test_a_node_main_run_off_the_main_thread_leaves_signals_to_the_process():
+    """Embedded (a thread of someone else's process), ``run_single`` must not touch signal handlers, which
+    only the main thread may set (ValueError)."""
+    def refuse() -> None:
+        raise TcfdError("a bad setting")
+
+    before, result = signal.getsignal(signal.SIGINT), {}
+    t = threading.Thread(target=lambda: result.update(rc=run_single(refuse, [])))
+    t.start()
+    t.join(timeout=60)
+    assert result == {"rc": 2} and signal.getsignal(signal.SIGINT) is before

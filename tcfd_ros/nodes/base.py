@@ -317,9 +317,12 @@ class InterruptOnce:
 def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """``main()`` of one node: init, spin until Ctrl-C/shutdown, clean up; 2 on a config error.
 
-    It owns its process: the SIGINT handler it installs (``InterruptOnce``) stays through the exit.
+    It owns its process: the SIGINT handler it installs (``InterruptOnce``) stays through the exit. Run
+    elsewhere than a process's main thread (embedded), it leaves signals to the process's owner.
     """
-    signal.signal(signal.SIGINT, InterruptOnce())
+    owns_signals = threading.current_thread() is threading.main_thread()
+    if owns_signals:
+        signal.signal(signal.SIGINT, InterruptOnce())
     try:
         with rclpy.init(args=args):
             try:
@@ -333,6 +336,6 @@ def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> in
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    # stopped: a late SIGINT must not kill the interpreter's exit, which resets Python's handlers
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if owns_signals:   # stopped: a late SIGINT must not kill the interpreter's exit, which resets handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
