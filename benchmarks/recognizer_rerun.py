@@ -43,8 +43,8 @@ from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402
 from tcfd_ros.replay.rerun import rerun as rerun_identities  # noqa: E402
 from tcfd_ros.replay.scoring import (  # noqa: E402
     HandoffScore, TrackingScore, score_decisions_per_track_pair, score_handoff)
-from tcfd_ros.replay.track_lives import TrackLives, track_lives  # noqa: E402
-from training.harvest import tracking_scores  # noqa: E402
+from tcfd_ros.replay.track_lives import TrackLives  # noqa: E402
+from training.harvest import recording_lives, tracking_scores  # noqa: E402
 
 DEFAULT_MODEL = REPO / "models" / "tcfd_sim.onnx"
 
@@ -80,17 +80,12 @@ def identity_config(items: list[str]) -> IdentityConfig:
     return cfg
 
 
-def recording_lives(rec: Recording, cfg: IdentityConfig = IdentityConfig()) -> TrackLives:
-    """Where the recognizer started the recording's tracks anew (``tcfd_ros.replay.track_lives``)."""
-    return track_lives(adapters.tracklet_times(rec), cfg.track_timeout_s)
-
-
 def rerun_handoff(rec: Recording, matches: Sequence[MatchEvent], scoring: ScoringConfig,
                   tracking: dict[str, TrackingScore] | None = None,
                   lives: TrackLives | None = None) -> HandoffScore:
     """The replay scorer's hand-off of ``matches`` against the recording's ground truth and tracks, per
     track life as the replay scores it (``tracking`` made with the same ``lives``)."""
-    lives = recording_lives(rec) if lives is None else lives
+    lives = recording_lives(rec, IdentityConfig().track_timeout_s) if lives is None else lives
     trk = tracking if tracking is not None else tracking_scores(rec, scoring, lives)
     return score_handoff(adapters.ground_truth_frames(rec.ground_truth), rec.sensors, trk, matches,
                          rec.info.bag_duration_s, scoring, lives)
@@ -113,7 +108,7 @@ def main() -> int:
     inputs = recorded_inputs(args.mcap or args.replay_dir / "outputs.mcap")
     matches = rerun(inputs, args.model, cfg, args.events, args.hidden_feet)
     scoring = ReplayConfig().scoring
-    lives = recording_lives(rec, cfg)
+    lives = recording_lives(rec, cfg.track_timeout_s)
     trk = tracking_scores(rec, scoring, lives)
     hand = rerun_handoff(rec, matches, scoring, trk, lives)
     recorded_matches = adapters.match_events(rec, "/matches")

@@ -31,6 +31,7 @@ def test_a_track_is_split_where_its_tracklets_pause_longer_than_the_timeout():
     assert lives.counts[("lidar", 5)] == (7, 6) and lives.starts[("lidar", 5)] == (2, 40)
     assert lives.life_at(("lidar", 5), 8.5) == 0 and lives.life_at(("lidar", 5), 40.0) == 1
     assert lives.life_at(("lidar", 6), 30.0) == 0 and lives.of_sensor("camera") == {}
+    assert lives.scored_id(("lidar", 5), 40.0) == life_id(5, 1) and lives.scored_id(("lidar", 6), 30.0) == 6
     assert lives.tracklet_counts({("lidar", 5): 13, ("lidar", 6): 11}) == {
         ("lidar", 5): 7, ("lidar", 6): 11, ("lidar", life_id(5, 1)): 6}
     assert life_id(5, 0) == 5 and life_id(5, 2) == 5 + 2 * LIFE_ID_STRIDE

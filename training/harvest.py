@@ -83,13 +83,19 @@ def track_persons(rec: Recording, scoring: ScoringConfig) -> dict[str, dict[int,
     return {s: t.track_to_person for s, t in tracking_scores(rec, scoring).items()}
 
 
+def recording_lives(rec: Recording, timeout_s: float) -> TrackLives:
+    """Where the recognizer (``identity.track_timeout_s`` = ``timeout_s``) started the recording's tracks
+    anew (``tcfd_ros.replay.track_lives``)."""
+    return track_lives(adapters.tracklet_times(rec), timeout_s)
+
+
 def life_persons(rec: Recording, scoring: ScoringConfig,
                  timeout_s: float) -> tuple[TrackLives, dict[str, dict[int, int]]]:
     """The tracks the recognizer would start anew (no tracklet for ``timeout_s``) and, per sensor, the
     person of each track life under its scored id (``life_id``): a tracker that carried an id over to
     another walker labels each walker's frames with their own person (RESULTS.md, "Hand-off scored per
     track life")."""
-    lives = track_lives(adapters.tracklet_times(rec), timeout_s)
+    lives = recording_lives(rec, timeout_s)
     return lives, {s: t.track_to_person for s, t in per_life(tracking_scores(rec, scoring, lives)).items()}
 
 
@@ -98,7 +104,7 @@ def final_life_persons(rec: Recording, scoring: ScoringConfig, timeout_s: float)
     (``final_track_states``) holds evidence of. A track the recognizer started anew (no tracklet for
     ``timeout_s``, its ``identity.track_timeout_s``) may have carried its id over to another walker
     (RESULTS.md, "Hand-off scored per track life"); any other track's person is its majority one."""
-    lives = track_lives(adapters.tracklet_times(rec), timeout_s)
+    lives = recording_lives(rec, timeout_s)
     out = {}
     for sensor, t in tracking_scores(rec, scoring, lives).items():
         persons = dict(t.track_to_person)

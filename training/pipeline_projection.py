@@ -39,7 +39,6 @@ from tcfd_ros.modalities import MODALITIES
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.rerun import recorded_inputs, rerun
-from tcfd_ros.replay.track_lives import life_id
 from training.harvest import life_persons, load_recording
 from training.pipeline_calibration import evidence_only, quiet_identity_logs, world_of
 
@@ -70,7 +69,7 @@ def labelled_tracklets(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig
     gathered: dict[tuple[str, int], tuple[str, list[np.ndarray]]] = {}
 
     def keep(_mgr: Any, o: Any, _match: Any) -> None:
-        key = (o.key[0], life_id(o.key[1], lives.life_at(o.key, o.stamp_s)))   # a life is its own track
+        key = (o.key[0], lives.scored_id(o.key, o.stamp_s))   # a life is its own track
         gathered.setdefault(key, (o.modality, []))[1].append(np.asarray(o.embedding, np.float32))
 
     with quiet_identity_logs():

@@ -17,6 +17,7 @@ API::
     lives = track_lives({("lidar", 5): [(stamp, first_frame, last_frame), ...]}, timeout_s=10.0)
     lives.spans[("lidar", 5)]       # ((first, last), (first, last)): only tracks of two lives or more
     split_matches(matches, lives)   # match events, later lives' under life_id(track, life)
+    lives.scored_id(("lidar", 5), 41.0)   # the id a message stamped then is scored under
     lives.tracklet_counts(counts)   # tracklets per (sensor, track or life id)
     lives.life_of_frame(("lidar", 5), 44.2)   # the life whose frames span a stamp (None: between lives)
 """
@@ -55,6 +56,10 @@ class TrackLives:
         """The life a message of ``key`` stamped ``stamp_s`` belongs to: the last that began by then."""
         starts = self.starts.get(key)
         return max(0, bisect_right(starts, stamp_s) - 1) if starts else 0
+
+    def scored_id(self, key: tuple[str, int], stamp_s: float) -> int:
+        """The id a message of ``key`` stamped ``stamp_s`` is scored under: its life's ``life_id``."""
+        return life_id(key[1], self.life_at(key, stamp_s))
 
     def life_of_frame(self, key: tuple[str, int], stamp_s: float) -> int | None:
         """The life whose tracklets' frames span ``stamp_s`` (0 for a track of one life); None for a
@@ -100,7 +105,6 @@ def split_matches(matches: Sequence[MatchEvent], lives: TrackLives) -> list[Matc
     """``matches`` with each event of a split track under the id of the life it was published in."""
     out = []
     for m in matches:
-        key = (m.sensor, m.track_id)
-        life = lives.life_at(key, m.stamp_s) if key in lives.starts else 0
-        out.append(replace(m, track_id=life_id(m.track_id, life)) if life else m)
+        scored = lives.scored_id((m.sensor, m.track_id), m.stamp_s)
+        out.append(replace(m, track_id=scored) if scored != m.track_id else m)
     return out
