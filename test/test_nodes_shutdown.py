@@ -38,6 +38,32 @@ def test_a_spin_that_meets_a_shut_down_context_ends_quietly():
     node.destroy_node()
 
 
+def test_a_binding_error_from_a_take_mid_shutdown_ends_quietly():
+    # CI, 2026-12-05: the one-process graph's executor took a message as the context shut down and
+    # pybind11 raised a bare RuntimeError from take_message; bringup exited 1 with its traceback
+    def take_mid_shutdown() -> None:
+        rclpy.shutdown()
+        raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    rclpy.init(args=[])
+    try:
+        spin_until_shutdown(take_mid_shutdown)
+    finally:
+        rclpy.try_shutdown()
+
+
+def test_a_runtime_error_while_ros_is_up_is_raised():
+    def broken() -> None:
+        raise RuntimeError("a handler's own bug")
+
+    rclpy.init(args=[])
+    try:
+        with pytest.raises(RuntimeError, match="own bug"):
+            spin_until_shutdown(broken)
+    finally:
+        rclpy.shutdown()
+
+
 def test_an_rcl_error_while_ros_is_up_is_raised():
     def broken() -> None:
         raise _rclpy.RCLError("failed to create a subscription")

@@ -20,7 +20,6 @@ import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 from tcfd_ros.errors import MessageFormatError, TcfdError
@@ -282,14 +281,17 @@ class TcfdNode(Node):
 def spin_until_shutdown(spin: Callable[[], None]) -> None:
     """Run ``spin`` (an executor's) until Ctrl-C or shutdown.
 
-    rclpy's SIGINT handler shuts the context down from another thread; an executor that is rebuilding
-    its wait set at that moment raises ``RCLError`` ("the given context is not valid") instead of
-    ``ExternalShutdownException`` (seen once in a fresh clone's test run: bringup exited 1 on Ctrl-C).
-    Once the context is shut down that error *is* the shutdown; before it, it is a real error.
+    rclpy's SIGINT handler shuts the context down from another thread; an executor caught half way
+    raises whatever rclpy's bindings raise at that point instead of ``ExternalShutdownException``:
+    ``RCLError`` ("the given context is not valid") while rebuilding its wait set (a fresh clone's
+    test run: bringup exited 1 on Ctrl-C), or pybind11's ``RuntimeError`` ("Unable to convert call
+    argument '0' to Python object") from ``take_message`` on a subscription taken mid-shutdown (CI,
+    2026-12-05, the one-process graph). Once the context is shut down any such error *is* the
+    shutdown; before it, it is a real error.
     """
     try:
         spin()
-    except _rclpy.RCLError:
+    except RuntimeError:   # RCLError is one
         if rclpy.ok():
             raise
 
