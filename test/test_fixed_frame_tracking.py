@@ -116,6 +116,37 @@ def test_camera_tracks_get_ground_positions_that_grow_uncertain_with_distance():
     assert res.placement_error == "no camera_info received yet"
 
 
+def test_a_camera_blob_over_a_hidden_track_measures_no_stature():
+    """Two walkers merge into one blob: the near track keeps its old size (the tracker's ``merged``) around
+    the blob's feet row, so its box's top is no head; its stature waits for frames it holds alone."""
+    cam = CameraIntrinsics(np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]]), np.zeros(5), 640, 480)
+    map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 3.0), 0.0, math.radians(12)))
+    trk = _tracking("2d", _cfg(map_from_cam, foot_offset_m=0.0))
+
+    def box(p: np.ndarray) -> tuple[float, ...]:
+        uv, _ = cam.project(map_from_cam.inverse().apply(np.stack([p, p + [0, 0, 1.7]])))
+        (fx, fy), (_, hy) = uv
+        return (fx - (fy - hy) / 6, hy, fx + (fy - hy) / 6, fy)
+
+    def step(k: int, boxes: list) -> list:
+        ms = [Measurement(position=((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), size=(b[2] - b[0], b[3] - b[1]),
+                          payload=(np.zeros((64, 64), np.uint8), b, i + 1)) for i, b in enumerate(boxes)]
+        return trk.step(10.0 + k / 15, "camera_optical_frame", ms, cam).states
+
+    for k in range(26):                     # the far walker passes behind the near one, head above it
+        b, c = box(np.array([6.0, -0.6 + 0.01 * k, 0.0])), box(np.array([7.2, 0.4 - 0.03 * k, 0.0]))
+        apart = c[2] < b[0] or b[2] < c[0]
+        states = step(k, [b, c] if apart else [(min(b[0], c[0]), min(b[1], c[1]), max(b[2], c[2]),
+                                                 max(b[3], c[3]))])
+        if k == 12:
+            assert apart and [s.stature_m for s in states] == [pytest.approx(1.7, abs=0.02)] * 2
+            near_id = min(states, key=lambda s: s.ground[0]).track_id
+    assert not apart
+    (s,) = states
+    assert s.track_id == near_id and s.detection >= 0 and s.stature_m is None
+    assert next(t for t in trk.tracker.tracks if t.track_id == near_id).merged
+
+
 def test_camera_box_cut_off_at_the_bottom_has_no_ground():
     cam = CameraIntrinsics(np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]]), np.zeros(5), 640, 480)
     map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 3.0), 0.0, math.radians(12)))

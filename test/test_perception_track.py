@@ -281,6 +281,8 @@ def test_camera_people_crossing_at_different_depths_keep_their_ids_with_the_foot
     assert [before[t.track_id] for t in hidden] == ["far"]      # the far one waits behind the near one
     near = next(t for t in during if before.get(t.track_id) == "near")
     assert abs(near.size[1] - 80) < 5                     # the merged blob did not inflate its box
+    assert near.merged and not near.part                  # ... because it kept its size: it says so
+    assert not any(t.merged for t in hist[merged[0] - 5])
     foot_y = near.position[1] + near.size[1] / 2
     assert abs(foot_y - 260) < 4                          # its feet stayed where they were
 
@@ -320,6 +322,22 @@ def _legs_lost(part_coverage: float, partial: set[int]) -> tuple[MultiTargetTrac
         box = (x - 10, 244.0, x + 10, 291.0) if k in partial else (x - 17, 244.0, x + 17, 336.0)
         hist.append(trk.update(k / 15.0, [_measurement(box)]))
     return trk, hist
+
+
+def test_a_track_born_on_a_part_hides_in_its_walker_without_freezing_the_walkers_size():
+    """The segmenter loses a walker's legs twice; the upper body gets a track of its own, which then hides
+    inside the walker's box. It is no second person: the walker's track keeps following its growing box
+    (a kept size read statures 0.1-0.26 m tall on s53's seed 59050)."""
+    trk = MultiTargetTracker(camera_tracker_config())
+    partial = set(range(10, 15)) | {20, 21, 22}
+    for k in range(45):
+        x, h = 30.0 + 5.0 * k, 92.0 + k          # approaching: the box grows by a pixel a frame
+        box = (x - 10, 244.0, x + 10, 244.0 + h / 2) if k in partial else (x - 17, 244.0, x + 17, 244.0 + h)
+        tracks = trk.update(k / 15.0, [_measurement(box)])
+    walker = next(t for t in tracks if t.measurement_index == 0)
+    assert [t.hidden for t in tracks if t is not walker] == [True]    # the part's track, inside
+    assert not walker.merged
+    assert abs(walker.size[1] - (92.0 + 44)) < 3
 
 
 def test_a_part_of_a_person_is_the_persons_track():

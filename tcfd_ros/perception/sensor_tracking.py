@@ -201,7 +201,7 @@ class SensorTracking:
             if ready is not None:
                 pending.append((tr, ready))
         ground = self._ground(states, T, camera, tracks)
-        stature = self._stature(states, ground, T, camera, [tr.part for tr in tracks])
+        stature = self._stature(states, ground, T, camera, [tr.part or tr.merged for tr in tracks])
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i),
                              None if math.isnan(stature[i]) else float(stature[i]))
                   for i, s in enumerate(states)]
@@ -263,11 +263,14 @@ class SensorTracking:
         return lidar_ground(np.array([s.position for s in states]), T, cfg)
 
     def _stature(self, states: list[TrackState], ground: GroundPositions, T: RigidTransform | None,
-                 camera: CameraIntrinsics | None, parts: list[bool]) -> np.ndarray:
-        """(N,) statures of the states measured this frame by more than a part of their person
-        (``perception.stature``), NaN elsewhere."""
+                 camera: CameraIntrinsics | None, size_kept: list[bool]) -> np.ndarray:
+        """(N,) statures of the states measured this frame (``perception.stature``), NaN elsewhere and
+        where the tracker kept the track's size: a part of its person, or a blob that also covers a hidden
+        track. There the box is the old size around the new measurement, so its top is no head: on s53's
+        recorded camera tracks, frames with a kept size read 0.11 m tall (median), 74 % of them off by
+        more than 5 cm (14 % of the other frames)."""
         out = np.full(len(states), np.nan)
-        measured = [i for i, s in enumerate(states) if s.detection >= 0 and not parts[i]]
+        measured = [i for i, s in enumerate(states) if s.detection >= 0 and not size_kept[i]]
         if T is None or not measured:
             return out
         cfg = self.placement.cfg
