@@ -76,6 +76,40 @@ def test_an_rcl_error_while_ros_is_up_is_raised():
         rclpy.shutdown()
 
 
+def test_a_handler_failing_because_ros_shut_down_is_no_drop():
+    """Ctrl-C under a busy graph: rclpy shuts the context down while the worker runs a handler, whose
+    publish then fails on the invalidated context. That is the shutdown, not a bad message: no drop is
+    counted or logged (the CI log of 2026-12-05 showed one)."""
+    from rclpy.context import Context
+
+    from tcfd_ros.nodes.lidar_segmenter_node import LidarSegmenterNode
+    from test_nodes import _args
+
+    context = Context()
+    rclpy.init(context=context)
+    node = LidarSegmenterNode(context=context, **_args("lidar_segmenter"))
+    running = threading.Event()
+
+    def publish_across_shutdown() -> None:
+        running.set()
+        deadline = time.monotonic() + 5.0
+        while context.ok() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise _rclpy.RCLError("Failed to publish: publisher's context is invalid")
+
+    try:
+        node.run_on_worker(publish_across_shutdown)
+        assert running.wait(timeout=5.0)
+        with context.handle:                     # what rclpy's SIGINT handler does: the context goes
+            context.handle.shutdown()            # invalid, its nodes are destroyed only later
+        node._worker.join(timeout=5.0)
+        assert not node._worker.is_alive()       # the worker ended: nothing more can be published
+        assert not [k for k, _ in node.health.key_values() if k.startswith("worker")]
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
 def test_only_the_first_sigint_interrupts():
     stop = InterruptOnce()
     with pytest.raises(KeyboardInterrupt):

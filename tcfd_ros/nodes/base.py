@@ -208,6 +208,10 @@ class TcfdNode(Node):
                 else:
                     self._handle(handler, msg)
             except Exception as e:  # noqa: BLE001 - the node boundary: count, log (throttled), drop
+                if not self.context.ok():
+                    # Ctrl-C: rclpy shut the context down under the handler (its publish raised
+                    # "publisher's context is invalid"); no input was bad, and nothing more can be sent
+                    return
                 self.health.drop(topic or "worker", drop_reason(e), _detail(e))
                 continue
             if topic:
