@@ -136,8 +136,8 @@ def test_a_camera_blob_over_a_hidden_track_measures_no_stature():
     for k in range(26):                     # the far walker passes behind the near one, head above it
         b, c = box(np.array([6.0, -0.6 + 0.01 * k, 0.0])), box(np.array([7.2, 0.4 - 0.03 * k, 0.0]))
         apart = c[2] < b[0] or b[2] < c[0]
-        states = step(k, [b, c] if apart else [(min(b[0], c[0]), min(b[1], c[1]), max(b[2], c[2]),
-                                                 max(b[3], c[3]))])
+        blob = (min(b[0], c[0]), min(b[1], c[1]), max(b[2], c[2]), max(b[3], c[3]))
+        states = step(k, [b, c] if apart else [blob])
         if k == 12:
             assert apart and [s.stature_m for s in states] == [pytest.approx(1.7, abs=0.02)] * 2
             near_id = min(states, key=lambda s: s.ground[0]).track_id
