@@ -324,22 +324,6 @@ def _legs_lost(part_coverage: float, partial: set[int]) -> tuple[MultiTargetTrac
     return trk, hist
 
 
-def test_a_track_born_on_a_part_hides_in_its_walker_without_freezing_the_walkers_size():
-    """The segmenter loses a walker's legs twice; the upper body gets a track of its own, which then hides
-    inside the walker's box. It is no second person: the walker's track keeps following its growing box
-    (a kept size read statures 0.1-0.26 m tall on s53's seed 59050)."""
-    trk = MultiTargetTracker(camera_tracker_config())
-    partial = set(range(10, 15)) | {20, 21, 22}
-    for k in range(45):
-        x, h = 30.0 + 5.0 * k, 92.0 + k          # approaching: the box grows by a pixel a frame
-        box = (x - 10, 244.0, x + 10, 244.0 + h / 2) if k in partial else (x - 17, 244.0, x + 17, 244.0 + h)
-        tracks = trk.update(k / 15.0, [_measurement(box)])
-    walker = next(t for t in tracks if t.measurement_index == 0)
-    assert [t.hidden for t in tracks if t is not walker] == [True]    # the part's track, inside
-    assert not walker.merged
-    assert abs(walker.size[1] - (92.0 + 44)) < 3
-
-
 def test_a_part_of_a_person_is_the_persons_track():
     """Legs lost for 3 frames in every 8: the person keeps one track, measured in every frame, its box the
     whole person's; without the rule a track born on the upper body takes turns with it for as long."""

@@ -137,7 +137,6 @@ class Track:
     part_frames: int = 0                   # consecutive measurements that were parts (``_parts``)
     part: bool = False                     # this update's measurement was a part of its person (``_parts``)
     merged: bool = False                   # this update's measurement also covered a hidden track (size kept)
-    seen_with: frozenset[int] = frozenset()  # ids of tracks measured in an update with it: other people
     first_stamp_s: float = 0.0             # stamp of its first measurement
     origin: np.ndarray | None = None       # (2,) filtered point at its first measurement
     last_point: np.ndarray | None = None   # (2,) filtered point at its last measurement
@@ -290,25 +289,15 @@ class MultiTargetTracker:
         self.parts_rescued += len(rescued)
         parts = self._parts(assigned, pos, sizes)
         clear = self._clear_of_others(shared, assigned)
-        taker = {mi: ti for ti, mi in assigned}
-        measured = frozenset(self._tracks[ti].track_id for ti in taker.values())
-        for ti in taker.values():
-            t = self._tracks[ti]
-            t.seen_with = t.seen_with | (measured - {t.track_id})
-        # measurements that cover a hidden track: two people in one blob. Only a track once measured beside
-        # the blob's taker is a second person: one born on a part of the taker's walker (the segmenter lost
-        # the legs while the walker's track coasted) hides in the walker's box when it is whole again and
-        # is refreshed by the next part; taken for a second person it kept the walker's size for 7 s as
-        # the walker left the camera, and the stature read 0.1-0.26 m tall (s53, seed 59050)
-        merged = set()
+        used = {ti for ti, _ in assigned}
+        merged = set()          # measurements that cover a hidden track: two people in one blob
         for ti, t in enumerate(self._tracks):
             t.hidden = False
-            if ti not in taker.values():
-                cover = self._covering(t, pos, sizes, list(taker))
+            if ti not in used:
+                cover = self._covering(t, pos, sizes, [mi for _, mi in assigned])
                 t.hidden = cover >= 0
                 t.missed += not t.hidden
-                if t.hidden and self._tracks[taker[cover]].track_id in t.seen_with:
-                    merged.add(cover)
+                merged.add(cover)
         for t in self._tracks:
             t.part = t.merged = False
         for ti, mi in assigned:
@@ -612,9 +601,6 @@ class MultiTargetTracker:
                 continue
             keep.append(t)
         self._tracks = keep
-        live = frozenset(t.track_id for t in keep)
-        for t in keep:
-            t.seen_with &= live
         self._lost = [t for t in self._lost if stamp - t.last_stamp_s <= c.reacquire_window_s]
         del self._lost[:-c.max_tracks]
 
