@@ -42,10 +42,13 @@ class OutputBag:
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.errors: dict[str, str] = {}
+        self.failure: str | None = None   # why writing stopped (a full disk): nothing more is written
 
     def write(self, topic: str, msgtype: str, log_time_ns: int, data: bytes) -> None:
         """Append one serialized message; a type rosbags does not know is reported once, not raised."""
         with self._lock:
+            if self.failure is not None:
+                return
             conn = self._connections.get(topic)
             if conn is None:
                 try:
@@ -54,11 +57,24 @@ class OutputBag:
                     self.errors.setdefault(topic, f"{msgtype}: {e}")
                     return
                 self._connections[topic] = conn
-            self._writer.write(conn, int(log_time_ns), bytes(data))
+            try:
+                self._writer.write(conn, int(log_time_ns), bytes(data))
+            except OSError as e:
+                # a full disk: raised into the replay's subscription thread it stopped all recording
+                # of outputs, and the replay then waited on outputs it could no longer see
+                self.failure = f"writing failed after {sum(self.counts.values())} messages: {e}"
+                log.error("--record %s: %s; recording stopped, the replay goes on", self.path, self.failure)
+                return
             self.counts[topic] = self.counts.get(topic, 0) + 1
 
-    def close(self) -> Path:
-        """Finish the file and move it to ``path``; returns ``path``."""
+    def close(self) -> Path | None:
+        """Finish the file and move it to ``path``; returns ``path``, or None (nothing left behind) where
+        writing failed."""
+        if self.failure is not None:
+            self.abort()
+            log.error("--record %s not written (%s); the replay's report and recording are complete",
+                      self.path, self.failure)
+            return None
         with self._lock:
             self._writer.close()
             inner = sorted(self._tmp.glob("*.mcap"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tcfd_ros import graph as g
-from tcfd_ros.errors import BagError
+from tcfd_ros.errors import BagError, TcfdError
 from tcfd_ros.replay.config import ReplayConfig
 from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.progress import progress as progress_bar
@@ -142,6 +142,28 @@ class _Recorder:
         self.diagnostic_names: set[str] = set()
         self.last_status: dict[str, dict[str, Any]] = {}   # node name -> its latest diagnostics status
         self.errors: dict[str, str] = {}
+        self.failure: str | None = None   # why the subscription thread died: nothing more is received
+
+    def spin(self, spin: Callable[[], None]) -> None:
+        """Run the executor's ``spin``; if it dies, keep why and wake every waiter, so that the replay
+        stops with that error instead of waiting out a timeout for each frame of the bag on outputs it
+        can no longer receive (a recording that raised on a full disk hung a replay)."""
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            spin()
+        except ExternalShutdownException:
+            pass
+        except Exception as e:  # noqa: BLE001 - reported by the publishing thread (``check``)
+            log.error("replay: receiving the graph's outputs failed: %s: %s", type(e).__name__, e)
+            with self.cond:
+                self.failure = f"{type(e).__name__}: {e}"
+                self.cond.notify_all()
+
+    def check(self) -> None:
+        """Raise if the subscription thread died (``spin``)."""
+        if self.failure is not None:
+            raise TcfdError(f"replay stopped: receiving the graph's outputs failed ({self.failure})")
 
     def backlog(self) -> int:
         """Tracklets the recognizer has not answered yet (call with ``cond`` held)."""
@@ -237,7 +259,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
     node = rclpy.create_node("tcfd_replay", context=ctx)
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, name="replay-spin", daemon=True)
+    spin = threading.Thread(target=recorder.spin, args=(executor.spin,), name="replay-spin", daemon=True)
     spin.start()
     try:
         pubs: dict[str, Any] = {}
@@ -301,6 +323,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                 sensor = frame_sensor.get(m.topic)
                 if rate is None and sensor is not None:
                     _wait_fast(recorder, sensor, last_frame.get(sensor), cfg)
+                recorder.check()
                 if sensor is not None:
                     st = header_stamp_ns(m.data, m.topic)
                     last_frame[sensor] = st
@@ -452,10 +475,10 @@ def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: Repl
     seen minus tracklets it reported dropped). Waits give up after the configured timeouts."""
     with recorder.cond:
         if previous is not None:
-            recorder.cond.wait_for(lambda: previous in recorder.acked[sensor],
+            recorder.cond.wait_for(lambda: previous in recorder.acked[sensor] or recorder.failure is not None,
                                    timeout=cfg.flow.fast_ack_timeout_s)
-        recorder.cond.wait_for(lambda: recorder.backlog() <= cfg.flow.fast_max_backlog,
-                               timeout=cfg.flow.fast_backlog_timeout_s)
+        recorder.cond.wait_for(lambda: recorder.backlog() <= cfg.flow.fast_max_backlog
+                               or recorder.failure is not None, timeout=cfg.flow.fast_backlog_timeout_s)
 
 
 def _drain(recorder: _Recorder, clock_pub: Any, Clock: Any, clock_ns: int, cfg: ReplayConfig,
@@ -464,6 +487,7 @@ def _drain(recorder: _Recorder, clock_pub: Any, Clock: Any, clock_ns: int, cfg: 
     start = time.monotonic()
     while time.monotonic() - start < cfg.flow.drain_timeout_s:
         graph.check_alive()
+        recorder.check()
         time.sleep(DRAIN_TICK_S)
         clock_ns += int(DRAIN_TICK_S * NS_PER_S)
         clock_pub.publish(_clock_msg(Clock, clock_ns))

@@ -199,8 +199,8 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
             finally:
                 code = graph.stop(cfg.flow.shutdown_timeout_s)
                 log.info("graph exited with %s", code)
-        if sink is not None:
-            sink.close()
+        if sink is not None and sink.close() is None:
+            outputs_path = None
         if gt_error and not info.bag_error:
             info.bag_error = gt_error
         t0 = source.start_ns / NS_PER_S
