@@ -117,7 +117,7 @@ def test_camera_tracks_get_ground_positions_that_grow_uncertain_with_distance():
 
 
 def test_a_camera_blob_over_a_hidden_track_measures_no_stature():
-    """Two walkers merge into one blob: the near track keeps its old size (the tracker's ``merged``) around
+    """Two walkers merge into one blob: the near track keeps its old size (the tracker's ``size_kept``) around
     the blob's feet row, so its box's top is no head; its stature waits for frames it holds alone."""
     cam = CameraIntrinsics(np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]]), np.zeros(5), 640, 480)
     map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 3.0), 0.0, math.radians(12)))
@@ -144,7 +144,7 @@ def test_a_camera_blob_over_a_hidden_track_measures_no_stature():
     assert not apart
     (s,) = states
     assert s.track_id == near_id and s.detection >= 0 and s.stature_m is None
-    assert next(t for t in trk.tracker.tracks if t.track_id == near_id).merged
+    assert next(t for t in trk.tracker.tracks if t.track_id == near_id).size_kept
 
 
 def test_camera_box_cut_off_at_the_bottom_has_no_ground():

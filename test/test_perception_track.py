@@ -281,8 +281,8 @@ def test_camera_people_crossing_at_different_depths_keep_their_ids_with_the_foot
     assert [before[t.track_id] for t in hidden] == ["far"]      # the far one waits behind the near one
     near = next(t for t in during if before.get(t.track_id) == "near")
     assert abs(near.size[1] - 80) < 5                     # the merged blob did not inflate its box
-    assert near.merged and not near.part                  # ... because it kept its size: it says so
-    assert not any(t.merged for t in hist[merged[0] - 5])
+    assert near.size_kept and not near.part               # ... because it kept its size: it says so
+    assert not any(t.size_kept for t in hist[merged[0] - 5])
     foot_y = near.position[1] + near.size[1] / 2
     assert abs(foot_y - 260) < 4                          # its feet stayed where they were
 

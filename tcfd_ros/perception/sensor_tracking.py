@@ -201,7 +201,7 @@ class SensorTracking:
             if ready is not None:
                 pending.append((tr, ready))
         ground = self._ground(states, T, camera, tracks)
-        stature = self._stature(states, ground, T, camera, [tr.part or tr.merged for tr in tracks])
+        stature = self._stature(states, ground, T, camera, [tr.size_kept for tr in tracks])
         states = [TrackState(s.track_id, s.position, s.box, s.detection, *ground.get(i),
                              None if math.isnan(stature[i]) else float(stature[i]))
                   for i, s in enumerate(states)]

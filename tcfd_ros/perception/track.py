@@ -136,7 +136,7 @@ class Track:
     body_doubt_frames: int = 0             # consecutive measurements whose body cue did not match
     part_frames: int = 0                   # consecutive measurements that were parts (``_parts``)
     part: bool = False                     # this update's measurement was a part of its person (``_parts``)
-    merged: bool = False                   # this update's measurement also covered a hidden track (size kept)
+    size_kept: bool = False                # this update kept its size: a part or merged blob (``_correct``)
     first_stamp_s: float = 0.0             # stamp of its first measurement
     origin: np.ndarray | None = None       # (2,) filtered point at its first measurement
     last_point: np.ndarray | None = None   # (2,) filtered point at its last measurement
@@ -299,10 +299,9 @@ class MultiTargetTracker:
                 t.missed += not t.hidden
                 merged.add(cover)
         for t in self._tracks:
-            t.part = t.merged = False
+            t.part = t.size_kept = False
         for ti, mi in assigned:
             part = self._tracks[ti].part = (ti, mi) in parts
-            self._tracks[ti].merged = mi in merged
             self._correct(self._tracks[ti], pos[mi], sizes[mi], stamp_s, mi, measurements[mi].payload,
                           mi in merged, part)
             t = self._tracks[ti]
@@ -564,7 +563,7 @@ class MultiTargetTracker:
         person (``_part_share``) is off by up to half the missing extent on each axis: its noise grows by
         that, and the size is kept."""
         R = self._R
-        keep_size = (merged or part) and t.size is not None
+        keep_size = t.size_kept = (merged or part) and t.size is not None
         if keep_size and size is not None:
             assert t.size is not None
             R = R.copy()
