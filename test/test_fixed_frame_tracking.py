@@ -90,21 +90,26 @@ def test_uncalibrated_sensor_tracks_as_before_without_ground():
     np.testing.assert_allclose(res.states[0].position[:2], [3.15, 0.0], atol=0.05)
 
 
+def _person_box(cam: CameraIntrinsics, map_from_cam: RigidTransform, p: np.ndarray) -> tuple[float, ...]:
+    """The image box of a 1.7 m person standing at ``p`` (a third as wide as tall)."""
+    uv, _ = cam.project(map_from_cam.inverse().apply(np.stack([p, p + [0, 0, 1.7]])))
+    (fx, fy), (_, hy) = uv
+    return (fx - (fy - hy) / 6, hy, fx + (fy - hy) / 6, fy)
+
+
+def _box_measurements(boxes: list) -> list[Measurement]:
+    """Camera measurements of ``boxes`` as the camera tracker node builds them (label ``i + 1``)."""
+    return [Measurement(position=((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), size=(b[2] - b[0], b[3] - b[1]),
+                        payload=(np.zeros((64, 64), np.uint8), b, i + 1)) for i, b in enumerate(boxes)]
+
+
 def test_camera_tracks_get_ground_positions_that_grow_uncertain_with_distance():
     cam = CameraIntrinsics(np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]]), np.zeros(5), 640, 480)
     map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 3.0), 0.0, math.radians(12)))
     trk = _tracking("2d", _cfg(map_from_cam, foot_offset_m=0.0))
     people = [np.array([6.0, 0.5, 0.0]), np.array([15.0, -1.0, 0.0])]
     for k in range(5):
-        ms = []
-        for i, p in enumerate(people):
-            uv, _ = cam.project(map_from_cam.inverse().apply(np.stack([p, p + [0, 0, 1.7]])))
-            foot, head = uv
-            h = foot[1] - head[1]
-            box = (foot[0] - h / 6, head[1], foot[0] + h / 6, foot[1])
-            ms.append(Measurement(position=((box[0] + box[2]) / 2, (box[1] + box[3]) / 2),
-                                  size=(box[2] - box[0], box[3] - box[1]),
-                                  payload=(np.zeros((64, 64), np.uint8), box, i + 1)))
+        ms = _box_measurements([_person_box(cam, map_from_cam, p) for p in people])
         res = trk.step(10.0 + k / 15, "camera_optical_frame", ms, cam)
         assert res.fixed_frame == "map" or k == 0
     by_x = sorted(res.states, key=lambda s: s.ground[0])
@@ -123,21 +128,13 @@ def test_a_camera_blob_over_a_hidden_track_measures_no_stature():
     map_from_cam = RigidTransform(*camera_pose((0.0, 0.0, 3.0), 0.0, math.radians(12)))
     trk = _tracking("2d", _cfg(map_from_cam, foot_offset_m=0.0))
 
-    def box(p: np.ndarray) -> tuple[float, ...]:
-        uv, _ = cam.project(map_from_cam.inverse().apply(np.stack([p, p + [0, 0, 1.7]])))
-        (fx, fy), (_, hy) = uv
-        return (fx - (fy - hy) / 6, hy, fx + (fy - hy) / 6, fy)
-
-    def step(k: int, boxes: list) -> list:
-        ms = [Measurement(position=((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), size=(b[2] - b[0], b[3] - b[1]),
-                          payload=(np.zeros((64, 64), np.uint8), b, i + 1)) for i, b in enumerate(boxes)]
-        return trk.step(10.0 + k / 15, "camera_optical_frame", ms, cam).states
-
     for k in range(26):                     # the far walker passes behind the near one, head above it
-        b, c = box(np.array([6.0, -0.6 + 0.01 * k, 0.0])), box(np.array([7.2, 0.4 - 0.03 * k, 0.0]))
+        b = _person_box(cam, map_from_cam, np.array([6.0, -0.6 + 0.01 * k, 0.0]))
+        c = _person_box(cam, map_from_cam, np.array([7.2, 0.4 - 0.03 * k, 0.0]))
         apart = c[2] < b[0] or b[2] < c[0]
         blob = (min(b[0], c[0]), min(b[1], c[1]), max(b[2], c[2]), max(b[3], c[3]))
-        states = step(k, [b, c] if apart else [blob])
+        ms = _box_measurements([b, c] if apart else [blob])
+        states = trk.step(10.0 + k / 15, "camera_optical_frame", ms, cam).states
         if k == 12:
             assert apart and [s.stature_m for s in states] == [pytest.approx(1.7, abs=0.02)] * 2
             near_id = min(states, key=lambda s: s.ground[0]).track_id
