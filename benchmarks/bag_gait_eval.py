@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from recognizer_rerun import DEFAULT_MODEL  # noqa: E402
 from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance  # noqa: E402
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
-from tcfd_ros.nodes.json_messages import TrackletMsg  # noqa: E402
+from tcfd_ros.track_messages import TrackletMsg  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402

@@ -31,7 +31,8 @@ import numpy as np
 
 from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
 from tcfd_ros.messages import MATCH_SCHEMA
-from tcfd_ros.nodes.json_messages import stamp_dict, tracks_to_json
+from tcfd_ros.messages import stamp_dict  # noqa: E402
+from tcfd_ros.track_messages import tracks_to_json
 from tcfd_ros.nodes.node_configs import camera_tracker_node_config
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.ground import SensorPlacement

@@ -21,7 +21,7 @@ from tcfd_ros.modalities import MODALITIES  # noqa: F401 (re-exported for reader
 MATCH_SCHEMA = "tcfd_ros/match"
 MATCH_VERSION = 2                         # what the recognizer writes
 MATCH_VERSIONS_READ = (1, 2)              # what readers accept
-#: ``tracks`` (``tcfd_ros.nodes.json_messages``): v2 adds fixed-frame ``ground``, v3 each track's
+#: ``tracks`` (``tcfd_ros.track_messages``): v2 adds fixed-frame ``ground``, v3 each track's
 #: ``stature_m``; the replay scorer reads it too, so both take the versions from this one place.
 TRACKS_SCHEMA = "tcfd_ros/tracks"
 TRACKS_VERSION = 3

@@ -80,7 +80,7 @@ def test_bag_through_the_graph_gives_one_global_id_per_person(bag, model, onnx_m
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
     from std_msgs.msg import String
 
-    from tcfd_ros.nodes.json_messages import MatchMsg
+    from tcfd_ros.messages import MatchMsg
 
     msgs = _messages(bag)
     log = tmp_path / "graph.log"

@@ -15,7 +15,7 @@ from std_msgs.msg import String
 
 from tcfd_ros.image_conversions import cv2_to_imgmsg
 from tcfd_ros.nodes.camera_segmenter_node import CameraSegmenterNode
-from tcfd_ros.nodes.json_messages import tracks_to_json
+from tcfd_ros.track_messages import tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
 
 from test_nodes import _args, _header

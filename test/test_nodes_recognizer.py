@@ -18,7 +18,8 @@ from tcfd_ros.errors import MessageFormatError
 from tcfd_ros.graph import build_graph
 from tcfd_ros.nodes.bringup import node_arguments
 from tcfd_ros.messages import MatchMsg
-from tcfd_ros.nodes.json_messages import TrackletMsg, TrackState, stamp_dict, tracks_to_json
+from tcfd_ros.messages import stamp_dict
+from tcfd_ros.track_messages import TrackletMsg, TrackState, tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.nodes.recognizer_node import RecognizerNode
 from tcfd_ros.perception.identity_types import IdentityMatch

@@ -150,7 +150,7 @@ def _recorded_tracklets(path, tracklets):
     import numpy as np
     from rosbags.typesys import Stores, get_typestore
 
-    from tcfd_ros.nodes.json_messages import TrackletMsg
+    from tcfd_ros.track_messages import TrackletMsg
     from tcfd_ros.replay.output_bag import OutputBag
 
     store = get_typestore(Stores.ROS2_KILTED)

@@ -42,7 +42,7 @@ import numpy as np
 
 from tcfd_ros.errors import DatasetError, MessageFormatError
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.nodes.json_messages import TrackletMsg
+from tcfd_ros.track_messages import TrackletMsg
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.losses import foreign_inputs

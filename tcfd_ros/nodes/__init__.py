@@ -3,7 +3,8 @@
 One module per executable of setup.py's NODE_EXECUTABLES (``camera_segmenter_node``,
 ``lidar_segmenter_node``, ``tracker_node``, ``recognizer_node``), plus the shared pieces: ``params``
 (parameters from config dataclasses), ``diagnostics``, ``qos``, ``base`` (queue, health, main),
-``json_messages`` (tracks/tracklet/match schemas), ``config_file`` and ``bringup``.
+``config_file`` and ``bringup``. The JSON schemas the nodes exchange are plain modules outside this
+package (``tcfd_ros.track_messages``, ``tcfd_ros.messages``).
 """
 
 import os

@@ -39,7 +39,8 @@ from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
 from tcfd_ros.graph import ANNOTATED, CAMERA_SEGMENTER, DETECTIONS, MATCHES, TRACKS
 from tcfd_ros.image_conversions import cv2_to_imgmsg, imgmsg_to_cv2
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
-from tcfd_ros.nodes.json_messages import MatchMsg, tracks_from_json
+from tcfd_ros.messages import MatchMsg
+from tcfd_ros.track_messages import tracks_from_json
 from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations

@@ -27,7 +27,8 @@ from tcfd_ros.graph import CLUSTERS, DETECTIONS, TRACKLETS, TRACKS
 from tcfd_ros.image_conversions import imgmsg_to_cv2
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.nodes.image_cache import ImageCache
-from tcfd_ros.nodes.json_messages import TrackletMsg, stamp_dict, tracks_to_json
+from tcfd_ros.messages import stamp_dict
+from tcfd_ros.track_messages import TrackletMsg, tracks_to_json
 from tcfd_ros.nodes.node_configs import TrackerNodeConfig, camera_tracker_node_config
 from tcfd_ros.nodes.placement import make_placement
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos

@@ -47,7 +47,7 @@ def track_cmc(tracklets: Mapping[tuple[str, int], Sequence[str]], modality_of: d
     Ranks stop at the gallery size: beyond it every query is found by construction.
     """
     from tcfd_ros.inference import make_embedder
-    from tcfd_ros.nodes.json_messages import TrackletMsg
+    from tcfd_ros.track_messages import TrackletMsg
 
     frames: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}   # every track's tracklets, track by track
     counts: dict[str, list[int]] = {"2d": [], "3d": []}          # per track: its number of tracklets

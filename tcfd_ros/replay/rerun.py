@@ -26,7 +26,7 @@ import numpy as np
 
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.messages import stamp_to_seconds
-from tcfd_ros.nodes.json_messages import TrackletMsg, tracks_from_json
+from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.ground import feet_hidden
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation

@@ -1,14 +1,17 @@
-"""The graph's JSON-over-``std_msgs/String`` schemas (no ROS imports): tracks and tracklets.
+"""The graph's JSON-over-``std_msgs/String`` schemas of tracks and tracklets (no ROS imports).
 
-The ``matches`` schema is in ``tcfd_ros.messages``.
+Written by the tracker node and read by the recognizer, the camera segmenter, the replay and training's
+harvest; the perception code builds ``TrackState`` without knowing ROS. The ``matches`` schema, and the
+versions of ``tracks`` every reader shares, are in ``tcfd_ros.messages``.
 
 Documented in ``docs/matches.md``. Every message carries ``schema`` and ``version``; a decoder refuses
 another schema or a newer version with ``MessageFormatError`` naming the field, so a consumer never
 guesses. Stamps are ``{"sec", "nanosec"}`` copied from the sensor message the data came from.
 
-Versions: ``tracks`` and ``tracklet`` are written as v2 (v1 plus the fixed-frame position ``ground``,
-``ground_sigma_m`` and the message's ``fixed_frame``) and read as v1 or v2 (v1: ``ground`` = None,
-``fixed_frame`` = ""); ``match`` (tcfd_ros.messages) is v2, read as v1 or v2.
+Versions: ``tracklet`` is written as v2 (v1 plus the fixed-frame position ``ground``, ``ground_sigma_m``
+and the message's ``fixed_frame``) and read as v1 or v2 (v1: ``ground`` = None, ``fixed_frame`` = "");
+``tracks`` is written as ``TRACKS_VERSION`` (v2 adds the same fixed-frame fields, v3 each track's
+``stature_m``) and read as any of ``TRACKS_VERSIONS_READ``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcfd_ros.errors import MessageFormatError
-# the matches schema lives in tcfd_ros.messages (one MATCH_SCHEMA); re-exported for old imports
-from tcfd_ros.messages import MATCH_SCHEMA, MATCH_VERSIONS_READ, MatchMsg  # noqa: F401
 from tcfd_ros.messages import TRACKS_SCHEMA, TRACKS_VERSION, TRACKS_VERSIONS_READ
-from tcfd_ros.messages import load_object, read_ground, stamp_dict, stamp_to_seconds  # noqa: F401
+from tcfd_ros.messages import load_object, read_ground, stamp_dict
 from tcfd_ros.messages import read_stature
 from tcfd_ros.messages import require as _require
 from tcfd_ros.modalities import FRAME_SHAPES
@@ -33,8 +34,7 @@ from tcfd_ros.modalities import FRAME_SHAPES
 TRACKLET_SCHEMA = "tcfd_ros/tracklet"
 TRACKLET_VERSION = 2
 #: Versions each reader accepts (older versions lack the fixed-frame fields, read as None / "").
-READABLE_VERSIONS = {MATCH_SCHEMA: MATCH_VERSIONS_READ, TRACKS_SCHEMA: TRACKS_VERSIONS_READ,
-                     TRACKLET_SCHEMA: (1, 2)}
+READABLE_VERSIONS = {TRACKS_SCHEMA: TRACKS_VERSIONS_READ, TRACKLET_SCHEMA: (1, 2)}
 
 
 def _load(text: str, schema: str) -> dict[str, Any]:
