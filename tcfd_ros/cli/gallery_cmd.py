@@ -58,9 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.db.is_file():
         raise GalleryError(f"--db {args.db}: no such gallery file")
-    with Gallery(args.db, on_corrupt="recover") as g:
-        if g.recovery is not None:
-            print(g.recovery.line(args.db), file=sys.stderr)
+    with Gallery(args.db, on_corrupt="recover") as g:   # a recovery is logged there, once (stderr)
         if args.action == "list":
             recs = g.list_identities()
             if args.json:
