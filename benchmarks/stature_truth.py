@@ -10,6 +10,9 @@ simulator's ``/ground_truth``. It prints the census (tracks, tracks without a st
 the bias) and the same split by how far a track's per-frame values spread (their robust SD), which says
 whether a spread predicts a wrong stature.
 
+Tracks and hand-off are scored per track life, as the replay scores them (``tcfd_ros.replay.track_lives``:
+a track the recognizer started anew is two tracks, each labelled with its own person).
+
 With ``--oracle camera|lidar|both`` it then re-runs the recognizer on each recording (as
 ``recognizer_rerun.py`` does) twice: as recorded, and with every labelled track of the named sensors given
 its person's true height plus that sensor's measured bias (and 1 cm of noise, seeded) in each frame it
@@ -35,12 +38,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from recognizer_rerun import DEFAULT_MODEL, identity_config, rerun, rerun_handoff  # noqa: E402
+from tcfd_ros.messages import stamp_to_seconds  # noqa: E402
 from tcfd_ros.perception.stature import robust_sd, track_stature  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.rerun import RecordedInput, recorded_inputs  # noqa: E402
-from tcfd_ros.replay.scoring import TrackingScore  # noqa: E402
-from training.harvest import tracking_scores  # noqa: E402
+from tcfd_ros.replay.scoring import TrackingScore, per_life  # noqa: E402
+from tcfd_ros.replay.track_lives import TrackLives  # noqa: E402
+from training.harvest import recording_lives, tracking_scores  # noqa: E402
 
 #: Robust-SD bands (metres) of a track's per-frame statures in the census's second table.
 SPREAD_BANDS_M = (0.0, 0.015, 0.025, 0.035, 0.05, 0.07, float("inf"))
@@ -76,8 +81,14 @@ def true_heights(rec: Recording) -> dict[int, float]:
     return {k: float(np.median(v)) for k, v in heights.items()}
 
 
-def per_frame_statures(inputs: list[RecordedInput]) -> dict[tuple[str, int], list[float]]:
-    """Every recorded ``tracks`` message's per-frame statures, per (sensor, track id)."""
+def scored_key(msg: dict, track: dict, lives: TrackLives) -> tuple[str, int]:
+    """(sensor, the id the replay scores a ``tracks`` message's track under: its life's, ``life_id``)."""
+    key = (msg["sensor"], int(track["track_id"]))
+    return key[0], lives.scored_id(key, stamp_to_seconds(msg["stamp"]))
+
+
+def per_frame_statures(inputs: list[RecordedInput], lives: TrackLives) -> dict[tuple[str, int], list[float]]:
+    """Every recorded ``tracks`` message's per-frame statures, per (sensor, scored track or life id)."""
     out: dict[tuple[str, int], list[float]] = defaultdict(list)
     for _, kind, _, text in inputs:
         if kind:
@@ -85,18 +96,18 @@ def per_frame_statures(inputs: list[RecordedInput]) -> dict[tuple[str, int], lis
         msg = json.loads(text)
         for t in msg.get("tracks", []):
             if t.get("stature_m") is not None:
-                out[(msg["sensor"], int(t["track_id"]))].append(float(t["stature_m"]))
+                out[scored_key(msg, t, lives)].append(float(t["stature_m"]))
     return out
 
 
 def track_statures(rec: Recording, tracking: dict[str, TrackingScore], inputs: list[RecordedInput],
-                   min_samples: int, max_spread_m: float) -> list[TrackStature]:
+                   lives: TrackLives, min_samples: int, max_spread_m: float) -> list[TrackStature]:
     """The labelled tracks (``tracking``'s track-to-person labels, the replay scorer's) with enough
     per-frame statures."""
-    labels = {s: t.track_to_person for s, t in tracking.items()}
+    labels = {s: t.track_to_person for s, t in per_life(tracking).items()}
     truth = true_heights(rec)
     out = []
-    for (sensor, tid), values in per_frame_statures(inputs).items():
+    for (sensor, tid), values in per_frame_statures(inputs, lives).items():
         person = labels.get(sensor, {}).get(tid)
         if person is None or person not in truth or len(values) < min_samples:
             continue
@@ -129,7 +140,7 @@ def census(tracks: list[TrackStature], far_m: float) -> dict:
 
 
 def with_true_statures(inputs: list[RecordedInput], tracks: list[TrackStature], bias: dict[str, float],
-                       sensors: set[str], rng: np.random.Generator) -> list[RecordedInput]:
+                       sensors: set[str], lives: TrackLives, rng: np.random.Generator) -> list[RecordedInput]:
     """``inputs`` with the per-frame statures of ``tracks`` of ``sensors`` set to truth + bias + noise."""
     truth = {(t.sensor, t.track_id): t.truth_m + bias[t.sensor] for t in tracks if t.sensor in sensors}
     out = []
@@ -137,7 +148,7 @@ def with_true_statures(inputs: list[RecordedInput], tracks: list[TrackStature], 
         if not kind:
             msg = json.loads(text)
             for t in msg.get("tracks", []):
-                h = truth.get((msg["sensor"], int(t["track_id"])))
+                h = truth.get(scored_key(msg, t, lives))
                 if h is not None and t.get("stature_m") is not None:
                     t["stature_m"] = round(h + float(rng.normal(0.0, ORACLE_NOISE_M)), 4)
             text = json.dumps(msg)
@@ -162,9 +173,10 @@ def main() -> int:
     for d in args.replay_dirs:
         rec = Recording.load(d / "recording.jsonl")
         inputs = recorded_inputs(d / "outputs.mcap")
-        trk = tracking_scores(rec, scoring)
-        loaded.append((d, rec, trk, inputs, track_statures(rec, trk, inputs, cfg.stature_min_samples,
-                                                           cfg.stature_max_spread_m)))
+        lives = recording_lives(rec, cfg.track_timeout_s)   # scored per track life, as the replay does
+        trk = tracking_scores(rec, scoring, lives)
+        tracks = track_statures(rec, trk, inputs, lives, cfg.stature_min_samples, cfg.stature_max_spread_m)
+        loaded.append((d, rec, trk, lives, inputs, tracks))
     table = census([t for *_, tracks in loaded for t in tracks], args.far)
     print(json.dumps({"census": table}))
     if args.oracle is None:
@@ -173,11 +185,11 @@ def main() -> int:
     bias = {s: v["bias_m"] for s, v in table.items()}
     rng = np.random.default_rng(ORACLE_SEED)
     total = {"as_recorded": [0, 0, 0], "oracle": [0, 0, 0]}
-    for d, rec, trk, inputs, tracks in loaded:
+    for d, rec, trk, lives, inputs, tracks in loaded:
         row = {}
-        oracle = with_true_statures(inputs, tracks, bias, sensors, rng)
+        oracle = with_true_statures(inputs, tracks, bias, sensors, lives, rng)
         for name, feed in (("as_recorded", inputs), ("oracle", oracle)):
-            hand = rerun_handoff(rec, rerun(feed, args.model, cfg), scoring, trk)
+            hand = rerun_handoff(rec, rerun(feed, args.model, cfg), scoring, trk, lives)
             row[name] = [hand.handed_off, hand.people_both, hand.false_links]
             total[name] = [a + b for a, b in zip(total[name], row[name])]
         print(json.dumps({"replay": str(d), **row}), flush=True)
