@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from recognizer_rerun import DEFAULT_MODEL  # noqa: E402
 from tcfd_ros.distance import aggregate_track_embedding, cross_modal_distance  # noqa: E402
 from tcfd_ros.inference.embedder import make_embedder  # noqa: E402
-from tcfd_ros.track_messages import TrackletMsg  # noqa: E402
 from tcfd_ros.replay.config import ReplayConfig  # noqa: E402
 from tcfd_ros.replay.recording import Recording  # noqa: E402
 from tcfd_ros.replay.rerun import recorded_inputs  # noqa: E402
+from tcfd_ros.track_messages import TrackletMsg  # noqa: E402
 from training.harvest import track_persons  # noqa: E402
 
 #: LiDAR point-count bins (points on the person in the tracklet's last frame) for Rank-1 by sparsity.

@@ -30,9 +30,7 @@ from typing import Any
 import numpy as np
 
 from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
-from tcfd_ros.messages import MATCH_SCHEMA
-from tcfd_ros.messages import stamp_dict  # noqa: E402
-from tcfd_ros.track_messages import tracks_to_json
+from tcfd_ros.messages import MATCH_SCHEMA, stamp_dict
 from tcfd_ros.nodes.node_configs import camera_tracker_node_config
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.ground import SensorPlacement
@@ -46,6 +44,7 @@ from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import Received, Recording
 from tcfd_ros.replay.scoring import score_run
+from tcfd_ros.track_messages import tracks_to_json
 
 NS = 1_000_000_000
 SILHOUETTE = np.zeros((64, 64), np.uint8)

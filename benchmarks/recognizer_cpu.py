@@ -49,10 +49,10 @@ def main() -> int:
     except ImportError:   # a tree from before the frame cache (for before / after comparisons)
         embed_tracks, args.whole = None, True
     from tcfd_ros.messages import stamp_to_seconds
-    from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
     from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
     from tcfd_ros.perception.identity import IdentityManager, TrackObservation
     from tcfd_ros.replay.reader import BagSource
+    from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 
     c0 = time.process_time()
     embedder = make_embedder("onnx", args.model, threads=1)

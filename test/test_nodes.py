@@ -20,12 +20,12 @@ from tcfd_ros.nodes.base import StampOrder
 from tcfd_ros.nodes.bringup import node_arguments
 from tcfd_ros.nodes.camera_segmenter_node import CameraSegmenterNode
 from tcfd_ros.nodes.diagnostics import NodeHealth
-from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 from tcfd_ros.nodes.lidar_segmenter_node import LidarSegmenterNode
 from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
 from tcfd_ros.nodes.tracker_node import TrackerNode
 from tcfd_ros.graph import build_graph
 from tcfd_ros.point_cloud2 import create_cloud_xyz32
+from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 
 from test_nodes_harness import RosHarness, wait_for
 

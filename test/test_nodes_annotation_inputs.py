@@ -15,8 +15,8 @@ from std_msgs.msg import String
 
 from tcfd_ros.image_conversions import cv2_to_imgmsg
 from tcfd_ros.nodes.camera_segmenter_node import CameraSegmenterNode
-from tcfd_ros.track_messages import tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS, SENSOR_QOS
+from tcfd_ros.track_messages import tracks_to_json
 
 from test_nodes import _args, _header
 from test_nodes_harness import RosHarness, wait_for

@@ -19,11 +19,11 @@ from tcfd_ros.graph import build_graph
 from tcfd_ros.nodes.bringup import node_arguments
 from tcfd_ros.messages import MatchMsg
 from tcfd_ros.messages import stamp_dict
-from tcfd_ros.track_messages import TrackletMsg, TrackState, tracks_to_json
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.nodes.recognizer_node import RecognizerNode
 from tcfd_ros.perception.identity_types import IdentityMatch
 from tcfd_ros.stamp_merge import TRACKLET
+from tcfd_ros.track_messages import TrackletMsg, TrackState, tracks_to_json
 
 from test_nodes_harness import RosHarness, wait_for
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tcfd_ros.track_messages import TrackletMsg
 from tcfd_ros.replay import cmc as cmc_module
 from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.records import RunInfo
 from tcfd_ros.replay.scoring import TrackingScore
+from tcfd_ros.track_messages import TrackletMsg
 
 PARTS, DIM = 2, 4
 

@@ -119,8 +119,8 @@ def test_the_recorded_tracklets_become_a_training_set_labelled_by_ground_truth(r
     written as pairs SUSTech1K reads, every frame one the pipeline published."""
     import numpy as np
 
-    from tcfd_ros.track_messages import TrackletMsg
     from tcfd_ros.replay.reader import BagSource
+    from tcfd_ros.track_messages import TrackletMsg
     from training.datasets.sustech1k import SUSTech1K
 
     _, out, _ = replayed

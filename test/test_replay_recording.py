@@ -10,12 +10,12 @@ import numpy as np
 
 from tcfd_ros.image_conversions import cv2_to_imgmsg
 from tcfd_ros.modalities import FRAME_SHAPES
-from tcfd_ros.track_messages import TrackletMsg
 from tcfd_ros.point_cloud2 import FLOAT32, UINT16, FieldSpec, create_cloud
 from tcfd_ros.replay.adapters import tracklet_counts
 from tcfd_ros.replay.recording import (Received, Recording, convert_clusters, convert_detections,
                                        convert_diagnostics, convert_string)
 from tcfd_ros.replay.records import RunInfo
+from tcfd_ros.track_messages import TrackletMsg
 
 
 def test_label_image_becomes_boxes() -> None:

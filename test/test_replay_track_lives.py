@@ -150,8 +150,8 @@ def _recorded_tracklets(path, tracklets):
     import numpy as np
     from rosbags.typesys import Stores, get_typestore
 
-    from tcfd_ros.track_messages import TrackletMsg
     from tcfd_ros.replay.output_bag import OutputBag
+    from tcfd_ros.track_messages import TrackletMsg
 
     store = get_typestore(Stores.ROS2_KILTED)
     String = store.types["std_msgs/msg/String"]

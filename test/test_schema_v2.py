@@ -10,8 +10,8 @@ import pytest
 
 from tcfd_ros.config_io import from_dict
 from tcfd_ros.errors import ConfigError, MessageFormatError
-from tcfd_ros.track_messages import TrackletMsg, TrackState, tracks_from_json, tracks_to_json
 from tcfd_ros.perception.calibration_config import CalibrationConfig
+from tcfd_ros.track_messages import TrackletMsg, TrackState, tracks_from_json, tracks_to_json
 
 STAMP = {"sec": 5, "nanosec": 7}
 

@@ -81,8 +81,8 @@ def test_a_replay_without_ground_truth_or_a_recording_is_refused_in_one_line(tmp
 def test_a_malformed_recorded_tracklet_is_skipped_with_one_warning(tmp_path: Path, caplog) -> None:
     from rosbags.typesys import Stores, get_typestore
 
-    from tcfd_ros.track_messages import TrackletMsg
     from tcfd_ros.replay.output_bag import OutputBag
+    from tcfd_ros.track_messages import TrackletMsg
     from training.harvest import track_sequences
 
     store = get_typestore(Stores.ROS2_KILTED)

@@ -42,7 +42,6 @@ import numpy as np
 
 from tcfd_ros.errors import DatasetError, MessageFormatError
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.track_messages import TrackletMsg
 from tcfd_ros.replay import adapters
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.losses import foreign_inputs
@@ -51,6 +50,7 @@ from tcfd_ros.replay.recording import Recording
 from tcfd_ros.replay.scoring import TrackingScore, per_life, score_tracking
 from tcfd_ros.replay.track_lives import TrackLives, life_id, track_lives
 from tcfd_ros.sim.dataset import PICKLE_PROTOCOL, file_names
+from tcfd_ros.track_messages import TrackletMsg
 from training.datasets.common import read_partition
 
 log = logging.getLogger(__name__)

@@ -40,13 +40,13 @@ from tcfd_ros.graph import ANNOTATED, CAMERA_SEGMENTER, DETECTIONS, MATCHES, TRA
 from tcfd_ros.image_conversions import cv2_to_imgmsg, imgmsg_to_cv2
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.messages import MatchMsg
-from tcfd_ros.track_messages import tracks_from_json
 from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations
 from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
 from tcfd_ros.perception.segment_camera_guided import predict_clusters, projection_matrix, segment_guided
 from tcfd_ros.point_cloud2 import read_points
+from tcfd_ros.track_messages import tracks_from_json
 
 IMAGE = "image_raw"
 #: Encodings segmented as one grey channel (IR / night cameras); the rest are decoded to bgr8.

@@ -16,8 +16,8 @@ from builtin_interfaces.msg import Time
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from tcfd_ros.track_messages import TrackState
 from tcfd_ros.perception.annotate import id_colour_bgr
+from tcfd_ros.track_messages import TrackState
 
 LABEL_HEIGHT_M = 0.3             # text marker size
 LABEL_ABOVE_BOX_M = 0.3          # text marker height above the box top

@@ -40,13 +40,13 @@ from tcfd_ros.graph import MARKERS, MATCHES, RECOGNIZER, TRACKLETS, TRACKS
 from tcfd_ros.inference.embedder import embed_tracks, make_embedder
 from tcfd_ros.nodes.base import CLOCK_RESET_BACKWARD_S, TcfdNode, drop_reason, run_single
 from tcfd_ros.messages import MatchMsg, stamp_to_seconds
-from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 from tcfd_ros.nodes.markers import build_markers
 from tcfd_ros.nodes.node_configs import RecognizerNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation, threshold_from
 from tcfd_ros.perception.identity_types import IdentityMatch
 from tcfd_ros.stamp_merge import POSITIONS, TRACKLET, StampedInput, StampMerge
+from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 
 SECONDS_PER_DAY = 86400.0
 RETENTION_PERIOD_S = 60.0        # how often the gallery retention runs (node timer; "now" = newest stamp)

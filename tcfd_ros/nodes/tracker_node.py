@@ -25,10 +25,9 @@ from tcfd_ros.geometry import GeometryError
 from tcfd_ros.geometry.calibration import CameraIntrinsics
 from tcfd_ros.graph import CLUSTERS, DETECTIONS, TRACKLETS, TRACKS
 from tcfd_ros.image_conversions import imgmsg_to_cv2
+from tcfd_ros.messages import stamp_dict
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.nodes.image_cache import ImageCache
-from tcfd_ros.messages import stamp_dict
-from tcfd_ros.track_messages import TrackletMsg, tracks_to_json
 from tcfd_ros.nodes.node_configs import TrackerNodeConfig, camera_tracker_node_config
 from tcfd_ros.nodes.placement import make_placement
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
@@ -42,6 +41,7 @@ from tcfd_ros.perception.sensor_tracking import (  # noqa: F401 - re-exported fo
 from tcfd_ros.perception.track import MultiTargetTracker
 from tcfd_ros.perception.tracklet import TrackletBuffer
 from tcfd_ros.point_cloud2 import read_points
+from tcfd_ros.track_messages import TrackletMsg, tracks_to_json
 
 CAMERA_INFO = "camera_info"
 IMAGE = "image_raw"

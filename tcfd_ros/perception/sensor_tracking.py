@@ -31,9 +31,9 @@ import numpy as np
 from tcfd_ros.geometry.align import align_silhouette
 from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform, reproject_ground_pixels
 from tcfd_ros.geometry.range_view import points_to_depth_map
-from tcfd_ros.track_messages import TrackState
 from tcfd_ros.perception.appearance import describe
 from tcfd_ros.perception.body_cue import describe_cluster
+from tcfd_ros.track_messages import TrackState
 from tcfd_ros.perception.ground import (
     GroundPositions,
     NoTransform,

@@ -26,13 +26,13 @@ import numpy as np
 
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.messages import stamp_to_seconds
-from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.ground import feet_hidden
 from tcfd_ros.perception.identity import IdentityManager, TrackObservation
 from tcfd_ros.perception.identity_types import IdentityMatch, TrackKey
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.records import MatchEvent
+from tcfd_ros.track_messages import TrackletMsg, tracks_from_json
 
 #: one recorded input: (bag time ns, 0 for tracks / 1 for a tracklet, topic, its JSON)
 RecordedInput = tuple[int, int, str, str]
