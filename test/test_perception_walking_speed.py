@@ -33,6 +33,36 @@ def test_track_speed_is_the_median_rate_of_one_second_displacements():
     assert track_speed(t[:1], xy[:1], 1.0, 0.1) is None
 
 
+def test_a_speed_too_uncertain_to_tell_people_apart_is_withheld():
+    # a far, low camera's foot points jump by most of a metre (RESULTS.md, "A walking speed too uncertain to
+    # tell people apart"): the displacement speeds scatter, and their median is no measurement of the walker
+    far, near = _walk(1.3, 0.0, 4.0, noise_m=0.8, seed=2), _walk(1.3, 0.0, 4.0, noise_m=0.05, seed=2)
+    assert track_speed(*far, 1.0, 2.0) is not None                        # no limit: a speed all the same
+    assert track_speed(*far, 1.0, 2.0, max_se_mps=0.2) is None
+    assert track_speed(*near, 1.0, 2.0, max_se_mps=0.2) == pytest.approx(1.3, abs=0.05)
+    # the standard error falls with the span: a longer track of the same scatter is measured
+    long_t, long_xy = _walk(1.3, 0.0, 60.0, noise_m=0.4, seed=4)
+    assert track_speed(long_t[:40], long_xy[:40], 1.0, 2.0, max_se_mps=0.2) is None
+    assert track_speed(long_t, long_xy, 1.0, 2.0, max_se_mps=0.2) == pytest.approx(1.3, abs=0.15)
+
+
+def test_the_recognizer_withholds_an_uncertain_speed_and_keeps_a_measured_one():
+    m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE, **NO_SPEED})
+    for track, noise in ((1, 0.9), (2, 0.03)):
+        t, xy = _walk(1.2, 0.0, 4.0, noise_m=noise, seed=track)
+        for k in range(len(t)):
+            m.observe_positions("camera", float(t[k]), "map",
+                                [(track, (xy[k, 0], xy[k, 1], 0.0), 0.5, True, None)])
+    assert "speed" not in m.cues(("camera", 1))
+    assert m.cues(("camera", 2))["speed"] == pytest.approx(1.2, abs=0.05)
+    off = IdentityManager(IdentityConfig(speed_max_se_mps=0.0),
+                          model_metadata={"open_set_threshold_track": BASE, **NO_SPEED})
+    t, xy = _walk(1.2, 0.0, 4.0, noise_m=0.9, seed=1)
+    for k in range(len(t)):
+        off.observe_positions("camera", float(t[k]), "map", [(1, (xy[k, 0], xy[k, 1], 0.0), 0.5, True, None)])
+    assert "speed" in off.cues(("camera", 1))                             # 0: never withheld
+
+
 def test_agreeing_speeds_support_a_match_and_strangers_average_a_ratio_of_one():
     within, between = 0.08, 0.15
     assert speed_likelihood_ratio(0.0, within, between) == pytest.approx(math.sqrt(2) * between / within)

@@ -187,7 +187,8 @@ class GroundTracks:
             return None
         if h.speed_version != h.version:
             st, xyz, _ = h.arrays()
-            h.speed = track_speed(st, xyz, self.cfg.speed_baseline_s, self.cfg.speed_min_span_s)
+            h.speed = track_speed(st, xyz, self.cfg.speed_baseline_s, self.cfg.speed_min_span_s,
+                                  self.cfg.speed_max_se_mps or math.inf)
             h.speed_version = h.version
         return h.speed
 

@@ -575,6 +575,10 @@ class IdentityConfig:
                                          "s", lo=0.1, hi=10.0)
     speed_min_span_s: float = param(2.0, "a track's positions span at least this long before its speed "
                                          "counts, s", lo=0.1, hi=60.0)
+    speed_max_se_mps: float = param(
+        0.2, "a track's speed whose standard error (robust SD of its displacement speeds over the square "
+             "root of the baselines it spans) exceeds this is withheld: it cannot tell people apart "
+             "(strangers' speeds differ by ~0.2 m/s); 0 = never withheld, m/s", lo=0.0, hi=10.0)
     stature_evidence: bool = param(
         True, "stature measured by both sensors (camera box top through the calibration, LiDAR cluster top) "
               "weighs in beside gait with walking speed, as speed_evidence says (perception.stature)")

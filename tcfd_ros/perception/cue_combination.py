@@ -52,8 +52,9 @@ METADATA_KEY = "open_set_cue_exponent_track"
 CUE_CONFIG_KEY = "calibration_cue_config"
 #: the IdentityConfig fields that decide which cues a track has and what their likelihood ratio is
 CUE_FIELDS = ("speed_evidence", "speed_within_sd_mps", "speed_between_sd_mps", "speed_min_walking_mps",
-              "speed_baseline_s", "speed_min_span_s", "stature_evidence", "stature_within_sd_m",
-              "stature_between_sd_m", "stature_outlier_share", "stature_min_samples", "stature_max_spread_m",
+              "speed_baseline_s", "speed_min_span_s", "speed_max_se_mps", "stature_evidence",
+              "stature_within_sd_m", "stature_between_sd_m", "stature_outlier_share", "stature_min_samples",
+              "stature_max_spread_m",
               "step_frequency_evidence", "step_frequency_within_sd_hz", "step_frequency_between_sd_hz",
               "step_frequency_outlier_share", "step_frequency_min_span_s", "step_frequency_min_power")
 #: the exponents calibration chooses among (0: gait alone; doubling steps: the tail's GAR is flat near

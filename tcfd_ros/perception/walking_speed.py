@@ -14,7 +14,7 @@ against the gait distance by a fitted exponent instead (``cue_combination.py``).
 
 API::
 
-    v = track_speed(stamps_s, xy_m, baseline_s=1.0, min_span_s=2.0)     # m/s or None
+    v = track_speed(stamps_s, xy_m, baseline_s=1.0, min_span_s=2.0, max_se_mps=0.2)   # m/s or None
     lr = speed_likelihood_ratio(abs(v_a - v_b), within_sd_mps, between_sd_mps)
     threshold = curve.threshold_at(curve.fmr_at(base_threshold) * lr)   # tcfd_ros.open_set.FmrCurve
 
@@ -29,11 +29,20 @@ import math
 
 import numpy as np
 
+#: a normal distribution's SD per median absolute deviation
+MAD_TO_SD = 1.4826
 
-def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_span_s: float) -> float | None:
+
+def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_span_s: float,
+                max_se_mps: float = math.inf) -> float | None:
     """Median ground speed (m/s) over displacements ``baseline_s`` apart; None when the samples span less
-    than ``min_span_s``. The median ignores a bad foot point or a stop, and a 1 s baseline averages out
-    the sway of a walker's centre within a stride."""
+    than ``min_span_s``, or when the speed's standard error exceeds ``max_se_mps``. The median ignores a bad
+    foot point or a stop, and a 1 s baseline averages out the sway of a walker's centre within a stride.
+
+    Standard error: the robust SD (1.4826 MAD) of the displacement speeds over the square root of the
+    independent baselines the samples span (span / ``baseline_s``). A foot point placed metres off by a far,
+    low camera makes the displacement speeds scatter, and their median says nothing of the walker (RESULTS.md,
+    "A walking speed too uncertain to tell people apart"); a speed measured well scatters by a few cm/s."""
     t = np.asarray(stamps_s, dtype=np.float64)
     p = np.asarray(xy_m, dtype=np.float64)[:, :2]
     if t.size < 2 or t[-1] - t[0] < max(min_span_s, baseline_s):
@@ -42,7 +51,12 @@ def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_s
     i = np.flatnonzero(j < t.size)
     j = j[i]
     v = np.linalg.norm(p[j] - p[i], axis=1) / (t[j] - t[i])
-    return float(np.median(v))
+    median = float(np.median(v))
+    if math.isfinite(max_se_mps):
+        robust_sd = MAD_TO_SD * float(np.median(np.abs(v - median)))
+        if robust_sd / math.sqrt((t[-1] - t[0]) / baseline_s) > max_se_mps:
+            return None
+    return median
 
 
 def speed_likelihood_ratio(dv_mps: float, within_sd_mps: float, between_sd_mps: float) -> float:
