@@ -54,14 +54,20 @@ MATCHES = "matches"
 MARKERS = "markers"
 DIAGNOSTICS = "/diagnostics"
 
+#: how long a node of a replayed graph waits for the platform pose or the guiding clusters of a message's
+#: moment (calibration.pose_wait_s, guide.wait_s), s: a bag player sends them whatever the load, so the
+#: pairing is the one the stamps say on any machine; the bound only ends a stall (the bag's last images)
+REPLAY_STREAM_WAIT_S = 1.0
 # Parameters implied by bag replay (use_sim_time), for launch, bringup and replay alike: the segmenters'
 # and the camera tracker's sensor inputs become reliable, because best-effort samples of 1-2.5 MB
 # (images, 64-beam clouds) are split into UDP fragments and lost whole when one fragment is; a bag
-# player can afford retransmission.
+# player can afford retransmission. And the waits for another stream of the same moment are longer
+# (REPLAY_STREAM_WAIT_S).
 REPLAY_OVERRIDES: dict[str, dict[str, Any]] = {
-    CAMERA_SEGMENTER: {"input_reliability": "reliable"},
-    CAMERA_TRACKER: {"input_reliability": "reliable"},
-    LIDAR_SEGMENTER: {"input_reliability": "reliable"},
+    CAMERA_SEGMENTER: {"input_reliability": "reliable", "guide.wait_s": REPLAY_STREAM_WAIT_S},
+    CAMERA_TRACKER: {"input_reliability": "reliable", "calibration.pose_wait_s": REPLAY_STREAM_WAIT_S},
+    LIDAR_SEGMENTER: {"input_reliability": "reliable", "calibration.pose_wait_s": REPLAY_STREAM_WAIT_S},
+    LIDAR_TRACKER: {"calibration.pose_wait_s": REPLAY_STREAM_WAIT_S},
 }
 
 

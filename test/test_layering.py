@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: the packages and modules that must stay ROS-free
 ROS_FREE = ("tcfd_ros/perception", "tcfd_ros/geometry", "tcfd_ros/model", "tcfd_ros/inference",
             "tcfd_ros/sim", "training", "tcfd_ros/messages.py", "tcfd_ros/track_messages.py",
-            "tcfd_ros/distance.py", "tcfd_ros/open_set.py", "tcfd_ros/gallery.py", "tcfd_ros/config_io.py")
+            "tcfd_ros/distance.py", "tcfd_ros/open_set.py",
+            "tcfd_ros/stream_wait.py", "tcfd_ros/gallery.py", "tcfd_ros/config_io.py")
 #: what they may not import (a module or any of its submodules)
 ROS_MODULES = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "std_srvs", "geometry_msgs",
                "visualization_msgs", "diagnostic_msgs", "rosgraph_msgs", "lifecycle_msgs", "tf2_msgs",

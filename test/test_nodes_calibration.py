@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,45 @@ def graph():
     wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()))
     yield h, cam, lid, pubs, got
     h.close()
+
+
+def _pose_msg(t: float, map_from_base: RigidTransform) -> PoseStamped:
+    pose = PoseStamped()
+    pose.header = _header(t, "map")
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(x) for x in map_from_base.t)
+    o = pose.pose.orientation
+    o.x, o.y, o.z, o.w = (float(x) for x in map_from_base.quaternion())
+    return pose
+
+
+@pytest.mark.skipif(tf2_available(), reason="tf2_ros present: the nodes would take extrinsics from tf2")
+def test_a_cloud_that_arrives_before_its_platform_pose_waits_for_it(graph):
+    # a replay or a robot publishes the pose beside the clouds, and either can arrive first: the tracker
+    # waits (calibration.pose_wait_s) instead of dropping the cloud or placing it by the pose of 0.1 s before
+    h, cam, lid, pubs, got = graph
+    person_map = np.array([4.0, 3.0, 0.9])
+    pubs["pose"].publish(_pose_msg(89.9, RigidTransform.from_xyz_rpy((-0.5, 0.0, 0.0), (0, 0, -0.3))))
+    wait_for(lambda: lid.placement.poses is not None and len(lid.placement.poses) == 1, timeout_s=5)
+    for i in range(8):
+        t = 90.0 + 0.1 * i
+        map_from_base = RigidTransform.from_xyz_rpy((0.5 * i, 0.0, 0.0), (0, 0, 0.3 * i))
+        c = map_from_base.compose(BASE_FROM_LIDAR).inverse().apply(person_map)
+        rng = np.random.default_rng(i)
+        pts = np.zeros(200, CLUSTER_DTYPE)
+        pts["x"], pts["y"] = c[0] + rng.normal(0, 0.05, 200), c[1] + rng.normal(0, 0.05, 200)
+        pts["z"], pts["cluster"] = c[2] + rng.uniform(-0.8, 0.8, 200), 1
+        pubs["clusters"].publish(create_cloud(_header(t, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+        time.sleep(0.08)                                   # the pose comes after its cloud
+        pubs["pose"].publish(_pose_msg(t, map_from_base))
+        wait_for(lambda: len(lid.placement.poses) == i + 2, timeout_s=5)
+
+    def placed() -> list:
+        return [tr["ground"] for m in got.get("/lidar/tracks", []) for tr in json.loads(m.data)["tracks"]
+                if tr["ground"] is not None]
+    wait_for(lambda: len(placed()) >= 6, timeout_s=15)
+    off = [float(np.linalg.norm(np.array(g[:2]) - person_map[:2])) for g in placed()]
+    assert max(off) < 0.25, off
+    assert dict(lid.health.key_values()).get("clusters: dropped.no_transform") in (None, "0")
 
 
 @pytest.mark.skipif(tf2_available(), reason="tf2_ros present: the nodes would take extrinsics from tf2")
@@ -180,5 +220,42 @@ def test_tf2_source_takes_the_extrinsics_from_tf2():
         d = json.loads([m for m in got if json.loads(m.data)["tracks"]][-1].data)
         assert d["fixed_frame"] == "map"
         assert abs(d["tracks"][0]["ground"][0] - (7.0 + lid.config.calibration.lidar_offset_m)) < 0.05
+    finally:
+        h.close()
+
+
+def test_an_image_that_arrives_before_its_guiding_clusters_waits_for_them():
+    # a moving camera is segmented where the LiDAR's clusters project; the image and the clusters of its
+    # moment arrive in either order, and the image is paired with the clusters nearest it by stamp, not with
+    # the older ones that happened to be there (guide.wait_s)
+    from tcfd_ros.nodes.camera_segmenter_node import CameraSegmenterNode
+
+    h = RosHarness()
+    try:
+        seg = h.add(CameraSegmenterNode(context=h.context,
+                                        **_args("camera_segmenter", {"guide.mode": "lidar"})))
+        probe = h.add(Node("guide_probe", context=h.context))
+        pubs = {"image": probe.create_publisher(Image, "/camera/image_raw", SENSOR_QOS),
+                "info": probe.create_publisher(CameraInfo, "/camera/camera_info", SENSOR_QOS),
+                "clusters": probe.create_publisher(PointCloud2, "/lidar/clusters", OUTPUT_QOS)}
+        wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()))
+        pts = np.zeros(100, CLUSTER_DTYPE)
+        pts["x"], pts["y"], pts["z"], pts["cluster"] = 6.0, 0.0, np.linspace(-0.8, 0.8, 100), 1
+        pubs["clusters"].publish(create_cloud(_header(9.9, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+        wait_for(lambda: len(seg.guide_clusters) == 1, timeout_s=5)
+        for k, t in enumerate((10.0, 10.1)):
+            info = CameraInfo(width=320, height=240, distortion_model="plumb_bob", k=K, d=[0.0] * 5)
+            info.header = _header(t, "camera_optical_frame")
+            pubs["info"].publish(info)
+            img = cv2_to_imgmsg(np.full((240, 320, 3), 90, np.uint8), "bgr8")
+            img.header = _header(t, "camera_optical_frame")
+            pubs["image"].publish(img)
+            time.sleep(0.08)                               # its clusters come after it
+            pubs["clusters"].publish(create_cloud(_header(t, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+            wait_for(lambda: dict(seg.health.key_values()).get("image_raw: processed") == str(k + 1),
+                     timeout_s=5)
+        values = dict(seg.health.key_values())
+        assert values.get("guide_offset_ms") == "0", values      # the clusters of its own stamp
+        assert values.get("guide_no_clusters") in (None, "0")
     finally:
         h.close()

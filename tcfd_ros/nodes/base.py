@@ -228,13 +228,20 @@ class TcfdNode(Node):
             finally:
                 self._stamp_claims.clear()
 
-    def process_now(self, topic: str, handler: Callable[[Any], None], msg: Any) -> None:
-        """Run a light handler in the callback itself (CameraInfo, matches), with the same accounting."""
+    def process_now(self, topic: str, handler: Callable[[Any], None], msg: Any,
+                    exclusive: bool = True) -> None:
+        """Run a light handler in the callback itself (CameraInfo, matches), with the same accounting.
+
+        ``exclusive`` False runs it without the node's state lock: for a handler that keeps its own (the
+        platform pose), which the worker may be waiting for while it holds the state lock."""
         self.health.received(topic)
         t0 = time.monotonic()
         cpu0 = time.thread_time()
         try:
-            self._handle(handler, msg)
+            if exclusive:
+                self._handle(handler, msg)
+            else:
+                handler(msg)
         except Exception as e:  # noqa: BLE001 - the node boundary
             self.health.drop(topic, drop_reason(e), _detail(e))
             return

@@ -25,6 +25,7 @@ detections and counted (``/diagnostics`` value ``guide_no_clusters``). ``/diagno
 from __future__ import annotations
 
 import sys
+import threading
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -45,6 +46,7 @@ from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations
 from tcfd_ros.perception.segment_camera import CameraSegmenter, label_image
 from tcfd_ros.perception.segment_camera_guided import predict_clusters, projection_matrix, segment_guided
+from tcfd_ros.stream_wait import StreamWait
 from tcfd_ros.point_cloud2 import read_points
 from tcfd_ros.track_messages import tracks_from_json
 
@@ -87,15 +89,19 @@ class CameraSegmenterNode(TcfdNode):
         self.sensor = self.get_namespace().strip("/").split("/")[-1]
         self.intrinsics: CameraIntrinsics | None = None
         self.guide_clusters: deque[tuple[float, list[np.ndarray]]] = deque(maxlen=GUIDE_BUFFER)
+        self.guide_ready = threading.Condition()      # on_guide_clusters notifies an image waiting for them
+        self.guide_wait = StreamWait(self.guide_ready)
         guide = self.config.guide
         self.health.values["mode"] = ("lidar_guided (moving platform)" if guide.mode == "lidar"
                                       else f"{self.config.segmenter.backend} (static camera)"
                                       if self.config.segmenter.backend == "background"
                                       else self.config.segmenter.backend)
         if guide.mode == "lidar":
-            self.create_subscription(PointCloud2, guide.clusters_topic,
-                                     lambda m: self.process_now(GUIDE_CLUSTERS, self.on_guide_clusters, m),
-                                     OUTPUT_QOS)
+            # not under the state lock: an image's worker may hold it while it waits for these clusters
+            self.create_subscription(
+                PointCloud2, guide.clusters_topic,
+                lambda m: self.process_now(GUIDE_CLUSTERS, self.on_guide_clusters, m, exclusive=False),
+                OUTPUT_QOS)
             self.health.watch(GUIDE_CLUSTERS)
             self.get_logger().info(f"LiDAR-guided segmentation: clusters from {guide.clusters_topic}")
         self.det_pub = self.create_publisher(Image, DETECTIONS, OUTPUT_QOS)
@@ -103,7 +109,8 @@ class CameraSegmenterNode(TcfdNode):
         for topic in (IMAGE, CAMERA_INFO):
             self.health.watch(topic)
         inputs = sensor_qos(self.config.input_reliability)
-        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m), inputs,
+        self.create_subscription(Image, IMAGE, lambda m: self.enqueue(IMAGE, self.on_image, m,
+                                                                      prepare=self._wait_for_guide), inputs,
                                  event_callbacks=self.transport_losses(IMAGE))
         self.create_subscription(CameraInfo, CAMERA_INFO,
                                  lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
@@ -163,7 +170,23 @@ class CameraSegmenterNode(TcfdNode):
                 raise Dropped("malformed", f"CameraInfo: {e}") from e
 
     def on_guide_clusters(self, msg: PointCloud2) -> None:
-        self.guide_clusters.append((stamp_seconds(msg.header.stamp), clusters_from_cloud(msg)))
+        entry = (stamp_seconds(msg.header.stamp), clusters_from_cloud(msg))
+        with self.guide_ready:
+            self.guide_clusters.append(entry)
+            self.guide_ready.notify_all()
+
+    def _wait_for_guide(self, msg: Image) -> None:
+        """``enqueue``'s ``prepare``: outside the state lock, wait (``guide.wait_s``) for the first clusters
+        at or after the image's stamp, so that the nearest is chosen by stamp, not by which arrived first
+        (the clusters' callback takes no state lock)."""
+        guide = self.config.guide
+        if guide.mode != "lidar":
+            return
+        stamp_s = stamp_seconds(msg.header.stamp)
+        with self.guide_ready:
+            self.guide_wait.until(
+                lambda: bool(self.guide_clusters) and self.guide_clusters[-1][0] >= stamp_s, guide.wait_s)
+        self.health.values["guide_waits_in_vain"] = str(self.guide_wait.in_vain)
 
     def _segment_guided(self, bgr: np.ndarray, stamp_s: float) -> list:
         """LiDAR-guided detections for the image at ``stamp_s`` (see the module docstring)."""
@@ -171,7 +194,8 @@ class CameraSegmenterNode(TcfdNode):
         if self.intrinsics is None or (self.intrinsics.width, self.intrinsics.height) != bgr.shape[1::-1]:
             raise Dropped("no_camera_info", f"image {bgr.shape[1]}x{bgr.shape[0]}: guided segmentation "
                           "needs the camera's CameraInfo")
-        buf = list(self.guide_clusters)
+        with self.guide_ready:       # _wait_for_guide waited for the clusters at or after the image
+            buf = list(self.guide_clusters)
         i = min(range(len(buf)), key=lambda n: abs(buf[n][0] - stamp_s), default=None)
         if i is None or abs(buf[i][0] - stamp_s) > guide.max_offset_s:
             v = self.health.values
@@ -184,7 +208,7 @@ class CameraSegmenterNode(TcfdNode):
         T = RigidTransform.from_xyz_quat(guide.translation_m, guide.rotation_xyzw)
         return segment_guided(bgr, clusters, projection_matrix(self.intrinsics.K, T.R, T.t), guide)
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg: Image, _prepared: None = None) -> None:
         cfg: CameraSegmenterNodeConfig = self.config
         self._seen_image = True
         if self.check_order(self.order, msg.header.stamp) == "reset":

@@ -62,7 +62,8 @@ class LidarSegmenterNode(TcfdNode):
         self.order = StampOrder()
         self.pub = self.create_publisher(PointCloud2, CLUSTERS, OUTPUT_QOS)
         self.health.watch(POINTS)
-        self.create_subscription(PointCloud2, POINTS, lambda m: self.enqueue(POINTS, self.on_cloud, m),
+        self.create_subscription(PointCloud2, POINTS, lambda m: self.enqueue(
+                                     POINTS, self.on_cloud, m, prepare=self._wait_for_pose),
                                  sensor_qos(self.config.input_reliability),
                                  event_callbacks=self.transport_losses(POINTS))
         self.start()
@@ -76,6 +77,13 @@ class LidarSegmenterNode(TcfdNode):
         if any(n.startswith(("segmenter.", "calibration.")) for n in changed):
             # A new segmenter: gates apply from the next cloud; a learned static background restarts.
             self.segmenter = LidarSegmenter(config.segmenter)
+
+    def _wait_for_pose(self, msg: PointCloud2) -> None:
+        """``enqueue``'s ``prepare``: outside the state lock, wait for the platform pose of the cloud's stamp
+        (``calibration.pose_wait_s``; the pose's callback takes no state lock)."""
+        placement = self.placement
+        placement.wait_for_pose(stamp_seconds(msg.header.stamp))
+        self.health.values["pose_waits_in_vain"] = str(placement.pose_waits_in_vain)
 
     def sensor_pose(self, frame_id: str, stamp_s: float) -> RigidTransform | None:
         """fixed frame <- sensor at the cloud's stamp on a moving platform; None for a fixed sensor.
@@ -96,7 +104,7 @@ class LidarSegmenterNode(TcfdNode):
                                           f"memories ({e})")
             return None
 
-    def on_cloud(self, msg: PointCloud2) -> None:
+    def on_cloud(self, msg: PointCloud2, _prepared: None = None) -> None:
         if self.check_order(self.order, msg.header.stamp) == "reset":
             self.segmenter = LidarSegmenter(self.config.segmenter)
         points = read_points(msg)

@@ -78,7 +78,10 @@ def make_placement(node: Any, cfg: CalibrationConfig) -> SensorPlacement:
 
     # Subscribed whatever parent_frame says now, so that setting it to base_frame at run time works;
     # poses are ignored while the sensor is not on the platform.
-    node.create_subscription(PoseStamped, cfg.pose_topic, lambda m: node.process_now(POSE_INPUT, on_pose, m),
+    # not under the node's state lock: the worker may hold it while it waits for this very pose
+    # (SensorPlacement.pose_wait_s); add_pose takes the placement's own lock
+    node.create_subscription(PoseStamped, cfg.pose_topic,
+                             lambda m: node.process_now(POSE_INPUT, on_pose, m, exclusive=False),
                              QoSProfile(depth=POSE_QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE))
     if placement.poses is not None:
         node.health.watch(POSE_INPUT)   # a silent pose topic shows as stale in /diagnostics

@@ -69,15 +69,15 @@ class TrackerNode(TcfdNode):
         if cfg.modality == "2d":
             self.input = DETECTIONS
             self.create_subscription(Image, DETECTIONS, lambda m: self.enqueue(
-                DETECTIONS, self.on_detections, m, prepare=self._colour_image_msg), OUTPUT_QOS)
+                DETECTIONS, self.on_detections, m, prepare=self._prepare_detections), OUTPUT_QOS)
             self.create_subscription(Image, IMAGE, lambda m: self.process_now(IMAGE, self.on_image, m),
                                      sensor_qos(cfg.input_reliability))
             self.create_subscription(CameraInfo, CAMERA_INFO, lambda m: self.process_now(
                 CAMERA_INFO, self.on_camera_info, m), sensor_qos(cfg.input_reliability))
         else:
             self.input = CLUSTERS
-            self.create_subscription(PointCloud2, CLUSTERS,
-                                     lambda m: self.enqueue(CLUSTERS, self.on_clusters, m), OUTPUT_QOS)
+            self.create_subscription(PointCloud2, CLUSTERS, lambda m: self.enqueue(
+                CLUSTERS, self.on_clusters, m, prepare=self._wait_for_pose), OUTPUT_QOS)
         self.health.watch(self.input)
         self.health.values["sensor"] = self.sensor
         self.health.values["modality"] = cfg.modality
@@ -124,6 +124,17 @@ class TrackerNode(TcfdNode):
         """Keep the newest camera images (undecoded) for the clothing colours of their detections."""
         self._images.put((msg.header.stamp.sec, msg.header.stamp.nanosec), msg)
 
+    def _wait_for_pose(self, msg: Any) -> None:
+        """``enqueue``'s ``prepare``: outside the state lock, wait for the platform pose of the message's
+        stamp (``calibration.pose_wait_s``; the pose's callback takes no state lock)."""
+        placement = self.placement
+        placement.wait_for_pose(stamp_seconds(msg.header.stamp))
+        self.health.values["pose_waits_in_vain"] = str(placement.pose_waits_in_vain)
+
+    def _prepare_detections(self, detections: Image) -> Image | None:
+        self._wait_for_pose(detections)
+        return self._colour_image_msg(detections)
+
     def _colour_image_msg(self, detections: Image) -> Image | None:
         """The image with the detections' stamp (``enqueue``'s ``prepare``: outside the state lock, waiting
         for one still on its way, ``ImageCache``), or None: appearance off, or not received (best-effort
@@ -150,7 +161,7 @@ class TrackerNode(TcfdNode):
                 colour = None
         self._step(msg.header, camera_measurements(imgmsg_to_cv2(msg), colour))
 
-    def on_clusters(self, msg: PointCloud2) -> None:
+    def on_clusters(self, msg: PointCloud2, _prepared: None = None) -> None:
         points = read_points(msg).reshape(-1)
         names = points.dtype.names or ()
         missing = [f for f in ("x", "y", "z", "cluster") if f not in names]

@@ -51,6 +51,10 @@ class CalibrationConfig:
     pose_max_extrapolation_s: float = param(
         0.1, "a stamp this far outside the received poses holds the nearest")
     pose_max_gap_s: float = param(1.0, "refuse to interpolate across a longer gap between poses")
+    pose_wait_s: float = param(
+        0.2, "a stamp newer than every received pose waits this long for its pose (a pose published with the "
+             "sensor's data can arrive after it; tf2 lookups wait likewise); after 3 waits in a row in vain, "
+             "none until a pose is there in time again; 0 = never wait, s", lo=0.0, hi=5.0)
     ground_z_m: float = param(0.0, "height of the ground plane in fixed_frame")
     pixel_sigma_px: float = param(
         3.0, "1-sigma noise of a camera detection's foot point, pixels", lo=0.0, hi=1000.0)
@@ -109,7 +113,8 @@ class CalibrationConfig:
         for name in ("pixel_sigma_px", "max_ground_range_m", "pose_max_gap_s"):
             v = getattr(self, name)
             _check(v > 0 and math.isfinite(v), name, v, "a finite value > 0")
-        for name in ("lidar_sigma_m", "pose_max_extrapolation_s", "foot_offset_m", "lidar_offset_m"):
+        for name in ("lidar_sigma_m", "pose_max_extrapolation_s", "pose_wait_s", "foot_offset_m",
+                     "lidar_offset_m"):
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), name, v, "a finite value >= 0")
         _check(math.isfinite(self.ground_z_m), "ground_z_m", self.ground_z_m, "a finite height in metres")

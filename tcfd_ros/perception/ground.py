@@ -36,6 +36,7 @@ from tcfd_ros.geometry.calibration import (
     pixels_to_ground,
 )
 from tcfd_ros.perception.calibration_config import CalibrationConfig
+from tcfd_ros.stream_wait import StreamWait
 
 #: A box whose bottom is this close to the image's bottom edge (pixels) is cut off: its foot is unseen.
 BOTTOM_EDGE_MARGIN_PX = 2.0
@@ -80,7 +81,8 @@ class SensorPlacement:
         self.poses = (PoseBuffer(max_extrapolation_s=cfg.pose_max_extrapolation_s,
                                  max_gap_s=cfg.pose_max_gap_s, frame=cfg.fixed_frame)
                       if cfg.on_platform and lookup is None else None)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()     # add_pose notifies a lookup waiting for its stamp's pose
+        self._pose_wait = StreamWait(self._lock)
 
     @property
     def enabled(self) -> bool:
@@ -104,6 +106,7 @@ class SensorPlacement:
                                      f"{self.cfg.base_frame!r}")
         with self._lock:
             self.poses.add(stamp_s, pose)
+            self._lock.notify_all()
 
     def fixed_from_sensor(self, sensor_frame: str, stamp_s: float) -> RigidTransform:
         """The sensor's pose in the fixed frame at ``stamp_s``; raises :class:`NoTransform` saying why not."""
@@ -128,6 +131,27 @@ class SensorPlacement:
         except PoseLookupError as e:
             raise NoTransform(str(e)) from e
         return base.compose(self.extrinsics)
+
+    def _covered(self, stamp_s: float) -> bool:
+        span = self.poses.span if self.poses is not None else None
+        return span is not None and span[1] >= stamp_s
+
+    def wait_for_pose(self, stamp_s: float) -> bool:
+        """Wait at most ``pose_wait_s`` for a platform pose at or after ``stamp_s`` (at once True where no
+        pose is needed or it is there); call it before the lookup, holding no lock a pose's delivery needs.
+
+        Why: a replay or a robot publishes the platform pose beside the sensor data, and the two topics
+        arrive in either order; a cloud taken up before its pose was dropped or placed by the pose held
+        from 0.1 s before, so one bag gave different tracks from run to run (RESULTS.md, "A robot replay
+        that decides alike every run"). tf2 lookups wait for their transform the same way."""
+        if self.poses is None or not self.cfg.fixed_frame:
+            return True
+        with self._lock:
+            return self._pose_wait.until(lambda: self._covered(stamp_s), self.cfg.pose_wait_s)
+
+    @property
+    def pose_waits_in_vain(self) -> int:
+        return self._pose_wait.in_vain
 
 
 def push_away(points: np.ndarray, sensor: np.ndarray, offset_m: float) -> np.ndarray:

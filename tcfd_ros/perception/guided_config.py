@@ -40,6 +40,10 @@ class GuidedSegmenterConfig:
         (0.0, 0.0, 0.0), "LiDAR origin in the camera optical frame, metres")
     rotation_xyzw: tuple[float, ...] = param((0.0, 0.0, 0.0, 1.0), "LiDAR orientation in the optical frame")
     max_offset_s: float = param(0.25, "use the clusters whose stamp is nearest the image, within this")
+    wait_s: float = param(
+        0.2, "an image newer than every received clusters message waits this long for the next one, so "
+             "that the nearest is chosen by stamp, not by which arrived first; after 3 waits in a row in "
+             "vain, none until the clusters are in time again; 0 = never wait, s", lo=0.0, hi=5.0)
     predict: bool = param(True, "move them to the image stamp at their centroids' velocity")
     min_points: int = param(5, "projected cluster points inside the image to try a person")
     person_height_m: float = param(2.0, "region above the cluster's lowest point (LiDAR misses heads)")

@@ -28,6 +28,7 @@ from tcfd_ros.progress import progress as progress_bar
 from tcfd_ros.replay.sim_clock import ClockThinner
 from tcfd_ros.replay.losses import stage_flows
 from tcfd_ros.replay.output_bag import OutputBag
+from tcfd_ros.replay.pose_lead import poses_ahead
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.records import StageLatency
 from tcfd_ros.replay.recording import (NS_PER_S, Received, Recording, convert_clusters, convert_detections,
@@ -302,6 +303,9 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
 
         publish_wall: dict[tuple[str, int], float] = {}
         last_frame: dict[str, int] = {}
+        # on a moving platform each camera is segmented where the LiDAR's clusters project (guide.mode lidar)
+        guided = {s.sensor for s in sensors if s.modality == "2d"} if platform is not None else set()
+        lidars = [s.sensor for s in sensors if s.modality == "3d"]
         total = sum(source.topics[t].count for t in pubs)
         t0_ns = source.start_ns
         clock_ns = t0_ns
@@ -311,25 +315,27 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         last_bar = 0.0
         n = 0
         try:
-            for m in source.messages(topics=list(pubs)):
+            pose_topic = getattr(platform, "tf_topic", None)
+            for m in poses_ahead(source.messages(topics=list(pubs)), pose_topic):
                 if rate is not None:
                     delay = wall0 + (m.stamp_ns - t0_ns) / NS_PER_S / rate - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                clock_ns = max(clock_ns, m.stamp_ns)
+                if m.topic != pose_topic:           # a pose sent ahead does not move the clock ahead
+                    clock_ns = max(clock_ns, m.stamp_ns)
                 recorder.clock_ns = clock_ns
                 if clock.due(clock_ns):
                     clock_pub.publish(_clock_msg(Clock, clock_ns))
                 sensor = frame_sensor.get(m.topic)
                 if rate is None and sensor is not None:
-                    _wait_fast(recorder, sensor, last_frame.get(sensor), cfg)
+                    _wait_fast(recorder, sensor, _answerable(last_frame, sensor, guided, lidars), cfg)
                 recorder.check()
                 if sensor is not None:
                     st = header_stamp_ns(m.data, m.topic)
                     last_frame[sensor] = st
                     publish_wall[(sensor, st)] = time.monotonic()
                     rec.published.append((sensor, st, publish_wall[(sensor, st)]))
-                if m.topic == getattr(platform, "tf_topic", None):
+                if m.topic == pose_topic:
                     _publish_poses(pose_pub, source, m, platform)
                 else:
                     pubs[m.topic].publish(m.data)
@@ -466,6 +472,19 @@ def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSPro
         node.create_subscription(_msg_class(IMAGE_TYPE), topic, recorder.annotated_callback(topic),
                                  QoSProfile(depth=OUTPUT_QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE),
                                  raw=True)
+
+
+def _answerable(last_frame: dict[str, int], sensor: str, guided: set[str], lidars: list[str]) -> int | None:
+    """The stamp of ``sensor``'s previous frame, whose answer --fast waits for before its next frame; None
+    (no wait) when that answer needs a LiDAR frame not sent yet: a guided camera's image waits for the
+    clusters of a scan at or after its stamp (guide.wait_s), and a 15 Hz camera has a second image before
+    that scan in the bag, which would wait behind the first (RESULTS.md, "A robot replay that decides alike
+    every run")."""
+    previous = last_frame.get(sensor)
+    if previous is None or sensor not in guided:
+        return previous
+    newest_scan = max((last_frame[s] for s in lidars if s in last_frame), default=None)
+    return previous if newest_scan is not None and newest_scan >= previous else None
 
 
 def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: ReplayConfig) -> None:
