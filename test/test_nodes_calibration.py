@@ -77,6 +77,17 @@ def graph():
     h.close()
 
 
+def _person_cloud(t: float, map_from_base: RigidTransform, person_map: np.ndarray, seed: int,
+                  spread_m: float) -> PointCloud2:
+    """A clusters cloud holding one person at ``person_map`` as the LiDAR on the platform sees them."""
+    c = map_from_base.compose(BASE_FROM_LIDAR).inverse().apply(person_map)
+    rng = np.random.default_rng(seed)
+    pts = np.zeros(200, CLUSTER_DTYPE)
+    pts["x"], pts["y"] = c[0] + rng.normal(0, spread_m, 200), c[1] + rng.normal(0, spread_m, 200)
+    pts["z"], pts["cluster"] = c[2] + rng.uniform(-0.8, 0.8, 200), 1
+    return create_cloud(_header(t, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts)
+
+
 def _pose_msg(t: float, map_from_base: RigidTransform) -> PoseStamped:
     pose = PoseStamped()
     pose.header = _header(t, "map")
@@ -97,12 +108,7 @@ def test_a_cloud_that_arrives_before_its_platform_pose_waits_for_it(graph):
     for i in range(8):
         t = 90.0 + 0.1 * i
         map_from_base = RigidTransform.from_xyz_rpy((0.5 * i, 0.0, 0.0), (0, 0, 0.3 * i))
-        c = map_from_base.compose(BASE_FROM_LIDAR).inverse().apply(person_map)
-        rng = np.random.default_rng(i)
-        pts = np.zeros(200, CLUSTER_DTYPE)
-        pts["x"], pts["y"] = c[0] + rng.normal(0, 0.05, 200), c[1] + rng.normal(0, 0.05, 200)
-        pts["z"], pts["cluster"] = c[2] + rng.uniform(-0.8, 0.8, 200), 1
-        pubs["clusters"].publish(create_cloud(_header(t, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+        pubs["clusters"].publish(_person_cloud(t, map_from_base, person_map, i, 0.05))
         time.sleep(0.08)                                   # the pose comes after its cloud
         pubs["pose"].publish(_pose_msg(t, map_from_base))
         wait_for(lambda: len(lid.placement.poses) == i + 2, timeout_s=5)
@@ -156,27 +162,16 @@ def test_lidar_on_a_moving_base_uses_the_platform_pose_topic(graph):
     for i in range(12):
         t = 80.0 + 0.1 * i
         map_from_base = RigidTransform.from_xyz_rpy((0.3 * i, 0.0, 0.0), (0, 0, 0.2 * i))
-        pose = PoseStamped()
-        pose.header = _header(t, "map")
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(x) for x in map_from_base.t)
-        q = map_from_base.quaternion()
-        o = pose.pose.orientation
-        o.x, o.y, o.z, o.w = (float(x) for x in q)
-        pubs["pose"].publish(pose)
+        pubs["pose"].publish(_pose_msg(t, map_from_base))
         wait_for(lambda: lid.placement.poses is not None and len(lid.placement.poses) > i, timeout_s=5)
-        c = map_from_base.compose(BASE_FROM_LIDAR).inverse().apply(person_map)
-        rng = np.random.default_rng(i)
-        pts = np.zeros(200, CLUSTER_DTYPE)
-        pts["x"], pts["y"] = c[0] + rng.normal(0, 0.1, 200), c[1] + rng.normal(0, 0.1, 200)
-        pts["z"], pts["cluster"] = c[2] + rng.uniform(-0.8, 0.8, 200), 1
-        pubs["clusters"].publish(create_cloud(_header(t, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+        pubs["clusters"].publish(_person_cloud(t, map_from_base, person_map, i, 0.1))
     wait_for(lambda: any(json.loads(m.data)["tracks"] for m in got.get("/lidar/tracks", [])), timeout_s=15)
     d = json.loads([m for m in got["/lidar/tracks"] if json.loads(m.data)["tracks"]][-1].data)
     assert d["fixed_frame"] == "map" and len(d["tracks"]) == 1
     g = np.array(d["tracks"][0]["ground"])
     assert np.linalg.norm(g[:2] - person_map[:2]) < 0.25, g
     # a cloud stamped long after the last pose is dropped, counted, and the node keeps running
-    pubs["clusters"].publish(create_cloud(_header(200.0, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+    pubs["clusters"].publish(_person_cloud(200.0, map_from_base, person_map, 0, 0.1))
     wait_for(lambda: dict(lid.health.key_values()).get("clusters: dropped.no_transform") == "1", timeout_s=5)
 
 
