@@ -29,8 +29,7 @@ import math
 
 import numpy as np
 
-#: a normal distribution's SD per median absolute deviation
-MAD_TO_SD = 1.4826
+from tcfd_ros.perception.stature import robust_sd
 
 
 def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_span_s: float,
@@ -39,10 +38,11 @@ def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_s
     than ``min_span_s``, or when the speed's standard error exceeds ``max_se_mps``. The median ignores a bad
     foot point or a stop, and a 1 s baseline averages out the sway of a walker's centre within a stride.
 
-    Standard error: the robust SD (1.4826 MAD) of the displacement speeds over the square root of the
-    independent baselines the samples span (span / ``baseline_s``). A foot point placed metres off by a far,
-    low camera makes the displacement speeds scatter, and their median says nothing of the walker (RESULTS.md,
-    "A walking speed too uncertain to tell people apart"); a speed measured well scatters by a few cm/s."""
+    Standard error: the robust SD (``stature.robust_sd``) of the displacement speeds over the square root
+    of the independent baselines the samples span (span / ``baseline_s``). A foot point placed metres off
+    by a far, low camera makes the displacement speeds scatter, and their median says nothing of the
+    walker (RESULTS.md, "A walking speed too uncertain to tell people apart"); a speed measured well
+    scatters by a few cm/s."""
     t = np.asarray(stamps_s, dtype=np.float64)
     p = np.asarray(xy_m, dtype=np.float64)[:, :2]
     if t.size < 2 or t[-1] - t[0] < max(min_span_s, baseline_s):
@@ -52,11 +52,8 @@ def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_s
     j = j[i]
     v = np.linalg.norm(p[j] - p[i], axis=1) / (t[j] - t[i])
     median = float(np.median(v))
-    if math.isfinite(max_se_mps):
-        robust_sd = MAD_TO_SD * float(np.median(np.abs(v - median)))
-        if robust_sd / math.sqrt((t[-1] - t[0]) / baseline_s) > max_se_mps:
-            return None
-    return median
+    se = robust_sd(v, median) / math.sqrt((t[-1] - t[0]) / baseline_s) if math.isfinite(max_se_mps) else 0.0
+    return None if se > max_se_mps else median
 
 
 def speed_likelihood_ratio(dv_mps: float, within_sd_mps: float, between_sd_mps: float) -> float:
