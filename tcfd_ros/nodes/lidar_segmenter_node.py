@@ -12,6 +12,7 @@ memories there; a cloud whose pose is missing is still segmented, without them (
 
 from __future__ import annotations
 
+from functools import partial
 import sys
 from typing import Any
 
@@ -24,7 +25,7 @@ from tcfd_ros.graph import CLUSTERS, LIDAR_SEGMENTER
 from tcfd_ros.geometry.calibration import RigidTransform
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.nodes.node_configs import LidarSegmenterNodeConfig
-from tcfd_ros.nodes.placement import make_placement
+from tcfd_ros.nodes.placement import make_placement, wait_for_platform_pose
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.ground import NoTransform
 from tcfd_ros.perception.segment_lidar import LidarCluster, LidarSegmenter
@@ -63,7 +64,7 @@ class LidarSegmenterNode(TcfdNode):
         self.pub = self.create_publisher(PointCloud2, CLUSTERS, OUTPUT_QOS)
         self.health.watch(POINTS)
         self.create_subscription(PointCloud2, POINTS, lambda m: self.enqueue(
-                                     POINTS, self.on_cloud, m, prepare=self._wait_for_pose),
+                                     POINTS, self.on_cloud, m, prepare=partial(wait_for_platform_pose, self)),
                                  sensor_qos(self.config.input_reliability),
                                  event_callbacks=self.transport_losses(POINTS))
         self.start()
@@ -77,13 +78,6 @@ class LidarSegmenterNode(TcfdNode):
         if any(n.startswith(("segmenter.", "calibration.")) for n in changed):
             # A new segmenter: gates apply from the next cloud; a learned static background restarts.
             self.segmenter = LidarSegmenter(config.segmenter)
-
-    def _wait_for_pose(self, msg: PointCloud2) -> None:
-        """``enqueue``'s ``prepare``: outside the state lock, wait for the platform pose of the cloud's stamp
-        (``calibration.pose_wait_s``; the pose's callback takes no state lock)."""
-        placement = self.placement
-        placement.wait_for_pose(stamp_seconds(msg.header.stamp))
-        self.health.values["pose_waits_in_vain"] = str(placement.pose_waits_in_vain)
 
     def sensor_pose(self, frame_id: str, stamp_s: float) -> RigidTransform | None:
         """fixed frame <- sensor at the cloud's stamp on a moving platform; None for a fixed sensor.

@@ -57,6 +57,15 @@ def _tf2_lookup(node: Any) -> tuple[TransformLookup, Any]:
     return lookup, listener
 
 
+def wait_for_platform_pose(node: Any, msg: Any) -> None:
+    """A sensor message's ``enqueue`` ``prepare``: outside the node's state lock, wait for the platform pose
+    of its stamp (``calibration.pose_wait_s``; the pose's callback takes no state lock), and say in
+    ``/diagnostics`` how many such waits ended without it."""
+    placement = node.placement
+    placement.wait_for_pose(stamp_seconds(msg.header.stamp))
+    node.health.values["pose_waits_in_vain"] = str(placement.pose_waits_in_vain)
+
+
 def make_placement(node: Any, cfg: CalibrationConfig) -> SensorPlacement:
     """The node's SensorPlacement; subscribes to the pose topic when the params say the base moves."""
     source = cfg.source

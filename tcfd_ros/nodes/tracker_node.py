@@ -13,6 +13,7 @@ pose topic).
 
 from __future__ import annotations
 
+from functools import partial
 import sys
 from typing import Any
 
@@ -29,7 +30,7 @@ from tcfd_ros.messages import stamp_dict
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
 from tcfd_ros.nodes.image_cache import ImageCache
 from tcfd_ros.nodes.node_configs import TrackerNodeConfig, camera_tracker_node_config
-from tcfd_ros.nodes.placement import make_placement
+from tcfd_ros.nodes.placement import make_placement, wait_for_platform_pose
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.ground import NoTransform
 from tcfd_ros.perception.sensor_tracking import (  # noqa: F401 - re-exported for callers of this module
@@ -77,7 +78,7 @@ class TrackerNode(TcfdNode):
         else:
             self.input = CLUSTERS
             self.create_subscription(PointCloud2, CLUSTERS, lambda m: self.enqueue(
-                CLUSTERS, self.on_clusters, m, prepare=self._wait_for_pose), OUTPUT_QOS)
+                CLUSTERS, self.on_clusters, m, prepare=partial(wait_for_platform_pose, self)), OUTPUT_QOS)
         self.health.watch(self.input)
         self.health.values["sensor"] = self.sensor
         self.health.values["modality"] = cfg.modality
@@ -124,15 +125,8 @@ class TrackerNode(TcfdNode):
         """Keep the newest camera images (undecoded) for the clothing colours of their detections."""
         self._images.put((msg.header.stamp.sec, msg.header.stamp.nanosec), msg)
 
-    def _wait_for_pose(self, msg: Any) -> None:
-        """``enqueue``'s ``prepare``: outside the state lock, wait for the platform pose of the message's
-        stamp (``calibration.pose_wait_s``; the pose's callback takes no state lock)."""
-        placement = self.placement
-        placement.wait_for_pose(stamp_seconds(msg.header.stamp))
-        self.health.values["pose_waits_in_vain"] = str(placement.pose_waits_in_vain)
-
     def _prepare_detections(self, detections: Image) -> Image | None:
-        self._wait_for_pose(detections)
+        wait_for_platform_pose(self, detections)
         return self._colour_image_msg(detections)
 
     def _colour_image_msg(self, detections: Image) -> Image | None:
