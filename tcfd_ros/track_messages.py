@@ -25,9 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcfd_ros.errors import MessageFormatError
-from tcfd_ros.messages import TRACKS_SCHEMA, TRACKS_VERSION, TRACKS_VERSIONS_READ
-from tcfd_ros.messages import load_object, read_ground, stamp_dict
-from tcfd_ros.messages import read_stature
+from tcfd_ros.messages import (TRACKS_SCHEMA, TRACKS_VERSION, TRACKS_VERSIONS_READ, load_object, read_ground,
+                               read_stature, stamp_dict)
 from tcfd_ros.messages import require as _require
 from tcfd_ros.modalities import FRAME_SHAPES
 

@@ -55,9 +55,9 @@ def label_boxes(labels: np.ndarray) -> list[tuple[int, int, int, int, int]]:
     half-open bounding box of its pixels. What ``scipy.ndimage.find_objects`` gives, without the ~0.2-0.9 s
     its import adds to the tracker's start, for a handful of labels per frame."""
     wx, wy, ww, wh = cv2.boundingRect((labels > 0).view(np.uint8))   # the labelled pixels' box
-    window = labels[wy:wy + wh, wx:wx + ww]
     if not ww:
         return []
+    window = labels[wy:wy + wh, wx:wx + ww]
     counts = np.bincount(window.ravel().astype(np.int64).clip(0))
     counts[0] = 0
     out = []
