@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 
+from tcfd_ros import graph as g
 from tcfd_ros.errors import BagError
 from tcfd_ros.replay.pose_lead import poses_ahead
 
@@ -71,3 +74,29 @@ def test_fast_replay_waits_for_no_answer_that_needs_a_scan_not_sent_yet():
     assert _answerable(last, "lidar", guided, lidars) == 1_000
     assert _answerable({"camera": 5}, "camera", guided, lidars) is None   # no scan sent at all
     assert _answerable({}, "camera", guided, lidars) is None
+
+
+def _two_camera_config(tmp_path: Path, guide_mode: str | None) -> Path:
+    data = yaml.safe_load(g.default_config_path().read_text())
+    data[f"/**/{g.RECOGNIZER}"]["ros__parameters"]["camera_namespaces"] = ["front", "rear"]
+    if guide_mode is not None:
+        data[f"/**/{g.CAMERA_SEGMENTER}"]["ros__parameters"]["guide"]["mode"] = guide_mode
+    path = tmp_path / "two_cameras.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_player_knows_which_cameras_the_graph_guides(tmp_path):
+    from tcfd_ros.replay.run import guided_cameras
+
+    config = _two_camera_config(tmp_path, None)
+    spec = g.graph_from_config(config)
+    assert guided_cameras(config, spec, []) == set()                    # the params file: subtraction
+    moving = ["front.camera_segmenter.guide.mode=lidar"]                 # a moving platform's override
+    assert guided_cameras(config, spec, moving) == {"front"}
+    # the user's --param comes later and wins (platform_mode.py: guide.mode=segmenter keeps subtraction)
+    assert guided_cameras(config, spec, moving + ["camera_segmenter.guide.mode=segmenter"]) == set()
+    assert guided_cameras(config, spec, ["camera_segmenter.guide.mode=lidar"]) == {"front", "rear"}
+    guided_file = _two_camera_config(tmp_path, "lidar")                  # a static pole set up as guided
+    assert guided_cameras(guided_file, g.graph_from_config(guided_file), []) == {"front", "rear"}
+    assert guided_cameras(guided_file, spec, ["rear.camera_segmenter.guide.mode=segmenter"]) == {"front"}

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from tcfd_ros import graph as g
 from tcfd_ros.errors import BagError, TcfdError
@@ -234,11 +234,14 @@ class _Recorder:
 
 def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | None, rec: Recording,
          graph: GraphProcess, progress: bool = True, platform: Any = None,
-         sink: OutputBag | None = None) -> list[StageLatency]:
+         sink: OutputBag | None = None, guided: Collection[str] = ()) -> list[StageLatency]:
     """Publish the bag into the running graph; fill ``rec``; return per-stage latencies.
 
     ``platform`` (a ``replay.calibration.PlatformPose``): /tf's platform transforms are published as
     ``geometry_msgs/PoseStamped`` on its pose topic, in bag order with the sensor messages.
+
+    ``guided``: the cameras whose segmenter is LiDAR-guided (``run.guided_cameras``); in ``--fast`` their
+    next image does not wait for an answer that needs a scan not sent yet (``_answerable``).
 
     ``rate`` None means ``--fast``. With ``sink`` every output (and each camera's annotated image) is
     also written there, with the bag's ``/tf_static`` so that viewers can place the sensor frames.
@@ -303,8 +306,6 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
 
         publish_wall: dict[tuple[str, int], float] = {}
         last_frame: dict[str, int] = {}
-        # on a moving platform each camera is segmented where the LiDAR's clusters project (guide.mode lidar)
-        guided = {s.sensor for s in sensors if s.modality == "2d"} if platform is not None else set()
         lidars = [s.sensor for s in sensors if s.modality == "3d"]
         total = sum(source.topics[t].count for t in pubs)
         t0_ns = source.start_ns
@@ -474,7 +475,8 @@ def _subscribe_outputs(node: Any, spec: g.GraphSpec, recorder: _Recorder, QoSPro
                                  raw=True)
 
 
-def _answerable(last_frame: dict[str, int], sensor: str, guided: set[str], lidars: list[str]) -> int | None:
+def _answerable(last_frame: dict[str, int], sensor: str, guided: Collection[str], lidars: list[str]
+                ) -> int | None:
     """The stamp of ``sensor``'s previous frame, whose answer --fast waits for before its next frame; None
     (no wait) when that answer needs a LiDAR frame not sent yet: a guided camera's image waits for the
     clusters of a scan at or after its stamp (guide.wait_s), and a 15 Hz camera has a second image before

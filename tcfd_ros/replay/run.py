@@ -74,6 +74,29 @@ def _graph_params(opts: ReplayOptions, cfg: ReplayConfig, calibration: Sequence[
     return params
 
 
+def guided_cameras(config: Path, spec: g.GraphSpec, params: Sequence[str]) -> set[str]:
+    """The cameras whose segmenter the graph runs LiDAR-guided (``guide.mode`` ``lidar``): the params
+    file's value, then the ``--param`` overrides in the order the graph applies them (a moving platform's,
+    then the user's). The player's ``--fast`` flow control must know which cameras wait for a scan."""
+    from tcfd_ros.nodes.bringup import parse_param
+    from tcfd_ros.perception.guided_config import GuidedSegmenterConfig
+
+    key = "guide.mode"
+    base = g.node_parameters_from_config(config, g.CAMERA_SEGMENTER).get(key, GuidedSegmenterConfig.mode)
+    overrides = [o for o in map(parse_param, params) if o.node == g.CAMERA_SEGMENTER and o.key == key]
+    guided = set()
+    for node in spec.nodes:
+        if node.name != g.CAMERA_SEGMENTER:
+            continue
+        mode = base
+        for o in overrides:
+            if o.applies_to(node):
+                mode = o.value
+        if mode == "lidar":
+            guided.add(node.sensor)
+    return guided
+
+
 def _recognizer_params(opts: ReplayOptions) -> dict[str, Any]:
     """The recognizer's parameters as the graph runs them: the params file's, with the user's ``--param``
     overrides applied in order (``check_options`` has checked both; ``--model`` is applied by the callers
@@ -180,8 +203,9 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
         info.bag_error = source.damage or gt_error
         rec = Recording(info, ground_truth=gt_msgs, tracklets_kept=_track_evidence_tracklets(opts))
         calibration, platform = _bag_calibration(source, spec, opts, cfg, info)
-        graph = GraphProcess(opts.graph_config, _graph_params(opts, cfg, calibration),
-                             opts.out_dir / "graph.log", processes=opts.graph_processes)
+        params = _graph_params(opts, cfg, calibration)
+        graph = GraphProcess(opts.graph_config, params, opts.out_dir / "graph.log",
+                             processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
         outputs_path = opts.record or (opts.out_dir / VIDEO_OUTPUTS_NAME if opts.video else None)
         sink = OutputBag(outputs_path) if outputs_path is not None else None
@@ -191,7 +215,8 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
                 stack.enter_context(replay_profile(opts.out_dir, cfg.flow.dds_heartbeat_ms))
             graph.start()
             try:
-                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress, platform, sink)
+                latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress, platform, sink,
+                                 guided_cameras(opts.graph_config, spec, params))
             except BaseException:
                 if sink is not None:
                     sink.abort()
