@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from typing import Any, Callable, Sequence
 
@@ -107,6 +108,18 @@ def _detail(err: Exception) -> str:
     return err.detail if isinstance(err, Dropped) else f"{type(err).__name__}: {err}"
 
 
+#: lines of an internal error's traceback logged (its innermost frames; Python folds a recursion's
+#: repeated frames into one line)
+TRACEBACK_LINES = 40
+
+
+def internal_traceback(err: Exception) -> str:
+    """The last ``TRACEBACK_LINES`` lines of ``err``'s traceback: a bug's own place in the code, which the
+    one-line drop message (type and text) does not say."""
+    lines = "".join(traceback.format_exception(err)).rstrip().splitlines()
+    return "\n".join(lines[-TRACEBACK_LINES:])
+
+
 class TcfdNode(Node):
     """A node with a config dataclass as parameters, health counters and one worker thread."""
 
@@ -118,6 +131,7 @@ class TcfdNode(Node):
         self._cv = threading.Condition()
         self._stop = False
         self._worker: threading.Thread | None = None
+        self._traced: set[str] = set()     # inputs whose first internal error's traceback was logged
         self.health = NodeHealth(self.get_fully_qualified_name(), self.get_logger().warning)
         if callable(default_config):  # a factory that may read parameters declared ahead (tracker modality)
             default_config = default_config(self)
@@ -212,10 +226,20 @@ class TcfdNode(Node):
                     # Ctrl-C: rclpy shut the context down under the handler (its publish raised
                     # "publisher's context is invalid"); no input was bad, and nothing more can be sent
                     return
-                self.health.drop(topic or "worker", drop_reason(e), _detail(e))
+                self._drop(topic or "worker", e)
                 continue
             if topic:
                 self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
+
+    def _drop(self, topic: str, err: Exception) -> None:
+        """Count and log a dropped message; the first internal error (a bug, not bad input) on each input
+        also logs its traceback, once, so that it can be found and reported."""
+        reason = drop_reason(err)
+        if reason == "internal_error" and topic not in self._traced:
+            self._traced.add(topic)
+            self.get_logger().error(f"internal error on '{topic}' (its traceback is logged once; later ones "
+                                    f"are counted as internal_error):\n{internal_traceback(err)}")
+        self.health.drop(topic, reason, _detail(err))
 
     def _handle(self, handler: Callable[[Any], None], msg: Any) -> None:
         """Run a handler; the stamps it checked with ``check_order`` are accepted only if it succeeds."""
@@ -243,7 +267,7 @@ class TcfdNode(Node):
             else:
                 handler(msg)
         except Exception as e:  # noqa: BLE001 - the node boundary
-            self.health.drop(topic, drop_reason(e), _detail(e))
+            self._drop(topic, e)
             return
         self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
 
