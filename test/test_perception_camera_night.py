@@ -191,3 +191,36 @@ def test_real_video_stretch_gives_sane_detections_and_tracks(real_data):
     t = s["tracks"]
     assert 2 <= t["confirmed"] <= 60                                    # not one track per frame
     assert t["lasting_2s_or_more"] >= 2 and t["frames_max"] >= 60
+
+
+def _learnt_scale(a: float, b: float) -> PersonScale:
+    """A scale that has learnt height = a * foot_row + b from clean samples."""
+    scale = PersonScale()
+    for foot in np.linspace(150, 400, 60):
+        h = a * foot + b
+        scale.observe(int(foot), max(int(round(h)), 1), max(int(round(h / 3)), 1), 0.6, (480, 640))
+    return scale
+
+
+def test_three_stacked_people_are_cut_into_three():
+    scale = _learnt_scale(0.4, -40.0)            # 20 px at row 150, 120 px at row 400
+    cfg = CameraSegmenterConfig()
+    blob = np.zeros((260, 30), bool)             # top row 150: people standing on rows 410, 310, 250
+    blob[136:260, 5:25] = True                   # the near one, 124 px (expected 124 at row 410)
+    blob[76:160, 8:22] = True                    # the middle one, 84 px (expected 84 at row 310)
+    blob[0:100, 10:20] = True                    # the far one's head and body above it
+    parts = split_rows(blob, 150, scale, cfg)
+    assert len(parts) == 3
+    assert parts[0][0] == 0 and parts[-1][1] == 260
+    assert all(a < b for (a, _), (b, _) in zip(parts, parts[1:]))
+
+
+def test_a_scale_of_tiny_people_does_not_cut_a_blob_a_row_at_a_time():
+    # a moving camera's foreground gives the scale foot rows of any height; here a person is learnt
+    # 1-2 px tall, and a blob over the whole image used to be cut a row at a time until Python's
+    # recursion limit (the camera segmenter dropped 154 of 600 robot images with a RecursionError)
+    scale = _learnt_scale(0.004, 0.5)
+    cfg = CameraSegmenterConfig()
+    assert 0 < scale.expected_height(470) < cfg.min_height_px
+    whole = np.ones((470, 640), bool)
+    assert split_rows(whole, 0, scale, cfg) == [(0, 470)]

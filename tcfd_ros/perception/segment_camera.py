@@ -217,19 +217,31 @@ def split_rows(blob: np.ndarray, top: int, scale: PersonScale, cfg: CameraSegmen
     """Row ranges of the people in a blob whose top row in the image is ``top``: a blob much taller
     than a person standing on its foot row is a near person with a farther one above (a camera
     looking down sees the far person's feet behind the near one's head); the near one is cut off at
-    the expected height, the rest is looked at again from its own foot row."""
-    rows = np.flatnonzero(blob.any(axis=1))
-    if cfg.split_stack_height_ratio <= 0 or rows.size == 0:
+    the expected height, the rest is looked at again from its own foot row. A person expected shorter
+    than ``min_height_px`` is no detection, so nothing is cut for one: a scale learnt from a moving
+    camera's image (foot rows of any height) once cut a whole-image blob a row at a time, a thousand
+    levels deep."""
+    all_rows = np.flatnonzero(blob.any(axis=1))
+    if cfg.split_stack_height_ratio <= 0:
         return [(0, blob.shape[0])]
-    bottom = int(rows[-1]) + 1
-    expected = scale.expected_height(top + bottom)
-    if expected is None or bottom - int(rows[0]) <= cfg.split_stack_height_ratio * expected:
-        return [(0, blob.shape[0])]
-    cut = int(round(bottom - expected))
-    upper = rows[rows < cut]
-    if upper.size == 0 or int(upper[-1]) + 1 - int(upper[0]) < cfg.min_height_px:
-        return [(0, blob.shape[0])]
-    return split_rows(blob[:cut], top, scale, cfg) + [(cut, blob.shape[0])]
+    pieces: list[tuple[int, int]] = []
+    end = blob.shape[0]
+    while True:
+        rows = all_rows[all_rows < end]
+        if rows.size == 0:
+            break
+        bottom = int(rows[-1]) + 1
+        expected = scale.expected_height(top + bottom)
+        if (expected is None or expected < cfg.min_height_px
+                or bottom - int(rows[0]) <= cfg.split_stack_height_ratio * expected):
+            break
+        cut = int(round(bottom - expected))
+        upper = rows[rows < cut]
+        if upper.size == 0 or int(upper[-1]) + 1 - int(upper[0]) < cfg.min_height_px:
+            break
+        pieces.append((cut, end))
+        end = cut
+    return [(0, end)] + pieces[::-1]
 
 
 def split_columns(mask: np.ndarray, cfg: CameraSegmenterConfig) -> list[tuple[int, int]]:
