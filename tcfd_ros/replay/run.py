@@ -204,6 +204,11 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
         rec = Recording(info, ground_truth=gt_msgs, tracklets_kept=_track_evidence_tracklets(opts))
         calibration, platform = _bag_calibration(source, spec, opts, cfg, info)
         params = _graph_params(opts, cfg, calibration)
+        for cam in sorted(guided_cameras(opts.graph_config, spec, calibration)
+                          - guided_cameras(opts.graph_config, spec, params)):
+            log.warning("%s moves with the platform, but a --param runs its segmenter with guide.mode other "
+                        "than lidar: background subtraction sees the whole image move, so expect few right "
+                        "detections", cam)
         graph = GraphProcess(opts.graph_config, params, opts.out_dir / "graph.log",
                              processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
