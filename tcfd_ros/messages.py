@@ -34,6 +34,11 @@ def stamp_dict(sec: int, nanosec: int) -> dict[str, int]:
     return {"sec": int(sec), "nanosec": int(nanosec)}
 
 
+#: A stamp this much older than the newest one of its stream is a clock reset (a bag restarted or looped),
+#: not a glitch, seconds: a node's input stamp order and its platform-pose buffer start again there.
+CLOCK_RESET_BACKWARD_S = 5.0
+
+
 def stamp_to_seconds(stamp: dict[str, int]) -> float:
     return float(stamp["sec"]) + 1e-9 * float(stamp["nanosec"])
 

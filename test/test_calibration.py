@@ -182,6 +182,23 @@ def test_pose_buffer_interpolates_and_refuses():
         PoseBuffer().lookup(1.0)
 
 
+def test_a_pose_stream_that_jumps_back_starts_the_buffer_again():
+    # a bag looped or restarted: the first run's later poses must not stand in for the new run's
+    buf = PoseBuffer(max_gap_s=1.0, reset_backward_s=5.0)
+    for i in range(20):
+        buf.add(80.0 + 0.5 * i, RigidTransform.from_xyz_rpy((100.0 + i, 0, 0), (0, 0, 0)))
+    buf.add(87.0, RigidTransform.identity())          # a few seconds back: out of order, inserted
+    assert buf.resets == 0 and len(buf) == 20
+    buf.add(80.0, RigidTransform.from_xyz_rpy((1.0, 0, 0), (0, 0, 0)))   # 9.5 s back: a new run
+    assert buf.resets == 1 and buf.span == (80.0, 80.0)
+    with pytest.raises(PoseLookupError, match="outside"):
+        buf.lookup(80.5)                              # the new run has no pose there yet
+    buf.add(80.1, RigidTransform.from_xyz_rpy((2.0, 0, 0), (0, 0, 0)))
+    np.testing.assert_allclose(buf.lookup(80.05).t, [1.5, 0, 0])
+    with pytest.raises(GeometryError):
+        PoseBuffer(reset_backward_s=0.0)
+
+
 def test_pose_buffer_is_bounded():
     buf = PoseBuffer(max_poses=5)
     for i in range(20):

@@ -252,5 +252,9 @@ def test_an_image_that_arrives_before_its_guiding_clusters_waits_for_them():
         values = dict(seg.health.key_values())
         assert values.get("guide_offset_ms") == "0", values      # the clusters of its own stamp
         assert values.get("guide_no_clusters") in (None, "0")
+        # the bag restarts: its first clusters replace the old run's, which are no guide for the new one
+        assert len(seg.guide_clusters) == 3
+        pubs["clusters"].publish(create_cloud(_header(2.0, "lidar"), dtype_to_fields(CLUSTER_DTYPE), pts))
+        wait_for(lambda: [c[0] for c in seg.guide_clusters] == [2.0], timeout_s=5)
     finally:
         h.close()

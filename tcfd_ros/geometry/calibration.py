@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcfd_ros.geometry import GeometryError
+from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S
 
 #: Points closer than this in front of the camera (optical z, metres) count as behind it.
 MIN_DEPTH_M = 1e-3
@@ -413,13 +414,21 @@ class PoseBuffer:
     poses around ``t`` (linear translation, slerp rotation); it raises :class:`PoseLookupError` when ``t``
     is before the first pose or after the last by more than ``max_extrapolation_s`` (then the nearest
     pose is held), or when the two poses around it are more than ``max_gap_s`` apart.
+
+    A pose stamped more than ``reset_backward_s`` before the newest is a clock reset of the pose stream (a
+    bag restarted or looped): the buffer starts again from it (``resets`` counts them). Kept, the old run's
+    later poses would cover every stamp of the new run, so no one waited for a pose that had not arrived,
+    and a lookup between a new pose and an old one failed or mixed two runs' poses.
     """
 
     def __init__(self, max_poses: int = 2000, max_extrapolation_s: float = 0.1, max_gap_s: float = 1.0,
-                 frame: str = "") -> None:
-        if max_poses < 2 or not max_extrapolation_s >= 0 or not max_gap_s > 0:
+                 frame: str = "", reset_backward_s: float = CLOCK_RESET_BACKWARD_S) -> None:
+        if max_poses < 2 or not max_extrapolation_s >= 0 or not max_gap_s > 0 or not reset_backward_s > 0:
             raise GeometryError(f"PoseBuffer(max_poses={max_poses}, max_extrapolation_s="
-                                f"{max_extrapolation_s}, max_gap_s={max_gap_s}): expected >= 2, >= 0, > 0")
+                                f"{max_extrapolation_s}, max_gap_s={max_gap_s}, reset_backward_s="
+                                f"{reset_backward_s}): expected >= 2, >= 0, > 0, > 0")
+        self.reset_backward_s = float(reset_backward_s)
+        self.resets = 0
         self.max_poses = int(max_poses)
         self.max_extrapolation_s = float(max_extrapolation_s)
         self.max_gap_s = float(max_gap_s)
@@ -437,6 +446,9 @@ class PoseBuffer:
     def add(self, stamp_s: float, pose: RigidTransform) -> None:
         if not math.isfinite(stamp_s):
             raise GeometryError(f"pose stamp {stamp_s!r}: expected finite seconds")
+        if self._stamps and stamp_s < self._stamps[-1] - self.reset_backward_s:
+            self.clear()
+            self.resets += 1
         i = bisect.bisect_left(self._stamps, stamp_s)
         if i < len(self._stamps) and self._stamps[i] == stamp_s:
             self._poses[i] = pose

@@ -24,13 +24,12 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from tcfd_ros.errors import MessageFormatError, TcfdError
+from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S
 from tcfd_ros.nodes.diagnostics import NodeHealth, to_array
 from tcfd_ros.nodes.params import ParameterBinding
 from tcfd_ros.nodes.qos import OUTPUT_QOS
 
 DIAGNOSTICS_PERIOD_S = 1.0
-# A stamp this much older than the last one is a clock reset (bag restarted), not a glitch.
-CLOCK_RESET_BACKWARD_S = 5.0
 
 
 def stamp_seconds(stamp: Any) -> float:

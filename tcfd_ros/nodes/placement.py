@@ -64,6 +64,8 @@ def wait_for_platform_pose(node: Any, msg: Any) -> None:
     placement = node.placement
     placement.wait_for_pose(stamp_seconds(msg.header.stamp))
     node.health.values["pose_waits_in_vain"] = str(placement.pose_waits_in_vain)
+    if placement.poses is not None:
+        node.health.values["pose_clock_resets"] = str(placement.poses.resets)
 
 
 def make_placement(node: Any, cfg: CalibrationConfig) -> SensorPlacement:
