@@ -62,3 +62,29 @@ def test_a_stage_that_hears_another_publisher_is_foreign_and_counting_skew_is_no
     assert flows[("/recognizer", "/lidar/tracks")].foreign == 0      # 3 over 1200: within the slack
     assert foreign_inputs(list(flows.values())) == [
         "/lidar/lidar_tracker received 2325 on /lidar/clusters, 1150 published"]
+
+
+def test_messages_a_bug_dropped_are_named_apart_from_bad_input():
+    """154 of 600 robot images were once dropped by a RecursionError in the camera segmenter; the replay's
+    summary said nothing of it (RESULTS.md, "A camera segmenter that recursed a thousand levels deep")."""
+    from tcfd_ros.replay.losses import internal_errors
+    from tcfd_ros.replay.records import RunInfo
+    from tcfd_ros.replay.report import summary_lines
+
+    last = {
+        "/camera/camera_segmenter": _status({
+            "image_raw: received": 600, "image_raw: processed": 440, "image_raw: dropped": 160,
+            "image_raw: dropped.internal_error": 154, "image_raw: dropped.malformed": 6,
+            "image_raw: topic": "/camera/image_raw"}),
+        "/lidar/lidar_segmenter": _status({"points: received": 400, "points: dropped": 3,
+                                           "points: dropped.malformed": 3, "points: topic": "/lidar/points"}),
+    }
+    flows = stage_flows(last, {"/camera/image_raw": 600, "/lidar/points": 400})
+    assert internal_errors(flows) == ["/camera/camera_segmenter /camera/image_raw 154 of 600"]
+    info = RunInfo("bag", 40.0, stages=flows, graph_log="out/graph.log")
+    lines = summary_lines(info, None, {})
+    bug = [line for line in lines if line.startswith("INTERNAL ERRORS")]
+    assert len(bug) == 1 and "out/graph.log" in bug[0] and "154 of 600" in bug[0]
+    clean = RunInfo("bag", 40.0, stages=stage_flows({"/lidar/lidar_segmenter": last["/lidar/lidar_segmenter"]},
+                                                    {"/lidar/points": 400}))
+    assert not [line for line in summary_lines(clean, None, {}) if line.startswith("INTERNAL")]

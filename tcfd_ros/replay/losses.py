@@ -43,6 +43,7 @@ class StageFlow:
     dropped: int            # counted by the node, every reason
     dds_lost: int           # counted as lost in transport (best effort)
     cpu_s: float            # CPU time of this stage's handler (its thread), all messages
+    internal_errors: int = 0  # dropped by a bug in the node (``internal_error``), not by bad input
 
     @property
     def unaccounted(self) -> int | None:
@@ -63,6 +64,12 @@ def foreign_inputs(stages: Sequence[StageFlow]) -> list[str]:
     """One phrase per stage that heard another publisher, e.g. ``"/camera/camera_tracker received 3548
     on /camera/detections, 1783 published"``; empty for a clean run."""
     return [f"{f.node} received {f.received} on {f.topic}, {f.sent} published" for f in stages if f.foreign]
+
+
+def internal_errors(stages: Sequence[StageFlow]) -> list[str]:
+    """One phrase per stage that dropped messages to a bug in the node, e.g. ``"/camera/camera_segmenter
+    /camera/image_raw 154 of 600"``; empty for a clean run."""
+    return [f"{f.node} {f.topic} {f.internal_errors} of {f.received}" for f in stages if f.internal_errors]
 
 
 def _int(values: Mapping[str, str], key: str) -> int:
@@ -101,5 +108,6 @@ def stage_flows(last_status: Mapping[str, Mapping[str, Any]],
                 node=name, topic=topic, sent=None if partial else published.get(topic),
                 received=_int(values, f"{key}: received"), processed=_int(values, f"{key}: processed"),
                 dropped=_int(values, f"{key}: dropped"), dds_lost=_int(values, f"{key}: dropped.dds_lost"),
-                cpu_s=_float(values, f"{key}: cpu_s")))
+                cpu_s=_float(values, f"{key}: cpu_s"),
+                internal_errors=_int(values, f"{key}: dropped.internal_error")))
     return rows

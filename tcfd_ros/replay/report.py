@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401  (plot_latency formats its log axis)
 
 from tcfd_ros.perception.annotate import id_colour_bgr  # noqa: E402
-from tcfd_ros.replay.losses import foreign_inputs  # noqa: E402
+from tcfd_ros.replay.losses import foreign_inputs, internal_errors  # noqa: E402
 from tcfd_ros.replay.records import GTFrame, MatchEvent, OutputFrame, RunInfo, StageLatency  # noqa: E402
 from tcfd_ros.replay.scoring import PairCounts, Score, TrackPairScore, latency_percentiles  # noqa: E402
 from tcfd_ros.replay.verdict import HandoffEvent, ModelIdentity, VerdictRow, verdict_line  # noqa: E402
@@ -262,6 +262,10 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
     if heard:
         lines.append(f"FOREIGN MESSAGES on ROS domain {info.ros_domain_id} (another graph or driver; this "
                      "run's scores are not valid): " + "; ".join(heard))
+    bugs = internal_errors(info.stages)
+    if bugs:
+        lines.append("INTERNAL ERRORS (a bug in the graph, not the bag; the first traceback of each input is "
+                     f"in {info.graph_log or 'the graph log'}): " + "; ".join(bugs))
     lost = [f"{f.node} {f.topic} {f.unaccounted} of {f.sent}" for f in info.stages if f.unaccounted]
     if lost:
         lines.append("LOST without being counted (sent, never received nor reported lost): "
