@@ -495,3 +495,37 @@ def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
     assert IdentityConfig().relative_accept_factor == 1000.0     # on by default (rule s23, RESULTS.md)
     with pytest.raises(ConfigError, match="relative_accept_factor"):
         IdentityConfig(relative_accept_factor=-1.0).validate()
+
+
+def _swap_walk(m: IdentityManager) -> list:
+    """Camera track 1 follows person 0 for 3 s at 1.2 m/s, then its tracker jumps to person 1 (4.6 m in
+    1 s) and follows them; the LiDAR tracks 7 (person 0) and 8 (person 1) carry no position."""
+    out = []
+    for k in range(6):
+        t = 0.5 * k
+        out += m.update([cam(t, 1, 0, pos=(1.2 * t, 0.0)), lid(t, 7, 0), lid(t, 8, 1)])
+    for t in (3.5, 4.0, 4.5):
+        out += m.update([cam(t, 1, 1, pos=(1.2 * t + 3.0, 2.0))])
+    return out
+
+
+def test_a_track_that_jumps_faster_than_a_walker_goes_on_as_a_new_track():
+    m = _mgr(split_speed_mps=2.5)
+    _swap_walk(m)
+    assert m.binding("camera", 1) == m.binding("lidar", 8)        # its new person's identity
+    assert m.binding("lidar", 7) != m.binding("lidar", 8)
+    kept = _mgr()                                                  # off: person 0's evidence holds it there
+    _swap_walk(kept)
+    assert kept.binding("camera", 1) == kept.binding("lidar", 7)
+    with pytest.raises(ConfigError):
+        IdentityConfig(split_speed_mps=-1.0).validate()
+
+
+def test_a_walker_is_not_split():
+    m = _mgr(split_speed_mps=2.5)
+    for k in range(12):
+        t = 0.5 * k
+        m.update([cam(t, 1, 0, pos=(1.9 * t, 0.3 * (k % 2))), lid(t, 7, 0)])   # brisk, with foot jitter
+    assert m.binding("camera", 1) == m.binding("lidar", 7)
+    key = ("camera", 1)
+    assert not m.ground.moved_faster(key, 2.5, 1.0) and m.ground.moved_faster(key, 1.5, 1.0)

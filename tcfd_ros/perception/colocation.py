@@ -159,6 +159,21 @@ class GroundTracks:
         for key in [k for k, h in self._h.items() if not h.stamps or now_s - h.stamps[-1] > timeout_s]:
             self.forget(key)
 
+    def moved_faster(self, key: TrackKey, speed_mps: float, window_s: float) -> bool:
+        """Whether ``key``'s positions show it moving faster than ``speed_mps`` between a sample and the first
+        one ``window_s`` or more later: no walker does; a tracker that jumped to someone else does."""
+        h = self._h.get(key)
+        if h is None or len(h.stamps) < 2:
+            return False
+        t, xyz, _ = h.arrays()
+        j = np.searchsorted(t, t + window_s)
+        i = np.flatnonzero(j < len(t))
+        if i.size == 0:
+            return False
+        j = j[i]
+        speed = np.linalg.norm(xyz[j, :2] - xyz[i, :2], axis=1) / (t[j] - t[i])
+        return bool((speed > speed_mps).any())
+
     def forget(self, key: TrackKey) -> None:
         self._h.pop(key, None)
         self._vetoed = {p for p in self._vetoed if key not in p}

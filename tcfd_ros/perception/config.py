@@ -442,6 +442,11 @@ class TrackletConfig:
         _non_negative(self, "min_lidar_points")
 
 
+#: The window over which ``IdentityConfig.split_speed_mps`` reads a track's speed, s: long enough that a far
+#: camera foot point's noise (sigma ~0.3 m) stays under a walking pace, short enough to see a swap as a jump.
+SPLIT_WINDOW_S = 1.0
+
+
 @dataclass(frozen=True)
 class IdentityConfig:
     """Cross-sensor identity management (the recognizer's logic, see ``identity.py``)."""
@@ -511,6 +516,11 @@ class IdentityConfig:
              "false links gone, 1 more person handed off, 1 fewer genuine gait pair; on 48 held-out ones 1 "
              "false link fewer and 1 genuine pair fewer); 0: off",
         lo=0.0, hi=1000.0)
+    split_speed_mps: float = param(
+        0.0, f"a track whose fixed-frame position moved faster than this over {SPLIT_WINDOW_S:g} s followed "
+             "someone else from there (a camera tracker's swap): what it delivered before is set apart as an "
+             "ended track, as after track_timeout_s, and it goes on as a new track (RESULTS.md, 'Camera "
+             "tracks that jump'); 0: off", lo=0.0, hi=20.0)
     max_walking_speed_mps: float = param(
         3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
              "gone to) faster than this: the straight line between the earlier track's last tracklet and the "
@@ -649,7 +659,8 @@ class IdentityConfig:
         _non_negative(self, "switch_margin", "gait_revision_nats", "relative_accept_factor",
                       "relative_accept_margin_nats",
                       "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
-                      "max_walking_speed_mps", "fragment_max_gap_s", "successive_fit_ratio")
+                      "max_walking_speed_mps", "fragment_max_gap_s", "successive_fit_ratio",
+                      "split_speed_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",

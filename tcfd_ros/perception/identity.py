@@ -127,7 +127,7 @@ from tcfd_ros.gallery import Gallery
 from tcfd_ros.messages import MODALITIES
 from tcfd_ros.modalities import FRAME_SHAPES
 from tcfd_ros.perception.colocation import GroundTracks, Relation
-from tcfd_ros.perception.config import IdentityConfig
+from tcfd_ros.perception.config import SPLIT_WINDOW_S, IdentityConfig
 from tcfd_ros.perception.cue_evidence import CueEvidence
 from tcfd_ros.perception.fragments import Fragment, FragmentRules, HeldTrack
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
@@ -299,6 +299,9 @@ class IdentityManager:
 
     # ---- evidence --------------------------------------------------------------------------
     def _gather(self, o: TrackObservation) -> _Evidence:
+        if (self.cfg.split_speed_mps > 0 and o.key in self._evidence
+                and self.ground.moved_faster(o.key, self.cfg.split_speed_mps, SPLIT_WINDOW_S)):
+            self._split(o.key)
         ev = self._evidence.get(o.key)
         if ev is None:
             if o.key in self.spans:
@@ -321,6 +324,17 @@ class IdentityManager:
         if o.frames is not None:
             self.cue_evidence.add_frames(o.key, o.frame_stamps, o.frames, o.modality)
         return ev
+
+    def _split(self, key: TrackKey) -> None:
+        """``key`` moved faster than a person walks (``split_speed_mps``): its tracker followed someone else
+        from there. It ends here as if it had timed out (binding, evidence and positions go; ``_set_apart``
+        keeps what it delivered as an ended track) and goes on as a new track: its speed and gait evidence
+        would otherwise mix two walkers (RESULTS.md, "Camera tracks that jump")."""
+        log.info("%s track %d moved faster than %.1f m/s: the tracker followed someone else; it goes on as a "
+                 "new track", key[0], key[1], self.cfg.split_speed_mps)
+        self._tracks.pop(key, None)
+        self._evidence.pop(key, None)
+        self.ground.forget(key)
 
     def _set_apart(self, key: TrackKey) -> None:
         """``key`` delivers again after its evidence expired (no tracklet for ``track_timeout_s``): to the
