@@ -274,8 +274,10 @@ def test_a_coasting_track_predicts_no_position_for_geometry():
 def test_a_new_partner_joins_the_identity_the_person_had_first():
     """Camera track 1 and LiDAR track 7 link; camera 1 ends; camera 2 (a new fragment of the person) links
     with LiDAR 7: camera 2 moves to the person's first identity, LiDAR 7 stays, so when camera 2 later
-    follows someone else, it is camera 2 that leaves and the first hand-off still holds."""
-    m = _mgr(track_timeout_s=30.0)
+    follows someone else, it is camera 2 that leaves and the first hand-off still holds. (The swap jumps 6 m
+    at once; ``split_speed_mps`` would end camera 2's track there instead, the other way it leaves: off
+    here.)"""
+    m = _mgr(track_timeout_s=30.0, split_speed_mps=0.0)
     here = lambda t: (5.0 + 0.5 * t, 2.0)                      # noqa: E731
     walk(m, 0.0, 2.5, {1: here}, {7: here})
     a, b = m.update([cam(2.5, 1, 0), lid(2.5, 7, 3)])

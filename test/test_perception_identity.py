@@ -514,7 +514,7 @@ def test_a_track_that_jumps_faster_than_a_walker_goes_on_as_a_new_track():
     _swap_walk(m)
     assert m.binding("camera", 1) == m.binding("lidar", 8)        # its new person's identity
     assert m.binding("lidar", 7) != m.binding("lidar", 8)
-    kept = _mgr()                                                  # off: person 0's evidence holds it there
+    kept = _mgr(split_speed_mps=0.0)                               # off: person 0's evidence holds it there
     _swap_walk(kept)
     assert kept.binding("camera", 1) == kept.binding("lidar", 7)
     with pytest.raises(ConfigError):

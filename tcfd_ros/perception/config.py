@@ -517,7 +517,7 @@ class IdentityConfig:
              "false link fewer and 1 genuine pair fewer); 0: off",
         lo=0.0, hi=1000.0)
     split_speed_mps: float = param(
-        0.0, f"a track whose fixed-frame position moved faster than this over {SPLIT_WINDOW_S:g} s followed "
+        2.5, f"a track whose fixed-frame position moved faster than this over {SPLIT_WINDOW_S:g} s followed "
              "someone else from there (a camera tracker's swap): what it delivered before is set apart as an "
              "ended track, as after track_timeout_s, and it goes on as a new track (RESULTS.md, 'Camera "
              "tracks that jump'); 0: off", lo=0.0, hi=20.0)
