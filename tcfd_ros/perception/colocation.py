@@ -49,7 +49,7 @@ import numpy as np
 
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.identity_types import TrackKey
-from tcfd_ros.perception.walking_speed import track_speed
+from tcfd_ros.perception.walking_speed import displacement_speeds, track_speed
 
 DEFAULT_SIGMA_M = 0.3          # used when a sensor gives a position without its uncertainty
 MAX_SAMPLES_PER_TRACK = 512    # memory bound per track (8 s at 15 Hz is 120)
@@ -166,13 +166,7 @@ class GroundTracks:
         if h is None or len(h.stamps) < 2:
             return False
         t, xyz, _ = h.arrays()
-        j = np.searchsorted(t, t + window_s)
-        i = np.flatnonzero(j < len(t))
-        if i.size == 0:
-            return False
-        j = j[i]
-        speed = np.linalg.norm(xyz[j, :2] - xyz[i, :2], axis=1) / (t[j] - t[i])
-        return bool((speed > speed_mps).any())
+        return bool((displacement_speeds(t, xyz, window_s) > speed_mps).any())
 
     def forget(self, key: TrackKey) -> None:
         self._h.pop(key, None)

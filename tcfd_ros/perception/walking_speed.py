@@ -32,6 +32,17 @@ import numpy as np
 from tcfd_ros.perception.stature import robust_sd
 
 
+def displacement_speeds(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float) -> np.ndarray:
+    """Speeds (m/s) from each sample to the first one ``baseline_s`` or more later (stamps increasing;
+    samples without one that late give none)."""
+    t = np.asarray(stamps_s, dtype=np.float64)
+    p = np.asarray(xy_m, dtype=np.float64)[:, :2]
+    j = np.searchsorted(t, t + baseline_s)
+    i = np.flatnonzero(j < t.size)
+    j = j[i]
+    return np.linalg.norm(p[j] - p[i], axis=1) / (t[j] - t[i])
+
+
 def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_span_s: float,
                 max_se_mps: float = math.inf) -> float | None:
     """Median ground speed (m/s) over displacements ``baseline_s`` apart; None when the samples span less
@@ -44,13 +55,9 @@ def track_speed(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float, min_s
     walker (RESULTS.md, "A walking speed too uncertain to tell people apart"); a speed measured well
     scatters by a few cm/s."""
     t = np.asarray(stamps_s, dtype=np.float64)
-    p = np.asarray(xy_m, dtype=np.float64)[:, :2]
     if t.size < 2 or t[-1] - t[0] < max(min_span_s, baseline_s):
         return None
-    j = np.searchsorted(t, t + baseline_s)
-    i = np.flatnonzero(j < t.size)
-    j = j[i]
-    v = np.linalg.norm(p[j] - p[i], axis=1) / (t[j] - t[i])
+    v = displacement_speeds(t, xy_m, baseline_s)
     median = float(np.median(v))
     se = robust_sd(v, median) / math.sqrt((t[-1] - t[0]) / baseline_s) if math.isfinite(max_se_mps) else 0.0
     return None if se > max_se_mps else median
