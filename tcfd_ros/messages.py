@@ -39,6 +39,11 @@ def stamp_dict(sec: int, nanosec: int) -> dict[str, int]:
 CLOCK_RESET_BACKWARD_S = 5.0
 
 
+def clock_reset(stamp_s: float, newest_s: float, backward_s: float = CLOCK_RESET_BACKWARD_S) -> bool:
+    """Whether ``stamp_s`` lies more than ``backward_s`` before its stream's newest stamp: a clock reset."""
+    return newest_s - stamp_s > backward_s
+
+
 def stamp_to_seconds(stamp: dict[str, int]) -> float:
     return float(stamp["sec"]) + 1e-9 * float(stamp["nanosec"])
 

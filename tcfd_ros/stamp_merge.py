@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcfd_ros.errors import ConfigError
+from tcfd_ros.messages import clock_reset
 
 #: Kinds of input, in the order they leave at one stamp: a frame's positions before its tracklets.
 POSITIONS = 0
@@ -73,7 +74,7 @@ class StampMerge:
     def add(self, item: StampedInput, now: float) -> None:
         if not math.isfinite(item.stamp_s):
             raise ValueError(f"stamp {item.stamp_s!r} of a {item.sensor} input: expected finite seconds")
-        if item.stamp_s < self._newest - self.reset_backward_s:   # a bag restarted: a new time line
+        if clock_reset(item.stamp_s, self._newest, self.reset_backward_s):   # bag restarted: a new time line
             self._flushed += [e[5] for e in sorted(self._heap)]
             self._heap.clear()
             self._newest_positions.clear()

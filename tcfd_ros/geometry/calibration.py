@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tcfd_ros.geometry import GeometryError
-from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S
+from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S, clock_reset
 
 #: Points closer than this in front of the camera (optical z, metres) count as behind it.
 MIN_DEPTH_M = 1e-3
@@ -446,7 +446,7 @@ class PoseBuffer:
     def add(self, stamp_s: float, pose: RigidTransform) -> None:
         if not math.isfinite(stamp_s):
             raise GeometryError(f"pose stamp {stamp_s!r}: expected finite seconds")
-        if self._stamps and stamp_s < self._stamps[-1] - self.reset_backward_s:
+        if self._stamps and clock_reset(stamp_s, self._stamps[-1], self.reset_backward_s):
             self.clear()
             self.resets += 1
         i = bisect.bisect_left(self._stamps, stamp_s)

@@ -24,7 +24,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from tcfd_ros.errors import MessageFormatError, TcfdError
-from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S
+from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S, clock_reset
 from tcfd_ros.nodes.diagnostics import NodeHealth, to_array
 from tcfd_ros.nodes.params import ParameterBinding
 from tcfd_ros.nodes.qos import OUTPUT_QOS
@@ -53,7 +53,7 @@ class StampOrder:
     def check(self, t: float) -> str:
         if self.last is None or t > self.last:
             return "ok"
-        if self.last - t > self.reset_backward_s:
+        if clock_reset(t, self.last, self.reset_backward_s):
             return "reset"
         return "backwards"
 

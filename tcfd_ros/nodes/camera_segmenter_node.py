@@ -40,7 +40,7 @@ from tcfd_ros.geometry.calibration import CameraIntrinsics, RigidTransform
 from tcfd_ros.graph import ANNOTATED, CAMERA_SEGMENTER, DETECTIONS, MATCHES, TRACKS
 from tcfd_ros.image_conversions import cv2_to_imgmsg, imgmsg_to_cv2
 from tcfd_ros.nodes.base import Dropped, StampOrder, TcfdNode, run_single, stamp_seconds
-from tcfd_ros.messages import CLOCK_RESET_BACKWARD_S, MatchMsg
+from tcfd_ros.messages import MatchMsg, clock_reset
 from tcfd_ros.nodes.node_configs import CameraSegmenterNodeConfig
 from tcfd_ros.nodes.qos import OUTPUT_QOS, sensor_qos
 from tcfd_ros.perception.annotate import Annotation, draw_annotations
@@ -172,7 +172,7 @@ class CameraSegmenterNode(TcfdNode):
     def on_guide_clusters(self, msg: PointCloud2) -> None:
         entry = (stamp_seconds(msg.header.stamp), clusters_from_cloud(msg))
         with self.guide_ready:
-            if self.guide_clusters and entry[0] < self.guide_clusters[-1][0] - CLOCK_RESET_BACKWARD_S:
+            if self.guide_clusters and clock_reset(entry[0], self.guide_clusters[-1][0]):
                 self.guide_clusters.clear()    # a bag restarted: the old run's clusters are no guide
             self.guide_clusters.append(entry)
             self.guide_ready.notify_all()

@@ -204,8 +204,8 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
         rec = Recording(info, ground_truth=gt_msgs, tracklets_kept=_track_evidence_tracklets(opts))
         calibration, platform = _bag_calibration(source, spec, opts, cfg, info)
         params = _graph_params(opts, cfg, calibration)
-        for cam in sorted(guided_cameras(opts.graph_config, spec, calibration)
-                          - guided_cameras(opts.graph_config, spec, params)):
+        guided = guided_cameras(opts.graph_config, spec, params)
+        for cam in sorted(guided_cameras(opts.graph_config, spec, calibration) - guided):
             log.warning("%s moves with the platform, but a --param runs its segmenter with guide.mode other "
                         "than lidar: background subtraction sees the whole image move, so expect few right "
                         "detections", cam)
@@ -221,7 +221,7 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
             graph.start()
             try:
                 latencies = play(source, spec, cfg, opts.rate, rec, graph, opts.progress, platform, sink,
-                                 guided_cameras(opts.graph_config, spec, params))
+                                 guided)
             except BaseException:
                 if sink is not None:
                     sink.abort()
