@@ -164,12 +164,14 @@ def test_an_unsupported_binding_moves_by_the_margin_in_nats_with_a_cue_exponent(
     assert ids == [a, a, a]
 
 
-def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_fit():
+@pytest.mark.parametrize("margin", [0.0, 0.5])
+def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_fit(margin):
     """Two walkers one camera sees at once: the stranger passes the LiDAR identity first; the person's own
     camera track, which fits it better, takes it once the camera has seen both for concurrent_overlap_s,
-    and the stranger's track moves out (a revision). Seen together for less, the first one keeps it."""
+    and the stranger's track moves out (a revision). Seen together for less, the first one keeps it. A
+    ``rival_fit_margin`` does not stand in the way of a fit this much better."""
     def run(overlap_s: float):
-        m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=overlap_s)
+        m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=overlap_s, rival_fit_margin=margin)
         (a,) = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0))])
         revisions = []
         for k in range(12):                  # 0.1 .. 2.3 s: both camera tracks deliver every 0.2 s
@@ -186,6 +188,32 @@ def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_f
     assert [(r.track_id, r.switched, r.known) for r in revisions] == [(1, True, False)]
     a, m, revisions = run(5.0)               # not seen together long enough: the first keeps it
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
+
+
+def test_two_walkers_who_fit_alike_do_not_take_the_identity_from_each_other_at_every_tracklet():
+    """Two camera tracks seen together whose gait fits the LiDAR identity alike, the better of the two
+    changing at each tracklet: without a margin the identity goes back and forth between them (a revision
+    each time); with ``rival_fit_margin`` the one holding it keeps it, while a far better fit still takes
+    it from a stranger (the test above, with the margin on)."""
+    def run(margin: float, w1=(0.10, 0.11), w2=(0.105, 0.105)):   # distances 0.0067-0.0083
+        m = _mgr(track_evidence_tracklets=1, concurrent_overlap_s=1.0, switch_patience=1,
+                 rival_fit_margin=margin)
+        (a,) = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0))])
+        revisions, holders = [], []
+        for k in range(20):                  # 0.1 .. 3.9 s: both camera tracks deliver every 0.2 s
+            t = 0.1 + 0.2 * k
+            m.update([TrackObservation(t, "camera", "2d", 1, _mix(w1[k % 2])),
+                      TrackObservation(t + 0.01, "camera", "2d", 2, _mix(w2[k % 2]))])
+            revisions += m.take_revisions()
+            holders.append(next((c for c in (1, 2) if m.binding("camera", c) == a.global_id), None))
+        return revisions, holders
+
+    revisions, holders = run(0.0)
+    assert len(revisions) >= 5 and len(set(holders[5:])) == 2          # taking turns
+    revisions, holders = run(0.5)
+    assert len(revisions) <= 1 and len(set(holders[5:])) == 1          # one keeps it
+    with pytest.raises(ConfigError, match="rival_fit_margin"):
+        IdentityConfig(rival_fit_margin=-0.1).validate()
 
 
 def test_a_track_moved_out_goes_back_when_the_track_that_displaced_it_leaves():

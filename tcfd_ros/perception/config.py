@@ -506,6 +506,12 @@ class IdentityConfig:
              "gait fits its other sensors' evidence better (the other is moved to an identity of its own; "
              "one the identity holds by geometry stays); a geometric link is exempt; 0: off",
         lo=0.0, hi=60.0)
+    rival_fit_margin: float = param(
+        0.0, "with concurrent_overlap_s: a track takes an identity from a track of its sensor seen beside it "
+             "only when its gait fits the identity's other sensors' evidence this share better (its distance "
+             "times 1 + margin below the other's): two walkers who fit alike do not take the identity from "
+             "each other at every tracklet (RESULTS.md, 'Two walkers who fit alike'); 0: any better fit "
+             "takes it", lo=0.0, hi=10.0)
     successive_fit_ratio: float = param(
         3.5, "an identity holding two tracks of one sensor seen one after the other (not together), both "
              "held by gait: when one's gait fits the identity's other sensors' evidence over this many times "
@@ -660,7 +666,7 @@ class IdentityConfig:
                       "relative_accept_margin_nats",
                       "transit_min_s", "speed_min_walking_mps", "concurrent_overlap_s",
                       "max_walking_speed_mps", "fragment_max_gap_s", "successive_fit_ratio",
-                      "split_speed_mps")
+                      "rival_fit_margin", "split_speed_mps")
         _positive(self, "switch_patience", "max_embeddings_per_identity", "track_timeout_s", "max_identities",
                   "concurrent_window_s", "track_evidence_tracklets", "gait_min_tracklets",
                   "geometry_history_s", "geometry_sync_s", "geometry_gate_sigmas", "geometry_gate_floor_m",

@@ -54,8 +54,8 @@ How identities are decided:
    does not block it, so a re-acquired person gets their identity back. One the sensor saw at the same
    time as this track for ``concurrent_overlap_s`` (``track_spans.py``), whether it has ended or still
    delivers (unless the identity holds it by geometry: then it blocks), is another person: the
-   identity is a candidate only if this track's gait fits its other-modality
-   evidence better, and joining it moves that track to an identity of its own (its new binding is a
+   identity is a candidate only if this track's gait fits its other-modality evidence better (by
+   ``rival_fit_margin``), and joining it moves that track to an identity of its own (its new binding is a
    revision, ``take_revisions``: published after the update's matches); a geometric link to the
    identity is exempt (a camera tracker's second track on one walker overlaps the first, too). Nor
    may a track join by gait an identity holding a track it could only have come from, or gone to,
@@ -513,8 +513,9 @@ class IdentityManager:
         ``o``'s track for ``concurrent_overlap_s`` (two people), whether they have ended or still deliver
         (``_blocked_same_sensor`` leaves those to this rule unless the identity holds them by geometry).
         ``o``'s track may join only if its gait fits the identity's other-modality evidence better than each
-        of theirs, and then they leave (returned); else the identity is no candidate (``admissible`` set
-        False). Gait alone, for both: a track that ended has no cues left to compare.
+        of theirs (by ``rival_fit_margin``: two alike would take turns), and then they leave (returned); else
+        the identity is no candidate (``admissible`` set False). Gait alone, for both: a track that ended
+        has no cues left to compare.
         An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
         a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
@@ -524,7 +525,8 @@ class IdentityManager:
             if not rivals or not admissible[j] or gid in linked:
                 continue
             theirs = [self._stored_fit(k, r, gid) for k, r in rivals.items()]
-            if math.isfinite(gait[j]) and all(gait[j] < d for d in theirs):
+            mine = gait[j] * (1.0 + self.cfg.rival_fit_margin)
+            if math.isfinite(mine) and all(mine < d for d in theirs):
                 out[gid] = list(rivals)
             else:
                 admissible[j] = False
