@@ -1,4 +1,5 @@
-"""A replay whose recording fails (a full disk) or whose output thread dies stops or goes on, never hangs."""
+"""A replay whose recording fails (a full disk), whose output thread dies or whose graph stops answering a
+sensor stops or goes on, never hangs."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import time
 
 import pytest
 
-from tcfd_ros.errors import TcfdError
-from tcfd_ros.replay.config import ReplayConfig
+from tcfd_ros.errors import ConfigError, TcfdError
+from tcfd_ros.replay.config import FlowConfig, ReplayConfig
 from tcfd_ros.replay.output_bag import OutputBag
-from tcfd_ros.replay.player import _Recorder, _wait_fast
+from tcfd_ros.replay.player import AckPatience, _Recorder, _wait_fast
 from tcfd_ros.replay.recording import Recording, RunInfo
+from tcfd_ros.replay.report import summary_lines
 
 STRING = "std_msgs/msg/String"
 CDR_HELLO = bytes([0, 1, 0, 0, 6, 0, 0, 0]) + b"hello\x00"
@@ -52,3 +54,44 @@ def test_a_dead_output_thread_wakes_the_flow_control_and_stops_the_replay():
     thread.join()
     with pytest.raises(TcfdError, match="No space left"):
         recorder.check()
+
+
+def test_fast_stops_waiting_for_a_sensor_whose_stage_stopped_answering(caplog):
+    """A cloud topic DDS never delivered left the LiDAR's first stage silent; --fast waited 3 s for each
+    of its 400 frames. After ``fast_ack_patience`` unanswered frames in a row it sends that sensor's frames
+    without waiting, once (one warning), and waits again as soon as the stage answers a frame."""
+    patience = AckPatience(3)
+    with caplog.at_level(logging.INFO, logger="tcfd_ros.replay.player"):
+        for _ in range(2):
+            assert patience.waits("lidar", 0)
+            patience.record("lidar", False, 0, 3.0)
+        patience.record("lidar", True, 1, 3.0)          # an answer in time resets the count
+        for _ in range(3):
+            assert patience.waits("lidar", 1)
+            patience.record("lidar", False, 1, 3.0)
+        assert not patience.waits("lidar", 1) and not patience.waits("lidar", 1)
+        assert patience.waits("camera", 0)              # the other sensor is waited for as before
+        assert patience.waits("lidar", 2)               # the stage answered a frame: waiting again
+        patience.record("lidar", None, 2, 3.0)          # nothing to wait for: no count
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "lidar's first stage answered none of its last 3 frames" in warned[0]
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+def test_the_summary_says_which_frames_went_out_without_waiting():
+    info = RunInfo("bag", 40.0, unwaited={"lidar": 395})
+    lines = [line for line in summary_lines(info, None, {}) if "WITHOUT WAITING" in line]
+    assert lines == ["--fast SENT WITHOUT WAITING (the sensor's first stage had stopped answering): "
+                     "lidar 395 frames"]
+    assert not [line for line in summary_lines(RunInfo("bag", 40.0), None, {}) if "WITHOUT" in line]
+    with pytest.raises(ConfigError, match="fast_ack_patience"):
+        FlowConfig(fast_ack_patience=0).validate()
+
+
+def test_wait_fast_says_whether_the_previous_frame_was_answered():
+    recorder = _Recorder(Recording(RunInfo("bag", 1.0)), {"/camera/detections": "camera"})
+    cfg = ReplayConfig(flow=FlowConfig(fast_ack_timeout_s=0.05))
+    assert _wait_fast(recorder, "camera", None, cfg) is None
+    assert _wait_fast(recorder, "camera", 7, cfg) is False
+    recorder.acked["camera"].add(7)
+    assert _wait_fast(recorder, "camera", 7, cfg) is True

@@ -35,6 +35,10 @@ class FlowConfig:
     # loaded 2-core host (five processes importing torch and ONNX Runtime at once); only failures wait it out
     graph_ready_timeout_s: float = 240.0
     fast_ack_timeout_s: float = 3.0          # --fast: longest wait for a frame's first-stage output
+    # --fast: frames of one sensor in a row whose first-stage output timed out, after which its frames go out
+    # without waiting until its stage answers again (a topic DDS never delivered, at 3 s a frame, made a 40 s
+    # bag take 20 minutes)
+    fast_ack_patience: int = 5
     fast_max_backlog: int = 8                # --fast: tracklets the recognizer may have left unanswered
     fast_backlog_timeout_s: float = 30.0     # --fast: longest wait for the recognizer to catch up
     drain_quiet_s: float = 3.0               # after the last message: stop once outputs are quiet this long
@@ -56,6 +60,8 @@ class FlowConfig:
                 raise ConfigError(f"flow.{name} must be > 0, got {getattr(self, name)}")
         if self.dds_heartbeat_ms < 0 or self.dds_heartbeat_ms >= 1000:
             raise ConfigError(f"flow.dds_heartbeat_ms must be in [0, 1000), got {self.dds_heartbeat_ms}")
+        if self.fast_ack_patience < 1:
+            raise ConfigError(f"flow.fast_ack_patience must be >= 1, got {self.fast_ack_patience}")
         if self.fast_max_backlog < 0:
             raise ConfigError(f"flow.fast_max_backlog must be >= 0, got {self.fast_max_backlog}")
 

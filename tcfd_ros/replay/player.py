@@ -307,6 +307,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         publish_wall: dict[tuple[str, int], float] = {}
         last_frame: dict[str, int] = {}
         lidars = [s.sensor for s in sensors if s.modality == "3d"]
+        patience = AckPatience(cfg.flow.fast_ack_patience)
         total = sum(source.topics[t].count for t in pubs)
         t0_ns = source.start_ns
         clock_ns = t0_ns
@@ -329,7 +330,14 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                     clock_pub.publish(_clock_msg(Clock, clock_ns))
                 sensor = frame_sensor.get(m.topic)
                 if rate is None and sensor is not None:
-                    _wait_fast(recorder, sensor, _answerable(last_frame, sensor, guided, lidars), cfg)
+                    with recorder.cond:
+                        answers = len(recorder.acked[sensor])
+                    if patience.waits(sensor, answers):
+                        previous = _answerable(last_frame, sensor, guided, lidars)
+                        answered = _wait_fast(recorder, sensor, previous, cfg)
+                        patience.record(sensor, answered, answers, cfg.flow.fast_ack_timeout_s)
+                    else:
+                        rec.info.unwaited[sensor] = rec.info.unwaited.get(sensor, 0) + 1
                 recorder.check()
                 if sensor is not None:
                     st = header_stamp_ns(m.data, m.topic)
@@ -489,17 +497,61 @@ def _answerable(last_frame: dict[str, int], sensor: str, guided: Collection[str]
     return previous if newest_scan is not None and newest_scan >= previous else None
 
 
-def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: ReplayConfig) -> None:
+def _wait_fast(recorder: _Recorder, sensor: str, previous: int | None, cfg: ReplayConfig) -> bool | None:
     """--fast flow control before a sensor's next frame: the graph's first stage has answered this
     sensor's previous frame (one frame in flight per sensor, so sensors still run in parallel), and
     the recognizer has at most ``fast_max_backlog`` tracklets waiting (tracklets seen minus matches
-    seen minus tracklets it reported dropped). Waits give up after the configured timeouts."""
+    seen minus tracklets it reported dropped). Waits give up after the configured timeouts. Returns
+    whether ``previous`` was answered (None: nothing to wait for)."""
+    answered = None
     with recorder.cond:
         if previous is not None:
-            recorder.cond.wait_for(lambda: previous in recorder.acked[sensor] or recorder.failure is not None,
-                                   timeout=cfg.flow.fast_ack_timeout_s)
+            answered = recorder.cond.wait_for(
+                lambda: previous in recorder.acked[sensor] or recorder.failure is not None,
+                timeout=cfg.flow.fast_ack_timeout_s) and previous in recorder.acked[sensor]
         recorder.cond.wait_for(lambda: recorder.backlog() <= cfg.flow.fast_max_backlog
                                or recorder.failure is not None, timeout=cfg.flow.fast_backlog_timeout_s)
+    return answered
+
+
+class AckPatience:
+    """--fast's patience with each sensor's first stage: after ``patience`` frames in a row whose answer timed
+    out, the sensor's frames go out without waiting, until its stage answers a frame again. A cloud topic that
+    DDS never delivered to the graph (once in a robot replay: the LiDAR segmenter received none of 400 clouds)
+    cost ``fast_ack_timeout_s`` per frame, 20 minutes for a 40 s bag; the report still counts every frame
+    the graph did not answer."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self._missed: dict[str, int] = {}
+        self._stopped_at: dict[str, int] = {}      # sensor -> its stage's answers when waiting stopped
+
+    def waits(self, sensor: str, answers: int) -> bool:
+        """Whether --fast waits for ``sensor``'s previous frame, its stage having answered ``answers``
+        frames so far."""
+        stopped_at = self._stopped_at.get(sensor)
+        if stopped_at is None:
+            return True
+        if answers <= stopped_at:
+            return False
+        del self._stopped_at[sensor]
+        log.info("--fast: %s's first stage answers again; waiting for its answers again", sensor)
+        return True
+
+    def record(self, sensor: str, answered: bool | None, answers: int, timeout_s: float) -> None:
+        """After a wait for ``sensor``'s previous frame: ``answered`` it, or not (None: there was no wait)."""
+        if answered is None:
+            return
+        if answered:
+            self._missed[sensor] = 0
+            return
+        missed = self._missed[sensor] = self._missed.get(sensor, 0) + 1
+        if missed >= self.patience:
+            self._missed[sensor] = 0
+            self._stopped_at[sensor] = answers
+            log.warning("--fast: %s's first stage answered none of its last %d frames (%g s each; %d "
+                        "answered so far): its next frames go out without waiting, until it answers again; "
+                        "the report counts what it missed", sensor, missed, timeout_s, answers)
 
 
 def _drain(recorder: _Recorder, clock_pub: Any, Clock: Any, clock_ns: int, cfg: ReplayConfig,

@@ -78,6 +78,7 @@ class RunInfo:
     received: dict[str, int] = field(default_factory=dict)      # output topic -> messages received
     skipped_topics: dict[str, str] = field(default_factory=dict)  # bag topic -> why it was not published
     unacknowledged: dict[str, int] = field(default_factory=dict)  # sensor -> frames with no stage output
+    unwaited: dict[str, int] = field(default_factory=dict)  # sensor -> frames --fast sent without waiting
     wall_s: float = 0.0
     mode: str = "rate 1.0"
     bag_error: str | None = None

@@ -266,6 +266,9 @@ def summary_lines(info: RunInfo, score: Score | None, seen: dict[str, Any],
     if bugs:
         lines.append("INTERNAL ERRORS (a bug in the graph, not the bag; the first traceback of each input is "
                      f"in {info.graph_log or 'the graph log'}): " + "; ".join(bugs))
+    if info.unwaited:
+        lines.append("--fast SENT WITHOUT WAITING (the sensor's first stage had stopped answering): " +
+                     ", ".join(f"{s} {n} frames" for s, n in info.unwaited.items()))
     lost = [f"{f.node} {f.topic} {f.unaccounted} of {f.sent}" for f in info.stages if f.unaccounted]
     if lost:
         lines.append("LOST without being counted (sent, never received nor reported lost): "
@@ -403,6 +406,10 @@ def write_report(out_dir: Path, info: RunInfo, score: Score | None, gt: dict[str
     if info.unacknowledged:
         blocks.append(Block("p", "Frames with no first-stage output (dropped or unanswered by the graph): " +
                             ", ".join(f"{s} {n}" for s, n in info.unacknowledged.items())))
+    if info.unwaited:
+        blocks.append(Block("p", "Frames --fast sent without waiting for an answer, the sensor's first stage "
+                            "having left flow.fast_ack_patience frames in a row unanswered: " +
+                            ", ".join(f"{s} {n}" for s, n in info.unwaited.items())))
     if info.recorder_errors:
         blocks.append(Block("p", "Outputs the recorder could not read: " +
                             "; ".join(f"{t}: {e}" for t, e in info.recorder_errors.items())))
