@@ -252,6 +252,7 @@ class RecognizerNode(TcfdNode):
         self.health.values["identities"] = str(len(self.identity.identities()))
         self.health.values["fragments_gathered"] = str(self.identity.fragments_gathered)
         self.health.values["displaced_returned"] = str(self.identity.displaced_returned)
+        self.health.values["tracks_split"] = str(self.identity.tracks_split)
         cache = getattr(self.embedder, "frame_cache", None)
         if cache is not None:   # frames embedded once, reused by the track's next tracklet
             self.health.values["frames_embedded"] = str(cache.frames_computed)

@@ -159,14 +159,16 @@ class GroundTracks:
         for key in [k for k, h in self._h.items() if not h.stamps or now_s - h.stamps[-1] > timeout_s]:
             self.forget(key)
 
-    def moved_faster(self, key: TrackKey, speed_mps: float, window_s: float) -> bool:
+    def moved_faster(self, key: TrackKey, speed_mps: float, window_s: float, sigmas: float) -> bool:
         """Whether ``key``'s positions show it moving faster than ``speed_mps`` between a sample and the first
-        one ``window_s`` or more later: no walker does; a tracker that jumped to someone else does."""
+        one ``window_s`` or more later, each distance less ``sigmas`` combined sigmas of its two samples: no
+        walker does; a tracker that jumped to someone else does, and a far camera foot point that slides
+        a metre in depth as the legs come and go does not."""
         h = self._h.get(key)
         if h is None or len(h.stamps) < 2:
             return False
-        t, xyz, _ = h.arrays()
-        return bool((displacement_speeds(t, xyz, window_s) > speed_mps).any())
+        t, xyz, sigma = h.arrays()
+        return bool((displacement_speeds(t, xyz, window_s, sigma, sigmas) > speed_mps).any())
 
     def forget(self, key: TrackKey) -> None:
         self._h.pop(key, None)

@@ -443,7 +443,8 @@ class TrackletConfig:
 
 
 #: The window over which ``IdentityConfig.split_speed_mps`` reads a track's speed, s: long enough that a far
-#: camera foot point's noise (sigma ~0.3 m) stays under a walking pace, short enough to see a swap as a jump.
+#: camera foot point's noise (sigma ~0.3 m, less 2 combined sigmas of each distance) stays under a walking
+#: pace, short enough to see a swap as a jump.
 SPLIT_WINDOW_S = 1.0
 
 
@@ -523,10 +524,11 @@ class IdentityConfig:
              "false link fewer and 1 genuine pair fewer); 0: off",
         lo=0.0, hi=1000.0)
     split_speed_mps: float = param(
-        2.5, f"a track whose fixed-frame position moved faster than this over {SPLIT_WINDOW_S:g} s followed "
-             "someone else from there (a camera tracker's swap): what it delivered before is set apart as an "
-             "ended track, as after track_timeout_s, and it goes on as a new track (RESULTS.md, 'Camera "
-             "tracks that jump'); 0: off", lo=0.0, hi=20.0)
+        2.5, f"a track whose fixed-frame position moved faster than this over {SPLIT_WINDOW_S:g} s (each "
+             "distance less 2 combined sigmas of its two positions) followed someone else from there (a "
+             "camera tracker's swap): what it delivered before is set apart as an ended track, as after "
+             "track_timeout_s, and it goes on as a new track (RESULTS.md, 'Camera tracks that jump'); 0: off",
+        lo=0.0, hi=20.0)
     max_walking_speed_mps: float = param(
         3.0, "gait joins no identity holding a track that this track's person could only have come from (or "
              "gone to) faster than this: the straight line between the earlier track's last tracklet and the "

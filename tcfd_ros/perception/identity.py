@@ -133,7 +133,7 @@ from tcfd_ros.perception.fragments import Fragment, FragmentRules, HeldTrack
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, PastKey,  # noqa: F401
                                                 TrackKey, TrackObservation, is_past)
-from tcfd_ros.perception.track_spans import TrackSpans
+from tcfd_ros.perception.track_spans import PLACE_SIGMAS, TrackSpans
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,7 @@ class IdentityManager:
         # (track, identity) -> the track for which the rival rule moved the first out of that identity
         self._displaced: dict[tuple[TrackKey, int], TrackKey] = {}
         self.displaced_returned = 0     # tracks that went back when the track that displaced them left
+        self.tracks_split = 0           # tracks that moved faster than a walker and went on as new ones
 
     @property
     def cfg(self) -> IdentityConfig:
@@ -299,8 +300,9 @@ class IdentityManager:
 
     # ---- evidence --------------------------------------------------------------------------
     def _gather(self, o: TrackObservation) -> _Evidence:
-        if (self.cfg.split_speed_mps > 0 and o.key in self._evidence
-                and self.ground.moved_faster(o.key, self.cfg.split_speed_mps, SPLIT_WINDOW_S)):
+        cfg = self.cfg
+        if (cfg.split_speed_mps > 0 and o.key in self._evidence
+                and self.ground.moved_faster(o.key, cfg.split_speed_mps, SPLIT_WINDOW_S, PLACE_SIGMAS)):
             self._split(o.key)
         ev = self._evidence.get(o.key)
         if ev is None:
@@ -332,6 +334,7 @@ class IdentityManager:
         would otherwise mix two walkers (RESULTS.md, "Camera tracks that jump")."""
         log.info("%s track %d moved faster than %.1f m/s: the tracker followed someone else; it goes on as a "
                  "new track", key[0], key[1], self.cfg.split_speed_mps)
+        self.tracks_split += 1
         self._tracks.pop(key, None)
         self._evidence.pop(key, None)
         self.ground.forget(key)
