@@ -508,7 +508,7 @@ class IdentityConfig:
              "one the identity holds by geometry stays); a geometric link is exempt; 0: off",
         lo=0.0, hi=60.0)
     rival_fit_margin: float = param(
-        0.0, "with concurrent_overlap_s: a track takes an identity from a track of its sensor seen beside it "
+        0.1, "with concurrent_overlap_s: a track takes an identity from a track of its sensor seen beside it "
              "only when its gait fits the identity's other sensors' evidence this share better (its distance "
              "times 1 + margin below the other's): two walkers who fit alike do not take the identity from "
              "each other at every tracklet (RESULTS.md, 'Two walkers who fit alike'); 0: any better fit "
