@@ -60,19 +60,19 @@ def test_fast_stops_waiting_for_a_sensor_whose_stage_stopped_answering(caplog):
     """A cloud topic DDS never delivered left the LiDAR's first stage silent; --fast waited 3 s for each
     of its 400 frames. After ``fast_ack_patience`` unanswered frames in a row it sends that sensor's frames
     without waiting, once (one warning), and waits again as soon as the stage answers a frame."""
-    patience = AckPatience(3)
+    patience = AckPatience(3, 3.0)
     with caplog.at_level(logging.INFO, logger="tcfd_ros.replay.player"):
         for _ in range(2):
             assert patience.waits("lidar", 0)
-            patience.record("lidar", False, 0, 3.0)
-        patience.record("lidar", True, 1, 3.0)          # an answer in time resets the count
+            patience.record("lidar", False, 0)
+        patience.record("lidar", True, 1)          # an answer in time resets the count
         for _ in range(3):
             assert patience.waits("lidar", 1)
-            patience.record("lidar", False, 1, 3.0)
+            patience.record("lidar", False, 1)
         assert not patience.waits("lidar", 1) and not patience.waits("lidar", 1)
         assert patience.waits("camera", 0)              # the other sensor is waited for as before
         assert patience.waits("lidar", 2)               # the stage answered a frame: waiting again
-        patience.record("lidar", None, 2, 3.0)          # nothing to wait for: no count
+        patience.record("lidar", None, 2)          # nothing to wait for: no count
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and "lidar's first stage answered none of its last 3 frames" in warned[0]
     assert any("answers again" in r.getMessage() for r in caplog.records)

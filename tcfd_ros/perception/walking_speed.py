@@ -32,23 +32,17 @@ import numpy as np
 from tcfd_ros.perception.stature import robust_sd
 
 
-def displacement_pairs(stamps_s: np.ndarray, baseline_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (i, j): each sample i and the first sample j ``baseline_s`` or more later (stamps
-    increasing; samples without one that late give none)."""
-    t = np.asarray(stamps_s, dtype=np.float64)
-    j = np.searchsorted(t, t + baseline_s)
-    i = np.flatnonzero(j < t.size)
-    return i, j[i]
-
-
 def displacement_speeds(stamps_s: np.ndarray, xy_m: np.ndarray, baseline_s: float,
                         sigma_m: np.ndarray | None = None, sigmas: float = 0.0) -> np.ndarray:
-    """Speeds (m/s) from each sample to the first one ``baseline_s`` or more later (``displacement_pairs``);
-    with per-sample 1-sigma ``sigma_m``, each distance less ``sigmas`` combined sigmas of its two samples
-    (at least 0): the speed the positions' own error cannot account for."""
+    """Speeds (m/s) from each sample to the first one ``baseline_s`` or more later (stamps increasing;
+    samples without one that late give none); with per-sample 1-sigma ``sigma_m``, each distance less
+    ``sigmas`` combined sigmas of its two samples (at least 0): the speed the positions' own error cannot
+    account for."""
     t = np.asarray(stamps_s, dtype=np.float64)
     p = np.asarray(xy_m, dtype=np.float64)[:, :2]
-    i, j = displacement_pairs(t, baseline_s)
+    j = np.searchsorted(t, t + baseline_s)
+    i = np.flatnonzero(j < t.size)
+    j = j[i]
     dist = np.linalg.norm(p[j] - p[i], axis=1)
     if sigma_m is not None and sigmas > 0:
         sig = np.asarray(sigma_m, dtype=np.float64)

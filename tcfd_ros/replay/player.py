@@ -307,7 +307,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         publish_wall: dict[tuple[str, int], float] = {}
         last_frame: dict[str, int] = {}
         lidars = [s.sensor for s in sensors if s.modality == "3d"]
-        patience = AckPatience(cfg.flow.fast_ack_patience)
+        patience = AckPatience(cfg.flow.fast_ack_patience, cfg.flow.fast_ack_timeout_s)
         total = sum(source.topics[t].count for t in pubs)
         t0_ns = source.start_ns
         clock_ns = t0_ns
@@ -335,7 +335,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
                     if patience.waits(sensor, answers):
                         previous = _answerable(last_frame, sensor, guided, lidars)
                         answered = _wait_fast(recorder, sensor, previous, cfg)
-                        patience.record(sensor, answered, answers, cfg.flow.fast_ack_timeout_s)
+                        patience.record(sensor, answered, answers)
                     else:
                         rec.info.unwaited[sensor] = rec.info.unwaited.get(sensor, 0) + 1
                 recorder.check()
@@ -521,8 +521,9 @@ class AckPatience:
     cost ``fast_ack_timeout_s`` per frame, 20 minutes for a 40 s bag; the report still counts every frame
     the graph did not answer."""
 
-    def __init__(self, patience: int) -> None:
+    def __init__(self, patience: int, timeout_s: float) -> None:
         self.patience = patience
+        self.timeout_s = timeout_s                  # each wait's length (for the warning)
         self._missed: dict[str, int] = {}
         self._stopped_at: dict[str, int] = {}      # sensor -> its stage's answers when waiting stopped
 
@@ -538,7 +539,7 @@ class AckPatience:
         log.info("--fast: %s's first stage answers again; waiting for its answers again", sensor)
         return True
 
-    def record(self, sensor: str, answered: bool | None, answers: int, timeout_s: float) -> None:
+    def record(self, sensor: str, answered: bool | None, answers: int) -> None:
         """After a wait for ``sensor``'s previous frame: ``answered`` it, or not (None: there was no wait)."""
         if answered is None:
             return
@@ -551,7 +552,7 @@ class AckPatience:
             self._stopped_at[sensor] = answers
             log.warning("--fast: %s's first stage answered none of its last %d frames (%g s each; %d "
                         "answered so far): its next frames go out without waiting, until it answers again; "
-                        "the report counts what it missed", sensor, missed, timeout_s, answers)
+                        "the report counts what it missed", sensor, missed, self.timeout_s, answers)
 
 
 def _drain(recorder: _Recorder, clock_pub: Any, Clock: Any, clock_ns: int, cfg: ReplayConfig,
