@@ -22,7 +22,7 @@ from tcfd_ros.replay.config import ReplayConfig, load_replay_config
 from tcfd_ros.replay.dds import replay_domain, replay_profile
 from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.replay.losses import foreign_inputs
-from tcfd_ros.replay.output_bag import OutputBag
+from tcfd_ros.replay.output_bag import OutputBag, exclude_pattern
 from tcfd_ros.replay.reader import BagSource
 from tcfd_ros.replay.recording import NS_PER_S, Recording
 from tcfd_ros.replay.records import RunInfo, StageLatency
@@ -49,6 +49,7 @@ class ReplayOptions:
     # One process per node, as ``ros2 launch`` runs them (False: the one-process bringup graph).
     graph_processes: bool = True
     record: Path | None = None            # --record OUT.mcap: the graph's outputs for Foxglove / RViz
+    record_exclude: str | None = None     # --record-exclude REGEX: topics (whole name) left out of --record
     video: Path | None = None             # --video OUT.mp4: annotated camera beside the LiDAR top-down
     domain_id: int | None = None          # --domain-id; None: ROS_DOMAIN_ID, else a free one (replay/dds.py)
 
@@ -166,6 +167,9 @@ def check_options(opts: ReplayOptions, cfg: ReplayConfig) -> None:
 
     if opts.record is not None and opts.record.suffix != ".mcap":
         raise ConfigError(f"--record {opts.record}: expected a file name ending in .mcap")
+    if opts.record_exclude is not None and opts.record is None:
+        raise ConfigError("--record-exclude: it filters --record, which was not given")
+    exclude_pattern(opts.record_exclude)
     if opts.video is not None and opts.video.suffix != ".mp4":
         raise ConfigError(f"--video {opts.video}: expected a file name ending in .mp4")
     if opts.model is not None and not opts.model.is_file():
@@ -213,7 +217,9 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
                              processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
         outputs_path = opts.record or (opts.out_dir / VIDEO_OUTPUTS_NAME if opts.video else None)
-        sink = OutputBag(outputs_path) if outputs_path is not None else None
+        # the video's own temporary file keeps every output; only the user's --record is filtered
+        sink = (None if outputs_path is None
+                else OutputBag(outputs_path, opts.record_exclude if opts.record is not None else None))
         with ExitStack() as stack:
             info.ros_domain_id = stack.enter_context(replay_domain(opts.domain_id))
             if cfg.flow.dds_heartbeat_ms > 0:
@@ -362,7 +368,8 @@ def _evaluate(opts: ReplayOptions, cfg: ReplayConfig, spec: g.GraphSpec, rec: Re
             frames = write_video(pictures, opts.video, fps)
             extras.outputs["video"] = f"{opts.video} ({count(frames, 'frame')}, {fps:.1f} fps)"
     if opts.record is not None:
-        extras.outputs["recording (mcap)"] = str(opts.record)
+        extras.outputs["recording (mcap)"] = str(opts.record) + (
+            f" (topics matching {opts.record_exclude!r} left out)" if opts.record_exclude else "")
     report = write_report(opts.out_dir, rec.info, score, gt, trk, matches, latencies, seen, t0, notes, extras)
     return ReplayResult(report, summary_lines(rec.info, score, seen, verdict), score, rec.info)
 
