@@ -79,7 +79,7 @@ model: setup
 # likelihood ratio"): four disjoint bags of 8 people no test uses (seeds 42001-42004, ids 6000+) replayed
 # with --record (make harvest), then `tcfd-ros calibrate` fits how walking speed and stature weigh against
 # gait and sets the track threshold at 3 % of the impostor track pairs, and the model is exported.
-# ~20 min on 2 cores; the replays stay in $(CAL_OUT) (recorded without their annotated images: ~0.1-0.2 GB each).
+# ~20 min on 2 cores; the replays stay in $(CAL_OUT) (recorded without their annotated images: ~0.1 GB each).
 CAL_SEEDS := 42001 42002 42003 42004
 CAL_OUT := out/calibration
 CAL_TARGET_FMR := 0.03
@@ -92,8 +92,8 @@ model-calibrate: setup
 # The pipeline's own tracks as data (README, "Training on the pipeline's own tracklets"; RESULTS.md,
 # "Fine-tuning on the pipeline's tracklets"): per seed, a disjoint bag of people no test uses is
 # simulated, replayed through the node graph with --record, and dropped (it takes several GB); the replay
-# stays in $(HARVEST_OUT)/h<seed> (recorded without the annotated images, which neither reader needs: about a
-# tenth of a full recording) for `tcfd-ros simulate tracklets` (training data) and
+# stays in $(HARVEST_OUT)/h<seed> (recorded without the annotated images, which neither reader needs: ~0.1 GB
+# instead of ~2 GB) for `tcfd-ros simulate tracklets` (training data) and
 # `tcfd-ros calibrate` (a pipeline-level threshold). ~3.5 min a seed on 2 cores. Pick seeds nobody
 # evaluates on: `make harvest HARVEST_SEEDS="41001 41002"`.
 HARVEST_SEEDS ?= 41001 41002 41003 41004 41005 41006

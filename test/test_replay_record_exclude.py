@@ -1,6 +1,6 @@
 """``tcfd-ros replay --record OUT.mcap --record-exclude REGEX``: topics left out of the recording.
 
-Why: a 90 s disjoint replay's recording is 0.6-1.3 GB, ~90 % of it annotated images, which a re-run of the
+Why: a 90 s disjoint replay's recording is 0.6-1.3 GB, 90-96 % of it annotated images, which a re-run of the
 recognizer never reads; a disk filled with such recordings once stopped CI.
 """
 

@@ -14,7 +14,7 @@ RECORD_NOTE = """\
 /diagnostics) and the bag's /tf_static to one mcap file for Foxglove (layout config/foxglove_layout.json)
 or RViz (config/tcfd_ros.rviz). --video writes the annotated camera stream beside a top-down LiDAR view,
 one video frame per camera frame of the bag (MPEG-4 Part 2, 'mp4v'; OpenCV's wheel has no H.264 encoder).
-The annotated images are ~90 % of a recording (0.6-1.3 GB per 90 s of a 6-person disjoint bag); to evaluate
+The annotated images are 90-96 % of a recording (0.6-1.3 GB per 90 s of a 6-person disjoint bag); to evaluate
 many bags, --record-exclude '.*/annotated' keeps the rest, and the key frames and the video then
 draw the recorded tracks on the bag's own images.
 """
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record-exclude", default=None, metavar="REGEX",
                    help="leave topics whose whole name matches REGEX out of --record (as ros2 bag record "
                         "--exclude-regex); '.*/annotated' keeps what a re-run of the recognizer needs "
-                        "in about a tenth of the file")
+                        "in 4-10 %% of the file")
     p.add_argument("--video", type=Path, default=None, metavar="OUT.mp4",
                    help="also write an MP4: annotated camera image beside a top-down LiDAR view")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
