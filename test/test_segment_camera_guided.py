@@ -113,7 +113,8 @@ def test_guided_config_refuses_bad_values():
 def test_replay_switches_a_robot_bag_to_the_moving_platform_mode():
     from tcfd_ros import graph as g
     from tcfd_ros.nodes.bringup import parse_param
-    from tcfd_ros.nodes.robot_config import sim_robot_camera_from_lidar
+    from tcfd_ros.nodes.robot_config import MOVING_PLATFORM_LINK_SPAN_S, sim_robot_camera_from_lidar
+    from tcfd_ros.perception.config import IdentityConfig
     from tcfd_ros.replay.calibration import SensorCalibration
     from tcfd_ros.replay.platform_mode import moving_platform_overrides
     from tcfd_ros.sim.bag import ROBOT_CAMERA_ON_BASE, ROBOT_CAMERA_TILT_DEG, ROBOT_LIDAR_ON_BASE
@@ -130,6 +131,9 @@ def test_replay_switches_a_robot_bag_to_the_moving_platform_mode():
     assert parsed[("camera", g.CAMERA_SEGMENTER, "guide.mode")] == "lidar"
     assert parsed[("camera", g.CAMERA_SEGMENTER, "guide.clusters_topic")] == "/lidar/clusters"
     assert parsed[("lidar", g.LIDAR_SEGMENTER, "segmenter.background_learning_frames")] == 0
+    # the recognizer (outside the sensor namespaces) links a passer-by the robot's camera sees briefly
+    span = parsed[("", g.RECOGNIZER, "identity.geometry_link_span_s")]
+    assert span == MOVING_PLATFORM_LINK_SPAN_S < IdentityConfig().geometry_link_span_s
     T = RigidTransform.from_xyz_quat(parsed[("camera", g.CAMERA_SEGMENTER, "guide.translation_m")],
                                      parsed[("camera", g.CAMERA_SEGMENTER, "guide.rotation_xyzw")])
     ref = sim_robot_camera_from_lidar()

@@ -3,11 +3,12 @@
 When the bag's /tf moves the frame a camera and a LiDAR are mounted on (``tcfd_ros.replay.calibration``
 found a moving parent for both), background subtraction cannot work, so ``tcfd-ros replay`` passes the
 overrides of ``config/robot.yaml`` as ``--param``: the camera segmenter is guided by that LiDAR's
-clusters, with ``camera <- LiDAR`` composed from the bag's /tf_static, and the LiDAR static background
-stays off. Every LiDAR on a moving frame also gets its calibration in its segmenter, so that the
-segmenter keeps its static memories (bollards, poles, walls) in the fixed frame from the platform pose.
-The user's own ``--param`` come later and still win; ``--param
-camera.camera_segmenter.guide.mode=segmenter`` keeps background subtraction.
+clusters, with ``camera <- LiDAR`` composed from the bag's /tf_static, the LiDAR static background
+stays off, and the recognizer links by geometry after the platform's shorter co-located span. Every
+LiDAR on a moving frame also gets its calibration in its segmenter, so that the segmenter keeps its
+static memories (bollards, poles, walls) in the fixed frame from the platform pose. The user's own
+``--param`` come later and still win; ``--param camera.camera_segmenter.guide.mode=segmenter`` keeps
+background subtraction.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def moving_platform_overrides(sensors: Sequence[Any], spec: g.GraphSpec, fixed_f
         camera_from_lidar = c.transform.inverse().compose(lidar.transform)
         topic = "/" + "/".join(p for p in (spec.namespace, lidar.sensor, g.CLUSTERS) if p)
         for node, values in moving_platform_params(camera_from_lidar, topic).items():
+            # the recognizer is the graph's one node outside the sensor namespaces
             ns = cam if node == g.CAMERA_SEGMENTER else lidar.sensor
-            params += [f"{ns}.{node}.{k}={_value(v)}" for k, v in values.items()]
+            prefix = node if node == g.RECOGNIZER else f"{ns}.{node}"
+            params += [f"{prefix}.{k}={_value(v)}" for k, v in values.items()]
         notes.append(f"{cam} and {lidar.sensor} ride {c.parent}: moving-platform mode (LiDAR-guided camera "
                      "segmentation, no LiDAR static background)")
     for lid in spec.lidars:
