@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from tcfd_ros import graph as g
-from tcfd_ros.nodes.robot_config import moving_platform_params
+from tcfd_ros.nodes.robot_config import MOVING_PLATFORM_LINK_SPAN_S, moving_platform_params
 
 
 def _value(v: Any) -> str:
@@ -53,7 +53,8 @@ def moving_platform_overrides(sensors: Sequence[Any], spec: g.GraphSpec, fixed_f
             prefix = node if node == g.RECOGNIZER else f"{ns}.{node}"
             params += [f"{prefix}.{k}={_value(v)}" for k, v in values.items()]
         notes.append(f"{cam} and {lidar.sensor} ride {c.parent}: moving-platform mode (LiDAR-guided camera "
-                     "segmentation, no LiDAR static background)")
+                     "segmentation, no LiDAR static background, geometric links after "
+                     f"{MOVING_PLATFORM_LINK_SPAN_S:g} s)")
     for lid in spec.lidars:
         c = by_ns.get(lid)
         if c is None or not fixed_frame or c.parent == fixed_frame:
