@@ -65,14 +65,14 @@ def test_fast_stops_waiting_for_a_sensor_whose_stage_stopped_answering(caplog):
         for _ in range(2):
             assert patience.waits("lidar", 0)
             patience.record("lidar", False, 0)
-        patience.record("lidar", True, 1)          # an answer in time resets the count
+        patience.record("lidar", True, 1)               # an answer in time resets the count
         for _ in range(3):
             assert patience.waits("lidar", 1)
             patience.record("lidar", False, 1)
         assert not patience.waits("lidar", 1) and not patience.waits("lidar", 1)
         assert patience.waits("camera", 0)              # the other sensor is waited for as before
         assert patience.waits("lidar", 2)               # the stage answered a frame: waiting again
-        patience.record("lidar", None, 2)          # nothing to wait for: no count
+        patience.record("lidar", None, 2)               # nothing to wait for: no count
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and "lidar's first stage answered none of its last 3 frames" in warned[0]
     assert any("answers again" in r.getMessage() for r in caplog.records)

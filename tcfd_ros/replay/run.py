@@ -217,9 +217,8 @@ def _replay(opts: ReplayOptions, cfg: ReplayConfig, raise_on_damage: bool) -> Re
                              processes=opts.graph_processes)
         info.graph_log = str(graph.log_path)
         outputs_path = opts.record or (opts.out_dir / VIDEO_OUTPUTS_NAME if opts.video else None)
-        # the video's own temporary file keeps every output; only the user's --record is filtered
-        sink = (None if outputs_path is None
-                else OutputBag(outputs_path, opts.record_exclude if opts.record is not None else None))
+        # check_options refused --record-exclude without --record: the video's own file keeps every output
+        sink = OutputBag(outputs_path, opts.record_exclude) if outputs_path is not None else None
         with ExitStack() as stack:
             info.ros_domain_id = stack.enter_context(replay_domain(opts.domain_id))
             if cfg.flow.dds_heartbeat_ms > 0:
