@@ -52,7 +52,7 @@ from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, C
 from tcfd_ros.perception.identity import log as identity_log
 from tcfd_ros.replay.config import ScoringConfig
 from tcfd_ros.replay.recording import Recording
-from tcfd_ros.replay.rerun import final_track_states, recorded_inputs
+from tcfd_ros.replay.rerun import RecordedInput, final_track_states, recorded_inputs
 from training.calibrate import at_fmr
 from training.harvest import final_life_persons, load_recording
 
@@ -121,15 +121,18 @@ def quiet_identity_logs() -> Iterator[None]:
 
 
 def replay_tracks(replay_dir: Path, embedder: Embedder, cfg: IdentityConfig, min_tracklets: int,
-                  scoring: ScoringConfig = ScoringConfig()) -> ReplayTracks:
+                  scoring: ScoringConfig = ScoringConfig(),
+                  inputs: Sequence[RecordedInput] | None = None) -> ReplayTracks:
     """A recorded replay's labelled tracks with at least ``min_tracklets`` tracklets: the recognizer's
-    identity logic re-run on its recording, each track as it stood at its last tracklet."""
+    identity logic re-run on its recording (or on ``inputs``, that recording's tracks and tracklets as a
+    benchmark rewrote them), each track as it stood at its last tracklet."""
     rec = load_recording(replay_dir)
     world = world_of(rec, replay_dir.name)
     persons = final_life_persons(rec, scoring, cfg.track_timeout_s)   # the final state is the last life's
+    if inputs is None:
+        inputs = recorded_inputs(replay_dir / "outputs.mcap")
     with quiet_identity_logs():
-        _, final = final_track_states(recorded_inputs(replay_dir / "outputs.mcap"), embedder,
-                                      evidence_only(cfg))
+        _, final = final_track_states(inputs, embedder, evidence_only(cfg))
     tracks: dict[str, list[LabelledTrack]] = {"2d": [], "3d": []}
     for (sensor, track), st in sorted(final.items()):
         pid = persons.get(sensor, {}).get(track)
