@@ -188,6 +188,7 @@ def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_f
     assert [(r.track_id, r.switched, r.known) for r in revisions] == [(1, True, False)]
     a, m, revisions = run(5.0)               # not seen together long enough: the first keeps it
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
+    assert IdentityConfig().rival_fit_cues           # on by default
 
 
 def test_two_walkers_who_fit_alike_do_not_take_the_identity_from_each_other_at_every_tracklet():
@@ -580,3 +581,34 @@ def test_a_far_walker_whose_foot_point_slides_in_depth_is_not_split():
     assert not far.ground.moved_faster(("camera", 1), 2.5, 1.0, 2.0)
     assert far.ground.moved_faster(("camera", 1), 2.5, 1.0, 0.0)      # the raw speed does exceed it
     assert run(0.05).tracks_split >= 1
+
+
+def test_of_two_walkers_one_camera_sees_the_one_whose_stature_agrees_keeps_the_identity_with_rival_fit_cues():
+    """Camera track 1 (1.60 m, like LiDAR 7's person) holds LiDAR 7's identity; camera track 2, seen beside
+    it, fits it better by gait alone but reads 1.80 m. By gait (the rule's default) track 2 takes the identity
+    once both were seen together for concurrent_overlap_s; with ``rival_fit_cues`` the two are compared by
+    their decision scores, stature included, and track 1 keeps it (RESULTS.md, "A rival's cues")."""
+    meta = {"open_set_threshold_track": THR, "open_set_cue_exponent_track": 1.0}
+
+    def run(by_cues: bool) -> tuple[int, IdentityManager, list]:
+        m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1,
+                                           concurrent_overlap_s=1.0, use_geometry=False, speed_evidence=False,
+                                           stature_min_samples=1, rival_fit_cues=by_cues),
+                            model_metadata=meta)
+        m.observe_positions("lidar", 0.0, "map", [(7, None, 0.1, True, 1.60)])
+        (a,) = m.update([TrackObservation(0.0, "lidar", "3d", 7, _mix(0.0))])
+        revisions = []
+        walkers = ((1, 1.60, 0.06), (2, 1.80, 0.02))       # camera track, stature (m), gait: _mix(w)
+        for k in range(12):                  # 0.1 .. 2.3 s every 0.2 s; track 2 from the second on
+            t = 0.1 + 0.2 * k
+            here = walkers if k else walkers[:1]
+            m.observe_positions("camera", t, "map", [(c, None, 0.1, True, h) for c, h, _ in here])
+            m.update([TrackObservation(t, "camera", "2d", c, _mix(w)) for c, _, w in here])
+            revisions += m.take_revisions()
+        return a.global_id, m, revisions
+
+    a, m, revisions = run(False)
+    assert m.binding("camera", 2) == a and m.binding("camera", 1) != a and revisions
+    a, m, revisions = run(True)
+    assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
+    assert IdentityConfig().rival_fit_cues           # on by default

@@ -513,6 +513,12 @@ class IdentityConfig:
              "times 1 + margin below the other's): two walkers who fit alike do not take the identity from "
              "each other at every tracklet (RESULTS.md, 'Two walkers who fit alike'); 0: any better fit "
              "takes it", lo=0.0, hi=10.0)
+    rival_fit_cues: bool = param(
+        True, "with concurrent_overlap_s: the two tracks' fits above are their decision scores (gait with "
+              "the cues each measured against the identity's other sensors', as a link is decided) where "
+              "both measured the same cues, not their gait alone: of two walkers of one sensor whose gait "
+              "fits alike, the one whose stature and pace agree takes the identity (RESULTS.md, 'A rival's "
+              "cues')")
     successive_fit_ratio: float = param(
         3.5, "an identity holding two tracks of one sensor seen one after the other (not together), both "
              "held by gait: when one's gait fits the identity's other sensors' evidence over this many times "

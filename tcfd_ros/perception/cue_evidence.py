@@ -185,20 +185,34 @@ class CueEvidence:
         if not mine:
             return out
         for j, g in enumerate(gids):
-            theirs = {}
-            for name, per_sensor in self._seen.get(g, {}).items():
-                seen = [max(by_track.values()) for s, by_track in per_sensor.items()
-                        if s != sensor and by_track]
-                if seen:
-                    theirs[name] = max(seen)[1]
+            theirs = self.others_measured(g, sensor)
             if theirs and math.isfinite(gait[j]):
                 out[j] = self.score(float(gait[j]), mine, theirs)
         return out
+
+    def others_measured(self, gid: int, sensor: str) -> dict[str, float]:
+        """Per cue, the newest value sensors other than ``sensor`` measured of identity ``gid``."""
+        theirs = {}
+        for name, per_sensor in self._seen.get(gid, {}).items():
+            seen = [max(by_track.values()) for s, by_track in per_sensor.items() if s != sensor and by_track]
+            if seen:
+                theirs[name] = max(seen)[1]
+        return theirs
+
+    def shared_cues(self, mine: Mapping[str, float], gid: int, sensor: str) -> frozenset[str]:
+        """The cues both ``mine`` (measured by ``sensor``) and another sensor's tracks of ``gid`` measured."""
+        return frozenset(self.likelihood_ratio(mine, self.others_measured(gid, sensor))[1]) \
+            if self.cfg.cues_on else frozenset()
 
     def remembered(self, gid: int, sensor: str) -> dict[str, float]:
         """The cues ``sensor`` last measured of identity ``gid`` (kept after its tracks' own expire)."""
         return {name: max(per_sensor[sensor].values())[1]
                 for name, per_sensor in self._seen.get(gid, {}).items() if per_sensor.get(sensor)}
+
+    def remembered_of_track(self, gid: int, key: Hashable) -> dict[str, float]:
+        """The cues track ``key`` (of identity ``gid``) measured when it last delivered to it."""
+        return {name: per_sensor[key[0]][key][1] for name, per_sensor in self._seen.get(gid, {}).items()
+                if key in per_sensor.get(key[0], {})}
 
     def remember(self, o: TrackObservation, gid: int) -> None:
         """Identity ``gid`` was last measured, by ``o``'s sensor, at ``o``'s track's cues."""

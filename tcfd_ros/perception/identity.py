@@ -55,7 +55,9 @@ How identities are decided:
    time as this track for ``concurrent_overlap_s`` (``track_spans.py``), whether it has ended or still
    delivers (unless the identity holds it by geometry: then it blocks), is another person: the
    identity is a candidate only if this track's gait fits its other-modality evidence better (by
-   ``rival_fit_margin``), and joining it moves that track to an identity of its own (its new binding is a
+   ``rival_fit_margin``; with ``rival_fit_cues``, by their decision scores, each track's gait with the
+   cues it measured, where both measured the same cues: a rival's cues stay with the identity after its
+   track ends), and joining it moves that track to an identity of its own (its new binding is a
    revision, ``take_revisions``: published after the update's matches); a geometric link to the
    identity is exempt (a camera tracker's second track on one walker overlaps the first, too). Nor
    may a track join by gait an identity holding a track it could only have come from, or gone to,
@@ -413,7 +415,8 @@ class IdentityManager:
         too_far = self._unreachable(o, sources, set(links)) if self.cfg.max_walking_speed_mps > 0 else set()
         admissible = np.array([g in self.store.ids and g not in vetoed and g not in too_far
                                and not self._blocked_same_sensor(o, g) for g in gids], dtype=bool)
-        rivals = (self._overlapped_rivals(o, gids, gait, admissible, set(links), sources)
+        score = self.cue_evidence.scores(o, gids, gait)
+        rivals = (self._overlapped_rivals(o, gids, gait, score, admissible, set(links), sources)
                   if self.cfg.concurrent_overlap_s > 0 else {})
         barred = None
         if self.cfg.successive_fit_ratio > 0 and ev.count >= self.cfg.gait_min_tracklets:
@@ -422,7 +425,6 @@ class IdentityManager:
                                                      sources).items():
                 rivals.setdefault(gid, []).extend(keys)
         enough = ev.count >= self.cfg.gait_min_tracklets
-        score = self.cue_evidence.scores(o, gids, gait)
         gait_ok = np.array([bool(admissible[j] and enough and score[j] <= self.threshold
                                  and self._transit_ok(o, ev, g)) for j, g in enumerate(gids)], dtype=bool)
         if enough and self._accepts_relative():
@@ -509,7 +511,7 @@ class IdentityManager:
         identity out for the second comer, however much better its gait fits."""
         return other[0] == key[0] and self._contestable(key, other, self._tracks.get(other))
 
-    def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
+    def _overlapped_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray, score: np.ndarray,
                            admissible: np.ndarray, linked: set[int],
                            sources: dict[int, dict[TrackKey, int]]) -> dict[int, list[TrackKey]]:
         """Per identity, the tracks of ``o``'s sensor it holds that this sensor saw at the same time as
@@ -517,8 +519,9 @@ class IdentityManager:
         (``_blocked_same_sensor`` leaves those to this rule unless the identity holds them by geometry).
         ``o``'s track may join only if its gait fits the identity's other-modality evidence better than each
         of theirs (by ``rival_fit_margin``: two alike would take turns), and then they leave (returned); else
-        the identity is no candidate (``admissible`` set False). Gait alone, for both: a track that ended
-        has no cues left to compare.
+        the identity is no candidate (``admissible`` set False). Gait alone for both, or with
+        ``rival_fit_cues`` their decision scores (``score``, and the cues each rival last measured in the
+        identity) where both measured the same cues.
         An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
         a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
@@ -527,13 +530,31 @@ class IdentityManager:
                       if k[0] == o.sensor and k != o.key and self._seen_together(o.key, k)}
             if not rivals or not admissible[j] or gid in linked:
                 continue
-            theirs = [self._stored_fit(k, r, gid) for k, r in rivals.items()]
-            mine = gait[j] * (1.0 + self.cfg.rival_fit_margin)
+            fits = [self._rival_fit(o, k, r, gid, score[j]) for k, r in rivals.items()]
+            by_score = all(cued is not None for _, cued in fits)
+            theirs = [cued if by_score else fit for fit, cued in fits]
+            mine = (score[j] if by_score else gait[j]) * (1.0 + self.cfg.rival_fit_margin)
             if math.isfinite(mine) and all(mine < d for d in theirs):
                 out[gid] = list(rivals)
             else:
                 admissible[j] = False
         return out
+
+    def _rival_fit(self, o: TrackObservation, key: TrackKey, row: int, gid: int, score: float
+                   ) -> tuple[float, float | None]:
+        """(stored gait fit, decision score or None) of ``key``, a rival of ``o``'s track in identity ``gid``:
+        the score is its fit with the cues it last measured there, where ``rival_fit_cues`` is on and it
+        measured the same cues as ``o``'s track (scored ``score``) against the identity's other sensors."""
+        fit = self._stored_fit(key, row, gid)
+        ce = self.cue_evidence
+        if not (self.cfg.rival_fit_cues and ce.scores_are_ratios and math.isfinite(score)
+                and math.isfinite(fit)):
+            return fit, None
+        theirs = ce.remembered_of_track(gid, key)
+        shared = ce.shared_cues(theirs, gid, key[0])
+        if not shared or shared != ce.shared_cues(ce.of_track(o.key), gid, o.sensor):
+            return fit, None
+        return fit, float(ce.identity_scores(theirs, key[0], [gid], np.array([fit]))[0])
 
     def _successive_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
                            admissible: np.ndarray, barred: np.ndarray, linked: set[int],
