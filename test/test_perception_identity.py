@@ -188,7 +188,6 @@ def test_a_live_same_sensor_track_that_got_in_first_gives_way_to_a_better_gait_f
     assert [(r.track_id, r.switched, r.known) for r in revisions] == [(1, True, False)]
     a, m, revisions = run(5.0)               # not seen together long enough: the first keeps it
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
-    assert IdentityConfig().rival_fit_cues           # on by default
 
 
 def test_two_walkers_who_fit_alike_do_not_take_the_identity_from_each_other_at_every_tracklet():

@@ -199,10 +199,9 @@ class CueEvidence:
                 theirs[name] = max(seen)[1]
         return theirs
 
-    def shared_cues(self, mine: Mapping[str, float], gid: int, sensor: str) -> frozenset[str]:
-        """The cues both ``mine`` (measured by ``sensor``) and another sensor's tracks of ``gid`` measured."""
-        return frozenset(self.likelihood_ratio(mine, self.others_measured(gid, sensor))[1]) \
-            if self.cfg.cues_on else frozenset()
+    def shared_cues(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> frozenset[str]:
+        """The cues both ``mine`` and ``theirs`` measured (those their likelihood ratio reads)."""
+        return frozenset(self.likelihood_ratio(mine, theirs)[1])
 
     def remembered(self, gid: int, sensor: str) -> dict[str, float]:
         """The cues ``sensor`` last measured of identity ``gid`` (kept after its tracks' own expire)."""

@@ -525,12 +525,20 @@ class IdentityManager:
         An identity ``o``'s track is geometrically ``linked`` to is exempt: sustained co-location outweighs
         a time overlap, which a tracker's second track on one walker gives too."""
         out: dict[int, list[TrackKey]] = {}
+        ce = self.cue_evidence
+        by_cues = self.cfg.rival_fit_cues and ce.scores_are_ratios
+        my_cues = None                  # this track's cues, read once and only when a rival needs them
         for j, gid in enumerate(gids):
             rivals = {k: r for k, r in sources.get(gid, {}).items()
                       if k[0] == o.sensor and k != o.key and self._seen_together(o.key, k)}
             if not rivals or not admissible[j] or gid in linked:
                 continue
-            fits = [self._rival_fit(o, k, r, gid, score[j]) for k, r in rivals.items()]
+            others, shared = {}, frozenset()     # the identity's other sensors' cues; those both compare
+            if by_cues and math.isfinite(score[j]):
+                my_cues = ce.of_track(o.key) if my_cues is None else my_cues
+                others = ce.others_measured(gid, o.sensor)
+                shared = ce.shared_cues(my_cues, others)
+            fits = [self._rival_fit(k, r, gid, others, shared) for k, r in rivals.items()]
             by_score = all(cued is not None for _, cued in fits)
             theirs = [cued if by_score else fit for fit, cued in fits]
             mine = (score[j] if by_score else gait[j]) * (1.0 + self.cfg.rival_fit_margin)
@@ -540,21 +548,19 @@ class IdentityManager:
                 admissible[j] = False
         return out
 
-    def _rival_fit(self, o: TrackObservation, key: TrackKey, row: int, gid: int, score: float
-                   ) -> tuple[float, float | None]:
-        """(stored gait fit, decision score or None) of ``key``, a rival of ``o``'s track in identity ``gid``:
-        the score is its fit with the cues it last measured there, where ``rival_fit_cues`` is on and it
-        measured the same cues as ``o``'s track (scored ``score``) against the identity's other sensors."""
+    def _rival_fit(self, key: TrackKey, row: int, gid: int, others: Mapping[str, float],
+                   shared: frozenset[str]) -> tuple[float, float | None]:
+        """(stored gait fit, decision score or None) of ``key``, a rival in identity ``gid``: the score is
+        its fit with the cues it last measured there against ``others`` (the identity's other sensors'),
+        where it measured the same cues, ``shared`` (non-empty), as the track it is compared with."""
         fit = self._stored_fit(key, row, gid)
+        if not shared or not math.isfinite(fit):
+            return fit, None
         ce = self.cue_evidence
-        if not (self.cfg.rival_fit_cues and ce.scores_are_ratios and math.isfinite(score)
-                and math.isfinite(fit)):
-            return fit, None
         theirs = ce.remembered_of_track(gid, key)
-        shared = ce.shared_cues(theirs, gid, key[0])
-        if not shared or shared != ce.shared_cues(ce.of_track(o.key), gid, o.sensor):
+        if ce.shared_cues(theirs, others) != shared:
             return fit, None
-        return fit, float(ce.identity_scores(theirs, key[0], [gid], np.array([fit]))[0])
+        return fit, float(ce.score(fit, theirs, others))
 
     def _successive_rivals(self, o: TrackObservation, gids: list[int], gait: np.ndarray,
                            admissible: np.ndarray, barred: np.ndarray, linked: set[int],
