@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tcfd_ros.errors import ConfigError
 from tcfd_ros.perception.colocation import GroundTracks
 from tcfd_ros.perception.config import IdentityConfig
 from tcfd_ros.perception.cue_combination import CUE_CONFIG_KEY, METADATA_KEY, cue_config, cue_likelihood_ratio
@@ -79,6 +80,37 @@ def test_without_a_cue_model_or_with_cues_off_the_score_is_the_gait_distance():
     assert off.weighting == "off" and not off.scores_are_ratios
     assert off.score(0.2, {"stature": 1.7}, {"stature": 1.7}) == 0.2
     assert _cues().weighting == f"likelihood-ratio combination, exponent {EXPONENT:.3f}"
+
+
+def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_alone_bar(caplog):
+    """A model calibrated where the recognizer decides holds the combined score's bar and the gait
+    distance's at the same false-match rate; a pair without a shared cue reads its gait distance on the
+    combined scale (times their ratio), so it passes the recognizer's threshold exactly where gait alone
+    passes the gait-alone bar. Pairs that share a cue are scored as before; off, no pair is rescaled."""
+    meta = {**META, "open_set_threshold_track": 1e-8, "open_set_threshold_track_gait_alone": 0.005}
+    cues = _cues(meta=meta)
+    assert cues.score(0.004, {"speed": 1.2}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
+    assert cues.score(0.004, {}, {}) < 1e-8 < cues.score(0.006, {}, {})
+    lr, _ = cue_likelihood_ratio(CFG, {"stature": 1.70}, {"stature": 1.72})
+    assert cues.score(0.004, {"stature": 1.70}, {"stature": 1.72}) == pytest.approx(0.004 * lr ** -EXPONENT)
+    # a track with no cue at all, against identities that measured some: every score is rescaled
+    _measure_stature(cues, ("lidar", 1), 1.70)
+    cues.remember(_obs("lidar", 1, 1.0), gid=1)
+    got = cues.scores(_obs("camera", 5, 2.0), [1, 2], np.array([0.004, np.inf]))
+    assert got[0] == pytest.approx(0.004 * 1e-8 / 0.005) and got[1] == np.inf
+    # every cue off: gait alone at its bar, with no warning that the cue calibration no longer holds
+    off_cfg = IdentityConfig(speed_evidence=False, stature_evidence=False, step_frequency_evidence=False)
+    with caplog.at_level("INFO"):
+        off = _cues(off_cfg, meta)
+    assert "recalibrate" not in caplog.text and "decided by gait alone" in caplog.text
+    assert off.score(0.004, {"stature": 1.7}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
+    assert off.scores_are_ratios
+    # the setting off, or a model without the gait-alone bar: the combined bar for every pair
+    plain = _cues(IdentityConfig(gait_alone_bar=False), meta)
+    assert plain.score(0.004, {}, {}) == 0.004
+    assert _cues(meta={**META, "open_set_threshold_track": 1e-8}).score(0.004, {}, {}) == 0.004
+    with pytest.raises(ConfigError, match="must be positive; recalibrate"):
+        _cues(meta={**meta, "open_set_threshold_track_gait_alone": 0.0})
 
 
 def test_settings_other_than_the_calibrations_warn(caplog):

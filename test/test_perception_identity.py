@@ -611,3 +611,20 @@ def test_of_two_walkers_one_camera_sees_the_one_whose_stature_agrees_keeps_the_i
     a, m, revisions = run(True)
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
     assert IdentityConfig().rival_fit_cues           # on by default
+
+
+def test_with_no_cue_measured_gait_alone_links_at_the_models_gait_alone_bar():
+    """A model whose combined bar asks the cues for most of the evidence (1e-9 here, where gait distances
+    are ~0.01-1): tracks that measured no cue (no ground positions, no statures) are linked by gait at
+    the model's gait-alone bar; with ``gait_alone_bar`` off they never are, and a stranger stays one."""
+    meta = {"open_set_threshold_track": 1e-9, "open_set_cue_exponent_track": 8.0,
+            "open_set_threshold_track_gait_alone": THR}
+    for on in (True, False):
+        m = IdentityManager(IdentityConfig(gait_min_tracklets=1, gait_alone_bar=on), model_metadata=meta)
+        for k in range(3):
+            out = m.update([lid(k, 7, 0), lid(k, 8, 1), cam(k + 0.05, 1, 0), cam(k + 0.05, 2, 5)])
+        ids = {(o.sensor, o.track_id): o for o in out}
+        assert (ids[("camera", 1)].global_id == ids[("lidar", 7)].global_id) == on
+        assert ids[("camera", 1)].known == on and (ids[("camera", 1)].decided_by == "gait") == on
+        assert not ids[("camera", 2)].known
+        assert ids[("camera", 2)].global_id not in {ids[("lidar", 7)].global_id, ids[("lidar", 8)].global_id}

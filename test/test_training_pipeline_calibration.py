@@ -127,6 +127,8 @@ def test_with_informative_cues_the_threshold_is_set_on_the_combined_score() -> N
     assert meta["genuine_accept_rate_track"] == pytest.approx(gar(k))
     assert exponent_fmr_band(0.01, 150).min() * 150 >= 1 and len(exponent_fmr_band(0.01, 150)) == 6
     assert meta["genuine_accept_rate_track"] > meta["genuine_accept_rate_track_gait_alone"] + 0.1
+    # the gait distance alone at the same rate of the same impostor pairs: the bar of a pair with no cue
+    assert meta["open_set_threshold_track_gait_alone"] == np.sort(pairs.distance[~pairs.genuine])[29]
     assert meta["calibration_pairs_with_cues"] == n_gen + n_imp
     assert meta["calibration_cue_config"]["stature_within_sd_m"] == IdentityConfig().stature_within_sd_m
     # misleading cues (strangers agree more than the same person) get no weight: gait alone

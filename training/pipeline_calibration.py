@@ -47,7 +47,7 @@ from tcfd_ros.errors import DatasetError
 from tcfd_ros.inference.embedder import Embedder
 from tcfd_ros.open_set import CURVE_FMRS, curve_points
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, METADATA_KEY, CueCombination,
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, GAIT_ALONE_KEY, METADATA_KEY, CueCombination,
                                                  choose_cue_exponent, cue_config, cue_log_likelihood_ratio)
 from tcfd_ros.perception.identity import log as identity_log
 from tcfd_ros.replay.config import ScoringConfig
@@ -186,6 +186,7 @@ def pipeline_calibration(pairs: TrackPairs, target_fmr: float, combine_cues: boo
         "open_set_measured_fmr_track": rates["fmr"],
         "genuine_accept_rate_track": rates["gar"],
         "genuine_accept_rate_track_gait_alone": gait_alone["gar"],
+        GAIT_ALONE_KEY: gait_alone["threshold"],
         "open_set_target_fmr_track": float(target_fmr),
         "calibration_level_track": "pipeline",
         "calibration_replays": list(pairs.replays),

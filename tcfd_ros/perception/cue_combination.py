@@ -48,6 +48,9 @@ from tcfd_ros.perception.walking_speed import speed_likelihood_ratio
 CUE_NAMES = ("speed", "stature", "step_frequency")
 #: metadata key of the exponent
 METADATA_KEY = "open_set_cue_exponent_track"
+#: metadata key of the gait distance alone at the same false-match rate of the same track pairs (the bar of a
+#: pair that shares no cue, ``IdentityConfig.gait_alone_bar``)
+GAIT_ALONE_KEY = "open_set_threshold_track_gait_alone"
 #: metadata key of the identity settings the cues were measured and weighed with at calibration
 CUE_CONFIG_KEY = "calibration_cue_config"
 #: the IdentityConfig fields that decide which cues a track has and what their likelihood ratio is

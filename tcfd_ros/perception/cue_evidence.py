@@ -33,13 +33,31 @@ from tcfd_ros.errors import ConfigError
 from tcfd_ros.open_set import FmrCurve
 from tcfd_ros.perception.colocation import GroundTracks
 from tcfd_ros.perception.config import IdentityConfig
-from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, CueCombination, cue_config_differences,
-                                                 cue_likelihood_ratio)
+from tcfd_ros.perception.cue_combination import (CUE_CONFIG_KEY, GAIT_ALONE_KEY, CueCombination,
+                                                 cue_config_differences, cue_likelihood_ratio)
 from tcfd_ros.perception.identity_types import TrackKey, TrackObservation
 from tcfd_ros.perception.stature import TrackStatures
 from tcfd_ros.perception.step_frequency import TrackStepFrequencies, leg_widths, periodogram
 
 log = logging.getLogger(__name__)
+
+
+def gait_alone_factor(meta: Mapping[str, Any]) -> float | None:
+    """``open_set_threshold_track / open_set_threshold_track_gait_alone`` of a model calibrated where the
+    recognizer decides (both at one false-match rate of the same track pairs), None for a model without
+    them. Why: the combined score's bar asks the cues for most of the evidence (with the shipped model, a
+    gait distance alone would have to be ~1e5 times smaller than any measured), so a pair that shares no
+    cue (a camera with no ground calibration, a stature withheld for its spread, every cue off) could
+    never be linked by gait; scaled by this, its gait distance meets the gait-alone bar exactly where it
+    meets the combined one, and the threshold stays one knob."""
+    combined, alone = meta.get("open_set_threshold_track"), meta.get(GAIT_ALONE_KEY)
+    if combined is None or alone is None:
+        return None
+    combined, alone = float(combined), float(alone)
+    if not (math.isfinite(combined) and math.isfinite(alone) and combined > 0.0 and alone > 0.0):
+        raise ConfigError(f"model metadata: open_set_threshold_track {combined} and {GAIT_ALONE_KEY} {alone} "
+                          "must be positive; recalibrate the model (tcfd-ros calibrate)")
+    return combined / alone
 
 
 class CueEvidence:
@@ -59,6 +77,7 @@ class CueEvidence:
         except ValueError as exc:
             raise ConfigError(f"model metadata: {exc}; recalibrate the model (tcfd-ros calibrate)") from None
         self._calibrated = meta.get(CUE_CONFIG_KEY) if self.combination else None
+        self._gait_alone_factor = gait_alone_factor(meta) if self.combination else None
         self.statures = TrackStatures()
         self.steps = TrackStepFrequencies()
         # gid -> cue (cue_combination.CUE_NAMES) -> sensor -> track -> (stamp, value): what each of the
@@ -77,9 +96,14 @@ class CueEvidence:
 
     @cfg.setter
     def cfg(self, cfg: IdentityConfig) -> None:
-        """New settings apply to the next score; a warning where they differ from the calibration's."""
+        """New settings apply to the next score; a warning where they differ from the calibration's (none
+        where no cue is on and gait alone decides at its own calibrated bar)."""
         changed = cue_config_differences(cfg, self._calibrated)
-        if changed:
+        gait_alone = cfg.gait_alone_bar and self._gait_alone_factor is not None
+        if changed and not cfg.cues_on and gait_alone:
+            log.info("identity: no cue beside gait is on: every pair is decided by gait alone at the model's "
+                     "open_set_threshold_track_gait_alone")
+        elif changed:
             log.warning("identity: the model's cue exponent was fitted with other cue settings (walking "
                         "speed, stature, step frequency: %s); its threshold no longer holds its false-match "
                         "rate: recalibrate (tcfd-ros calibrate --config)", ", ".join(changed))
@@ -106,7 +130,13 @@ class CueEvidence:
         """Whether decision scores are the cue-corrected ``d x LR^-k`` (a model with a cue exponent, cues
         on), whose ratios are likelihood ratios; a bare gait distance's are not."""
         comb = self.combination
-        return comb is not None and comb.exponent > 0 and self.cfg.cues_on
+        return comb is not None and comb.exponent > 0 and (self.cfg.cues_on or self._gait_alone is not None)
+
+    @property
+    def _gait_alone(self) -> float | None:
+        """The factor that puts a gait distance decided alone on the combined score's scale
+        (``gait_alone_bar`` on and the model calibrated with it), else None."""
+        return self._gait_alone_factor if self.cfg.gait_alone_bar else None
 
     def nats_below(self, score: float, than: float) -> float:
         """How many nats of the cues' likelihood ratio ``score`` is below ``than`` (``scores_are_ratios``)."""
@@ -166,12 +196,15 @@ class CueEvidence:
         """What the recognizer compares with the threshold for a gait distance between a track with cues
         ``mine`` and evidence with cues ``theirs``: with the model's fitted combination (metadata
         ``open_set_cue_exponent_track``), ``gait x LR ** -k``; else ``gait - shift``; gait alone where the
-        model has neither or no cue is on."""
-        if not self.cfg.cues_on:
-            return gait
+        model has neither or no cue is on. With a fitted combination, a pair that shares no cue (or every
+        cue off) is decided by gait alone at the model's gait-alone bar (``gait_alone_bar``): ``gait x
+        open_set_threshold_track / open_set_threshold_track_gait_alone``."""
         if self.combination is not None:
-            return float(self.combination.score(gait, self.likelihood_ratio(mine, theirs)[0]))
-        return gait - self.shift(mine, theirs)
+            lr, used = self.likelihood_ratio(mine, theirs) if self.cfg.cues_on else (1.0, ())
+            if not used and self._gait_alone is not None:
+                return gait * self._gait_alone
+            return float(self.combination.score(gait, lr)) if self.cfg.cues_on else gait
+        return gait - self.shift(mine, theirs) if self.cfg.cues_on else gait
 
     def scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
         """Per identity, ``score`` against the newest measurement of each cue from another sensor."""
@@ -182,12 +215,11 @@ class CueEvidence:
         """``scores`` for cues ``mine`` measured by ``sensor`` (a live track's, ``of_track``, or what an
         identity remembers of an ended one, ``remembered``)."""
         out = gait.astype(np.float64, copy=True)
-        if not mine:
+        if not mine and self._gait_alone is None:
             return out
         for j, g in enumerate(gids):
-            theirs = self.others_measured(g, sensor)
-            if theirs and math.isfinite(gait[j]):
-                out[j] = self.score(float(gait[j]), mine, theirs)
+            if math.isfinite(gait[j]):
+                out[j] = self.score(float(gait[j]), mine, self.others_measured(g, sensor) if mine else {})
         return out
 
     def others_measured(self, gid: int, sensor: str) -> dict[str, float]:
