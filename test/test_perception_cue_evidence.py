@@ -88,7 +88,8 @@ def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_a
     combined scale (times their ratio), so it passes the recognizer's threshold exactly where gait alone
     passes the gait-alone bar. Pairs that share a cue are scored as before; off, no pair is rescaled."""
     meta = {**META, "open_set_threshold_track": 1e-8, "open_set_threshold_track_gait_alone": 0.005}
-    cues = _cues(meta=meta)
+    on = IdentityConfig(gait_alone_bar=True)
+    cues = _cues(on, meta)
     assert cues.score(0.004, {"speed": 1.2}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
     assert cues.score(0.004, {}, {}) < 1e-8 < cues.score(0.006, {}, {})
     lr, _ = cue_likelihood_ratio(CFG, {"stature": 1.70}, {"stature": 1.72})
@@ -99,16 +100,23 @@ def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_a
     got = cues.scores(_obs("camera", 5, 2.0), [1, 2], np.array([0.004, np.inf]))
     assert got[0] == pytest.approx(0.004 * 1e-8 / 0.005) and got[1] == np.inf
     # every cue off: gait alone at its bar, with no warning that the cue calibration no longer holds
-    off_cfg = IdentityConfig(speed_evidence=False, stature_evidence=False, step_frequency_evidence=False)
+    off_cfg = IdentityConfig(speed_evidence=False, stature_evidence=False, step_frequency_evidence=False,
+                             gait_alone_bar=True)
     with caplog.at_level("INFO"):
         off = _cues(off_cfg, meta)
     assert "recalibrate" not in caplog.text and "decided by gait alone" in caplog.text
     assert off.score(0.004, {"stature": 1.7}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
     assert off.scores_are_ratios
-    # the setting off, or a model without the gait-alone bar: the combined bar for every pair
-    plain = _cues(IdentityConfig(gait_alone_bar=False), meta)
+    # the setting off (the default), or a model without the gait-alone bar: the combined bar for every
+    # pair; every cue off with the setting off says in one warning that nothing links by gait
+    assert not IdentityConfig().gait_alone_bar
+    plain = _cues(meta=meta)
     assert plain.score(0.004, {}, {}) == 0.004
-    assert _cues(meta={**META, "open_set_threshold_track": 1e-8}).score(0.004, {}, {}) == 0.004
+    assert _cues(on, {**META, "open_set_threshold_track": 1e-8}).score(0.004, {}, {}) == 0.004
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        _cues(IdentityConfig(speed_evidence=False, stature_evidence=False), meta)
+    assert caplog.text.count("nothing will be linked by gait; set identity.gait_alone_bar: true") == 1
     with pytest.raises(ConfigError, match="must be positive; recalibrate"):
         _cues(meta={**meta, "open_set_threshold_track_gait_alone": 0.0})
 

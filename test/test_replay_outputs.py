@@ -172,6 +172,9 @@ def test_calibrate_on_the_replay_writes_a_pipeline_threshold_into_a_copy(replaye
     genuine, impostor = meta["calibration_pairs_track"]
     assert genuine >= 2 and impostor >= 2
     assert json.loads(r.stdout)["open_set_threshold_track"] == meta["open_set_threshold_track"]
+    # gait alone at the same rate of the same pairs (the bar of a pair with no cue): here the same score
+    assert meta["open_set_threshold_track_gait_alone"] == meta["open_set_threshold_track"]
+    assert json.loads(r.stdout)["open_set_threshold_track_gait_alone"] == meta["open_set_threshold_track"]
     assert "calibration_level_track" not in read_checkpoint_dict(model)["metadata"]
     r = subprocess.run(cmd + [str(tmp_path / "no.pt"), "--target-fmr", "0.0001"], cwd=REPO,
                        capture_output=True, text=True, timeout=300, env=env)

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     tmp.replace(args.out)
     print(json.dumps({"out": str(args.out), **{k: meta[k] for k in (
         "open_set_threshold_track", "open_set_cue_exponent_track", "open_set_measured_fmr_track",
-        "genuine_accept_rate_track", "genuine_accept_rate_track_gait_alone", "calibration_pairs_track",
+        "genuine_accept_rate_track", "open_set_threshold_track_gait_alone",
+        "genuine_accept_rate_track_gait_alone", "calibration_pairs_track",
         "calibration_pairs_across_replays", "calibration_pairs_with_cues")},
         **({} if projection is None else {"projection": dict(projection.provenance)})}))
     return 0

@@ -653,13 +653,14 @@ class IdentityConfig:
               "it, whose curve understated the pipeline's false matches); None: no change", lo=1e-6,
         hi=0.5)
     gait_alone_bar: bool = param(
-        True, "with a model whose cues are fitted (open_set_cue_exponent_track), a pair of tracks that "
-              "shares no cue beside gait (a camera with no ground calibration, a stature withheld for its "
-              "spread, every cue off) is decided by gait alone at the model's gait-alone track threshold "
-              "(open_set_threshold_track_gait_alone, the same false-match rate), read on the combined "
-              "score's scale; off: such a pair faces the combined bar, which gait alone never meets, so "
-              "with no cue measured nothing links by gait (RESULTS.md, 'Gait alone where no cue is "
-              "measured')")
+        False, "with a model whose cues are fitted (open_set_cue_exponent_track), a pair of tracks that "
+               "shares no cue beside gait (a camera with no ground calibration, a stature withheld for its "
+               "spread, every cue off) is decided by gait alone at the model's gait-alone track threshold "
+               "(open_set_threshold_track_gait_alone, the same false-match rate), read on the combined "
+               "score's scale; off: such a pair faces the combined bar, which gait alone never meets, so "
+               "with no cue measured nothing links by gait. Turn it on where no cue can be measured; off "
+               "by default: with the cues measured it gained nothing on fresh disjoint bags (RESULTS.md, "
+               "'Gait alone where no cue is measured')")
     persist_unenrolled_embeddings: bool = param(True, "False: only enrolled identities' embeddings are saved")
     max_identities: int = param(
         1000, "identities kept in memory; the least recently seen unbound, unenrolled ones go first (memory: "

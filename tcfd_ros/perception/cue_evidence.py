@@ -99,10 +99,14 @@ class CueEvidence:
         """New settings apply to the next score; a warning where they differ from the calibration's (none
         where no cue is on and gait alone decides at its own calibrated bar)."""
         changed = cue_config_differences(cfg, self._calibrated)
-        gait_alone = cfg.gait_alone_bar and self._gait_alone_factor is not None
-        if changed and not cfg.cues_on and gait_alone:
-            log.info("identity: no cue beside gait is on: every pair is decided by gait alone at the model's "
-                     "open_set_threshold_track_gait_alone")
+        if changed and not cfg.cues_on and self._gait_alone_factor is not None:
+            if cfg.gait_alone_bar:
+                log.info("identity: no cue beside gait is on: every pair is decided by gait alone at the "
+                         "model's open_set_threshold_track_gait_alone")
+            else:
+                log.warning("identity: no cue beside gait is on, and gait alone never meets the model's "
+                            "combined bar: nothing will be linked by gait; set identity.gait_alone_bar: true "
+                            "to decide by gait alone at the model's gait-alone threshold")
         elif changed:
             log.warning("identity: the model's cue exponent was fitted with other cue settings (walking "
                         "speed, stature, step frequency: %s); its threshold no longer holds its false-match "
