@@ -91,6 +91,8 @@ def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_a
     on = IdentityConfig(gait_alone_bar=True)
     cues = _cues(on, meta)
     assert cues.score(0.004, {"speed": 1.2}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
+    assert cues.weighting.endswith("; a pair that shares no cue by gait alone at the model's "
+                                   "open_set_threshold_track_gait_alone")
     assert cues.score(0.004, {}, {}) < 1e-8 < cues.score(0.006, {}, {})
     lr, _ = cue_likelihood_ratio(CFG, {"stature": 1.70}, {"stature": 1.72})
     assert cues.score(0.004, {"stature": 1.70}, {"stature": 1.72}) == pytest.approx(0.004 * lr ** -EXPONENT)
@@ -107,6 +109,7 @@ def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_a
     assert "recalibrate" not in caplog.text and "decided by gait alone" in caplog.text
     assert off.score(0.004, {"stature": 1.7}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
     assert off.scores_are_ratios
+    assert off.weighting == "off; by gait alone at the model's open_set_threshold_track_gait_alone"
     # the setting off (the default), or a model without the gait-alone bar: the combined bar for every
     # pair; every cue off with the setting off says in one warning that nothing links by gait
     assert not IdentityConfig().gait_alone_bar
@@ -117,8 +120,9 @@ def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_a
     with caplog.at_level("WARNING"):
         _cues(IdentityConfig(speed_evidence=False, stature_evidence=False), meta)
     assert caplog.text.count("nothing will be linked by gait; set identity.gait_alone_bar: true") == 1
-    with pytest.raises(ConfigError, match="must be positive; recalibrate"):
-        _cues(meta={**meta, "open_set_threshold_track_gait_alone": 0.0})
+    for bad in (0.0, -1.0, float("nan"), "0.005x", [0.005]):
+        with pytest.raises(ConfigError, match="must be positive numbers; recalibrate"):
+            _cues(meta={**meta, "open_set_threshold_track_gait_alone": bad})
 
 
 def test_settings_other_than_the_calibrations_warn(caplog):

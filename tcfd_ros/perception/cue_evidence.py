@@ -50,13 +50,16 @@ def gait_alone_factor(meta: Mapping[str, Any]) -> float | None:
     cue (a camera with no ground calibration, a stature withheld for its spread, every cue off) could
     never be linked by gait; scaled by this, its gait distance meets the gait-alone bar exactly where it
     meets the combined one, and the threshold stays one knob."""
-    combined, alone = meta.get("open_set_threshold_track"), meta.get(GAIT_ALONE_KEY)
-    if combined is None or alone is None:
+    raw = meta.get("open_set_threshold_track"), meta.get(GAIT_ALONE_KEY)
+    if raw[0] is None or raw[1] is None:
         return None
-    combined, alone = float(combined), float(alone)
+    try:
+        combined, alone = float(raw[0]), float(raw[1])
+    except (TypeError, ValueError):
+        combined = alone = math.nan
     if not (math.isfinite(combined) and math.isfinite(alone) and combined > 0.0 and alone > 0.0):
-        raise ConfigError(f"model metadata: open_set_threshold_track {combined} and {GAIT_ALONE_KEY} {alone} "
-                          "must be positive; recalibrate the model (tcfd-ros calibrate)")
+        raise ConfigError(f"model metadata: open_set_threshold_track {raw[0]!r} and {GAIT_ALONE_KEY} "
+                          f"{raw[1]!r} must be positive numbers; recalibrate the model (tcfd-ros calibrate)")
     return combined / alone
 
 
@@ -123,10 +126,12 @@ class CueEvidence:
     @property
     def weighting(self) -> str:
         """How the cues weigh in, for diagnostics."""
+        alone = "" if self._gait_alone is None else f"; by gait alone at the model's {GAIT_ALONE_KEY}"
         if not self.cfg.cues_on:
-            return "off"
+            return "off" + alone
         if self.combination is not None:
-            return f"likelihood-ratio combination, exponent {self.combination.exponent:.3f}"
+            alone = alone.replace("; by", "; a pair that shares no cue by")
+            return f"likelihood-ratio combination, exponent {self.combination.exponent:.3f}{alone}"
         return "threshold shift along the FMR curve" if self.fmr_curve is not None else "none in model"
 
     @property
