@@ -126,12 +126,12 @@ class CueEvidence:
     @property
     def weighting(self) -> str:
         """How the cues weigh in, for diagnostics."""
-        alone = "" if self._gait_alone is None else f"; by gait alone at the model's {GAIT_ALONE_KEY}"
+        bar = "" if self._gait_alone is None else f"by gait alone at the model's {GAIT_ALONE_KEY}"
         if not self.cfg.cues_on:
-            return "off" + alone
+            return "off" + (bar and f"; {bar}")
         if self.combination is not None:
-            alone = alone.replace("; by", "; a pair that shares no cue by")
-            return f"likelihood-ratio combination, exponent {self.combination.exponent:.3f}{alone}"
+            return (f"likelihood-ratio combination, exponent {self.combination.exponent:.3f}"
+                    + (bar and f"; a pair that shares no cue {bar}"))
         return "threshold shift along the FMR curve" if self.fmr_curve is not None else "none in model"
 
     @property
