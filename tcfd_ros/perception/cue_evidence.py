@@ -208,12 +208,12 @@ class CueEvidence:
         model has neither or no cue is on. With a fitted combination, a pair that shares no cue (or every
         cue off) is decided by gait alone at the model's gait-alone bar (``gait_alone_bar``): ``gait x
         open_set_threshold_track / open_set_threshold_track_gait_alone``."""
-        if self.combination is not None:
-            lr, used = self.likelihood_ratio(mine, theirs) if self.cfg.cues_on else (1.0, ())
-            if not used and self._gait_alone is not None:
-                return gait * self._gait_alone
-            return float(self.combination.score(gait, lr)) if self.cfg.cues_on else gait
-        return gait - self.shift(mine, theirs) if self.cfg.cues_on else gait
+        if self.combination is None:
+            return gait - self.shift(mine, theirs) if self.cfg.cues_on else gait
+        lr, used = self.likelihood_ratio(mine, theirs) if self.cfg.cues_on else (1.0, ())
+        if used:
+            return float(self.combination.score(gait, lr))
+        return gait if self._gait_alone is None else gait * self._gait_alone
 
     def scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
         """Per identity, ``score`` against the newest measurement of each cue from another sensor."""
@@ -242,7 +242,7 @@ class CueEvidence:
 
     def shared_cues(self, mine: Mapping[str, float], theirs: Mapping[str, float]) -> frozenset[str]:
         """The cues both ``mine`` and ``theirs`` measured (those their likelihood ratio reads)."""
-        return frozenset(self.likelihood_ratio(mine, theirs)[1])
+        return frozenset(mine).intersection(theirs)
 
     def remembered(self, gid: int, sensor: str) -> dict[str, float]:
         """The cues ``sensor`` last measured of identity ``gid`` (kept after its tracks' own expire)."""
