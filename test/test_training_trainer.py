@@ -216,3 +216,32 @@ def test_init_from_fine_tunes_a_trained_model_and_refuses_one_that_does_not_fit(
                      init_from=str(path)), show_progress=False)._setup()
     with pytest.raises(CheckpointError, match="file not found"):
         Trainer(_cfg(data, tmp_path / "f", init_from=str(tmp_path / "none.pt")), show_progress=False)._setup()
+
+
+def test_init_from_share_goes_that_share_back_towards_the_start(data, tmp_path):
+    start = Trainer(_cfg(data, tmp_path / "a"), show_progress=False).run()
+    tuned = Trainer(_cfg(data, tmp_path / "b", init_from=str(start), seed=1), show_progress=False)
+    tuned._setup()
+    tuned.train_steps()
+    tuned_sd = {k: v.clone() for k, v in tuned.model.state_dict().items()}
+    before = load_checkpoint(start).model.state_dict()
+    tuned._go_back_towards_init(start, 0.25)
+    after = tuned.model.state_dict()
+    moved = 0
+    for k, v in after.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.25 * before[k] + 0.75 * tuned_sd[k])
+            moved += not torch.equal(v, tuned_sd[k])
+        else:
+            assert torch.equal(v, tuned_sd[k]), k     # counters stay the fine-tuned ones
+    assert moved > 0
+    # a whole run records the share and writes the mixed, calibrated weights
+    path = Trainer(_cfg(data, tmp_path / "c", init_from=str(start), init_from_share=0.5),
+                   show_progress=False).run()
+    ck = load_checkpoint(path)
+    assert ck.metadata["init_from_share"] == 0.5 and ck.metadata["open_set_threshold"] is not None
+    for bad, match in ((1.0, r"in \[0, 1\)"), (-0.1, r"in \[0, 1\)")):
+        with pytest.raises(ConfigError, match=match):
+            _cfg(data, tmp_path / "d", init_from=str(start), init_from_share=bad).validate()
+    with pytest.raises(ConfigError, match="needs init_from"):
+        _cfg(data, tmp_path / "e", init_from_share=0.5).validate()

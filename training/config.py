@@ -110,6 +110,10 @@ class TrainConfig:
     out_dir: str = "out/train"  # run directory = out_dir/name
     init_from: str = ""  # start from this trained checkpoint's weights (same architecture and model config:
     # a fine-tune; with other training identities the classifier starts anew); "" = random initialisation
+    init_from_share: float = 0.0  # with init_from: the final weights are this share of init_from's plus the
+    # rest of the fine-tuned ones, before calibration (weight-space ensembling, WiSE-FT: a fine-tune on the
+    # pipeline's tracklets keeps the clean data's accuracy; RESULTS.md, "Fine-tuned on the pipeline's own
+    # tracklets, half way back"); 0 = the fine-tuned weights as they are
 
     def validate(self) -> None:
         if self.snapshot_every < 0:
@@ -120,6 +124,12 @@ class TrainConfig:
         if self.clip_cache and self.patch_exchange.enabled:
             raise ConfigError("clip_cache: true with patch_exchange.enabled: true: Patch Exchange changes "
                               "CLIP's input, so cached frozen-CLIP tokens would be wrong; disable one")
+        if not 0.0 <= self.init_from_share < 1.0:
+            raise ConfigError(f"init_from_share = {self.init_from_share} must be in [0, 1) "
+                              "(0: the fine-tuned weights as they are)")
+        if self.init_from_share > 0.0 and not self.init_from:
+            raise ConfigError(f"init_from_share = {self.init_from_share} needs init_from (the weights to go "
+                              "back towards)")
         if self.clip_cache and self.architecture != "tcfdnet":
             raise ConfigError("clip_cache: true needs architecture: tcfdnet (the baseline has no CLIP)")
 

@@ -213,6 +213,23 @@ class Trainer:
                      "starts from random weights", path, theirs, ours[k].shape[-1])
         log.info("initialised from %s (%s iterations)", path, meta.get("train_iterations", "?"))
 
+    @torch.no_grad()
+    def _go_back_towards_init(self, path: Path, share: float) -> None:
+        """Every float weight and buffer becomes ``share`` x ``path``'s plus the rest of the fine-tuned one
+        (weight-space ensembling: both lie in one basin, so the mixture keeps what each is good at); a
+        tensor the checkpoint lacks or shapes otherwise (the per-identity classifier of other identities)
+        and integer counters stay the fine-tuned ones."""
+        from training.checkpoints import load_trained
+
+        start = load_trained(path)[0].state_dict()
+        mixed = 0
+        for k, v in self.model.state_dict().items():
+            s = start.get(k)
+            if s is not None and s.shape == v.shape and v.is_floating_point():
+                v.copy_(share * s.to(v.device, v.dtype) + (1.0 - share) * v)
+                mixed += 1
+        log.info("init_from_share %.2f: %d tensors moved that share back towards %s", share, mixed, path)
+
     # ---- state -------------------------------------------------------------------------------------
     def _state(self, iteration: int) -> dict[str, Any]:
         return {
@@ -420,6 +437,9 @@ class Trainer:
             meta: dict[str, Any] = {"train_iterations": self.cfg.iterations, "train_seconds_this_run":
                                     round(train_s, 1), "resumed_from": start, "experiment": self.cfg.name,
                                     "world_size": self.world_size, "train_identities": self.num_classes}
+            if self.cfg.init_from_share > 0.0:
+                self._go_back_towards_init(Path(self.cfg.init_from), self.cfg.init_from_share)
+                meta["init_from_share"] = self.cfg.init_from_share
             meta.update(self.calibrate())
             path = self.run_dir / MODEL_FILE
             save_trained(path, self.model, self.cfg, meta)
