@@ -62,7 +62,8 @@ demo: runtime
 # (257 people walking in 8 directions, half of the sequences from pole / robot mountings, ~26 CPU-min,
 # ~15 min on 2 cores), train training/configs/reference_cpu.yaml from scratch as two processes of one
 # thread each (DDP over gloo, well under an hour on 2 cores; a progress line with the loss and the ETA every
-# 15 s), calibrate on its held-out people, then where the recognizer decides (model-calibrate), export.
+# 15 s), fine-tune it on the pipeline's own tracklets and take it half way back (model-pipeline, below),
+# calibrate on its held-out people, then where the recognizer decides (model-calibrate), export.
 # CPU only; the measured times are in models/MODEL_CARD.md and RESULTS.md.
 REF_DATA := out/sim_reference
 REF_RUN := out/train/reference_cpu

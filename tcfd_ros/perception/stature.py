@@ -34,8 +34,10 @@ error, posture, shoes) with probability 1 - outlier_share, and otherwise as betw
 whose frames mostly show a merged pair, a person carrying something on their head); of two different
 people N(0, sqrt(2) between_sd). So the ratio never falls below ``outlier_share``: along the gait
 threshold's false-match-rate curve one bad track cannot veto a right link on its own. A model's cue
-exponent k (``cue_combination``) weighs that floor as ``outlier_share ** k`` (1e-8 at 0.1 and the shipped
-k 8): there, a stature disagreement is all but a veto, as the calibration on replays chose it.
+exponent k (``cue_combination``) weighs that floor as ``outlier_share ** k`` (1e-4 at 0.1 and the shipped
+k 4; 1e-8 with the k 8 of the weights before their fine-tune on the pipeline's tracklets, whose gait
+counted for less): a stature disagreement outweighs the whole range of gait distances, as the calibration
+on replays chose.
 """
 
 from __future__ import annotations
