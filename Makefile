@@ -81,7 +81,7 @@ model: setup
 # "Fine-tuned on the pipeline's own tracklets, half way back"): the 52 disjoint bags of 6 people the shipped
 # model learnt from (seeds below, ids 3000+, 90 s) are simulated and replayed with --record (make harvest,
 # ~2.5 min a bag: ~2 h 10 min), their labelled tracks added to $(REF_DATA) (`tcfd-ros simulate tracklets`),
-# and the reference model fine-tuned on both (1600 iterations, ~11 min on 2 quiet cores) and taken half way
+# and the reference model fine-tuned on both (1600 iterations, ~10 min on 2 quiet cores) and taken half way
 # back to its own weights. Needs $(REF_RUN)/model.pt (make model trains it first).
 PIPE_SEEDS := 11041 17635 18115 21544 27643 40415 42691 48613 55993 67523 80869 86510 91235 92682 98947 99171 \
 	12187 17317 23223 29096 42552 61274 67723 69102 73394 86031 93935 99238 16653 21077 25595 27568 43375 64631 \
