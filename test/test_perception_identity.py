@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tcfd_ros.distance import cross_modal_distance
 from tcfd_ros.errors import ConfigError, MessageFormatError
 from tcfd_ros.gallery import Gallery
 from tcfd_ros.perception.config import IdentityConfig
@@ -611,6 +612,44 @@ def test_of_two_walkers_one_camera_sees_the_one_whose_stature_agrees_keeps_the_i
     a, m, revisions = run(True)
     assert m.binding("camera", 1) == a and m.binding("camera", 2) != a and not revisions
     assert IdentityConfig().rival_fit_cues           # on by default
+
+
+def test_a_look_alike_well_held_elsewhere_does_not_take_an_identity_from_its_person_with_rival_fit_own():
+    """LiDAR 7 (person 0) and LiDAR 8 found identities A and B; camera track 1, person 0's, joins A, and
+    camera track 2, seen beside it, joins B, which it passes. Track 2's gait fits A better still (and 10 %
+    better than track 1's). Without ``rival_fit_own`` it takes A and track 1 moves out to an identity of its
+    own: two links become one. With it, track 2 weighs the link it would leave and both keep theirs."""
+    meta = {"open_set_threshold_track": 0.1, "open_set_cue_exponent_track": 1.0}
+    a_emb, b_emb = PEOPLE[0], _mix(0.55)
+    c1, c2 = 0.7 * PEOPLE[0] + 0.3 * PEOPLE[2], _mix(0.3)
+
+    def run(own: bool) -> tuple[IdentityManager, int, int]:
+        m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1,
+                                           concurrent_overlap_s=1.0, use_geometry=False, speed_evidence=False,
+                                           stature_min_samples=1, relative_accept_factor=0.0,
+                                           rival_fit_own=own), model_metadata=meta)
+        m.observe_positions("lidar", 0.0, "map", [(7, None, 0.1, True, 1.7), (8, None, 0.1, True, 1.7)])
+        m.update([TrackObservation(0.0, "lidar", "3d", 7, a_emb),
+                  TrackObservation(0.0, "lidar", "3d", 8, b_emb)])
+        a, b = m.binding("lidar", 7), m.binding("lidar", 8)
+        for k in range(16):                  # 0.1 .. 3.1 s every 0.2 s; track 2 from the second on
+            t = 0.1 + 0.2 * k
+            here = [(1, c1), (2, c2)] if k else [(1, c1)]
+            m.observe_positions("camera", t, "map", [(c, None, 0.1, True, 1.7) for c, _ in here])
+            m.update([TrackObservation(t, "camera", "2d", c, e) for c, e in here])
+            m.take_revisions()
+        return m, a, b
+
+    probe = run(False)[0]
+    scores = {n: probe.decision_score(float(cross_modal_distance(x[None], y[None])[0, 0]), {"stature": 1.7},
+                                      {"stature": 1.7}) for n, x, y in
+              (("2A", c2, a_emb), ("2B", c2, b_emb), ("1A", c1, a_emb))}
+    assert scores["2A"] * 1.1 < scores["1A"] < scores["2B"] < 0.1    # the rule's case
+    m, a, b = run(False)
+    assert m.binding("camera", 2) == a and m.binding("camera", 1) not in (a, b)
+    m, a, b = run(True)
+    assert m.binding("camera", 1) == a and m.binding("camera", 2) == b
+    assert IdentityConfig().rival_fit_own             # on by default (RESULTS.md, "Two look-alikes ...")
 
 
 def test_with_no_cue_measured_gait_alone_links_at_the_models_gait_alone_bar():

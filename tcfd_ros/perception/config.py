@@ -519,6 +519,13 @@ class IdentityConfig:
               "both measured the same cues, not their gait alone: of two walkers of one sensor whose gait "
               "fits alike, the one whose stature and pace agree takes the identity (RESULTS.md, 'A rival's "
               "cues')")
+    rival_fit_own: bool = param(
+        True, "with rival_fit_cues: a track that gait holds in another identity it passes there (its score "
+              "under the threshold) weighs what it leaves: it takes the identity from a rival only when its "
+              "score there times threshold / its score in its own identity beats the rival's (the rival "
+              "moves to an identity of its own, at the threshold at best): two look-alike walkers do not "
+              "trade a pair of good links for one better and one lost (RESULTS.md, 'Two look-alikes who "
+              "would trade two links for one')")
     successive_fit_ratio: float = param(
         3.5, "an identity holding two tracks of one sensor seen one after the other (not together), both "
              "held by gait: when one's gait fits the identity's other sensors' evidence over this many times "

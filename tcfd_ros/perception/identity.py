@@ -542,11 +542,23 @@ class IdentityManager:
             by_score = all(cued is not None for _, cued in fits)
             theirs = [cued if by_score else fit for fit, cued in fits]
             mine = (score[j] if by_score else gait[j]) * (1.0 + self.cfg.rival_fit_margin)
+            if by_score and self.cfg.rival_fit_own:
+                mine *= self._left_behind(o.key, gid, gids, score)
             if math.isfinite(mine) and all(mine < d for d in theirs):
                 out[gid] = list(rivals)
             else:
                 admissible[j] = False
         return out
+
+    def _left_behind(self, key: TrackKey, gid: int, gids: list[int], score: np.ndarray) -> float:
+        """threshold / ``key``'s score in the identity it is bound to, when that is not ``gid`` and it passes
+        there (else 1): taking ``gid`` from a rival trades that link for one the rival had, so the fit must
+        beat the rival's by as much as the link it leaves beats a new identity's (``rival_fit_own``)."""
+        st = self._tracks.get(key)
+        if st is None or st.gid == gid or st.gid not in gids:
+            return 1.0
+        own = float(score[gids.index(st.gid)])
+        return self.threshold / own if 0.0 < own < self.threshold else 1.0
 
     def _rival_fit(self, key: TrackKey, row: int, gid: int, others: Mapping[str, float],
                    shared: frozenset[str]) -> tuple[float, float | None]:
