@@ -14,7 +14,7 @@ from tcfd_ros.perception.identity_types import TrackObservation
 
 THRESHOLD = 0.3
 EXPONENT = 2.0
-CFG = IdentityConfig()
+CFG = IdentityConfig(missing_cue_factor=1.0)    # the plain combined score (the factor has a test of its own)
 META = {METADATA_KEY: EXPONENT, CUE_CONFIG_KEY: cue_config(CFG)}
 EMBEDDING = np.ones((2, 4), np.float32)
 
@@ -88,7 +88,7 @@ def test_a_pair_that_shares_no_cue_is_decided_by_gait_alone_at_the_models_gait_a
     combined scale (times their ratio), so it passes the recognizer's threshold exactly where gait alone
     passes the gait-alone bar. Pairs that share a cue are scored as before; off, no pair is rescaled."""
     meta = {**META, "open_set_threshold_track": 1e-8, "open_set_threshold_track_gait_alone": 0.005}
-    on = IdentityConfig(gait_alone_bar=True)
+    on = IdentityConfig(gait_alone_bar=True, missing_cue_factor=1.0)
     cues = _cues(on, meta)
     assert cues.score(0.004, {"speed": 1.2}, {"stature": 1.7}) == pytest.approx(0.004 * 1e-8 / 0.005)
     assert cues.weighting.endswith("; a pair that shares no cue by gait alone at the model's "
@@ -156,3 +156,23 @@ def test_a_track_that_leaves_an_identity_takes_its_measurements_with_it():
     cues.remember(_obs("lidar", 1, 7.0), gid=2)
     cues.move_track(("lidar", 1), gid=2)
     assert cues.remembered(2, "lidar") == {"stature": pytest.approx(1.70)}
+
+
+def test_a_pair_that_lacks_a_cue_that_is_on_has_its_score_divided_by_missing_cue_factor():
+    """Speed and stature on (the default): a pair comparing only stature (no speed measured: a short or
+    uncertain walk) scores ``missing_cue_factor`` times lower than with the factor 1; one comparing both,
+    or none (gait alone), as with 1; with step frequency on too, a stature-only pair lacks two cues."""
+    plain = _cues(IdentityConfig(missing_cue_factor=1.0)).score(0.2, {"stature": 1.70}, {"stature": 1.71})
+    lr, _ = cue_likelihood_ratio(CFG, {"stature": 1.70}, {"stature": 1.71})
+    assert plain == pytest.approx(0.2 * lr ** -EXPONENT)
+    eight = IdentityConfig(missing_cue_factor=8.0)
+    assert _cues(eight).score(0.2, {"stature": 1.70}, {"stature": 1.71}) == pytest.approx(plain / 8.0)
+    both = ({"stature": 1.70, "speed": 1.3}, {"stature": 1.71, "speed": 1.32})
+    one = IdentityConfig(missing_cue_factor=1.0)
+    assert _cues(eight).score(0.2, *both) == pytest.approx(_cues(one).score(0.2, *both))
+    assert _cues(eight).score(0.2, {}, {}) == _cues(one).score(0.2, {}, {}) == 0.2
+    three = IdentityConfig(missing_cue_factor=8.0, step_frequency_evidence=True)
+    assert _cues(three).score(0.2, {"stature": 1.70}, {"stature": 1.71}) == pytest.approx(plain / 64.0)
+    assert IdentityConfig().missing_cue_factor == 8.0      # on by default (RESULTS.md)
+    with pytest.raises(ConfigError, match="missing_cue_factor"):
+        IdentityConfig(missing_cue_factor=0.5).validate()

@@ -258,8 +258,12 @@ def test_with_the_models_cue_exponent_gait_and_cues_decide_as_one_likelihood_rat
     for speed, statures, meta in ((1.2, (1.70, 1.90), comb),                   # statures 20 cm apart
                                   (1.2, (1.70, 1.71), {"open_set_cue_exponent_track": 0.0}),  # gait alone
                                   (1.2, (None, None), comb)):                  # speed alone (~2.6): 0.075
-        cam, lid, known = _run(speed, meta, statures_m=statures, distance=0.3)
+        cam, lid, known = _run(speed, meta, statures_m=statures, distance=0.3, missing_cue_factor=1.0)
         assert lid != cam and not known, (speed, statures, meta)
+    # speed alone while stature is on: missing_cue_factor (8 by default) loosens the bar for the cue it
+    # lacks, 0.3 / 2.6 / 8 ~ 0.014
+    cam, lid, known = _run(1.2, comb, statures_m=(None, None), distance=0.3)
+    assert lid == cam and known
     m = IdentityManager(IdentityConfig(), model_metadata={"open_set_threshold_track": BASE, **comb,
                                                           "open_set_fmr_curve_track": CURVE})
     lr, _ = m.cue_evidence.likelihood_ratio({"stature": 1.7, "speed": 1.2}, {"stature": 1.7, "speed": 1.3})

@@ -212,7 +212,8 @@ class CueEvidence:
             return gait - self.shift(mine, theirs) if self.cfg.cues_on else gait
         lr, used = self.likelihood_ratio(mine, theirs) if self.cfg.cues_on else (1.0, ())
         if used:
-            return float(self.combination.score(gait, lr))
+            missing = self.cfg.cues_enabled() - len(used)
+            return float(self.combination.score(gait, lr)) / self.cfg.missing_cue_factor ** max(missing, 0)
         return gait if self._gait_alone is None else gait * self._gait_alone
 
     def scores(self, o: TrackObservation, gids: list[int], gait: np.ndarray) -> np.ndarray:
