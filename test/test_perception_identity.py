@@ -640,12 +640,11 @@ def test_a_look_alike_well_held_elsewhere_does_not_take_an_identity_from_its_per
             m.take_revisions()
         return m, a, b
 
-    probe = run(False)[0]
-    scores = {n: probe.decision_score(float(cross_modal_distance(x[None], y[None])[0, 0]), {"stature": 1.7},
-                                      {"stature": 1.7}) for n, x, y in
+    m, a, b = run(False)
+    scores = {n: m.decision_score(float(cross_modal_distance(x[None], y[None])[0, 0]), {"stature": 1.7},
+                                  {"stature": 1.7}) for n, x, y in
               (("2A", c2, a_emb), ("2B", c2, b_emb), ("1A", c1, a_emb))}
     assert scores["2A"] * 1.1 < scores["1A"] < scores["2B"] < 0.1    # the rule's case
-    m, a, b = run(False)
     assert m.binding("camera", 2) == a and m.binding("camera", 1) not in (a, b)
     m, a, b = run(True)
     assert m.binding("camera", 1) == a and m.binding("camera", 2) == b

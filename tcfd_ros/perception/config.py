@@ -688,7 +688,7 @@ class IdentityConfig:
     @property
     def cues_on(self) -> bool:
         """Some cue beside gait (walking speed, stature, step frequency) is measured."""
-        return self.speed_evidence or self.stature_evidence or self.step_frequency_evidence
+        return self.cues_enabled() > 0
 
     def cues_enabled(self) -> int:
         """How many cues beside gait are on."""
