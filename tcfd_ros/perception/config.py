@@ -53,6 +53,10 @@ class CameraSegmenterConfig:
     bg_var_threshold: float = param(16.0, "MOG2: squared Mahalanobis distance to call a pixel foreground")
     bg_knn_dist2_threshold: float = param(400.0, "KNN: squared distance to call a pixel foreground")
     bg_detect_shadows: bool = param(True, "shadows are labelled 127 and dropped from the mask")
+    bg_shadow_threshold: float = param(
+        0.5, "a pixel darker than the background but keeping at least this share of its brightness (and "
+        "its colour) is shadow (OpenCV's tau); higher keeps dark clothing over grey ground as a person",
+        lo=0.0, hi=1.0)
     bg_learning_rate: float = param(-1.0, "-1: OpenCV's automatic rate (1 / history)", lo=-1.0, hi=1.0)
     warmup_frames: int = param(20, "frames fed to the model before detections are reported")
     bg_scale: float = param(1.0, "background model at this fraction of the resolution (speed); the mask is "
@@ -114,6 +118,8 @@ class CameraSegmenterConfig:
         _require(0.1 <= self.bg_scale <= 1.0, c, "bg_scale", self.bg_scale, "0.1 <= value <= 1")
         _require(0.0 < self.bg_reset_foreground_fraction <= 1.0, c, "bg_reset_foreground_fraction",
                  self.bg_reset_foreground_fraction, "0 < value <= 1")
+        _require(0.0 < self.bg_shadow_threshold < 1.0, c, "bg_shadow_threshold", self.bg_shadow_threshold,
+                 "0 < value < 1")
         _require(0.0 <= self.yolo_conf <= 1.0, c, "yolo_conf", self.yolo_conf, "0 <= value <= 1")
         _require(0.0 <= self.yolo_iou <= 1.0, c, "yolo_iou", self.yolo_iou, "0 <= value <= 1")
         _require(self.bg_learning_rate == -1.0 or 0.0 <= self.bg_learning_rate <= 1.0, c,

@@ -359,10 +359,13 @@ class _BackgroundBackend:
         c = self.cfg
         shadows = c.bg_detect_shadows if shadows is None else shadows
         if c.bg_method == "mog2":
-            return cv2.createBackgroundSubtractorMOG2(
+            model = cv2.createBackgroundSubtractorMOG2(
                 history=c.bg_history_frames, varThreshold=c.bg_var_threshold, detectShadows=shadows)
-        return cv2.createBackgroundSubtractorKNN(
-            history=c.bg_history_frames, dist2Threshold=c.bg_knn_dist2_threshold, detectShadows=shadows)
+        else:
+            model = cv2.createBackgroundSubtractorKNN(
+                history=c.bg_history_frames, dist2Threshold=c.bg_knn_dist2_threshold, detectShadows=shadows)
+        model.setShadowThreshold(c.bg_shadow_threshold)
+        return model
 
     @property
     def warming_up(self) -> bool:
