@@ -54,9 +54,9 @@ class CameraSegmenterConfig:
     bg_knn_dist2_threshold: float = param(400.0, "KNN: squared distance to call a pixel foreground")
     bg_detect_shadows: bool = param(True, "shadows are labelled 127 and dropped from the mask")
     bg_shadow_threshold: float = param(
-        0.5, "a pixel darker than the background but keeping at least this share of its brightness (and "
-        "its colour) is shadow (OpenCV's tau); higher keeps dark clothing over grey ground as a person",
-        lo=0.0, hi=1.0)
+        0.7, "a pixel darker than the background but keeping at least this share of its brightness (and "
+        "its colour) is shadow (OpenCV's tau, its default 0.5); higher keeps more dark clothing over grey "
+        "ground as a person and drops fewer deep shadows", lo=0.0, hi=1.0)
     bg_learning_rate: float = param(-1.0, "-1: OpenCV's automatic rate (1 / history)", lo=-1.0, hi=1.0)
     warmup_frames: int = param(20, "frames fed to the model before detections are reported")
     bg_scale: float = param(1.0, "background model at this fraction of the resolution (speed); the mask is "
