@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Domain ids 1..100 are safe on Linux (port ranges); pick one per pytest process, unless the caller
@@ -20,6 +21,7 @@ os.environ.pop("ROS_STATIC_PEERS", None)
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="tcfd_ros_log_"))
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "1")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +39,24 @@ def real_data() -> Path:
     if not SHARED_REAL.is_dir():
         pytest.skip(f"real recordings not present at {SHARED_REAL}")
     return SHARED_REAL
+
+
+@pytest.fixture(scope="session")
+def vtest_frames(real_data: Path) -> Callable[[int], Iterator[np.ndarray]]:
+    """The first ``n`` frames of the real courtyard video (vtest, 480x360 BGR at 10 fps); a frame that does
+    not decode fails the test, naming it."""
+    import cv2
+
+    def frames(n: int) -> Iterator[np.ndarray]:
+        cap = cv2.VideoCapture(str(real_data / "video" / "vtest_480x360.avi"))
+        try:
+            for i in range(n):
+                ok, frame = cap.read()
+                assert ok, f"could not decode vtest frame {i}"
+                yield frame
+        finally:
+            cap.release()
+    return frames
 
 
 @pytest.fixture(scope="session")

@@ -223,24 +223,18 @@ def test_annotation_draws_masks_boxes_and_ids():
         draw_annotations(img, [Annotation((0, 0, 5, 5), np.zeros((5, 5), bool))])
 
 
-def test_real_pedestrian_video(real_data):
+def test_real_pedestrian_video(vtest_frames):
     """vtest (PETS-like courtyard, 480x360, people a few tens of px tall): people found on most frames."""
-    cap = cv2.VideoCapture(str(real_data / "video" / "vtest_480x360.avi"))
     seg = CameraSegmenter(CameraSegmenterConfig())
     counts, aspects, heights = [], [], []
-    try:
-        for i in range(150):
-            ok, frame = cap.read()
-            assert ok, f"could not decode frame {i}"
-            dets = seg.segment(frame)
-            if i >= 2 * seg.cfg.warmup_frames:
-                counts.append(len(dets))
-                for d in dets:
-                    x0, y0, x1, y1 = d.bbox_xyxy
-                    aspects.append((y1 - y0) / (x1 - x0))
-                    heights.append(y1 - y0)
-    finally:
-        cap.release()
+    for i, frame in enumerate(vtest_frames(150)):
+        dets = seg.segment(frame)
+        if i >= 2 * seg.cfg.warmup_frames:
+            counts.append(len(dets))
+            for d in dets:
+                x0, y0, x1, y1 = d.bbox_xyxy
+                aspects.append((y1 - y0) / (x1 - x0))
+                heights.append(y1 - y0)
     counts = np.array(counts)
     assert (counts >= 1).mean() >= 0.9                       # someone walks through nearly every frame
     assert np.median(counts) >= 2                            # and usually several people

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 import pytest
 
@@ -67,27 +66,21 @@ def test_shadow_threshold_out_of_range_is_refused(tau):
         CameraSegmenter(CameraSegmenterConfig(bg_shadow_threshold=tau))
 
 
-def test_courtyard_shadows_stay_out_of_the_boxes_at_the_shipped_tau(real_data):
+def test_courtyard_shadows_stay_out_of_the_boxes_at_the_shipped_tau(vtest_frames):
     """vtest's soft shadows at the feet: boxes with shadow detection off are wider than with it on at the
     shipped tau (the shadow is still removed), on the same frames."""
     base = CameraSegmenterConfig()
     on = CameraSegmenter(base)
     off = CameraSegmenter(dataclasses.replace(base, bg_detect_shadows=False))
-    cap = cv2.VideoCapture(str(real_data / "video" / "vtest_480x360.avi"))
     ratios = []
-    try:
-        for i in range(200):
-            ok, frame = cap.read()
-            assert ok, f"could not decode frame {i}"
-            a, b = on.segment(frame), off.segment(frame)
-            for d in a:
-                x0, y0, x1, y1 = d.bbox_xyxy
-                cx = (x0 + x1) / 2
-                near = [e for e in b if e.bbox_xyxy[0] <= cx <= e.bbox_xyxy[2]
-                        and abs(e.bbox_xyxy[3] - y1) < 0.3 * (y1 - y0)]
-                if len(near) == 1:
-                    ratios.append((near[0].bbox_xyxy[2] - near[0].bbox_xyxy[0]) / (x1 - x0))
-    finally:
-        cap.release()
+    for frame in vtest_frames(200):
+        a, b = on.segment(frame), off.segment(frame)
+        for d in a:
+            x0, y0, x1, y1 = d.bbox_xyxy
+            cx = (x0 + x1) / 2
+            near = [e for e in b if e.bbox_xyxy[0] <= cx <= e.bbox_xyxy[2]
+                    and abs(e.bbox_xyxy[3] - y1) < 0.3 * (y1 - y0)]
+            if len(near) == 1:
+                ratios.append((near[0].bbox_xyxy[2] - near[0].bbox_xyxy[0]) / (x1 - x0))
     assert len(ratios) >= 200
     assert np.median(ratios) >= 1.12

@@ -187,34 +187,26 @@ def test_bad_buffer_parameters(kw):
         TrackletBuffer(**kw)
 
 
-def test_real_video_segment_track_and_buffer(real_data):
+def test_real_video_segment_track_and_buffer(vtest_frames):
     """vtest (10 fps): camera segmenter -> tracker -> tracklet buffer, the nodes' real path."""
-    import cv2
-
     from tcfd_ros.perception.segment_camera import CameraSegmenter
 
-    cap = cv2.VideoCapture(str(real_data / "video" / "vtest_480x360.avi"))
     seg = CameraSegmenter()
     trk = MultiTargetTracker(camera_tracker_config())
     buf = TrackletBuffer(s=10, stride=1, max_age=2.0, modality="2d", hop=5)
     life: dict[int, int] = {}
     tracklets = []
-    try:
-        for i in range(160):
-            ok, frame = cap.read()
-            assert ok
-            t = i / 10.0
-            dets = seg.segment(frame)
-            tracks = trk.update(t, [Measurement(d.centre_xy, d.size_wh, payload=d) for d in dets])
-            for tr in tracks:
-                life[tr.track_id] = life.get(tr.track_id, 0) + 1
-                if tr.measurement_index >= 0:
-                    ready = buf.push(tr.track_id, t, dets[tr.measurement_index].silhouette())
-                    if ready is not None:
-                        tracklets.append(ready)
-            buf.prune(t)
-    finally:
-        cap.release()
+    for i, frame in enumerate(vtest_frames(160)):
+        t = i / 10.0
+        dets = seg.segment(frame)
+        tracks = trk.update(t, [Measurement(d.centre_xy, d.size_wh, payload=d) for d in dets])
+        for tr in tracks:
+            life[tr.track_id] = life.get(tr.track_id, 0) + 1
+            if tr.measurement_index >= 0:
+                ready = buf.push(tr.track_id, t, dets[tr.measurement_index].silhouette())
+                if ready is not None:
+                    tracklets.append(ready)
+        buf.prune(t)
     long_tracks = [n for n in life.values() if n >= 40]
     assert len(long_tracks) >= 4                      # several people followed for 4 s or more
     assert len(tracklets) >= 20
