@@ -522,6 +522,11 @@ def test_a_clear_first_among_strangers_is_accepted_just_over_the_threshold():
     assert out.global_id != a
     out, a, _ = _clear_first_run(10.0, 1.0, cue, camera_before=True)    # A already holds a camera track
     assert out.global_id != a
+    k4 = {"open_set_cue_exponent_track": 4.0}           # the margin is in nats of the cues' ratio: gap / k
+    out, a, gap = _clear_first_run(10.0, 0.9 * gap / 4.0, k4)
+    assert out.global_id == a
+    out, a, _ = _clear_first_run(10.0, 1.1 * gap / 4.0, k4)
+    assert out.global_id != a
     assert IdentityConfig().relative_accept_factor == 1000.0     # on by default (rule s23, RESULTS.md)
     with pytest.raises(ConfigError, match="relative_accept_factor"):
         IdentityConfig(relative_accept_factor=-1.0).validate()

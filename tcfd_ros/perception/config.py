@@ -500,8 +500,10 @@ class IdentityConfig:
                 "operating curve': more hand-offs, and where many people are seen by one sensor only, more "
                 "false links); 0 or 1 = off", lo=0.0, hi=1.0e6)
     relative_accept_margin_nats: float = param(
-        8.0, "with relative_accept_factor: the natural log of the runner-up identity's decision score over "
-             "the best's that the best must clear", lo=0.0, hi=100.0)
+        2.0, "with relative_accept_factor: the nats of the cues' likelihood ratio by which the best identity "
+             "must beat the runner-up (log of the runner-up's decision score over the best's, divided by the "
+             "model's cue exponent k, as gait_revision_nats, so that a recalibration does not move the rule; "
+             "RESULTS.md, 'A rival that has somewhere to go')", lo=0.0, hi=100.0)
     max_embeddings_per_identity: int = param(8, "per modality, oldest dropped (memory bound)")
     track_timeout_s: float = param(
         10.0, "a track without a tracklet this long releases its identity binding; one that delivers again "

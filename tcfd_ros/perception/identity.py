@@ -39,8 +39,8 @@ How identities are decided:
    confidence) is that score (``_Candidates.score``, ``decision_score``); matches report the gait
    distance itself. With such a model and ``relative_accept_factor`` on, gait also supports the
    best-scoring admissible identity that misses the threshold by at most that factor when every other
-   admissible identity scores ``relative_accept_margin_nats`` worse (at least one must) and holds no
-   other track of this track's sensor: a clear first among strangers.
+   admissible identity scores ``relative_accept_margin_nats`` (nats of the cues' ratio) worse (at least
+   one must) and holds no other track of this track's sensor: a clear first among strangers.
 2. Geometry (``use_geometry``; ``colocation.py``). From every sensor's ``tracks`` (fixed-frame
    ``ground``), a camera track and a LiDAR track that stayed co-located over enough simultaneous
    samples, with no other candidate near either, are LINKED: that alone is enough to share an
@@ -449,7 +449,9 @@ class IdentityManager:
 
     def _clear_first(self, score: np.ndarray, admissible: np.ndarray) -> int | None:
         """The admissible identity that scores within ``relative_accept_factor`` of the threshold and
-        ``relative_accept_margin_nats`` better than every other admissible one with a score, if any."""
+        ``relative_accept_margin_nats`` better than every other admissible one with a score, if any. The
+        margin is in nats of the cues' likelihood ratio (``nats_below``), as ``gait_revision_nats`` is: a
+        raw log of the scores is k times that, so each calibration's exponent k would move the rule."""
         idx = sorted((j for j in range(len(score)) if admissible[j] and np.isfinite(score[j])),
                      key=lambda j: score[j])
         if len(idx) < 2:
@@ -459,7 +461,7 @@ class IdentityManager:
             return None
         if score[best] <= 0.0:
             return best if score[second] > 0.0 else None
-        margin = math.log(score[second]) - math.log(score[best])
+        margin = self.cue_evidence.nats_below(float(score[best]), float(score[second]))
         return best if margin >= self.cfg.relative_accept_margin_nats else None
 
     def _bank_sources(self) -> dict[int, dict[TrackKey, int]]:
