@@ -632,7 +632,8 @@ def test_a_look_alike_well_held_elsewhere_does_not_take_an_identity_from_its_per
         m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1,
                                            concurrent_overlap_s=1.0, use_geometry=False, speed_evidence=False,
                                            stature_min_samples=1, relative_accept_factor=0.0,
-                                           rival_fit_own=own), model_metadata=meta)
+                                           rival_fit_own=own, rival_alternative=own),  # it weighs both
+                            model_metadata=meta)
         m.observe_positions("lidar", 0.0, "map", [(7, None, 0.1, True, 1.7), (8, None, 0.1, True, 1.7)])
         m.update([TrackObservation(0.0, "lidar", "3d", 7, a_emb),
                   TrackObservation(0.0, "lidar", "3d", 8, b_emb)])
@@ -654,6 +655,45 @@ def test_a_look_alike_well_held_elsewhere_does_not_take_an_identity_from_its_per
     m, a, b = run(True)
     assert m.binding("camera", 1) == a and m.binding("camera", 2) == b
     assert IdentityConfig().rival_fit_own             # on by default (RESULTS.md, "Two look-alikes ...")
+
+
+def test_a_rival_that_passes_another_identity_goes_there_when_a_track_of_its_sensor_takes_its_own():
+    """LiDAR 7 (person 0) and LiDAR 8 (person 1) found identities A and B. Camera track 1, between the two
+    but nearer person 0, joins A; it passes B too. Camera track 2, seen beside it, fits only A, though less
+    well than track 1 does. Without ``rival_alternative`` track 1 keeps A and track 2 gets an identity of
+    its own: one link. With it, track 1 would lose little by going to B (its score there is under the
+    threshold), so track 2 takes A and track 1 moves to B (a revision): two links."""
+    thr = 0.7
+    meta = {"open_set_threshold_track": thr, "open_set_cue_exponent_track": 1.0}
+    a_emb, b_emb = PEOPLE[0], PEOPLE[1]
+    c1, c2 = _mix(0.46), 0.5 * PEOPLE[0] + 0.5 * PEOPLE[2]
+
+    def run(alternative: bool) -> tuple[IdentityManager, int, int, list]:
+        m = IdentityManager(IdentityConfig(gait_min_tracklets=1, track_evidence_tracklets=1,
+                                           concurrent_overlap_s=1.0, use_geometry=False, speed_evidence=False,
+                                           relative_accept_factor=0.0, rival_alternative=alternative),
+                            model_metadata=meta)
+        m.update([TrackObservation(0.0, "lidar", "3d", 7, a_emb),
+                  TrackObservation(0.0, "lidar", "3d", 8, b_emb)])
+        a, b = m.binding("lidar", 7), m.binding("lidar", 8)
+        revisions = []
+        for k in range(16):                  # 0.1 .. 3.1 s every 0.2 s; track 2 from the second on
+            t = 0.1 + 0.2 * k
+            here = [(1, c1), (2, c2)] if k else [(1, c1)]
+            m.update([TrackObservation(t, "camera", "2d", c, e) for c, e in here])
+            revisions += m.take_revisions()
+        return m, a, b, revisions
+
+    d = {n: float(cross_modal_distance(x[None], y[None])[0, 0])
+         for n, x, y in (("1A", c1, a_emb), ("1B", c1, b_emb), ("2A", c2, a_emb), ("2B", c2, b_emb))}
+    assert d["1A"] * 1.1 < d["2A"] < thr < d["2B"] and d["1A"] < d["1B"] < thr           # the rule's case
+    assert d["2A"] * 1.1 < d["1A"] * thr / d["1B"]
+    m, a, b, revisions = run(False)
+    assert m.binding("camera", 1) == a and m.binding("camera", 2) not in (a, b) and not revisions
+    m, a, b, revisions = run(True)
+    assert m.binding("camera", 2) == a and m.binding("camera", 1) == b
+    assert [(r.track_id, r.global_id, r.known, r.decided_by) for r in revisions] == [(1, b, True, "gait")]
+    assert IdentityConfig().rival_alternative          # on by default (RESULTS.md, "A rival that has ...")
 
 
 def test_with_no_cue_measured_gait_alone_links_at_the_models_gait_alone_bar():

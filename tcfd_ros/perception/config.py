@@ -534,6 +534,15 @@ class IdentityConfig:
               "moves to an identity of its own, at the threshold at best): two look-alike walkers do not "
               "trade a pair of good links for one better and one lost (RESULTS.md, 'Two look-alikes who "
               "would trade two links for one')")
+    rival_alternative: bool = param(
+        True, "with concurrent_overlap_s: a rival that holds an identity a track of its sensor contests "
+              "weighs where else it would go: the best other identity it passes (score under the threshold; "
+              "one that holds no track of its sensor, that geometry does not veto and the walking-pace rule "
+              "allows). The contesting track takes the identity when its score there, times what it leaves "
+              "(as rival_fit_own, whatever cues the two measured), beats the rival's times threshold / the "
+              "rival's score in that other identity, and the rival moves there instead of to an identity of "
+              "its own: the two bindings are weighed as one, and of two walkers who took each other's place "
+              "both links are made (RESULTS.md, 'A rival that has somewhere to go')")
     successive_fit_ratio: float = param(
         3.5, "an identity holding two tracks of one sensor seen one after the other (not together), both "
              "held by gait: when one's gait fits the identity's other sensors' evidence over this many times "

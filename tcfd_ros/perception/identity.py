@@ -544,13 +544,46 @@ class IdentityManager:
             by_score = all(cued is not None for _, cued in fits)
             theirs = [cued if by_score else fit for fit, cued in fits]
             mine = (score[j] if by_score else gait[j]) * (1.0 + self.cfg.rival_fit_margin)
-            if by_score and self.cfg.rival_fit_own:
-                mine *= self._left_behind(o.key, gid, gids, score)
+            if (by_score and self.cfg.rival_fit_own) or self.cfg.rival_alternative:
+                mine *= self._left_behind(o.key, gid, gids, score)    # both sides' other places: the pair's
+            if self.cfg.rival_alternative:                            # two bindings weighed as one
+                theirs = [d * self._elsewhere(k, r, gid, sources)[1]
+                          for d, (k, r) in zip(theirs, rivals.items())]
             if math.isfinite(mine) and all(mine < d for d in theirs):
                 out[gid] = list(rivals)
             else:
                 admissible[j] = False
         return out
+
+    def _elsewhere(self, key: TrackKey, row: int, gid: int, sources: dict[int, dict[TrackKey, int]]
+                   ) -> tuple[int | None, float]:
+        """(the identity other than ``gid`` that ``key``, a rival in ``gid`` (bank ``row``), would go to,
+        threshold / its score there) when ``rival_alternative`` finds one: the best-scoring identity it
+        passes (its stored evidence and remembered cues against that identity's other-sensor evidence and
+        cues) that holds no track of its sensor, that geometry does not veto for it and that the
+        walking-pace rule allows; else (None, 1.0): leaving ``gid`` costs the rival the threshold at best."""
+        if not self.cfg.rival_alternative:
+            return None, 1.0
+        bank, ce = self.store.bank, self.cue_evidence
+        gids = [g for g in self.store.ids if g != gid]
+        if not gids:
+            return None, 1.0
+        same = None if self.cfg.gait_same_modality else bank.modality[row]
+        gait, _ = self.store.distances(bank.vector(row), key, gids, exclude_modality=same,
+                                       min_tracklets=self.cfg.gait_min_tracklets)
+        score = ce.identity_scores(ce.remembered_of_track(gid, key), key[0], gids, gait)
+        held = self._held_tracks(sources)
+        limit = self.cfg.max_walking_speed_mps
+        for j in np.argsort(score, kind="stable"):
+            if not score[j] < self.threshold:
+                break
+            keys = held.get(gids[j], set())
+            if any(k[0] == key[0] for k in keys) or any(self.ground.vetoed(key, k) for k in keys):
+                continue
+            if limit > 0 and any((self.spans.required_speed_mps(key, k) or 0.0) > limit for k in keys):
+                continue
+            return gids[j], self.threshold / float(score[j]) if score[j] > 0 else math.inf
+        return None, 1.0
 
     def _left_behind(self, key: TrackKey, gid: int, gids: list[int], score: np.ndarray) -> float:
         """threshold / ``key``'s score in the identity it is bound to, when that is not ``gid`` and it passes
@@ -652,17 +685,24 @@ class IdentityManager:
             return
         self._displaced[(key, gid)] = by
         modality = self.store.bank.modality[row]
+        alt, gain = self._elsewhere(key, row, gid, self._bank_sources())
         ident = self.store.split_off(gid, key, stamp_s, self._bound())
         self.cue_evidence.move_track(key, gid, ident.gid)
         st = self._tracks.get(key)
         if st is not None:
             st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        if alt is not None:             # ``rival_alternative``: to the identity it passes, not one of its own
+            self._join(ident.gid, alt)
+            ident = self.store.ids[alt]
         if is_past(key):                # its track (``_set_apart``) publishes its own identity
             return
         log.info("%s track %d: fits identity %d less than %s track %d, which takes or keeps it; identity "
                  "%d -> %d", key[0], key[1], gid, by[0], by[1], gid, ident.gid)
-        self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, 0.0, False,
-                                             ident.label, switched=True))
+        known = alt is not None
+        conf = self._confidence(self.threshold / gain) if known else 0.0
+        self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, conf,
+                                             known, ident.label, switched=True,
+                                             decided_by="gait" if known else None))
 
     def _leave(self, key: TrackKey, gid: int) -> None:
         """``key`` left identity ``gid`` for another: what it stored and measured there goes with it, so that
