@@ -9,7 +9,9 @@ masks, track boxes and the recognizer's global ids (from ``matches``) are drawn 
 only that drawing, so once images flow and no one subscribes to ``annotated`` (checked every second) the
 node unsubscribes from them, and subscribes again when someone does: each received message costs ~1 ms
 of rclpy CPU, and they were a third of this node's input (RESULTS.md "Graph CPU for slower machines").
-A viewer that subscribes late gets annotated images from about a second later on.
+A viewer that subscribes late gets annotated images from about a second later on. Not before the first image
+nor for ``ANNOTATION_DISCOVERY_GRACE_S`` after it: a subscriber still in DDS discovery (a replay's recorder
+on a loaded host) would otherwise miss the first second of annotated images.
 
 Dropped and counted: undecodable images and wrong encodings (``malformed``), stamps going backwards,
 and, with ``require_camera_info``, images without a CameraInfo of their size (``no_camera_info``).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -61,6 +64,11 @@ GUIDE_CLUSTERS = "guide_clusters"
 GUIDE_BUFFER = 10
 #: How often the node checks whether anyone subscribes to ``annotated`` (steady clock, seconds).
 ANNOTATION_CHECK_PERIOD_S = 1.0
+#: For this long after the first image (steady clock, seconds) the node keeps ``tracks`` and ``matches``
+#: though no subscriber to ``annotated`` is known: DDS discovery of one that started before the graph (a
+#: replay's recorder) can take seconds on a loaded host, and a 3 s test replay lost a second of annotated
+#: images to it (16 of 45) before this grace.
+ANNOTATION_DISCOVERY_GRACE_S = 5.0
 
 
 def clusters_from_cloud(msg: PointCloud2) -> list[np.ndarray]:
@@ -116,6 +124,7 @@ class CameraSegmenterNode(TcfdNode):
                                  lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
         self._annotation_subs: list[Any] = []
         self._seen_image = False          # set by the worker; until then discovery may still be going on
+        self._first_image_s: float | None = None      # steady clock at the first check that saw an image
         self._subscribe_annotation_inputs()
         self.create_timer(ANNOTATION_CHECK_PERIOD_S, self._follow_annotation_listeners,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -135,10 +144,15 @@ class CameraSegmenterNode(TcfdNode):
     def _follow_annotation_listeners(self) -> None:
         """Take ``tracks`` and ``matches`` only while they can be drawn on an ``annotated`` someone reads.
 
-        Nothing is dropped before the first image: a subscriber that started before the graph (a
-        replay's recorder) may not be discovered yet, and its first frames must be annotated too.
+        Nothing is dropped before the first image nor for ``ANNOTATION_DISCOVERY_GRACE_S`` after it: a
+        subscriber that started before the graph (a replay's recorder) may not be discovered yet, and its
+        first frames must be annotated too.
         """
-        listened = not self._seen_image or self.ann_pub.get_subscription_count() > 0
+        now = time.monotonic()
+        if self._seen_image and self._first_image_s is None:
+            self._first_image_s = now
+        discovering = self._first_image_s is None or now - self._first_image_s < ANNOTATION_DISCOVERY_GRACE_S
+        listened = discovering or self.ann_pub.get_subscription_count() > 0
         want = self.config.publish_annotated and listened
         if want and not self._annotation_subs:
             self._subscribe_annotation_inputs()
