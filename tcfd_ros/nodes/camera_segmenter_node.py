@@ -123,8 +123,8 @@ class CameraSegmenterNode(TcfdNode):
         self.create_subscription(CameraInfo, CAMERA_INFO,
                                  lambda m: self.process_now(CAMERA_INFO, self.on_camera_info, m), inputs)
         self._annotation_subs: list[Any] = []
-        self._seen_image = False          # set by the worker; until then discovery may still be going on
-        self._first_image_s: float | None = None      # steady clock at the first check that saw an image
+        # steady clock at the first image, set by the worker; until then discovery may still be going on
+        self._first_image_s: float | None = None
         self._subscribe_annotation_inputs()
         self.create_timer(ANNOTATION_CHECK_PERIOD_S, self._follow_annotation_listeners,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -148,10 +148,8 @@ class CameraSegmenterNode(TcfdNode):
         subscriber that started before the graph (a replay's recorder) may not be discovered yet, and its
         first frames must be annotated too.
         """
-        now = time.monotonic()
-        if self._seen_image and self._first_image_s is None:
-            self._first_image_s = now
-        discovering = self._first_image_s is None or now - self._first_image_s < ANNOTATION_DISCOVERY_GRACE_S
+        first = self._first_image_s
+        discovering = first is None or time.monotonic() - first < ANNOTATION_DISCOVERY_GRACE_S
         listened = discovering or self.ann_pub.get_subscription_count() > 0
         want = self.config.publish_annotated and listened
         if want and not self._annotation_subs:
@@ -226,7 +224,8 @@ class CameraSegmenterNode(TcfdNode):
 
     def on_image(self, msg: Image, _prepared: None = None) -> None:
         cfg: CameraSegmenterNodeConfig = self.config
-        self._seen_image = True
+        if self._first_image_s is None:
+            self._first_image_s = time.monotonic()
         if self.check_order(self.order, msg.header.stamp) == "reset":
             self.segmenter = CameraSegmenter(cfg.segmenter)
             self.cache.clear()

@@ -530,6 +530,7 @@ class IdentityManager:
         ce = self.cue_evidence
         by_cues = self.cfg.rival_fit_cues and ce.scores_are_ratios
         my_cues = None                  # this track's cues, read once and only when a rival needs them
+        held = None                     # every identity's tracks, read once and only for rival_alternative
         for j, gid in enumerate(gids):
             rivals = {k: r for k, r in sources.get(gid, {}).items()
                       if k[0] == o.sensor and k != o.key and self._seen_together(o.key, k)}
@@ -547,7 +548,8 @@ class IdentityManager:
             if (by_score and self.cfg.rival_fit_own) or self.cfg.rival_alternative:
                 mine *= self._left_behind(o.key, gid, gids, score)    # both sides' other places: the pair's
             if self.cfg.rival_alternative:                            # two bindings weighed as one
-                theirs = [d * self._elsewhere(k, r, gid, sources)[1]
+                held = self._held_tracks(sources) if held is None else held
+                theirs = [d * self._elsewhere(k, r, gid, held)[1]
                           for d, (k, r) in zip(theirs, rivals.items())]
             if math.isfinite(mine) and all(mine < d for d in theirs):
                 out[gid] = list(rivals)
@@ -555,13 +557,14 @@ class IdentityManager:
                 admissible[j] = False
         return out
 
-    def _elsewhere(self, key: TrackKey, row: int, gid: int, sources: dict[int, dict[TrackKey, int]]
+    def _elsewhere(self, key: TrackKey, row: int, gid: int, held: Mapping[int, set[TrackKey]]
                    ) -> tuple[int | None, float]:
         """(the identity other than ``gid`` that ``key``, a rival in ``gid`` (bank ``row``), would go to,
         threshold / its score there) when ``rival_alternative`` finds one: the best-scoring identity it
         passes (its stored evidence and remembered cues against that identity's other-sensor evidence and
         cues) that holds no track of its sensor, that geometry does not veto for it and that the
-        walking-pace rule allows; else (None, 1.0): leaving ``gid`` costs the rival the threshold at best."""
+        walking-pace rule allows (``held``: each identity's tracks, ``_held_tracks``); else (None, 1.0):
+        leaving ``gid`` costs the rival the threshold at best."""
         if not self.cfg.rival_alternative:
             return None, 1.0
         bank, ce = self.store.bank, self.cue_evidence
@@ -572,7 +575,6 @@ class IdentityManager:
         gait, _ = self.store.distances(bank.vector(row), key, gids, exclude_modality=same,
                                        min_tracklets=self.cfg.gait_min_tracklets)
         score = ce.identity_scores(ce.remembered_of_track(gid, key), key[0], gids, gait)
-        held = self._held_tracks(sources)
         limit = self.cfg.max_walking_speed_mps
         for j in np.argsort(score, kind="stable"):
             if not score[j] < self.threshold:
@@ -685,7 +687,7 @@ class IdentityManager:
             return
         self._displaced[(key, gid)] = by
         modality = self.store.bank.modality[row]
-        alt, gain = self._elsewhere(key, row, gid, self._bank_sources())
+        alt, gain = self._elsewhere(key, row, gid, self._held_tracks(self._bank_sources()))
         ident = self.store.split_off(gid, key, stamp_s, self._bound())
         self.cue_evidence.move_track(key, gid, ident.gid)
         st = self._tracks.get(key)
