@@ -118,6 +118,16 @@ def test_only_the_first_sigint_interrupts():
     assert stop.received == 2
 
 
+def test_a_spinning_node_is_stopped_by_rclpy_not_by_an_exception():
+    # rclpy's handler ends spin; an exception raised at an arbitrary bytecode broke an rclpy logger's
+    # __init__ on a loaded host
+    stop = InterruptOnce()
+    stop.spinning = True
+    stop(signal.SIGINT, None)
+    stop(signal.SIGINT, None)
+    assert stop.received == 2
+
+
 @pytest.mark.ros
 @pytest.mark.parametrize("gap_s", [0.02, 0.1])
 def test_a_node_stopped_twice_exits_cleanly(gap_s: float):

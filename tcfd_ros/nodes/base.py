@@ -331,22 +331,28 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
 
 
 class InterruptOnce:
-    """A process's SIGINT handler: the first SIGINT stops it (``KeyboardInterrupt``), later ones are ignored.
+    """A process's SIGINT handler: the first SIGINT stops it, later ones are ignored.
 
     Why: a node under ``bringup --processes`` or ``ros2 launch`` can get SIGINT twice, from the terminal's
     Ctrl-C to the process group and again from its supervisor. rclpy's handler turns the first into a
     shutdown and then hands Python's handler back; with the default one, the second raised
     ``KeyboardInterrupt`` wherever the interpreter was in its exit (a traceback from
-    ``threading._shutdown`` and exit code -2 in a replay's graph.log). rclpy chains to this handler,
-    so the first SIGINT still ends ``spin`` as before.
+    ``threading._shutdown`` and exit code -2 in a replay's graph.log).
+
+    Once the node spins (``spinning``), rclpy's own handler, which chains to this one, ends ``spin`` by
+    shutting the context down, so this one only counts: a ``KeyboardInterrupt`` raised there lands at
+    whatever bytecode the main thread is running, and on a loaded host that was half way through an
+    rclpy logger's ``__init__`` ("Exception ignored in RcutilsLogger.__del__", a fresh clone's test run
+    of 2026-12-07). Before that (while the node is built) the first SIGINT raises ``KeyboardInterrupt``.
     """
 
     def __init__(self) -> None:
         self.received = 0
+        self.spinning = False
 
     def __call__(self, signum: int, frame: Any) -> None:
         self.received += 1
-        if self.received == 1:
+        if self.received == 1 and not self.spinning:
             raise KeyboardInterrupt
 
 
@@ -357,8 +363,9 @@ def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> in
     elsewhere than a process's main thread (embedded), it leaves signals to the process's owner.
     """
     owns_signals = threading.current_thread() is threading.main_thread()
+    interrupt = InterruptOnce()
     if owns_signals:
-        signal.signal(signal.SIGINT, InterruptOnce())
+        signal.signal(signal.SIGINT, interrupt)
     try:
         with rclpy.init(args=args):
             try:
@@ -367,6 +374,7 @@ def run_single(factory: Callable[[], Node], args: list[str] | None = None) -> in
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             try:
+                interrupt.spinning = True   # from here rclpy's handler ends spin (InterruptOnce)
                 spin_until_shutdown(lambda: rclpy.spin(node))
             finally:
                 node.destroy_node()
