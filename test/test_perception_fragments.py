@@ -46,10 +46,11 @@ def _mgr(gallery=None, **kw):
     return IdentityManager(IdentityConfig(open_set_threshold=THR, **kw), gallery=gallery)
 
 
-def _split_walk(m, *, b_start=5.0, b_tracklets=3, b_direction=None, b_x=1.0, placed=True, cam_t=None):
-    """A: LiDAR 7 at t 0..2 (x 0..1); B: LiDAR 8 from ``b_start`` (x from ``b_x``); then camera 1 (person 0).
-    Returns the camera's matches and every revision published."""
+def _split_walk(m, *, b_start=5.0, b_tracklets=3, b_direction=None, b_x=None, placed=True, cam_t=None):
+    """A: LiDAR 7 at t 0..2 (x 0..1, 0.5 m/s); B: LiDAR 8 from ``b_start`` (x from ``b_x``, default where A's
+    walk went on to), then camera 1 (person 0). Returns the camera's matches and every revision published."""
     b_direction = PEOPLE[0] if b_direction is None else b_direction
+    b_x = 1.0 + 0.5 * (b_start - 2.0) if b_x is None else b_x
     revisions = []
     for k in range(3):
         m.update([_obs("lidar", float(k), 7, PEOPLE[0], (0.5 * k, 0.0) if placed else None)])
@@ -107,12 +108,34 @@ def test_a_track_out_of_walking_reach_or_never_placed_is_no_fragment():
     m = _mgr()
     _split_walk(m, b_x=100.0)                          # 99 m in 3 s
     assert len(m.identities()) == 2
-    m = _mgr(max_walking_speed_mps=0.0)                # the pace rule off: the same scene is gathered
+    m = _mgr(max_walking_speed_mps=0.0, fragment_continuation_m=0.0)   # both rules off: gathered
     _split_walk(m, b_x=100.0)
     assert len(m.identities()) == 1
     m = _mgr()
     _split_walk(m, placed=False)                       # no positions: one walk cannot be told
     assert len(m.identities()) == 2
+
+
+@pytest.mark.parametrize("b_x, limit_m, gathered", [
+    (2.5, 2.5, True),      # where A's 0.5 m/s walk went on to
+    (4.5, 2.5, True),      # 2 m on from there
+    (-2.0, 2.5, False),    # 3 m from A's end in 3 s, but back the way A came: 4.5 m off its walk
+    (-2.0, 0.0, True),     # the continuation rule off
+])
+def test_a_fragment_goes_on_from_its_neighbours_walk(b_x, limit_m, gathered):
+    m = _mgr(fragment_continuation_m=limit_m)
+    _split_walk(m, b_x=b_x)
+    assert len(m.identities()) == (1 if gathered else 2)
+
+
+def test_the_continuation_rule_is_off_by_default():
+    """Shipped off (RESULTS.md, "Fragments that go on from their walk"): a walker back the way they came
+    is gathered by default."""
+    assert IdentityConfig().fragment_continuation_m == 0.0
+    m = IdentityManager(IdentityConfig(open_set_threshold=THR, gait_min_tracklets=2,
+                                       successive_fit_ratio=0.0))
+    _split_walk(m, b_x=-2.0)
+    assert len(m.identities()) == 1 and m.fragments_gathered == 1
 
 
 def test_a_fragment_whose_gait_misses_or_that_delivered_too_little_stays_apart():

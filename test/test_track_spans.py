@@ -94,3 +94,33 @@ def test_places_are_kept_for_a_bounded_number_of_tracks(monkeypatch):
     s.place(("lidar", 7), 10.0, "map", (100.0, 0.0), 0.1)
     assert s.required_speed_mps(("camera", 0), ("lidar", 7)) is None      # forgotten
     assert s.required_speed_mps(("camera", 2), ("lidar", 7)) == pytest.approx((100 - 0.2 * 2 ** 0.5) / 8)
+
+
+def test_a_continuation_misses_by_how_far_the_later_track_began_from_where_either_walk_led():
+    s = TrackSpans()
+    s.place(("lidar", 1), 0.0, "map", (0.0, 0.0), 0.0)
+    s.place(("lidar", 1), 4.0, "map", (4.0, 0.0), 0.0)            # 1 m/s along x, ends at x 4 at 4 s
+    s.place(("lidar", 2), 6.0, "map", (6.0, 1.0), 0.0)            # 2 s later: x 6 was where it led, 1 m off
+    s.place(("lidar", 2), 9.0, "map", (9.0, 1.0), 0.0)
+    assert s.continuation_miss_m(("lidar", 1), ("lidar", 2)) == pytest.approx(1.0)
+    assert s.continuation_miss_m(("lidar", 2), ("lidar", 1)) == pytest.approx(1.0)   # either order
+    s.place(("lidar", 3), 6.0, "map", (2.0, 0.0), 0.0)            # back the way 1 came: 4 m off its walk
+    s.place(("lidar", 3), 8.0, "map", (0.0, 0.0), 0.0)            # and 3's own walk, run back 2 s: x 4
+    assert s.continuation_miss_m(("lidar", 1), ("lidar", 3)) == pytest.approx(0.0)    # the nearer: 3's
+    s.place(("lidar", 4), 6.0, "map", (2.0, 0.0), 0.5)            # one place only: 1's walk, 4 m off,
+    assert s.continuation_miss_m(("lidar", 1), ("lidar", 4)) == pytest.approx(4.0 - 2.0 * 0.5)  # less sigmas
+
+
+def test_no_continuation_for_tracks_seen_at_once_unplaced_in_other_frames_or_without_a_velocity():
+    s = TrackSpans()
+    s.place(("lidar", 1), 0.0, "map", (0.0, 0.0), 0.0)
+    s.place(("lidar", 1), 4.0, "map", (4.0, 0.0), 0.0)
+    s.place(("lidar", 2), 3.0, "map", (9.0, 0.0), 0.0)            # began before 1 ended
+    s.place(("lidar", 3), 6.0, "odom", (9.0, 0.0), 0.0)
+    s.place(("lidar", 4), 0.0, "map", (0.0, 5.0), 0.0)            # 0.5 s of places: no velocity
+    s.place(("lidar", 4), 0.5, "map", (0.5, 5.0), 0.0)
+    s.place(("lidar", 5), 3.0, "map", (9.0, 5.0), 0.0)
+    assert s.continuation_miss_m(("lidar", 1), ("lidar", 2)) is None
+    assert s.continuation_miss_m(("lidar", 1), ("lidar", 3)) is None
+    assert s.continuation_miss_m(("lidar", 1), ("lidar", 9)) is None
+    assert s.continuation_miss_m(("lidar", 4), ("lidar", 5)) is None

@@ -13,7 +13,9 @@ and how long lay between, bound the speed a person seen as both would have neede
 seen at overlapping times are bound the same way by their first and newest places taken at least
 ``OVERLAP_MIN_DT_S`` apart: a person the LiDAR saw for a few seconds 30 m from where the camera saw
 another at the same time is not that person, even after the LiDAR track ended and the position
-histories that would have vetoed the pair were forgotten. Pure Python.
+histories that would have vetoed the pair were forgotten. And a walker a tracker lost and found again goes
+on roughly where their own walk would have taken them (``continuation_miss_m``; ``fragments.py``). Pure
+Python.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ PLACE_SIGMAS = 2.0
 #: over shorter times, the two sensors' disagreement on where one person stands (calibration, ranging)
 #: would read as speed.
 OVERLAP_MIN_DT_S = 2.0
+#: A track's mean velocity (first to newest place) is read only over at least this long, s: over a shorter
+#: span the places' own error dominates it.
+VELOCITY_MIN_SPAN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,33 @@ class TrackSpans:
         needs = [n for p in pa for q in pb
                  if abs(q.stamp_s - p.stamp_s) >= OVERLAP_MIN_DT_S and (n := _speed(p, q)) is not None]
         return max(needs) if needs else None
+
+    def continuation_miss_m(self, a: TrackKey, b: TrackKey) -> float | None:
+        """How far (m) the later of two tracks seen one after the other began from where a walk at constant
+        velocity would have carried the earlier one's end across the gap, by the nearer of the two tracks'
+        own mean velocities (first to newest place, each over ``VELOCITY_MIN_SPAN_S`` or more; the later
+        one's run backwards), less ``PLACE_SIGMAS`` combined sigmas of the two places (at least 0). None
+        when either was never placed, they overlap in time, their places lie in different frames, or
+        neither has a velocity."""
+        pa, pb = self._places.get(a), self._places.get(b)
+        if pa is None or pb is None:
+            return None
+        if pb[1].stamp_s < pa[0].stamp_s:
+            pa, pb = pb, pa
+        end, start = pa[1], pb[0]
+        gap_s = start.stamp_s - end.stamp_s
+        if gap_s < 0.0 or end.frame != start.frame:
+            return None
+        misses = []
+        for first, newest in (pa, pb):
+            span_s = newest.stamp_s - first.stamp_s
+            if span_s < VELOCITY_MIN_SPAN_S or first.frame != newest.frame or first.frame != end.frame:
+                continue
+            vx, vy = (newest.x - first.x) / span_s, (newest.y - first.y) / span_s
+            misses.append(math.hypot(end.x + vx * gap_s - start.x, end.y + vy * gap_s - start.y))
+        if not misses:
+            return None
+        return max(0.0, min(misses) - PLACE_SIGMAS * math.hypot(end.sigma_m, start.sigma_m))
 
 
 def _speed(p: Place, q: Place) -> float | None:
