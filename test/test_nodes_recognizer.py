@@ -147,6 +147,7 @@ def test_threshold_changes_at_run_time_and_bad_tracklets_are_dropped(rec):
     kv = dict(node.health.key_values())
     assert kv["camera/tracklets: dropped.malformed"] == "2"
     assert kv["fragments_gathered"] == "0"      # one camera track: nothing to gather
+    assert kv["fragments_released"] == "0"
     assert kv["tracks_split"] == "0"            # no position: nothing moved
     time.sleep(0.1)
     assert len(got["matches"]) == n + 1

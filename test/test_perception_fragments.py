@@ -166,6 +166,62 @@ def test_a_fragment_that_fits_another_identity_better_stays_apart():
         assert len(m.identities()) == expected
 
 
+@pytest.mark.parametrize("release", [True, False])
+def test_a_fragment_its_own_person_claims_leaves_for_them(release):
+    """B walks like person 0, a little (~0.21, within the threshold): camera 1 (person 0) gathers it, as no
+    camera track fits it better yet. Camera 2, B's own person, comes while camera 1 still delivers (so it
+    cannot join camera 1's identity) and fits B far better: B leaves for an identity of its own, which
+    camera 2 then takes; camera 1 keeps A. Without the rule B stays with camera 1."""
+    b_dir = PEOPLE[0] + 0.55 * PEOPLE[3]
+    m = _mgr(fragment_release=release, concurrent_overlap_s=0.0)
+    out, revisions = _split_walk(m, b_direction=b_dir)
+    assert m.fragments_gathered == 1 and len(m.identities()) == 1
+    cam2 = []
+    for k in range(6):                                  # claims from its 2nd tracklet, 3 in a row
+        cam2 += m.update([_obs("camera", 19.5 + k, 2, b_dir)])
+        revisions += m.take_revisions()
+        m.update([_obs("camera", 21.0 + k, 1, PEOPLE[0])])   # camera 1 walks on beside it
+        revisions += m.take_revisions()
+    lidar8 = _stored_in(m, ("lidar", 8))
+    assert _stored_in(m, ("lidar", 7)) == out[-1].global_id
+    if release:
+        assert m.fragments_released == 1 and lidar8 != out[-1].global_id
+        assert cam2[-1].global_id == lidar8 and cam2[-1].known
+        assert any(r.sensor == "lidar" and r.track_id == 8 and r.global_id == lidar8 for r in revisions)
+    else:
+        assert m.fragments_released == 0 and lidar8 == out[-1].global_id != cam2[-1].global_id
+
+
+def test_a_released_fragment_is_not_gathered_back():
+    """After B left camera 1's identity, camera 1 delivering again (B still fits it) does not gather it."""
+    b_dir = PEOPLE[0] + 0.55 * PEOPLE[3]
+    m = _mgr(concurrent_overlap_s=0.0)
+    out, _ = _split_walk(m, b_direction=b_dir)
+    for k in range(6):
+        m.update([_obs("camera", 19.5 + k, 2, b_dir)])
+        m.update([_obs("camera", 21.0 + k, 1, PEOPLE[0])])
+    assert m.fragments_gathered == 1 and m.fragments_released == 1
+    assert _stored_in(m, ("lidar", 8)) != m.binding("camera", 1)
+
+
+@pytest.mark.parametrize("patience, released_at", [(3, 4), (1, 2)])
+def test_a_claim_releases_after_switch_patience_tracklets(patience, released_at):
+    """Camera 2 claims B from its 2nd tracklet (gait_min_tracklets 2); B leaves after ``patience`` claims."""
+    b_dir = PEOPLE[0] + 0.55 * PEOPLE[3]
+    m = _mgr(concurrent_overlap_s=0.0, switch_patience=patience)
+    _split_walk(m, b_direction=b_dir)
+    for k in range(5):
+        m.update([_obs("camera", 19.5 + k, 2, b_dir)])
+        assert m.fragments_released == (1 if k + 1 >= released_at else 0)
+        m.update([_obs("camera", 21.0 + k, 1, PEOPLE[0])])
+
+
+def _stored_in(m: IdentityManager, key) -> int:
+    """The identity that stores ``key``'s evidence (an ended track is bound to none)."""
+    (gid,) = [g for g in m.store.ids if key in m.store.own_rows(g, key[0])]
+    return gid
+
+
 def test_a_fragment_seen_apart_from_the_camera_track_stays_apart():
     """The camera's tracker placed its person 30 m from B while B delivered: a geometric veto (pace rule off,
     so the veto alone decides). The camera joins A's identity, closer to its gait than B's either way."""

@@ -251,6 +251,7 @@ class RecognizerNode(TcfdNode):
     def _report(self) -> None:
         self.health.values["identities"] = str(len(self.identity.identities()))
         self.health.values["fragments_gathered"] = str(self.identity.fragments_gathered)
+        self.health.values["fragments_released"] = str(self.identity.fragments_released)
         self.health.values["displaced_returned"] = str(self.identity.displaced_returned)
         self.health.values["tracks_split"] = str(self.identity.tracks_split)
         cache = getattr(self.embedder, "frame_cache", None)

@@ -583,6 +583,14 @@ class IdentityConfig:
              "of 16 right ones, but another wrong join took the place of one: 24 false links against 25, "
              "the same hand-offs, one bag fewer on the line; on 16 held-out ones no change (RESULTS.md, "
              "'Fragments that go on from their walk'); 0: off", lo=0.0, hi=100.0)
+    fragment_release: bool = param(
+        True, "with fragment_max_gap_s: a gathered fragment leaves for an identity of its own when a live "
+              "track of the holding track's modality, outside the fragment's identity, passes against the "
+              "fragment and fits it gait_revision_nats better than the track that gathered it, on "
+              "switch_patience consecutive tracklets (gait chose "
+              "among the tracks seen by then; the fragment's own person may come later), and is never "
+              "gathered into that identity again (perception.fragments; RESULTS.md, 'A fragment its own "
+              "person claims')")
     use_geometry: bool = param(True, "fuse fixed-frame positions (tracks v2 ``ground``) where present")
     geometry_history_s: float = param(8.0, "per-track position history compared between sensors")
     geometry_sync_s: float = param(0.05, "two positions are simultaneous if stamped this close")

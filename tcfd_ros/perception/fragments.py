@@ -30,6 +30,15 @@ while gathers the fragment, which stays when the track moves on; and a track the
 two walkers at once, which gait puts with the wrong one (RESULTS.md, "Fragments of one walk" and "Fragments
 of one walk, on by default").
 
+A gathered fragment is not bound for good (``fragment_release``): gait chose its identity among the tracks
+seen by then, and its own person's track of the other modality may come later. When a live track of the
+holder's modality, outside the fragment's identity, passes against the fragment and fits it
+``gait_revision_nats`` better than the holder does (``FragmentRules.claimed``) on ``switch_patience``
+consecutive tracklets, the fragment leaves for an identity of its own, which the claimant may then take by
+the usual revision; it is not gathered into the identity it left again. On the development re-runs of
+2026-12-07, at the bags' ends such a claimant existed for 5 of the 8 fragments gait had gathered into the
+wrong person's identity and for none of the 16 right ones (RESULTS.md, "A fragment its own person claims").
+
 Pure Python and NumPy; the identity manager applies what this returns (``IdentityManager``).
 """
 
@@ -70,6 +79,16 @@ class HeldTrack:
     gid: int
     modality: str
     evidence: np.ndarray      # (parts, dim)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Fragment ``source`` was gathered into identity ``gid`` by ``holder`` (of ``holder_modality``)."""
+
+    source: TrackKey
+    gid: int
+    holder: TrackKey
+    holder_modality: str
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,28 @@ class FragmentRules:
         if not score <= self.threshold or self._best_identity(source, modality, emb, cues) != held.gid:
             return None
         return Fragment(gid, source, held.gid, modality, distance, float(score))
+
+    def claimed(self, gathered: Gathered, claimant: TrackKey, evidence: np.ndarray,
+                holder_evidence: np.ndarray) -> bool:
+        """Whether ``claimant``, a track of the holder's modality outside the fragment's identity with the
+        aggregated gait ``evidence``, passes the threshold against the gathered fragment's evidence and
+        scores better than the holder (``holder_evidence``) by ``gait_revision_nats`` (a model without a
+        cue exponent: by ``switch_margin``), each with the cues it measured. Gait gathered the fragment
+        by the best fit among the tracks seen by then; its person's own track may come later."""
+        g = gathered
+        row = self.store.own_rows(g.gid, g.source[0]).get(g.source)
+        if row is None:
+            return False
+        cues = {**self.cues.remembered(g.gid, g.source[0]), **self.cues.of_track(g.source)}
+        holder_cues = {**self.cues.remembered(g.gid, g.holder[0]), **self.cues.of_track(g.holder)}
+        d = cross_modal_distance(self.store.bank.vector(row)[None], np.stack([evidence, holder_evidence]))[0]
+        mine = self.cues.score(float(d[0]), cues, self.cues.of_track(claimant))
+        theirs = self.cues.score(float(d[1]), cues, holder_cues)
+        if not (mine <= self.threshold and mine < theirs):
+            return False
+        if self.cues.scores_are_ratios:
+            return self.cues.nats_below(mine, theirs) >= self.cfg.gait_revision_nats
+        return mine + self.cfg.switch_margin < theirs
 
     def _one_walk(self, source: TrackKey, mine: Collection[TrackKey | PastKey]) -> bool:
         """Whether ``source`` continues (or precedes) a track of its sensor the identity holds, within

@@ -77,7 +77,9 @@ How identities are decided:
    when it is a fragment of that person's walk (``fragments.py``: it follows or precedes, with no
    overlap, within that gap and at a walking pace, a track of its sensor the identity holds; its gait
    passes against the holding track's and fits that identity best); its track's new binding is a
-   revision, ``known``, decided by gait.
+   revision, ``known``, decided by gait. With ``fragment_release`` a gathered fragment leaves again for
+   an identity of its own (a revision, not ``known``) when a live track of the holder's modality fits it
+   better and passes (``FragmentRules.claimed``): gait gathered it among the tracks seen by then.
 4. Hysteresis. A bound track keeps its identity while geometry or gait supports it. Without
    support, it moves to another identity only on ``switch_patience`` consecutive tracklets where that
    identity's gait distance is within the threshold and ``switch_margin`` closer; a track still alone
@@ -131,7 +133,7 @@ from tcfd_ros.modalities import FRAME_SHAPES
 from tcfd_ros.perception.colocation import GroundTracks, Relation
 from tcfd_ros.perception.config import SPLIT_WINDOW_S, IdentityConfig
 from tcfd_ros.perception.cue_evidence import CueEvidence
-from tcfd_ros.perception.fragments import Fragment, FragmentRules, HeldTrack
+from tcfd_ros.perception.fragments import Fragment, FragmentRules, Gathered, HeldTrack
 from tcfd_ros.perception.identity_store import IdentityStore, StoredIdentity
 from tcfd_ros.perception.identity_types import (IdentityMatch, IdentitySummary, PastKey,  # noqa: F401
                                                 TrackKey, TrackObservation, is_past)
@@ -220,6 +222,10 @@ class IdentityManager:
         self._pasts = 0                 # tracks' pasts set apart so far (``_set_apart``)
         self._revisions: list[IdentityMatch] = []
         self.fragments_gathered = 0     # identities gathered into another as fragments of one walk
+        self._gathered: dict[TrackKey, Gathered] = {}   # gathered fragments, by their track
+        self._released: set[tuple[TrackKey, int]] = set()  # (fragment, identity) it left: never again
+        self._claims: dict[tuple[TrackKey, TrackKey], int] = {}   # (fragment, claimant) -> consecutive claims
+        self.fragments_released = 0     # gathered fragments that a better-fitting track claimed
         # (track, identity) -> the track for which the rival rule moved the first out of that identity
         self._displaced: dict[tuple[TrackKey, int], TrackKey] = {}
         self.displaced_returned = 0     # tracks that went back when the track that displaced them left
@@ -772,7 +778,9 @@ class IdentityManager:
                     unbound.append(i)
             for i, m in self._assign_unbound([observations[i] for i in unbound]):
                 results[unbound[i]] = m
-        self._gather_fragments([observations[i] for i in latest.values()])
+        batch = [observations[i] for i in latest.values()]
+        self._release_fragments(batch)
+        self._gather_fragments(batch)
         return [results.get(i) or results[latest[o.key]] for i, o in enumerate(observations)]
 
     def _gather_fragments(self, observations: Sequence[TrackObservation]) -> None:
@@ -794,10 +802,69 @@ class IdentityManager:
                 if found and self.cfg.successive_fit_ratio > 0:
                     sources = self._bank_sources()
                     found = [f for f in found if not self._fragment_fits_far_worse(f, sources)]
+                found = [f for f in found if (f.source, f.into) not in self._released]
                 if not found:
                     break
                 self._absorb(found[0], o.stamp_s)
+                self._gathered[found[0].source] = Gathered(found[0].source, found[0].into, o.key, o.modality)
                 holdings = self._held_tracks(self._bank_sources())
+
+    def _release_fragments(self, observations: Sequence[TrackObservation]) -> None:
+        """A gathered fragment that a track of this batch claims (``FragmentRules.claimed``) on
+        ``switch_patience`` consecutive tracklets leaves for an identity of its own (``fragment_release``;
+        a claimant's first tracklets are thin evidence); its track's new binding is a revision."""
+        if not self.cfg.fragment_release or not self._gathered:
+            return
+        rules = FragmentRules(self.cfg, self.threshold, self.store, self.spans, self.ground,
+                              self.cue_evidence)
+        for o in observations:
+            ev, st = self._evidence.get(o.key), self._tracks.get(o.key)
+            if ev is None or ev.count < self.cfg.gait_min_tracklets:
+                continue
+            evidence = self._aggregate(ev)
+            for g in list(self._gathered.values()):
+                if g.gid not in self.store.ids or g.source not in self.store.own_rows(g.gid, g.source[0]):
+                    del self._gathered[g.source]
+                    continue
+                if (g.holder == o.key or g.holder_modality != o.modality
+                        or (st is not None and st.gid == g.gid)):
+                    continue
+                held = self._track_vector(g.holder, g.gid)
+                claim = (g.source, o.key)
+                if held is None or not rules.claimed(g, o.key, evidence, held):
+                    self._claims.pop(claim, None)
+                    continue
+                self._claims[claim] = self._claims.get(claim, 0) + 1
+                if self._claims[claim] >= self.cfg.switch_patience:
+                    self._release(g, o)
+
+    def _track_vector(self, key: TrackKey, gid: int) -> np.ndarray | None:
+        """A track's aggregated evidence: live, else what identity ``gid`` stored of it; None if neither."""
+        ev = self._evidence.get(key)
+        if ev is not None and ev.tracklets:
+            return self._aggregate(ev)
+        row = self.store.own_rows(gid, key[0]).get(key)
+        return None if row is None else self.store.bank.vector(row)
+
+    def _release(self, g: Gathered, by: TrackObservation) -> None:
+        """Fragment ``g`` leaves its identity for one of its own, claimed by ``by``."""
+        row = self.store.own_rows(g.gid, g.source[0])[g.source]
+        modality = self.store.bank.modality[row]
+        del self._gathered[g.source]
+        self._claims = {k: n for k, n in self._claims.items() if k[0] != g.source}
+        self._released.add((g.source, g.gid))
+        ident = self.store.split_off(g.gid, g.source, by.stamp_s, self._bound())
+        self.cue_evidence.move_track(g.source, g.gid, ident.gid)
+        st = self._tracks.get(g.source)
+        if st is not None:
+            st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        self.fragments_released += 1
+        log.info("%s track %d: %s track %d fits it better than %s track %d, which gathered it as a fragment; "
+                 "identity %d -> %d", g.source[0], g.source[1], by.sensor, by.track_id, g.holder[0],
+                 g.holder[1], g.gid, ident.gid)
+        if not is_past(g.source):
+            self._revisions.append(IdentityMatch(by.stamp_s, g.source[0], modality, g.source[1], ident.gid,
+                                                 None, 0.0, False, ident.label, switched=True))
 
     def _absorb(self, frag: Fragment, stamp_s: float) -> None:
         """Identity ``frag.gid`` joins ``frag.into``; its track, live or ended, is published there."""
