@@ -1113,6 +1113,11 @@ class IdentityManager:
         self.ground.expire(now_s, timeout)
         self.cue_evidence.expire(now_s, timeout, self.store.ids)
         self._displaced = {k: v for k, v in self._displaced.items() if k[1] in self.store.ids}
+        # bounded memory: fragments and identities gone, claimants that stopped delivering
+        self._gathered = {k: g for k, g in self._gathered.items() if g.gid in self.store.ids}
+        self._released = {k for k in self._released if k[1] in self.store.ids}
+        self._claims = {k: n for k, n in self._claims.items()
+                        if k[0] in self._gathered and k[1] in self._evidence}
 
     # ---- services --------------------------------------------------------------------------
     def enrol(self, sensor: str, track_id: int, label: str | None = None) -> int:
