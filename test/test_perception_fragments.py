@@ -129,7 +129,7 @@ def test_a_fragment_goes_on_from_its_neighbours_walk(b_x, limit_m, gathered):
 
 
 def test_the_continuation_rule_is_off_by_default():
-    """Shipped off (RESULTS.md, "Fragments that go on from their walk"): a walker back the way they came
+    """Shipped off (RESULTS.md, "A fragment its own person claims"): a walker back the way they came
     is gathered by default."""
     assert IdentityConfig().fragment_continuation_m == 0.0
     m = IdentityManager(IdentityConfig(open_set_threshold=THR, gait_min_tracklets=2,

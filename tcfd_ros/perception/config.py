@@ -582,7 +582,7 @@ class IdentityConfig:
              "is not gathered. At 2.5 m on 108 development re-runs it removed 3 of 8 wrong joins and lost 1 "
              "of 16 right ones, but another wrong join took the place of one: 24 false links against 25, "
              "the same hand-offs, one bag fewer on the line; on 16 held-out ones no change (RESULTS.md, "
-             "'Fragments that go on from their walk'); 0: off", lo=0.0, hi=100.0)
+             "'A fragment its own person claims'); 0: off", lo=0.0, hi=100.0)
     fragment_release: bool = param(
         True, "with fragment_max_gap_s: a gathered fragment leaves for an identity of its own when a live "
               "track of the holding track's modality, outside the fragment's identity, passes against the "
