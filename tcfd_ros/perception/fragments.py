@@ -130,8 +130,7 @@ class FragmentRules:
         if not self._one_walk(source, mine):
             return None
         emb = bank.vector(row)
-        # an ended track's own cues expire with it; its identity remembers what they were
-        cues = {**self.cues.remembered(gid, source[0]), **self.cues.of_track(source)}
+        cues = self._cues(gid, source)
         distance = float(cross_modal_distance(emb[None], held.evidence[None])[0, 0])
         score = self.cues.score(distance, cues, self.cues.of_track(held.key))
         if not score <= self.threshold or self._best_identity(source, modality, emb, cues) != held.gid:
@@ -149,8 +148,7 @@ class FragmentRules:
         row = self.store.own_rows(g.gid, g.source[0]).get(g.source)
         if row is None:
             return False
-        cues = {**self.cues.remembered(g.gid, g.source[0]), **self.cues.of_track(g.source)}
-        holder_cues = {**self.cues.remembered(g.gid, g.holder[0]), **self.cues.of_track(g.holder)}
+        cues, holder_cues = self._cues(g.gid, g.source), self._cues(g.gid, g.holder)
         d = cross_modal_distance(self.store.bank.vector(row)[None], np.stack([evidence, holder_evidence]))[0]
         mine = self.cues.score(float(d[0]), cues, self.cues.of_track(claimant))
         theirs = self.cues.score(float(d[1]), cues, holder_cues)
@@ -159,6 +157,11 @@ class FragmentRules:
         if self.cues.scores_are_ratios:
             return self.cues.nats_below(mine, theirs) >= self.cfg.gait_revision_nats
         return mine + self.cfg.switch_margin < theirs
+
+    def _cues(self, gid: int, key: TrackKey) -> dict[str, float]:
+        """``key``'s cues: its own while it delivers, else what its sensor last measured of identity ``gid``
+        (an ended track's own cues expire with it; its identity remembers what they were)."""
+        return {**self.cues.remembered(gid, key[0]), **self.cues.of_track(key)}
 
     def _one_walk(self, source: TrackKey, mine: Collection[TrackKey | PastKey]) -> bool:
         """Whether ``source`` continues (or precedes) a track of its sensor the identity holds, within

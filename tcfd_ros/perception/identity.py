@@ -694,11 +694,7 @@ class IdentityManager:
         self._displaced[(key, gid)] = by
         modality = self.store.bank.modality[row]
         alt, gain = self._elsewhere(key, row, gid, self._held_tracks(self._bank_sources()))
-        ident = self.store.split_off(gid, key, stamp_s, self._bound())
-        self.cue_evidence.move_track(key, gid, ident.gid)
-        st = self._tracks.get(key)
-        if st is not None:
-            st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        ident = self._split_off(key, gid, stamp_s)
         if alt is not None:             # ``rival_alternative``: to the identity it passes, not one of its own
             self._join(ident.gid, alt)
             ident = self.store.ids[alt]
@@ -711,6 +707,16 @@ class IdentityManager:
         self._revisions.append(IdentityMatch(stamp_s, key[0], modality, key[1], ident.gid, None, conf,
                                              known, ident.label, switched=True,
                                              decided_by="gait" if known else None))
+
+    def _split_off(self, key: TrackKey, gid: int, stamp_s: float) -> StoredIdentity:
+        """``key`` leaves identity ``gid`` for a new one of its own, with its evidence and cues; a live
+        track is bound there, held by nothing yet."""
+        ident = self.store.split_off(gid, key, stamp_s, self._bound())
+        self.cue_evidence.move_track(key, gid, ident.gid)
+        st = self._tracks.get(key)
+        if st is not None:
+            st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        return ident
 
     def _leave(self, key: TrackKey, gid: int) -> None:
         """``key`` left identity ``gid`` for another: what it stored and measured there goes with it, so that
@@ -806,14 +812,21 @@ class IdentityManager:
                 if not found:
                     break
                 self._absorb(found[0], o.stamp_s)
-                self._gathered[found[0].source] = Gathered(found[0].source, found[0].into, o.key, o.modality)
+                if self.cfg.fragment_release:
+                    self._gathered[found[0].source] = Gathered(found[0].source, found[0].into, o.key,
+                                                               o.modality)
                 holdings = self._held_tracks(self._bank_sources())
 
     def _release_fragments(self, observations: Sequence[TrackObservation]) -> None:
         """A gathered fragment that a track of this batch claims (``FragmentRules.claimed``) on
         ``switch_patience`` consecutive tracklets leaves for an identity of its own (``fragment_release``;
         a claimant's first tracklets are thin evidence); its track's new binding is a revision."""
-        if not self.cfg.fragment_release or not self._gathered:
+        if not self.cfg.fragment_release:
+            return
+        # a fragment whose identity is gone, or that left it (or whose rows it dropped), is no longer held
+        self._gathered = {k: g for k, g in self._gathered.items()
+                          if g.gid in self.store.ids and k in self.store.own_rows(g.gid, k[0])}
+        if not self._gathered:
             return
         rules = FragmentRules(self.cfg, self.threshold, self.store, self.spans, self.ground,
                               self.cue_evidence)
@@ -823,9 +836,6 @@ class IdentityManager:
                 continue
             evidence = self._aggregate(ev)
             for g in list(self._gathered.values()):
-                if g.gid not in self.store.ids or g.source not in self.store.own_rows(g.gid, g.source[0]):
-                    del self._gathered[g.source]
-                    continue
                 if (g.holder == o.key or g.holder_modality != o.modality
                         or (st is not None and st.gid == g.gid)):
                     continue
@@ -853,11 +863,7 @@ class IdentityManager:
         del self._gathered[g.source]
         self._claims = {k: n for k, n in self._claims.items() if k[0] != g.source}
         self._released.add((g.source, g.gid))
-        ident = self.store.split_off(g.gid, g.source, by.stamp_s, self._bound())
-        self.cue_evidence.move_track(g.source, g.gid, ident.gid)
-        st = self._tracks.get(g.source)
-        if st is not None:
-            st.gid, st.reason, st.contrary, st.contrary_gid = ident.gid, None, 0, None
+        ident = self._split_off(g.source, g.gid, by.stamp_s)
         self.fragments_released += 1
         log.info("%s track %d: %s track %d fits it better than %s track %d, which gathered it as a fragment; "
                  "identity %d -> %d", g.source[0], g.source[1], by.sensor, by.track_id, g.holder[0],
@@ -1113,8 +1119,7 @@ class IdentityManager:
         self.ground.expire(now_s, timeout)
         self.cue_evidence.expire(now_s, timeout, self.store.ids)
         self._displaced = {k: v for k, v in self._displaced.items() if k[1] in self.store.ids}
-        # bounded memory: fragments and identities gone, claimants that stopped delivering
-        self._gathered = {k: g for k, g in self._gathered.items() if g.gid in self.store.ids}
+        # bounded memory: identities gone, claimants that stopped delivering (``_gathered``: at each release)
         self._released = {k for k in self._released if k[1] in self.store.ids}
         self._claims = {k: n for k, n in self._claims.items()
                         if k[0] in self._gathered and k[1] in self._evidence}
