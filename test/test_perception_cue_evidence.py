@@ -71,6 +71,21 @@ def test_expiry_forgets_stale_tracks_and_identities_no_longer_kept():
     assert cues.scores(_obs("camera", 5, 31.5), [1], np.array([0.2]))[0] == 0.2  # identity 1 forgotten
 
 
+def test_one_score_beats_another_by_the_revision_margin_in_its_own_units():
+    """Scores that are ratios (a cue exponent, cues on) by gait_revision_nats of the cues' ratio; a bare gait
+    distance, or gait_revision_nats 0, by switch_margin in score units (the config's "0 = ... unsupported
+    ones move by switch_margin"): the hysteresis and the fragment release ask this one question."""
+    nats = IdentityConfig(missing_cue_factor=1.0, gait_revision_nats=0.5, switch_margin=0.1)
+    ratios, s = _cues(nats), 1e-6
+    assert ratios.revises_by_nats
+    assert ratios.beats(s, s * np.exp(EXPONENT * 0.6)) and not ratios.beats(s, s * np.exp(EXPONENT * 0.4))
+    assert not ratios.beats(2 * s, s) and not ratios.beats(float("nan"), 1.0)
+    no_nats = IdentityConfig(missing_cue_factor=1.0, gait_revision_nats=0.0, switch_margin=0.1)
+    for plain in (_cues(nats, meta={}), _cues(no_nats)):
+        assert not plain.revises_by_nats
+        assert plain.beats(0.2, 0.31) and not plain.beats(0.2, 0.29) and not plain.beats(float("nan"), 1.0)
+
+
 def test_without_a_cue_model_or_with_cues_off_the_score_is_the_gait_distance():
     bare = _cues(meta={})
     assert not bare.has_model and bare.weighting == "none in model" and not bare.scores_are_ratios

@@ -151,6 +151,20 @@ class CueEvidence:
         """How many nats of the cues' likelihood ratio ``score`` is below ``than`` (``scores_are_ratios``)."""
         return self.combination.nats_below(score, than)
 
+    @property
+    def revises_by_nats(self) -> bool:
+        """Whether one score beats another by ``gait_revision_nats`` of the cues' ratio (scores that are
+        ratios, the margin on), else by ``switch_margin`` in score units (``beats``)."""
+        return self.cfg.gait_revision_nats > 0 and self.scores_are_ratios
+
+    def beats(self, score: float, than: float) -> bool:
+        """Whether ``score`` is better (lower) than ``than`` by the revision margin: ``gait_revision_nats``
+        where ``revises_by_nats``, else ``switch_margin`` (scores of ~1e-8 leave a margin in distance units
+        no meaning, so ratios are compared in nats). False for NaN."""
+        if self.revises_by_nats:
+            return score < than and self.nats_below(score, than) >= self.cfg.gait_revision_nats
+        return score + self.cfg.switch_margin < than
+
     def add_stature(self, key: TrackKey, stamp_s: float, stature_m: float) -> None:
         """One frame's stature of a track (``stature_evidence``)."""
         if self.cfg.stature_evidence:

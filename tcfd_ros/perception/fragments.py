@@ -141,9 +141,9 @@ class FragmentRules:
                 holder_evidence: np.ndarray) -> bool:
         """Whether ``claimant``, a track of the holder's modality outside the fragment's identity with the
         aggregated gait ``evidence``, passes the threshold against the gathered fragment's evidence and
-        scores better than the holder (``holder_evidence``) by ``gait_revision_nats`` (a model without a
-        cue exponent: by ``switch_margin``), each with the cues it measured. Gait gathered the fragment
-        by the best fit among the tracks seen by then; its person's own track may come later."""
+        scores better than the holder (``holder_evidence``) by the revision margin
+        (``CueEvidence.beats``: ``gait_revision_nats``, else ``switch_margin``), each with its cues. Gait
+        gathered the fragment by the best fit among the tracks seen by then; its own person may come later."""
         g = gathered
         row = self.store.own_rows(g.gid, g.source[0]).get(g.source)
         if row is None:
@@ -152,11 +152,7 @@ class FragmentRules:
         d = cross_modal_distance(self.store.bank.vector(row)[None], np.stack([evidence, holder_evidence]))[0]
         mine = self.cues.score(float(d[0]), cues, self.cues.of_track(claimant))
         theirs = self.cues.score(float(d[1]), cues, holder_cues)
-        if not (mine <= self.threshold and mine < theirs):
-            return False
-        if self.cues.scores_are_ratios:
-            return self.cues.nats_below(mine, theirs) >= self.cfg.gait_revision_nats
-        return mine + self.cfg.switch_margin < theirs
+        return mine <= self.threshold and self.cues.beats(mine, theirs)
 
     def _cues(self, gid: int, key: TrackKey) -> dict[str, float]:
         """``key``'s cues: its own while it delivers, else what its sensor last measured of identity ``gid``

@@ -1022,11 +1022,8 @@ class IdentityManager:
         revises = self._revises_gait()
         held = cand.support(cur) not in ((None, "gait") if revises else (None,)) or not cand.admissible[cur]
         j = -1 if held else self._best_alternative(cand, st.gid)
-        if revises:
-            against = j >= 0 and cand.gids[j] not in cand.links and (
-                self._nats_better(cand.score[j], cand.score[cur]) >= self.cfg.gait_revision_nats)
-        else:
-            against = j >= 0 and cand.score[j] + self.cfg.switch_margin < cand.score[cur]
+        against = (j >= 0 and not (revises and cand.gids[j] in cand.links)
+                   and self.cue_evidence.beats(float(cand.score[j]), float(cand.score[cur])))
         if against and st.contrary_gid == cand.gids[j]:
             st.contrary += 1
         elif against:
@@ -1044,13 +1041,7 @@ class IdentityManager:
         """Whether a binding gait alone or nothing holds moves by ``gait_revision_nats`` (else an unsupported
         one moves by ``switch_margin`` and a gait-held one stays): the margin is in nats of the cues' ratio,
         so only with a model that carries a cue exponent and with the cues on."""
-        return self.cfg.gait_revision_nats > 0 and self.cue_evidence.scores_are_ratios
-
-    def _nats_better(self, score: float, than: float) -> float:
-        """How many nats of the cues' likelihood ratio ``score`` is better (lower) than ``than``."""
-        if not score < than:                # worse, equal or NaN
-            return -math.inf
-        return self.cue_evidence.nats_below(score, than)
+        return self.cue_evidence.revises_by_nats
 
     def _can_join(self, keys: list[TrackKey], gid: int) -> bool:
         """Whether every one of ``keys`` may move to identity ``gid``: no track bound to it was seen apart
