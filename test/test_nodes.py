@@ -137,6 +137,8 @@ def test_pipeline_publishes_detections_tracks_tracklets_and_annotated(graph):
                    int(d.get("/lidar/clusters: published", 0)) >= probe.n("/lidar/clusters") and d)
     assert lid["points: topic"] == "/lidar/points" and float(lid["points: cpu_s"]) > 0
     assert int(lid["/lidar/clusters: published"]) <= int(lid["points: processed"])
+    assert int(lid["/lidar/clusters: matched"]) >= 2         # the LiDAR tracker and this probe
+    assert int(lid["/lidar/points: matched publishers"]) == 1  # this probe (a replay waits for both)
     assert float(lid["process_cpu_s"]) >= float(lid["points: cpu_s"])
     # one walker never lost: the LiDAR tracker re-acquired nobody, and says so
     trk = wait_for(lambda: (d := probe.diag("/lidar/lidar_tracker")[2]).get("tracks_reacquired") and d)

@@ -74,6 +74,7 @@ class CountingPublisher:
         self._health = health
         self._topic = topic
         health.published.setdefault(topic, 0)   # reported from the start: 0 published is information
+        health.matched[topic] = pub.get_subscription_count
 
     def publish(self, msg: Any) -> None:
         self._pub.publish(msg)
@@ -269,6 +270,16 @@ class TcfdNode(Node):
             self._drop(topic, e)
             return
         self.health.processed(topic, time.monotonic() - t0, time.thread_time() - cpu0)
+
+    def create_subscription(self, msg_type: Any, topic: str, callback: Callable[..., None], qos_profile: Any,
+                            **kwargs: Any) -> Any:
+        """rclpy's subscription, its matched publishers counted in diagnostics (``<topic>: matched
+        publishers``: a replay waits for them before its first frame)."""
+        sub = super().create_subscription(msg_type, topic, callback, qos_profile, **kwargs)
+        health = getattr(self, "health", None)
+        if health is not None:
+            health.subscribed[sub.topic_name] = sub.get_publisher_count
+        return sub
 
     def create_publisher(self, msg_type: Any, topic: str, qos_profile: Any, **kwargs: Any) -> Any:
         """rclpy's publisher, counting what it publishes in diagnostics (``<topic>: published``)."""

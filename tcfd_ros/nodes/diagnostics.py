@@ -17,6 +17,8 @@ from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from tcfd_ros.diagnostic_keys import MATCHED, MATCHED_PUBLISHERS, PUBLISHED
+
 # Sliding window over which rates and latency percentiles are computed.
 WINDOW_S = 5.0
 # A subscribed input that was once alive and has been silent this long makes the node WARN.
@@ -67,6 +69,10 @@ class NodeHealth:
         self.values: dict[str, str] = {}
         self.topic_names: dict[str, str] = {}   # input key -> resolved (remapped, absolute) topic name
         self.published: dict[str, int] = {}     # resolved output topic -> messages published
+        # resolved output topic -> its publisher's count of matched subscriptions (a replay waits for them)
+        self.matched: dict[str, Callable[[], int]] = {}
+        # resolved input topic -> its subscription's count of matched publishers
+        self.subscribed: dict[str, Callable[[], int]] = {}
         self.error: str = ""
         self._last_log: dict[tuple[str, str], float] = {}
         self.suppressed_logs = 0
@@ -201,7 +207,13 @@ class NodeHealth:
         for q, depth in self.queues.items():
             out.append((f"queue {q}: depth", str(depth())))
         for topic, n in sorted(self.published.items()):
-            out.append((f"{topic}: published", str(n)))
+            out.append((f"{topic}{PUBLISHED}", str(n)))
+        for suffix, counts in ((MATCHED, self.matched), (MATCHED_PUBLISHERS, self.subscribed)):
+            for topic, count in sorted(counts.items()):
+                try:
+                    out.append((f"{topic}{suffix}", str(count())))
+                except Exception:  # noqa: BLE001 - an endpoint destroyed (unsubscribed, shutting down)
+                    continue
         out.append(("suppressed_log_lines", str(self.suppressed_logs)))
         out += sorted(self.values.items())
         return out

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from tcfd_ros.diagnostic_keys import PUBLISHED
+
 
 #: Received beyond published that is still counting skew, not a foreign publisher: a node's last
 #: diagnostics may be a moment older than its downstream's (messages, and a share of those published).
@@ -92,8 +94,8 @@ def stage_flows(last_status: Mapping[str, Mapping[str, Any]],
     published: dict[str, int] = dict(replay_published)
     for st in last_status.values():
         for k, v in st.get("values", {}).items():
-            if k.endswith(": published"):
-                topic = k[: -len(": published")]
+            if k.endswith(PUBLISHED):
+                topic = k[: -len(PUBLISHED)]
                 published[topic] = published.get(topic, 0) + _int({k: v}, k)
     rows = []
     for name, st in sorted(last_status.items()):

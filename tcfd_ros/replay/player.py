@@ -27,6 +27,7 @@ from tcfd_ros.replay.graph_process import GraphProcess
 from tcfd_ros.progress import progress as progress_bar
 from tcfd_ros.replay.sim_clock import ClockThinner
 from tcfd_ros.replay.losses import stage_flows
+from tcfd_ros.replay.matching import Endpoint, node_endpoints, unmatched
 from tcfd_ros.replay.output_bag import OutputBag
 from tcfd_ros.replay.pose_lead import poses_ahead
 from tcfd_ros.replay.reader import BagSource
@@ -44,7 +45,8 @@ DRAIN_TICK_S = 0.1                 # /clock tick while draining
 PROGRESS_EVERY_S = 0.5
 ALIVE_CHECK_EVERY = 50             # messages between checks that the graph process still runs
 FINAL_DIAGNOSTICS_WAIT_S = 2.5     # every node's diagnostics period (1 s) with margin
-DISCOVERY_SETTLE_S = 1.0           # after creating subscriptions, before the first message
+#: topics every rclpy node has, which no stage of the graph reads: not waited for
+_INFRASTRUCTURE_TOPICS = ("/rosout", "/parameter_events")
 POSE_QUEUE_DEPTH = 100             # platform poses (small, several per sensor frame)
 
 
@@ -302,7 +304,7 @@ def play(source: BagSource, spec: g.GraphSpec, cfg: ReplayConfig, rate: float | 
         _wait_for_graph(node, graph, recorder, [s.frame_topic for s in sensors],
                         cfg.flow.graph_ready_timeout_s)
         _subscribe_outputs(node, spec, recorder, QoSProfile, ReliabilityPolicy)
-        time.sleep(DISCOVERY_SETTLE_S)
+        _wait_for_matches(node, graph, recorder, cfg.flow.match_timeout_s)
 
         publish_wall: dict[tuple[str, int], float] = {}
         last_frame: dict[str, int] = {}
@@ -438,6 +440,34 @@ def _wait_for_graph(node: Any, graph: GraphProcess, recorder: _Recorder, inputs:
             raise TcfdError(f"the node graph did not come up within {timeout_s:.0f} s: still no "
                             f"{', '.join(missing)}; see {graph.log_path}")
         time.sleep(0.2)
+
+
+def _wait_for_matches(node: Any, graph: GraphProcess, recorder: _Recorder, timeout_s: float) -> None:
+    """Block until every publisher of the replay and of the graph has matched every subscription discovered
+    on its topic, and each of the replay's subscriptions every publisher (``matching``); after
+    ``timeout_s`` say what is unmatched in one line and go on (an endpoint whose QoS no peer can match would
+    otherwise stop the replay)."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    while True:
+        graph.check_alive()
+        own = [Endpoint(p.topic_name, "publisher", p.get_subscription_count(),
+                        node.count_subscribers(p.topic_name))
+               for p in node.publishers if p.topic_name not in _INFRASTRUCTURE_TOPICS]
+        own += [Endpoint(s.topic_name, "subscription", s.get_publisher_count(),
+                         node.count_publishers(s.topic_name))
+                for s in node.subscriptions if s.topic_name not in _INFRASTRUCTURE_TOPICS]
+        with recorder.cond:
+            status = dict(recorder.last_status)
+        missing = unmatched(own + node_endpoints(status, node.count_subscribers, node.count_publishers))
+        if not missing:
+            log.info("replay: every publisher matched its subscribers after %.1f s", time.monotonic() - start)
+            return
+        if time.monotonic() > deadline:
+            log.warning("replay: after %.0f s still unmatched: %s; the first frames may be lost on them (the "
+                        "report counts them)", timeout_s, "; ".join(missing))
+            return
+        time.sleep(0.1)
 
 
 def _node_expected(name: str, inputs: list[str]) -> bool:
