@@ -35,8 +35,8 @@ class FlowConfig:
     # loaded 2-core host (five processes importing torch and ONNX Runtime at once); only failures wait it out
     graph_ready_timeout_s: float = 240.0
     # then until every publisher of the graph and of the replay has matched every subscriber discovered on its
-    # topic: a reliable volatile sample sent before its reader matched is lost uncounted (the first 1-3
-    # frames in 5 of 104 replays under a fixed 1 s settle; RESULTS.md, "A replay that waits until its
+    # topic: a reliable volatile sample sent before its reader matched is lost uncounted (the first 1-11
+    # frames in 10 of 128 replays under a fixed 1 s settle; RESULTS.md, "A replay that waits until its
     # graph has matched"); past this, one warning names what is unmatched and the replay goes on
     match_timeout_s: float = 10.0
     fast_ack_timeout_s: float = 3.0          # --fast: longest wait for a frame's first-stage output

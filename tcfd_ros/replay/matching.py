@@ -2,8 +2,8 @@
 
 A reliable, volatile DDS writer delivers a sample only to the readers it has matched when it writes it; a
 reader that matches a moment later never sees it, and nothing counts the loss. The replay used to start
-sending one second after the graph came up; under load the first 1-3 frames of a bag then went missing
-between two stages in 5 of 104 replays (``LOST without being counted``), and which frames a tracker saw
+sending one second after the graph came up; under load the first 1-11 frames of a bag then went missing
+between two stages in 10 of 128 replays (``LOST without being counted``), and which frames a tracker saw
 depended on the host's speed. So the replay waits until each publisher (its own and every node's, as the
 nodes report ``<topic>: matched`` in their diagnostics) has matched as many subscriptions as discovery
 shows on its topic, and each subscription (``<topic>: matched publishers``) as many publishers.
