@@ -1018,8 +1018,9 @@ class IdentityManager:
         # gait hysteresis: an unsupported binding moves, on repeated evidence (a track alone in the identity
         # it founded has nothing to protect: its aggregate already is the evidence); with a cue exponent, so
         # does one gait alone holds, and both by a margin in nats of the cues' ratio (scores of ~1e-8 leave
-        # a margin in distance units no meaning: an unsupported binding would never move)
-        revises = self._revises_gait()
+        # a margin in distance units no meaning: an unsupported binding would never move); without, an
+        # unsupported binding moves by switch_margin and a gait-held one stays (CueEvidence.beats)
+        revises = self.cue_evidence.revises_by_nats
         held = cand.support(cur) not in ((None, "gait") if revises else (None,)) or not cand.admissible[cur]
         j = -1 if held else self._best_alternative(cand, st.gid)
         against = (j >= 0 and not (revises and cand.gids[j] in cand.links)
@@ -1036,12 +1037,6 @@ class IdentityManager:
                      o.track_id, st.gid, cand.gids[j], cand.gait[j], cand.gait[cur], st.contrary)
             return self._decide(o, self.store.ids[cand.gids[j]], cand, agg, switched=True)
         return self._decide(o, self.store.ids[st.gid], cand, agg)
-
-    def _revises_gait(self) -> bool:
-        """Whether a binding gait alone or nothing holds moves by ``gait_revision_nats`` (else an unsupported
-        one moves by ``switch_margin`` and a gait-held one stays): the margin is in nats of the cues' ratio,
-        so only with a model that carries a cue exponent and with the cues on."""
-        return self.cue_evidence.revises_by_nats
 
     def _can_join(self, keys: list[TrackKey], gid: int) -> bool:
         """Whether every one of ``keys`` may move to identity ``gid``: no track bound to it was seen apart
